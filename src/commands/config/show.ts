@@ -1,0 +1,39 @@
+import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {buildConfigReport, type ConfigReport, type EffectiveValue} from '../../lib/config/effective-config.js'
+import {formatCell} from '../../lib/output/print-rows.js'
+
+export default class ConfigShow extends RosterCommand<typeof ConfigShow> {
+  static override description =
+    'Show the config files searched and parsed, and every effective value with where it came from (flag, ROSTER_* environment, file, default). Secrets are redacted.'
+
+  static override examples = ['<%= config.bin %> config show', 'ROSTER_REGISTRY=etcd://127.0.0.1:2379 <%= config.bin %> config show -o json']
+
+  static override flags = {
+    ...outputFlags(['table', 'json', 'yaml', 'csv'] as const),
+    ...registryFlags,
+  }
+
+  async run(): Promise<ConfigReport> {
+    const all = this.flags as Record<string, unknown>
+    const effective: Record<string, unknown> = {}
+    for (const name of this.declaredFlagNames) if (name !== 'output' && name !== 'no-headers') effective[name] = all[name]
+    const report = buildConfigReport(this.loadedConfig!, effective, this.valueSources)
+    const tableLike = this.flags.output === 'table' || this.flags.output === 'csv'
+    if (tableLike && !this.jsonEnabled()) {
+      for (const file of report.searched) {
+        this.logToStderr(`searched: ${file}${report.parsed.includes(file) ? ' (parsed)' : ''}`)
+      }
+      for (const file of report.parsed) if (!report.searched.includes(file)) this.logToStderr(`parsed: ${file}`)
+    }
+    await this.printRows<EffectiveValue>(
+      report.values,
+      [
+        {header: 'NAME', get: (v) => v.name},
+        {header: 'VALUE', get: (v) => formatCell(v.value)},
+        {header: 'SOURCE', get: (v) => v.source},
+      ],
+      report,
+    )
+    return report
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The one base command (oclif's base-class pattern): global flags, the flag → environment →
+ * config file → default precedence, client construction, output, and a `catch` that turns every
+ * error into one line on stderr (or a JSON error under --json) and its documented exit code.
+ */
+import {Command, Errors, Flags, Interfaces} from '@oclif/core'
+
+import type {LoadedConfig} from '../config/load-config.js'
+import type {Store} from '../store/store.js'
+import type {Column} from '../output/print-rows.js'
+import {ExitCode, InvalidInputError, RosterError, exitCodeOf} from '../errors.js'
+import {parseDuration} from '../config/duration.js'
+import {isSecretName, scrubSecrets} from '../config/secrets.js'
+
+export type RosterFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RosterCommand)['baseFlags'] & T['flags']>
+export type RosterArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/** Where a flag's effective value came from, for `config show`. */
+export type ValueSource = 'flag' | 'default' | `env ${string}` | `file ${string}`
+
+/** Flags that never come from ROSTER_<NAME> or the config file. */
+const NOT_LAYERED = new Set(['json', 'help', 'config'])
+
+export function envNameOf(flagName: string): string {
+  return `ROSTER_${flagName.toUpperCase().replace(/-/g, '_')}`
+}
+
+/** `-o/--output` and `--no-headers`, for list commands. */
+export function outputFlags<F extends string>(formats: readonly F[], defaultFormat?: F) {
+  return {
+    output: Flags.option({
+      char: 'o',
+      description: 'Output format.',
+      options: formats,
+      default: defaultFormat ?? formats[0],
+    })(),
+    'no-headers': Flags.boolean({description: 'Omit the header line of tables and CSV.'}),
+  }
+}
+
+/** The registry location and etcd connection flags, for commands that use the registry. */
+export const registryFlags = {
+  registry: Flags.string({
+    description: 'Registry: sqlite:PATH (default: $XDG_DATA_HOME/roster/registry.db) or etcd://HOST:PORT[,HOST:PORT...].',
+    helpGroup: 'REGISTRY',
+  }),
+  'etcd-prefix': Flags.string({description: 'Key prefix in etcd.', default: '/roster/', helpGroup: 'REGISTRY'}),
+  'etcd-username': Flags.string({description: 'etcd user name.', helpGroup: 'REGISTRY'}),
+  'etcd-password': Flags.string({description: 'etcd password (prefer ROSTER_ETCD_PASSWORD or a 0600 config file).', helpGroup: 'REGISTRY'}),
+  'etcd-ca': Flags.string({description: 'CA certificate file for etcd over TLS.', helpGroup: 'REGISTRY'}),
+  'etcd-cert': Flags.string({description: 'Client certificate file for etcd.', helpGroup: 'REGISTRY'}),
+  'etcd-key': Flags.string({description: 'Client key file for etcd.', helpGroup: 'REGISTRY'}),
+}
+
+export abstract class RosterCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+
+  static override baseFlags = {
+    timeout: Flags.string({
+      description: 'Give up on unreachable backends after this long (500ms, 10s, 1m).',
+      default: '30s',
+      helpGroup: 'GLOBAL',
+    }),
+    debug: Flags.boolean({description: 'Print stack traces with errors.', helpGroup: 'GLOBAL'}),
+    config: Flags.string({
+      description: 'Read only this config file (also ROSTER_CONFIG) instead of searching for one.',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  protected flags!: RosterFlags<T>
+  protected args!: RosterArgs<T>
+  /** The --timeout flag in milliseconds. */
+  protected timeoutMs = 30_000
+  /** Effective config: the files read and where each flag's value came from. */
+  protected loadedConfig?: LoadedConfig
+  protected valueSources = new Map<string, ValueSource>()
+  /** Names of this command's flags (global ones included) that take env and file values. */
+  protected declaredFlagNames: string[] = []
+  private store?: Store
+
+  public override async init(): Promise<void> {
+    await super.init()
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0)
+    })
+    const ctor = this.ctor as typeof RosterCommand
+    const explicitConfig = argvValue(this.argv, 'config') ?? process.env.ROSTER_CONFIG
+    const {loadConfig} = await import('../config/load-config.js')
+    this.loadedConfig = await loadConfig({explicitPath: explicitConfig || undefined})
+    for (const warning of this.loadedConfig.warnings) process.stderr.write(`roster: warning: ${warning}\n`)
+
+    const declared = {...ctor.baseFlags, ...ctor.flags} as Record<string, Interfaces.Flag<unknown>>
+    const layered: Record<string, Interfaces.Flag<unknown>> = {}
+    for (const [name, def] of Object.entries(declared)) {
+      layered[name] = NOT_LAYERED.has(name) ? def : this.layerFlag(name, def)
+    }
+    const {flags, args, metadata} = await this.parse({
+      strict: ctor.strict,
+      args: ctor.args,
+      flags: layered as never,
+      baseFlags: {},
+      enableJsonFlag: ctor.enableJsonFlag,
+      '--': (ctor as unknown as Record<string, unknown>)['--'],
+    } as never)
+    this.declaredFlagNames = Object.keys(layered).filter((n) => !NOT_LAYERED.has(n))
+    for (const name of Object.keys(layered)) {
+      if (metadata.flags[name]?.setFromDefault === false || !metadata.flags[name]) {
+        if ((flags as Record<string, unknown>)[name] !== undefined && !this.valueSources.has(name)) this.valueSources.set(name, 'flag')
+      }
+    }
+    this.flags = flags as RosterFlags<T>
+    this.args = args as RosterArgs<T>
+    const timeout = (flags as {timeout?: string}).timeout
+    if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
+  }
+
+  /** Wraps a flag's default so that the environment, then the config file, come before it. */
+  private layerFlag(name: string, def: Interfaces.Flag<unknown>): Interfaces.Flag<unknown> {
+    const envName = envNameOf(name)
+    const original = def.default as unknown
+    const defaultFn = async (ctx: {options: unknown; flags: Record<string, unknown>}): Promise<unknown> => {
+      const fromEnv = process.env[envName]
+      if (fromEnv !== undefined && fromEnv !== '') {
+        this.valueSources.set(name, `env ${envName}`)
+        return coerceFlagValue(def, fromEnv, envName, this)
+      }
+      const fromFile = this.loadedConfig?.values.get(name)
+      if (fromFile) {
+        this.valueSources.set(name, `file ${fromFile.file}`)
+        return coerceFlagValue(def, fromFile.value, `${name} (in ${fromFile.file})`, this)
+      }
+      this.valueSources.set(name, 'default')
+      return typeof original === 'function' ? (original as (c: unknown) => unknown)(ctx) : original
+    }
+    return {...def, default: defaultFn} as Interfaces.Flag<unknown>
+  }
+
+  /** The registry store named by the registry flags, opened once and closed when the command ends. */
+  protected async openStore(): Promise<Store> {
+    if (this.store) return this.store
+    const f = this.flags as Record<string, string | undefined>
+    const {openStore} = await import('../store/open-store.js')
+    this.store = await openStore({
+      registry: f.registry,
+      etcdPrefix: f['etcd-prefix'],
+      etcdUsername: f['etcd-username'],
+      etcdPassword: f['etcd-password'],
+      etcdCa: f['etcd-ca'],
+      etcdCert: f['etcd-cert'],
+      etcdKey: f['etcd-key'],
+      timeoutMs: this.timeoutMs,
+    })
+    return this.store
+  }
+
+  /** Prints rows per -o/--output and --no-headers; nothing under --json (run() returns the data). */
+  protected async printRows<R>(rows: R[], columns: Column<R>[], data?: unknown): Promise<void> {
+    if (this.jsonEnabled()) return
+    const f = this.flags as {output?: string; 'no-headers'?: boolean}
+    const {formatRows} = await import('../output/print-rows.js')
+    const text = await formatRows(rows, columns, {
+      format: f.output ?? 'table',
+      headers: !f['no-headers'],
+      tty: Boolean(process.stdout.isTTY),
+      data,
+    })
+    if (text !== '') this.log(text)
+  }
+
+  /** Values of secret flags, to scrub from any message. */
+  protected secretValues(): string[] {
+    const flags = (this.flags ?? {}) as Record<string, unknown>
+    return Object.entries(flags)
+      .filter(([name, value]) => isSecretName(name) && typeof value === 'string')
+      .map(([, value]) => value as string)
+  }
+
+  protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
+    if (error instanceof Errors.ExitError) throw error
+    const exitCode = exitCodeOf(error)
+    const debug = this.argv.includes('--debug') || isTruthy(process.env.ROSTER_DEBUG)
+    let message = scrubSecrets(oneLine(error, exitCode), this.secretValues())
+    if (!(error instanceof RosterError) && exitCode === ExitCode.failure && !debug) {
+      message += ' (run with --debug for details)'
+    }
+    if (this.jsonEnabled()) {
+      const code = error instanceof RosterError ? error.code : exitCode === ExitCode.invalidInput ? 'invalid_input' : 'failure'
+      const field = error instanceof InvalidInputError ? error.field : undefined
+      this.logJson({error: {code, message, exitCode, ...(field ? {field} : {})}})
+    } else {
+      process.stderr.write(`roster: ${message}\n`)
+    }
+    if (debug && error.stack) process.stderr.write(`${scrubSecrets(error.stack, this.secretValues())}\n`)
+    this.exit(exitCode)
+    return undefined
+  }
+
+  protected override async finally(error: Error | undefined): Promise<unknown> {
+    const store = this.store
+    this.store = undefined
+    if (store) await store.close().catch(() => undefined)
+    return super.finally(error)
+  }
+}
+
+/** Turns an env or config-file value into the flag's type, validated as oclif validates argv. */
+async function coerceFlagValue(def: Interfaces.Flag<unknown>, value: unknown, field: string, context: Command): Promise<unknown> {
+  if (def.type === 'boolean') {
+    if (typeof value === 'boolean') return value
+    const text = String(value).trim().toLowerCase()
+    if (['1', 'true', 'yes', 'on'].includes(text)) return true
+    if (['0', 'false', 'no', 'off', ''].includes(text)) return false
+    throw InvalidInputError.forField(field, value, 'expected true or false')
+  }
+  const option = def as Interfaces.OptionFlag<unknown>
+  const one = async (item: unknown): Promise<unknown> => {
+    const text = String(item).trim()
+    if (option.options && !option.options.includes(text)) {
+      throw InvalidInputError.forField(field, text, `expected one of ${option.options.join(', ')}`)
+    }
+    try {
+      return option.parse ? await option.parse(text, context as never, option) : text
+    } catch (error) {
+      throw InvalidInputError.forField(field, text, error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error))
+    }
+  }
+  if (option.multiple) {
+    const items = Array.isArray(value) ? value : String(value).split(option.delimiter ?? /[,\s]+/).filter((s) => s.trim() !== '')
+    return Promise.all(items.map((item) => one(item)))
+  }
+  if (Array.isArray(value)) throw InvalidInputError.forField(field, value, 'expected a single value, not a list')
+  return one(value)
+}
+
+function argvValue(argv: string[], name: string): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? ''
+    if (arg === '--') return undefined
+    if (arg === `--${name}`) return argv[i + 1]
+    if (arg.startsWith(`--${name}=`)) return arg.slice(name.length + 3)
+  }
+  return undefined
+}
+
+function isTruthy(value: string | undefined): boolean {
+  return value !== undefined && ['1', 'true', 'yes', 'on'].includes(value.toLowerCase())
+}
+
+/** One line: oclif's parse errors carry "See more help with --help" on later lines. */
+function oneLine(error: Error, exitCode: number): string {
+  const lines = String(error.message || error.name || 'error')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^See more help with --help$/.test(l))
+  let text = lines.join(' ').replace(/\s+/g, ' ')
+  if (exitCode === ExitCode.invalidInput && !(error instanceof RosterError)) text += ' (see --help)'
+  return text
+}

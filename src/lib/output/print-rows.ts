@@ -1,0 +1,80 @@
+/**
+ * The one place that formats results: tables (cli-table3 on a terminal, tab-separated lines
+ * otherwise), JSON, YAML and CSV. Returns strings; the command writes them.
+ */
+export type OutputFormat = 'table' | 'json' | 'yaml' | 'csv'
+
+export interface Column<T> {
+  header: string
+  get: (row: T) => unknown
+}
+
+export interface FormatOptions {
+  format: string
+  /** Print the header line (tables and CSV). */
+  headers: boolean
+  /** Whether stdout is a terminal: aligned table there, tab-separated lines elsewhere. */
+  tty: boolean
+  /** What json/yaml print; the rows themselves by default. */
+  data?: unknown
+}
+
+export function formatCell(value: unknown): string {
+  if (value === undefined || value === null) return ''
+  if (Array.isArray(value)) return value.map((v) => formatCell(v)).join(',')
+  if (value instanceof Date) return value.toISOString()
+  if (typeof value === 'object') {
+    return Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${k}=${formatCell(v)}`)
+      .join(',')
+  }
+  return String(value)
+}
+
+export async function formatRows<T>(rows: T[], columns: Column<T>[], options: FormatOptions): Promise<string> {
+  const data = options.data === undefined ? rows : options.data
+  switch (options.format) {
+    case 'json':
+      return JSON.stringify(data, null, 2)
+    case 'yaml': {
+      const {stringify} = await import('yaml')
+      return stringify(data).trimEnd()
+    }
+    case 'csv':
+      return formatCsv(rows, columns, options.headers)
+    default:
+      return formatTable(rows, columns, options)
+  }
+}
+
+async function formatTable<T>(rows: T[], columns: Column<T>[], options: FormatOptions): Promise<string> {
+  const cells = rows.map((row) => columns.map((c) => formatCell(c.get(row)).replace(/[\t\n]/g, ' ')))
+  if (!options.tty) {
+    const lines = options.headers ? [columns.map((c) => c.header).join('\t')] : []
+    for (const r of cells) lines.push(r.join('\t'))
+    return lines.join('\n')
+  }
+  const {default: Table} = await import('cli-table3')
+  const table = new Table({
+    head: options.headers ? columns.map((c) => c.header) : [],
+    chars: {
+      top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '',
+      'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '   ',
+    },
+    style: {head: [], border: [], 'padding-left': 0, 'padding-right': 0},
+  })
+  table.push(...cells)
+  return table
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n')
+}
+
+/** RFC 4180: a field with a comma, quote or line break is quoted, quotes doubled. */
+export function formatCsv<T>(rows: T[], columns: Column<T>[], headers: boolean): string {
+  const field = (s: string): string => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s)
+  const lines = headers ? [columns.map((c) => field(c.header)).join(',')] : []
+  for (const row of rows) lines.push(columns.map((c) => field(formatCell(c.get(row)))).join(','))
+  return lines.join('\r\n')
+}
