@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages roster's build and tests need: the real servers the integration
+# tests start (etcd, PowerDNS with its SQLite backend, BIND and dig), the headers keytar builds
+# against, and kubectl when the machine has none. Run as root (or with sudo).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  etcd-server            # the etcd registry backend's tests
+  pdns-server pdns-backend-sqlite3   # the pdns provider's tests
+  bind9 bind9-utils bind9-dnsutils   # the rfc2136 provider's tests: named, named-checkzone, dig
+  libsecret-1-dev        # keytar is built from source here
+  sqlite3 openssl ca-certificates
+)
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# The kubectl package (1.32) owns /usr/bin/kubectl on these machines; Debian's kubernetes-client
+# conflicts with it, so install that only where there is no kubectl at all.
+if ! command -v kubectl >/dev/null 2>&1; then
+  apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
+fi
+# Debian starts packaged daemons on install where it can; the tests start their own on free
+# loopback ports, so stop any that came up (no-op in containers without an init system).
+for svc in named bind9 pdns etcd; do
+  (command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" 2>/dev/null) || true
+done
+for bin in etcd pdns_server named named-checkzone dig kubectl sqlite3 openssl; do
+  command -v "$bin" >/dev/null || { echo "missing after install: $bin" >&2; exit 1; }
+done
+echo "test servers installed: $(etcd --version | head -1); $(pdns_server --version 2>&1 | grep -o 'Authoritative Server [0-9.]*'); $(named -v)"
