@@ -5,10 +5,11 @@
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
-  etcd-server            # the etcd registry backend's tests
+  etcd-server etcd-client   # the etcd registry backend's tests (etcdctl enables auth)
   pdns-server pdns-backend-sqlite3   # the pdns provider's tests
   bind9 bind9-utils bind9-dnsutils   # the rfc2136 provider's tests: named, named-checkzone, dig
   libsecret-1-dev        # keytar is built from source here
+  gnome-keyring dbus dbus-user-session   # a Secret Service for the keychain tests
   sqlite3 openssl ca-certificates
 )
 apt-get update -qq

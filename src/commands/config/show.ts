@@ -8,6 +8,9 @@ export default class ConfigShow extends RosterCommand<typeof ConfigShow> {
 
   static override examples = ['<%= config.bin %> config show', 'ROSTER_REGISTRY=etcd://127.0.0.1:2379 <%= config.bin %> config show -o json']
 
+  /** Shows `keychain:` references as they are, without opening the keychain. */
+  static skipKeychain = true
+
   static override flags = {
     ...outputFlags(['table', 'json', 'yaml', 'csv'] as const),
     ...registryFlags,

@@ -9,6 +9,8 @@ export const REDACTED = '<redacted>'
 
 export function redact(name: string, value: unknown): unknown {
   if (value === undefined || value === null || value === '') return value
+  // A keychain reference names where the secret is, not the secret: show it.
+  if (typeof value === 'string' && value.startsWith('keychain:')) return value
   return isSecretName(name) ? REDACTED : value
 }
 

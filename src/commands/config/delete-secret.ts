@@ -1,0 +1,21 @@
+import {Args} from '@oclif/core'
+
+import {RosterCommand} from '../../lib/command/base-command.js'
+import {KEYCHAIN_SERVICE, assertSecretName, deleteSecret} from '../../lib/auth/keychain.js'
+
+export default class ConfigDeleteSecret extends RosterCommand<typeof ConfigDeleteSecret> {
+  static override description = 'Remove a secret from the OS keychain. Idempotent: removing an absent secret succeeds.'
+
+  static override examples = ['<%= config.bin %> config delete-secret pdns-api-key']
+
+  static override args = {
+    name: Args.string({description: 'Secret flag name.', required: true}),
+  }
+
+  async run(): Promise<{service: string; account: string; deleted: boolean}> {
+    assertSecretName(this.args.name)
+    const deleted = await deleteSecret(this.args.name)
+    this.logToStderr(deleted ? `deleted ${this.args.name} from the keychain` : `${this.args.name} was not in the keychain`)
+    return {service: KEYCHAIN_SERVICE, account: this.args.name, deleted}
+  }
+}

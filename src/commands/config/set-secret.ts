@@ -1,0 +1,28 @@
+import {Args} from '@oclif/core'
+
+import {RosterCommand} from '../../lib/command/base-command.js'
+import {KEYCHAIN_SERVICE, assertSecretName, storeSecret} from '../../lib/auth/keychain.js'
+
+export default class ConfigSetSecret extends RosterCommand<typeof ConfigSetSecret> {
+  static override description =
+    'Store a secret (read from standard input, never from the command line) in the OS keychain, for flags set to "keychain:" (e.g. etcd-password: keychain: in the config file).'
+
+  static override examples = [
+    "printf %s \"$PDNS_KEY\" | <%= config.bin %> config set-secret pdns-api-key",
+    '<%= config.bin %> dns sync --provider pdns --pdns-api-key keychain: ...',
+  ]
+
+  static override args = {
+    name: Args.string({description: 'Secret flag name: etcd-password, pdns-api-key, rfc2136-tsig-secret, ...', required: true}),
+  }
+
+  async run(): Promise<{service: string; account: string; stored: boolean}> {
+    assertSecretName(this.args.name)
+    const chunks: Buffer[] = []
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+    const value = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+    await storeSecret(this.args.name, value)
+    this.logToStderr(`stored ${this.args.name} in the keychain (service "${KEYCHAIN_SERVICE}")`)
+    return {service: KEYCHAIN_SERVICE, account: this.args.name, stored: true}
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Secrets in the operating system's keychain (Secret Service on Linux, Keychain on macOS,
+ * Credential Vault on Windows) through keytar, loaded only when a secret is actually looked up.
+ *
+ * A secret flag (etcd-password, pdns-api-key, rfc2136-tsig-secret, ...) whose value, from any
+ * source, is `keychain:` or `keychain:ACCOUNT` is read from the keychain entry of service
+ * "roster" and that account (the flag's own name when none is given). Config files and unit
+ * files then hold a reference, never the secret.
+ */
+import {BackendUnavailableError, InvalidInputError, NotFoundError} from '../errors.js'
+import {isSecretName} from '../config/secrets.js'
+
+export const KEYCHAIN_SERVICE = 'roster'
+const PREFIX = 'keychain:'
+
+export function isKeychainReference(value: unknown): value is string {
+  return typeof value === 'string' && value.startsWith(PREFIX)
+}
+
+export function keychainAccount(flagName: string, reference: string): string {
+  return reference.slice(PREFIX.length).trim() || flagName
+}
+
+type Keytar = typeof import('keytar')
+
+async function loadKeytar(): Promise<Keytar> {
+  try {
+    const mod = (await import('keytar')) as Keytar & {default?: Keytar}
+    return mod.default ?? mod
+  } catch (error) {
+    throw new BackendUnavailableError(`keychain unavailable: keytar could not be loaded (${firstLine(error)})`)
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
+}
+
+function unavailable(error: unknown): BackendUnavailableError {
+  return new BackendUnavailableError(
+    `keychain unavailable: ${firstLine(error)}; start a Secret Service (e.g. gnome-keyring) or pass the secret through its ROSTER_ variable`,
+  )
+}
+
+export function assertSecretName(name: string): void {
+  if (!/^[a-z0-9-]+$/.test(name) || !isSecretName(name)) {
+    throw InvalidInputError.forField('NAME', name, 'expected the name of a secret flag, such as etcd-password, pdns-api-key or rfc2136-tsig-secret')
+  }
+}
+
+export async function readSecret(account: string): Promise<string> {
+  const keytar = await loadKeytar()
+  let value: string | null
+  try {
+    value = await keytar.getPassword(KEYCHAIN_SERVICE, account)
+  } catch (error) {
+    throw unavailable(error)
+  }
+  if (value === null) throw new NotFoundError(`keychain: no secret "${account}" for service "${KEYCHAIN_SERVICE}"; store it with: roster config set-secret ${account}`)
+  return value
+}
+
+export async function storeSecret(account: string, value: string): Promise<void> {
+  if (value === '') throw InvalidInputError.forField('secret', '', 'is empty: pipe the secret on standard input')
+  const keytar = await loadKeytar()
+  try {
+    await keytar.setPassword(KEYCHAIN_SERVICE, account, value)
+  } catch (error) {
+    throw unavailable(error)
+  }
+}
+
+export async function deleteSecret(account: string): Promise<boolean> {
+  const keytar = await loadKeytar()
+  try {
+    return await keytar.deletePassword(KEYCHAIN_SERVICE, account)
+  } catch (error) {
+    throw unavailable(error)
+  }
+}
