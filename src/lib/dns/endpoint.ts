@@ -84,8 +84,23 @@ function normalizeTarget(type: string, target: string): string {
     if (last >= 0) parts[last] = normalizeName(parts[last] ?? '')
     return parts.join(' ')
   }
-  if (type === 'AAAA') return t.toLowerCase()
+  if (type === 'AAAA') return canonicalIPv6(t)
   return t
+}
+
+/**
+ * RFC 5952 text for an IPv6 address (the WHATWG URL serializer compresses the longest run of
+ * zero fields, lower-case), so "2001:DB8:0::1" from a source and "2001:db8::1" from a server
+ * compare equal. Anything that is not an IPv6 address is returned lower-cased, for the
+ * provider to reject.
+ */
+export function canonicalIPv6(address: string): string {
+  try {
+    const host = new URL(`http://[${address}]/`).hostname
+    return host.slice(1, -1)
+  } catch {
+    return address.toLowerCase()
+  }
 }
 
 /** "www.example.com A" — the identity of a record set. */
