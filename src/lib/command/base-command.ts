@@ -109,10 +109,22 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
         if ((flags as Record<string, unknown>)[name] !== undefined && !this.valueSources.has(name)) this.valueSources.set(name, 'flag')
       }
     }
+    await this.resolveKeychainReferences(flags as Record<string, unknown>)
     this.flags = flags as RosterFlags<T>
     this.args = args as RosterArgs<T>
     const timeout = (flags as {timeout?: string}).timeout
     if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
+  }
+
+  /** Replaces `keychain:[ACCOUNT]` values of secret flags by the secret (keytar loads only then). */
+  private async resolveKeychainReferences(flags: Record<string, unknown>): Promise<void> {
+    for (const [name, value] of Object.entries(flags)) {
+      if (!isSecretName(name) || typeof value !== 'string' || !value.startsWith('keychain:')) continue
+      if ((this.ctor as {skipKeychain?: boolean}).skipKeychain) continue
+      const {keychainAccount, readSecret} = await import('../auth/keychain.js')
+      flags[name] = await readSecret(keychainAccount(name, value))
+      this.valueSources.set(name, `${this.valueSources.get(name) ?? 'flag'} (keychain)` as ValueSource)
+    }
   }
 
   /** Wraps a flag's default so that the environment, then the config file, come before it. */
