@@ -1,0 +1,155 @@
+/**
+ * The zonefile provider: an RFC 1035 master file on disk (`--zone-file PATH --zone Z`), the
+ * embedded default. records() parses the file; applyChanges() edits the parsed records (removing
+ * exactly the targets deleted or replaced, adding the created ones), increases the SOA serial, and
+ * replaces the file atomically: a temporary file in the same directory, written, fsynced, given
+ * the original's mode, renamed over it, and the directory fsynced. Records it does not touch
+ * (other types, other owners, foreign names) are kept. If the file changed between records() and
+ * applyChanges(), nothing is written (ConflictError).
+ */
+import {createHash, randomBytes} from 'node:crypto'
+import {closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, fchmodSync} from 'node:fs'
+import {basename, dirname, join} from 'node:path'
+
+import {ConflictError, InvalidInputError, NotFoundError} from '../../errors.js'
+import {type Changes, type Endpoint, type Provider, type ProviderStats, endpointKey, normalizeName} from '../endpoint.js'
+import {type ZoneFile, type ZoneRecord, nextSerial, parseZoneFile, recordTarget, serializeZoneFile, targetToRdata} from '../zone-file.js'
+
+export interface ZonefileProviderOptions {
+  path: string
+  zone: string
+  /** TTL of created records without one, when the file has no $TTL. Default 300. */
+  defaultTtl?: number
+  now?: () => Date
+}
+
+export class ZonefileProvider implements Provider {
+  readonly name = 'zonefile'
+  readonly stats: ProviderStats = {readCalls: 0, writeCalls: 0}
+  private readonly zone: string
+  private lastDigest: string | undefined
+
+  constructor(private readonly options: ZonefileProviderOptions) {
+    this.zone = normalizeName(options.zone)
+    if (this.zone === '') throw InvalidInputError.forField('zone', options.zone, 'the zone name is required with --zone-file')
+  }
+
+  private read(): {text: string; zone: ZoneFile; mode: number} {
+    let text: string
+    let mode: number
+    try {
+      text = readFileSync(this.options.path, 'utf8')
+      mode = statSync(this.options.path).mode & 0o7777
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') throw new NotFoundError(`zone-file "${this.options.path}": no such file (create it with an SOA record first)`)
+      throw new InvalidInputError(`zone-file "${this.options.path}": ${(error as Error).message}`, {field: 'zone-file'})
+    }
+    this.stats.readCalls++
+    const zone = parseZoneFile(text, {origin: this.zone, file: this.options.path})
+    const soa = zone.records.find((r) => r.type === 'SOA')
+    if (soa === undefined) throw new InvalidInputError(`zone-file "${this.options.path}": no SOA record`, {field: 'zone-file'})
+    if (soa.name !== this.zone) {
+      throw new InvalidInputError(`zone-file "${this.options.path}": its SOA is for "${soa.name}", not --zone "${this.zone}"`, {field: 'zone'})
+    }
+    return {text, zone, mode}
+  }
+
+  async records(): Promise<Endpoint[]> {
+    const {text, zone} = this.read()
+    this.lastDigest = createHash('sha256').update(text).digest('hex')
+    const byKey = new Map<string, Endpoint>()
+    for (const r of zone.records) {
+      const key = endpointKey({dnsName: r.name, recordType: r.type})
+      const target = recordTarget(r)
+      const ep = byKey.get(key)
+      if (ep === undefined) byKey.set(key, {dnsName: r.name, recordType: r.type, targets: [target], recordTTL: r.ttl})
+      else if (!ep.targets.includes(target)) ep.targets.push(target)
+    }
+    return [...byKey.values()]
+  }
+
+  async applyChanges(changes: Changes, onProgress?: (done: number, total: number) => void): Promise<void> {
+    const {text, zone, mode} = this.read()
+    const digest = createHash('sha256').update(text).digest('hex')
+    if (this.lastDigest !== undefined && digest !== this.lastDigest) {
+      throw new ConflictError(`zone-file "${this.options.path}" changed since it was read; run again`)
+    }
+    const total = changes.create.length + changes.updateNew.length + changes.delete.length
+    const defaultTtl = zone.defaultTtl ?? this.options.defaultTtl ?? 300
+
+    // Remove the targets deleted or replaced.
+    const removals = new Map<string, Set<string> | 'all'>()
+    for (const ep of [...changes.delete, ...changes.updateOld]) {
+      const key = endpointKey({dnsName: normalizeName(ep.dnsName), recordType: ep.recordType.toUpperCase()})
+      if (ep.targets.length === 0) {
+        removals.set(key, 'all')
+        continue
+      }
+      const set = removals.get(key)
+      if (set === 'all') continue
+      if (set === undefined) removals.set(key, new Set(ep.targets))
+      else for (const t of ep.targets) set.add(t)
+    }
+    const kept: ZoneRecord[] = []
+    for (const r of zone.records) {
+      const rm = removals.get(endpointKey({dnsName: r.name, recordType: r.type}))
+      if (rm === 'all' || (rm !== undefined && rm.has(recordTarget(r)))) continue
+      kept.push(r)
+    }
+    // Add the created and new records, next to the records of the same name when there are some.
+    const additions: ZoneRecord[] = []
+    for (const ep of [...changes.create, ...changes.updateNew]) {
+      const name = normalizeName(ep.dnsName)
+      if (name !== this.zone && !name.endsWith('.' + this.zone)) {
+        throw InvalidInputError.forField('dnsName', ep.dnsName, `outside zone "${this.zone}"; use --domain-filter ${this.zone}`)
+      }
+      const type = ep.recordType.toUpperCase()
+      for (const target of ep.targets) {
+        additions.push({name, type, ttl: ep.recordTTL ?? defaultTtl, rdata: targetToRdata(type, target), origin: this.zone})
+      }
+    }
+    const soa = kept.find((r) => r.type === 'SOA') as ZoneRecord
+    const serial = Number(soa.rdata[2])
+    soa.rdata = [...soa.rdata]
+    soa.rdata[2] = String(nextSerial(Number.isFinite(serial) ? serial : 0, this.options.now?.() ?? new Date()))
+    const next: ZoneFile = {origin: this.zone, records: [...kept, ...additions]}
+    if (zone.defaultTtl !== undefined) next.defaultTtl = zone.defaultTtl
+    this.writeAtomically(serializeZoneFile(next), mode)
+    this.stats.writeCalls++
+    this.lastDigest = undefined
+    onProgress?.(total, total)
+  }
+
+  private writeAtomically(content: string, mode: number): void {
+    const dir = dirname(this.options.path)
+    const tmp = join(dir, `.${basename(this.options.path)}.${randomBytes(6).toString('hex')}.tmp`)
+    const fd = openSync(tmp, 'wx', mode)
+    try {
+      writeSync(fd, content)
+      fchmodSync(fd, mode)
+      fsyncSync(fd)
+    } catch (error) {
+      closeSync(fd)
+      unlinkSync(tmp)
+      throw error
+    }
+    closeSync(fd)
+    try {
+      renameSync(tmp, this.options.path)
+    } catch (error) {
+      unlinkSync(tmp)
+      throw error
+    }
+    try {
+      const dfd = openSync(dir, 'r')
+      try {
+        fsyncSync(dfd)
+      } finally {
+        closeSync(dfd)
+      }
+    } catch {
+      // Some filesystems refuse fsync on a directory; the rename itself is atomic.
+    }
+  }
+}
