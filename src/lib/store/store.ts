@@ -1,3 +1,5 @@
+import {InvalidInputError} from '../errors.js'
+
 /**
  * The store seam: a key-value store with revisions, on etcd's model. Two backends implement it
  * (sqlite: the embedded default; etcd: for a fleet) and pass one shared test suite
@@ -53,6 +55,66 @@ export interface Watch {
 
 /** The most operations one transaction holds (etcd's default --max-txn-ops is 128). */
 export const MAX_TXN_OPS = 128
+
+/**
+ * The largest transaction, counted as `txnSizeBytes` counts it: etcd refuses a request over its
+ * default --max-request-bytes of 1.5 MiB (1,572,864), so both backends refuse a transaction over
+ * this smaller figure, and a caller splits batches by it.
+ */
+export const MAX_TXN_BYTES = 1_500_000
+
+/** Per-operation overhead of the etcd request encoding, generously counted. */
+const TXN_OP_OVERHEAD_BYTES = 32
+
+/**
+ * The size a transaction counts against MAX_TXN_BYTES: UTF-8 bytes of keys (plus the backend's
+ * key prefix) and values, plus a fixed overhead per compare and operation.
+ */
+export function txnSizeBytes(compares: Compare[], success: Operation[], keyPrefixBytes = 0): number {
+  let size = 0
+  for (const c of compares) size += keyPrefixBytes + Buffer.byteLength(c.key) + TXN_OP_OVERHEAD_BYTES
+  for (const op of success) {
+    size += keyPrefixBytes + Buffer.byteLength(op.key) + TXN_OP_OVERHEAD_BYTES
+    if (op.type === 'put') size += Buffer.byteLength(op.value)
+  }
+  return size
+}
+
+/**
+ * The checks both backends make before a transaction, so that a caller that passes on SQLite
+ * passes on etcd: at most MAX_TXN_OPS compares and MAX_TXN_OPS operations, no key twice among
+ * the operations (etcd refuses it), no empty key, at most MAX_TXN_BYTES. These are programming
+ * errors of the caller (the registry splits its batches), thrown as InvalidInputError (field "txn").
+ */
+export function checkTxnLimits(compares: Compare[], success: Operation[], keyPrefixBytes = 0): void {
+  if (compares.length > MAX_TXN_OPS || success.length > MAX_TXN_OPS) {
+    throw new InvalidInputError(
+      `txn: ${Math.max(compares.length, success.length)} operations in one transaction, at most ${MAX_TXN_OPS} allowed (split the batch)`,
+      {field: 'txn'},
+    )
+  }
+  const seen = new Set<string>()
+  for (const op of success) {
+    if (op.key === '') throw new InvalidInputError('txn: empty key', {field: 'txn'})
+    if (seen.has(op.key)) {
+      throw new InvalidInputError(`txn: key ${JSON.stringify(op.key)} written twice in one transaction`, {field: 'txn'})
+    }
+    seen.add(op.key)
+  }
+  for (const c of compares) {
+    if (c.key === '') throw new InvalidInputError('txn: empty key in a compare', {field: 'txn'})
+    if (!Number.isSafeInteger(c.modRevision) || c.modRevision < 0) {
+      throw new InvalidInputError(`txn: compare on ${JSON.stringify(c.key)} has invalid modRevision ${c.modRevision}`, {field: 'txn'})
+    }
+  }
+  const size = txnSizeBytes(compares, success, keyPrefixBytes)
+  if (size > MAX_TXN_BYTES) {
+    throw new InvalidInputError(
+      `txn: transaction of ${size} bytes exceeds the ${MAX_TXN_BYTES}-byte limit (etcd's request limit is 1.5 MiB; split the batch or shorten the values)`,
+      {field: 'txn'},
+    )
+  }
+}
 
 export interface Store {
   /** A name for messages: "sqlite:/path" or "etcd://h1:2379". Never contains credentials. */

@@ -1,0 +1,316 @@
+/**
+ * The etcd Store backend (the `etcd3` client over gRPC), for a fleet.
+ *
+ * - Keys live under a prefix (default `/roster/`); the Store's keys are logical, the prefix is
+ *   added on write and stripped on read.
+ * - `range()` is always paginated: `limit` per page (no sort option: etcd returns keys in byte
+ *   order, and a sort option makes it read the whole range), the next page from the last key + "\0",
+ *   every page read at the first page's revision. An unbounded read of a large prefix fails at
+ *   gRPC's 4 MiB receive limit; a page that still hits it (large values) is re-read at half the
+ *   size.
+ * - `txn()`: compares on mod revision (0: create revision = 0, the key is absent), at most 128
+ *   operations and MAX_TXN_BYTES (etcd refuses more than 1.5 MiB a request), checked before
+ *   sending.
+ * - Retries: etcd3's own retry and circuit-breaker policies are replaced by one loop here, with
+ *   backoff, over every endpoint, bounded by the operation's timeout; then
+ *   BackendUnavailableError naming the endpoints (exit 3). A write is retried only when the
+ *   cluster was unreachable or the call timed out; a transaction that was applied but whose answer
+ *   was lost then reports `succeeded: false` on its retry (its compare no longer holds): callers
+ *   re-read and find their write done, which is why every registry write is "make it so", never
+ *   "add one".
+ * - Authentication failures and permission denials are NotAllowedError (exit 4).
+ * - `close()` cancels watchers and closes every gRPC channel, so the process can exit.
+ */
+import type {Etcd3, IKeyValue, IOptions, IRequestOp, ICompare, Watcher} from 'etcd3'
+
+import {BackendUnavailableError, NotAllowedError, RosterError} from '../errors.js'
+import {formatDuration, retryWithBackoff} from './retry.js'
+import {
+  checkTxnLimits,
+  type Compare,
+  type KeyValue,
+  type Operation,
+  type RangeOptions,
+  type RangePage,
+  type Store,
+  type TxnResult,
+  type Watch,
+  type WatchEvent,
+} from './store.js'
+
+export interface EtcdStoreOptions {
+  /** `host:port` each. */
+  hosts: string[]
+  tls: boolean
+  /** Key prefix, e.g. `/roster/`. */
+  prefix: string
+  /** Bound on each operation, retries included. */
+  timeoutMs: number
+  auth?: {username: string; password: string}
+  /** PEM contents. */
+  ca?: Buffer
+  cert?: Buffer
+  key?: Buffer
+}
+
+export const DEFAULT_PAGE_SIZE = 1000
+export const MAX_PAGE_SIZE = 10_000
+
+/** etcd's byte-wise range end for "every key starting with `prefix`" (prefix non-empty). */
+export function prefixRangeEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix)
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1
+      return end.subarray(0, i + 1)
+    }
+  }
+  return Buffer.from([0]) // all 0xff: to the end of the key space
+}
+
+function errorName(error: unknown): string {
+  return (error as {constructor?: {name?: string}} | undefined)?.constructor?.name ?? ''
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+/** Transient: the cluster unreachable, slow, electing a leader, or overloaded. */
+export function isTransientEtcdError(error: unknown): boolean {
+  if (error instanceof RosterError) return false
+  const name = errorName(error)
+  if (['GRPCUnavailableError', 'GRPCDeadlineExceededError', 'GRPCCancelledError', 'GRPCInternalError', 'GRPCAbortedError', 'GRPCUnknownError'].includes(name)) {
+    return !/larger than max|message too large/i.test(errorMessage(error))
+  }
+  return /leader changed|no leader|request timed out|too many requests|not capable|server stopped|connection (refused|reset|closed)|ECONNREFUSED|ECONNRESET|No connection established/i.test(
+    errorMessage(error),
+  )
+}
+
+function isAuthError(error: unknown): boolean {
+  const name = errorName(error)
+  return (
+    ['EtcdAuthenticationFailedError', 'EtcdPermissionDeniedError', 'GRPCUnauthenticatedError', 'EtcdInvalidAuthTokenError'].includes(name) ||
+    /etcdserver: (user name is empty|authentication is not enabled|permission denied|invalid auth token|authentication failed)/.test(
+      errorMessage(error),
+    )
+  )
+}
+
+function isMessageTooLarge(error: unknown): boolean {
+  return errorName(error) === 'GRPCResourceExhastedError' || /larger than max|message too large|RESOURCE_EXHAUSTED/i.test(errorMessage(error))
+}
+
+/** A fault-handling policy that just runs the call: retries are this module's job. */
+const passThroughPolicy = {
+  execute: <T>(fn: (context: {signal: AbortSignal}) => PromiseLike<T> | T): Promise<T> =>
+    Promise.resolve().then(() => fn({signal: new AbortController().signal})),
+  onSuccess: () => ({dispose() {}}),
+  onFailure: () => ({dispose() {}}),
+}
+type FaultHandling = NonNullable<IOptions['faultHandling']>
+const passThrough = passThroughPolicy as unknown as NonNullable<FaultHandling['global']>
+
+class EtcdStore implements Store {
+  readonly description: string
+  private readonly prefix: Buffer
+  private readonly watchers = new Set<Watcher>()
+  private closed = false
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly options: EtcdStoreOptions,
+  ) {
+    this.description = `${options.tls ? 'etcds' : 'etcd'}://${options.hosts.join(',')}`
+    this.prefix = Buffer.from(options.prefix)
+  }
+
+  private fullKey(key: string): Buffer {
+    return Buffer.concat([this.prefix, Buffer.from(key)])
+  }
+
+  private toKeyValue(kv: IKeyValue): KeyValue {
+    return {
+      key: kv.key.subarray(this.prefix.length).toString('utf8'),
+      value: kv.value.toString('utf8'),
+      createRevision: Number(kv.create_revision),
+      modRevision: Number(kv.mod_revision),
+      version: Number(kv.version),
+    }
+  }
+
+  /** The per-attempt gRPC deadline: a third of the budget (at least 1 s), never past the end. */
+  private attemptDeadline(deadline: number): Date {
+    const slice = Math.max(1000, this.options.timeoutMs / 3)
+    return new Date(Math.min(deadline, Date.now() + slice))
+  }
+
+  /** Runs one etcd call with retries on transient errors until the operation's deadline. */
+  private call<T>(what: string, fn: (callOptions: {deadline: Date}) => Promise<T>, deadline = Date.now() + this.options.timeoutMs): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`${this.description}: store is closed`))
+    const started = Date.now()
+    return retryWithBackoff(
+      async () => {
+        try {
+          return await fn({deadline: this.attemptDeadline(deadline)})
+        } catch (error) {
+          throw this.mapError(error)
+        }
+      },
+      {
+        deadline,
+        isRetryable: isTransientEtcdError,
+        initialDelayMs: 50,
+        maxDelayMs: 2000,
+        minAttemptMs: 150,
+        onExhausted: (error, attempts) =>
+          new BackendUnavailableError(
+            `etcd unavailable at ${this.options.hosts.join(', ')} (tried for ${formatDuration(Date.now() - started)}, ${attempts} attempt${attempts === 1 ? '' : 's'}, ${what}): ${firstLine(errorMessage(error))}`,
+            {cause: error},
+          ),
+      },
+    )
+  }
+
+  private mapError(error: unknown): unknown {
+    if (error instanceof RosterError) return error
+    if (isAuthError(error)) {
+      const message = errorMessage(error)
+      const who = this.options.auth ? `user ${JSON.stringify(this.options.auth.username)}` : 'no credentials (pass --etcd-username and --etcd-password)'
+      return new NotAllowedError(`etcd at ${this.options.hosts.join(', ')} refused ${who}: ${firstLine(message)}`, {cause: error})
+    }
+    return error
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const response = await this.call('get', (o) => this.client.kv.range({key: this.fullKey(key)}, o))
+    const kv = response.kvs[0]
+    return kv ? this.toKeyValue(kv) : undefined
+  }
+
+  async *range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
+    let pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
+    const start = this.fullKey(prefix)
+    const rangeEnd = prefixRangeEnd(start)
+    let from = start
+    let revision = 0
+    for (;;) {
+      let response
+      try {
+        response = await this.call('range', (o) =>
+          this.client.kv.range({key: from, range_end: rangeEnd, limit: pageSize, revision: revision || undefined}, o),
+        )
+      } catch (error) {
+        if (isMessageTooLarge(error) && pageSize > 1) {
+          // The page's values are large: the same page again, half the size.
+          pageSize = Math.max(1, Math.floor(pageSize / 2))
+          continue
+        }
+        if (/required revision has been compacted/.test(errorMessage(error))) {
+          throw new BackendUnavailableError(`etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(prefix)}; run the command again`, {cause: error})
+        }
+        throw error
+      }
+      if (revision === 0) revision = Number(response.header.revision)
+      const kvs = response.kvs
+      if (kvs.length > 0) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
+      if (!response.more || kvs.length === 0) return
+      from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
+    }
+  }
+
+  async txn(compares: Compare[], success: Operation[]): Promise<TxnResult> {
+    checkTxnLimits(compares, success, this.prefix.length)
+    const compare: ICompare[] = compares.map((c) =>
+      c.modRevision === 0
+        ? {key: this.fullKey(c.key), target: 'Create', result: 'Equal', create_revision: 0}
+        : {key: this.fullKey(c.key), target: 'Mod', result: 'Equal', mod_revision: c.modRevision},
+    )
+    const ops: IRequestOp[] = success.map((op) =>
+      op.type === 'put'
+        ? {request_put: {key: this.fullKey(op.key), value: Buffer.from(op.value)}}
+        : {request_delete_range: {key: this.fullKey(op.key)}},
+    )
+    const response = await this.call('txn', (o) => this.client.kv.txn({compare, success: ops, failure: []}, o))
+    return {succeeded: response.succeeded, revision: Number(response.header.revision)}
+  }
+
+  async watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch> {
+    const watcher = await this.call('watch', () =>
+      this.client.watch().prefix(this.fullKey(prefix)).startRevision(String(fromRevision + 1)).create(),
+    )
+    this.watchers.add(watcher)
+    watcher.on('put', (kv) => onEvent({type: 'put', kv: this.toKeyValue(kv)}))
+    watcher.on('delete', (kv) =>
+      onEvent({type: 'delete', key: kv.key.subarray(this.prefix.length).toString('utf8'), modRevision: Number(kv.mod_revision)}),
+    )
+    return {
+      close: async () => {
+        if (!this.watchers.delete(watcher)) return
+        await watcher.cancel().catch(() => undefined)
+      },
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await Promise.all([...this.watchers].map((w) => w.cancel().catch(() => undefined)))
+    this.watchers.clear()
+    this.client.close()
+  }
+}
+
+/** The first line of a gRPC error message, without grpc-js's empty trailers. */
+function firstLine(text: string): string {
+  return text
+    .split('\n')[0]!
+    .replace(/\.?\s*Resolution note:\s*$/, '')
+    .replace(/Last error: Error: /, 'last error: ')
+    .trim()
+}
+
+let ipServerNameWarningSilenced = false
+
+/**
+ * grpc-js sets the TLS server name to the host even when it is an IP address, and Node then
+ * prints DEP0123 ("Setting the TLS ServerName to an IP address is not permitted by RFC 6066") on
+ * stderr on every connection: noise in every command's output for `etcds://10.0.0.1:2379`.
+ * Drops that one warning (by its code), nothing else.
+ */
+function silenceIpServerNameWarning(): void {
+  if (ipServerNameWarningSilenced) return
+  ipServerNameWarningSilenced = true
+  const original = process.emitWarning
+  process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]) {
+    const [typeOrOptions, code] = rest
+    const warningCode =
+      typeOrOptions && typeof typeOrOptions === 'object' ? (typeOrOptions as {code?: unknown}).code : code
+    if (warningCode === 'DEP0123' || (warning instanceof Error && (warning as {code?: unknown}).code === 'DEP0123')) return
+    return (original as (...args: unknown[]) => void).call(process, warning, ...rest)
+  } as typeof process.emitWarning
+}
+
+/** Connects lazily: the first operation dials, and an unreachable cluster shows there. */
+export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
+  const {isIP} = await import('node:net')
+  if (options.tls && options.hosts.some((h) => isIP(h.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')) !== 0)) {
+    silenceIpServerNameWarning()
+  }
+  const {Etcd3} = await import('etcd3')
+  const scheme = options.tls ? 'https' : 'http'
+  const perCallMs = Math.max(1000, options.timeoutMs / 3)
+  const client = new Etcd3({
+    hosts: options.hosts.map((h) => `${scheme}://${h}`),
+    ...(options.tls && (options.ca || options.cert)
+      ? {credentials: {rootCertificate: options.ca as Buffer, privateKey: options.key, certChain: options.cert}}
+      : {}),
+    ...(options.auth
+      ? {auth: {...options.auth, callOptions: () => ({deadline: Date.now() + perCallMs})}}
+      : {}),
+    faultHandling: {host: () => passThrough, global: passThrough},
+    defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + perCallMs}),
+  })
+  return new EtcdStore(client, options)
+}

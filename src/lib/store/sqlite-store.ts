@@ -1,0 +1,419 @@
+/**
+ * The embedded Store backend: one SQLite file (better-sqlite3), etcd's model in two tables.
+ *
+ * - `kv(key, value, create_revision, mod_revision, version)`, WITHOUT ROWID, keys in byte order
+ *   (SQLite's BINARY collation compares UTF-8 bytes, as etcd compares keys);
+ * - `meta('revision')`: the store-wide revision, raised by one by every transaction that writes.
+ *
+ * Concurrency: WAL mode, so readers never block the writer; every write transaction starts with
+ * `BEGIN IMMEDIATE` (a deferred transaction that upgrades to a writer fails with SQLITE_BUSY
+ * under many processes whatever the busy timeout); a busy timeout, then retries with backoff
+ * until the operation's timeout, then BackendUnavailableError naming the file (exit 3).
+ *
+ * `range()` reads every page inside one read transaction on a connection of its own, so all
+ * pages reflect the revision of the first, and writes made while iterating (on the main
+ * connection) neither block nor show. An in-memory store (`sqlite::memory:`, for tests) cannot
+ * open a second connection; it reads the whole range at once and then hands it out in pages.
+ *
+ * A path that cannot hold a store (missing directory, a directory, a file that is not a SQLite
+ * database, a newer schema) is InvalidInputError on field "registry" (exit 2): retrying does
+ * not help. A file the user may not read or write is NotAllowedError (exit 4).
+ *
+ * The database file is created with mode 0600; SQLite gives its -wal and -shm files the mode of
+ * the database file.
+ */
+import type BetterSqlite3 from 'better-sqlite3'
+import {closeSync, openSync} from 'node:fs'
+
+import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError} from '../errors.js'
+import {formatDuration, retryWithBackoff} from './retry.js'
+import {
+  checkTxnLimits,
+  type Compare,
+  type KeyValue,
+  type Operation,
+  type RangeOptions,
+  type RangePage,
+  type Store,
+  type TxnResult,
+} from './store.js'
+
+type Database = BetterSqlite3.Database
+type Statement = BetterSqlite3.Statement<unknown[], unknown>
+
+export interface SqliteStoreOptions {
+  /** Absolute path, or ':memory:'. */
+  path: string
+  /** Bound on each operation, retries included. */
+  timeoutMs: number
+}
+
+export const SCHEMA_VERSION = 1
+export const DEFAULT_PAGE_SIZE = 1000
+export const MAX_PAGE_SIZE = 10_000
+/** SQLite's own busy wait, per attempt; beyond it roster retries with backoff until the timeout. */
+const MAX_BUSY_TIMEOUT_MS = 2000
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS kv (
+  key TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL,
+  create_revision INTEGER NOT NULL,
+  mod_revision INTEGER NOT NULL,
+  version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  name TEXT NOT NULL PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
+`
+
+interface Row {
+  key: string
+  value: string
+  create_revision: number
+  mod_revision: number
+  version: number
+}
+
+function toKeyValue(row: Row): KeyValue {
+  return {
+    key: row.key,
+    value: row.value,
+    createRevision: row.create_revision,
+    modRevision: row.mod_revision,
+    version: row.version,
+  }
+}
+
+/**
+ * The least string greater than every string that starts with `prefix` (code-point order, which
+ * is UTF-8 byte order), or undefined when there is none (empty prefix, or only U+10FFFF).
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const points = Array.from(prefix)
+  while (points.length > 0) {
+    const last = points.pop()!.codePointAt(0)!
+    let next = last + 1
+    if (next === 0xd800) next = 0xe000 // skip the surrogates: no string holds them
+    if (next <= 0x10ffff) return points.join('') + String.fromCodePoint(next)
+  }
+  return undefined
+}
+
+function sqliteCode(error: unknown): string | undefined {
+  const code = (error as {code?: unknown} | undefined)?.code
+  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined
+}
+
+function isBusy(error: unknown): boolean {
+  const code = sqliteCode(error)
+  return code !== undefined && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+}
+
+function registryError(path: string, reason: string, cause?: unknown): InvalidInputError {
+  const error = InvalidInputError.forField('registry', `sqlite:${path}`, reason)
+  if (cause !== undefined) Object.defineProperty(error, 'cause', {value: cause})
+  return error
+}
+
+/** Turns a SQLite or file-system error into the roster error a user should see. */
+function mapError(path: string, error: unknown): unknown {
+  if (error instanceof RosterError) return error
+  const code = sqliteCode(error) ?? (error as NodeJS.ErrnoException | undefined)?.code
+  const message = error instanceof Error ? error.message : String(error)
+  switch (code?.replace(/^(SQLITE_[A-Z]+)_.*$/, '$1')) {
+    case 'SQLITE_NOTADB':
+    case 'SQLITE_CORRUPT':
+      return registryError(path, `not a usable SQLite database (${message}); restore it from a backup or choose another --registry`, error)
+    case 'SQLITE_CANTOPEN':
+    case 'EISDIR':
+    case 'ENOTDIR':
+      return registryError(path, `cannot open the database file (${message}); --registry must name a file in an existing directory`, error)
+    case 'ENOENT':
+      return registryError(path, 'the directory does not exist; create it or choose another --registry', error)
+    case 'SQLITE_READONLY':
+    case 'SQLITE_PERM':
+    case 'SQLITE_AUTH':
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new NotAllowedError(`registry "sqlite:${path}": not allowed to write the database (${message}); check the file's and directory's permissions`, {cause: error})
+    case 'SQLITE_FULL':
+    case 'ENOSPC':
+      return new BackendUnavailableError(`registry "sqlite:${path}": disk full (${message})`, {cause: error})
+    default:
+      if (error instanceof TypeError && /directory does not exist/.test(message)) {
+        return registryError(path, 'the directory does not exist; create it or choose another --registry', error)
+      }
+      return error
+  }
+}
+
+class SqliteStore implements Store {
+  readonly description: string
+  private readonly idleReaders: Database[] = []
+  private readonly readers = new Set<Database>()
+  private closed = false
+  private readonly stmts: {
+    get: Statement
+    revision: Statement
+    setRevision: Statement
+    modRevision: Statement
+    upsert: Statement
+    delete: Statement
+  }
+  private readonly writeTxn: BetterSqlite3.Transaction<(compares: Compare[], success: Operation[]) => TxnResult>
+
+  constructor(
+    private readonly DatabaseClass: typeof BetterSqlite3,
+    private readonly db: Database,
+    private readonly path: string,
+    private readonly timeoutMs: number,
+  ) {
+    this.description = `sqlite:${path}`
+    this.stmts = {
+      get: db.prepare('SELECT key, value, create_revision, mod_revision, version FROM kv WHERE key = ?'),
+      revision: db.prepare("SELECT value FROM meta WHERE name = 'revision'").pluck(),
+      setRevision: db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'"),
+      modRevision: db.prepare('SELECT mod_revision FROM kv WHERE key = ?').pluck(),
+      upsert: db.prepare(
+        `INSERT INTO kv (key, value, create_revision, mod_revision, version) VALUES (?, ?, ?, ?, 1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, version = version + 1`,
+      ),
+      delete: db.prepare('DELETE FROM kv WHERE key = ?'),
+    }
+    this.writeTxn = db.transaction((compares: Compare[], success: Operation[]): TxnResult => {
+      const revision = this.stmts.revision.get() as number
+      for (const c of compares) {
+        const actual = (this.stmts.modRevision.get(c.key) as number | undefined) ?? 0
+        if (actual !== c.modRevision) return {succeeded: false, revision}
+      }
+      const next = revision + 1
+      let changed = false
+      for (const op of success) {
+        if (op.type === 'put') {
+          this.stmts.upsert.run(op.key, op.value, next, next)
+          changed = true
+        } else if (this.stmts.delete.run(op.key).changes > 0) {
+          changed = true
+        }
+      }
+      if (!changed) return {succeeded: true, revision}
+      this.stmts.setRevision.run(next)
+      return {succeeded: true, revision: next}
+    })
+  }
+
+  /** Runs `fn`, retrying SQLITE_BUSY with backoff until the timeout. */
+  private run<T>(what: string, fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`${this.description}: store is closed`))
+    return retryWithBackoff(
+      () => {
+        try {
+          return fn()
+        } catch (error) {
+          throw mapError(this.path, error)
+        }
+      },
+      {
+        deadline: Date.now() + this.timeoutMs,
+        isRetryable: isBusy,
+        onExhausted: (error, attempts, elapsed) =>
+          new BackendUnavailableError(
+            `registry "sqlite:${this.path}" is busy: ${what} did not get the database within ${formatDuration(elapsed)} (${attempts} attempts; ${(error as Error).message}); another process holds it`,
+            {cause: error},
+          ),
+      },
+    )
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    return this.run('get', () => {
+      const row = this.stmts.get.get(key) as Row | undefined
+      return row ? toKeyValue(row) : undefined
+    })
+  }
+
+  async txn(compares: Compare[], success: Operation[]): Promise<TxnResult> {
+    checkTxnLimits(compares, success)
+    return this.run('a write', () => this.writeTxn.immediate(compares, success))
+  }
+
+  async *range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
+    const pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
+    const end = prefixUpperBound(prefix)
+    if (this.db.memory) {
+      yield* this.rangeAtOnce(prefix, end, pageSize)
+      return
+    }
+    const reader = await this.run('open a reader', () => this.acquireReader())
+    let inRead = false
+    try {
+      const pageAfter = prepareRangeStatements(reader, end !== undefined)
+      // BEGIN + the first read fix the snapshot every later page reads.
+      const revision = await this.run('a read', () => {
+        if (reader.inTransaction) reader.exec('ROLLBACK')
+        reader.exec('BEGIN')
+        inRead = true
+        try {
+          return reader.prepare("SELECT value FROM meta WHERE name = 'revision'").pluck().get() as number
+        } catch (error) {
+          reader.exec('ROLLBACK')
+          inRead = false
+          throw error
+        }
+      })
+      let rows = this.readPage(pageAfter, true, prefix, end, pageSize)
+      while (rows.length > 0) {
+        const last = rows[rows.length - 1]!.key
+        const full = rows.length === pageSize
+        yield {kvs: rows.map(toKeyValue), revision}
+        if (!full) break
+        rows = this.readPage(pageAfter, false, last, end, pageSize)
+      }
+    } finally {
+      if (inRead && reader.open && reader.inTransaction) reader.exec('COMMIT')
+      this.releaseReader(reader)
+    }
+  }
+
+  private readPage(
+    s: {first: Statement; next: Statement},
+    first: boolean,
+    from: string,
+    end: string | undefined,
+    pageSize: number,
+  ): Row[] {
+    try {
+      const stmt = first ? s.first : s.next
+      return (end === undefined ? stmt.all(from, pageSize) : stmt.all(from, end, pageSize)) as Row[]
+    } catch (error) {
+      throw mapError(this.path, error)
+    }
+  }
+
+  private async *rangeAtOnce(prefix: string, end: string | undefined, pageSize: number): AsyncIterable<RangePage> {
+    const s = prepareRangeStatements(this.db, end !== undefined)
+    const {rows, revision} = await this.run('a read', () =>
+      this.db.transaction(() => ({
+        rows: (end === undefined ? s.first.all(prefix, -1) : s.first.all(prefix, end, -1)) as Row[],
+        revision: this.stmts.revision.get() as number,
+      }))(),
+    )
+    for (let i = 0; i < rows.length; i += pageSize) {
+      yield {kvs: rows.slice(i, i + pageSize).map(toKeyValue), revision}
+    }
+  }
+
+  private acquireReader(): Database {
+    const idle = this.idleReaders.pop()
+    if (idle) return idle
+    const reader = new this.DatabaseClass(this.path, {timeout: this.db.pragma('busy_timeout', {simple: true}) as number})
+    this.readers.add(reader)
+    return reader
+  }
+
+  private releaseReader(reader: Database): void {
+    if (this.closed || !reader.open) {
+      this.readers.delete(reader)
+      if (reader.open) reader.close()
+      return
+    }
+    this.idleReaders.push(reader)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const reader of this.readers) if (reader.open) reader.close()
+    this.readers.clear()
+    this.idleReaders.length = 0
+    if (this.db.open) this.db.close()
+  }
+}
+
+const rangeStatementCache = new WeakMap<Database, Map<boolean, {first: Statement; next: Statement}>>()
+
+function prepareRangeStatements(db: Database, bounded: boolean): {first: Statement; next: Statement} {
+  let byBound = rangeStatementCache.get(db)
+  if (!byBound) rangeStatementCache.set(db, (byBound = new Map()))
+  let s = byBound.get(bounded)
+  if (!s) {
+    const cols = 'SELECT key, value, create_revision, mod_revision, version FROM kv'
+    const upper = bounded ? ' AND key < ?' : ''
+    s = {
+      first: db.prepare(`${cols} WHERE key >= ?${upper} ORDER BY key LIMIT ?`),
+      next: db.prepare(`${cols} WHERE key > ?${upper} ORDER BY key LIMIT ?`),
+    }
+    byBound.set(bounded, s)
+  }
+  return s
+}
+
+/** Opens (creating if needed) the SQLite store at `options.path`. */
+export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
+  const {path, timeoutMs} = options
+  const memory = path === ':memory:'
+  if (!memory) {
+    // Create the file ourselves, so that it (and the -wal/-shm files SQLite derives from it) is 0600.
+    try {
+      closeSync(openSync(path, 'wx', 0o600))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw mapError(path, error)
+    }
+  }
+  const {default: DatabaseClass} = await import('better-sqlite3')
+  let db: Database
+  try {
+    db = new DatabaseClass(path, {timeout: Math.min(timeoutMs, MAX_BUSY_TIMEOUT_MS)})
+  } catch (error) {
+    throw mapError(path, error)
+  }
+  try {
+    await retryWithBackoff(
+      () => {
+        try {
+          initialize(db, path)
+        } catch (error) {
+          throw mapError(path, error)
+        }
+      },
+      {
+        deadline: Date.now() + timeoutMs,
+        isRetryable: isBusy,
+        onExhausted: (error, attempts, elapsed) =>
+          new BackendUnavailableError(
+            `registry "sqlite:${path}" is busy: could not open it within ${formatDuration(elapsed)} (${attempts} attempts; ${(error as Error).message})`,
+            {cause: error},
+          ),
+      },
+    )
+    return new SqliteStore(DatabaseClass, db, memory ? ':memory:' : path, timeoutMs)
+  } catch (error) {
+    db.close()
+    throw error
+  }
+}
+
+function initialize(db: Database, path: string): void {
+  // A no-op when the file is already in WAL mode (persistent); in-memory databases stay "memory".
+  if (!db.memory && db.pragma('journal_mode', {simple: true}) !== 'wal') db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = NORMAL')
+  const version = db.pragma('user_version', {simple: true}) as number
+  if (version === SCHEMA_VERSION) return
+  if (version > SCHEMA_VERSION) {
+    throw registryError(path, `written by a newer roster (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade roster`)
+  }
+  db.transaction(() => {
+    const current = db.pragma('user_version', {simple: true}) as number
+    if (current === SCHEMA_VERSION) return
+    const tables = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get() as number
+    if (current === 0 && tables > 0) {
+      throw registryError(path, 'a SQLite database, but not a roster registry; choose another --registry')
+    }
+    db.exec(SCHEMA)
+    db.pragma(`user_version = ${SCHEMA_VERSION}`)
+  }).immediate()
+}

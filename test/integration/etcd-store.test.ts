@@ -1,0 +1,390 @@
+import assert from 'node:assert/strict'
+import {randomUUID} from 'node:crypto'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {BackendUnavailableError, NotAllowedError} from '../../src/lib/errors.js'
+import {openStore, type StoreOptions} from '../../src/lib/store/open-store.js'
+import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type Store, type WatchEvent} from '../../src/lib/store/store.js'
+import {freePort, makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
+import {runStoreChild, storeConformanceSuite} from '../support/store-suite.js'
+
+let etcd: EtcdServer
+before(async () => {
+  etcd = await startEtcd()
+})
+after(async () => {
+  await etcd?.stop()
+})
+
+const suitePrefix = `/roster-conformance-${randomUUID().slice(0, 8)}/`
+const etcdOptions = (extra: Partial<StoreOptions> = {}): StoreOptions => ({registry: etcd.url, etcdPrefix: suitePrefix, timeoutMs: 30_000, ...extra})
+
+storeConformanceSuite('etcd', () => openStore(etcdOptions()), {childStoreOptions: () => etcdOptions({timeoutMs: 60_000})})
+
+async function rawClient(endpoint: string) {
+  const {Etcd3} = await import('etcd3')
+  return new Etcd3({hosts: endpoint})
+}
+
+describe('etcd store', () => {
+  it('keeps keys under the prefix, and stores with different prefixes do not see each other', async () => {
+    const a = await openStore({registry: etcd.url, etcdPrefix: '/tenant-a/', timeoutMs: 10_000})
+    const b = await openStore({registry: etcd.url, etcdPrefix: '/tenant-b/', timeoutMs: 10_000})
+    const raw = await rawClient(etcd.endpoint)
+    try {
+      await a.txn([], [{type: 'put', key: 'servers/s1', value: 'A'}])
+      await b.txn([], [{type: 'put', key: 'servers/s1', value: 'B'}])
+      assert.equal((await a.get('servers/s1'))?.value, 'A')
+      assert.equal((await b.get('servers/s1'))?.value, 'B')
+      assert.deepEqual((await rangeAll(a, '')).map((kv) => kv.key), ['servers/s1'])
+      assert.equal(await raw.get('/tenant-a/servers/s1').string(), 'A')
+      assert.equal(a.description, etcd.url)
+    } finally {
+      raw.close()
+      await a.close()
+      await b.close()
+    }
+  })
+
+  it('the default prefix is /roster/', async () => {
+    const store = await openStore({registry: etcd.url, timeoutMs: 10_000})
+    const raw = await rawClient(etcd.endpoint)
+    try {
+      const key = `default-prefix-${randomUUID()}`
+      await store.txn([], [{type: 'put', key, value: 'v'}])
+      assert.equal(await raw.get(`/roster/${key}`).string(), 'v')
+      await store.txn([], [{type: 'delete', key}])
+    } finally {
+      raw.close()
+      await store.close()
+    }
+  })
+
+  it('a transaction just under the byte limit is accepted by etcd (the limit is safe)', async () => {
+    const store = await openStore(etcdOptions())
+    try {
+      const p = `bytes-${randomUUID().slice(0, 8)}/`
+      const value = 'v'.repeat(Math.floor((MAX_TXN_BYTES - 1000) / 3))
+      const result = await store.txn([], [0, 1, 2].map((i) => ({type: 'put' as const, key: `${p}${i}`, value})))
+      assert.equal(result.succeeded, true)
+      assert.equal((await store.get(`${p}2`))?.value.length, value.length)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a range whose page would pass gRPC\'s 4 MiB limit is re-read in smaller pages', async () => {
+    const store = await openStore(etcdOptions())
+    try {
+      const p = `large-values-${randomUUID().slice(0, 8)}/`
+      const value = 'L'.repeat(400_000)
+      for (let i = 0; i < 16; i += 3) {
+        await store.txn([], Array.from({length: Math.min(3, 16 - i)}, (_, j) => ({type: 'put' as const, key: `${p}${String(i + j).padStart(2, '0')}`, value})))
+      }
+      // 16 × 400 kB = 6.4 MB in one page of 1000 would exceed the limit.
+      const pages = []
+      for await (const page of store.range(p, {pageSize: 1000})) pages.push(page)
+      assert.equal(pages.flatMap((pg) => pg.kvs).length, 16)
+      assert.ok(pages.length > 1)
+      assert.ok(pages.every((pg) => pg.kvs.every((kv) => kv.value.length === 400_000)))
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('watch reports puts and deletes under a prefix after a revision, and close() ends it', async () => {
+    const store = await openStore(etcdOptions())
+    try {
+      const p = `watch-${randomUUID().slice(0, 8)}/`
+      const start = await store.txn([], [{type: 'put', key: `${p}before`, value: '0'}])
+      const events: WatchEvent[] = []
+      const watch = await store.watch!(p, start.revision, (e) => events.push(e))
+      const put = await store.txn([], [{type: 'put', key: `${p}a`, value: '1'}])
+      await store.txn([], [{type: 'put', key: `other-${p}x`, value: 'not watched'}])
+      const del = await store.txn([], [{type: 'delete', key: `${p}a`}])
+      const deadline = Date.now() + 5000
+      while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      await watch.close()
+      assert.deepEqual(events, [
+        {type: 'put', kv: {key: `${p}a`, value: '1', createRevision: put.revision, modRevision: put.revision, version: 1}},
+        {type: 'delete', key: `${p}a`, modRevision: del.revision},
+      ])
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a process with an open watch exits promptly after close()', async () => {
+    const result = await runStoreChild(
+      etcdOptions(),
+      `await store.watch('w/', 0, () => {}); await store.get('w/x')`,
+      null,
+      15_000,
+    )
+    assert.equal(result.code, 0, result.stderr)
+    assert.ok(result.exitAfterCloseMs! < 2000, `exited ${result.exitAfterCloseMs}ms after close()`)
+  })
+})
+
+describe('etcd store at scale', () => {
+  it('range returns all 50,000 keys (≈7.5 MB) that one unpaginated get cannot', {timeout: 300_000}, async () => {
+    const prefix = `/roster-scale-${randomUUID().slice(0, 8)}/`
+    const store = await openStore({registry: etcd.url, etcdPrefix: prefix, timeoutMs: 60_000})
+    const raw = await rawClient(etcd.endpoint)
+    try {
+      const total = 50_000
+      const value = (i: number) => JSON.stringify({id: i, name: `service-${i}`, endpoint: `http://host-${i % 977}.example.org:9100/metrics`}).padEnd(150, ' ')
+      const key = (i: number) => `services/default/${String(i).padStart(6, '0')}`
+      const batches: number[] = []
+      for (let i = 0; i < total; i += MAX_TXN_OPS) batches.push(i)
+      // Four writers at a time, each a 128-operation transaction.
+      let next = 0
+      await Promise.all(
+        Array.from({length: 4}, async () => {
+          while (next < batches.length) {
+            const from = batches[next++]!
+            const ops = []
+            for (let i = from; i < Math.min(total, from + MAX_TXN_OPS); i++) ops.push({type: 'put' as const, key: key(i), value: value(i)})
+            assert.equal((await store.txn([], ops)).succeeded, true)
+          }
+        }),
+      )
+
+      let count = 0
+      let bytes = 0
+      let previous = ''
+      const revisions = new Set<number>()
+      for await (const page of store.range('services/')) {
+        revisions.add(page.revision)
+        for (const kv of page.kvs) {
+          assert.ok(kv.key > previous, `${kv.key} after ${previous}`)
+          assert.equal(kv.key, key(count))
+          previous = kv.key
+          bytes += kv.key.length + kv.value.length
+          count++
+        }
+      }
+      assert.equal(count, total)
+      assert.equal(revisions.size, 1)
+      assert.ok(bytes > 7_500_000, `${bytes} bytes`)
+
+      // The same prefix in one unpaginated request fails at gRPC's 4 MiB receive limit.
+      await assert.rejects(raw.getAll().prefix(`${prefix}services/`).strings(), (error: unknown) => {
+        assert.match(String(error), /larger than max|RESOURCE_EXHAUSTED|4194304/i)
+        return true
+      })
+    } finally {
+      raw.close()
+      await store.close()
+    }
+  })
+})
+
+describe('etcd store: failures', () => {
+  it('an unreachable endpoint is BackendUnavailableError naming it, after retrying within the timeout', async () => {
+    const port = await freePort()
+    const store = await openStore({registry: `etcd://127.0.0.1:${port}`, timeoutMs: 1500})
+    const started = Date.now()
+    try {
+      await assert.rejects(store.get('anything'), (error: unknown) => {
+        assert.ok(error instanceof BackendUnavailableError, String(error))
+        assert.equal(error.exitCode, 3)
+        assert.match(error.message, new RegExp(`^etcd unavailable at 127\\.0\\.0\\.1:${port} \\(tried for 1(\\.\\d)?s, \\d+ attempts, get\\): .*ECONNREFUSED`))
+        return true
+      })
+      const elapsed = Date.now() - started
+      assert.ok(elapsed >= 1000 && elapsed < 4000, `gave up after ${elapsed}ms`)
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('names every endpoint tried when all are down', async () => {
+    const [p1, p2] = [await freePort(), await freePort()]
+    const store = await openStore({registry: `etcd://127.0.0.1:${p1},127.0.0.1:${p2}`, timeoutMs: 1000})
+    try {
+      await assert.rejects(store.txn([], [{type: 'put', key: 'k', value: 'v'}]), (error: unknown) => {
+        assert.ok(error instanceof BackendUnavailableError)
+        assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${p1}, 127\\.0\\.0\\.1:${p2}`))
+        return true
+      })
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('uses a live endpoint when another in the list is down', async () => {
+    const dead = await freePort()
+    const store = await openStore({registry: `etcd://127.0.0.1:${dead},${etcd.hostPort}`, etcdPrefix: suitePrefix, timeoutMs: 10_000})
+    try {
+      for (let i = 0; i < 6; i++) {
+        assert.equal((await store.txn([], [{type: 'put', key: `failover/${i}`, value: 'v'}])).succeeded, true)
+      }
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a process whose etcd is unreachable exits promptly after close()', async () => {
+    const port = await freePort()
+    const result = await runStoreChild(
+      {registry: `etcd://127.0.0.1:${port}`, timeoutMs: 800},
+      `try { await store.get('k') } catch (e) { process.stdout.write(e.constructor.name) }`,
+      null,
+      15_000,
+    )
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, 'BackendUnavailableError')
+    assert.ok(result.exitAfterCloseMs! < 2000, `exited ${result.exitAfterCloseMs}ms after close()`)
+  })
+})
+
+describe('etcd store: authentication', () => {
+  let secured: EtcdServer
+  before(async () => {
+    secured = await startEtcd()
+    const raw = await rawClient(secured.endpoint)
+    try {
+      await raw.user('root').create('root-secret')
+      await raw.role('root').create().catch(() => undefined)
+      await raw.user('root').addRole('root')
+      await raw.role('reader').create()
+      await raw.role('reader').grant({permission: 'Read', range: raw.range({prefix: '/roster/'})})
+      await raw.user('reader').create('reader-secret')
+      await raw.user('reader').addRole('reader')
+      await raw.auth.authEnable({})
+    } finally {
+      raw.close()
+    }
+  })
+  after(async () => {
+    await secured?.stop()
+  })
+
+  const withStore = async (extra: Partial<StoreOptions>, fn: (store: Store) => Promise<void>) => {
+    const store = await openStore({registry: secured.url, timeoutMs: 5000, ...extra})
+    try {
+      await fn(store)
+    } finally {
+      await store.close()
+    }
+  }
+
+  it('the right credentials work', async () => {
+    await withStore({etcdUsername: 'root', etcdPassword: 'root-secret'}, async (store) => {
+      await store.txn([], [{type: 'put', key: 'k', value: 'v'}])
+      assert.equal((await store.get('k'))?.value, 'v')
+    })
+  })
+
+  it('a process that authenticates, reads and closes exits promptly', async () => {
+    const result = await runStoreChild(
+      {registry: secured.url, etcdUsername: 'root', etcdPassword: 'root-secret', timeoutMs: 5000},
+      `process.stdout.write(String((await store.get('k'))?.value))`,
+      null,
+      15_000,
+    )
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, 'v')
+    assert.ok(result.exitAfterCloseMs! < 2000, `exited ${result.exitAfterCloseMs}ms after close()`)
+  })
+
+  it('a wrong password is NotAllowedError (exit 4), at once, without the password in the message', async () => {
+    await withStore({etcdUsername: 'root', etcdPassword: 'wrong-password'}, async (store) => {
+      const started = Date.now()
+      await assert.rejects(store.get('k'), (error: unknown) => {
+        assert.ok(error instanceof NotAllowedError, String(error))
+        assert.equal(error.exitCode, 4)
+        assert.match(error.message, /refused user "root"/)
+        assert.doesNotMatch(error.message, /wrong-password/)
+        return true
+      })
+      assert.ok(Date.now() - started < 2500)
+    })
+  })
+
+  it('no credentials on a cluster that requires them is NotAllowedError saying what to pass', async () => {
+    await withStore({}, async (store) => {
+      await assert.rejects(store.get('k'), (error: unknown) => {
+        assert.ok(error instanceof NotAllowedError, String(error))
+        assert.match(error.message, /--etcd-username/)
+        return true
+      })
+    })
+  })
+
+  it('a user without write permission is NotAllowedError on write, and can read', async () => {
+    await withStore({etcdUsername: 'reader', etcdPassword: 'reader-secret'}, async (store) => {
+      assert.equal((await store.get('k'))?.value, 'v')
+      await assert.rejects(store.txn([], [{type: 'put', key: 'k', value: 'x'}]), (error: unknown) => {
+        assert.ok(error instanceof NotAllowedError, String(error))
+        assert.match(error.message, /permission denied/)
+        return true
+      })
+    })
+  })
+})
+
+describe('etcd store: TLS', () => {
+  let secure: EtcdServer
+  let tls: TlsFiles
+  let dir: string
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'roster-etcd-tls-'))
+    tls = makeTlsFiles(dir)
+    secure = await startEtcd({tls})
+  })
+  after(async () => {
+    await secure?.stop()
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('connects with --etcd-ca/--etcd-cert/--etcd-key, and says etcds:// in its description', async () => {
+    const store = await openStore({registry: secure.url, etcdCa: tls.caFile, etcdCert: tls.clientCertFile, etcdKey: tls.clientKeyFile, timeoutMs: 5000})
+    try {
+      assert.equal(store.description, `etcds://${secure.hostPort}`)
+      await store.txn([], [{type: 'put', key: 'tls', value: 'yes'}])
+      assert.equal((await store.get('tls'))?.value, 'yes')
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('a command over TLS to an IP address prints nothing on stderr (no DEP0123 warning)', async () => {
+    const result = await runStoreChild(
+      {registry: secure.url, etcdCa: tls.caFile, etcdCert: tls.clientCertFile, etcdKey: tls.clientKeyFile, timeoutMs: 5000},
+      `process.stdout.write(String((await store.get('tls'))?.value))`,
+      null,
+      15_000,
+    )
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, 'yes')
+    assert.equal(result.stderr, '')
+    assert.ok(result.exitAfterCloseMs! < 2000, `exited ${result.exitAfterCloseMs}ms after close()`)
+  })
+
+  it('etcds:// with the CA but without the required client certificate fails as unavailable, naming the endpoint', async () => {
+    const store = await openStore({registry: `etcds://${secure.hostPort}`, etcdCa: tls.caFile, timeoutMs: 1000})
+    try {
+      await assert.rejects(store.get('tls'), (error: unknown) => {
+        assert.ok(error instanceof BackendUnavailableError, String(error))
+        assert.match(error.message, new RegExp(`etcd unavailable at ${secure.hostPort.replace(/\./g, '\\.')}`))
+        return true
+      })
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('plain etcd:// against a TLS server fails as unavailable', async () => {
+    const store = await openStore({registry: secure.url, timeoutMs: 1000})
+    try {
+      await assert.rejects(store.get('tls'), BackendUnavailableError)
+    } finally {
+      await store.close()
+    }
+  })
+})

@@ -1,0 +1,440 @@
+/**
+ * The conformance suite every Store backend passes (test/unit/sqlite-store.test.ts,
+ * test/integration/etcd-store.test.ts). Each case works under its own key prefix, so one store
+ * serves the whole suite and cases never see each other's keys.
+ */
+import assert from 'node:assert/strict'
+import {spawn} from 'node:child_process'
+import {randomUUID} from 'node:crypto'
+import {dirname, resolve} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import {fileURLToPath, pathToFileURL} from 'node:url'
+
+import {InvalidInputError} from '../../src/lib/errors.js'
+import type {StoreOptions} from '../../src/lib/store/open-store.js'
+import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type KeyValue, type RangePage, type Store} from '../../src/lib/store/store.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const repoRoot = resolve(here, '..', '..')
+export const openStoreModuleUrl = pathToFileURL(resolve(repoRoot, 'src/lib/store/open-store.ts')).href
+
+export interface StoreSuiteOptions {
+  /** Runs after the suite's stores are closed. */
+  cleanup?: () => Promise<void>
+  /**
+   * The StoreOptions with which a child process reaches the same store. Enables the cases that
+   * run in separate processes (concurrent compare-and-swap, prompt exit after close).
+   */
+  childStoreOptions?: () => StoreOptions
+  /** False when every open() makes a new, empty store (sqlite::memory:). Default true. */
+  opensShareData?: boolean
+}
+
+export interface ChildResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  elapsedMs: number
+  /** From the child's `store.close()` returning to its exit; undefined if it never closed. */
+  exitAfterCloseMs?: number
+}
+
+const CLOSED_MARKER = '<<roster-test: store closed>>\n'
+
+/**
+ * Runs `body` (ESM source; `store` is open, `args` is the parsed ARGS env) in a child process
+ * `node --import tsx`, then closes the store. Resolves when the child exits.
+ */
+export function runStoreChild(storeOptions: StoreOptions, body: string, args: unknown = null, timeoutMs = 60_000): Promise<ChildResult> {
+  const source = `
+const {openStore} = await import(${JSON.stringify(openStoreModuleUrl)})
+const args = JSON.parse(process.env.ROSTER_TEST_ARGS)
+const store = await openStore(JSON.parse(process.env.ROSTER_TEST_STORE))
+try {
+${body}
+} finally {
+  await store.close()
+  process.stderr.write(${JSON.stringify(CLOSED_MARKER)})
+}
+`
+  const started = Date.now()
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], {
+      cwd: repoRoot,
+      env: {...process.env, ROSTER_TEST_STORE: JSON.stringify(storeOptions), ROSTER_TEST_ARGS: JSON.stringify(args)},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    let closedAt: number | undefined
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+      if (closedAt === undefined && stderr.includes(CLOSED_MARKER)) {
+        closedAt = Date.now()
+        stderr = stderr.replace(CLOSED_MARKER, '')
+      }
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const now = Date.now()
+      resolvePromise({code, signal, stdout, stderr, elapsedMs: now - started, exitAfterCloseMs: closedAt === undefined ? undefined : now - closedAt})
+    })
+  })
+}
+
+async function put(store: Store, key: string, value: string): Promise<number> {
+  const result = await store.txn([], [{type: 'put', key, value}])
+  assert.equal(result.succeeded, true)
+  return result.revision
+}
+
+async function collect(store: Store, prefix: string, pageSize?: number): Promise<RangePage[]> {
+  const pages: RangePage[] = []
+  for await (const page of store.range(prefix, {pageSize})) pages.push(page)
+  return pages
+}
+
+/** Increments the integer at `key` `times` times, compare-and-swap with re-read on conflict. */
+async function increment(store: Store, key: string, times: number): Promise<number> {
+  let conflicts = 0
+  for (let i = 0; i < times; i++) {
+    for (;;) {
+      const kv = await store.get(key)
+      const next = String(Number(kv?.value ?? '0') + 1)
+      const result = await store.txn([{key, modRevision: kv?.modRevision ?? 0}], [{type: 'put', key, value: next}])
+      if (result.succeeded) break
+      conflicts++
+    }
+  }
+  return conflicts
+}
+
+const INCREMENT_BODY = `
+let conflicts = 0
+for (let i = 0; i < args.times; i++) {
+  for (;;) {
+    const kv = await store.get(args.key)
+    const next = String(Number(kv?.value ?? '0') + 1)
+    const result = await store.txn([{key: args.key, modRevision: kv?.modRevision ?? 0}], [{type: 'put', key: args.key, value: next}])
+    if (result.succeeded) break
+    conflicts++
+  }
+}
+process.stdout.write(JSON.stringify({conflicts}))
+`
+
+export function storeConformanceSuite(name: string, open: () => Promise<Store>, options: StoreSuiteOptions = {}): void {
+  describe(`Store conformance: ${name}`, () => {
+    let store: Store
+    const run = randomUUID().slice(0, 8)
+    let caseNumber = 0
+    /** A fresh prefix for one case: "conf-<run>/<n>/". */
+    const fresh = (): string => `conf-${run}/${++caseNumber}/`
+
+    before(async () => {
+      store = await open()
+    })
+    after(async () => {
+      await store?.close()
+      await options.cleanup?.()
+    })
+
+    it('has a description without credentials', () => {
+      assert.match(store.description, /^(sqlite:|etcds?:\/\/)/)
+      assert.doesNotMatch(store.description, /@|password/i)
+    })
+
+    it('get of an absent key is undefined', async () => {
+      assert.equal(await store.get(`${fresh()}absent`), undefined)
+    })
+
+    it('put then get returns the value with its revisions', async () => {
+      const key = `${fresh()}k`
+      const revision = await put(store, key, 'hello ✓ wörld')
+      assert.deepEqual(await store.get(key), {key, value: 'hello ✓ wörld', createRevision: revision, modRevision: revision, version: 1})
+    })
+
+    it('keeps empty and large values intact', async () => {
+      const p = fresh()
+      const large = 'x'.repeat(300_000) + 'é'
+      await store.txn([], [
+        {type: 'put', key: `${p}empty`, value: ''},
+        {type: 'put', key: `${p}large`, value: large},
+      ])
+      assert.equal((await store.get(`${p}empty`))?.value, '')
+      assert.equal((await store.get(`${p}large`))?.value, large)
+    })
+
+    it('revisions increase with every write, and all keys of one txn share it', async () => {
+      const p = fresh()
+      const r1 = await put(store, `${p}a`, '1')
+      const r2 = await put(store, `${p}b`, '1')
+      assert.ok(r2 > r1, `${r2} > ${r1}`)
+      const both = await store.txn([], [
+        {type: 'put', key: `${p}c`, value: '1'},
+        {type: 'put', key: `${p}d`, value: '1'},
+      ])
+      assert.ok(both.revision > r2)
+      assert.equal((await store.get(`${p}c`))?.modRevision, both.revision)
+      assert.equal((await store.get(`${p}d`))?.modRevision, both.revision)
+    })
+
+    it('version counts writes since creation; createRevision stays', async () => {
+      const key = `${fresh()}k`
+      const r1 = await put(store, key, '1')
+      await put(store, key, '2')
+      const r3 = await put(store, key, '3')
+      assert.deepEqual(await store.get(key), {key, value: '3', createRevision: r1, modRevision: r3, version: 3})
+    })
+
+    it('compare on mod revision: succeeds when equal', async () => {
+      const key = `${fresh()}k`
+      const r1 = await put(store, key, 'v1')
+      const result = await store.txn([{key, modRevision: r1}], [{type: 'put', key, value: 'v2'}])
+      assert.equal(result.succeeded, true)
+      assert.equal((await store.get(key))?.value, 'v2')
+      assert.equal((await store.get(key))?.modRevision, result.revision)
+    })
+
+    it('compare on mod revision: fails when stale, and applies nothing', async () => {
+      const p = fresh()
+      const key = `${p}k`
+      const r1 = await put(store, key, 'v1')
+      await put(store, `${p}gone`, 'still here')
+      const r2 = await put(store, key, 'v2')
+      const result = await store.txn([{key, modRevision: r1}], [
+        {type: 'put', key, value: 'v3'},
+        {type: 'put', key: `${p}other`, value: 'x'},
+        {type: 'delete', key: `${p}gone`},
+      ])
+      assert.equal(result.succeeded, false)
+      assert.ok(result.revision >= r2)
+      assert.equal((await store.get(key))?.value, 'v2')
+      assert.equal(await store.get(`${p}other`), undefined)
+      assert.equal((await store.get(`${p}gone`))?.value, 'still here')
+    })
+
+    it('one failing compare among several fails the whole txn', async () => {
+      const p = fresh()
+      const ra = await put(store, `${p}a`, '1')
+      const rb = await put(store, `${p}b`, '1')
+      const result = await store.txn([{key: `${p}a`, modRevision: ra}, {key: `${p}b`, modRevision: rb + 1000}], [{type: 'put', key: `${p}a`, value: '2'}])
+      assert.equal(result.succeeded, false)
+      assert.equal((await store.get(`${p}a`))?.value, '1')
+    })
+
+    it('a failed txn does not change the store revision', async () => {
+      const p = fresh()
+      const r1 = await put(store, `${p}a`, '1')
+      const failed = await store.txn([{key: `${p}a`, modRevision: 0}], [{type: 'put', key: `${p}a`, value: '2'}])
+      assert.equal(failed.succeeded, false)
+      const r2 = await put(store, `${p}b`, '1')
+      // No other writer in this store touches the revision between these calls on SQLite; on a
+      // shared etcd another suite may, so only the order is asserted.
+      assert.ok(failed.revision >= r1 && r2 > failed.revision)
+    })
+
+    it('create-if-absent: modRevision 0 succeeds once, then fails', async () => {
+      const key = `${fresh()}k`
+      const first = await store.txn([{key, modRevision: 0}], [{type: 'put', key, value: 'first'}])
+      const second = await store.txn([{key, modRevision: 0}], [{type: 'put', key, value: 'second'}])
+      assert.equal(first.succeeded, true)
+      assert.equal(second.succeeded, false)
+      assert.equal((await store.get(key))?.value, 'first')
+    })
+
+    it('delete removes the key; re-creating starts version at 1', async () => {
+      const key = `${fresh()}k`
+      await put(store, key, '1')
+      await put(store, key, '2')
+      const del = await store.txn([], [{type: 'delete', key}])
+      assert.equal(del.succeeded, true)
+      assert.equal(await store.get(key), undefined)
+      const absent = await store.txn([{key, modRevision: 0}], [{type: 'put', key, value: 'again'}])
+      assert.equal(absent.succeeded, true)
+      assert.deepEqual(await store.get(key), {key, value: 'again', createRevision: absent.revision, modRevision: absent.revision, version: 1})
+    })
+
+    it('deleting an absent key succeeds and changes nothing', async () => {
+      const p = fresh()
+      const result = await store.txn([], [{type: 'delete', key: `${p}absent`}])
+      assert.equal(result.succeeded, true)
+      assert.equal(await store.get(`${p}absent`), undefined)
+    })
+
+    it('delete guarded by mod revision', async () => {
+      const key = `${fresh()}k`
+      const r1 = await put(store, key, '1')
+      await put(store, key, '2')
+      assert.equal((await store.txn([{key, modRevision: r1}], [{type: 'delete', key}])).succeeded, false)
+      assert.notEqual(await store.get(key), undefined)
+    })
+
+    it('range pages over many keys: every key exactly once, in order, pages at one revision', async () => {
+      const p = fresh()
+      const keys: string[] = []
+      for (let i = 0; i < 1000; i++) keys.push(`${p}${String(i).padStart(4, '0')}`)
+      for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
+        await store.txn([], keys.slice(i, i + MAX_TXN_OPS).map((key) => ({type: 'put' as const, key, value: `v-${key}`})))
+      }
+      const pages = await collect(store, p, 7)
+      const seen = pages.flatMap((page) => page.kvs.map((kv) => kv.key))
+      assert.deepEqual(seen, keys)
+      assert.ok(pages.length >= Math.ceil(1000 / 7), `${pages.length} pages`)
+      for (const page of pages) assert.ok(page.kvs.length <= 7)
+      assert.equal(new Set(pages.map((page) => page.revision)).size, 1)
+      assert.equal(pages.flatMap((page) => page.kvs).every((kv) => kv.value === `v-${kv.key}`), true)
+      // The default page size returns the same.
+      assert.deepEqual((await rangeAll(store, p)).map((kv) => kv.key), keys)
+    })
+
+    it('range isolates the prefix: "a/" returns neither "a" nor "ab"', async () => {
+      const p = fresh()
+      for (const k of ['a', 'a/', 'a/x', 'a/y/z', 'ab', 'a.', 'a0', '`', 'b']) await put(store, `${p}${k}`, k)
+      const got = (await rangeAll(store, `${p}a/`)).map((kv) => kv.key.slice(p.length))
+      assert.deepEqual(got, ['a/', 'a/x', 'a/y/z'])
+      const all = (await rangeAll(store, p)).map((kv) => kv.key.slice(p.length))
+      assert.deepEqual(all, ['`', 'a', 'a.', 'a/', 'a/x', 'a/y/z', 'a0', 'ab', 'b'])
+    })
+
+    it('range orders keys by UTF-8 bytes and bounds non-ASCII prefixes', async () => {
+      const p = fresh()
+      const names = ['z', 'é', 'é/1', 'éa', 'ê', '\u{1F600}', '\uFFFD', 'Z', '~', '\u007f']
+      for (const n of names) await put(store, `${p}${n}`, n)
+      const expected = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      assert.deepEqual((await collect(store, p, 3)).flatMap((pg) => pg.kvs.map((kv) => kv.key.slice(p.length))), expected)
+      assert.deepEqual((await rangeAll(store, `${p}é`)).map((kv) => kv.key.slice(p.length)), ['é', 'é/1', 'éa'])
+    })
+
+    it('range of an empty prefix-space returns no keys', async () => {
+      assert.deepEqual(await rangeAll(store, fresh()), [])
+    })
+
+    it('range reads every page at the first page\'s revision, while writes go on', async () => {
+      const p = fresh()
+      const keys = Array.from({length: 50}, (_, i) => `${p}${String(i).padStart(2, '0')}`)
+      await store.txn([], keys.map((key) => ({type: 'put' as const, key, value: 'old'})))
+      const seen: KeyValue[] = []
+      const revisions = new Set<number>()
+      let writes = 0
+      for await (const page of store.range(p, {pageSize: 10})) {
+        seen.push(...page.kvs)
+        revisions.add(page.revision)
+        // Change a key not yet read, add one, delete one: none of it may show in this range.
+        await store.txn([], [
+          {type: 'put', key: `${p}${String(45 - writes).padStart(2, '0')}`, value: 'new'},
+          {type: 'put', key: `${p}${String(writes).padStart(2, '0')}x`, value: 'added'},
+          {type: 'delete', key: `${p}49`},
+        ])
+        writes++
+      }
+      assert.equal(revisions.size, 1)
+      assert.deepEqual(seen.map((kv) => kv.key), keys)
+      assert.ok(seen.every((kv) => kv.value === 'old'))
+      assert.ok(seen.every((kv) => kv.modRevision <= [...revisions][0]!))
+      // And afterwards the writes are there.
+      assert.equal((await store.get(`${p}45`))?.value, 'new')
+      assert.equal(await store.get(`${p}49`), undefined)
+    })
+
+    it('a range abandoned part-way releases its snapshot, and later writes and ranges work', async () => {
+      const p = fresh()
+      await store.txn([], Array.from({length: 30}, (_, i) => ({type: 'put' as const, key: `${p}${i}`, value: 'x'})))
+      for (let round = 0; round < 3; round++) {
+        for await (const page of store.range(p, {pageSize: 5})) {
+          assert.equal(page.kvs.length, 5)
+          break
+        }
+      }
+      await put(store, `${p}after`, 'y')
+      assert.equal((await rangeAll(store, p)).length, 31)
+    })
+
+    it(`txn with ${MAX_TXN_OPS} operations succeeds; ${MAX_TXN_OPS + 1} is rejected and applies nothing`, async () => {
+      const p = fresh()
+      const ops = (n: number, tag: string) => Array.from({length: n}, (_, i) => ({type: 'put' as const, key: `${p}${tag}${i}`, value: 'v'}))
+      assert.equal((await store.txn([], ops(MAX_TXN_OPS, 'ok'))).succeeded, true)
+      assert.equal((await rangeAll(store, `${p}ok`)).length, MAX_TXN_OPS)
+      await assert.rejects(store.txn([], ops(MAX_TXN_OPS + 1, 'big')), (error: unknown) => {
+        assert.ok(error instanceof InvalidInputError, String(error))
+        assert.match(error.message, /129 operations.*at most 128/)
+        return true
+      })
+      assert.deepEqual(await rangeAll(store, `${p}big`), [])
+    })
+
+    it('txn over the byte limit is rejected with a clear error', async () => {
+      const p = fresh()
+      const value = 'v'.repeat(400_000)
+      const ops = Array.from({length: 4}, (_, i) => ({type: 'put' as const, key: `${p}${i}`, value}))
+      await assert.rejects(store.txn([], ops), (error: unknown) => {
+        assert.ok(error instanceof InvalidInputError, String(error))
+        assert.match(error.message, new RegExp(`exceeds the ${MAX_TXN_BYTES}-byte limit`))
+        return true
+      })
+      assert.deepEqual(await rangeAll(store, p), [])
+    })
+
+    it('txn writing one key twice is rejected', async () => {
+      const key = `${fresh()}k`
+      await assert.rejects(store.txn([], [{type: 'put', key, value: '1'}, {type: 'delete', key}]), InvalidInputError)
+      assert.equal(await store.get(key), undefined)
+    })
+
+    it('concurrent compare-and-swap increments from several clients lose no update', async () => {
+      const key = `${fresh()}counter`
+      // Separate clients where each open() reaches the same data; else four callers of one client.
+      const separate = options.opensShareData !== false
+      const clients = separate ? await Promise.all(Array.from({length: 4}, () => open())) : [store, store, store, store]
+      try {
+        await Promise.all(clients.map((client) => increment(client, key, 25)))
+      } finally {
+        if (separate) await Promise.all(clients.map((client) => client.close()))
+      }
+      assert.equal((await store.get(key))?.value, '100')
+      assert.equal((await store.get(key))?.version, 100)
+    })
+
+    if (options.childStoreOptions) {
+      const childOptions = options.childStoreOptions
+      it('concurrent compare-and-swap increments from separate processes lose no update', {timeout: 180_000}, async () => {
+        const key = `${fresh()}counter`
+        const processes = 8
+        const times = 20
+        const results = await Promise.all(
+          Array.from({length: processes}, () => runStoreChild(childOptions(), INCREMENT_BODY, {key, times}, 150_000)),
+        )
+        for (const r of results) assert.equal(r.code, 0, `child failed (${r.signal ?? r.code}): ${r.stderr}`)
+        assert.equal((await store.get(key))?.value, String(processes * times))
+        assert.equal((await store.get(key))?.version, processes * times)
+        const conflicts = results.reduce((sum, r) => sum + (JSON.parse(r.stdout) as {conflicts: number}).conflicts, 0)
+        assert.ok(conflicts >= 0)
+      })
+
+      it('a process that opens the store, reads and closes it exits promptly', async () => {
+        const p = fresh()
+        await put(store, `${p}k`, 'from-parent')
+        const result = await runStoreChild(
+          childOptions(),
+          `const kv = await store.get(args.key); process.stdout.write(String(kv?.value)); await store.txn([], [{type: 'put', key: args.key + '2', value: 'from-child'}])`,
+          {key: `${p}k`},
+          15_000,
+        )
+        assert.equal(result.code, 0, result.stderr)
+        assert.equal(result.stdout, 'from-parent')
+        assert.equal((await store.get(`${p}k2`))?.value, 'from-child')
+        // close() must leave nothing that holds the event loop open (an open gRPC channel, a
+        // watcher or a lease keeps the process alive indefinitely).
+        assert.notEqual(result.exitAfterCloseMs, undefined)
+        assert.ok(result.exitAfterCloseMs! < 2000, `child exited ${result.exitAfterCloseMs}ms after close()`)
+      })
+    }
+  })
+}
