@@ -1,0 +1,22 @@
+import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {NAMESPACE_COLUMNS} from '../../lib/registry/columns.js'
+import type {Namespace} from '../../lib/registry/model.js'
+import {Registry} from '../../lib/registry/registry.js'
+
+export default class NamespaceList extends RosterCommand<typeof NamespaceList> {
+  static override description = 'List the namespaces (the default namespace always exists).'
+
+  static override examples = ['<%= config.bin %> namespace list', '<%= config.bin %> namespace list -o yaml']
+
+  static override flags = {
+    ...outputFlags(['table', 'json', 'yaml', 'csv'] as const),
+    ...registryFlags,
+  }
+
+  async run(): Promise<Namespace[]> {
+    const registry = new Registry(await this.openStore())
+    const namespaces = await registry.listNamespaces()
+    await this.printRows(namespaces, NAMESPACE_COLUMNS)
+    return namespaces
+  }
+}

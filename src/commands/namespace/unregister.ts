@@ -1,0 +1,28 @@
+import {Args, Flags} from '@oclif/core'
+
+import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {Registry, type UnregisterNamespaceResult} from '../../lib/registry/registry.js'
+
+export default class NamespaceUnregister extends RosterCommand<typeof NamespaceUnregister> {
+  static override description =
+    'Unregister a namespace. One that still has services is refused (exit 6) unless --force, which deletes its services too. The default namespace cannot be unregistered; an unknown one exits 5.'
+
+  static override examples = ['<%= config.bin %> namespace unregister team-a', '<%= config.bin %> namespace unregister team-a --force']
+
+  static override args = {
+    name: Args.string({description: 'Namespace name.', required: true}),
+  }
+
+  static override flags = {
+    force: Flags.boolean({description: 'Also delete the services in the namespace.'}),
+    ...registryFlags,
+  }
+
+  async run(): Promise<UnregisterNamespaceResult> {
+    const registry = new Registry(await this.openStore())
+    const result = await registry.unregisterNamespace(this.args.name, this.flags.force)
+    if (!this.jsonEnabled())
+      this.log(`namespace ${result.namespace} unregistered${result.servicesRemoved ? `, ${result.servicesRemoved} services deleted` : ''}`)
+    return result
+  }
+}

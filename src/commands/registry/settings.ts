@@ -1,0 +1,31 @@
+import {Flags} from '@oclif/core'
+
+import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {Registry} from '../../lib/registry/registry.js'
+import type {RegistrySettings} from '../../lib/registry/model.js'
+
+export default class RegistrySettingsCommand extends RosterCommand<typeof RegistrySettingsCommand> {
+  static override description =
+    'Show the registry-wide settings, or change them. --replicas N assigns every service to N servers (default 1); changing it redistributes every service.'
+
+  static override examples = ['<%= config.bin %> registry settings', '<%= config.bin %> registry settings --replicas 2']
+
+  static override flags = {
+    ...outputFlags(['table', 'json', 'yaml', 'csv'] as const),
+    replicas: Flags.integer({description: 'How many servers each service is assigned to.', min: 1, max: 100}),
+    ...registryFlags,
+  }
+
+  async run(): Promise<RegistrySettings> {
+    const registry = new Registry(await this.openStore())
+    let settings: RegistrySettings
+    if (this.flags.replicas === undefined) settings = await registry.getSettings()
+    else {
+      const result = await registry.updateSettings({replicas: this.flags.replicas})
+      settings = result.settings
+      if (!this.jsonEnabled()) this.logToStderr(`${result.moved} of ${result.checked} services moved`)
+    }
+    await this.printRows([settings], [{header: 'REPLICAS', get: (s) => s.replicas}], settings)
+    return settings
+  }
+}

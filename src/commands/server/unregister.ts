@@ -1,0 +1,27 @@
+import {Args} from '@oclif/core'
+
+import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {Registry, type UnregisterServerResult} from '../../lib/registry/registry.js'
+
+export default class ServerUnregister extends RosterCommand<typeof ServerUnregister> {
+  static override description =
+    'Unregister a scrape server: mark it leaving, move its services to the other servers, delete it. An unknown server exits 5; an interrupted unregister (server left "leaving") is finished by running it again.'
+
+  static override examples = ['<%= config.bin %> server unregister prom1']
+
+  static override args = {
+    name: Args.string({description: 'Server name.', required: true}),
+  }
+
+  static override flags = {...registryFlags}
+
+  async run(): Promise<UnregisterServerResult> {
+    const registry = new Registry(await this.openStore())
+    const result = await registry.unregisterServer(this.args.name)
+    if (!this.jsonEnabled()) {
+      this.log(`server ${result.server} unregistered`)
+      this.logToStderr(`${result.moved} of ${result.checked} services moved${result.unassigned ? `, ${result.unassigned} have no server` : ''}`)
+    }
+    return result
+  }
+}

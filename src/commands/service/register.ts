@@ -1,0 +1,51 @@
+import {Args, Flags} from '@oclif/core'
+
+import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {InvalidInputError} from '../../lib/errors.js'
+import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
+import {Registry, type RegisterServicesResult} from '../../lib/registry/registry.js'
+import {parseLabels, splitEndpointList} from '../../lib/registry/validation.js'
+
+export default class ServiceRegister extends RosterCommand<typeof ServiceRegister> {
+  static override description = `Register a service: one service per endpoint, assigned to servers by rendezvous hashing. Idempotent (the ID is derived from namespace and endpoint, so registering again updates in place).
+For systemd units: with no NAME, the name, endpoints and namespace come from ROSTER_NAME, ROSTER_ENDPOINTS (comma or space separated) and ROSTER_NAMESPACE. An unreachable registry is retried with backoff until --timeout, then exits 3.
+With no server registered yet, services are stored unassigned; when servers exist, a selector matching none of them exits 2.`
+
+  static override examples = [
+    '<%= config.bin %> service register node -e http://db1:9100/metrics -e http://db2:9100/metrics',
+    '<%= config.bin %> service register api -n team-a -l app=api -s "env=prod" --description "API servers"',
+    'ROSTER_NAME=node ROSTER_ENDPOINTS=http://$(hostname):9100/metrics <%= config.bin %> service register',
+  ]
+
+  static override args = {
+    name: Args.string({description: 'Service name (default: $ROSTER_NAME).', required: false}),
+  }
+
+  static override flags = {
+    endpoint: Flags.string({char: 'e', description: 'Endpoint URL (http or https); repeat for several (default: $ROSTER_ENDPOINTS).', multiple: true}),
+    namespace: Flags.string({char: 'n', description: 'Namespace (must be registered; "default" always is).', default: 'default'}),
+    label: Flags.string({char: 'l', description: 'Service labels, k=v[,k=v...].', multiple: true}),
+    selector: Flags.string({char: 's', description: 'Kubernetes label selector choosing the servers that may scrape it.'}),
+    description: Flags.string({description: 'Free text shown in listings.'}),
+    ...registryFlags,
+  }
+
+  async run(): Promise<RegisterServicesResult> {
+    const name = this.args.name ?? process.env.ROSTER_NAME
+    if (name === undefined || name === '') throw InvalidInputError.forField('name', '', 'give a NAME argument or set ROSTER_NAME')
+    const endpoints = this.flags.endpoint?.length ? this.flags.endpoint : splitEndpointList(process.env.ROSTER_ENDPOINTS ?? '')
+    if (endpoints.length === 0) throw InvalidInputError.forField('endpoint', '', 'give at least one -e URL or set ROSTER_ENDPOINTS')
+    const labels = parseLabels('label', this.flags.label)
+    const registry = new Registry(await this.openStore())
+    const result = await registry.registerServices({
+      name,
+      endpoints,
+      namespace: this.flags.namespace,
+      labels,
+      selector: this.flags.selector,
+      description: this.flags.description,
+    })
+    await this.printRows(result.services, SERVICE_COLUMNS)
+    return result
+  }
+}
