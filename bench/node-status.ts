@@ -1,0 +1,157 @@
+/**
+ * node-status at scale: 5,000 nodes on the test API server.
+ *   - `roster node-status` (-o table, -o json) vs `kubectl get nodes` (table, -o json): wall time,
+ *     API requests, peak RSS (from /usr/bin/time), median of RUNS runs, as ratios to kubectl;
+ *   - the exporter (`--serve`): scrape latency with 5,000 nodes, and the requests it sends to the
+ *     API server per minute while nothing changes (measured over IDLE_SECONDS, scaled).
+ * Prints figures; asserts nothing. Run: node --import tsx bench/node-status.ts (after npm run build)
+ */
+import {spawn} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {BIN, isolatedEnv} from '../test/support/cli.js'
+import {startKubeApiServer} from '../test/support/kube-api-server.js'
+import {makeNode} from '../test/support/kube-objects.js'
+
+const NODES = Number(process.env.BENCH_NODES ?? 5000)
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20)
+
+interface Sample {
+  wallMs: number
+  maxRssKb: number
+  requests: number
+  stdoutBytes: number
+  code: number
+}
+
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Omit<Sample, 'requests'>> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint()
+    const child = spawn('/usr/bin/time', ['-f', '%M', cmd, ...args], {env})
+    let bytes = 0
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (bytes += d.length))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      const wallMs = Number(process.hrtime.bigint() - started) / 1e6
+      const lines = stderr.trim().split('\n')
+      const maxRssKb = Number(lines[lines.length - 1])
+      resolve({wallMs, maxRssKb, stdoutBytes: bytes, code: code ?? 1})
+    })
+  })
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] ?? NaN
+}
+
+async function main(): Promise<void> {
+  const home = mkdtempSync(join(tmpdir(), 'roster-bench-home-'))
+  const nodes = []
+  for (let i = 0; i < NODES; i++) {
+    nodes.push(makeNode({
+      name: `node-${String(i).padStart(5, '0')}`,
+      roles: i < 5 ? ['control-plane'] : ['worker'],
+      ready: i % 97 === 3 ? 'False' : i % 211 === 5 ? 'Unknown' : 'True',
+      createdAt: new Date(Date.now() - (i % 400) * 86_400_000 - 3_600_000),
+    }))
+  }
+  const api = await startKubeApiServer({nodes, bookmarkIntervalMs: 60_000})
+  const kubeconfig = api.kubeconfigPath()
+  const env = isolatedEnv() as NodeJS.ProcessEnv
+  const kubectlEnv = {PATH: process.env.PATH, HOME: home} as NodeJS.ProcessEnv
+  const cacheDir = join(home, 'kube-cache')
+
+  console.log(`node-status benchmark: ${NODES} nodes on the test API server, median of ${RUNS} runs (node ${process.version})`)
+  const floor = []
+  for (let i = 0; i < RUNS; i++) floor.push((await timed(process.execPath, ['-e', '0'], env)).wallMs)
+  console.log(`floor: node -e 0 = ${median(floor).toFixed(0)} ms`)
+
+  const cases: Array<[string, string, string[], NodeJS.ProcessEnv]> = [
+    ['roster node-status (table)', process.execPath, [BIN, 'node-status', '--kubeconfig', kubeconfig], env],
+    ['kubectl get nodes (table)', 'kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'nodes'], kubectlEnv],
+    ['roster node-status -o json', process.execPath, [BIN, 'node-status', '--kubeconfig', kubeconfig, '-o', 'json'], env],
+    ['kubectl get nodes -o json', 'kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'nodes', '-o', 'json'], kubectlEnv],
+  ]
+  // warm kubectl's discovery cache as a user's would be
+  await timed('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'nodes', '-o', 'name'], kubectlEnv)
+  const results = new Map<string, Sample>()
+  for (const [label, cmd, args, e] of cases) {
+    const samples: Sample[] = []
+    for (let i = 0; i < RUNS; i++) {
+      api.resetRequests()
+      const s = await timed(cmd, args, e)
+      samples.push({...s, requests: api.requests.length})
+    }
+    const m: Sample = {
+      wallMs: median(samples.map((s) => s.wallMs)),
+      maxRssKb: median(samples.map((s) => s.maxRssKb)),
+      requests: median(samples.map((s) => s.requests)),
+      stdoutBytes: samples[0]?.stdoutBytes ?? 0,
+      code: samples[0]?.code ?? 1,
+    }
+    results.set(label, m)
+    console.log(`${label.padEnd(30)} wall ${m.wallMs.toFixed(0).padStart(6)} ms   requests ${String(m.requests).padStart(3)}   peak RSS ${(m.maxRssKb / 1024).toFixed(0).padStart(4)} MiB   stdout ${(m.stdoutBytes / 1024).toFixed(0)} KiB   exit ${m.code}`)
+  }
+  const ratio = (a: string, b: string) => {
+    const x = results.get(a)
+    const y = results.get(b)
+    if (!x || !y) return ''
+    return `wall ×${(x.wallMs / y.wallMs).toFixed(2)}, peak RSS ×${(x.maxRssKb / y.maxRssKb).toFixed(2)}, requests ${x.requests} vs ${y.requests}`
+  }
+  console.log(`ratio roster/kubectl, table: ${ratio('roster node-status (table)', 'kubectl get nodes (table)')}`)
+  console.log(`ratio roster/kubectl, json:  ${ratio('roster node-status -o json', 'kubectl get nodes -o json')}`)
+
+  // ---- exporter ----
+  api.resetRequests()
+  const started = Date.now()
+  const child = spawn(process.execPath, [BIN, 'node-status', '--kubeconfig', kubeconfig, '--serve', '127.0.0.1:0'], {env})
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  try {
+    let url: string | undefined
+    while (!(url = /on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(stderr)?.[1]) || !stderr.includes(`listed ${NODES} nodes`)) {
+      if (Date.now() - started > 60_000) throw new Error(`exporter did not start: ${stderr}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const syncMs = Date.now() - started
+    const startupRequests = api.requests.length
+    const latencies: number[] = []
+    let bytes = 0
+    for (let i = 0; i < 20; i++) {
+      const t = process.hrtime.bigint()
+      const body = await (await fetch(`${url}/metrics`)).text()
+      latencies.push(Number(process.hrtime.bigint() - t) / 1e6)
+      bytes = body.length
+    }
+    console.log(`exporter: start + initial list of ${NODES} nodes ${syncMs} ms with ${startupRequests} requests (${api.requests.map((r) => r.verb).join(',')})`)
+    console.log(`exporter: scrape of ${(bytes / 1024).toFixed(0)} KiB: first ${latencies[0]?.toFixed(1)} ms, median ${median(latencies.slice(1)).toFixed(1)} ms, max ${Math.max(...latencies.slice(1)).toFixed(1)} ms`)
+    api.updateNode('node-00010', (n) => {
+      const c = (n.status as {conditions: Array<{type: string; status: string}>}).conditions.find((x) => x.type === 'Ready')
+      if (c) c.status = 'False'
+    })
+    await new Promise((r) => setTimeout(r, 200))
+    const t = process.hrtime.bigint()
+    await (await fetch(`${url}/metrics`)).text()
+    console.log(`exporter: scrape right after a change (series re-rendered): ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(1)} ms`)
+
+    api.resetRequests()
+    await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000))
+    const idle = api.requests.length
+    console.log(`exporter: requests to the API while idle: ${idle} in ${IDLE_SECONDS} s = ${((idle * 60) / IDLE_SECONDS).toFixed(1)} per minute (open watches: ${api.openWatchCount()})`)
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(`/proc/${child.pid}/status`, 'utf8')))?.[1] ?? 0)
+    console.log(`exporter: resident memory with ${NODES} nodes: ${(rss / 1024).toFixed(0)} MiB`)
+  } finally {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.on('close', r))
+    await api.stop()
+    rmSync(home, {recursive: true, force: true})
+  }
+}
+
+await main()

@@ -1,0 +1,149 @@
+import {Flags} from '@oclif/core'
+
+import {RosterCommand, outputFlags} from '../lib/command/base-command.js'
+import type {NodeStatusReport} from '../lib/cluster/node-status.js'
+import type {NodeSummary, NodeTotals} from '../lib/cluster/node-readiness.js'
+import {CommandExitError, ExitCode, InvalidInputError} from '../lib/errors.js'
+
+export type NodeStatusResult = NodeStatusReport
+
+export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
+  static override description = [
+    'Report Kubernetes node readiness: a table like kubectl get nodes, JSON/YAML, Prometheus text,',
+    'a CI gate (--fail-if-not-ready, exit 7), a live view (--watch) or an exporter (--serve).',
+  ].join(' ')
+
+  static override examples = [
+    '<%= config.bin %> node-status',
+    '<%= config.bin %> node-status -o wide -l node-role.kubernetes.io/worker',
+    '<%= config.bin %> node-status --context prod --fail-if-not-ready 10%',
+    '<%= config.bin %> node-status -o prometheus',
+    '<%= config.bin %> node-status --watch',
+    '<%= config.bin %> node-status --serve 127.0.0.1:2112',
+  ]
+
+  static override flags = {
+    ...outputFlags(['table', 'wide', 'json', 'yaml', 'prometheus'] as const),
+    kubeconfig: Flags.string({description: 'Kubeconfig file (default: $KUBECONFIG, merged, then ~/.kube/config, then the in-cluster service account).'}),
+    context: Flags.string({description: 'Kubeconfig context to use (default: its current-context).'}),
+    selector: Flags.string({char: 'l', description: 'Only nodes matching this label selector (node-role.kubernetes.io/worker, zone in (a,b)).'}),
+    'fail-if-not-ready': Flags.string({
+      description: 'Exit 7 when more than N nodes, or more than P% of them, are not Ready (after printing).',
+      helpValue: 'N|P%',
+    }),
+    watch: Flags.boolean({char: 'w', description: 'After the list, print changes as they happen (watch API) until interrupted.', exclusive: ['serve']}),
+    serve: Flags.string({
+      description: 'Serve Prometheus metrics on HOST:PORT (/metrics, /healthz), kept current by a watch, until interrupted.',
+      helpValue: 'HOST:PORT',
+      exclusive: ['watch'],
+    }),
+  }
+
+  async run(): Promise<NodeStatusResult> {
+    const f = this.flags
+    const {parseNotReadyThreshold, checkNotReady} = await import('../lib/cluster/node-readiness.js')
+    const threshold = f['fail-if-not-ready'] ? parseNotReadyThreshold(f['fail-if-not-ready']) : undefined
+    if (threshold && (f.watch || f.serve)) {
+      throw new InvalidInputError('--fail-if-not-ready checks one listing; it cannot be combined with --watch or --serve', {field: 'fail-if-not-ready'})
+    }
+    const clusterOptions = {kubeconfig: f.kubeconfig, context: f.context, timeoutMs: this.timeoutMs, labelSelector: f.selector}
+
+    if (f.serve) return this.serve(f.serve, clusterOptions)
+    if (f.watch) return this.watch(clusterOptions)
+
+    const {getNodeStatus} = await import('../lib/cluster/node-status.js')
+    const {requests: _requests, ...report} = await getNodeStatus(clusterOptions)
+    await this.printReport(report)
+    if (threshold) {
+      const failure = checkNotReady(report.totals, threshold)
+      if (failure) throw new CommandExitError(failure, ExitCode.notReady, 'not_ready')
+    }
+    return report
+  }
+
+  private async printReport(report: NodeStatusReport): Promise<void> {
+    if (this.jsonEnabled()) return
+    const output = this.flags.output
+    if (output === 'json') {
+      this.log(JSON.stringify(report, null, 2))
+    } else if (output === 'yaml') {
+      const {stringify} = await import('yaml')
+      this.log(stringify(report).trimEnd())
+    } else if (output === 'prometheus') {
+      const {formatNodeMetrics} = await import('../lib/cluster/node-metrics.js')
+      process.stdout.write(formatNodeMetrics(report.nodes))
+    } else {
+      const {nodeColumns} = await import('../lib/cluster/node-format.js')
+      const {summaryLine} = await import('../lib/cluster/node-readiness.js')
+      if (report.nodes.length > 0) await this.printRows(report.nodes, nodeColumns(output === 'wide'))
+      const line = report.nodes.length === 0 && this.flags.selector ? `0 nodes match ${JSON.stringify(this.flags.selector)}` : summaryLine(report.totals)
+      // After the table on stdout, as a person expects; to stderr under --no-headers so scripts reading rows get only rows.
+      if (this.flags['no-headers']) this.logToStderr(line)
+      else this.log(line)
+    }
+  }
+
+  private async watch(options: {kubeconfig?: string; context?: string; timeoutMs: number; labelSelector?: string}): Promise<NodeStatusResult> {
+    const {watchNodeStatus} = await import('../lib/cluster/node-status.js')
+    const {watchChangeLine} = await import('../lib/cluster/node-format.js')
+    const output = this.flags.output
+    const controller = stopOnSignals()
+    let lastError = ''
+    // Output in event order: the first table is printed asynchronously, changes queue behind it.
+    let printing = Promise.resolve()
+    const print = (fn: () => void | Promise<void>) => {
+      printing = printing.then(fn).catch(() => undefined)
+    }
+    const report = await watchNodeStatus({
+      ...options,
+      signal: controller.signal,
+      onSynced: (r, info) => {
+        if (info.relist) {
+          if (!this.jsonEnabled()) this.logToStderr('roster: relisted nodes (the watch fell too far behind)')
+          return
+        }
+        print(() => this.printReport(r))
+      },
+      onChange: (type, node: NodeSummary, totals: NodeTotals) => {
+        if (this.jsonEnabled()) return
+        const line = output === 'json' || output === 'yaml' || output === 'prometheus'
+          ? JSON.stringify({type, node, totals})
+          : watchChangeLine(type, node, totals, output === 'wide')
+        print(() => this.log(line))
+      },
+      onError: (error, retryInMs) => {
+        if (error.message !== lastError) this.logToStderr(`roster: ${error.message} (retrying in ${retryInMs} ms)`)
+        lastError = error.message
+      },
+      onHealthy: () => {
+        if (lastError) this.logToStderr('roster: the cluster answers again')
+        lastError = ''
+      },
+    })
+    await printing
+    return report
+  }
+
+  private async serve(listen: string, options: {kubeconfig?: string; context?: string; timeoutMs: number; labelSelector?: string}): Promise<NodeStatusResult> {
+    const {startNodeExporter} = await import('../lib/cluster/node-exporter.js')
+    const exporter = await startNodeExporter({...options, listen, onLog: (line) => this.logToStderr(`roster: ${line}`)})
+    const controller = stopOnSignals()
+    await Promise.race([new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), {once: true})), exporter.done])
+    await exporter.close()
+    await exporter.done
+    return exporter.report()
+  }
+}
+
+/** An AbortController aborted by the first SIGINT or SIGTERM. */
+function stopOnSignals(): AbortController {
+  const controller = new AbortController()
+  const stop = () => controller.abort()
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  controller.signal.addEventListener('abort', () => {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
+  })
+  return controller
+}

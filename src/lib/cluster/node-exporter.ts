@@ -1,0 +1,151 @@
+/**
+ * `node-status --serve`: a Prometheus exporter kept current by ONE watch (list once, then watch;
+ * no polling). /metrics serves the last known state; /healthz says whether the API answered last
+ * time. A failed API call never ends it: the node series keep the last good state,
+ * roster_node_status_last_error goes to 1, and the informer retries with backoff. A deleted
+ * node's series disappear with it.
+ */
+import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+
+import {InvalidInputError} from '../errors.js'
+import {createClusterClient, type ClusterClientOptions} from './cluster-client.js'
+import {runInformer} from './informer.js'
+import type {KubeNode} from './kube-types.js'
+import {formatHealthSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
+import {countNodes, summarizeNode, type NodeSummary} from './node-readiness.js'
+import type {NodeStatusReport} from './node-status.js'
+
+export interface NodeExporterOptions extends ClusterClientOptions {
+  /** `--serve`: HOST:PORT, :PORT (all interfaces) or PORT (127.0.0.1). Port 0 picks a free one. */
+  listen: string
+  labelSelector?: string
+  /** Progress and errors, one line each (the command writes them to stderr). */
+  onLog?: (line: string) => void
+  backoff?: {initialMs?: number; maxMs?: number}
+}
+
+export interface NodeExporter {
+  /** http://HOST:PORT */
+  url: string
+  /** Resolves when the informer stops (after close()); rejects on a fatal error. */
+  done: Promise<void>
+  health(): ExporterHealth
+  /** The last known state. */
+  report(): NodeStatusReport
+  close(): Promise<void>
+}
+
+export function parseListenAddress(text: string): {host: string; port: number} {
+  const t = text.trim()
+  let host = '127.0.0.1'
+  let portText = t
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(t)
+  if (m) {
+    host = m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] as string))
+    portText = m[3] as string
+  }
+  const port = Number(portText)
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    throw InvalidInputError.forField('--serve', text, 'expected HOST:PORT (127.0.0.1:2112), :PORT or PORT')
+  }
+  return {host, port}
+}
+
+export async function startNodeExporter(options: NodeExporterOptions): Promise<NodeExporter> {
+  const {host, port} = parseListenAddress(options.listen)
+  const client = await createClusterClient(options)
+  const log = options.onLog ?? (() => undefined)
+  const health: ExporterHealth = {lastError: false, errorsTotal: 0, synced: false}
+  let state: ReadonlyMap<string, NodeSummary> = new Map()
+  let nodeSeries: string | undefined
+  let lastLogged = ''
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, {Allow: 'GET, HEAD'}).end()
+      return
+    }
+    if (path === '/metrics') {
+      nodeSeries ??= formatNodeSeries(state.values())
+      const body = nodeSeries + formatHealthSeries(health)
+      res.writeHead(200, {'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body)})
+      res.end(req.method === 'HEAD' ? undefined : body)
+    } else if (path === '/healthz') {
+      const ok = health.synced && !health.lastError
+      const body = ok ? 'ok\n' : `${health.synced ? 'stale' : 'not synced'}: ${health.lastErrorMessage ?? 'waiting for the first list of nodes'}\n`
+      res.writeHead(ok ? 200 : 503, {'Content-Type': 'text/plain; charset=utf-8'}).end(body)
+    } else if (path === '/') {
+      res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'}).end('roster node-status exporter: /metrics, /healthz\n')
+    } else {
+      res.writeHead(404, {'Content-Type': 'text/plain; charset=utf-8'}).end('not found\n')
+    }
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      client.close()
+      reject(
+        error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
+          ? InvalidInputError.forField('--serve', options.listen, `cannot listen there (${error.code})`)
+          : error,
+      )
+    })
+    server.listen(port, host, () => resolve())
+  })
+  const address = server.address()
+  const boundPort = address && typeof address === 'object' ? address.port : port
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`
+  log(`serving node readiness of ${client.describe()} on ${url}/metrics`)
+
+  const controller = new AbortController()
+  const done = runInformer<KubeNode, NodeSummary>({
+    client,
+    path: client.pathOf('nodes'),
+    map: summarizeNode,
+    list: {labelSelector: options.labelSelector},
+    signal: controller.signal,
+    backoff: options.backoff,
+    onSynced: (items, info) => {
+      state = items
+      nodeSeries = undefined
+      health.synced = true
+      log(`${info.relist ? 'relisted' : 'listed'} ${items.size} nodes`)
+    },
+    onChange: () => {
+      nodeSeries = undefined
+    },
+    onHealthy: () => {
+      health.lastSuccessTime = Date.now()
+      if (health.lastError) log('the API answers again')
+      health.lastError = false
+      health.lastErrorMessage = undefined
+      lastLogged = ''
+    },
+    onError: (error, retryInMs) => {
+      health.lastError = true
+      health.lastErrorMessage = error.message
+      health.lastErrorTime = Date.now()
+      health.errorsTotal++
+      if (error.message !== lastLogged) log(`${error.message} (keeping the last state; retrying in ${retryInMs} ms, then with backoff)`)
+      lastLogged = error.message
+    },
+  }).finally(() => client.close())
+
+  return {
+    url,
+    done,
+    health: () => ({...health}),
+    report() {
+      const nodes = [...state.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      return {context: client.kubeconfig.contextName, server: client.kubeconfig.server, totals: countNodes(nodes), nodes}
+    },
+    async close() {
+      controller.abort()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+      await done.catch(() => undefined)
+    },
+  }
+}
