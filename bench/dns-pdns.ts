@@ -8,39 +8,18 @@
  *
  *   node --import tsx bench/dns-pdns.ts [--records 20000] [--creates 5000] [--runs 3]
  */
-import type {Endpoint, Source} from '../src/lib/dns/endpoint.js'
+import {arg, desiredA, ip, staticSource} from './bench-support.js'
 import {PdnsProvider} from '../src/lib/dns/providers/pdns.js'
 import {runSync} from '../src/lib/dns/sync.js'
 import {startPdns, type PdnsSeedRecord, type StartedPdns} from '../test/support/pdns-server.js'
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
-  return Number.isFinite(v) && v > 0 ? v : fallback
-}
 
 const RECORDS = arg('records', 20_000)
 const CREATES = arg('creates', 5_000)
 const RUNS = arg('runs', 3)
 const OWNER = 'bench'
 
-function ip(i: number): string {
-  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
-}
 
-function desired(zone: string, n: number): Endpoint[] {
-  return Array.from({length: n}, (_, i) => ({
-    dnsName: `h${i}.${zone}`,
-    recordType: 'A',
-    targets: [ip(i)],
-    recordTTL: 300,
-    labels: {resource: `file/bench/h${i}`},
-  }))
-}
-
-function source(endpoints: Endpoint[]): Source {
-  return {name: 'bench', endpoints: async () => endpoints}
-}
 
 async function seedOwned(pdns: StartedPdns, zone: string, n: number): Promise<void> {
   const batch: PdnsSeedRecord[] = []
@@ -76,11 +55,11 @@ async function main(): Promise<void> {
     console.log(`seeded ${RECORDS} owned records (${RECORDS * 2} RRsets) in ${ms(tSeed)}`)
 
     console.log(`\n(a) ${RECORDS} owned records, nothing to change (runSync, policy sync, --pdns-zone ${noChange})`)
-    const want = desired(noChange, RECORDS)
+    const want = desiredA(noChange, RECORDS)
     for (let run = 1; run <= RUNS; run++) {
       const provider = new PdnsProvider({server: pdns.url, apiKey: pdns.apiKey, serverId: 'localhost', zones: [noChange], timeoutMs: 60_000})
       const start = process.hrtime.bigint()
-      const result = await runSync({sources: [source(want)], provider, policy: 'sync', ownerId: OWNER})
+      const result = await runSync({sources: [staticSource(want)], provider, policy: 'sync', ownerId: OWNER})
       const changes = result.summary.create + result.summary.update + result.summary.delete
       console.log(
         `  run ${run}: ${ms(start)}; changes ${changes}; owned ${result.owned}; provider calls: read ${provider.stats.readCalls}, write ${provider.stats.writeCalls}`,
@@ -89,7 +68,7 @@ async function main(): Promise<void> {
     {
       const provider = new PdnsProvider({server: pdns.url, apiKey: pdns.apiKey, serverId: 'localhost', timeoutMs: 60_000})
       const start = process.hrtime.bigint()
-      const result = await runSync({sources: [source(want)], provider, policy: 'sync', ownerId: OWNER})
+      const result = await runSync({sources: [staticSource(want)], provider, policy: 'sync', ownerId: OWNER})
       console.log(
         `  without --pdns-zone (zones listed): ${ms(start)}; changes ${result.summary.create + result.summary.update + result.summary.delete}; provider calls: read ${provider.stats.readCalls}, write ${provider.stats.writeCalls}`,
       )
@@ -101,7 +80,7 @@ async function main(): Promise<void> {
       await pdns.createZone({name: zone})
       const provider = new PdnsProvider({server: pdns.url, apiKey: pdns.apiKey, serverId: 'localhost', zones: [zone], timeoutMs: 60_000})
       const start = process.hrtime.bigint()
-      const result = await runSync({sources: [source(desired(zone, CREATES))], provider, policy: 'sync', ownerId: OWNER})
+      const result = await runSync({sources: [staticSource(desiredA(zone, CREATES))], provider, policy: 'sync', ownerId: OWNER})
       const elapsed = ms(start)
       const rrsets = (await pdns.rrsets(zone)).length
       console.log(

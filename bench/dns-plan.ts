@@ -9,18 +9,13 @@
 import type {Changes, Endpoint, Provider} from '../src/lib/dns/endpoint.js'
 import {OwnershipProvider, serializeOwnershipLabels} from '../src/lib/dns/ownership.js'
 import {calculatePlan} from '../src/lib/dns/plan.js'
+import {arg, ip} from './bench-support.js'
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
-  return Number.isFinite(v) && v > 0 ? v : fallback
-}
 
 const N = arg('records', 100_000)
 const RUNS = arg('runs', 5)
 const OWNER = 'bench'
 
-const ip = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
 
 function current(n: number): Endpoint[] {
   return Array.from({length: n}, (_, i) => ({dnsName: `host-${i}.bench.example.com`, recordType: 'A', targets: [ip(i)], recordTTL: 300, labels: {owner: OWNER}}))

@@ -9,16 +9,11 @@
  *
  *   node --import tsx bench/dns-rfc2136.ts [--records 20000] [--creates 5000] [--runs 3]
  */
-import type {Endpoint, Source} from '../src/lib/dns/endpoint.js'
+import {arg, desiredA, ip, staticSource} from './bench-support.js'
 import {Rfc2136Provider} from '../src/lib/dns/providers/rfc2136.js'
 import {runSync} from '../src/lib/dns/sync.js'
 import {type BindServer, startBind} from '../test/support/bind-server.js'
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  const v = i >= 0 ? Number(process.argv[i + 1]) : NaN
-  return Number.isFinite(v) && v > 0 ? v : fallback
-}
 
 const RECORDS = arg('records', 20_000)
 const CREATES = arg('creates', 5_000)
@@ -27,19 +22,6 @@ const OWNER = 'bench'
 const KEY = 'bench-key'
 const SECRET = Buffer.from('roster rfc2136 benchmark secret (32 octets+)').toString('base64')
 
-function ip(i: number): string {
-  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
-}
-
-function desired(zone: string, n: number): Endpoint[] {
-  return Array.from({length: n}, (_, i) => ({
-    dnsName: `h${i}.${zone}`,
-    recordType: 'A',
-    targets: [ip(i)],
-    recordTTL: 300,
-    labels: {resource: `file/bench/h${i}`},
-  }))
-}
 
 /** Zone-file lines: the A records and their ownership TXT records, as external-dns writes them. */
 function ownedZoneLines(n: number): string[] {
@@ -51,9 +33,6 @@ function ownedZoneLines(n: number): string[] {
   return lines
 }
 
-function source(endpoints: Endpoint[]): Source {
-  return {name: 'bench', endpoints: async () => endpoints}
-}
 
 function provider(bind: BindServer): Rfc2136Provider {
   return new Rfc2136Provider({host: bind.host, port: bind.port, zone: bind.zone, tsigKeyName: KEY, tsigSecret: SECRET, tsigAlgorithm: 'hmac-sha256', timeoutMs: 60_000})
@@ -70,11 +49,11 @@ async function main(): Promise<void> {
   try {
     console.log(`BIND 9.18 on ${full.host}:${full.port}, zone ${noChangeZone} with ${RECORDS} owned records (${RECORDS * 2} RRs) loaded; started in ${ms(t0)}`)
     console.log(`\n(a) ${RECORDS} owned records, nothing to change (runSync, policy sync)`)
-    const want = desired(noChangeZone, RECORDS)
+    const want = desiredA(noChangeZone, RECORDS)
     for (let run = 1; run <= RUNS; run++) {
       const p = provider(full)
       const start = process.hrtime.bigint()
-      const result = await runSync({sources: [source(want)], provider: p, policy: 'sync', ownerId: OWNER})
+      const result = await runSync({sources: [staticSource(want)], provider: p, policy: 'sync', ownerId: OWNER})
       const changes = result.summary.create + result.summary.update + result.summary.delete
       console.log(`  run ${run}: ${ms(start)}; changes ${changes}; owned ${result.owned}; provider calls: read ${p.stats.readCalls}, write ${p.stats.writeCalls}`)
     }
@@ -95,7 +74,7 @@ async function main(): Promise<void> {
     try {
       const p = provider(bind)
       const start = process.hrtime.bigint()
-      const result = await runSync({sources: [source(desired(zone, CREATES))], provider: p, policy: 'sync', ownerId: OWNER})
+      const result = await runSync({sources: [staticSource(desiredA(zone, CREATES))], provider: p, policy: 'sync', ownerId: OWNER})
       const elapsed = ms(start)
       const axfr = await bind.dig('-y', `hmac-sha256:${KEY}:${SECRET}`, zone, 'AXFR', '+noall', '+answer')
       const rrs = axfr.split('\n').filter((l) => /\tIN\t(A|TXT)\t/.test(l) && /^(a-)?h\d+\./.test(l)).length

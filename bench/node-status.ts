@@ -14,6 +14,7 @@ import {join} from 'node:path'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startKubeApiServer} from '../test/support/kube-api-server.js'
 import {makeNode} from '../test/support/kube-objects.js'
+import {median} from './bench-support.js'
 
 const NODES = Number(process.env.BENCH_NODES ?? 5000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
@@ -43,11 +44,6 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Omi
       resolve({wallMs, maxRssKb, stdoutBytes: bytes, code: code ?? 1})
     })
   })
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? NaN
 }
 
 async function main(): Promise<void> {
