@@ -1,7 +1,8 @@
 /**
  * `roster service import` of 10,000 services, on SQLite and on etcd, against the raw store rate:
  * the same keys and values written in 128-operation transactions (SQLite: through the Store;
- * etcd: by a bare etcd3 script calling KV.Txn). Prints figures; asserts nothing.
+ * etcd: by a bare etcd3 script calling KV.Txn), then the same import again (every service
+ * unchanged: one range, no write). Prints figures; asserts nothing.
  *
  *   npm run build && node --import tsx bench/registry-import.ts [count]
  */
@@ -71,6 +72,7 @@ console.log(`service import of ${count} services (node ${process.version})`)
   const cliMs = cliImport(`sqlite:${path.join(dir, 'cli.db')}`)
   report('sqlite: roster service import (whole process)', cliMs)
   console.log(`sqlite: ratio import / raw = ${(cliMs / rawMs).toFixed(1)}x`)
+  report('sqlite: the same import again (all unchanged)', cliImport(`sqlite:${path.join(dir, 'cli.db')}`))
 }
 
 // etcd
@@ -93,6 +95,7 @@ console.log(`service import of ${count} services (node ${process.version})`)
     const cliMs = cliImport(etcd.url)
     report('etcd: roster service import (whole process)', cliMs)
     console.log(`etcd: ratio import / raw = ${(cliMs / rawMs).toFixed(1)}x`)
+    report('etcd: the same import again (all unchanged)', cliImport(etcd.url))
   } finally {
     await etcd.stop()
   }

@@ -1,6 +1,6 @@
 /**
- * `roster service list -o json` of 100,000 services from etcd: wall time and peak memory (maximum
- * resident set size from /usr/bin/time -v). The registry is seeded by a bare etcd3 script in
+ * `roster service list` of 100,000 services from etcd as -o json, -o csv and --json (all three
+ * streamed): wall time and peak memory (maximum resident set size from /usr/bin/time -v). The registry is seeded by a bare etcd3 script in
  * 128-operation transactions. Prints figures; asserts nothing.
  *
  *   npm run build && node --import tsx bench/registry-list.ts [count]

@@ -214,5 +214,39 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       writeFileSync(path.join(dir, 'broken.yaml'), '- name: [\n')
       fails(await cli('service', 'import', path.join(dir, 'broken.yaml')), 2, /^roster: file ".*broken\.yaml": not valid YAML or JSON/)
     })
+
+    it('service import of hundreds (the bulk path) is idempotent; flow-style YAML still imports', async () => {
+      const file = path.join(dir, 'many.json')
+      const entries = Array.from({length: 400}, (_, i) => ({name: `many-${i % 7}`, endpoint: `http://many${i}.example:9100/metrics`, labels: {n: String(i)} as Record<string, string>}))
+      writeFileSync(file, JSON.stringify(entries))
+      assert.match(ok(await cli('service', 'import', file)).stdout, /^imported 400 services from 400 entries: 400 created, 0 updated, 0 unchanged$/m)
+      entries[5]!.labels = {n: '5', edited: 'yes'}
+      writeFileSync(file, JSON.stringify([...entries, {name: 'many-new', endpoint: 'http://many-new.example/'}]))
+      const again = JSON.parse(ok(await cli('service', 'import', file, '--json')).stdout)
+      assert.deepEqual(again, {entries: 401, services: 401, created: 1, updated: 1, unchanged: 399})
+      assert.deepEqual((await services('-s', 'edited=yes')).map((s) => s.endpoint), ['http://many5.example:9100/metrics'])
+      // JSON.parse refuses this; YAML reads it.
+      const flow = path.join(dir, 'flow.yaml')
+      writeFileSync(flow, '[{name: flow, endpoint: "http://flow.example/"}]\n')
+      assert.match(ok(await cli('service', 'import', flow)).stdout, /imported 1 services from 1 entries: 1 created/)
+    })
+
+    it('service list --json streams exactly what -o json prints; errors stay JSON with their exit code', async () => {
+      const json = ok(await cli('service', 'list', '--json')).stdout
+      assert.equal(json, ok(await cli('service', 'list', '-o', 'json')).stdout)
+      const list = JSON.parse(json) as ServiceJson[]
+      assert.ok(list.length > 400, String(list.length))
+      assert.equal(new Set(list.map((s) => s.id)).size, list.length)
+      // Filters, sorting and an empty result too.
+      const sorted = ok(await cli('service', 'list', '--json', '--name', '^many-3$', '--sort-by', 'endpoint')).stdout
+      assert.equal(sorted, ok(await cli('service', 'list', '-o', 'json', '--name', '^many-3$', '--sort-by', 'endpoint')).stdout)
+      assert.equal((JSON.parse(sorted) as ServiceJson[]).length, 57)
+      assert.equal(ok(await cli('service', 'list', '--json', '--name', 'nothing-matches')).stdout, '[]\n')
+      const bad = await cli('service', 'list', '--json', '--name', '(')
+      assert.equal(bad.code, 2)
+      assert.deepEqual(JSON.parse(bad.stdout), {
+        error: {code: 'invalid_input', message: 'name "(": not a valid regular expression (/(/: Unterminated group)', exitCode: 2, field: 'name'},
+      })
+    })
   })
 }

@@ -20,6 +20,8 @@ const COUNT = 50_000
 describe(`${COUNT} services from etcd`, () => {
   let etcd: EtcdServer
   let env: Record<string, string | undefined>
+  /** The output of `service list -o json`, for the --json comparison. */
+  let listedJson = ''
 
   before(async () => {
     etcd = await startEtcd()
@@ -68,7 +70,17 @@ describe(`${COUNT} services from etcd`, () => {
     assert.ok(r.stdout.length > 4 * 1024 * 1024, `output of ${r.stdout.length} bytes is over gRPC's 4 MiB limit`)
     const services = JSON.parse(r.stdout) as Service[]
     assert.equal(services.length, COUNT)
+    listedJson = r.stdout
     assert.equal(new Set(services.map((s) => s.id)).size, COUNT)
+  })
+
+  it('service list --json streams the same text as -o json, within a 128 MiB heap', async () => {
+    assert.ok(listedJson !== '', 'the -o json listing ran first')
+    // Holding the 50,000 services and printing them at once (oclif's --json) needs several times more.
+    const json = await runCli(['service', 'list', '--json'], {env: {...env, NODE_OPTIONS: '--max-old-space-size=128'}, timeoutMs: 180_000})
+    assert.equal(json.code, 0, json.stderr)
+    assert.ok(json.stdout === listedJson, `--json printed ${json.stdout.length} bytes, -o json ${listedJson.length}`)
+    assert.equal((JSON.parse(json.stdout) as Service[]).length, COUNT)
   })
 
   it('filters stream too', async () => {

@@ -2,9 +2,12 @@ import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
 
 import {ConflictError, InvalidInputError, NotFoundError} from '../../src/lib/errors.js'
-import {Registry} from '../../src/lib/registry/registry.js'
+import {serviceKey} from '../../src/lib/registry/keys.js'
+import type {Service} from '../../src/lib/registry/model.js'
+import {BULK_WRITE_THRESHOLD, Registry} from '../../src/lib/registry/registry.js'
+import {serviceId} from '../../src/lib/registry/service-id.js'
 import {openStore} from '../../src/lib/store/open-store.js'
-import type {Store} from '../../src/lib/store/store.js'
+import {MAX_TXN_OPS, type Compare, type Operation, type Store, type TxnResult} from '../../src/lib/store/store.js'
 
 async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = []
@@ -132,5 +135,198 @@ describe('Registry operations (sqlite::memory:)', () => {
     assert.equal((await all(registry.listServices({selector: 'n in (1,2,3)'}))).length, 3)
     const again = await registry.importServices(entries)
     assert.equal(again.unchanged, 500)
+  })
+})
+
+/**
+ * A Store that counts service gets and transactions, and can run a step of a "concurrent writer"
+ * just before a given transaction (through the inner store, so that step is not counted).
+ */
+class ObservedStore implements Store {
+  serviceGets: string[] = []
+  txns: {compares: Compare[]; success: Operation[]; result: TxnResult}[] = []
+  beforeTxn?: (index: number) => Promise<void>
+
+  constructor(readonly inner: Store) {}
+
+  get description(): string {
+    return this.inner.description
+  }
+
+  get(key: string) {
+    if (key.startsWith('services/')) this.serviceGets.push(key)
+    return this.inner.get(key)
+  }
+
+  range(prefix: string, options?: {pageSize?: number}) {
+    return this.inner.range(prefix, options)
+  }
+
+  async txn(compares: Compare[], success: Operation[]): Promise<TxnResult> {
+    const hook = this.beforeTxn
+    if (hook) {
+      this.beforeTxn = undefined
+      await hook(this.txns.length)
+      this.beforeTxn = hook
+    }
+    const result = await this.inner.txn(compares, success)
+    this.txns.push({compares, success, result})
+    return result
+  }
+
+  close() {
+    return this.inner.close()
+  }
+
+  reset(): void {
+    this.serviceGets = []
+    this.txns = []
+    this.beforeTxn = undefined
+  }
+}
+
+async function storeRevision(store: Store): Promise<number> {
+  for await (const page of store.range('')) return page.revision
+  return 0
+}
+
+describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no get per service)`, () => {
+  let inner: Store
+  let store: ObservedStore
+  let registry: Registry
+  /** A second registry on the same store: the "concurrent writer". */
+  let other: Registry
+  const entries = (n: number, from = 0, extra: Record<string, unknown> = {}) =>
+    Array.from({length: n}, (_, i) => ({name: 'bulk', endpoint: `http://b${from + i}.example:9100/metrics`, labels: {n: String(from + i)}, ...extra}))
+
+  before(async () => {
+    inner = await openStore({registry: 'sqlite::memory:', timeoutMs: 10_000})
+    store = new ObservedStore(inner)
+    registry = new Registry(store, {pageSize: 50})
+    other = new Registry(inner, {pageSize: 50})
+  })
+  after(async () => {
+    await store.close()
+  })
+
+  it('creates in full transactions, then writes nothing on a rerun, reading no service by key', async () => {
+    store.reset()
+    const r = await registry.importServices(entries(600))
+    assert.deepEqual({...r}, {entries: 600, services: 600, created: 600, updated: 0, unchanged: 0})
+    assert.deepEqual(store.serviceGets, [])
+    // 600 puts, MAX_TXN_OPS - 2 per transaction (one topology and one namespace compare).
+    assert.equal(store.txns.length, Math.ceil(600 / (MAX_TXN_OPS - 2)))
+    for (const t of store.txns) {
+      assert.ok(t.result.succeeded)
+      assert.ok(t.compares.length <= MAX_TXN_OPS && t.success.length <= MAX_TXN_OPS - 2)
+      assert.equal(t.compares[0]!.key, 'topology')
+      assert.deepEqual(t.compares[1], {key: 'namespaces/default', modRevision: 0})
+      // Every put is guarded by "the key does not exist yet".
+      assert.deepEqual(t.compares.slice(2).map((c) => [c.key, c.modRevision]), t.success.map((op) => [op.key, 0]))
+    }
+    const listed = await all(registry.listServices({name: '^bulk$'}))
+    assert.equal(listed.length, 600)
+    assert.deepEqual(listed.find((s) => s.endpoint === 'http://b7.example:9100/metrics')?.labels, {n: '7'})
+
+    store.reset()
+    const revision = await storeRevision(inner)
+    const again = await registry.importServices(entries(600))
+    assert.deepEqual({...again}, {entries: 600, services: 600, created: 0, updated: 0, unchanged: 600})
+    assert.equal(store.txns.length, 0)
+    assert.deepEqual(store.serviceGets, [])
+    assert.equal(await storeRevision(inner), revision)
+  })
+
+  it('a mixed rerun writes only the changed and new services, each guarded by its mod revision', async () => {
+    const changed = entries(600).map((e, i) => (i % 100 === 0 ? {...e, labels: {n: e.labels.n, changed: 'yes'}} : e))
+    const keyOf = (endpoint: string) => serviceKey('default', serviceId('default', endpoint))
+    const revisions = new Map<string, number>()
+    for (const e of changed.filter((_, i) => i % 100 === 0)) revisions.set(keyOf(e.endpoint), (await inner.get(keyOf(e.endpoint)))!.modRevision)
+    store.reset()
+    const r = await registry.importServices([...changed, ...entries(20, 600)])
+    assert.deepEqual({...r}, {entries: 620, services: 620, created: 20, updated: 6, unchanged: 600 - 6})
+    assert.deepEqual(store.serviceGets, [])
+    assert.equal(store.txns.length, 1)
+    const t = store.txns[0]!
+    assert.equal(t.success.length, 26)
+    assert.deepEqual(
+      t.compares.slice(2).map((c) => [c.key, c.modRevision]),
+      t.success.map((op) => [op.key, revisions.get(op.key) ?? 0]),
+    )
+    assert.equal([...revisions.values()].filter((v) => v > 0).length, 6)
+    assert.equal((await all(registry.listServices({selector: 'changed=yes'}))).length, 6)
+  })
+
+  it('a service changed by another writer after the range is re-read by key and retried', async () => {
+    store.reset()
+    const target = 'http://b1000.example:9100/metrics'
+    store.beforeTxn = async (index) => {
+      // Just before the first transaction: another writer registers one of the services with
+      // exactly the content the import is about to write.
+      if (index === 0) await other.registerServices({name: 'bulk', endpoints: [target], labels: {n: '1000'}})
+    }
+    const r = await registry.importServices(entries(300, 900))
+    assert.deepEqual({...r}, {entries: 300, services: 300, created: 299, updated: 0, unchanged: 1})
+    assert.equal(store.txns[0]!.result.succeeded, false)
+    assert.ok(store.txns.slice(1).every((t) => t.result.succeeded))
+    // The failed batch, and only it, was re-read by key.
+    assert.equal(store.serviceGets.length, MAX_TXN_OPS - 2)
+    assert.deepEqual(store.serviceGets, store.txns[0]!.compares.slice(2).map((c) => c.key))
+    assert.equal((await all(registry.listServices({endpoint: 'b(9\\d\\d|1[01]\\d\\d)\\.'}))).length, 300)
+  })
+
+  it('a server registered mid-import: the topology compare fails, later batches use the new server set, none is left unassigned', async () => {
+    store.reset()
+    store.beforeTxn = async (index) => {
+      if (index === 1) await other.registerServer('prom-mid', {env: 'prod'})
+    }
+    const r = await registry.importServices(entries(400, 2000))
+    assert.equal(r.created, 400)
+    assert.equal(store.txns[1]!.result.succeeded, false)
+    const services = await all(registry.listServices())
+    assert.ok(services.length >= 1000)
+    assert.deepEqual(services.filter((s: Service) => s.servers.join() !== 'prom-mid').map((s) => s.endpoint), [])
+  })
+
+  it('a namespace unregistered mid-import stops it with NotFoundError', async () => {
+    await registry.registerNamespace('doomed')
+    store.reset()
+    store.beforeTxn = async (index) => {
+      if (index === 1) await other.unregisterNamespace('doomed', true)
+    }
+    await assert.rejects(registry.importServices(entries(400, 3000, {namespace: 'doomed'})), (e: unknown) => {
+      return e instanceof NotFoundError && /namespace "doomed" is not registered/.test(e.message)
+    })
+    assert.equal((await all(registry.listServices({namespace: 'doomed'}))).length, 0)
+  })
+
+  it('an invalid entry among hundreds writes nothing', async () => {
+    store.reset()
+    const revision = await storeRevision(inner)
+    const list = [...entries(400, 4000)]
+    list[333] = {...list[333]!, endpoint: 'gopher://x'}
+    await assert.rejects(registry.importServices(list), /^InvalidInputError: file: 1 of 400 entries are invalid, nothing was imported: entry 334: endpoint "gopher:\/\/x"/)
+    assert.equal(store.txns.length, 0)
+    assert.equal(await storeRevision(inner), revision)
+  })
+
+  it('several namespaces in one import; a namespace much larger than the import is read by key', async () => {
+    await registry.registerNamespace('big')
+    await registry.registerNamespace('small')
+    // 17 × 256 existing services in "big", so a 256-entry import into it stops its range early.
+    const seed = entries(17 * BULK_WRITE_THRESHOLD, 10_000, {namespace: 'big'})
+    for (let i = 0; i < seed.length; i += 1000) await other.importServices(seed.slice(i, i + 1000))
+    store.reset()
+    const existing = seed.slice(-100)
+    const fresh = entries(BULK_WRITE_THRESHOLD - 100, 50_000, {namespace: 'big'})
+    const r = await registry.importServices([...existing, ...fresh, ...entries(300, 60_000, {namespace: 'small'})])
+    assert.deepEqual({...r}, {entries: 556, services: 556, created: 456, updated: 0, unchanged: 100})
+    // "big" was read by key (those its range did not reach before it stopped), "small" by its range.
+    const freshKeys = fresh.map((e) => serviceKey('big', serviceId('big', e.endpoint)))
+    assert.ok(store.serviceGets.every((k) => k.startsWith('services/big/')), 'only keys of "big" are read by key')
+    assert.ok(freshKeys.every((k) => store.serviceGets.includes(k)), 'absent keys of "big" are read by key')
+    assert.ok(store.serviceGets.length <= BULK_WRITE_THRESHOLD)
+    assert.equal((await all(registry.listServices({namespace: 'small'}))).length, 300)
+    assert.equal((await all(registry.listServices({namespace: 'big'}))).length, seed.length + fresh.length)
   })
 })

@@ -9,7 +9,8 @@ import {Registry, type ServiceFilter} from '../../lib/registry/registry.js'
 const CHUNK = 1000
 
 export default class ServiceList extends RosterCommand<typeof ServiceList> {
-  static override description = `List services, read page by page. -o json|yaml|csv and tab-separated tables (stdout not a terminal) are streamed, so a registry of any size lists in constant memory; --json, --sort-by and a table on a terminal hold the matching services.
+  static override description = `List services, read page by page. -o json|yaml|csv, --json and tab-separated tables (stdout not a terminal) are streamed, so a registry of any size lists in constant memory; --sort-by and a table on a terminal hold the matching services.
+--json prints exactly what -o json prints (a JSON array of services), written page by page as it is read. An error before output begins (a bad flag, an unreachable registry) is printed as the usual {"error": ...} object; should the registry fail after output has begun, the array is left unterminated, the error object follows it, and the exit code is the error's, so a consumer must check the exit code.
 --server REGEX matches any of a service's servers ("^$" finds unassigned services).`
 
   static override examples = [
@@ -29,6 +30,11 @@ export default class ServiceList extends RosterCommand<typeof ServiceList> {
     ...registryFlags,
   }
 
+  /**
+   * Returns the services only for a table on a terminal (which must hold them to align the
+   * columns); every other format, --json included, is streamed and run() returns undefined, so
+   * that oclif, which prints a truthy result under --json, prints nothing more.
+   */
   async run(): Promise<Service[] | undefined> {
     const filter: ServiceFilter = {
       namespace: this.flags.namespace,
@@ -40,8 +46,10 @@ export default class ServiceList extends RosterCommand<typeof ServiceList> {
     }
     const registry = new Registry(await this.openStore())
     const services = registry.listServices(filter)
-    const format = this.flags.output
-    if (this.jsonEnabled() || (format === 'table' && process.stdout.isTTY)) {
+    // --json: the same text as -o json, streamed (oclif would hold the whole list and print it
+    // at once: about 1 GiB of memory for 100,000 services).
+    const format = this.jsonEnabled() ? 'json' : this.flags.output
+    if (format === 'table' && process.stdout.isTTY) {
       const all: Service[] = []
       for await (const s of services) all.push(s)
       await this.printRows(all, SERVICE_COLUMNS)

@@ -142,7 +142,7 @@ class TopologyChanged extends Error {}
 
 const IMPORT_FIELDS = new Set(['name', 'endpoints', 'endpoint', 'namespace', 'labels', 'selector', 'description'])
 
-function parseJson<T>(kv: KeyValue): T {
+function parseJson<T>(kv: Pick<KeyValue, 'key' | 'value'>): T {
   try {
     return JSON.parse(kv.value) as T
   } catch (error) {
@@ -544,65 +544,165 @@ export class Registry {
   /**
    * Writes services in transactions of at most MAX_TXN_OPS operations and compares: each
    * compares the topology revision, the revision of every namespace involved and of every
-   * service written. A failed compare re-reads and retries the batch.
+   * service written (0: the key must not exist). A failed compare re-reads that batch's keys
+   * (and the topology and namespaces) and retries it.
+   *
+   * Small writes read each service with one get. From BULK_WRITE_THRESHOLD services on, the
+   * existing services of the namespaces involved are read once with a paginated range (keeping
+   * only the mod revision and value of the keys being written), the unchanged ones are skipped,
+   * and the rest are written in full batches: one transaction per batch and no read per service.
    */
   private async writeServices(specs: ServiceSpec[], initialTopology?: Topology): Promise<RegisterServicesResult> {
-    const out: RegisterServicesResult = {services: [], created: 0, updated: 0, unchanged: 0}
-    let topology = initialTopology
-    const selectors = new SelectorCache()
-    for (const chunk of chunkSpecs(specs)) {
-      for (let attempt = 1; ; attempt++) {
-        topology ??= await this.readTopology()
-        const namespaces = [...new Set(chunk.map((s) => s.namespace))]
-        const nsKvs = await Promise.all(namespaces.map((ns) => this.store.get(namespaceKey(ns))))
-        nsKvs.forEach((kv, i) => {
-          const ns = namespaces[i] as string
-          if (!kv && ns !== DEFAULT_NAMESPACE)
-            throw new NotFoundError(`namespace "${ns}" is not registered; register it first (roster namespace register ${ns})`)
-        })
-        const existing = await Promise.all(chunk.map((s) => this.store.get(serviceKey(s.namespace, s.id))))
-        const compares: Compare[] = [
-          {key: TOPOLOGY_KEY, modRevision: topology.revision},
-          ...namespaces.map((ns, i) => ({key: namespaceKey(ns), modRevision: nsKvs[i]?.modRevision ?? 0})),
-        ]
-        const ops: Operation[] = []
-        const results: Service[] = []
-        let created = 0
-        let updated = 0
-        let unchanged = 0
-        const modified = this.timestamp()
-        chunk.forEach((spec, i) => {
-          const kv = existing[i]
-          const servers = assignServers(spec, topology!.servers, topology!.settings.replicas, selectors)
-          const service: Service = {...spec, servers, modified}
-          if (kv) {
-            const current = parseJson<Service>(kv)
-            if (sameService(current, service)) {
-              unchanged++
-              results.push(current)
-              return
-            }
-            updated++
-          } else created++
-          const key = serviceKey(spec.namespace, spec.id)
-          compares.push({key, modRevision: kv?.modRevision ?? 0})
-          ops.push({type: 'put', key, value: JSON.stringify(service)})
-          results.push(service)
-        })
-        const result = ops.length === 0 ? {succeeded: true} : await this.store.txn(compares, ops)
-        if (result.succeeded) {
-          out.services.push(...results)
-          out.created += created
-          out.updated += updated
-          out.unchanged += unchanged
+    const ctx: WriteContext = {
+      topology: initialTopology,
+      namespaces: new Map(),
+      selectors: new SelectorCache(),
+      out: {services: [], created: 0, updated: 0, unchanged: 0},
+    }
+    if (specs.length < BULK_WRITE_THRESHOLD) {
+      for (const chunk of chunkSpecs(specs)) await this.writeChunk(chunk, ctx)
+      return ctx.out
+    }
+    // Topology first: the compares guard assignments computed from what it covers.
+    const topology = (ctx.topology ??= await this.readTopology())
+    const namespaces = [...new Set(specs.map((s) => s.namespace))]
+    await this.readNamespaces(namespaces, ctx)
+    const prefetched = await this.prefetchServices(specs, namespaces)
+    let pending: ServiceSpec[] = []
+    let pendingKnown: (KnownService | undefined)[] = []
+    const budget = new BatchBudget()
+    for (const spec of specs) {
+      const known = prefetched(spec)
+      if (known?.value !== undefined && ctx.topology === topology) {
+        const current = parseJson<Service>({key: serviceKey(spec.namespace, spec.id), value: known.value})
+        const servers = assignServers(spec, topology.servers, topology.settings.replicas, ctx.selectors)
+        if (sameService(current, {...spec, servers, modified: current.modified})) {
+          ctx.out.unchanged++
+          ctx.out.services.push(current)
+          continue
+        }
+      }
+      if (!budget.fits(spec)) {
+        await this.writeChunk(pending, ctx, pendingKnown)
+        pending = []
+        pendingKnown = []
+        budget.reset()
+      }
+      budget.add(spec)
+      pending.push(spec)
+      pendingKnown.push(known)
+    }
+    if (pending.length > 0) await this.writeChunk(pending, ctx, pendingKnown)
+    return ctx.out
+  }
+
+  /** Reads the namespaces' revisions into ctx; a missing one (other than `default`) is a NotFoundError. */
+  private async readNamespaces(namespaces: readonly string[], ctx: WriteContext): Promise<void> {
+    const kvs = await Promise.all(namespaces.map((ns) => this.store.get(namespaceKey(ns))))
+    kvs.forEach((kv, i) => {
+      const ns = namespaces[i] as string
+      if (!kv && ns !== DEFAULT_NAMESPACE)
+        throw new NotFoundError(`namespace "${ns}" is not registered; register it first (roster namespace register ${ns})`)
+      ctx.namespaces.set(ns, kv?.modRevision ?? 0)
+    })
+  }
+
+  /**
+   * Reads the existing services of `namespaces` with one paginated range each, keeping the mod
+   * revision and value of the keys `specs` write. Returns what is known of a spec's key: its
+   * state at the range's revision, ABSENT when the range read the whole namespace without
+   * finding it, or undefined (unknown: read it with a get) when the namespace turned out to
+   * hold over PREFETCH_FACTOR times more services than are written into it and the range stopped.
+   */
+  private async prefetchServices(
+    specs: readonly ServiceSpec[],
+    namespaces: readonly string[],
+  ): Promise<(spec: ServiceSpec) => KnownService | undefined> {
+    const wanted = new Set<string>()
+    const perNamespace = new Map<string, number>()
+    for (const spec of specs) {
+      wanted.add(serviceKey(spec.namespace, spec.id))
+      perNamespace.set(spec.namespace, (perNamespace.get(spec.namespace) ?? 0) + 1)
+    }
+    const known = new Map<string, KnownService>()
+    const complete = new Set<string>()
+    for (const ns of namespaces) {
+      const limit = PREFETCH_FACTOR * (perNamespace.get(ns) ?? 0)
+      let read = 0
+      let finished = true
+      for await (const page of this.store.range(namespaceServicesPrefix(ns), {pageSize: this.pageSize})) {
+        for (const kv of page.kvs) if (wanted.has(kv.key)) known.set(kv.key, {modRevision: kv.modRevision, value: kv.value})
+        read += page.kvs.length
+        if (read > limit) {
+          finished = false
           break
         }
-        if (attempt >= this.maxAttempts) throw this.giveUp(`service "${chunk[0]?.endpoint}"`)
-        topology = undefined
-        await jitter(attempt)
       }
+      if (finished) complete.add(ns)
     }
-    return out
+    return (spec) => known.get(serviceKey(spec.namespace, spec.id)) ?? (complete.has(spec.namespace) ? ABSENT : undefined)
+  }
+
+  /**
+   * Writes one batch (at most MAX_TXN_OPS compares) in one transaction, retrying on a failed
+   * compare. The first attempt uses `known` where given (index-aligned with `chunk`) and the
+   * namespace revisions in ctx; every key without a known state, and every key on a retry, is
+   * read with a get.
+   */
+  private async writeChunk(chunk: ServiceSpec[], ctx: WriteContext, known?: readonly (KnownService | undefined)[]): Promise<void> {
+    const namespaces = [...new Set(chunk.map((s) => s.namespace))]
+    const keys = chunk.map((s) => serviceKey(s.namespace, s.id))
+    for (let attempt = 1; ; attempt++) {
+      const topology = (ctx.topology ??= await this.readTopology())
+      if (attempt > 1 || !known || namespaces.some((ns) => !ctx.namespaces.has(ns))) await this.readNamespaces(namespaces, ctx)
+      const states = await Promise.all(
+        keys.map(async (key, i): Promise<KnownService> => {
+          const state = attempt === 1 ? known?.[i] : undefined
+          if (state) return state
+          const kv = await this.store.get(key)
+          return kv ? {modRevision: kv.modRevision, value: kv.value} : ABSENT
+        }),
+      )
+      const compares: Compare[] = [
+        {key: TOPOLOGY_KEY, modRevision: topology.revision},
+        ...namespaces.map((ns) => ({key: namespaceKey(ns), modRevision: ctx.namespaces.get(ns) ?? 0})),
+      ]
+      const ops: Operation[] = []
+      const results: Service[] = []
+      let created = 0
+      let updated = 0
+      let unchanged = 0
+      const modified = this.timestamp()
+      chunk.forEach((spec, i) => {
+        const state = states[i] as KnownService
+        const key = keys[i] as string
+        const servers = assignServers(spec, topology.servers, topology.settings.replicas, ctx.selectors)
+        const service: Service = {...spec, servers, modified}
+        if (state.value !== undefined) {
+          const current = parseJson<Service>({key, value: state.value})
+          if (sameService(current, service)) {
+            unchanged++
+            results.push(current)
+            return
+          }
+          updated++
+        } else created++
+        compares.push({key, modRevision: state.modRevision})
+        ops.push({type: 'put', key, value: JSON.stringify(service)})
+        results.push(service)
+      })
+      const result = ops.length === 0 ? {succeeded: true} : await this.store.txn(compares, ops)
+      if (result.succeeded) {
+        ctx.out.services.push(...results)
+        ctx.out.created += created
+        ctx.out.updated += updated
+        ctx.out.unchanged += unchanged
+        return
+      }
+      if (attempt >= this.maxAttempts) throw this.giveUp(`service "${chunk[0]?.endpoint}"`)
+      ctx.topology = undefined
+      await jitter(attempt)
+    }
   }
 
   /**
@@ -780,26 +880,73 @@ export function implicitDefaultNamespace(): Namespace {
 /** A batch's budget of value bytes, well under the store's MAX_TXN_BYTES (etcd's 1.5 MiB request limit). */
 const BATCH_BYTES = 1_000_000
 
+/** From this many services on, writeServices reads the existing ones with a range, not a get each. */
+export const BULK_WRITE_THRESHOLD = 256
+
 /**
- * Splits specs so that each batch has at most MAX_TXN_OPS compares (topology + namespaces +
- * services) and stays under BATCH_BYTES.
+ * The prefetch range of a namespace stops after reading this many times more services than are
+ * written into it (importing 300 services into a namespace of a million reads those 300 by key).
  */
+const PREFETCH_FACTOR = 16
+
+/** What is known of a service key before writing it: its mod revision (0: absent) and stored value. */
+interface KnownService {
+  modRevision: number
+  value?: string
+}
+
+const ABSENT: KnownService = {modRevision: 0}
+
+/** The state of one writeServices call, shared by its batches. */
+interface WriteContext {
+  /** The topology the assignments are computed from; undefined after a failed compare (re-read). */
+  topology?: Topology
+  /** Mod revision of each namespace key as last read (0: absent, which only `default` may be). */
+  namespaces: Map<string, number>
+  selectors: SelectorCache
+  out: RegisterServicesResult
+}
+
+/**
+ * The limits of one service batch: at most MAX_TXN_OPS compares (topology + namespaces +
+ * services; so at most MAX_TXN_OPS - 2 puts in one namespace) and BATCH_BYTES.
+ */
+class BatchBudget {
+  private namespaces = new Set<string>()
+  private count = 0
+  private bytes = 0
+
+  fits(spec: ServiceSpec): boolean {
+    if (this.count === 0) return true
+    const extraNs = this.namespaces.has(spec.namespace) ? 0 : 1
+    return 1 + this.namespaces.size + extraNs + this.count + 1 <= MAX_TXN_OPS && this.bytes + estimateBytes(spec) <= BATCH_BYTES
+  }
+
+  add(spec: ServiceSpec): void {
+    this.namespaces.add(spec.namespace)
+    this.count++
+    this.bytes += estimateBytes(spec)
+  }
+
+  reset(): void {
+    this.namespaces = new Set()
+    this.count = 0
+    this.bytes = 0
+  }
+}
+
+/** Splits specs into batches within BatchBudget's limits. */
 function* chunkSpecs(specs: ServiceSpec[]): Generator<ServiceSpec[]> {
   let chunk: ServiceSpec[] = []
-  let namespaces = new Set<string>()
-  let bytes = 0
+  const budget = new BatchBudget()
   for (const spec of specs) {
-    const extraNs = namespaces.has(spec.namespace) ? 0 : 1
-    const size = estimateBytes(spec)
-    if (chunk.length > 0 && (1 + namespaces.size + extraNs + chunk.length + 1 > MAX_TXN_OPS || bytes + size > BATCH_BYTES)) {
+    if (!budget.fits(spec)) {
       yield chunk
       chunk = []
-      namespaces = new Set()
-      bytes = 0
+      budget.reset()
     }
+    budget.add(spec)
     chunk.push(spec)
-    namespaces.add(spec.namespace)
-    bytes += size
   }
   if (chunk.length > 0) yield chunk
 }
