@@ -1,4 +1,4 @@
-// Builds dist/ with esbuild: one entry per command (oclif finds them in dist/commands) and
+// Builds dist/ with esbuild: one entry per command (oclif finds them in dist/commands) and hook, and
 // src/oclif.ts for bin/run.js, with code splitting so @oclif/core and shared code load once.
 // Bundling @oclif/core (its ~150 small files) into one chunk roughly halves start-up: module
 // resolution, not execution, dominated it. Type checking is tsc's job (npm run build runs it).
@@ -37,7 +37,7 @@ for (const name of external.slice(0, 7)) {
 
 rmSync('dist', {recursive: true, force: true})
 await build({
-  entryPoints: ['src/oclif.ts', ...walk('src/commands')],
+  entryPoints: ['src/oclif.ts', ...walk('src/commands'), ...walk('src/hooks')],
   outdir: 'dist',
   outbase: 'src',
   bundle: true,

@@ -72,6 +72,15 @@ describe('command contract', () => {
     assert.match(withDebug.stderr, /\bat .*:\d+/, 'the stack with --debug')
   })
 
+  it('answers an unknown command with one line, the nearest command, and exit 2', async () => {
+    const typo = await runCli(['service', 'lst'])
+    assert.equal(typo.code, 2)
+    assert.equal(typo.stderr, 'roster: unknown command "service lst"; did you mean "service list"? run roster --help for the commands\n')
+    const unknown = await runCli(['frobnicate'])
+    assert.equal(unknown.code, 2)
+    assert.equal(unknown.stderr, 'roster: unknown command "frobnicate"; run roster --help for the commands\n')
+  })
+
   it('keeps the exit code under --json and prints the error as JSON', async () => {
     const result = await runCli(['config', 'show', '--json'], {env: isolatedEnv({ROSTER_TIMEOUT: 'never'})})
     assert.equal(result.code, 2)
