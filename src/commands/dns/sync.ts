@@ -200,7 +200,7 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       onProgress: (done, total) => {
         if (total < PROGRESS_MIN_CHANGES) return
         if (bar === undefined) {
-          bar = new SingleBar({stream: process.stderr, format: 'applying [{bar}] {value}/{total} changes', hideCursor: true}, Presets.shades_classic)
+          bar = new SingleBar({stream: process.stderr, format: 'applying [{bar}] {value}/{total} records', hideCursor: true}, Presets.shades_classic)
           bar.start(total, 0)
         }
         bar.update(done)
