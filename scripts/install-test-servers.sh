@@ -8,6 +8,7 @@ packages=(
   etcd-server etcd-client   # the etcd registry backend's tests (etcdctl enables auth)
   pdns-server pdns-backend-sqlite3   # the pdns provider's tests
   bind9 bind9-utils bind9-dnsutils   # the rfc2136 provider's tests: named, named-checkzone, dig
+  prometheus             # node-status: promtool checks the exposition, a real server scrapes --serve
   libsecret-1-dev        # keytar is built from source here
   gnome-keyring dbus dbus-user-session   # a Secret Service for the keychain tests
   sqlite3 openssl ca-certificates
@@ -21,10 +22,10 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 # Debian starts packaged daemons on install where it can; the tests start their own on free
 # loopback ports, so stop any that came up (no-op in containers without an init system).
-for svc in named bind9 pdns etcd; do
+for svc in named bind9 pdns etcd prometheus; do
   (command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" 2>/dev/null) || true
 done
-for bin in etcd pdns_server named named-checkzone dig kubectl sqlite3 openssl; do
+for bin in etcd pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session; do
   command -v "$bin" >/dev/null || { echo "missing after install: $bin" >&2; exit 1; }
 done
 echo "test servers installed: $(etcd --version | head -1); $(pdns_server --version 2>&1 | grep -o 'Authoritative Server [0-9.]*'); $(named -v)"
