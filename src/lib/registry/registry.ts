@@ -52,15 +52,7 @@ export interface ServiceInput {
 }
 
 /** A validated service, before its assignment is computed. */
-export interface ServiceSpec {
-  id: string
-  name: string
-  namespace: string
-  endpoint: string
-  labels: Record<string, string>
-  selector: string
-  description: string
-}
+export type ServiceSpec = Omit<Service, 'servers' | 'modified'>
 
 export interface RegisterServicesResult {
   services: Service[]
