@@ -148,6 +148,18 @@ describe('cluster client', () => {
   })
 })
 
+describe('watch', () => {
+  it('ends when aborted while the request is still on its way', async () => {
+    const client = await createClusterClient({kubeconfig: api.kubeconfigPath()})
+    const controller = new AbortController()
+    const watching = client.watch(client.pathOf('nodes'), {resourceVersion: String(api.resourceVersion()), signal: controller.signal, onEvent: () => undefined})
+    controller.abort()
+    const outcome = await Promise.race([watching.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still running'), 3000))])
+    client.close()
+    assert.equal(outcome, 'ended')
+  })
+})
+
 describe('informer (list + watch)', () => {
   it('resumes from the last resourceVersion when a stream ends, and relists after 410', async () => {
     const watchApi = await startKubeApiServer({nodes: [makeNode({name: 'a'}), makeNode({name: 'b'})], bookmarkIntervalMs: 100})

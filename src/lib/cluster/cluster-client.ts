@@ -293,9 +293,16 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
       const body = await readBody(res).catch(() => '')
       throw statusError(status, body, action)
     }
-    options.onOpen?.()
     const abort = () => req.destroy()
     options.signal?.addEventListener('abort', abort, {once: true})
+    // Aborted while the request was on its way: the listener above will never fire, and the
+    // stream would otherwise run on (bookmarks keep it alive) with nobody reading it.
+    if (options.signal?.aborted) {
+      options.signal.removeEventListener('abort', abort)
+      req.destroy()
+      return
+    }
+    options.onOpen?.()
     let pending = ''
     try {
       for await (const chunk of res) {
