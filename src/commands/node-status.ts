@@ -64,16 +64,13 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
   private async printReport(report: NodeStatusReport): Promise<void> {
     if (this.jsonEnabled()) return
     const output = this.flags.output
-    if (output === 'json') {
-      this.log(JSON.stringify(report, null, 2))
-    } else if (output === 'yaml') {
-      const {stringify} = await import('yaml')
-      this.log(stringify(report).trimEnd())
+    const {nodeColumns} = await import('../lib/cluster/node-format.js')
+    if (output === 'json' || output === 'yaml') {
+      await this.printRows(report.nodes, nodeColumns(false), report)
     } else if (output === 'prometheus') {
       const {formatNodeMetrics} = await import('../lib/cluster/node-metrics.js')
       process.stdout.write(formatNodeMetrics(report.nodes))
     } else {
-      const {nodeColumns} = await import('../lib/cluster/node-format.js')
       const {summaryLine} = await import('../lib/cluster/node-readiness.js')
       if (report.nodes.length > 0) await this.printRows(report.nodes, nodeColumns(output === 'wide'))
       const line = report.nodes.length === 0 && this.flags.selector ? `0 nodes match ${JSON.stringify(this.flags.selector)}` : summaryLine(report.totals)

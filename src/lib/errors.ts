@@ -81,6 +81,12 @@ export class CommandExitError extends RosterError {
   }
 }
 
+/** The first line of an error's message: libraries add detail lines that would break the one-line rule. */
+export function firstLineOf(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error)
+  return (text.split('\n')[0] ?? '').trim()
+}
+
 /** The exit code for any thrown value: ours, oclif's parse errors (2), or 1. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof RosterError) return error.exitCode

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {formatCsv, formatRows, type Column} from '../../src/lib/output/print-rows.js'
+import {formatCsv, formatRows, formatRowsStream, type Column} from '../../src/lib/output/print-rows.js'
 
 interface Row {
   name: string
@@ -51,4 +51,24 @@ describe('formatRows', () => {
     const yaml = await formatRows(rows, columns, {format: 'yaml', headers: true, tty: false, data: {a: [1]}})
     assert.equal(yaml, 'a:\n  - 1')
   })
+})
+
+describe('formatRowsStream', () => {
+  async function* each<T>(items: T[]): AsyncGenerator<T> {
+    for (const item of items) yield item
+  }
+  const many: Row[] = Array.from({length: 7}, (_, i) => ({name: `svc${i}`, labels: {i: String(i)}, servers: [`prom${i % 2}`]}))
+
+  for (const format of ['json', 'yaml', 'csv', 'table']) {
+    for (const headers of [true, false]) {
+      for (const list of [many, []]) {
+        it(`prints what formatRows prints, page by page: ${format}, headers ${headers}, ${list.length} rows`, async () => {
+          let streamed = ''
+          for await (const text of formatRowsStream(each(list), columns, {format, headers}, 3)) streamed += text
+          const whole = await formatRows(list, columns, {format, headers, tty: false})
+          assert.equal(streamed, whole === '' ? '' : whole + (format === 'csv' ? '\r\n' : '\n'))
+        })
+      }
+    }
+  }
 })

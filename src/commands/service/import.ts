@@ -2,7 +2,7 @@ import {readFile} from 'node:fs/promises'
 import {Args} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
-import {InvalidInputError} from '../../lib/errors.js'
+import {InvalidInputError, firstLineOf} from '../../lib/errors.js'
 import {type ImportResult, Registry} from '../../lib/registry/registry.js'
 
 export default class ServiceImport extends RosterCommand<typeof ServiceImport> {
@@ -50,7 +50,7 @@ async function parseDocument(text: string, file: string): Promise<unknown> {
   try {
     return parse(text) as unknown
   } catch (error) {
-    throw InvalidInputError.forField('file', file, `not valid YAML or JSON (${String((error as Error).message).split('\n')[0]})`)
+    throw InvalidInputError.forField('file', file, `not valid YAML or JSON (${firstLineOf(error)})`)
   }
 }
 

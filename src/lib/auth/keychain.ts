@@ -7,7 +7,7 @@
  * "roster" and that account (the flag's own name when none is given). Config files and unit
  * files then hold a reference, never the secret.
  */
-import {BackendUnavailableError, InvalidInputError, NotFoundError} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotFoundError, firstLineOf} from '../errors.js'
 import {isSecretName} from '../config/secrets.js'
 
 export const KEYCHAIN_SERVICE = 'roster'
@@ -28,17 +28,13 @@ async function loadKeytar(): Promise<Keytar> {
     const mod = (await import('keytar')) as Keytar & {default?: Keytar}
     return mod.default ?? mod
   } catch (error) {
-    throw new BackendUnavailableError(`keychain unavailable: keytar could not be loaded (${firstLine(error)})`)
+    throw new BackendUnavailableError(`keychain unavailable: keytar could not be loaded (${firstLineOf(error)})`)
   }
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? ''
 }
 
 function unavailable(error: unknown): BackendUnavailableError {
   return new BackendUnavailableError(
-    `keychain unavailable: ${firstLine(error)}; start a Secret Service (e.g. gnome-keyring) or pass the secret through its ROSTER_ variable`,
+    `keychain unavailable: ${firstLineOf(error)}; start a Secret Service (e.g. gnome-keyring) or pass the secret through its ROSTER_ variable`,
   )
 }
 

@@ -12,7 +12,8 @@
  */
 import type {Agent as HttpAgent, ClientRequest, IncomingMessage} from 'node:http'
 
-import {BackendUnavailableError, InvalidInputError, NotAllowedError, NotFoundError, RosterError} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotAllowedError, NotFoundError, RosterError, firstLineOf} from '../errors.js'
+import {formatDuration} from '../config/duration.js'
 import type {KubeIngress, KubeList, KubeNode, KubeService, KubeStatus, WatchEvent} from './kube-types.js'
 import {loadKubeconfig, type KubeconfigOptions, type LoadedKubeconfig} from './kubeconfig.js'
 
@@ -122,7 +123,7 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
       if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') {
         throw new InvalidInputError(`kubeconfig ${loaded.source}: cannot read ${e.path ?? 'a file it names'} (${e.code}) for context "${loaded.contextName}"`, {field: 'kubeconfig'})
       }
-      throw new NotAllowedError(`cannot get credentials for ${who} (context "${loaded.contextName}"): ${firstLine(e.message)}`)
+      throw new NotAllowedError(`cannot get credentials for ${who} (context "${loaded.contextName}"): ${firstLineOf(e)}`)
     }
     opts.agent?.destroy?.()
     const headers: Record<string, string> = {}
@@ -153,7 +154,7 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
         agent,
         headers: {Accept: accept, 'User-Agent': 'roster', ...headers},
       })
-      const timer = setTimeout(() => req.destroy(new RequestTimeoutError(`no answer within ${formatMs(timeoutMs)}`)), timeoutMs)
+      const timer = setTimeout(() => req.destroy(new RequestTimeoutError(`no answer within ${formatDuration(timeoutMs)}`)), timeoutMs)
       req.on('socket', (socket) => {
         if (stream) socket.setKeepAlive(true, 30_000)
       })
@@ -177,14 +178,14 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     const code = e.code ?? ''
     if (TLS_CODES.has(code) || /certificate|SSL|TLS/i.test(e.message)) {
       return new InvalidInputError(
-        `TLS with ${where} failed: ${firstLine(e.message)}; check the cluster's certificate-authority in ${loaded.source} (or insecure-skip-tls-verify)`,
+        `TLS with ${where} failed: ${firstLineOf(e)}; check the cluster's certificate-authority in ${loaded.source} (or insecure-skip-tls-verify)`,
         {field: 'kubeconfig', cause: error},
       )
     }
     if (UNREACHABLE_CODES.has(code) || code.startsWith('E')) {
-      return new BackendUnavailableError(`${where} is unreachable (${action}): ${firstLine(e.message) || code}`, {cause: error})
+      return new BackendUnavailableError(`${where} is unreachable (${action}): ${firstLineOf(e) || code}`, {cause: error})
     }
-    return new BackendUnavailableError(`${where} failed (${action}): ${firstLine(e.message)}`, {cause: error})
+    return new BackendUnavailableError(`${where} failed (${action}): ${firstLineOf(e)}`, {cause: error})
   }
 
   function statusError(code: number, body: string, action: string): RosterError {
@@ -365,10 +366,4 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
   }
 }
 
-function firstLine(text: string): string {
-  return (text.split('\n')[0] ?? '').trim()
-}
 
-function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
-}

@@ -15,7 +15,7 @@ import {delimiter, join} from 'node:path'
 
 import type {Cluster, Context, KubeConfig, User} from '@kubernetes/client-node'
 
-import {InvalidInputError} from '../errors.js'
+import {InvalidInputError, firstLineOf} from '../errors.js'
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
 
@@ -133,8 +133,7 @@ function parseKubeconfigFile(KubeConfigClass: typeof KubeConfig, file: string): 
   try {
     one.loadFromFile(file, {onInvalidEntry: 'throw'})
   } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? String(error)
-    throw new InvalidInputError(`kubeconfig "${file}" is not a valid kubeconfig: ${message}`, {field: 'kubeconfig'})
+    throw new InvalidInputError(`kubeconfig "${file}" is not a valid kubeconfig: ${firstLineOf(error)}`, {field: 'kubeconfig'})
   }
   return {file, clusters: one.getClusters() ?? [], users: one.getUsers() ?? [], contexts: one.getContexts() ?? [], currentContext: one.getCurrentContext() || undefined}
 }

@@ -12,8 +12,8 @@ import {createClusterClient, type ClusterClientOptions} from './cluster-client.j
 import {runInformer} from './informer.js'
 import type {KubeNode} from './kube-types.js'
 import {formatHealthSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
-import {countNodes, summarizeNode, type NodeSummary} from './node-readiness.js'
-import type {NodeStatusReport} from './node-status.js'
+import {summarizeNode, type NodeSummary} from './node-readiness.js'
+import {nodeReport, type NodeStatusReport} from './node-status.js'
 
 export interface NodeExporterOptions extends ClusterClientOptions {
   /** `--serve`: HOST:PORT, :PORT (all interfaces) or PORT (127.0.0.1). Port 0 picks a free one. */
@@ -136,8 +136,7 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
     done,
     health: () => ({...health}),
     report() {
-      const nodes = [...state.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      return {context: client.kubeconfig.contextName, server: client.kubeconfig.server, totals: countNodes(nodes), nodes}
+      return nodeReport(client, state.values())
     },
     async close() {
       controller.abort()

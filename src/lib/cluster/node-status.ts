@@ -18,18 +18,17 @@ export interface NodeStatusReport {
   nodes: NodeSummary[]
 }
 
+/** The report of a set of nodes: sorted by name, with their totals. */
+export function nodeReport(client: {kubeconfig: {contextName: string; server: string}}, nodes: Iterable<NodeSummary>): NodeStatusReport {
+  const sorted = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return {context: client.kubeconfig.contextName, server: client.kubeconfig.server, totals: countNodes(sorted), nodes: sorted}
+}
+
 export async function getNodeStatus(options: NodeStatusOptions): Promise<NodeStatusReport & {requests: number}> {
   const client = await createClusterClient(options)
   try {
     const listed = await client.listNodes(summarizeNode, {labelSelector: options.labelSelector})
-    const nodes = listed.items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    return {
-      context: client.kubeconfig.contextName,
-      server: client.kubeconfig.server,
-      totals: countNodes(nodes),
-      nodes,
-      requests: client.requestCount(),
-    }
+    return {...nodeReport(client, listed.items), requests: client.requestCount()}
   } finally {
     client.close()
   }
@@ -49,10 +48,7 @@ export interface WatchNodeStatusOptions extends NodeStatusOptions {
 export async function watchNodeStatus(options: WatchNodeStatusOptions): Promise<NodeStatusReport> {
   const client = await createClusterClient(options)
   let state: ReadonlyMap<string, NodeSummary> = new Map()
-  const report = (): NodeStatusReport => {
-    const nodes = [...state.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    return {context: client.kubeconfig.contextName, server: client.kubeconfig.server, totals: countNodes(nodes), nodes}
-  }
+  const report = (): NodeStatusReport => nodeReport(client, state.values())
   try {
     await runInformer<KubeNode, NodeSummary>({
       client,

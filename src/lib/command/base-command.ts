@@ -8,7 +8,7 @@ import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 import type {LoadedConfig} from '../config/load-config.js'
 import type {Store} from '../store/store.js'
 import type {Column} from '../output/print-rows.js'
-import {ExitCode, InvalidInputError, RosterError, exitCodeOf} from '../errors.js'
+import {ExitCode, InvalidInputError, RosterError, exitCodeOf, firstLineOf} from '../errors.js'
 import {parseDuration} from '../config/duration.js'
 import {isSecretName, scrubSecrets} from '../config/secrets.js'
 
@@ -95,7 +95,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     for (const [name, def] of Object.entries(declared)) {
       layered[name] = NOT_LAYERED.has(name) ? def : this.layerFlag(name, def)
     }
-    const {flags, args, metadata} = await this.parse({
+    const {flags, args} = await this.parse({
       strict: ctor.strict,
       args: ctor.args,
       flags: layered as never,
@@ -104,10 +104,9 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       '--': (ctor as unknown as Record<string, unknown>)['--'],
     } as never)
     this.declaredFlagNames = Object.keys(layered).filter((n) => !NOT_LAYERED.has(n))
-    for (const name of Object.keys(layered)) {
-      if (metadata.flags[name]?.setFromDefault === false || !metadata.flags[name]) {
-        if ((flags as Record<string, unknown>)[name] !== undefined && !this.valueSources.has(name)) this.valueSources.set(name, 'flag')
-      }
+    // A flag's layered default records where its value came from; a value without a record was typed.
+    for (const [name, value] of Object.entries(flags as Record<string, unknown>)) {
+      if (value !== undefined && !this.valueSources.has(name)) this.valueSources.set(name, 'flag')
     }
     await this.resolveKeychainReferences(flags as Record<string, unknown>)
     this.flags = flags as RosterFlags<T>
@@ -180,6 +179,19 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     if (text !== '') this.log(text)
   }
 
+  /**
+   * Streams rows to stdout as they are read (see formatRowsStream), waiting for stdout to drain.
+   * Prints under --json too, as JSON: a command that streams returns nothing for oclif to print.
+   */
+  protected async streamRows<R>(rows: AsyncIterable<R>, columns: Column<R>[]): Promise<void> {
+    const f = this.flags as {output?: string; 'no-headers'?: boolean}
+    const format = this.jsonEnabled() ? 'json' : (f.output ?? 'table')
+    const {formatRowsStream} = await import('../output/print-rows.js')
+    for await (const text of formatRowsStream(rows, columns, {format, headers: !f['no-headers']})) {
+      if (!process.stdout.write(text)) await new Promise((resolve) => process.stdout.once('drain', resolve))
+    }
+  }
+
   /** Values of secret flags, to scrub from any message. */
   protected secretValues(): string[] {
     const flags = (this.flags ?? {}) as Record<string, unknown>
@@ -234,7 +246,7 @@ async function coerceFlagValue(def: Interfaces.Flag<unknown>, value: unknown, fi
     try {
       return option.parse ? await option.parse(text, context as never, option) : text
     } catch (error) {
-      throw InvalidInputError.forField(field, text, error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error))
+      throw InvalidInputError.forField(field, text, firstLineOf(error))
     }
   }
   if (option.multiple) {

@@ -21,3 +21,10 @@ export function parseDuration(value: string, field: string): number {
   }
   return Math.round(total)
 }
+
+/** "2s", "1.5s", "250ms": a duration for error messages. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`
+  const s = ms / 1000
+  return `${Number.isInteger(s) ? s : s.toFixed(1)}s`
+}

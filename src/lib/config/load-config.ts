@@ -2,7 +2,7 @@ import {statSync} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
 
-import {InvalidInputError} from '../errors.js'
+import {InvalidInputError, firstLineOf} from '../errors.js'
 import {isSecretName} from './secrets.js'
 
 /** Where the project's rc files are looked for (cosmiconfig, module name "roster"). */
@@ -70,8 +70,7 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
     try {
       result = await explorer.load(file)
     } catch (error) {
-      const reason = error instanceof Error ? error.message.split('\n')[0] : String(error)
-      throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${reason}`)
+      throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${firstLineOf(error)}`)
     }
     addValues(loaded, file, result?.config)
   }
@@ -89,8 +88,7 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
     project = await explorer.search(cwd)
   } catch (error) {
     const file = (error as {filepath?: string}).filepath ?? cwd
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error)
-    throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${reason}`)
+    throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${firstLineOf(error)}`)
   }
   if (project && !project.isEmpty) addValues(loaded, project.filepath, project.config)
   return loaded

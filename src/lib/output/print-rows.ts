@@ -78,3 +78,44 @@ export function formatCsv<T>(rows: T[], columns: Column<T>[], headers: boolean):
   for (const row of rows) lines.push(columns.map((c) => field(formatCell(c.get(row)))).join(','))
   return lines.join('\r\n')
 }
+
+/**
+ * The text `formatRows` gives for all the rows (plus a final newline), produced page by page as
+ * the rows arrive, so that a list of any size prints in constant memory. Not for an aligned
+ * terminal table, whose column widths depend on every row.
+ */
+export async function* formatRowsStream<T>(
+  rows: AsyncIterable<T>,
+  columns: Column<T>[],
+  options: {format: string; headers: boolean},
+  pageSize = 1000,
+): AsyncGenerator<string> {
+  const {format, headers} = options
+  let page: T[] = []
+  let count = 0
+  const lineEnd = format === 'csv' ? '\r\n' : '\n'
+  const flush = async (): Promise<string> => {
+    const first = count === 0
+    count += page.length
+    const rowsOfPage = page
+    page = []
+    if (format === 'json') {
+      const body = rowsOfPage.map((r) => '  ' + JSON.stringify(r, null, 2).replace(/\n/g, '\n  ')).join(',\n')
+      return (first ? '[\n' : ',\n') + body
+    }
+    if (format === 'yaml') return (await formatRows(rowsOfPage, columns, {format, headers, tty: false})) + '\n'
+    const text = await formatRows(rowsOfPage, columns, {format, headers: headers && first, tty: false})
+    return text + lineEnd
+  }
+  for await (const row of rows) {
+    page.push(row)
+    if (page.length >= pageSize) yield await flush()
+  }
+  if (page.length > 0) yield await flush()
+  if (format === 'json') yield count === 0 ? '[]\n' : '\n]\n'
+  else if (format === 'yaml' && count === 0) yield '[]\n'
+  else if (count === 0 && headers) {
+    const text = await formatRows([], columns, {format, headers, tty: false})
+    if (text !== '') yield text + lineEnd
+  }
+}

@@ -24,7 +24,8 @@
 import type {Etcd3, IKeyValue, IOptions, IRequestOp, ICompare, Watcher} from 'etcd3'
 
 import {BackendUnavailableError, NotAllowedError, RosterError} from '../errors.js'
-import {formatDuration, retryWithBackoff} from './retry.js'
+import {formatDuration} from '../config/duration.js'
+import {retryWithBackoff} from './retry.js'
 import {
   checkTxnLimits,
   type Compare,

@@ -43,10 +43,3 @@ export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T> | 
     }
   }
 }
-
-/** "2s", "1.5s", "250ms": a duration for error messages. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`
-  const s = ms / 1000
-  return `${Number.isInteger(s) ? s : s.toFixed(1)}s`
-}

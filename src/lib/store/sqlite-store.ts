@@ -26,7 +26,8 @@ import type BetterSqlite3 from 'better-sqlite3'
 import {closeSync, openSync} from 'node:fs'
 
 import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError} from '../errors.js'
-import {formatDuration, retryWithBackoff} from './retry.js'
+import {formatDuration} from '../config/duration.js'
+import {retryWithBackoff} from './retry.js'
 import {
   checkTxnLimits,
   type Compare,
