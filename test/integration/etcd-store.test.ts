@@ -8,7 +8,8 @@ import {after, before, describe, it} from 'node:test'
 import {BackendUnavailableError, NotAllowedError} from '../../src/lib/errors.js'
 import {openStore, type StoreOptions} from '../../src/lib/store/open-store.js'
 import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type Store, type WatchEvent} from '../../src/lib/store/store.js'
-import {freePort, makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
+import {freePort} from '../support/free-port.js'
+import {makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
 import {runStoreChild, storeConformanceSuite} from '../support/store-suite.js'
 
 let etcd: EtcdServer

@@ -12,7 +12,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
-import {freePort} from '../support/etcd-server.js'
+import {freePort} from '../support/free-port.js'
 
 interface ListedService {
   id: string

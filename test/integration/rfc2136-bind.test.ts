@@ -10,7 +10,8 @@ import {type Endpoint, emptyChanges} from '../../src/lib/dns/endpoint.js'
 import {Rfc2136Provider, type Rfc2136ProviderOptions} from '../../src/lib/dns/providers/rfc2136.js'
 import {BackendUnavailableError, InvalidInputError, NotAllowedError, exitCodeOf} from '../../src/lib/errors.js'
 import {parseMessage} from '../../src/lib/dns/wire/message.js'
-import {type BindServer, FOREIGN_RECORDS, freePort, startBind} from '../support/bind-server.js'
+import {type BindServer, FOREIGN_RECORDS, startBind} from '../support/bind-server.js'
+import {freePort} from '../support/free-port.js'
 
 const ZONE = 'example.test'
 const SECRET = Buffer.from('rfc2136 integration test secret, 32+ octets').toString('base64')

@@ -8,7 +8,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {type BindServer, FOREIGN_RECORDS, freePort, startBind} from '../support/bind-server.js'
+import {type BindServer, FOREIGN_RECORDS, startBind} from '../support/bind-server.js'
+import {freePort} from '../support/free-port.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 
 const ZONE = 'sync.test'

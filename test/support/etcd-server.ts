@@ -6,9 +6,9 @@
 import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {request} from 'node:https'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {freePort} from './free-port.js'
 
 export const ETCD_BINARY = process.env.ROSTER_TEST_ETCD ?? '/usr/bin/etcd'
 
@@ -23,18 +23,6 @@ export interface EtcdServer {
   stop(): Promise<void>
 }
 
-/** A port that was free a moment ago (listen on 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
 
 /** PEM files for a TLS etcd: a CA, the server's certificate for 127.0.0.1, a client's. */
 export interface TlsFiles {

@@ -166,14 +166,7 @@ export function makeService(input: ServiceSpecInput): KubeObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: {
-      name: input.name,
-      namespace: input.namespace ?? 'default',
-      uid: cryptoRandomUid(),
-      creationTimestamp: new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      ...(input.labels ? {labels: input.labels} : {}),
-      ...(input.annotations ? {annotations: input.annotations} : {}),
-    },
+    metadata: namespacedMetadata(input),
     spec,
     status: {loadBalancer: input.loadBalancer ? {ingress: input.loadBalancer} : {}},
   }
@@ -202,16 +195,21 @@ export function makeIngress(input: IngressSpecInput): KubeObject {
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'Ingress',
-    metadata: {
-      name: input.name,
-      namespace: input.namespace ?? 'default',
-      uid: cryptoRandomUid(),
-      creationTimestamp: new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
-      ...(input.labels ? {labels: input.labels} : {}),
-      ...(input.annotations ? {annotations: input.annotations} : {}),
-    },
+    metadata: namespacedMetadata(input),
     spec,
     status: {loadBalancer: input.loadBalancer ? {ingress: input.loadBalancer} : {}},
+  }
+}
+
+/** Metadata of a namespaced object created an hour ago. */
+function namespacedMetadata(input: {name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>}): KubeObject['metadata'] {
+  return {
+    name: input.name,
+    namespace: input.namespace ?? 'default',
+    uid: cryptoRandomUid(),
+    creationTimestamp: new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    ...(input.labels ? {labels: input.labels} : {}),
+    ...(input.annotations ? {annotations: input.annotations} : {}),
   }
 }
 

@@ -7,10 +7,10 @@ import {spawn, execFile, type ChildProcess} from 'node:child_process'
 import {createSocket} from 'node:dgram'
 import {existsSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+import {freePort} from './free-port.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -66,17 +66,6 @@ export interface StartPdnsOptions {
   maxBodyMB?: number
 }
 
-async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 async function udpPortFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -88,7 +77,7 @@ async function udpPortFree(port: number): Promise<boolean> {
 
 async function freeDnsPort(): Promise<number> {
   for (let i = 0; i < 20; i++) {
-    const port = await freeTcpPort()
+    const port = await freePort()
     if (await udpPortFree(port)) return port
   }
   throw new Error('no free loopback port for DNS (TCP and UDP)')
@@ -102,7 +91,7 @@ export async function startPdns(options: StartPdnsOptions = {}): Promise<Started
   const dir = await mkdtemp(join(tmpdir(), 'roster-pdns-'))
   const db = join(dir, 'pdns.sqlite3')
   await execFileAsync('sqlite3', [db, `.read ${schema}`])
-  const apiPort = await freeTcpPort()
+  const apiPort = await freePort()
   const dnsPort = await freeDnsPort()
   const apiKey = `test-key-${Math.random().toString(36).slice(2)}`
   const conf = [
