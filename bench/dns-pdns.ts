@@ -13,13 +13,10 @@ import {PdnsProvider} from '../src/lib/dns/providers/pdns.js'
 import {runSync} from '../src/lib/dns/sync.js'
 import {startPdns, type PdnsSeedRecord, type StartedPdns} from '../test/support/pdns-server.js'
 
-
 const RECORDS = arg('records', 20_000)
 const CREATES = arg('creates', 5_000)
 const RUNS = arg('runs', 3)
 const OWNER = 'bench'
-
-
 
 async function seedOwned(pdns: StartedPdns, zone: string, n: number): Promise<void> {
   const batch: PdnsSeedRecord[] = []
@@ -57,7 +54,13 @@ async function main(): Promise<void> {
     console.log(`\n(a) ${RECORDS} owned records, nothing to change (runSync, policy sync, --pdns-zone ${noChange})`)
     const want = desiredA(noChange, RECORDS)
     for (let run = 1; run <= RUNS; run++) {
-      const provider = new PdnsProvider({server: pdns.url, apiKey: pdns.apiKey, serverId: 'localhost', zones: [noChange], timeoutMs: 60_000})
+      const provider = new PdnsProvider({
+        server: pdns.url,
+        apiKey: pdns.apiKey,
+        serverId: 'localhost',
+        zones: [noChange],
+        timeoutMs: 60_000,
+      })
       const start = process.hrtime.bigint()
       const result = await runSync({sources: [staticSource(want)], provider, policy: 'sync', ownerId: OWNER})
       const changes = result.summary.create + result.summary.update + result.summary.delete

@@ -11,14 +11,18 @@ import {OwnershipProvider, serializeOwnershipLabels} from '../src/lib/dns/owners
 import {calculatePlan} from '../src/lib/dns/plan.js'
 import {arg, ip} from './bench-support.js'
 
-
 const N = arg('records', 100_000)
 const RUNS = arg('runs', 5)
 const OWNER = 'bench'
 
-
 function current(n: number): Endpoint[] {
-  return Array.from({length: n}, (_, i) => ({dnsName: `host-${i}.bench.example.com`, recordType: 'A', targets: [ip(i)], recordTTL: 300, labels: {owner: OWNER}}))
+  return Array.from({length: n}, (_, i) => ({
+    dnsName: `host-${i}.bench.example.com`,
+    recordType: 'A',
+    targets: [ip(i)],
+    recordTTL: 300,
+    labels: {owner: OWNER},
+  }))
 }
 
 function desired(n: number, changedEvery = 0): Endpoint[] {
@@ -58,7 +62,9 @@ const cur = current(N)
 const same = desired(N)
 const onePercent = desired(N, 100)
 
-console.log(`calculatePlan, ${N.toLocaleString('en')} desired vs ${N.toLocaleString('en')} current endpoints, ${RUNS} runs, node ${process.version}`)
+console.log(
+  `calculatePlan, ${N.toLocaleString('en')} desired vs ${N.toLocaleString('en')} current endpoints, ${RUNS} runs, node ${process.version}`,
+)
 time('nothing to change', () => summary(calculatePlan(cur, same, 'sync', OWNER).changes))
 time('1% updated, 1% deleted, 1% created', () => summary(calculatePlan(cur, onePercent, 'sync', OWNER).changes))
 time('empty zone: everything created', () => summary(calculatePlan([], same, 'sync', OWNER).changes))
@@ -84,4 +90,6 @@ for (let r = 0; r < RUNS; r++) {
   if (recs.length !== N) throw new Error('unexpected record count')
 }
 samples.sort((a, b) => a - b)
-console.log(`${'ownership records(): N records + N ownership TXT'.padEnd(58)} median ${(samples[Math.floor(samples.length / 2)] as number).toFixed(0).padStart(6)} ms   min ${(samples[0] as number).toFixed(0)} ms`)
+console.log(
+  `${'ownership records(): N records + N ownership TXT'.padEnd(58)} median ${(samples[Math.floor(samples.length / 2)] as number).toFixed(0).padStart(6)} ms   min ${(samples[0] as number).toFixed(0)} ms`,
+)

@@ -14,14 +14,12 @@ import {Rfc2136Provider} from '../src/lib/dns/providers/rfc2136.js'
 import {runSync} from '../src/lib/dns/sync.js'
 import {type BindServer, startBind} from '../test/support/bind-server.js'
 
-
 const RECORDS = arg('records', 20_000)
 const CREATES = arg('creates', 5_000)
 const RUNS = arg('runs', 3)
 const OWNER = 'bench'
 const KEY = 'bench-key'
 const SECRET = Buffer.from('roster rfc2136 benchmark secret (32 octets+)').toString('base64')
-
 
 /** Zone-file lines: the A records and their ownership TXT records, as external-dns writes them. */
 function ownedZoneLines(n: number): string[] {
@@ -33,9 +31,16 @@ function ownedZoneLines(n: number): string[] {
   return lines
 }
 
-
 function provider(bind: BindServer): Rfc2136Provider {
-  return new Rfc2136Provider({host: bind.host, port: bind.port, zone: bind.zone, tsigKeyName: KEY, tsigSecret: SECRET, tsigAlgorithm: 'hmac-sha256', timeoutMs: 60_000})
+  return new Rfc2136Provider({
+    host: bind.host,
+    port: bind.port,
+    zone: bind.zone,
+    tsigKeyName: KEY,
+    tsigSecret: SECRET,
+    tsigAlgorithm: 'hmac-sha256',
+    timeoutMs: 60_000,
+  })
 }
 
 function ms(start: bigint): string {
@@ -45,9 +50,17 @@ function ms(start: bigint): string {
 async function main(): Promise<void> {
   const noChangeZone = 'nochange.bench'
   const t0 = process.hrtime.bigint()
-  const full = await startBind({zone: noChangeZone, keyName: KEY, secret: SECRET, algorithm: 'hmac-sha256', records: ownedZoneLines(RECORDS)})
+  const full = await startBind({
+    zone: noChangeZone,
+    keyName: KEY,
+    secret: SECRET,
+    algorithm: 'hmac-sha256',
+    records: ownedZoneLines(RECORDS),
+  })
   try {
-    console.log(`BIND 9.18 on ${full.host}:${full.port}, zone ${noChangeZone} with ${RECORDS} owned records (${RECORDS * 2} RRs) loaded; started in ${ms(t0)}`)
+    console.log(
+      `BIND 9.18 on ${full.host}:${full.port}, zone ${noChangeZone} with ${RECORDS} owned records (${RECORDS * 2} RRs) loaded; started in ${ms(t0)}`,
+    )
     console.log(`\n(a) ${RECORDS} owned records, nothing to change (runSync, policy sync)`)
     const want = desiredA(noChangeZone, RECORDS)
     for (let run = 1; run <= RUNS; run++) {
@@ -55,7 +68,9 @@ async function main(): Promise<void> {
       const start = process.hrtime.bigint()
       const result = await runSync({sources: [staticSource(want)], provider: p, policy: 'sync', ownerId: OWNER})
       const changes = result.summary.create + result.summary.update + result.summary.delete
-      console.log(`  run ${run}: ${ms(start)}; changes ${changes}; owned ${result.owned}; provider calls: read ${p.stats.readCalls}, write ${p.stats.writeCalls}`)
+      console.log(
+        `  run ${run}: ${ms(start)}; changes ${changes}; owned ${result.owned}; provider calls: read ${p.stats.readCalls}, write ${p.stats.writeCalls}`,
+      )
     }
     {
       const p = provider(full)

@@ -50,12 +50,14 @@ async function main(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'roster-bench-home-'))
   const nodes = []
   for (let i = 0; i < NODES; i++) {
-    nodes.push(makeNode({
-      name: `node-${String(i).padStart(5, '0')}`,
-      roles: i < 5 ? ['control-plane'] : ['worker'],
-      ready: i % 97 === 3 ? 'False' : i % 211 === 5 ? 'Unknown' : 'True',
-      createdAt: new Date(Date.now() - (i % 400) * 86_400_000 - 3_600_000),
-    }))
+    nodes.push(
+      makeNode({
+        name: `node-${String(i).padStart(5, '0')}`,
+        roles: i < 5 ? ['control-plane'] : ['worker'],
+        ready: i % 97 === 3 ? 'False' : i % 211 === 5 ? 'Unknown' : 'True',
+        createdAt: new Date(Date.now() - (i % 400) * 86_400_000 - 3_600_000),
+      }),
+    )
   }
   const api = await startKubeApiServer({nodes, bookmarkIntervalMs: 60_000})
   const kubeconfig = api.kubeconfigPath()
@@ -72,7 +74,12 @@ async function main(): Promise<void> {
     ['roster node-status (table)', process.execPath, [BIN, 'node-status', '--kubeconfig', kubeconfig], env],
     ['kubectl get nodes (table)', 'kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'nodes'], kubectlEnv],
     ['roster node-status -o json', process.execPath, [BIN, 'node-status', '--kubeconfig', kubeconfig, '-o', 'json'], env],
-    ['kubectl get nodes -o json', 'kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'nodes', '-o', 'json'], kubectlEnv],
+    [
+      'kubectl get nodes -o json',
+      'kubectl',
+      ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'nodes', '-o', 'json'],
+      kubectlEnv,
+    ],
   ]
   // warm kubectl's discovery cache as a user's would be
   await timed('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'nodes', '-o', 'name'], kubectlEnv)
@@ -92,7 +99,9 @@ async function main(): Promise<void> {
       code: samples[0]?.code ?? 1,
     }
     results.set(label, m)
-    console.log(`${label.padEnd(30)} wall ${m.wallMs.toFixed(0).padStart(6)} ms   requests ${String(m.requests).padStart(3)}   peak RSS ${(m.maxRssKb / 1024).toFixed(0).padStart(4)} MiB   stdout ${(m.stdoutBytes / 1024).toFixed(0)} KiB   exit ${m.code}`)
+    console.log(
+      `${label.padEnd(30)} wall ${m.wallMs.toFixed(0).padStart(6)} ms   requests ${String(m.requests).padStart(3)}   peak RSS ${(m.maxRssKb / 1024).toFixed(0).padStart(4)} MiB   stdout ${(m.stdoutBytes / 1024).toFixed(0)} KiB   exit ${m.code}`,
+    )
   }
   const ratio = (a: string, b: string) => {
     const x = results.get(a)
@@ -125,8 +134,12 @@ async function main(): Promise<void> {
       latencies.push(Number(process.hrtime.bigint() - t) / 1e6)
       bytes = body.length
     }
-    console.log(`exporter: start + initial list of ${NODES} nodes ${syncMs} ms with ${startupRequests} requests (${api.requests.map((r) => r.verb).join(',')})`)
-    console.log(`exporter: scrape of ${(bytes / 1024).toFixed(0)} KiB: first ${latencies[0]?.toFixed(1)} ms, median ${median(latencies.slice(1)).toFixed(1)} ms, max ${Math.max(...latencies.slice(1)).toFixed(1)} ms`)
+    console.log(
+      `exporter: start + initial list of ${NODES} nodes ${syncMs} ms with ${startupRequests} requests (${api.requests.map((r) => r.verb).join(',')})`,
+    )
+    console.log(
+      `exporter: scrape of ${(bytes / 1024).toFixed(0)} KiB: first ${latencies[0]?.toFixed(1)} ms, median ${median(latencies.slice(1)).toFixed(1)} ms, max ${Math.max(...latencies.slice(1)).toFixed(1)} ms`,
+    )
     api.updateNode('node-00010', (n) => {
       const c = (n.status as {conditions: Array<{type: string; status: string}>}).conditions.find((x) => x.type === 'Ready')
       if (c) c.status = 'False'
@@ -139,8 +152,12 @@ async function main(): Promise<void> {
     api.resetRequests()
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000))
     const idle = api.requests.length
-    console.log(`exporter: requests to the API while idle: ${idle} in ${IDLE_SECONDS} s = ${((idle * 60) / IDLE_SECONDS).toFixed(1)} per minute (open watches: ${api.openWatchCount()})`)
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(`/proc/${child.pid}/status`, 'utf8')))?.[1] ?? 0)
+    console.log(
+      `exporter: requests to the API while idle: ${idle} in ${IDLE_SECONDS} s = ${((idle * 60) / IDLE_SECONDS).toFixed(1)} per minute (open watches: ${api.openWatchCount()})`,
+    )
+    const rss = Number(
+      /VmRSS:\s+(\d+)/.exec(await import('node:fs').then((fs) => fs.readFileSync(`/proc/${child.pid}/status`, 'utf8')))?.[1] ?? 0,
+    )
     console.log(`exporter: resident memory with ${NODES} nodes: ${(rss / 1024).toFixed(0)} MiB`)
   } finally {
     child.kill('SIGTERM')

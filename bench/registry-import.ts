@@ -37,7 +37,17 @@ function batches(): Operation[][] {
     out.push(
       entries.slice(start, start + MAX_TXN_OPS).map((e) => {
         const id = serviceId('default', e.endpoint)
-        const service: Service = {id, name: e.name, namespace: 'default', endpoint: e.endpoint, labels: e.labels, selector: '', servers: [], description: '', modified}
+        const service: Service = {
+          id,
+          name: e.name,
+          namespace: 'default',
+          endpoint: e.endpoint,
+          labels: e.labels,
+          selector: '',
+          servers: [],
+          description: '',
+          modified,
+        }
         return {type: 'put', key: serviceKey('default', id), value: JSON.stringify(service)}
       }),
     )
@@ -56,7 +66,11 @@ function cliImport(registry: string): number {
 }
 
 function report(label: string, ms: number): void {
-  console.log(`${label.padEnd(58)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${Math.round((count / ms) * 1000).toString().padStart(7)} services/s`)
+  console.log(
+    `${label.padEnd(58)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${Math.round((count / ms) * 1000)
+      .toString()
+      .padStart(7)} services/s`,
+  )
 }
 
 console.log(`service import of ${count} services (node ${process.version})`)
@@ -85,7 +99,9 @@ console.log(`service import of ${count} services (node ${process.version})`)
     for (const ops of batches()) {
       await client.kv.txn({
         compare: [],
-        success: ops.map((op) => ({request_put: {key: Buffer.from('/raw/' + op.key), value: Buffer.from(op.type === 'put' ? op.value : '')}})),
+        success: ops.map((op) => ({
+          request_put: {key: Buffer.from('/raw/' + op.key), value: Buffer.from(op.type === 'put' ? op.value : '')},
+        })),
         failure: [],
       })
     }

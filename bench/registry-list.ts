@@ -28,7 +28,17 @@ try {
     for (let i = start; i < Math.min(count, start + MAX_TXN_OPS); i++) {
       const endpoint = `http://host-${i}.dc${i % 3}.example.com:9100/metrics`
       const id = serviceId('default', endpoint)
-      const service: Service = {id, name: `node-${i % 100}`, namespace: 'default', endpoint, labels: {app: 'node', rack: `r${i % 40}`}, selector: '', servers: [`prom${i % 5}`], description: '', modified}
+      const service: Service = {
+        id,
+        name: `node-${i % 100}`,
+        namespace: 'default',
+        endpoint,
+        labels: {app: 'node', rack: `r${i % 40}`},
+        selector: '',
+        servers: [`prom${i % 5}`],
+        description: '',
+        modified,
+      }
       success.push({request_put: {key: Buffer.from('/roster/' + serviceKey('default', id)), value: Buffer.from(JSON.stringify(service))}})
     }
     pending.push(client.kv.txn({compare: [], success, failure: []}))
@@ -40,7 +50,11 @@ try {
 
   const env = isolatedEnv({ROSTER_REGISTRY: etcd.url}) as NodeJS.ProcessEnv
   for (const args of [['-o', 'json'], ['-o', 'csv'], ['--json']]) {
-    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'service', 'list', ...args], {env, encoding: 'utf8', maxBuffer: 1024 ** 3})
+    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'service', 'list', ...args], {
+      env,
+      encoding: 'utf8',
+      maxBuffer: 1024 ** 3,
+    })
     if (r.status !== 0) throw new Error(`list failed: ${r.stderr}`)
     const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)/.exec(r.stderr)?.[1]
     const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1])

@@ -17,7 +17,10 @@ const runs = Number(process.argv[2] ?? 21)
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-startup-'))
 const env = isolatedEnv({ROSTER_REGISTRY: `sqlite:${path.join(dir, 'registry.db')}`}) as NodeJS.ProcessEnv
 
-const services = Array.from({length: 100}, (_, i) => ({name: `svc${i % 10}`, endpoints: [`http://10.0.${Math.floor(i / 250)}.${i % 250}:9100/metrics`]}))
+const services = Array.from({length: 100}, (_, i) => ({
+  name: `svc${i % 10}`,
+  endpoints: [`http://10.0.${Math.floor(i / 250)}.${i % 250}:9100/metrics`],
+}))
 const file = path.join(dir, 'services.json')
 writeFileSync(file, JSON.stringify(services))
 const seeded = spawnSync(process.execPath, [BIN, 'service', 'import', file], {env, encoding: 'utf8'})

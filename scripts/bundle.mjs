@@ -48,7 +48,9 @@ await build({
   external,
   chunkNames: 'chunks/[name]-[hash]',
   // CommonJS code inside an ESM bundle calls require() for Node's built-ins.
-  banner: {js: "import {createRequire as __rosterCreateRequire} from 'node:module'; const require = __rosterCreateRequire(import.meta.url);"},
+  banner: {
+    js: "import {createRequire as __rosterCreateRequire} from 'node:module'; const require = __rosterCreateRequire(import.meta.url);",
+  },
   minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
   keepNames: true,
   legalComments: 'none',

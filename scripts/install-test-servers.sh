@@ -9,6 +9,7 @@ packages=(
   pdns-server pdns-backend-sqlite3   # the pdns provider's tests
   bind9 bind9-utils bind9-dnsutils   # the rfc2136 provider's tests: named, named-checkzone, dig
   prometheus             # node-status: promtool checks the exposition, a real server scrapes --serve
+  prometheus-node-exporter   # serve and sd export: a real exporter registered and scraped end to end
   libsecret-1-dev        # keytar is built from source here
   gnome-keyring dbus dbus-user-session   # a Secret Service for the keychain tests
   sqlite3 openssl ca-certificates
@@ -25,7 +26,7 @@ fi
 for svc in named bind9 pdns etcd prometheus; do
   (command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" 2>/dev/null) || true
 done
-for bin in etcd pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session; do
+for bin in etcd prometheus-node-exporter pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session; do
   command -v "$bin" >/dev/null || { echo "missing after install: $bin" >&2; exit 1; }
 done
 echo "test servers installed: $(etcd --version | head -1); $(pdns_server --version 2>&1 | grep -o 'Authoritative Server [0-9.]*'); $(named -v)"

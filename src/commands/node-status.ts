@@ -24,14 +24,23 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
 
   static override flags = {
     ...outputFlags(['table', 'wide', 'json', 'yaml', 'prometheus'] as const),
-    kubeconfig: Flags.string({description: 'Kubeconfig file (default: $KUBECONFIG, merged, then ~/.kube/config, then the in-cluster service account).'}),
+    kubeconfig: Flags.string({
+      description: 'Kubeconfig file (default: $KUBECONFIG, merged, then ~/.kube/config, then the in-cluster service account).',
+    }),
     context: Flags.string({description: 'Kubeconfig context to use (default: its current-context).'}),
-    selector: Flags.string({char: 'l', description: 'Only nodes matching this label selector (node-role.kubernetes.io/worker, zone in (a,b)).'}),
+    selector: Flags.string({
+      char: 'l',
+      description: 'Only nodes matching this label selector (node-role.kubernetes.io/worker, zone in (a,b)).',
+    }),
     'fail-if-not-ready': Flags.string({
       description: 'Exit 7 when more than N nodes, or more than P% of them, are not Ready (after printing).',
       helpValue: 'N|P%',
     }),
-    watch: Flags.boolean({char: 'w', description: 'After the list, print changes as they happen (watch API) until interrupted.', exclusive: ['serve']}),
+    watch: Flags.boolean({
+      char: 'w',
+      description: 'After the list, print changes as they happen (watch API) until interrupted.',
+      exclusive: ['serve'],
+    }),
     serve: Flags.string({
       description: 'Serve Prometheus metrics on HOST:PORT (/metrics, /healthz), kept current by a watch, until interrupted.',
       helpValue: 'HOST:PORT',
@@ -44,7 +53,9 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
     const {parseNotReadyThreshold, checkNotReady} = await import('../lib/cluster/node-readiness.js')
     const threshold = f['fail-if-not-ready'] ? parseNotReadyThreshold(f['fail-if-not-ready']) : undefined
     if (threshold && (f.watch || f.serve)) {
-      throw new InvalidInputError('--fail-if-not-ready checks one listing; it cannot be combined with --watch or --serve', {field: 'fail-if-not-ready'})
+      throw new InvalidInputError('--fail-if-not-ready checks one listing; it cannot be combined with --watch or --serve', {
+        field: 'fail-if-not-ready',
+      })
     }
     const clusterOptions = {kubeconfig: f.kubeconfig, context: f.context, timeoutMs: this.timeoutMs, labelSelector: f.selector}
 
@@ -73,14 +84,22 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
     } else {
       const {summaryLine} = await import('../lib/cluster/node-readiness.js')
       if (report.nodes.length > 0) await this.printRows(report.nodes, nodeColumns(output === 'wide'))
-      const line = report.nodes.length === 0 && this.flags.selector ? `0 nodes match ${JSON.stringify(this.flags.selector)}` : summaryLine(report.totals)
+      const line =
+        report.nodes.length === 0 && this.flags.selector
+          ? `0 nodes match ${JSON.stringify(this.flags.selector)}`
+          : summaryLine(report.totals)
       // After the table on stdout, as a person expects; to stderr under --no-headers so scripts reading rows get only rows.
       if (this.flags['no-headers']) this.logToStderr(line)
       else this.log(line)
     }
   }
 
-  private async watch(options: {kubeconfig?: string; context?: string; timeoutMs: number; labelSelector?: string}): Promise<NodeStatusResult> {
+  private async watch(options: {
+    kubeconfig?: string
+    context?: string
+    timeoutMs: number
+    labelSelector?: string
+  }): Promise<NodeStatusResult> {
     const {watchNodeStatus} = await import('../lib/cluster/node-status.js')
     const {watchChangeLine} = await import('../lib/cluster/node-format.js')
     const output = this.flags.output
@@ -103,9 +122,10 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
       },
       onChange: (type, node: NodeSummary, totals: NodeTotals) => {
         if (this.jsonEnabled()) return
-        const line = output === 'json' || output === 'yaml' || output === 'prometheus'
-          ? JSON.stringify({type, node, totals})
-          : watchChangeLine(type, node, totals, output === 'wide')
+        const line =
+          output === 'json' || output === 'yaml' || output === 'prometheus'
+            ? JSON.stringify({type, node, totals})
+            : watchChangeLine(type, node, totals, output === 'wide')
         print(() => this.log(line))
       },
       onError: (error, retryInMs) => {
@@ -121,11 +141,17 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
     return report
   }
 
-  private async serve(listen: string, options: {kubeconfig?: string; context?: string; timeoutMs: number; labelSelector?: string}): Promise<NodeStatusResult> {
+  private async serve(
+    listen: string,
+    options: {kubeconfig?: string; context?: string; timeoutMs: number; labelSelector?: string},
+  ): Promise<NodeStatusResult> {
     const {startNodeExporter} = await import('../lib/cluster/node-exporter.js')
     const exporter = await startNodeExporter({...options, listen, onLog: (line) => this.logToStderr(`roster: ${line}`)})
     const controller = stopOnSignals()
-    await Promise.race([new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), {once: true})), exporter.done])
+    await Promise.race([
+      new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), {once: true})),
+      exporter.done,
+    ])
     await exporter.close()
     await exporter.done
     return exporter.report()

@@ -7,9 +7,7 @@ import type {Hook} from '@oclif/core'
 const hook: Hook<'command_not_found'> = async function (options) {
   const typed = options.id.replaceAll(':', ' ')
   const known = options.config.commandIDs.map((id) => id.replaceAll(':', ' '))
-  const nearest = known
-    .map((id) => ({id, distance: editDistance(typed, id)}))
-    .sort((a, b) => a.distance - b.distance)[0]
+  const nearest = known.map((id) => ({id, distance: editDistance(typed, id)})).sort((a, b) => a.distance - b.distance)[0]
   const hint = nearest && nearest.distance <= Math.max(2, Math.floor(typed.length / 3)) ? `did you mean "${nearest.id}"? ` : ''
   process.stderr.write(`roster: unknown command "${typed}"; ${hint}run roster --help for the commands\n`)
   this.exit(2)

@@ -59,6 +59,11 @@ export class NotAllowedError extends RosterError {
   override readonly code: string = 'not_allowed'
 }
 
+/** No credentials, or credentials that are invalid, expired or revoked (HTTP 401). Exit 4. */
+export class NotAuthenticatedError extends NotAllowedError {
+  override readonly code: string = 'not_authenticated'
+}
+
 export class NotFoundError extends RosterError {
   override readonly exitCode: number = ExitCode.notFound
   override readonly code: string = 'not_found'
@@ -67,6 +72,11 @@ export class NotFoundError extends RosterError {
 export class ConflictError extends RosterError {
   override readonly exitCode: number = ExitCode.conflict
   override readonly code: string = 'conflict'
+}
+
+/** A request body or value larger than the limit (HTTP 413). Exit 2. */
+export class TooLargeError extends InvalidInputError {
+  override readonly code: string = 'too_large'
 }
 
 /** A command-specific outcome with its documented exit code (node-status gate, dns sync). */

@@ -19,9 +19,25 @@ function fixture(records: number): {dir: string; args: string[]} {
     path.join(dir, 'zone.db'),
     `$ORIGIN ${ZONE}.\n$TTL 300\n@ IN SOA ns1 hostmaster ( 2024010101 7200 3600 1209600 300 )\n@ IN NS ns1\nns1 IN A 192.0.2.1\n`,
   )
-  const endpoints = Array.from({length: records}, (_, i) => ({dnsName: `h${i}.${ZONE}`, recordType: 'A', targets: [`192.0.2.${(i % 250) + 2}`]}))
+  const endpoints = Array.from({length: records}, (_, i) => ({
+    dnsName: `h${i}.${ZONE}`,
+    recordType: 'A',
+    targets: [`192.0.2.${(i % 250) + 2}`],
+  }))
   writeFileSync(path.join(dir, 'records.json'), JSON.stringify(endpoints))
-  const args = ['dns', 'sync', '--once', '--policy', 'sync', '--owner-id', 'progress', '--source', 'file', '--file', path.join(dir, 'records.json')]
+  const args = [
+    'dns',
+    'sync',
+    '--once',
+    '--policy',
+    'sync',
+    '--owner-id',
+    'progress',
+    '--source',
+    'file',
+    '--file',
+    path.join(dir, 'records.json'),
+  ]
   args.push('--provider', 'zonefile', '--zone-file', path.join(dir, 'zone.db'), '--zone', ZONE)
   return {dir, args}
 }
@@ -30,9 +46,14 @@ function fixture(records: number): {dir: string; args: string[]} {
 function onTerminal(args: string[]): Promise<{code: number; screen: string}> {
   const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
   return new Promise((resolve) => {
-    execFile('script', ['-qec', quoted, '/dev/null'], {env: isolatedEnv({TERM: 'xterm'}) as NodeJS.ProcessEnv, timeout: 60_000}, (error, stdout) => {
-      resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, screen: stdout})
-    })
+    execFile(
+      'script',
+      ['-qec', quoted, '/dev/null'],
+      {env: isolatedEnv({TERM: 'xterm'}) as NodeJS.ProcessEnv, timeout: 60_000},
+      (error, stdout) => {
+        resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, screen: stdout})
+      },
+    )
   })
 }
 

@@ -42,7 +42,10 @@ function namedCheckzone(file: string): string {
 
 function zoneView(file: string): string[] {
   const zone = parseZoneFile(readFileSync(file, 'utf8'), {origin: ZONE})
-  return zone.records.filter((r) => r.type !== 'SOA').map((r) => `${r.name} ${r.type} ${recordTarget(r)}`).sort()
+  return zone.records
+    .filter((r) => r.type !== 'SOA')
+    .map((r) => `${r.name} ${r.type} ${recordTarget(r)}`)
+    .sort()
 }
 
 function serialOf(file: string): number {
@@ -60,7 +63,10 @@ function setup(name: string, records: string, zoneText = BASE_ZONE): {zoneFile: 
 }
 
 function sync(zoneFile: string, extra: string[]): Promise<{code: number; stdout: string; stderr: string}> {
-  return runCli(['dns', 'sync', '--once', '--provider', 'zonefile', '--zone-file', zoneFile, '--zone', ZONE, '--owner-id', 'ci', ...extra], {env})
+  return runCli(
+    ['dns', 'sync', '--once', '--provider', 'zonefile', '--zone-file', zoneFile, '--zone', ZONE, '--owner-id', 'ci', ...extra],
+    {env},
+  )
 }
 
 const RECORDS = `# DNSEndpoint style
@@ -198,14 +204,28 @@ describe('dns sync --provider zonefile --source file', () => {
     const jsonRefused = await sync(zoneFile, ['--policy', 'sync', '--source', 'file', '--file', json, '--json'])
     assert.equal(jsonRefused.code, 9)
     assert.equal(JSON.parse(jsonRefused.stdout).error.code, 'unsafe_plan')
-    const allowed = await sync(zoneFile, ['--policy', 'sync', '--source', 'file', '--file', json, '--max-change-percent', '40', '--dry-run', '--detailed-exitcode'])
+    const allowed = await sync(zoneFile, [
+      '--policy',
+      'sync',
+      '--source',
+      'file',
+      '--file',
+      json,
+      '--max-change-percent',
+      '40',
+      '--dry-run',
+      '--detailed-exitcode',
+    ])
     assert.equal(allowed.code, 8, allowed.stderr)
     assert.equal(readFileSync(zoneFile, 'utf8'), before)
     writeFileSync(json, JSON.stringify(many.slice(0, 1)))
     assert.equal((await sync(zoneFile, ['--policy', 'sync', '--source', 'file', '--file', json])).code, 9)
     const forced = await sync(zoneFile, ['--policy', 'sync', '--source', 'file', '--file', json, '--force'])
     assert.equal(forced.code, 0, forced.stderr)
-    assert.deepEqual(zoneView(zoneFile).filter((l) => /^h\d/.test(l)), ['h0.example.com A 10.1.0.0'])
+    assert.deepEqual(
+      zoneView(zoneFile).filter((l) => /^h\d/.test(l)),
+      ['h0.example.com A 10.1.0.0'],
+    )
   })
 
   it('an empty source does not wipe owned records (exit 9)', async () => {
@@ -235,7 +255,18 @@ describe('dns sync --provider zonefile --source file', () => {
 
   it('--domain-filter and --exclude-domains limit both sides', async () => {
     const {zoneFile, recordsFile} = setup('filter', RECORDS)
-    const r = await sync(zoneFile, ['--policy', 'sync', '--source', 'file', '--file', recordsFile, '--domain-filter', 'www.example.com', '--exclude-domains', '_tcp.www.example.com'])
+    const r = await sync(zoneFile, [
+      '--policy',
+      'sync',
+      '--source',
+      'file',
+      '--file',
+      recordsFile,
+      '--domain-filter',
+      'www.example.com',
+      '--exclude-domains',
+      '_tcp.www.example.com',
+    ])
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /Applied: 1 to create/)
     const view = zoneView(zoneFile)
@@ -255,13 +286,22 @@ describe('dns sync --provider zonefile --source file', () => {
 
   it('usage errors exit 2: --policy and --owner-id are required, bad entries name file, position and field', async () => {
     const {zoneFile, recordsFile} = setup('usage', RECORDS)
-    const noPolicy = await runCli(['dns', 'sync', '--owner-id', 'ci', '--source', 'file', '--file', recordsFile, '--zone-file', zoneFile, '--zone', ZONE], {env})
+    const noPolicy = await runCli(
+      ['dns', 'sync', '--owner-id', 'ci', '--source', 'file', '--file', recordsFile, '--zone-file', zoneFile, '--zone', ZONE],
+      {env},
+    )
     assert.equal(noPolicy.code, 2)
     assert.match(noPolicy.stderr, /policy/)
-    const noOwner = await runCli(['dns', 'sync', '--policy', 'sync', '--source', 'file', '--file', recordsFile, '--zone-file', zoneFile, '--zone', ZONE], {env})
+    const noOwner = await runCli(
+      ['dns', 'sync', '--policy', 'sync', '--source', 'file', '--file', recordsFile, '--zone-file', zoneFile, '--zone', ZONE],
+      {env},
+    )
     assert.equal(noOwner.code, 2)
     assert.match(noOwner.stderr, /owner-id/)
-    writeFileSync(recordsFile, 'endpoints:\n  - dnsName: ok.example.com\n    targets: [10.0.0.1]\n  - dnsName: bad.example.com\n    recordType: A\n    targets: [not-an-ip]\n')
+    writeFileSync(
+      recordsFile,
+      'endpoints:\n  - dnsName: ok.example.com\n    targets: [10.0.0.1]\n  - dnsName: bad.example.com\n    recordType: A\n    targets: [not-an-ip]\n',
+    )
     const bad = await sync(zoneFile, ['--policy', 'sync', '--source', 'file', '--file', recordsFile])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /badusage|usage\.yaml: endpoints\[1\]: targets "not-an-ip": not an IPv4 address/)
@@ -270,7 +310,18 @@ describe('dns sync --provider zonefile --source file', () => {
 
   it('a failing source aborts before writing', async () => {
     const {zoneFile, recordsFile} = setup('fail', RECORDS)
-    const r = await sync(zoneFile, ['--policy', 'sync', '--source', 'file', '--file', recordsFile, '--source', 'kubernetes', '--kubeconfig', path.join(dir, 'missing-kubeconfig')])
+    const r = await sync(zoneFile, [
+      '--policy',
+      'sync',
+      '--source',
+      'file',
+      '--file',
+      recordsFile,
+      '--source',
+      'kubernetes',
+      '--kubeconfig',
+      path.join(dir, 'missing-kubeconfig'),
+    ])
     assert.notEqual(r.code, 0)
     assert.equal(readFileSync(zoneFile, 'utf8'), BASE_ZONE)
   })
@@ -279,14 +330,59 @@ describe('dns sync --provider zonefile --source file', () => {
     const {recordsFile} = setup('secret', RECORDS)
     const secret = 'Sup3rSecretApiKeyValue'
     const r = await runCli(
-      ['dns', 'sync', '--policy', 'sync', '--owner-id', 'ci', '--source', 'file', '--file', recordsFile, '--provider', 'pdns', '--pdns-server', `http://127.0.0.1:1/${secret}`, '--pdns-api-key', secret, '--timeout', '2s'],
+      [
+        'dns',
+        'sync',
+        '--policy',
+        'sync',
+        '--owner-id',
+        'ci',
+        '--source',
+        'file',
+        '--file',
+        recordsFile,
+        '--provider',
+        'pdns',
+        '--pdns-server',
+        `http://127.0.0.1:1/${secret}`,
+        '--pdns-api-key',
+        secret,
+        '--timeout',
+        '2s',
+      ],
       {env},
     )
     assert.notEqual(r.code, 0)
     assert.ok(!r.stdout.includes(secret) && !r.stderr.includes(secret), r.stderr)
     const tsig = 'c2VjcmV0LXRzaWcta2V5LXZhbHVl'
     const r2 = await runCli(
-      ['dns', 'sync', '--policy', 'sync', '--owner-id', 'ci', '--source', 'file', '--file', recordsFile, '--provider', 'rfc2136', '--rfc2136-host', '127.0.0.1', '--rfc2136-port', '1', '--rfc2136-zone', ZONE, '--rfc2136-tsig-keyname', 'k', '--rfc2136-tsig-secret', tsig, '--timeout', '2s', '--debug'],
+      [
+        'dns',
+        'sync',
+        '--policy',
+        'sync',
+        '--owner-id',
+        'ci',
+        '--source',
+        'file',
+        '--file',
+        recordsFile,
+        '--provider',
+        'rfc2136',
+        '--rfc2136-host',
+        '127.0.0.1',
+        '--rfc2136-port',
+        '1',
+        '--rfc2136-zone',
+        ZONE,
+        '--rfc2136-tsig-keyname',
+        'k',
+        '--rfc2136-tsig-secret',
+        tsig,
+        '--timeout',
+        '2s',
+        '--debug',
+      ],
       {env},
     )
     assert.notEqual(r2.code, 0)
@@ -297,7 +393,31 @@ describe('dns sync --provider zonefile --source file', () => {
 describe('dns sync --interval (loop mode)', () => {
   it('syncs repeatedly and exits 0 on SIGTERM', async () => {
     const {zoneFile, recordsFile} = setup('loop', RECORDS)
-    const child = spawn(process.execPath, [BIN, 'dns', 'sync', '--interval', '300ms', '--provider', 'zonefile', '--zone-file', zoneFile, '--zone', ZONE, '--owner-id', 'ci', '--policy', 'sync', '--source', 'file', '--file', recordsFile], {env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'dns',
+        'sync',
+        '--interval',
+        '300ms',
+        '--provider',
+        'zonefile',
+        '--zone-file',
+        zoneFile,
+        '--zone',
+        ZONE,
+        '--owner-id',
+        'ci',
+        '--policy',
+        'sync',
+        '--source',
+        'file',
+        '--file',
+        recordsFile,
+      ],
+      {env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']},
+    )
     let stdout = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
     const deadline = Date.now() + 30_000
@@ -318,13 +438,34 @@ describe('dns sync --source registry', () => {
       const registry = new Registry(store)
       await registry.registerServer('prom1')
       await registry.registerNamespace('shop')
-      await registry.registerServices({name: 'node', namespace: 'shop', endpoints: ['http://10.0.0.1:9100/metrics', 'http://[2001:db8::5]:9100/metrics', 'https://db1.example.net/metrics']})
+      await registry.registerServices({
+        name: 'node',
+        namespace: 'shop',
+        endpoints: ['http://10.0.0.1:9100/metrics', 'http://[2001:db8::5]:9100/metrics', 'https://db1.example.net/metrics'],
+      })
     } finally {
       await store.close()
     }
     const {zoneFile} = setup('registry', '')
     const r = await runCli(
-      ['dns', 'sync', '--policy', 'sync', '--owner-id', 'sd', '--source', 'registry', '--registry', `sqlite:${db}`, '--registry-zone', 'sd.example.com', '--zone-file', zoneFile, '--zone', ZONE],
+      [
+        'dns',
+        'sync',
+        '--policy',
+        'sync',
+        '--owner-id',
+        'sd',
+        '--source',
+        'registry',
+        '--registry',
+        `sqlite:${db}`,
+        '--registry-zone',
+        'sd.example.com',
+        '--zone-file',
+        zoneFile,
+        '--zone',
+        ZONE,
+      ],
       {env},
     )
     assert.equal(r.code, 0, r.stderr)
@@ -347,13 +488,45 @@ describe('dns sync --source kubernetes', () => {
   before(async () => {
     kube = await startKubeApiServer({
       services: [
-        makeService({name: 'web', namespace: 'prod', type: 'LoadBalancer', loadBalancer: [{ip: '203.0.113.10'}], annotations: {'external-dns.alpha.kubernetes.io/hostname': 'web.example.com,www2.example.com', 'external-dns.alpha.kubernetes.io/ttl': '120'}}),
-        makeService({name: 'elb', namespace: 'prod', type: 'LoadBalancer', loadBalancer: [{hostname: 'abc.elb.example.net'}], annotations: {'external-dns.kubernetes.io/hostname': 'elb.example.com'}}),
-        makeService({name: 'internal', namespace: 'prod', type: 'ClusterIP', annotations: {'external-dns.alpha.kubernetes.io/hostname': 'internal.example.com'}}),
-        makeService({name: 'dev', namespace: 'dev', type: 'LoadBalancer', loadBalancer: [{ip: '203.0.113.99'}], annotations: {'external-dns.alpha.kubernetes.io/hostname': 'dev.example.com'}}),
+        makeService({
+          name: 'web',
+          namespace: 'prod',
+          type: 'LoadBalancer',
+          loadBalancer: [{ip: '203.0.113.10'}],
+          annotations: {
+            'external-dns.alpha.kubernetes.io/hostname': 'web.example.com,www2.example.com',
+            'external-dns.alpha.kubernetes.io/ttl': '120',
+          },
+        }),
+        makeService({
+          name: 'elb',
+          namespace: 'prod',
+          type: 'LoadBalancer',
+          loadBalancer: [{hostname: 'abc.elb.example.net'}],
+          annotations: {'external-dns.kubernetes.io/hostname': 'elb.example.com'},
+        }),
+        makeService({
+          name: 'internal',
+          namespace: 'prod',
+          type: 'ClusterIP',
+          annotations: {'external-dns.alpha.kubernetes.io/hostname': 'internal.example.com'},
+        }),
+        makeService({
+          name: 'dev',
+          namespace: 'dev',
+          type: 'LoadBalancer',
+          loadBalancer: [{ip: '203.0.113.99'}],
+          annotations: {'external-dns.alpha.kubernetes.io/hostname': 'dev.example.com'},
+        }),
       ],
       ingresses: [
-        makeIngress({name: 'shop', namespace: 'prod', hosts: ['shop.example.com'], loadBalancer: [{ip: '203.0.113.20'}], annotations: {'external-dns.alpha.kubernetes.io/target': '198.51.100.7'}}),
+        makeIngress({
+          name: 'shop',
+          namespace: 'prod',
+          hosts: ['shop.example.com'],
+          loadBalancer: [{ip: '203.0.113.20'}],
+          annotations: {'external-dns.alpha.kubernetes.io/target': '198.51.100.7'},
+        }),
       ],
     })
   })
@@ -364,7 +537,24 @@ describe('dns sync --source kubernetes', () => {
   it('publishes LoadBalancer services and ingresses, per namespace', async () => {
     const {zoneFile} = setup('kube', '')
     const r = await runCli(
-      ['dns', 'sync', '--policy', 'sync', '--owner-id', 'k8s', '--source', 'kubernetes', '--kubeconfig', kube.kubeconfigPath(), '--namespace', 'prod', '--zone-file', zoneFile, '--zone', ZONE],
+      [
+        'dns',
+        'sync',
+        '--policy',
+        'sync',
+        '--owner-id',
+        'k8s',
+        '--source',
+        'kubernetes',
+        '--kubeconfig',
+        kube.kubeconfigPath(),
+        '--namespace',
+        'prod',
+        '--zone-file',
+        zoneFile,
+        '--zone',
+        ZONE,
+      ],
       {env},
     )
     assert.equal(r.code, 0, r.stderr)

@@ -21,7 +21,12 @@ after(async () => {
 })
 
 const suitePrefix = `/roster-conformance-${randomUUID().slice(0, 8)}/`
-const etcdOptions = (extra: Partial<StoreOptions> = {}): StoreOptions => ({registry: etcd.url, etcdPrefix: suitePrefix, timeoutMs: 30_000, ...extra})
+const etcdOptions = (extra: Partial<StoreOptions> = {}): StoreOptions => ({
+  registry: etcd.url,
+  etcdPrefix: suitePrefix,
+  timeoutMs: 30_000,
+  ...extra,
+})
 
 storeConformanceSuite('etcd', () => openStore(etcdOptions()), {childStoreOptions: () => etcdOptions({timeoutMs: 60_000})})
 
@@ -40,7 +45,10 @@ describe('etcd store', () => {
       await b.txn([], [{type: 'put', key: 'servers/s1', value: 'B'}])
       assert.equal((await a.get('servers/s1'))?.value, 'A')
       assert.equal((await b.get('servers/s1'))?.value, 'B')
-      assert.deepEqual((await rangeAll(a, '')).map((kv) => kv.key), ['servers/s1'])
+      assert.deepEqual(
+        (await rangeAll(a, '')).map((kv) => kv.key),
+        ['servers/s1'],
+      )
       assert.equal(await raw.get('/tenant-a/servers/s1').string(), 'A')
       assert.equal(a.description, etcd.url)
     } finally {
@@ -69,7 +77,10 @@ describe('etcd store', () => {
     try {
       const p = `bytes-${randomUUID().slice(0, 8)}/`
       const value = 'v'.repeat(Math.floor((MAX_TXN_BYTES - 1000) / 3))
-      const result = await store.txn([], [0, 1, 2].map((i) => ({type: 'put' as const, key: `${p}${i}`, value})))
+      const result = await store.txn(
+        [],
+        [0, 1, 2].map((i) => ({type: 'put' as const, key: `${p}${i}`, value})),
+      )
       assert.equal(result.succeeded, true)
       assert.equal((await store.get(`${p}2`))?.value.length, value.length)
     } finally {
@@ -77,13 +88,20 @@ describe('etcd store', () => {
     }
   })
 
-  it('a range whose page would pass gRPC\'s 4 MiB limit is re-read in smaller pages', async () => {
+  it("a range whose page would pass gRPC's 4 MiB limit is re-read in smaller pages", async () => {
     const store = await openStore(etcdOptions())
     try {
       const p = `large-values-${randomUUID().slice(0, 8)}/`
       const value = 'L'.repeat(400_000)
       for (let i = 0; i < 16; i += 3) {
-        await store.txn([], Array.from({length: Math.min(3, 16 - i)}, (_, j) => ({type: 'put' as const, key: `${p}${String(i + j).padStart(2, '0')}`, value})))
+        await store.txn(
+          [],
+          Array.from({length: Math.min(3, 16 - i)}, (_, j) => ({
+            type: 'put' as const,
+            key: `${p}${String(i + j).padStart(2, '0')}`,
+            value,
+          })),
+        )
       }
       // 16 × 400 kB = 6.4 MB in one page of 1000 would exceed the limit.
       const pages = []
@@ -119,12 +137,7 @@ describe('etcd store', () => {
   })
 
   it('a process with an open watch exits promptly after close()', async () => {
-    const result = await runStoreChild(
-      etcdOptions(),
-      `await store.watch('w/', 0, () => {}); await store.get('w/x')`,
-      null,
-      15_000,
-    )
+    const result = await runStoreChild(etcdOptions(), `await store.watch('w/', 0, () => {}); await store.get('w/x')`, null, 15_000)
     assert.equal(result.code, 0, result.stderr)
     assert.ok(result.exitAfterCloseMs! < 2000, `exited ${result.exitAfterCloseMs}ms after close()`)
   })
@@ -137,7 +150,8 @@ describe('etcd store at scale', () => {
     const raw = await rawClient(etcd.endpoint)
     try {
       const total = 50_000
-      const value = (i: number) => JSON.stringify({id: i, name: `service-${i}`, endpoint: `http://host-${i % 977}.example.org:9100/metrics`}).padEnd(150, ' ')
+      const value = (i: number) =>
+        JSON.stringify({id: i, name: `service-${i}`, endpoint: `http://host-${i % 977}.example.org:9100/metrics`}).padEnd(150, ' ')
       const key = (i: number) => `services/default/${String(i).padStart(6, '0')}`
       const batches: number[] = []
       for (let i = 0; i < total; i += MAX_TXN_OPS) batches.push(i)
@@ -193,7 +207,10 @@ describe('etcd store: failures', () => {
       await assert.rejects(store.get('anything'), (error: unknown) => {
         assert.ok(error instanceof BackendUnavailableError, String(error))
         assert.equal(error.exitCode, 3)
-        assert.match(error.message, new RegExp(`^etcd unavailable at 127\\.0\\.0\\.1:${port} \\(tried for 1(\\.\\d)?s, \\d+ attempts, get\\): .*ECONNREFUSED`))
+        assert.match(
+          error.message,
+          new RegExp(`^etcd unavailable at 127\\.0\\.0\\.1:${port} \\(tried for 1(\\.\\d)?s, \\d+ attempts, get\\): .*ECONNREFUSED`),
+        )
         return true
       })
       const elapsed = Date.now() - started
@@ -250,7 +267,10 @@ describe('etcd store: authentication', () => {
     const raw = await rawClient(secured.endpoint)
     try {
       await raw.user('root').create('root-secret')
-      await raw.role('root').create().catch(() => undefined)
+      await raw
+        .role('root')
+        .create()
+        .catch(() => undefined)
       await raw.user('root').addRole('root')
       await raw.role('reader').create()
       await raw.role('reader').grant({permission: 'Read', range: raw.range({prefix: '/roster/'})})
@@ -344,7 +364,13 @@ describe('etcd store: TLS', () => {
   })
 
   it('connects with --etcd-ca/--etcd-cert/--etcd-key, and says etcds:// in its description', async () => {
-    const store = await openStore({registry: secure.url, etcdCa: tls.caFile, etcdCert: tls.clientCertFile, etcdKey: tls.clientKeyFile, timeoutMs: 5000})
+    const store = await openStore({
+      registry: secure.url,
+      etcdCa: tls.caFile,
+      etcdCert: tls.clientCertFile,
+      etcdKey: tls.clientKeyFile,
+      timeoutMs: 5000,
+    })
     try {
       assert.equal(store.description, `etcds://${secure.hostPort}`)
       await store.txn([], [{type: 'put', key: 'tls', value: 'yes'}])

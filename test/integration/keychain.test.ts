@@ -15,7 +15,10 @@ import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
 const PASSWORD = 'keychain-held-Pa55'
 
 /** Runs a shell script inside `dbus-run-session` with an unlocked gnome-keyring. */
-function inKeyringSession(script: string, env: Record<string, string | undefined>): Promise<{code: number; stdout: string; stderr: string}> {
+function inKeyringSession(
+  script: string,
+  env: Record<string, string | undefined>,
+): Promise<{code: number; stdout: string; stderr: string}> {
   const file = path.join(env.HOME!, 'session.sh')
   writeFileSync(
     file,
@@ -40,7 +43,10 @@ describe('keychain secrets (gnome-keyring + keytar + etcd with auth)', () => {
     const raw = new Etcd3({hosts: etcd.endpoint})
     try {
       await raw.user('root').create(PASSWORD)
-      await raw.role('root').create().catch(() => undefined)
+      await raw
+        .role('root')
+        .create()
+        .catch(() => undefined)
       await raw.user('root').addRole('root')
       await raw.auth.authEnable({})
     } finally {

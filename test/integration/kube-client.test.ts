@@ -23,11 +23,24 @@ let tmp: string
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'roster-kube-client-'))
   const nodes = []
-  for (let i = 0; i < 1234; i++) nodes.push(makeNode({name: `node-${String(i).padStart(4, '0')}`, roles: i % 10 === 0 ? ['control-plane'] : ['worker'], ready: i % 100 === 7 ? 'False' : 'True'}))
+  for (let i = 0; i < 1234; i++)
+    nodes.push(
+      makeNode({
+        name: `node-${String(i).padStart(4, '0')}`,
+        roles: i % 10 === 0 ? ['control-plane'] : ['worker'],
+        ready: i % 100 === 7 ? 'False' : 'True',
+      }),
+    )
   api = await startKubeApiServer({
     nodes,
     services: [
-      makeService({name: 'web', namespace: 'shop', type: 'LoadBalancer', loadBalancer: [{ip: '198.51.100.7'}], annotations: {'external-dns.alpha.kubernetes.io/hostname': 'web.example.org'}}),
+      makeService({
+        name: 'web',
+        namespace: 'shop',
+        type: 'LoadBalancer',
+        loadBalancer: [{ip: '198.51.100.7'}],
+        annotations: {'external-dns.alpha.kubernetes.io/hostname': 'web.example.org'},
+      }),
       makeService({name: 'db', namespace: 'shop', labels: {tier: 'data'}}),
       makeService({name: 'kubernetes', namespace: 'default', clusterIP: '10.96.0.1'}),
     ],
@@ -76,7 +89,10 @@ describe('cluster client', () => {
   it('passes the label selector to the server', async () => {
     const client = await createClusterClient({kubeconfig: api.kubeconfigPath()})
     const listed = await client.listNodes((n) => n.metadata.name, {labelSelector: 'node-role.kubernetes.io/control-plane'})
-    await assert.rejects(client.listNodes((n) => n, {labelSelector: 'a in (b'}), InvalidInputError)
+    await assert.rejects(
+      client.listNodes((n) => n, {labelSelector: 'a in (b'}),
+      InvalidInputError,
+    )
     client.close()
     assert.equal(listed.items.length, 124)
   })
@@ -105,7 +121,10 @@ describe('cluster client', () => {
       client.close()
       assert.deepEqual(listed.items, ['node-0002'], JSON.stringify(opts))
     }
-    assert.equal(api.requests.some((r) => r.user === 'carol'), true)
+    assert.equal(
+      api.requests.some((r) => r.user === 'carol'),
+      true,
+    )
   })
 
   it('refuses a server whose certificate the CA did not sign (exit 2), names 401/403 (exit 4)', async () => {
@@ -114,14 +133,21 @@ describe('cluster client', () => {
       // our CA, the other server: TLS verification must fail
       const file = api.kubeconfigPath({server: other.url})
       const client = await createClusterClient({kubeconfig: file})
-      await assert.rejects(client.listNodes((n) => n), (e: unknown) => e instanceof InvalidInputError && /TLS/.test(e.message) && /certificate-authority/.test(e.message))
+      await assert.rejects(
+        client.listNodes((n) => n),
+        (e: unknown) => e instanceof InvalidInputError && /TLS/.test(e.message) && /certificate-authority/.test(e.message),
+      )
       client.close()
     } finally {
       await other.stop()
     }
     const viewer = await createClusterClient({kubeconfig: api.kubeconfigPath({user: 'viewer'})})
-    await assert.rejects(viewer.listServices((s) => s, {namespace: 'shop'}), (e: unknown) =>
-      e instanceof NotAllowedError && e.message.includes('User "viewer" cannot list resource "services" in API group "" in the namespace "shop"'))
+    await assert.rejects(
+      viewer.listServices((s) => s, {namespace: 'shop'}),
+      (e: unknown) =>
+        e instanceof NotAllowedError &&
+        e.message.includes('User "viewer" cannot list resource "services" in API group "" in the namespace "shop"'),
+    )
     viewer.close()
   })
 
@@ -137,13 +163,18 @@ describe('cluster client', () => {
     const listed = await client.listNodes((n) => n.metadata.name, {labelSelector: 'kubernetes.io/hostname=node-0003'})
     client.close()
     assert.deepEqual(listed.items, ['node-0003'])
-    await assert.rejects(createClusterClient({env: {HOME: join(tmp, 'home-without-kube')}, serviceAccountDir: sa}), (e: unknown) =>
-      e instanceof InvalidInputError && /no kubeconfig/.test(e.message))
+    await assert.rejects(
+      createClusterClient({env: {HOME: join(tmp, 'home-without-kube')}, serviceAccountDir: sa}),
+      (e: unknown) => e instanceof InvalidInputError && /no kubeconfig/.test(e.message),
+    )
   })
 
   it('reports an unreachable cluster as unavailable (exit 3)', async () => {
     const client = await createClusterClient({kubeconfig: api.kubeconfigPath({server: 'https://127.0.0.1:1'}), timeoutMs: 2000})
-    await assert.rejects(client.listNodes((n) => n), (e: unknown) => e instanceof BackendUnavailableError && /unreachable/.test(e.message) && e.exitCode === 3)
+    await assert.rejects(
+      client.listNodes((n) => n),
+      (e: unknown) => e instanceof BackendUnavailableError && /unreachable/.test(e.message) && e.exitCode === 3,
+    )
     client.close()
   })
 })
@@ -152,7 +183,11 @@ describe('watch', () => {
   it('ends when aborted while the request is still on its way', async () => {
     const client = await createClusterClient({kubeconfig: api.kubeconfigPath()})
     const controller = new AbortController()
-    const watching = client.watch(client.pathOf('nodes'), {resourceVersion: String(api.resourceVersion()), signal: controller.signal, onEvent: () => undefined})
+    const watching = client.watch(client.pathOf('nodes'), {
+      resourceVersion: String(api.resourceVersion()),
+      signal: controller.signal,
+      onEvent: () => undefined,
+    })
     controller.abort()
     const outcome = await Promise.race([watching.then(() => 'ended'), new Promise((r) => setTimeout(() => r('still running'), 3000))])
     client.close()
@@ -203,11 +238,15 @@ describe('informer (list + watch)', () => {
       await waitFor(() => changes.length === 3, 'delete after resume')
       assert.equal(changes[2], 'DELETED:b:-')
       assert.equal(watchApi.requestCount({verb: 'list'}), 0, 'resumed without a relist')
-      assert.ok(watchApi.requests.some((r) => r.verb === 'watch' && Number(r.query.get('resourceVersion')) >= watchApi.resourceVersion() - 1))
+      assert.ok(
+        watchApi.requests.some((r) => r.verb === 'watch' && Number(r.query.get('resourceVersion')) >= watchApi.resourceVersion() - 1),
+      )
 
       // Bookmarks only, no list: heartbeats with no change are not reported.
       watchApi.updateNode('c', (n) => {
-        ;(n.status as {conditions: Array<{lastHeartbeatTime: string}>}).conditions.forEach((c) => (c.lastHeartbeatTime = new Date(Date.now() + 10_000).toISOString()))
+        ;(n.status as {conditions: Array<{lastHeartbeatTime: string}>}).conditions.forEach(
+          (c) => (c.lastHeartbeatTime = new Date(Date.now() + 10_000).toISOString()),
+        )
       })
       await new Promise((r) => setTimeout(r, 300))
       assert.equal(changes.length, 3, 'a heartbeat-only update is not a change')

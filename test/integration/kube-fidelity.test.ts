@@ -71,11 +71,19 @@ describe('test API server fidelity (real kubectl)', () => {
   it('kubectl get nodes -o json prints the seeded nodes', async () => {
     const r = await kubectl(['get', 'nodes', '-o', 'json'])
     assert.equal(r.code, 0, r.stderr)
-    const list = JSON.parse(r.stdout) as {kind: string; items: Array<{kind: string; metadata: {name: string}; status: {conditions: Array<{type: string; status: string}>}}>}
+    const list = JSON.parse(r.stdout) as {
+      kind: string
+      items: Array<{kind: string; metadata: {name: string}; status: {conditions: Array<{type: string; status: string}>}}>
+    }
     assert.equal(list.kind, 'List')
-    assert.deepEqual(list.items.map((n) => n.metadata.name), ['cp-1', 'w-1', 'w-2', 'w-3', 'w-4', 'w-5'])
+    assert.deepEqual(
+      list.items.map((n) => n.metadata.name),
+      ['cp-1', 'w-1', 'w-2', 'w-3', 'w-4', 'w-5'],
+    )
     assert.ok(list.items.every((n) => n.kind === 'Node'))
-    const ready = Object.fromEntries(list.items.map((n) => [n.metadata.name, n.status.conditions.find((c) => c.type === 'Ready')?.status ?? 'none']))
+    const ready = Object.fromEntries(
+      list.items.map((n) => [n.metadata.name, n.status.conditions.find((c) => c.type === 'Ready')?.status ?? 'none']),
+    )
     assert.deepEqual(ready, {'cp-1': 'True', 'w-1': 'False', 'w-2': 'Unknown', 'w-3': 'none', 'w-4': 'True', 'w-5': 'True'})
   })
 
@@ -84,14 +92,17 @@ describe('test API server fidelity (real kubectl)', () => {
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /^NAME\s+STATUS\s+ROLES\s+AGE\s+VERSION\n/)
     const rows = parseTable(r.stdout, /\s{3,}/)
-    assert.deepEqual(rows.map((x) => [x.NAME, x.STATUS, x.ROLES, x.AGE, x.VERSION]), [
-      ['cp-1', 'Ready', 'control-plane', '5d', 'v1.32.2'],
-      ['w-1', 'NotReady', 'worker', '40d', 'v1.31.4'],
-      ['w-2', 'NotReady', 'node', '3h20m', 'v1.32.2'],
-      ['w-3', 'Unknown,SchedulingDisabled', 'worker', '24h', 'v1.32.2'],
-      ['w-4', 'Ready,SchedulingDisabled', 'infra,worker', '24h', 'v1.32.2'],
-      ['w-5', 'Ready', '<none>', '2y70d', 'v1.32.2'],
-    ])
+    assert.deepEqual(
+      rows.map((x) => [x.NAME, x.STATUS, x.ROLES, x.AGE, x.VERSION]),
+      [
+        ['cp-1', 'Ready', 'control-plane', '5d', 'v1.32.2'],
+        ['w-1', 'NotReady', 'worker', '40d', 'v1.31.4'],
+        ['w-2', 'NotReady', 'node', '3h20m', 'v1.32.2'],
+        ['w-3', 'Unknown,SchedulingDisabled', 'worker', '24h', 'v1.32.2'],
+        ['w-4', 'Ready,SchedulingDisabled', 'infra,worker', '24h', 'v1.32.2'],
+        ['w-5', 'Ready', '<none>', '2y70d', 'v1.32.2'],
+      ],
+    )
   })
 
   it('kubectl pages with --chunk-size, filters with -l, gets one node, and is refused with the real messages', async () => {
@@ -106,7 +117,10 @@ describe('test API server fidelity (real kubectl)', () => {
     const missing = await kubectl(['get', 'node', 'nope'])
     assert.match(missing.stderr, /Error from server \(NotFound\): nodes "nope" not found/)
     const forbidden = await kubectl(['get', 'nodes'], api.kubeconfigPath({user: 'viewer'}))
-    assert.match(forbidden.stderr, /Error from server \(Forbidden\): nodes is forbidden: User "viewer" cannot list resource "nodes" in API group "" at the cluster scope/)
+    assert.match(
+      forbidden.stderr,
+      /Error from server \(Forbidden\): nodes is forbidden: User "viewer" cannot list resource "nodes" in API group "" at the cluster scope/,
+    )
     const unauthorized = await kubectl(['get', 'nodes'], api.kubeconfigPath({token: 'wrong'}))
     assert.match(unauthorized.stderr, /You must be logged in to the server \(Unauthorized\)/)
     const cert = await kubectl(['get', 'nodes', '-o', 'name'], api.kubeconfigPath({user: 'carol', auth: 'cert'}))
@@ -115,7 +129,11 @@ describe('test API server fidelity (real kubectl)', () => {
   })
 
   it('kubectl follows a watch: changes made on the server show up', async () => {
-    const child = execFile(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', join(home, 'kube-cache'), 'get', 'nodes', '--watch-only', '-o', 'name'], {env: {PATH: process.env.PATH, HOME: home}})
+    const child = execFile(
+      KUBECTL,
+      ['--kubeconfig', kubeconfig, '--cache-dir', join(home, 'kube-cache'), 'get', 'nodes', '--watch-only', '-o', 'name'],
+      {env: {PATH: process.env.PATH, HOME: home}},
+    )
     let out = ''
     child.stdout?.on('data', (d: string) => (out += d))
     try {
@@ -146,7 +164,10 @@ describe('roster node-status agrees with kubectl get nodes', () => {
       ours.map((x) => [x.NAME, x.STATUS, x.ROLES, x.VERSION]),
       theirs.map((x) => [x.NAME, x.STATUS, x.ROLES, x.VERSION]),
     )
-    assert.deepEqual(ours.map((x) => x.AGE), theirs.map((x) => x.AGE))
+    assert.deepEqual(
+      ours.map((x) => x.AGE),
+      theirs.map((x) => x.AGE),
+    )
   })
 
   it('-o wide: the same ten columns as kubectl -o wide, then CONDITIONS', async () => {
@@ -155,18 +176,38 @@ describe('roster node-status agrees with kubectl get nodes', () => {
     assert.equal(r.code, 0, r.stderr)
     const ours = parseTable(r.stdout.trimEnd().split('\n').slice(0, -1).join('\n'), /\t/)
     const theirs = parseTable(k.stdout, /\s{3,}/)
-    const cols = ['NAME', 'STATUS', 'ROLES', 'AGE', 'VERSION', 'INTERNAL-IP', 'EXTERNAL-IP', 'OS-IMAGE', 'KERNEL-VERSION', 'CONTAINER-RUNTIME']
-    assert.deepEqual(ours.map((x) => cols.map((c) => x[c])), theirs.map((x) => cols.map((c) => x[c])))
+    const cols = [
+      'NAME',
+      'STATUS',
+      'ROLES',
+      'AGE',
+      'VERSION',
+      'INTERNAL-IP',
+      'EXTERNAL-IP',
+      'OS-IMAGE',
+      'KERNEL-VERSION',
+      'CONTAINER-RUNTIME',
+    ]
+    assert.deepEqual(
+      ours.map((x) => cols.map((c) => x[c])),
+      theirs.map((x) => cols.map((c) => x[c])),
+    )
     assert.equal(ours.find((x) => x.NAME === 'w-4')?.CONDITIONS, 'MemoryPressure')
     assert.equal(ours.find((x) => x.NAME === 'cp-1')?.CONDITIONS, '<none>')
   })
 
   it('-l selects the same nodes as kubectl -l', async () => {
     const k = await kubectl(['get', 'nodes', '-l', 'node-role.kubernetes.io/worker,kubernetes.io/hostname!=w-1'])
-    const r = await runCli(['node-status', '--kubeconfig', kubeconfig, '-l', 'node-role.kubernetes.io/worker,kubernetes.io/hostname!=w-1'], {env: isolatedEnv()})
+    const r = await runCli(
+      ['node-status', '--kubeconfig', kubeconfig, '-l', 'node-role.kubernetes.io/worker,kubernetes.io/hostname!=w-1'],
+      {env: isolatedEnv()},
+    )
     assert.equal(r.code, 0, r.stderr)
     const ours = parseTable(r.stdout.trimEnd().split('\n').slice(0, -1).join('\n'), /\t/).map((x) => x.NAME)
-    assert.deepEqual(ours, parseTable(k.stdout, /\s{3,}/).map((x) => x.NAME))
+    assert.deepEqual(
+      ours,
+      parseTable(k.stdout, /\s{3,}/).map((x) => x.NAME),
+    )
     assert.deepEqual(ours, ['w-3', 'w-4'])
   })
 

@@ -24,7 +24,14 @@ before(async () => {
   const nodes = []
   // 10 nodes: 7 Ready, 2 NotReady (False), 1 Unknown — 30% not ready
   for (let i = 0; i < 10; i++) {
-    nodes.push(makeNode({name: `n${i}`, roles: i < 3 ? ['control-plane'] : ['worker'], ready: i === 3 || i === 4 ? 'False' : i === 5 ? 'Unknown' : 'True', labels: {zone: i % 2 ? 'b' : 'a'}}))
+    nodes.push(
+      makeNode({
+        name: `n${i}`,
+        roles: i < 3 ? ['control-plane'] : ['worker'],
+        ready: i === 3 || i === 4 ? 'False' : i === 5 ? 'Unknown' : 'True',
+        labels: {zone: i % 2 ? 'b' : 'a'},
+      }),
+    )
   }
   api = await startKubeApiServer({nodes})
   kubeconfig = api.kubeconfigPath()
@@ -82,7 +89,13 @@ describe('node-status output', () => {
   it('--no-headers: rows only on stdout, the summary on stderr', async () => {
     const r = await run(['--kubeconfig', kubeconfig, '--no-headers', '-l', 'node-role.kubernetes.io/control-plane'])
     assert.equal(r.code, 0, r.stderr)
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.split('\t')[0]), ['n0', 'n1', 'n2'])
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t')[0]),
+      ['n0', 'n1', 'n2'],
+    )
     assert.equal(r.stderr.trim(), '3/3 nodes ready')
   })
 })
@@ -110,7 +123,16 @@ describe('--fail-if-not-ready', () => {
   }
 
   it('applies to the selected nodes only, and keeps -o json pure', async () => {
-    const r = await run(['--kubeconfig', kubeconfig, '-l', 'node-role.kubernetes.io/control-plane', '--fail-if-not-ready', '0', '-o', 'json'])
+    const r = await run([
+      '--kubeconfig',
+      kubeconfig,
+      '-l',
+      'node-role.kubernetes.io/control-plane',
+      '--fail-if-not-ready',
+      '0',
+      '-o',
+      'json',
+    ])
     assert.equal(r.code, 0, r.stderr)
     const bad = await run(['--kubeconfig', kubeconfig, '-l', 'zone=b', '--fail-if-not-ready', '0', '-o', 'json'])
     assert.equal(bad.code, 7)
@@ -130,23 +152,52 @@ describe('kubeconfig rules', () => {
     // current-context (ignored, kubectl rule) and a context for the viewer user.
     const one = join(dir, 'one.yaml')
     const two = join(dir, 'two.yaml')
-    writeFileSync(one, [
-      'apiVersion: v1', 'kind: Config', 'current-context: first',
-      'contexts:', '- name: first', '  context: {cluster: shared, user: admin}',
-      'users:', '- name: admin', '  user: {token: admin-token}', '',
-    ].join('\n'))
-    writeFileSync(two, [
-      'apiVersion: v1', 'kind: Config', 'current-context: second',
-      'clusters:', '- name: shared', '  cluster:', `    server: ${api.url}`, `    certificate-authority: ${api.caFile}`,
-      'contexts:', '- name: second', '  context: {cluster: shared, user: viewer}',
-      'users:', '- name: viewer', '  user: {token: viewer-token}', '- name: admin', '  user: {token: not-this-one}', '',
-    ].join('\n'))
+    writeFileSync(
+      one,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: first',
+        'contexts:',
+        '- name: first',
+        '  context: {cluster: shared, user: admin}',
+        'users:',
+        '- name: admin',
+        '  user: {token: admin-token}',
+        '',
+      ].join('\n'),
+    )
+    writeFileSync(
+      two,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'current-context: second',
+        'clusters:',
+        '- name: shared',
+        '  cluster:',
+        `    server: ${api.url}`,
+        `    certificate-authority: ${api.caFile}`,
+        'contexts:',
+        '- name: second',
+        '  context: {cluster: shared, user: viewer}',
+        'users:',
+        '- name: viewer',
+        '  user: {token: viewer-token}',
+        '- name: admin',
+        '  user: {token: not-this-one}',
+        '',
+      ].join('\n'),
+    )
     const merged = await run(['-o', 'json'], {KUBECONFIG: `${join(dir, 'missing.yaml')}:${one}:${two}`})
     assert.equal(merged.code, 0, merged.stderr)
     assert.equal((JSON.parse(merged.stdout) as {context: string}).context, 'first')
     const other = await run(['--context', 'second'], {KUBECONFIG: `${one}:${two}`})
     assert.equal(other.code, 4)
-    assert.match(other.stderr, /kubeconfig user "viewer" \(context "second"\) may not list nodes: .*User "viewer" cannot list resource "nodes"/)
+    assert.match(
+      other.stderr,
+      /kubeconfig user "viewer" \(context "second"\) may not list nodes: .*User "viewer" cannot list resource "nodes"/,
+    )
     // --kubeconfig wins over KUBECONFIG
     const flag = await run(['--kubeconfig', kubeconfig, '-o', 'json'], {KUBECONFIG: two})
     assert.equal(flag.code, 0, flag.stderr)

@@ -75,10 +75,14 @@ describe('node-status and the real Prometheus', () => {
 
   it('a Prometheus server scraping --serve sees the nodes, a change, and a deleted node vanish', async () => {
     const exporterPort = await freePort()
-    const exporter = spawn(process.execPath, [BIN, 'node-status', '--kubeconfig', api.kubeconfigPath(), '--serve', `127.0.0.1:${exporterPort}`], {
-      env: isolatedEnv() as NodeJS.ProcessEnv,
-      stdio: 'ignore',
-    })
+    const exporter = spawn(
+      process.execPath,
+      [BIN, 'node-status', '--kubeconfig', api.kubeconfigPath(), '--serve', `127.0.0.1:${exporterPort}`],
+      {
+        env: isolatedEnv() as NodeJS.ProcessEnv,
+        stdio: 'ignore',
+      },
+    )
     children.push(exporter)
 
     const webPort = await freePort()
@@ -102,7 +106,10 @@ describe('node-status and the real Prometheus', () => {
 
     const query = async (expr: string): Promise<Array<{metric: Record<string, string>; value: [number, string]}>> => {
       const response = await fetch(`http://127.0.0.1:${webPort}/api/v1/query?query=${encodeURIComponent(expr)}`)
-      const body = (await response.json()) as {status: string; data: {result: Array<{metric: Record<string, string>; value: [number, string]}>}}
+      const body = (await response.json()) as {
+        status: string
+        data: {result: Array<{metric: Record<string, string>; value: [number, string]}>}
+      }
       return body.data.result
     }
     const scalar = async (expr: string): Promise<string | undefined> => (await query(expr))[0]?.value[1]

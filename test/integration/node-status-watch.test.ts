@@ -16,7 +16,11 @@ let api: KubeApiServer
 
 before(async () => {
   api = await startKubeApiServer({
-    nodes: [makeNode({name: 'a', roles: ['control-plane']}), makeNode({name: 'b', roles: ['worker']}), makeNode({name: 'c', roles: ['worker'], ready: 'False'})],
+    nodes: [
+      makeNode({name: 'a', roles: ['control-plane']}),
+      makeNode({name: 'b', roles: ['worker']}),
+      makeNode({name: 'c', roles: ['worker'], ready: 'False'}),
+    ],
     bookmarkIntervalMs: 300,
   })
 })
@@ -41,7 +45,12 @@ async function until<T>(what: () => T | undefined | false | Promise<T | undefine
   }
 }
 
-function spawnCli(args: string[]): {child: ChildProcessWithoutNullStreams; out: () => string; err: () => string; exit: Promise<number | null>} {
+function spawnCli(args: string[]): {
+  child: ChildProcessWithoutNullStreams
+  out: () => string
+  err: () => string
+  exit: Promise<number | null>
+} {
   const child = spawn(process.execPath, [BIN, ...args], {env: isolatedEnv() as NodeJS.ProcessEnv})
   let stdout = ''
   let stderr = ''
@@ -82,7 +91,14 @@ describe('node-status --watch', () => {
     try {
       await until(() => cli.out().includes('"totals"') && api.openWatchCount() > 0, 'the first listing')
       setReady('a', 'Unknown')
-      const line = await until(() => cli.out().split('\n').find((l) => l.startsWith('{"type":"MODIFIED"')), 'a JSON event')
+      const line = await until(
+        () =>
+          cli
+            .out()
+            .split('\n')
+            .find((l) => l.startsWith('{"type":"MODIFIED"')),
+        'a JSON event',
+      )
       const event = JSON.parse(line) as {type: string; node: {name: string; ready: string}; totals: {ready: number}}
       assert.equal(event.node.name, 'a')
       assert.equal(event.node.ready, 'Unknown')
@@ -126,7 +142,10 @@ describe('node-status --serve (exporter)', () => {
     assert.match(text, /\nkube_node_status_nodes_not_ready_ratio 0\n/)
 
     api.addNode(makeNode({name: 'e', ready: 'Unknown'}))
-    await until(async () => (await scrape()).includes('kube_node_status_condition{node="e",condition="Ready",status="unknown"} 1'), 'e appears')
+    await until(
+      async () => (await scrape()).includes('kube_node_status_condition{node="e",condition="Ready",status="unknown"} 1'),
+      'e appears',
+    )
     api.deleteNode('e')
     text = await until(async () => {
       const t = await scrape()

@@ -123,7 +123,10 @@ describe('roster dns sync --provider webhook (built CLI)', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'roster-webhook-cli-'))
     file = join(dir, 'records.yaml')
-    await writeFile(file, `- {dnsName: www.hook.example, recordType: A, targets: [192.0.2.7]}\n- {dnsName: www.elsewhere.example, recordType: A, targets: [192.0.2.8]}\n`)
+    await writeFile(
+      file,
+      `- {dnsName: www.hook.example, recordType: A, targets: [192.0.2.7]}\n- {dnsName: www.elsewhere.example, recordType: A, targets: [192.0.2.8]}\n`,
+    )
     server = await startWebhookServer({domainFilter: {include: ['hook.example']}})
   })
   after(async () => {
@@ -131,7 +134,22 @@ describe('roster dns sync --provider webhook (built CLI)', () => {
     if (dir) await rm(dir, {recursive: true, force: true})
   })
 
-  const args = (): string[] => ['dns', 'sync', '--policy', 'sync', '--owner-id', 'ci', '--source', 'file', '--file', file, '--provider', 'webhook', '--webhook-url', server.url]
+  const args = (): string[] => [
+    'dns',
+    'sync',
+    '--policy',
+    'sync',
+    '--owner-id',
+    'ci',
+    '--source',
+    'file',
+    '--file',
+    file,
+    '--provider',
+    'webhook',
+    '--webhook-url',
+    server.url,
+  ]
 
   it('--dry-run posts no change; a real run posts one, inside the provider domain filter only', async () => {
     const dry = await runCli([...args(), '--dry-run', '--json'])

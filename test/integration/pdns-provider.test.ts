@@ -44,7 +44,12 @@ describe('PdnsProvider against a real PowerDNS', () => {
     const eps = await p.records()
     assert.equal(p.stats.readCalls, 2)
     assert.equal(p.stats.writeCalls, 0)
-    assert.deepEqual(find(eps, 'foreign.example.com', 'A'), {dnsName: 'foreign.example.com', recordType: 'A', targets: ['198.51.100.7'], recordTTL: 300})
+    assert.deepEqual(find(eps, 'foreign.example.com', 'A'), {
+      dnsName: 'foreign.example.com',
+      recordType: 'A',
+      targets: ['198.51.100.7'],
+      recordTTL: 300,
+    })
     assert.deepEqual(find(eps, 'foreign.example.com', 'TXT')?.targets, ['not ours'])
     assert.deepEqual(find(eps, 'mail.example.org', 'MX')?.targets, ['10 mx.example.org'])
     assert.ok(find(eps, 'example.com', 'SOA'))
@@ -141,7 +146,10 @@ describe('PdnsProvider against a real PowerDNS', () => {
 
   it('a zone the server does not have is NotFoundError naming the zone', async () => {
     const p = provider(pdns, {zones: ['nope.example.net']})
-    await assert.rejects(p.records(), (e: unknown) => e instanceof NotFoundError && e.exitCode === 5 && e.message.includes('"nope.example.net"'))
+    await assert.rejects(
+      p.records(),
+      (e: unknown) => e instanceof NotFoundError && e.exitCode === 5 && e.message.includes('"nope.example.net"'),
+    )
     await assert.rejects(
       p.applyChanges({...emptyChanges(), create: [{dnsName: 'a.nope.example.net', recordType: 'A', targets: ['192.0.2.1']}]}),
       (e: unknown) => e instanceof NotFoundError && e.message.includes('"nope.example.net"'),
@@ -174,7 +182,8 @@ describe('PdnsProvider against a real PowerDNS', () => {
           {dnsName: 'bad.example.com', recordType: 'A', targets: ['not-an-address']},
         ],
       }),
-      (e: unknown) => e instanceof InvalidInputError && e.exitCode === 2 && /bad\.example\.com/.test(e.message) && /zone "example\.com"/.test(e.message),
+      (e: unknown) =>
+        e instanceof InvalidInputError && e.exitCode === 2 && /bad\.example\.com/.test(e.message) && /zone "example\.com"/.test(e.message),
     )
     assert.equal(await pdns.contents('example.com', 'good.example.com', 'A'), undefined, 'one transaction: nothing applied')
   })

@@ -28,7 +28,11 @@ describe('runSync into a real PowerDNS', () => {
             {name: `legacy.${ZONE}`, type: 'A', contents: ['198.51.100.1']},
             // a record external-dns owns for another owner id, as external-dns's pdns provider writes it
             {name: `theirs.${ZONE}`, type: 'A', contents: ['198.51.100.2']},
-            {name: `a-theirs.${ZONE}`, type: 'TXT', contents: ['"heritage=external-dns,external-dns/owner=other-cluster,external-dns/resource=service/default/theirs"']},
+            {
+              name: `a-theirs.${ZONE}`,
+              type: 'TXT',
+              contents: ['"heritage=external-dns,external-dns/owner=other-cluster,external-dns/resource=service/default/theirs"'],
+            },
           ],
         },
       ],
@@ -80,7 +84,9 @@ describe('runSync into a real PowerDNS', () => {
   })
 
   it('dry-run writes nothing; the real run updates and deletes only its own records', async () => {
-    const next = desired.filter((e) => !e.dnsName.startsWith('note.')).map((e) => (e.dnsName === `www.${ZONE}` ? {...e, targets: ['192.0.2.12']} : e))
+    const next = desired
+      .filter((e) => !e.dnsName.startsWith('note.'))
+      .map((e) => (e.dnsName === `www.${ZONE}` ? {...e, targets: ['192.0.2.12']} : e))
     const dry = provider()
     const planned = await runSync({sources: [source(next)], provider: dry, policy: 'sync', ownerId: 'roster-ci', dryRun: true, force: true})
     assert.deepEqual(planned.summary, {create: 0, update: 1, delete: 1})

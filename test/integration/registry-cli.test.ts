@@ -58,11 +58,16 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('registers services before any server, unassigned', async () => {
-      const r = ok(await cli('service', 'register', 'node', '-e', 'http://db1:9100/metrics', '-e', 'http://db2:9100/metrics', '-l', 'app=node'))
+      const r = ok(
+        await cli('service', 'register', 'node', '-e', 'http://db1:9100/metrics', '-e', 'http://db2:9100/metrics', '-l', 'app=node'),
+      )
       assert.match(r.stdout, /^NAMESPACE\tNAME\tENDPOINT\tSERVERS/)
       const list = await services()
       assert.equal(list.length, 2)
-      assert.deepEqual(list.map((s) => s.servers), [[], []])
+      assert.deepEqual(
+        list.map((s) => s.servers),
+        [[], []],
+      )
     })
 
     it('server register / list distributes services; servers list with a selector', async () => {
@@ -71,7 +76,10 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       const r = ok(await cli('server', 'list', '--no-headers'))
       assert.match(r.stdout.trimEnd(), /^prom1\tactive\tdc=zrh,env=prod\t\S+\nprom2\tactive\tdc=gva,env=prod\t\S+$/)
       const json = JSON.parse(ok(await cli('server', 'list', '-s', 'dc in (gva)', '-o', 'json')).stdout) as {name: string}[]
-      assert.deepEqual(json.map((s) => s.name), ['prom2'])
+      assert.deepEqual(
+        json.map((s) => s.name),
+        ['prom2'],
+      )
       const csv = ok(await cli('server', 'list', '-o', 'csv')).stdout
       assert.match(csv, /^NAME,STATE,LABELS,MODIFIED\r\nprom1,active,"dc=zrh,env=prod",/)
       const list = await services()
@@ -98,14 +106,24 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       assert.deepEqual(list.map((s) => s.endpoint).sort(), ['http://u1:1/metrics', 'http://u2:1/metrics'])
       // Unregister with no argument: ROSTER_ENDPOINTS, idempotent.
       for (let i = 0; i < 2; i++) {
-        ok(await runCli(['service', 'unregister'], {env: {...env, ROSTER_ENDPOINTS: 'http://u1:1/metrics http://u2:1/metrics', ROSTER_NAMESPACE: 'team-a'}}))
+        ok(
+          await runCli(['service', 'unregister'], {
+            env: {...env, ROSTER_ENDPOINTS: 'http://u1:1/metrics http://u2:1/metrics', ROSTER_NAMESPACE: 'team-a'},
+          }),
+        )
       }
       assert.deepEqual(await services('-n', 'team-a'), [])
     })
 
     it('namespace register / list / unregister with exit codes 5 and 6', async () => {
       const list = JSON.parse(ok(await cli('namespace', 'list', '-o', 'json')).stdout) as {name: string; export: string}[]
-      assert.deepEqual(list.map((n) => [n.name, n.export]), [['default', 'standard'], ['team-a', 'blackbox']])
+      assert.deepEqual(
+        list.map((n) => [n.name, n.export]),
+        [
+          ['default', 'standard'],
+          ['team-a', 'blackbox'],
+        ],
+      )
       ok(await cli('service', 'register', 'api', '-n', 'team-a', '-e', 'http://api:8080/metrics'))
       fails(await cli('namespace', 'unregister', 'team-a'), 6, /^roster: namespace "team-a" still has 1 service; .*--force/)
       fails(await cli('namespace', 'unregister', 'nope'), 5, /^roster: namespace "nope" is not registered/)
@@ -123,8 +141,16 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       fails(await cli('service', 'register', 'x', '-e', 'http://ok/', '-e', 'nope'), 2, /^roster: endpoint "nope": /)
       fails(await cli('service', 'register', 'a/b', '-e', 'http://x/'), 2, /^roster: name "a\/b": /)
       fails(await cli('service', 'register', 'x', '-e', 'http://x/', '-l', 'a=b c'), 2, /^roster: label "a=b c": /)
-      fails(await cli('service', 'register', 'x', '-e', 'http://x/', '-s', 'env in prod'), 2, /^roster: selector "env in prod": expected "\(" .* at position 8$/)
-      fails(await cli('service', 'register', 'x', '-e', 'http://x/', '-s', 'env=qa'), 2, /^roster: selector "env=qa": matches none of the 2 registered servers/)
+      fails(
+        await cli('service', 'register', 'x', '-e', 'http://x/', '-s', 'env in prod'),
+        2,
+        /^roster: selector "env in prod": expected "\(" .* at position 8$/,
+      )
+      fails(
+        await cli('service', 'register', 'x', '-e', 'http://x/', '-s', 'env=qa'),
+        2,
+        /^roster: selector "env=qa": matches none of the 2 registered servers/,
+      )
       fails(await cli('service', 'register', 'x'), 2, /^roster: endpoint "": /)
       fails(await cli('server', 'register', 'bad.name'), 2, /^roster: server "bad.name": /)
       fails(await cli('server', 'register', 'p', '-l', 'x'), 2, /^roster: label "x": expected name=value$/)
@@ -138,11 +164,31 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('service list filters, sorts and prints every format', async () => {
-      ok(await cli('service', 'register', 'web', '-e', 'http://web1:80/', '-e', 'http://web0:80/', '-l', 'app=web,tier=front', '--description', 'front end'))
-      assert.deepEqual((await services('--name', '^web$', '--sort-by', 'endpoint')).map((s) => s.endpoint), ['http://web0/', 'http://web1/'])
+      ok(
+        await cli(
+          'service',
+          'register',
+          'web',
+          '-e',
+          'http://web1:80/',
+          '-e',
+          'http://web0:80/',
+          '-l',
+          'app=web,tier=front',
+          '--description',
+          'front end',
+        ),
+      )
+      assert.deepEqual(
+        (await services('--name', '^web$', '--sort-by', 'endpoint')).map((s) => s.endpoint),
+        ['http://web0/', 'http://web1/'],
+      )
       assert.deepEqual((await services('-s', 'app=web,tier!=back')).length, 2)
       assert.deepEqual((await services('-s', 'app notin (web)')).map((s) => s.name).sort(), ['node', 'node2'])
-      assert.deepEqual((await services('--endpoint', 'db2')).map((s) => s.endpoint), ['http://db2:9100/metrics'])
+      assert.deepEqual(
+        (await services('--endpoint', 'db2')).map((s) => s.endpoint),
+        ['http://db2:9100/metrics'],
+      )
       const onProm1 = await services('--server', '^prom1$')
       assert.ok(onProm1.every((s) => s.servers.includes('prom1')))
       const yaml = ok(await cli('service', 'list', '-o', 'yaml', '--name', '^web$', '--sort-by', 'name')).stdout
@@ -167,7 +213,10 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       assert.match(r.stdout, /server prom1 unregistered/)
       const list = await services()
       assert.ok(list.length > 0 && list.every((s) => s.servers.length === 1 && s.servers[0] !== 'prom1'))
-      assert.deepEqual(JSON.parse(ok(await cli('server', 'list', '-o', 'json')).stdout).map((s: {name: string}) => s.name), ['prom2', 'prom3'])
+      assert.deepEqual(
+        JSON.parse(ok(await cli('server', 'list', '-o', 'json')).stdout).map((s: {name: string}) => s.name),
+        ['prom2', 'prom3'],
+      )
     })
 
     it('service unregister by URL and by ID, idempotent, reporting what it did not find', async () => {
@@ -205,26 +254,46 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       assert.equal(ok(await cli('service', 'list', '-o', 'json')).stdout, before)
 
       const good = path.join(dir, 'good.json')
-      writeFileSync(good, JSON.stringify([{name: 'imp', endpoints: ['http://i1:9100/', 'http://i2:9100/']}, {name: 'imp', endpoint: 'http://i3:9100/', labels: {app: 'imp'}, description: 'third'}]))
+      writeFileSync(
+        good,
+        JSON.stringify([
+          {name: 'imp', endpoints: ['http://i1:9100/', 'http://i2:9100/']},
+          {name: 'imp', endpoint: 'http://i3:9100/', labels: {app: 'imp'}, description: 'third'},
+        ]),
+      )
       const r = ok(await cli('service', 'import', good))
       assert.match(r.stdout, /imported 3 services from 2 entries: 3 created, 0 updated, 0 unchanged/)
       assert.match(ok(await cli('service', 'import', good)).stdout, /3 unchanged/)
       assert.equal((await services('--name', '^imp$')).length, 3)
-      fails(await cli('service', 'import', path.join(dir, 'missing.yaml')), 2, /^roster: file ".*missing\.yaml": cannot read it \(ENOENT\)$/)
+      fails(
+        await cli('service', 'import', path.join(dir, 'missing.yaml')),
+        2,
+        /^roster: file ".*missing\.yaml": cannot read it \(ENOENT\)$/,
+      )
       writeFileSync(path.join(dir, 'broken.yaml'), '- name: [\n')
       fails(await cli('service', 'import', path.join(dir, 'broken.yaml')), 2, /^roster: file ".*broken\.yaml": not valid YAML or JSON/)
     })
 
     it('service import of hundreds (the bulk path) is idempotent; flow-style YAML still imports', async () => {
       const file = path.join(dir, 'many.json')
-      const entries = Array.from({length: 400}, (_, i) => ({name: `many-${i % 7}`, endpoint: `http://many${i}.example:9100/metrics`, labels: {n: String(i)} as Record<string, string>}))
+      const entries = Array.from({length: 400}, (_, i) => ({
+        name: `many-${i % 7}`,
+        endpoint: `http://many${i}.example:9100/metrics`,
+        labels: {n: String(i)} as Record<string, string>,
+      }))
       writeFileSync(file, JSON.stringify(entries))
-      assert.match(ok(await cli('service', 'import', file)).stdout, /^imported 400 services from 400 entries: 400 created, 0 updated, 0 unchanged$/m)
+      assert.match(
+        ok(await cli('service', 'import', file)).stdout,
+        /^imported 400 services from 400 entries: 400 created, 0 updated, 0 unchanged$/m,
+      )
       entries[5]!.labels = {n: '5', edited: 'yes'}
       writeFileSync(file, JSON.stringify([...entries, {name: 'many-new', endpoint: 'http://many-new.example/'}]))
       const again = JSON.parse(ok(await cli('service', 'import', file, '--json')).stdout)
       assert.deepEqual(again, {entries: 401, services: 401, created: 1, updated: 1, unchanged: 399})
-      assert.deepEqual((await services('-s', 'edited=yes')).map((s) => s.endpoint), ['http://many5.example:9100/metrics'])
+      assert.deepEqual(
+        (await services('-s', 'edited=yes')).map((s) => s.endpoint),
+        ['http://many5.example:9100/metrics'],
+      )
       // JSON.parse refuses this; YAML reads it.
       const flow = path.join(dir, 'flow.yaml')
       writeFileSync(flow, '[{name: flow, endpoint: "http://flow.example/"}]\n')
@@ -245,7 +314,12 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       const bad = await cli('service', 'list', '--json', '--name', '(')
       assert.equal(bad.code, 2)
       assert.deepEqual(JSON.parse(bad.stdout), {
-        error: {code: 'invalid_input', message: 'name "(": not a valid regular expression (/(/: Unterminated group)', exitCode: 2, field: 'name'},
+        error: {
+          code: 'invalid_input',
+          message: 'name "(": not a valid regular expression (/(/: Unterminated group)',
+          exitCode: 2,
+          field: 'name',
+        },
       })
     })
   })

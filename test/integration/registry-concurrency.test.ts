@@ -38,7 +38,10 @@ for (const backend of ['sqlite', 'etcd'] as const) {
 
     it('registers every service, and no process fails', async () => {
       const runs = Array.from({length: PROCESSES}, (_, i) =>
-        runCli(['service', 'register', `svc${i % 7}`, '-e', `http://host${i}.example:9100/metrics`, '-l', `n=${i}`], {env, timeoutMs: 400_000}),
+        runCli(['service', 'register', `svc${i % 7}`, '-e', `http://host${i}.example:9100/metrics`, '-l', `n=${i}`], {
+          env,
+          timeoutMs: 400_000,
+        }),
       )
       const results = await Promise.all(runs)
       const failed = results.map((r, i) => ({i, ...r})).filter((r) => r.code !== 0)

@@ -28,7 +28,8 @@ describe('a killed or failed registry command', () => {
   it('a SIGKILLed import leaves only whole services, and a re-run completes it', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'roster-crash-'))
     const env = isolatedEnv({ROSTER_REGISTRY: `sqlite:${path.join(dir, 'registry.db')}`})
-    for (const server of ['prom1', 'prom2', 'prom3']) assert.equal((await runCli(['server', 'register', server, '-l', 'env=prod'], {env})).code, 0)
+    for (const server of ['prom1', 'prom2', 'prom3'])
+      assert.equal((await runCli(['server', 'register', server, '-l', 'env=prod'], {env})).code, 0)
     const count = 20_000
     const entries = Array.from({length: count}, (_, i) => ({
       name: `svc${i % 50}`,
@@ -81,7 +82,17 @@ describe('a killed or failed registry command', () => {
   it('an unreachable etcd: retries within --timeout, then exit 3 naming the endpoints, and writes nothing', async () => {
     const [a, b] = [await freePort(), await freePort()]
     const started = Date.now()
-    const result = await runCli(['service', 'register', 'web', '-e', 'http://127.0.0.1:8080/', '--registry', `etcd://127.0.0.1:${a},127.0.0.1:${b}`, '--timeout', '2s'])
+    const result = await runCli([
+      'service',
+      'register',
+      'web',
+      '-e',
+      'http://127.0.0.1:8080/',
+      '--registry',
+      `etcd://127.0.0.1:${a},127.0.0.1:${b}`,
+      '--timeout',
+      '2s',
+    ])
     const elapsed = Date.now() - started
     assert.equal(result.code, 3, result.stderr)
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr)

@@ -84,7 +84,10 @@ describe(`${COUNT} services from etcd`, () => {
   })
 
   it('filters stream too', async () => {
-    const r = await runCli(['service', 'list', '-o', 'csv', '--no-headers', '-s', 'rack=r7', '--name', '^node-7$'], {env, timeoutMs: 180_000})
+    const r = await runCli(['service', 'list', '-o', 'csv', '--no-headers', '-s', 'rack=r7', '--name', '^node-7$'], {
+      env,
+      timeoutMs: 180_000,
+    })
     assert.equal(r.code, 0, r.stderr)
     // i % 40 == 7 and i % 100 == 7: i ≡ 7 (mod 200), 250 of them.
     assert.equal(r.stdout.trimEnd().split('\r\n').length, 250)

@@ -57,7 +57,12 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
     assert.deepEqual(provider.stats, {readCalls: 1, writeCalls: 0})
     assert.equal(records.has(`${ZONE} SOA`), false)
     assert.deepEqual(records.get(`${ZONE} NS`)?.targets, [`ns1.${ZONE}`])
-    assert.deepEqual(records.get(`foreign.${ZONE} A`), {dnsName: `foreign.${ZONE}`, recordType: 'A', targets: ['192.0.2.10'], recordTTL: 300})
+    assert.deepEqual(records.get(`foreign.${ZONE} A`), {
+      dnsName: `foreign.${ZONE}`,
+      recordType: 'A',
+      targets: ['192.0.2.10'],
+      recordTTL: 300,
+    })
     assert.deepEqual(records.get(`foreign.${ZONE} TXT`)?.targets, ["hand-written, not roster's"])
     assert.deepEqual(records.get(`mail.${ZONE} MX`)?.targets, ['10 mx.example.net'])
     assert.deepEqual(records.get(`_ldap._tcp.${ZONE} SRV`)?.targets, ['0 5 389 ldap.example.net'])
@@ -71,7 +76,11 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
       {dnsName: `web.${ZONE}`, recordType: 'A', targets: ['192.0.2.1', '192.0.2.2'], recordTTL: 120},
       {dnsName: `web.${ZONE}`, recordType: 'AAAA', targets: ['2001:db8::1']},
       {dnsName: `alias.${ZONE}`, recordType: 'CNAME', targets: [`web.${ZONE}`]},
-      {dnsName: `a-web.${ZONE}`, recordType: 'TXT', targets: ['heritage=external-dns,external-dns/owner=roster,external-dns/resource=file/web']},
+      {
+        dnsName: `a-web.${ZONE}`,
+        recordType: 'TXT',
+        targets: ['heritage=external-dns,external-dns/owner=roster,external-dns/resource=file/web'],
+      },
       {dnsName: `_node._tcp.${ZONE}`, recordType: 'SRV', targets: ['0 10 9100 db1.example.net', '0 10 9100 db2.example.net']},
       {dnsName: `long.${ZONE}`, recordType: 'TXT', targets: ['x'.repeat(300)]},
     ]
@@ -84,7 +93,9 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
     assert.deepEqual(await bind.lookup(`web.${ZONE}`, 'AAAA'), ['2001:db8::1'])
     assert.match(await bind.dig(`web.${ZONE}`, 'AAAA', '+noall', '+answer'), /\t300\tIN\tAAAA\t/, 'default TTL 300')
     assert.deepEqual(await bind.lookup(`alias.${ZONE}`, 'CNAME'), [`web.${ZONE}.`])
-    assert.deepEqual(await bind.lookup(`a-web.${ZONE}`, 'TXT'), ['"heritage=external-dns,external-dns/owner=roster,external-dns/resource=file/web"'])
+    assert.deepEqual(await bind.lookup(`a-web.${ZONE}`, 'TXT'), [
+      '"heritage=external-dns,external-dns/owner=roster,external-dns/resource=file/web"',
+    ])
     assert.deepEqual(await bind.lookup(`_node._tcp.${ZONE}`, 'SRV'), ['0 10 9100 db1.example.net.', '0 10 9100 db2.example.net.'])
     assert.deepEqual(await bind.lookup(`long.${ZONE}`, 'TXT'), [`"${'x'.repeat(255)}" "${'x'.repeat(45)}"`])
 
@@ -113,7 +124,11 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
     assert.match(await bind.dig(`web.${ZONE}`, 'A', '+noall', '+answer'), /\t60\tIN\tA\t192\.0\.2\.3/)
     assert.deepEqual(await bind.lookup(`_node._tcp.${ZONE}`, 'SRV'), ['0 10 9101 db3.example.net.'])
     assert.deepEqual(await bind.lookup(`alias.${ZONE}`, 'CNAME'), [])
-    assert.deepEqual(await bind.lookup(`alias.${ZONE}`, 'A'), ['192.0.2.50'], 'the CNAME was deleted before the A at the same name was added')
+    assert.deepEqual(
+      await bind.lookup(`alias.${ZONE}`, 'A'),
+      ['192.0.2.50'],
+      'the CNAME was deleted before the A at the same name was added',
+    )
     assert.deepEqual(await bind.lookup(`long.${ZONE}`, 'TXT'), [])
     assert.deepEqual(await bind.lookup(`web.${ZONE}`, 'AAAA'), ['2001:db8::1'], 'untouched set survives')
 
@@ -125,7 +140,10 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
     await provider.applyChanges({...emptyChanges(), create: [{dnsName: `shared.${ZONE}`, recordType: 'A', targets: ['192.0.2.60']}]})
     const ours = byKey(await provider.records()).get(`shared.${ZONE} A`)
     assert.ok(ours)
-    await providerFor(bind).applyChanges({...emptyChanges(), create: [{dnsName: `shared.${ZONE}`, recordType: 'A', targets: ['192.0.2.61']}]})
+    await providerFor(bind).applyChanges({
+      ...emptyChanges(),
+      create: [{dnsName: `shared.${ZONE}`, recordType: 'A', targets: ['192.0.2.61']}],
+    })
     await provider.applyChanges({...emptyChanges(), delete: [ours]})
     assert.deepEqual(await bind.lookup(`shared.${ZONE}`, 'A'), ['192.0.2.61'])
   })
@@ -148,7 +166,10 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
   })
 
   it('an unknown key name is NotAllowedError with BADKEY; no key at all is REFUSED', async () => {
-    await assert.rejects(providerFor(bind, {tsigKeyName: 'no-such-key'}).records(), (error: unknown) => error instanceof NotAllowedError && /BADKEY/.test(error.message))
+    await assert.rejects(
+      providerFor(bind, {tsigKeyName: 'no-such-key'}).records(),
+      (error: unknown) => error instanceof NotAllowedError && /BADKEY/.test(error.message),
+    )
     const unsigned = providerFor(bind, {tsigKeyName: undefined, tsigSecret: undefined})
     await assert.rejects(
       unsigned.applyChanges({...emptyChanges(), create: [{dnsName: `anon.${ZONE}`, recordType: 'A', targets: ['192.0.2.67']}]}),
@@ -159,12 +180,19 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
   })
 
   it('a zone the server does not serve is NotAllowedError', async () => {
-    await assert.rejects(providerFor(bind, {zone: 'not-served.test'}).records(), (error: unknown) => error instanceof NotAllowedError && /not-served\.test/.test(error.message))
+    await assert.rejects(
+      providerFor(bind, {zone: 'not-served.test'}).records(),
+      (error: unknown) => error instanceof NotAllowedError && /not-served\.test/.test(error.message),
+    )
   })
 
   it('splits a batch larger than one message and every record arrives; AXFR spans many signed messages', async () => {
     const provider = providerFor(bind)
-    const create: Endpoint[] = Array.from({length: 3000}, (_, i) => ({dnsName: `bulk-${i}.${ZONE}`, recordType: 'A', targets: [`10.1.${i >> 8}.${i & 255}`]}))
+    const create: Endpoint[] = Array.from({length: 3000}, (_, i) => ({
+      dnsName: `bulk-${i}.${ZONE}`,
+      recordType: 'A',
+      targets: [`10.1.${i >> 8}.${i & 255}`],
+    }))
     const progress: Array<[number, number]> = []
     await provider.applyChanges({...emptyChanges(), create}, (done, total) => progress.push([done, total]))
     assert.equal(provider.stats.writeCalls, 3, '3,000 records at 1,000 per message')
@@ -182,7 +210,11 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
 
   it('a message byte limit splits too', async () => {
     const provider = providerFor(bind, {maxMessageBytes: 2000})
-    const create: Endpoint[] = Array.from({length: 40}, (_, i) => ({dnsName: `txt-${i}.${ZONE}`, recordType: 'TXT', targets: [`value ${i} `.padEnd(200, '.')]}))
+    const create: Endpoint[] = Array.from({length: 40}, (_, i) => ({
+      dnsName: `txt-${i}.${ZONE}`,
+      recordType: 'TXT',
+      targets: [`value ${i} `.padEnd(200, '.')],
+    }))
     await provider.applyChanges({...emptyChanges(), create})
     assert.ok(provider.stats.writeCalls >= 4, `${provider.stats.writeCalls} messages`)
     assert.equal((await bind.lookup(`txt-39.${ZONE}`, 'TXT')).length, 1)
@@ -237,7 +269,10 @@ describe('rfc2136 provider against BIND (hmac-sha512)', () => {
   })
 
   it('the right secret with the wrong algorithm is refused (BADKEY)', async () => {
-    await assert.rejects(providerFor(bind, {tsigAlgorithm: 'hmac-sha256'}).records(), (error: unknown) => error instanceof NotAllowedError && /BADKEY/.test(error.message))
+    await assert.rejects(
+      providerFor(bind, {tsigAlgorithm: 'hmac-sha256'}).records(),
+      (error: unknown) => error instanceof NotAllowedError && /BADKEY/.test(error.message),
+    )
   })
 })
 
@@ -245,7 +280,10 @@ describe('rfc2136 provider with no server', () => {
   it('a closed port is BackendUnavailableError (exit 3) naming host:port', async () => {
     const port = await freePort()
     const provider = new Rfc2136Provider({host: '127.0.0.1', port, zone: ZONE, tsigKeyName: 'k', tsigSecret: SECRET, timeoutMs: 2000})
-    for (const call of [() => provider.records(), () => provider.applyChanges({...emptyChanges(), create: [{dnsName: `x.${ZONE}`, recordType: 'A', targets: ['192.0.2.1']}]})]) {
+    for (const call of [
+      () => provider.records(),
+      () => provider.applyChanges({...emptyChanges(), create: [{dnsName: `x.${ZONE}`, recordType: 'A', targets: ['192.0.2.1']}]}),
+    ]) {
       await assert.rejects(call(), (error: unknown) => {
         assert.ok(error instanceof BackendUnavailableError, String(error))
         assert.equal(exitCodeOf(error), 3)
@@ -265,7 +303,10 @@ describe('rfc2136 provider with no server', () => {
     try {
       const provider = new Rfc2136Provider({host: '127.0.0.1', port, zone: ZONE, timeoutMs: 300})
       const started = Date.now()
-      await assert.rejects(provider.records(), (error: unknown) => error instanceof BackendUnavailableError && /timed out after 300 ms/.test(error.message))
+      await assert.rejects(
+        provider.records(),
+        (error: unknown) => error instanceof BackendUnavailableError && /timed out after 300 ms/.test(error.message),
+      )
       assert.ok(Date.now() - started < 3000)
     } finally {
       for (const s of sockets) s.destroy()
@@ -276,8 +317,14 @@ describe('rfc2136 provider with no server', () => {
   it('validates its options with the flag names', () => {
     const base = {host: '127.0.0.1', port: 53, zone: ZONE, timeoutMs: 1000}
     assert.throws(() => new Rfc2136Provider({...base, tsigKeyName: 'k'}), /--rfc2136-tsig-secret/)
-    assert.throws(() => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: 'not base64!'}), (e: unknown) => e instanceof InvalidInputError && !/not base64!/.test(e.message))
-    assert.throws(() => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: SECRET, tsigAlgorithm: 'hmac-sha3'}), /--rfc2136-tsig-alg "hmac-sha3"/)
+    assert.throws(
+      () => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: 'not base64!'}),
+      (e: unknown) => e instanceof InvalidInputError && !/not base64!/.test(e.message),
+    )
+    assert.throws(
+      () => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: SECRET, tsigAlgorithm: 'hmac-sha3'}),
+      /--rfc2136-tsig-alg "hmac-sha3"/,
+    )
     assert.throws(() => new Rfc2136Provider({...base, zone: ''}), /--rfc2136-zone/)
   })
 })

@@ -27,7 +27,10 @@ describe('roster dns sync --provider rfc2136 against BIND', () => {
       secret: SECRET,
       algorithm: 'hmac-sha512',
       // A record another external-dns instance owns, written as external-dns writes it.
-      records: ['taken 300 IN A 192.0.2.99', 'a-taken 300 IN TXT "heritage=external-dns,external-dns/owner=other-cluster,external-dns/resource=service/default/taken"'],
+      records: [
+        'taken 300 IN A 192.0.2.99',
+        'a-taken 300 IN TXT "heritage=external-dns,external-dns/owner=other-cluster,external-dns/resource=service/default/taken"',
+      ],
     })
     dir = await mkdtemp(join(tmpdir(), 'roster-rfc2136-sync-'))
     recordsFile = join(dir, 'records.yaml')
@@ -74,7 +77,11 @@ describe('roster dns sync --provider rfc2136 against BIND', () => {
   }
 
   async function foreign(): Promise<string[][]> {
-    return Promise.all([...FOREIGN_RECORDS.map((r) => bind.lookup(`${r.name}.${ZONE}`, r.type)), bind.lookup(`taken.${ZONE}`, 'A'), bind.lookup(`a-taken.${ZONE}`, 'TXT')])
+    return Promise.all([
+      ...FOREIGN_RECORDS.map((r) => bind.lookup(`${r.name}.${ZONE}`, r.type)),
+      bind.lookup(`taken.${ZONE}`, 'A'),
+      bind.lookup(`a-taken.${ZONE}`, 'TXT'),
+    ])
   }
 
   it('creates records and their ownership TXT records, then finds nothing to change', async () => {
@@ -96,11 +103,14 @@ describe('roster dns sync --provider rfc2136 against BIND', () => {
     assert.deepEqual(await bind.lookup(`a-www.${ZONE}`, 'TXT'), ['"heritage=external-dns,external-dns/owner=ci"'])
     assert.deepEqual(await bind.lookup(`cname-api.${ZONE}`, 'TXT'), ['"heritage=external-dns,external-dns/owner=ci"'])
     assert.deepEqual(await bind.lookup(`srv-_metrics._tcp.${ZONE}`, 'TXT'), ['"heritage=external-dns,external-dns/owner=ci"'])
-    assert.deepEqual(await foreign(), foreignBefore, 'foreign records and the other owner\'s record are untouched')
+    assert.deepEqual(await foreign(), foreignBefore, "foreign records and the other owner's record are untouched")
 
     const second = await sync(['--detailed-exitcode', '--json'])
     assert.equal(second.code, 0, second.stderr)
-    const result = JSON.parse(second.stdout) as {changes: {create: unknown[]; updateNew: unknown[]; delete: unknown[]}; providerCalls: {read: number; write: number}}
+    const result = JSON.parse(second.stdout) as {
+      changes: {create: unknown[]; updateNew: unknown[]; delete: unknown[]}
+      providerCalls: {read: number; write: number}
+    }
     assert.deepEqual([result.changes.create.length, result.changes.updateNew.length, result.changes.delete.length], [0, 0, 0])
     assert.deepEqual(result.providerCalls, {read: 1, write: 0})
   })

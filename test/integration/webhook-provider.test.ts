@@ -96,7 +96,13 @@ describe('WebhookProvider against a webhook provider speaking protocol v1', () =
       ['new.example.com', 'a-new.example.com', '_http._tcp.new.example.com'],
       'the record outside the domain filter is never sent',
     )
-    assert.deepEqual(body.create?.[0], {dnsName: 'new.example.com', recordType: 'A', targets: ['192.0.2.7'], recordTTL: 120, labels: {owner: 'roster'}})
+    assert.deepEqual(body.create?.[0], {
+      dnsName: 'new.example.com',
+      recordType: 'A',
+      targets: ['192.0.2.7'],
+      recordTTL: 120,
+      labels: {owner: 'roster'},
+    })
     assert.deepEqual(body.create?.[1]?.targets, [`"${OWNERSHIP}"`], 'TXT as external-dns sends it')
     assert.equal(p.skippedOutsideDomainFilter, 1)
 

@@ -23,7 +23,11 @@ describe('runSync through the webhook provider', () => {
       records: [
         {dnsName: 'foreign.example.com', recordType: 'A', targets: ['203.0.113.1']},
         {dnsName: 'theirs.example.com', recordType: 'A', targets: ['203.0.113.2']},
-        {dnsName: 'a-theirs.example.com', recordType: 'TXT', targets: ['"heritage=external-dns,external-dns/owner=other,external-dns/resource=service/x/y"']},
+        {
+          dnsName: 'a-theirs.example.com',
+          recordType: 'TXT',
+          targets: ['"heritage=external-dns,external-dns/owner=other,external-dns/resource=service/x/y"'],
+        },
       ],
     })
   })

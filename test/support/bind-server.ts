@@ -58,7 +58,6 @@ export interface BindServer {
   stop(): Promise<void>
 }
 
-
 function zoneFile(zone: string, extra: string[]): string {
   const lines = [
     `$ORIGIN ${zone}.`,

@@ -18,7 +18,12 @@ export class MemoryProvider implements Provider {
   }
 
   private add(r: Endpoint): void {
-    const ep = normalizeEndpoint({dnsName: r.dnsName, recordType: r.recordType, targets: r.targets, ...(r.recordTTL === undefined ? {} : {recordTTL: r.recordTTL})})
+    const ep = normalizeEndpoint({
+      dnsName: r.dnsName,
+      recordType: r.recordType,
+      targets: r.targets,
+      ...(r.recordTTL === undefined ? {} : {recordTTL: r.recordTTL}),
+    })
     const key = endpointKey(ep)
     const seen = this.zone.get(key)
     if (seen) seen.targets = [...new Set([...seen.targets, ...ep.targets])].sort()

@@ -23,7 +23,6 @@ export interface EtcdServer {
   stop(): Promise<void>
 }
 
-
 /** PEM files for a TLS etcd: a CA, the server's certificate for 127.0.0.1, a client's. */
 export interface TlsFiles {
   caFile: string
@@ -39,10 +38,29 @@ export function makeTlsFiles(dir: string): TlsFiles {
   const openssl = (...args: string[]) => execFileSync('openssl', args, {stdio: ['ignore', 'ignore', 'pipe']})
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
   openssl('req', '-x509', ...newKey, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=roster-test-ca')
-  for (const [name, usage] of [['server', 'serverAuth,clientAuth'], ['client', 'clientAuth']] as const) {
+  for (const [name, usage] of [
+    ['server', 'serverAuth,clientAuth'],
+    ['client', 'clientAuth'],
+  ] as const) {
     openssl('req', ...newKey, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=roster-test-${name}`)
     writeFileSync(f(`${name}.ext`), `subjectAltName=IP:127.0.0.1\nextendedKeyUsage=${usage}\n`)
-    openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.crt`), '-days', '1', '-extfile', f(`${name}.ext`))
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${name}.crt`),
+      '-days',
+      '1',
+      '-extfile',
+      f(`${name}.ext`),
+    )
   }
   return {
     caFile: f('ca.crt'),
@@ -103,15 +121,24 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
   const child: ChildProcess = spawn(
     ETCD_BINARY,
     [
-      '--name', 'roster-test',
-      '--data-dir', join(dataDir, 'data'),
-      '--listen-client-urls', endpoint,
-      '--advertise-client-urls', endpoint,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `roster-test=${peer}`,
-      '--initial-cluster-state', 'new',
-      '--log-level', 'error',
+      '--name',
+      'roster-test',
+      '--data-dir',
+      join(dataDir, 'data'),
+      '--listen-client-urls',
+      endpoint,
+      '--advertise-client-urls',
+      endpoint,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `roster-test=${peer}`,
+      '--initial-cluster-state',
+      'new',
+      '--log-level',
+      'error',
       ...(tls
         ? ['--cert-file', tls.serverCertFile, '--key-file', tls.serverKeyFile, '--trusted-ca-file', tls.caFile, '--client-cert-auth']
         : []),

@@ -154,9 +154,36 @@ interface ResourceInfo {
 }
 
 const RESOURCES: Record<ResourceName, ResourceInfo> = {
-  nodes: {name: 'nodes', kind: 'Node', listKind: 'NodeList', apiVersion: 'v1', group: '', namespaced: false, singular: 'node', shortNames: ['no']},
-  services: {name: 'services', kind: 'Service', listKind: 'ServiceList', apiVersion: 'v1', group: '', namespaced: true, singular: 'service', shortNames: ['svc']},
-  ingresses: {name: 'ingresses', kind: 'Ingress', listKind: 'IngressList', apiVersion: 'networking.k8s.io/v1', group: 'networking.k8s.io', namespaced: true, singular: 'ingress', shortNames: ['ing']},
+  nodes: {
+    name: 'nodes',
+    kind: 'Node',
+    listKind: 'NodeList',
+    apiVersion: 'v1',
+    group: '',
+    namespaced: false,
+    singular: 'node',
+    shortNames: ['no'],
+  },
+  services: {
+    name: 'services',
+    kind: 'Service',
+    listKind: 'ServiceList',
+    apiVersion: 'v1',
+    group: '',
+    namespaced: true,
+    singular: 'service',
+    shortNames: ['svc'],
+  },
+  ingresses: {
+    name: 'ingresses',
+    kind: 'Ingress',
+    listKind: 'IngressList',
+    apiVersion: 'networking.k8s.io/v1',
+    group: 'networking.k8s.io',
+    namespaced: true,
+    singular: 'ingress',
+    shortNames: ['ing'],
+  },
 }
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
@@ -279,8 +306,28 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     res.end(body)
   }
 
-  function status(res: ServerResponse, code: number, reason: string, message: string, details?: Record<string, unknown>, extraMeta?: Record<string, unknown>): void {
-    send(res, code, JSON.stringify({kind: 'Status', apiVersion: 'v1', metadata: extraMeta ?? {}, status: 'Failure', message, reason, ...(details ? {details} : {}), code}))
+  function status(
+    res: ServerResponse,
+    code: number,
+    reason: string,
+    message: string,
+    details?: Record<string, unknown>,
+    extraMeta?: Record<string, unknown>,
+  ): void {
+    send(
+      res,
+      code,
+      JSON.stringify({
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: extraMeta ?? {},
+        status: 'Failure',
+        message,
+        reason,
+        ...(details ? {details} : {}),
+        code,
+      }),
+    )
   }
 
   function authenticate(req: IncomingMessage): string | undefined {
@@ -306,7 +353,14 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://localhost')
     const path = url.pathname.replace(/\/+$/, '') || '/'
-    const rec: RequestRecord = {method: req.method ?? 'GET', path, query: url.searchParams, verb: 'other', status: 0, accept: String(req.headers.accept ?? '')}
+    const rec: RequestRecord = {
+      method: req.method ?? 'GET',
+      path,
+      query: url.searchParams,
+      verb: 'other',
+      status: 0,
+      accept: String(req.headers.accept ?? ''),
+    }
     requests.push(rec)
     res.on('finish', () => undefined)
     const origWriteHead = res.writeHead.bind(res)
@@ -318,7 +372,21 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (['/version', '/healthz', '/livez', '/readyz'].includes(path)) {
       rec.verb = 'discovery'
       if (path === '/version') {
-        send(res, 200, JSON.stringify({major: '1', minor: '32', gitVersion: 'v1.32.2', gitCommit: '67a30c0adcf52bd3f56ff0893ce19966be12991f', gitTreeState: 'clean', buildDate: '2025-02-12T21:19:47Z', goVersion: 'go1.23.6', compiler: 'gc', platform: 'linux/amd64'}))
+        send(
+          res,
+          200,
+          JSON.stringify({
+            major: '1',
+            minor: '32',
+            gitVersion: 'v1.32.2',
+            gitCommit: '67a30c0adcf52bd3f56ff0893ce19966be12991f',
+            gitTreeState: 'clean',
+            buildDate: '2025-02-12T21:19:47Z',
+            goVersion: 'go1.23.6',
+            compiler: 'gc',
+            platform: 'linux/amd64',
+          }),
+        )
       } else send(res, 200, 'ok', 'text/plain; charset=utf-8')
       return
     }
@@ -349,17 +417,27 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (!allowed(user, route.resource)) {
       const scope = route.namespace ? `in the namespace "${route.namespace}"` : 'at the cluster scope'
       const what = route.name ? `${info.name} "${route.name}"` : info.name
-      status(res, 403, 'Forbidden', `${what} is forbidden: User "${user}" cannot ${verb} resource "${info.name}" in API group "${info.group}" ${scope}`, {
-        ...(route.name ? {name: route.name} : {}),
-        ...(info.group ? {group: info.group} : {}),
-        kind: info.name,
-      })
+      status(
+        res,
+        403,
+        'Forbidden',
+        `${what} is forbidden: User "${user}" cannot ${verb} resource "${info.name}" in API group "${info.group}" ${scope}`,
+        {
+          ...(route.name ? {name: route.name} : {}),
+          ...(info.group ? {group: info.group} : {}),
+          kind: info.name,
+        },
+      )
       return
     }
     if (route.name) {
       const entry = stores[route.resource].get(route.namespace ? `${route.namespace}/${route.name}` : route.name)
       if (!entry) {
-        status(res, 404, 'NotFound', `${info.name}${info.group ? `.${info.group}` : ''} "${route.name}" not found`, {name: route.name, ...(info.group ? {group: info.group} : {}), kind: info.name})
+        status(res, 404, 'NotFound', `${info.name}${info.group ? `.${info.group}` : ''} "${route.name}" not found`, {
+          name: route.name,
+          ...(info.group ? {group: info.group} : {}),
+          kind: info.name,
+        })
         return
       }
       if (wantsTable(req) && route.resource === 'nodes') send(res, 200, JSON.stringify(nodeTable([entry.obj], String(rv), undefined)))
@@ -399,7 +477,14 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     return /as=Table/.test(first) && /g=meta\.k8s\.io/.test(first)
   }
 
-  function list(req: IncomingMessage, res: ServerResponse, url: URL, resource: ResourceName, namespace: string | undefined, matches: (o: KubeObject) => boolean): void {
+  function list(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    resource: ResourceName,
+    namespace: string | undefined,
+    matches: (o: KubeObject) => boolean,
+  ): void {
     const info = RESOURCES[resource]
     const limit = Number(url.searchParams.get('limit') ?? '0') || 0
     const token = url.searchParams.get('continue')
@@ -410,14 +495,20 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       let decoded: {v?: string; rv?: number; start?: string}
       try {
         decoded = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as typeof decoded
-        if (decoded.v !== 'meta.k8s.io/v1' || typeof decoded.rv !== 'number' || typeof decoded.start !== 'string') throw new Error('bad token')
+        if (decoded.v !== 'meta.k8s.io/v1' || typeof decoded.rv !== 'number' || typeof decoded.start !== 'string')
+          throw new Error('bad token')
       } catch {
         status(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)')
         return
       }
       if (failContinue > 0 || decoded.rv < compactedRv) {
         if (failContinue > 0) failContinue--
-        status(res, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.')
+        status(
+          res,
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.',
+        )
         return
       }
       listRv = decoded.rv
@@ -443,20 +534,39 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       if (!url.searchParams.get('labelSelector')) meta.remainingItemCount = all.length - i
     }
     if (wantsTable(req) && resource === 'nodes') {
-      send(res, 200, JSON.stringify(nodeTable(items.map((e) => e.obj), String(listRv), next)))
+      send(
+        res,
+        200,
+        JSON.stringify(
+          nodeTable(
+            items.map((e) => e.obj),
+            String(listRv),
+            next,
+          ),
+        ),
+      )
       return
     }
     const body = `{"kind":"${info.listKind}","apiVersion":"${info.apiVersion}","metadata":${JSON.stringify(meta)},"items":[${items.map((e) => e.json).join(',')}]}`
     send(res, 200, body)
   }
 
-  function startWatch(req: IncomingMessage, res: ServerResponse, url: URL, resource: ResourceName, namespace: string | undefined, matches: (o: KubeObject) => boolean): void {
+  function startWatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    resource: ResourceName,
+    namespace: string | undefined,
+    matches: (o: KubeObject) => boolean,
+  ): void {
     const fromText = url.searchParams.get('resourceVersion') ?? ''
     res.writeHead(200, {'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked'})
     res.flushHeaders()
     const from = Number(fromText)
     if (fromText !== '' && fromText !== '0' && (!Number.isFinite(from) || from < compactedRv)) {
-      res.end(`{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: ${fromText} (${compactedRv})","reason":"Expired","code":410}}\n`)
+      res.end(
+        `{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: ${fromText} (${compactedRv})","reason":"Expired","code":410}}\n`,
+      )
       return
     }
     const w: Watcher = {
@@ -483,7 +593,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (['1', 'true'].includes(url.searchParams.get('allowWatchBookmarks') ?? '')) {
       const info = RESOURCES[resource]
       w.timer = setInterval(() => {
-        res.write(`{"type":"BOOKMARK","object":{"kind":"${info.kind}","apiVersion":"${info.apiVersion}","metadata":{"resourceVersion":"${rv}","creationTimestamp":null}}}\n`)
+        res.write(
+          `{"type":"BOOKMARK","object":{"kind":"${info.kind}","apiVersion":"${info.apiVersion}","metadata":{"resourceVersion":"${rv}","creationTimestamp":null}}}\n`,
+        )
       }, bookmarkIntervalMs)
       w.timer.unref()
     }
@@ -497,19 +609,57 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       kind: 'APIResourceList',
       apiVersion: 'v1',
       groupVersion,
-      resources: names.flatMap((n): Array<Record<string, unknown>> => {
-        const info = RESOURCES[n]
-        return [
-          {name: info.name, singularName: info.singular, namespaced: info.namespaced, kind: info.kind, verbs: ALL_VERBS, shortNames: info.shortNames, storageVersionHash: 'XwShjMxG9Fs='},
-          {name: `${info.name}/status`, singularName: '', namespaced: info.namespaced, kind: info.kind, verbs: ['get', 'patch', 'update']},
-        ]
-      }).concat(groupVersion === 'v1' ? [{name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], shortNames: ['ns'], storageVersionHash: 'Q3oi5N2YM8M='}] : []),
+      resources: names
+        .flatMap((n): Array<Record<string, unknown>> => {
+          const info = RESOURCES[n]
+          return [
+            {
+              name: info.name,
+              singularName: info.singular,
+              namespaced: info.namespaced,
+              kind: info.kind,
+              verbs: ALL_VERBS,
+              shortNames: info.shortNames,
+              storageVersionHash: 'XwShjMxG9Fs=',
+            },
+            {
+              name: `${info.name}/status`,
+              singularName: '',
+              namespaced: info.namespaced,
+              kind: info.kind,
+              verbs: ['get', 'patch', 'update'],
+            },
+          ]
+        })
+        .concat(
+          groupVersion === 'v1'
+            ? [
+                {
+                  name: 'namespaces',
+                  singularName: 'namespace',
+                  namespaced: false,
+                  kind: 'Namespace',
+                  verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+                  shortNames: ['ns'],
+                  storageVersionHash: 'Q3oi5N2YM8M=',
+                },
+              ]
+            : [],
+        ),
     })
-    const networking = {name: 'networking.k8s.io', versions: [{groupVersion: 'networking.k8s.io/v1', version: 'v1'}], preferredVersion: {groupVersion: 'networking.k8s.io/v1', version: 'v1'}}
+    const networking = {
+      name: 'networking.k8s.io',
+      versions: [{groupVersion: 'networking.k8s.io/v1', version: 'v1'}],
+      preferredVersion: {groupVersion: 'networking.k8s.io/v1', version: 'v1'},
+    }
     let body: unknown
     switch (path) {
       case '/api':
-        body = {kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${port}`}]}
+        body = {
+          kind: 'APIVersions',
+          versions: ['v1'],
+          serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${port}`}],
+        }
         break
       case '/api/v1':
         body = resourceList('v1', ['nodes', 'services'])
@@ -532,7 +682,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
 
   // ---- lifecycle ----
 
-  const server: Server = createServer({key: pki.serverKey, cert: pki.serverCert, ca: pki.caPem, requestCert: true, rejectUnauthorized: false}, handle)
+  const server: Server = createServer(
+    {key: pki.serverKey, cert: pki.serverCert, ca: pki.caPem, requestCert: true, rejectUnauthorized: false},
+    handle,
+  )
   server.on('secureConnection', (socket: TLSSocket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -705,7 +858,11 @@ function nodeTable(nodes: KubeObject[], resourceVersion: string, next: string | 
 }
 
 function nodeCells(node: KubeObject): string[] {
-  const status = (node.status ?? {}) as {conditions?: Array<{type: string; status: string}>; addresses?: Array<{type: string; address: string}>; nodeInfo?: Record<string, string>}
+  const status = (node.status ?? {}) as {
+    conditions?: Array<{type: string; status: string}>
+    addresses?: Array<{type: string; address: string}>
+    nodeInfo?: Record<string, string>
+  }
   const spec = (node.spec ?? {}) as {unschedulable?: boolean}
   const parts: string[] = []
   const ready = status.conditions?.find((c) => c.type === 'Ready')
@@ -714,7 +871,8 @@ function nodeCells(node: KubeObject): string[] {
   if (spec.unschedulable) parts.push('SchedulingDisabled')
   const roles = new Set<string>()
   for (const [k, v] of Object.entries(node.metadata.labels ?? {})) {
-    if (k.startsWith('node-role.kubernetes.io/') && k.length > 'node-role.kubernetes.io/'.length) roles.add(k.slice('node-role.kubernetes.io/'.length))
+    if (k.startsWith('node-role.kubernetes.io/') && k.length > 'node-role.kubernetes.io/'.length)
+      roles.add(k.slice('node-role.kubernetes.io/'.length))
     else if (k === 'kubernetes.io/role' && v !== '') roles.add(v)
   }
   const info = status.nodeInfo ?? {}
@@ -789,11 +947,45 @@ function openssl(dir: string, args: string[]): void {
 
 function makePki(dir: string): Pki {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  openssl(dir, ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=roster-test-kubernetes-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
+  openssl(dir, [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=roster-test-kubernetes-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ])
   openssl(dir, ['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver'])
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n')
-  openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'server.ext'])
+  writeFileSync(
+    join(dir, 'server.ext'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
+  )
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'server.ext',
+  ])
   return {
     caFile: join(dir, 'ca.crt'),
     caKeyFile: join(dir, 'ca.key'),
@@ -807,8 +999,37 @@ function clientCert(dir: string, pki: Pki, user: string): {certFile: string; key
   const safe = user.replace(/[^A-Za-z0-9_.-]/g, '_')
   const certFile = join(dir, `client-${safe}.crt`)
   const keyFile = join(dir, `client-${safe}.key`)
-  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-out', `client-${safe}.csr`, '-subj', `/CN=${user}/O=system:masters`])
+  openssl(dir, [
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    `client-${safe}.csr`,
+    '-subj',
+    `/CN=${user}/O=system:masters`,
+  ])
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n')
-  openssl(dir, ['x509', '-req', '-in', `client-${safe}.csr`, '-CA', pki.caFile, '-CAkey', pki.caKeyFile, '-CAcreateserial', '-out', certFile, '-days', '2', '-extfile', 'client.ext'])
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `client-${safe}.csr`,
+    '-CA',
+    pki.caFile,
+    '-CAkey',
+    pki.caKeyFile,
+    '-CAcreateserial',
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-extfile',
+    'client.ext',
+  ])
   return {certFile, keyFile}
 }

@@ -67,12 +67,40 @@ export function makeNode(input: NodeSpecInput): KubeObject {
     message: ready === 'Unknown' ? 'Kubelet stopped posting node status.' : bad ? badMsg : okMsg,
   })
   const conditions: Array<Record<string, string>> = [
-    cond('MemoryPressure', pressure.has('MemoryPressure'), 'KubeletHasSufficientMemory', 'KubeletHasInsufficientMemory', 'kubelet has sufficient memory available', 'kubelet has insufficient memory available'),
-    cond('DiskPressure', pressure.has('DiskPressure'), 'KubeletHasNoDiskPressure', 'KubeletHasDiskPressure', 'kubelet has no disk pressure', 'kubelet has disk pressure'),
-    cond('PIDPressure', pressure.has('PIDPressure'), 'KubeletHasSufficientPID', 'KubeletHasInsufficientPID', 'kubelet has sufficient PID available', 'kubelet has insufficient PID available'),
+    cond(
+      'MemoryPressure',
+      pressure.has('MemoryPressure'),
+      'KubeletHasSufficientMemory',
+      'KubeletHasInsufficientMemory',
+      'kubelet has sufficient memory available',
+      'kubelet has insufficient memory available',
+    ),
+    cond(
+      'DiskPressure',
+      pressure.has('DiskPressure'),
+      'KubeletHasNoDiskPressure',
+      'KubeletHasDiskPressure',
+      'kubelet has no disk pressure',
+      'kubelet has disk pressure',
+    ),
+    cond(
+      'PIDPressure',
+      pressure.has('PIDPressure'),
+      'KubeletHasSufficientPID',
+      'KubeletHasInsufficientPID',
+      'kubelet has sufficient PID available',
+      'kubelet has insufficient PID available',
+    ),
   ]
   if (pressure.has('NetworkUnavailable')) {
-    conditions.unshift({type: 'NetworkUnavailable', status: 'True', lastHeartbeatTime: heartbeat, lastTransitionTime: created, reason: 'NoRouteCreated', message: 'Node created without a route'})
+    conditions.unshift({
+      type: 'NetworkUnavailable',
+      status: 'True',
+      lastHeartbeatTime: heartbeat,
+      lastTransitionTime: created,
+      reason: 'NoRouteCreated',
+      message: 'Node created without a route',
+    })
   }
   if (ready !== 'missing') {
     conditions.push({
@@ -81,7 +109,12 @@ export function makeNode(input: NodeSpecInput): KubeObject {
       lastHeartbeatTime: heartbeat,
       lastTransitionTime: created,
       reason: ready === 'True' ? 'KubeletReady' : ready === 'False' ? 'KubeletNotReady' : 'NodeStatusUnknown',
-      message: ready === 'True' ? 'kubelet is posting ready status' : ready === 'False' ? 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized' : 'Kubelet stopped posting node status.',
+      message:
+        ready === 'True'
+          ? 'kubelet is posting ready status'
+          : ready === 'False'
+            ? 'container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized'
+            : 'Kubelet stopped posting node status.',
     })
   }
   ipCounter++
@@ -96,7 +129,11 @@ export function makeNode(input: NodeSpecInput): KubeObject {
       sizeBytes: 10_000_000 + i * 1_234_567,
     })
   }
-  const spec: Record<string, unknown> = {podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'], providerID: `kind://docker/kind/${input.name}`}
+  const spec: Record<string, unknown> = {
+    podCIDR: '10.244.0.0/24',
+    podCIDRs: ['10.244.0.0/24'],
+    providerID: `kind://docker/kind/${input.name}`,
+  }
   if (input.unschedulable) spec.unschedulable = true
   const taints = [...(input.taints ?? [])]
   if (input.unschedulable) taints.push({key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule'})
@@ -202,7 +239,12 @@ export function makeIngress(input: IngressSpecInput): KubeObject {
 }
 
 /** Metadata of a namespaced object created an hour ago. */
-function namespacedMetadata(input: {name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>}): KubeObject['metadata'] {
+function namespacedMetadata(input: {
+  name: string
+  namespace?: string
+  labels?: Record<string, string>
+  annotations?: Record<string, string>
+}): KubeObject['metadata'] {
   return {
     name: input.name,
     namespace: input.namespace ?? 'default',

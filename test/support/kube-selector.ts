@@ -40,7 +40,7 @@ function value(v: string): string {
 }
 
 function parseRequirement(req: string): (labels: Record<string, string>) => boolean {
-  if (req === '') throw new Error('found \'\', expected: identifier')
+  if (req === '') throw new Error("found '', expected: identifier")
   let m = /^(\S+?)\s+(in|notin)\s+\((.*)\)$/.exec(req)
   if (m) {
     const k = key(m[1] ?? '')

@@ -66,7 +66,6 @@ export interface StartPdnsOptions {
   maxBodyMB?: number
 }
 
-
 async function udpPortFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = createSocket('udp4')
@@ -227,4 +226,3 @@ export async function startPdns(options: StartPdnsOptions = {}): Promise<Started
     stop,
   }
 }
-

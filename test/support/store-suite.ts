@@ -84,7 +84,14 @@ ${body}
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       const now = Date.now()
-      resolvePromise({code, signal, stdout, stderr, elapsedMs: now - started, exitAfterCloseMs: closedAt === undefined ? undefined : now - closedAt})
+      resolvePromise({
+        code,
+        signal,
+        stdout,
+        stderr,
+        elapsedMs: now - started,
+        exitAfterCloseMs: closedAt === undefined ? undefined : now - closedAt,
+      })
     })
   })
 }
@@ -164,10 +171,13 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
     it('keeps empty and large values intact', async () => {
       const p = fresh()
       const large = 'x'.repeat(300_000) + 'é'
-      await store.txn([], [
-        {type: 'put', key: `${p}empty`, value: ''},
-        {type: 'put', key: `${p}large`, value: large},
-      ])
+      await store.txn(
+        [],
+        [
+          {type: 'put', key: `${p}empty`, value: ''},
+          {type: 'put', key: `${p}large`, value: large},
+        ],
+      )
       assert.equal((await store.get(`${p}empty`))?.value, '')
       assert.equal((await store.get(`${p}large`))?.value, large)
     })
@@ -177,10 +187,13 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       const r1 = await put(store, `${p}a`, '1')
       const r2 = await put(store, `${p}b`, '1')
       assert.ok(r2 > r1, `${r2} > ${r1}`)
-      const both = await store.txn([], [
-        {type: 'put', key: `${p}c`, value: '1'},
-        {type: 'put', key: `${p}d`, value: '1'},
-      ])
+      const both = await store.txn(
+        [],
+        [
+          {type: 'put', key: `${p}c`, value: '1'},
+          {type: 'put', key: `${p}d`, value: '1'},
+        ],
+      )
       assert.ok(both.revision > r2)
       assert.equal((await store.get(`${p}c`))?.modRevision, both.revision)
       assert.equal((await store.get(`${p}d`))?.modRevision, both.revision)
@@ -209,11 +222,14 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       const r1 = await put(store, key, 'v1')
       await put(store, `${p}gone`, 'still here')
       const r2 = await put(store, key, 'v2')
-      const result = await store.txn([{key, modRevision: r1}], [
-        {type: 'put', key, value: 'v3'},
-        {type: 'put', key: `${p}other`, value: 'x'},
-        {type: 'delete', key: `${p}gone`},
-      ])
+      const result = await store.txn(
+        [{key, modRevision: r1}],
+        [
+          {type: 'put', key, value: 'v3'},
+          {type: 'put', key: `${p}other`, value: 'x'},
+          {type: 'delete', key: `${p}gone`},
+        ],
+      )
       assert.equal(result.succeeded, false)
       assert.ok(result.revision >= r2)
       assert.equal((await store.get(key))?.value, 'v2')
@@ -225,7 +241,13 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       const p = fresh()
       const ra = await put(store, `${p}a`, '1')
       const rb = await put(store, `${p}b`, '1')
-      const result = await store.txn([{key: `${p}a`, modRevision: ra}, {key: `${p}b`, modRevision: rb + 1000}], [{type: 'put', key: `${p}a`, value: '2'}])
+      const result = await store.txn(
+        [
+          {key: `${p}a`, modRevision: ra},
+          {key: `${p}b`, modRevision: rb + 1000},
+        ],
+        [{type: 'put', key: `${p}a`, value: '2'}],
+      )
       assert.equal(result.succeeded, false)
       assert.equal((await store.get(`${p}a`))?.value, '1')
     })
@@ -259,7 +281,13 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       assert.equal(await store.get(key), undefined)
       const absent = await store.txn([{key, modRevision: 0}], [{type: 'put', key, value: 'again'}])
       assert.equal(absent.succeeded, true)
-      assert.deepEqual(await store.get(key), {key, value: 'again', createRevision: absent.revision, modRevision: absent.revision, version: 1})
+      assert.deepEqual(await store.get(key), {
+        key,
+        value: 'again',
+        createRevision: absent.revision,
+        modRevision: absent.revision,
+        version: 1,
+      })
     })
 
     it('deleting an absent key succeeds and changes nothing', async () => {
@@ -282,7 +310,10 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       const keys: string[] = []
       for (let i = 0; i < 1000; i++) keys.push(`${p}${String(i).padStart(4, '0')}`)
       for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
-        await store.txn([], keys.slice(i, i + MAX_TXN_OPS).map((key) => ({type: 'put' as const, key, value: `v-${key}`})))
+        await store.txn(
+          [],
+          keys.slice(i, i + MAX_TXN_OPS).map((key) => ({type: 'put' as const, key, value: `v-${key}`})),
+        )
       }
       const pages = await collect(store, p, 7)
       const seen = pages.flatMap((page) => page.kvs.map((kv) => kv.key))
@@ -290,9 +321,15 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       assert.ok(pages.length >= Math.ceil(1000 / 7), `${pages.length} pages`)
       for (const page of pages) assert.ok(page.kvs.length <= 7)
       assert.equal(new Set(pages.map((page) => page.revision)).size, 1)
-      assert.equal(pages.flatMap((page) => page.kvs).every((kv) => kv.value === `v-${kv.key}`), true)
+      assert.equal(
+        pages.flatMap((page) => page.kvs).every((kv) => kv.value === `v-${kv.key}`),
+        true,
+      )
       // The default page size returns the same.
-      assert.deepEqual((await rangeAll(store, p)).map((kv) => kv.key), keys)
+      assert.deepEqual(
+        (await rangeAll(store, p)).map((kv) => kv.key),
+        keys,
+      )
     })
 
     it('range isolates the prefix: "a/" returns neither "a" nor "ab"', async () => {
@@ -309,18 +346,27 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       const names = ['z', 'é', 'é/1', 'éa', 'ê', '\u{1F600}', '\uFFFD', 'Z', '~', '\u007f']
       for (const n of names) await put(store, `${p}${n}`, n)
       const expected = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
-      assert.deepEqual((await collect(store, p, 3)).flatMap((pg) => pg.kvs.map((kv) => kv.key.slice(p.length))), expected)
-      assert.deepEqual((await rangeAll(store, `${p}é`)).map((kv) => kv.key.slice(p.length)), ['é', 'é/1', 'éa'])
+      assert.deepEqual(
+        (await collect(store, p, 3)).flatMap((pg) => pg.kvs.map((kv) => kv.key.slice(p.length))),
+        expected,
+      )
+      assert.deepEqual(
+        (await rangeAll(store, `${p}é`)).map((kv) => kv.key.slice(p.length)),
+        ['é', 'é/1', 'éa'],
+      )
     })
 
     it('range of an empty prefix-space returns no keys', async () => {
       assert.deepEqual(await rangeAll(store, fresh()), [])
     })
 
-    it('range reads every page at the first page\'s revision, while writes go on', async () => {
+    it("range reads every page at the first page's revision, while writes go on", async () => {
       const p = fresh()
       const keys = Array.from({length: 50}, (_, i) => `${p}${String(i).padStart(2, '0')}`)
-      await store.txn([], keys.map((key) => ({type: 'put' as const, key, value: 'old'})))
+      await store.txn(
+        [],
+        keys.map((key) => ({type: 'put' as const, key, value: 'old'})),
+      )
       const seen: KeyValue[] = []
       const revisions = new Set<number>()
       let writes = 0
@@ -328,15 +374,21 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
         seen.push(...page.kvs)
         revisions.add(page.revision)
         // Change a key not yet read, add one, delete one: none of it may show in this range.
-        await store.txn([], [
-          {type: 'put', key: `${p}${String(45 - writes).padStart(2, '0')}`, value: 'new'},
-          {type: 'put', key: `${p}${String(writes).padStart(2, '0')}x`, value: 'added'},
-          {type: 'delete', key: `${p}49`},
-        ])
+        await store.txn(
+          [],
+          [
+            {type: 'put', key: `${p}${String(45 - writes).padStart(2, '0')}`, value: 'new'},
+            {type: 'put', key: `${p}${String(writes).padStart(2, '0')}x`, value: 'added'},
+            {type: 'delete', key: `${p}49`},
+          ],
+        )
         writes++
       }
       assert.equal(revisions.size, 1)
-      assert.deepEqual(seen.map((kv) => kv.key), keys)
+      assert.deepEqual(
+        seen.map((kv) => kv.key),
+        keys,
+      )
       assert.ok(seen.every((kv) => kv.value === 'old'))
       assert.ok(seen.every((kv) => kv.modRevision <= [...revisions][0]!))
       // And afterwards the writes are there.
@@ -346,7 +398,10 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
 
     it('a range abandoned part-way releases its snapshot, and later writes and ranges work', async () => {
       const p = fresh()
-      await store.txn([], Array.from({length: 30}, (_, i) => ({type: 'put' as const, key: `${p}${i}`, value: 'x'})))
+      await store.txn(
+        [],
+        Array.from({length: 30}, (_, i) => ({type: 'put' as const, key: `${p}${i}`, value: 'x'})),
+      )
       for (let round = 0; round < 3; round++) {
         for await (const page of store.range(p, {pageSize: 5})) {
           assert.equal(page.kvs.length, 5)
@@ -384,7 +439,16 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
 
     it('txn writing one key twice is rejected', async () => {
       const key = `${fresh()}k`
-      await assert.rejects(store.txn([], [{type: 'put', key, value: '1'}, {type: 'delete', key}]), InvalidInputError)
+      await assert.rejects(
+        store.txn(
+          [],
+          [
+            {type: 'put', key, value: '1'},
+            {type: 'delete', key},
+          ],
+        ),
+        InvalidInputError,
+      )
       assert.equal(await store.get(key), undefined)
     })
 

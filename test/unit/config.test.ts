@@ -10,12 +10,22 @@ import {loadConfig, userConfigPath} from '../../src/lib/config/load-config.js'
 import {InvalidInputError} from '../../src/lib/errors.js'
 
 describe('parseDuration', () => {
-  for (const [text, ms] of [['500ms', 500], ['10s', 10_000], ['1m', 60_000], ['1h30m', 5_400_000], ['2', 2000], ['1.5s', 1500]] as const) {
+  for (const [text, ms] of [
+    ['500ms', 500],
+    ['10s', 10_000],
+    ['1m', 60_000],
+    ['1h30m', 5_400_000],
+    ['2', 2000],
+    ['1.5s', 1500],
+  ] as const) {
     it(`${text} → ${ms} ms`, () => assert.equal(parseDuration(text, 'timeout'), ms))
   }
   for (const bad of ['', 'abc', '10x', '-1s', '0s', '5s abc']) {
     it(`rejects ${JSON.stringify(bad)} naming the field`, () => {
-      assert.throws(() => parseDuration(bad, '--timeout'), (e: unknown) => e instanceof InvalidInputError && e.message.startsWith('--timeout ') && e.exitCode === 2)
+      assert.throws(
+        () => parseDuration(bad, '--timeout'),
+        (e: unknown) => e instanceof InvalidInputError && e.message.startsWith('--timeout ') && e.exitCode === 2,
+      )
     })
   }
 })
@@ -39,7 +49,10 @@ describe('loadConfig', () => {
     assert.equal(loaded.values.get('registry')?.value, 'etcd://127.0.0.1:2379')
     assert.equal(loaded.values.get('timeout')?.value, '5s')
     assert.equal(loaded.values.get('etcd-prefix')?.value, '/x/', 'camelCase keys map to flag names')
-    assert.deepEqual(loaded.parsed.map((p) => p.path), [path.join(home, '.config', 'roster', 'config.yaml'), path.join(root, 'project', '.rosterrc.json')])
+    assert.deepEqual(
+      loaded.parsed.map((p) => p.path),
+      [path.join(home, '.config', 'roster', 'config.yaml'), path.join(root, 'project', '.rosterrc.json')],
+    )
   })
 
   it('reads only the explicit file when one is given', async () => {
@@ -56,7 +69,10 @@ describe('loadConfig', () => {
     const {project, env, root} = tree()
     const bad = path.join(root, 'project', '.rosterrc.yaml')
     writeFileSync(bad, 'timeout: [1, \n  nope: {\n')
-    await assert.rejects(loadConfig({cwd: project, env}), (e: unknown) => e instanceof InvalidInputError && e.message.includes(bad) && !e.message.includes('\n'))
+    await assert.rejects(
+      loadConfig({cwd: project, env}),
+      (e: unknown) => e instanceof InvalidInputError && e.message.includes(bad) && !e.message.includes('\n'),
+    )
   })
 
   it('rejects nested values and a missing explicit file', async () => {

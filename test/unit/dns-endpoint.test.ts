@@ -5,7 +5,12 @@ import {canonicalIPv6, endpointKey, normalizeEndpoint} from '../../src/lib/dns/e
 
 describe('normalizeEndpoint', () => {
   it('lower-cases names, strips the trailing dot, sorts and de-duplicates targets', () => {
-    const ep = normalizeEndpoint({dnsName: 'WWW.Example.COM.', recordType: 'a', targets: ['10.0.0.2', '10.0.0.1', '10.0.0.2'], recordTTL: 60})
+    const ep = normalizeEndpoint({
+      dnsName: 'WWW.Example.COM.',
+      recordType: 'a',
+      targets: ['10.0.0.2', '10.0.0.1', '10.0.0.2'],
+      recordTTL: 60,
+    })
     assert.deepEqual(ep, {dnsName: 'www.example.com', recordType: 'A', targets: ['10.0.0.1', '10.0.0.2'], recordTTL: 60})
     assert.equal(endpointKey(ep), 'www.example.com A')
   })
@@ -18,8 +23,15 @@ describe('normalizeEndpoint', () => {
   })
 
   it('normalizes host targets of CNAME and SRV but keeps TXT text as it is', () => {
-    assert.deepEqual(normalizeEndpoint({dnsName: 'c.example.com', recordType: 'CNAME', targets: ['Target.Example.com.']}).targets, ['target.example.com'])
-    assert.deepEqual(normalizeEndpoint({dnsName: '_x._tcp.example.com', recordType: 'SRV', targets: ['10 10 9100 Host.Example.com.']}).targets, ['10 10 9100 host.example.com'])
-    assert.deepEqual(normalizeEndpoint({dnsName: 't.example.com', recordType: 'TXT', targets: ['Mixed Case "text"']}).targets, ['Mixed Case "text"'])
+    assert.deepEqual(normalizeEndpoint({dnsName: 'c.example.com', recordType: 'CNAME', targets: ['Target.Example.com.']}).targets, [
+      'target.example.com',
+    ])
+    assert.deepEqual(
+      normalizeEndpoint({dnsName: '_x._tcp.example.com', recordType: 'SRV', targets: ['10 10 9100 Host.Example.com.']}).targets,
+      ['10 10 9100 host.example.com'],
+    )
+    assert.deepEqual(normalizeEndpoint({dnsName: 't.example.com', recordType: 'TXT', targets: ['Mixed Case "text"']}).targets, [
+      'Mixed Case "text"',
+    ])
   })
 })

@@ -24,7 +24,9 @@ function rec(dnsName: string, recordType: string, ...targets: string[]): Endpoin
 async function ownersOf(provider: MemoryProvider, options: {txtPrefix?: string; txtSuffix?: string}): Promise<string[]> {
   const own = new OwnershipProvider(provider, {ownerId: 'owner', ...options})
   const records = await own.records()
-  return records.map((r) => `${r.dnsName} ${r.recordType} owner=${r.labels?.owner ?? ''}${r.labels?.resource ? ` resource=${r.labels.resource}` : ''}`).sort()
+  return records
+    .map((r) => `${r.dnsName} ${r.recordType} owner=${r.labels?.owner ?? ''}${r.labels?.resource ? ` resource=${r.labels.resource}` : ''}`)
+    .sort()
 }
 
 describe('ownership labels (external-dns endpoint/labels.go)', () => {
@@ -58,8 +60,14 @@ describe('ownership names (external-dns registry/mapper)', () => {
     })
   }
   it('legacy names carry no type', () => {
-    assert.deepEqual(new OwnershipNameMapper('txt.', '').toRecord('txt.bar.test-zone.example.org'), {dnsName: 'bar.test-zone.example.org', recordType: ''})
-    assert.deepEqual(new OwnershipNameMapper('', '-txt').toRecord('bar-txt.test-zone.example.org'), {dnsName: 'bar.test-zone.example.org', recordType: ''})
+    assert.deepEqual(new OwnershipNameMapper('txt.', '').toRecord('txt.bar.test-zone.example.org'), {
+      dnsName: 'bar.test-zone.example.org',
+      recordType: '',
+    })
+    assert.deepEqual(new OwnershipNameMapper('', '-txt').toRecord('bar-txt.test-zone.example.org'), {
+      dnsName: 'bar.test-zone.example.org',
+      recordType: '',
+    })
     assert.equal(new OwnershipNameMapper('txt.', '').toRecord('other.test-zone.example.org'), undefined)
   })
   it('prefix and suffix are exclusive', () => {
@@ -130,7 +138,10 @@ describe('OwnershipProvider.applyChanges()', () => {
     const zone = new MemoryProvider([])
     const own = new OwnershipProvider(zone, {ownerId: 'owner'})
     await own.records()
-    const created = {...rec('new-record-1.test-zone.example.org', 'CNAME', 'new-loadbalancer-1.lb.com'), labels: {owner: 'owner', resource: 'ingress/default/my-ingress'}}
+    const created = {
+      ...rec('new-record-1.test-zone.example.org', 'CNAME', 'new-loadbalancer-1.lb.com'),
+      labels: {owner: 'owner', resource: 'ingress/default/my-ingress'},
+    }
     await own.applyChanges({create: [created], updateOld: [], updateNew: [], delete: []})
     assert.deepEqual(zone.dump(), [
       `cname-new-record-1.test-zone.example.org TXT ${unquote(RESOURCE_VALUE)}`,
@@ -184,7 +195,15 @@ describe('OwnershipProvider.applyChanges()', () => {
     const zone = new MemoryProvider([])
     const own = new OwnershipProvider(zone, {ownerId: 'ci', txtPrefix: 'own-%{record_type}.'})
     await own.records()
-    await own.applyChanges({create: [{...rec('app.example.com', 'A', '10.1.1.1'), labels: {owner: 'ci'}}, {...rec('example.com', 'A', '10.1.1.2'), labels: {owner: 'ci'}}], updateOld: [], updateNew: [], delete: []})
+    await own.applyChanges({
+      create: [
+        {...rec('app.example.com', 'A', '10.1.1.1'), labels: {owner: 'ci'}},
+        {...rec('example.com', 'A', '10.1.1.2'), labels: {owner: 'ci'}},
+      ],
+      updateOld: [],
+      updateNew: [],
+      delete: [],
+    })
     assert.deepEqual(zone.dump(), [
       'app.example.com A 10.1.1.1',
       'example.com A 10.1.1.2',
@@ -192,6 +211,9 @@ describe('OwnershipProvider.applyChanges()', () => {
       'own-a.example.com TXT heritage=external-dns,external-dns/owner=ci',
     ])
     const again = await new OwnershipProvider(zone, {ownerId: 'ci', txtPrefix: 'own-%{record_type}.'}).records()
-    assert.deepEqual(again.map((r) => r.labels?.owner), ['ci', 'ci'])
+    assert.deepEqual(
+      again.map((r) => r.labels?.owner),
+      ['ci', 'ci'],
+    )
   })
 })

@@ -17,8 +17,13 @@ function ep(dnsName: string, recordType: string, targets: string[], extra: {ttl?
 function summarize(current: Endpoint[], desired: Endpoint[], policy: Policy, options = {}): string[] {
   const {changes, conflicts} = calculatePlan(current, desired, policy, ME, options)
   return [
-    ...changes.create.map((e) => `create ${e.dnsName} ${e.recordType} ${e.targets.join(',')}${e.recordTTL === undefined ? '' : ` ttl=${e.recordTTL}`}`),
-    ...changes.updateNew.map((e, i) => `update ${e.dnsName} ${e.recordType} ${changes.updateOld[i]?.targets.join(',')} -> ${e.targets.join(',')}${e.recordTTL === undefined ? '' : ` ttl=${e.recordTTL}`}`),
+    ...changes.create.map(
+      (e) => `create ${e.dnsName} ${e.recordType} ${e.targets.join(',')}${e.recordTTL === undefined ? '' : ` ttl=${e.recordTTL}`}`,
+    ),
+    ...changes.updateNew.map(
+      (e, i) =>
+        `update ${e.dnsName} ${e.recordType} ${changes.updateOld[i]?.targets.join(',')} -> ${e.targets.join(',')}${e.recordTTL === undefined ? '' : ` ttl=${e.recordTTL}`}`,
+    ),
     ...changes.delete.map((e) => `delete ${e.dnsName} ${e.recordType} ${e.targets.join(',')}`),
     ...conflicts.map((c) => `conflict ${c.dnsName} ${c.recordType}${c.owner === undefined ? '' : ` owner=${c.owner}`}`),
   ]
@@ -37,7 +42,13 @@ const mine = {owner: ME}
 const theirs = {owner: 'other-cluster'}
 
 const cases: Case[] = [
-  {name: 'create into an empty zone', current: [], desired: [ep('a.example.com', 'A', ['10.0.0.1'])], policy: 'sync', want: ['create a.example.com A 10.0.0.1']},
+  {
+    name: 'create into an empty zone',
+    current: [],
+    desired: [ep('a.example.com', 'A', ['10.0.0.1'])],
+    policy: 'sync',
+    want: ['create a.example.com A 10.0.0.1'],
+  },
   {
     name: 'no-op when targets and TTL match',
     current: [ep('a.example.com', 'A', ['10.0.0.1'], {ttl: 300, ...mine})],
@@ -200,9 +211,15 @@ const cases: Case[] = [
   {
     name: 'SRV and TXT are managed',
     current: [ep('_web._tcp.example.com', 'SRV', ['10 10 80 a.example.com'], mine)],
-    desired: [ep('_web._tcp.example.com', 'SRV', ['10 10 80 a.example.com', '10 10 80 b.example.com']), ep('t.example.com', 'TXT', ['hello world'])],
+    desired: [
+      ep('_web._tcp.example.com', 'SRV', ['10 10 80 a.example.com', '10 10 80 b.example.com']),
+      ep('t.example.com', 'TXT', ['hello world']),
+    ],
     policy: 'sync',
-    want: ['create t.example.com TXT hello world', 'update _web._tcp.example.com SRV 10 10 80 a.example.com -> 10 10 80 a.example.com,10 10 80 b.example.com'],
+    want: [
+      'create t.example.com TXT hello world',
+      'update _web._tcp.example.com SRV 10 10 80 a.example.com -> 10 10 80 a.example.com,10 10 80 b.example.com',
+    ],
   },
   {
     name: 'desired duplicates are merged',
@@ -233,7 +250,11 @@ describe('calculatePlan', () => {
 
   it('counts owned record sets in scope', () => {
     const {ownedCount} = calculatePlan(
-      [ep('a.example.com', 'A', ['1.1.1.1'], mine), ep('b.example.com', 'A', ['1.1.1.1'], theirs), ep('c.other.org', 'A', ['1.1.1.1'], mine)],
+      [
+        ep('a.example.com', 'A', ['1.1.1.1'], mine),
+        ep('b.example.com', 'A', ['1.1.1.1'], theirs),
+        ep('c.other.org', 'A', ['1.1.1.1'], mine),
+      ],
       [],
       'create-only',
       ME,
@@ -259,8 +280,8 @@ describe('calculatePlan', () => {
     const current: Endpoint[] = []
     const desired: Endpoint[] = []
     for (let i = 0; i < 20_000; i++) {
-      current.push(ep(`h${i}.example.com`, 'A', [`10.0.${i >> 8 & 255}.${i & 255}`], mine))
-      desired.push(ep(`h${i}.example.com`, 'A', [`10.0.${i >> 8 & 255}.${i & 255}`]))
+      current.push(ep(`h${i}.example.com`, 'A', [`10.0.${(i >> 8) & 255}.${i & 255}`], mine))
+      desired.push(ep(`h${i}.example.com`, 'A', [`10.0.${(i >> 8) & 255}.${i & 255}`]))
     }
     desired.push(ep('extra.example.com', 'A', ['10.9.9.9']))
     const {changes} = calculatePlan(current, desired, 'sync', ME)

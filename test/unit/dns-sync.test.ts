@@ -31,13 +31,23 @@ function desiredFor(n: number): Endpoint[] {
 describe('runSync', () => {
   it('applies a plan and reports it', async () => {
     const provider = new MemoryProvider([])
-    const result = await runSync({sources: [source([{dnsName: 'a.example.com', recordType: 'A', targets: ['10.0.0.1']}])], provider, policy: 'sync', ownerId: ME})
+    const result = await runSync({
+      sources: [source([{dnsName: 'a.example.com', recordType: 'A', targets: ['10.0.0.1']}])],
+      provider,
+      policy: 'sync',
+      ownerId: ME,
+    })
     assert.equal(result.applied, true)
     assert.deepEqual(result.summary, {create: 1, update: 0, delete: 0})
     assert.deepEqual(result.providerCalls, {read: 1, write: 1})
     assert.deepEqual(provider.dump(), ['a-a.example.com TXT heritage=external-dns,external-dns/owner=ci', 'a.example.com A 10.0.0.1'])
     assert.equal(hasChanges(result), true)
-    const again = await runSync({sources: [source([{dnsName: 'a.example.com', recordType: 'A', targets: ['10.0.0.1']}])], provider, policy: 'sync', ownerId: ME})
+    const again = await runSync({
+      sources: [source([{dnsName: 'a.example.com', recordType: 'A', targets: ['10.0.0.1']}])],
+      provider,
+      policy: 'sync',
+      ownerId: ME,
+    })
     assert.equal(hasChanges(again), false)
     assert.equal(again.applied, false)
   })
@@ -45,7 +55,13 @@ describe('runSync', () => {
   it('dry-run never calls a provider write method', async () => {
     const provider = ownedZone(3)
     provider.failWrites = true
-    const result = await runSync({sources: [source([{dnsName: 'new.example.com', recordType: 'A', targets: ['10.0.0.9']}])], provider, policy: 'sync', ownerId: ME, dryRun: true})
+    const result = await runSync({
+      sources: [source([{dnsName: 'new.example.com', recordType: 'A', targets: ['10.0.0.9']}])],
+      provider,
+      policy: 'sync',
+      ownerId: ME,
+      dryRun: true,
+    })
     assert.equal(result.applied, false)
     assert.equal(result.dryRun, true)
     assert.deepEqual(result.summary, {create: 1, update: 0, delete: 3})
@@ -58,7 +74,8 @@ describe('runSync', () => {
     const desired = desiredFor(10).slice(0, 6) // deletes 4 of 10 = 40% > 30%
     await assert.rejects(
       runSync({sources: [source(desired)], provider, policy: 'sync', ownerId: ME}),
-      (e: unknown) => e instanceof CommandExitError && e.exitCode === 9 && e.code === 'unsafe_plan' && /4 of 10 owned records/.test(e.message),
+      (e: unknown) =>
+        e instanceof CommandExitError && e.exitCode === 9 && e.code === 'unsafe_plan' && /4 of 10 owned records/.test(e.message),
     )
     // 3 of 10 = 30% is allowed
     provider.failWrites = false
@@ -102,7 +119,10 @@ describe('runSync', () => {
     const failing = source(async () => {
       throw new Error('connection refused')
     }, 'kubernetes')
-    await assert.rejects(runSync({sources: [source(desiredFor(3)), failing], provider, policy: 'sync', ownerId: ME}), /source kubernetes: connection refused/)
+    await assert.rejects(
+      runSync({sources: [source(desiredFor(3)), failing], provider, policy: 'sync', ownerId: ME}),
+      /source kubernetes: connection refused/,
+    )
     assert.equal(provider.stats.readCalls, 0)
     assert.equal(provider.stats.writeCalls, 0)
   })
@@ -115,13 +135,21 @@ describe('runSync', () => {
     ])
     const before = provider.dump()
     const result = await runSync({
-      sources: [source([{dnsName: 'manual.example.com', recordType: 'A', targets: ['10.0.0.1']}, {dnsName: 'theirs.example.com', recordType: 'A', targets: ['10.0.0.2']}])],
+      sources: [
+        source([
+          {dnsName: 'manual.example.com', recordType: 'A', targets: ['10.0.0.1']},
+          {dnsName: 'theirs.example.com', recordType: 'A', targets: ['10.0.0.2']},
+        ]),
+      ],
       provider,
       policy: 'sync',
       ownerId: ME,
     })
     assert.equal(hasChanges(result), false)
-    assert.deepEqual(result.conflicts.map((c) => `${c.dnsName} ${c.owner ?? '-'}`), ['manual.example.com -', 'theirs.example.com other'])
+    assert.deepEqual(
+      result.conflicts.map((c) => `${c.dnsName} ${c.owner ?? '-'}`),
+      ['manual.example.com -', 'theirs.example.com other'],
+    )
     assert.deepEqual(provider.dump(), before)
   })
 
@@ -131,7 +159,12 @@ describe('runSync', () => {
       {dnsName: 'a-old.other.org', recordType: 'TXT', targets: [serializeOwnershipLabels({owner: ME})]},
     ])
     const result = await runSync({
-      sources: [source([{dnsName: 'new.other.org', recordType: 'A', targets: ['10.0.0.2']}, {dnsName: 'x.example.com', recordType: 'A', targets: ['10.0.0.3']}])],
+      sources: [
+        source([
+          {dnsName: 'new.other.org', recordType: 'A', targets: ['10.0.0.2']},
+          {dnsName: 'x.example.com', recordType: 'A', targets: ['10.0.0.3']},
+        ]),
+      ],
       provider,
       policy: 'sync',
       ownerId: ME,

@@ -64,7 +64,13 @@ function answer(id: number, text: string): Buffer {
   const w = new WireWriter()
   writeHeader(w, {id, flags: flagsFor(OPCODE.QUERY, 0, true), qdcount: 0, ancount: 1, nscount: 0, arcount: 0})
   const data = Buffer.from(text)
-  w.name('t.example.test').u16(TYPE.TXT).u16(CLASS.IN).u32(60).u16(data.length + 1).u8(data.length).bytes(data)
+  w.name('t.example.test')
+    .u16(TYPE.TXT)
+    .u16(CLASS.IN)
+    .u32(60)
+    .u16(data.length + 1)
+    .u8(data.length)
+    .bytes(data)
   return w.finish()
 }
 
@@ -80,7 +86,10 @@ describe('TSIG against BIND known answers', () => {
       assert.equal(tsig.keyName, 'roster-key')
       assert.equal(tsig.algorithmName, algorithm)
       assert.equal(tsig.timeSigned, TIME_SIGNED)
-      const {message, mac} = signMessage(messageWithoutTsig(request, tsig), keyFor(algorithm), {timeSigned: tsig.timeSigned, fudge: tsig.fudge})
+      const {message, mac} = signMessage(messageWithoutTsig(request, tsig), keyFor(algorithm), {
+        timeSigned: tsig.timeSigned,
+        fudge: tsig.fudge,
+      })
       assert.equal(mac.toString('hex'), tsig.mac.toString('hex'))
       assert.equal(message.toString('hex'), request.toString('hex'))
     })

@@ -91,6 +91,9 @@ describe('webhook media type negotiation', () => {
     )
   })
   it('rejects a URL that is not one, naming the flag', () => {
-    assert.throws(() => new WebhookProvider({url: 'nope', timeoutMs: 1000}), (e: unknown) => e instanceof InvalidInputError && /--webhook-url/.test(e.message))
+    assert.throws(
+      () => new WebhookProvider({url: 'nope', timeoutMs: 1000}),
+      (e: unknown) => e instanceof InvalidInputError && /--webhook-url/.test(e.message),
+    )
   })
 })

@@ -3,7 +3,20 @@ import {describe, it} from 'node:test'
 
 import dnsPacket from 'dns-packet'
 
-import {CLASS, OPCODE, TYPE, WireWriter, canonicalNameWire, flagsFor, nameToLabels, parseMessage, readName, typeCode, typeName, writeHeader} from '../../src/lib/dns/wire/message.js'
+import {
+  CLASS,
+  OPCODE,
+  TYPE,
+  WireWriter,
+  canonicalNameWire,
+  flagsFor,
+  nameToLabels,
+  parseMessage,
+  readName,
+  typeCode,
+  typeName,
+  writeHeader,
+} from '../../src/lib/dns/wire/message.js'
 import {RdataError, formatIPv6, parseIPv6, rdataToText, writeRdata} from '../../src/lib/dns/wire/rdata.js'
 import {type UpdateOperation, buildAxfrQuery, buildUpdateMessage, packUpdateBatches} from '../../src/lib/dns/wire/update.js'
 
@@ -21,7 +34,10 @@ describe('names', () => {
       nameToLabels('a\\.b.example.com.').map((l) => l.toString()),
       ['a.b', 'example', 'com'],
     )
-    assert.deepEqual(nameToLabels('\\065bc.test').map((l) => l.toString()), ['Abc', 'test'])
+    assert.deepEqual(
+      nameToLabels('\\065bc.test').map((l) => l.toString()),
+      ['Abc', 'test'],
+    )
     assert.deepEqual(nameToLabels('.'), [])
     assert.throws(() => nameToLabels(`${'x'.repeat(64)}.test`), /63 octets/)
     assert.throws(() => nameToLabels('a..b'), /empty label/)
@@ -64,7 +80,10 @@ describe('RDATA', () => {
     assert.equal(roundTrip(TYPE.CNAME, 'Target.Example.com.'), 'target.example.com')
     assert.equal(roundTrip(TYPE.SRV, '10 5 9100 node1.example.com.'), '10 5 9100 node1.example.com')
     assert.equal(roundTrip(TYPE.MX, '10 mx.example.net'), '10 mx.example.net')
-    assert.equal(roundTrip(TYPE.TXT, 'heritage=external-dns,external-dns/owner=default'), 'heritage=external-dns,external-dns/owner=default')
+    assert.equal(
+      roundTrip(TYPE.TXT, 'heritage=external-dns,external-dns/owner=default'),
+      'heritage=external-dns,external-dns/owner=default',
+    )
     assert.equal(roundTrip(TYPE.TXT, ''), '')
     assert.equal(roundTrip(TYPE.CAA, '0 issue "letsencrypt.org"'), '0 issue "letsencrypt.org"')
     assert.equal(roundTrip(65280, '\\# 3 abcdef'), '\\# 3 abcdef')
@@ -81,7 +100,10 @@ describe('RDATA', () => {
 
   it('rejects targets that do not fit their type, naming type and target', () => {
     const w = new WireWriter()
-    assert.throws(() => writeRdata(w, TYPE.A, '300.1.1.1'), (e: unknown) => e instanceof RdataError && e.message.includes('"300.1.1.1"'))
+    assert.throws(
+      () => writeRdata(w, TYPE.A, '300.1.1.1'),
+      (e: unknown) => e instanceof RdataError && e.message.includes('"300.1.1.1"'),
+    )
     assert.throws(() => writeRdata(w, TYPE.AAAA, '192.0.2.1'), RdataError)
     assert.throws(() => writeRdata(w, TYPE.SRV, '10 5 node1.example.com'), /priority weight port target/)
     assert.throws(() => writeRdata(w, TYPE.SRV, '10 5 70000 node1.example.com'), /port/)
@@ -157,7 +179,10 @@ describe('UPDATE messages (RFC 2136)', () => {
     assert.deepEqual(msg.questions, [{name: 'example.com', type: TYPE.SOA, class: CLASS.IN}])
     assert.equal(msg.answers.length, 0, 'no prerequisites')
     const [delSet, add, delOne] = msg.authority
-    assert.deepEqual([delSet?.name, delSet?.type, delSet?.class, delSet?.ttl, delSet?.rdataLength], ['www.example.com', TYPE.A, CLASS.ANY, 0, 0])
+    assert.deepEqual(
+      [delSet?.name, delSet?.type, delSet?.class, delSet?.ttl, delSet?.rdataLength],
+      ['www.example.com', TYPE.A, CLASS.ANY, 0, 0],
+    )
     assert.deepEqual([add?.class, add?.ttl, add?.rdataLength], [CLASS.IN, 120, 4])
     assert.deepEqual([delOne?.name, delOne?.class, delOne?.ttl], ['old.example.com', CLASS.NONE, 0])
     const buf = buildUpdateMessage(9, 'example.com', ops)
@@ -174,7 +199,10 @@ describe('UPDATE messages (RFC 2136)', () => {
   it('packs groups into batches within the record and byte limits, never splitting a group', () => {
     const group = (n: number, size: number): {id: number; operations: UpdateOperation[]} => ({
       id: n,
-      operations: Array.from({length: size}, (_, i) => ({op: 'add', name: `h${n}-${i}.example.com`, type: TYPE.A, ttl: 60, target: '192.0.2.1'}) as UpdateOperation),
+      operations: Array.from(
+        {length: size},
+        (_, i) => ({op: 'add', name: `h${n}-${i}.example.com`, type: TYPE.A, ttl: 60, target: '192.0.2.1'}) as UpdateOperation,
+      ),
     })
     const groups = [group(0, 3), group(1, 3), group(2, 3), group(3, 10), group(4, 1)]
     const batches = packUpdateBatches(groups, {maxBytes: 1_000_000, maxRecords: 7})
@@ -192,7 +220,10 @@ describe('UPDATE messages (RFC 2136)', () => {
   })
 
   it('refuses a target that does not fit its type when the message is built', () => {
-    assert.throws(() => buildUpdateMessage(1, 'example.com', [{op: 'add', name: 'x.example.com', type: TYPE.A, ttl: 1, target: 'not-an-ip'}]), RdataError)
+    assert.throws(
+      () => buildUpdateMessage(1, 'example.com', [{op: 'add', name: 'x.example.com', type: TYPE.A, ttl: 1, target: 'not-an-ip'}]),
+      RdataError,
+    )
   })
 })
 

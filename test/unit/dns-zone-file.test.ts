@@ -46,7 +46,15 @@ describe('parseZoneFile', () => {
     assert.equal(parseTtl('1w2d3h4m5s'), 604800 + 2 * 86400 + 3 * 3600 + 4 * 60 + 5)
   })
   it('joins parentheses across lines and drops comments', () => {
-    assert.deepEqual(find('example.com', 'SOA')[0]?.rdata, ['ns1', 'hostmaster.example.com.', '2024010101', '7200', '3600', '1209600', '300'])
+    assert.deepEqual(find('example.com', 'SOA')[0]?.rdata, [
+      'ns1',
+      'hostmaster.example.com.',
+      '2024010101',
+      '7200',
+      '3600',
+      '1209600',
+      '300',
+    ])
   })
   it('reads quoted TXT strings with escapes and several strings', () => {
     assert.equal(recordTarget(find('txt.example.com', 'TXT')[0]!), 'v=spf1 -all')
@@ -69,7 +77,10 @@ describe('parseZoneFile', () => {
     assert.deepEqual(view(again), view(zone))
   })
   it('refuses $INCLUDE and broken input with the file and line', () => {
-    assert.throws(() => parseZoneFile('$INCLUDE other.zone\n', {origin: 'example.com', file: 'z.db'}), /z\.db:1: \$INCLUDE is not supported/)
+    assert.throws(
+      () => parseZoneFile('$INCLUDE other.zone\n', {origin: 'example.com', file: 'z.db'}),
+      /z\.db:1: \$INCLUDE is not supported/,
+    )
     assert.throws(() => parseZoneFile('@ 300 IN SOA a b ( 1 2 3 4 5\n', {origin: 'example.com', file: 'z.db'}), /unbalanced/)
     assert.throws(() => parseZoneFile('a 300 IN TXT "open\n', {origin: 'example.com', file: 'z.db'}), /unterminated/)
   })

@@ -51,7 +51,10 @@ describe('summarizeNode', () => {
   })
 
   it('derives roles from node-role.kubernetes.io/* and kubernetes.io/role labels', () => {
-    assert.deepEqual(nodeRoles({'node-role.kubernetes.io/worker': '', 'node-role.kubernetes.io/control-plane': ''}), ['control-plane', 'worker'])
+    assert.deepEqual(nodeRoles({'node-role.kubernetes.io/worker': '', 'node-role.kubernetes.io/control-plane': ''}), [
+      'control-plane',
+      'worker',
+    ])
     assert.deepEqual(nodeRoles({'kubernetes.io/role': 'node', 'node-role.kubernetes.io/node': ''}), ['node'])
     assert.deepEqual(nodeRoles({'node-role.kubernetes.io/': '', 'kubernetes.io/role': ''}), [])
     assert.deepEqual(nodeRoles(undefined), [])
@@ -110,7 +113,11 @@ describe('--fail-if-not-ready', () => {
     assert.deepEqual(parseNotReadyThreshold('2'), {kind: 'count', value: 2, text: '2'})
     assert.deepEqual(parseNotReadyThreshold('12.5%'), {kind: 'percent', value: 12.5, text: '12.5%'})
     for (const bad of ['', '-1', 'two', '101%', '5%%', '1.5']) {
-      assert.throws(() => parseNotReadyThreshold(bad), (e: unknown) => e instanceof InvalidInputError && /--fail-if-not-ready/.test(e.message), bad)
+      assert.throws(
+        () => parseNotReadyThreshold(bad),
+        (e: unknown) => e instanceof InvalidInputError && /--fail-if-not-ready/.test(e.message),
+        bad,
+      )
     }
   })
   it('fails only when MORE than N nodes are not Ready', () => {
@@ -135,7 +142,10 @@ describe('--fail-if-not-ready', () => {
 describe('Prometheus exposition', () => {
   it('writes HELP/TYPE, per-node and total series, and kube-state-metrics conditions', () => {
     const text = formatNodeMetrics([summarizeNode(node({name: 'b', ready: 'Unknown'})), summarizeNode(node({name: 'a'}))])
-    assert.match(text, /^# HELP kube_node_status .+\n# TYPE kube_node_status gauge\nkube_node_status\{node="a"\} 1\nkube_node_status\{node="b"\} 0\n/)
+    assert.match(
+      text,
+      /^# HELP kube_node_status .+\n# TYPE kube_node_status gauge\nkube_node_status\{node="a"\} 1\nkube_node_status\{node="b"\} 0\n/,
+    )
     assert.match(text, /\nkube_node_status_nodes_total 2\n/)
     assert.match(text, /\nkube_node_status_nodes_ready 1\n/)
     assert.match(text, /\nkube_node_status_nodes_not_ready 1\n/)
@@ -164,15 +174,30 @@ describe('Prometheus exposition', () => {
 describe('kubeconfig merge (kubectl rules)', () => {
   it('takes current-context and each named entry from the first file that has it', () => {
     const merged = mergeKubeconfigs([
-      {file: 'a', clusters: [{name: 'c1', server: 'https://a', skipTLSVerify: false}], users: [{name: 'u1', token: 'first'}], contexts: [], currentContext: undefined},
-      {file: 'b', clusters: [{name: 'c1', server: 'https://b', skipTLSVerify: false}], users: [{name: 'u1', token: 'second'}], contexts: [{name: 'x', cluster: 'c1', user: 'u1'}], currentContext: 'x'},
+      {
+        file: 'a',
+        clusters: [{name: 'c1', server: 'https://a', skipTLSVerify: false}],
+        users: [{name: 'u1', token: 'first'}],
+        contexts: [],
+        currentContext: undefined,
+      },
+      {
+        file: 'b',
+        clusters: [{name: 'c1', server: 'https://b', skipTLSVerify: false}],
+        users: [{name: 'u1', token: 'second'}],
+        contexts: [{name: 'x', cluster: 'c1', user: 'u1'}],
+        currentContext: 'x',
+      },
       {file: 'c', clusters: [], users: [], contexts: [{name: 'y', cluster: 'c1', user: 'u1'}], currentContext: 'y'},
     ])
     assert.equal(merged.currentContext, 'x')
     assert.equal(merged.clusters.length, 1)
     assert.equal(merged.clusters[0]?.server, 'https://a')
     assert.equal(merged.users[0]?.token, 'first')
-    assert.deepEqual(merged.contexts.map((c) => c.name), ['x', 'y'])
+    assert.deepEqual(
+      merged.contexts.map((c) => c.name),
+      ['x', 'y'],
+    )
   })
 })
 

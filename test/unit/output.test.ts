@@ -39,10 +39,7 @@ describe('formatRows', () => {
   })
 
   it('quotes CSV fields per RFC 4180', () => {
-    assert.equal(
-      formatCsv(rows, columns, true),
-      'NAME,LABELS,SERVERS\r\nnode,"env=prod,team=db","prom1,prom2"\r\n"has,comma ""q""",,',
-    )
+    assert.equal(formatCsv(rows, columns, true), 'NAME,LABELS,SERVERS\r\nnode,"env=prod,team=db","prom1,prom2"\r\n"has,comma ""q""",,')
   })
 
   it('prints the data itself as JSON and YAML', async () => {

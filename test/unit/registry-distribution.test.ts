@@ -40,7 +40,11 @@ describe('distribution (rendezvous hashing)', () => {
 
       for (const leaving of tenServers) {
         it(`removing ${leaving.name} moves exactly the services it held`, () => {
-          const after = distributeServices(services, tenServers.filter((s) => s !== leaving), replicas)
+          const after = distributeServices(
+            services,
+            tenServers.filter((s) => s !== leaving),
+            replicas,
+          )
           const moved = moves(base, after)
           const held = [...base.keys()].filter((id) => base.get(id)!.includes(leaving.name))
           assert.deepEqual(moved.sort(), held.sort())

@@ -29,7 +29,10 @@ describe('Registry operations (sqlite::memory:)', () => {
   it('stores services unassigned before any server exists', async () => {
     const r = await registry.registerServices({name: 'node', endpoints: ['http://db1:9100/metrics', 'http://db2:9100/metrics']})
     assert.equal(r.created, 2)
-    assert.deepEqual(r.services.map((s) => s.servers), [[], []])
+    assert.deepEqual(
+      r.services.map((s) => s.servers),
+      [[], []],
+    )
     const again = await registry.registerServices({name: 'node', endpoints: ['http://db1:9100/metrics']})
     assert.equal(again.unchanged, 1)
     assert.equal(again.services[0]!.id, r.services[0]!.id)
@@ -50,7 +53,10 @@ describe('Registry operations (sqlite::memory:)', () => {
     assert.equal(removed.moved, onProm1)
     services = await all(registry.listServices())
     assert.ok(services.every((s) => s.servers.length === 1 && s.servers[0] === 'prom2'))
-    assert.deepEqual((await registry.listServers()).map((s) => s.name), ['prom2'])
+    assert.deepEqual(
+      (await registry.listServers()).map((s) => s.name),
+      ['prom2'],
+    )
     await assert.rejects(registry.unregisterServer('prom1'), NotFoundError)
   })
 
@@ -80,11 +86,17 @@ describe('Registry operations (sqlite::memory:)', () => {
   })
 
   it('namespaces: default always exists, unknown ones are not found, non-empty ones refuse without force', async () => {
-    assert.deepEqual((await registry.listNamespaces()).map((n) => n.name), ['default'])
+    assert.deepEqual(
+      (await registry.listNamespaces()).map((n) => n.name),
+      ['default'],
+    )
     await assert.rejects(registry.registerServices({name: 'a', endpoints: ['http://a/'], namespace: 'team'}), NotFoundError)
     await registry.registerNamespace('team', 'blackbox')
     await registry.registerServices({name: 'a', endpoints: ['http://a/', 'http://b/'], namespace: 'team'})
-    await assert.rejects(registry.unregisterNamespace('team'), (e: unknown) => e instanceof ConflictError && /has 2 services/.test(e.message))
+    await assert.rejects(
+      registry.unregisterNamespace('team'),
+      (e: unknown) => e instanceof ConflictError && /has 2 services/.test(e.message),
+    )
     await assert.rejects(registry.unregisterNamespace('default', true), InvalidInputError)
     await assert.rejects(registry.unregisterNamespace('nope'), NotFoundError)
     const r = await registry.unregisterNamespace('team', true)
@@ -104,7 +116,10 @@ describe('Registry operations (sqlite::memory:)', () => {
 
   it('lists with filters and sorting', async () => {
     const sorted = await all(registry.listServices({name: '^node$', sortBy: 'endpoint'}))
-    assert.deepEqual(sorted.map((s) => s.endpoint), ['http://db1:9100/metrics', 'http://db2:9100/metrics'])
+    assert.deepEqual(
+      sorted.map((s) => s.endpoint),
+      ['http://db1:9100/metrics', 'http://db2:9100/metrics'],
+    )
     assert.equal((await all(registry.listServices({endpoint: 'bulk1\\d\\d:'}))).length, 100)
     await assert.rejects(all(registry.listServices({name: '('})), /^InvalidInputError: name "\(": not a valid regular expression/)
   })
@@ -197,7 +212,12 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
   /** A second registry on the same store: the "concurrent writer". */
   let other: Registry
   const entries = (n: number, from = 0, extra: Record<string, unknown> = {}) =>
-    Array.from({length: n}, (_, i) => ({name: 'bulk', endpoint: `http://b${from + i}.example:9100/metrics`, labels: {n: String(from + i)}, ...extra}))
+    Array.from({length: n}, (_, i) => ({
+      name: 'bulk',
+      endpoint: `http://b${from + i}.example:9100/metrics`,
+      labels: {n: String(from + i)},
+      ...extra,
+    }))
 
   before(async () => {
     inner = await openStore({registry: 'sqlite::memory:', timeoutMs: 10_000})
@@ -222,7 +242,10 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
       assert.equal(t.compares[0]!.key, 'topology')
       assert.deepEqual(t.compares[1], {key: 'namespaces/default', modRevision: 0})
       // Every put is guarded by "the key does not exist yet".
-      assert.deepEqual(t.compares.slice(2).map((c) => [c.key, c.modRevision]), t.success.map((op) => [op.key, 0]))
+      assert.deepEqual(
+        t.compares.slice(2).map((c) => [c.key, c.modRevision]),
+        t.success.map((op) => [op.key, 0]),
+      )
     }
     const listed = await all(registry.listServices({name: '^bulk$'}))
     assert.equal(listed.length, 600)
@@ -241,7 +264,8 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     const changed = entries(600).map((e, i) => (i % 100 === 0 ? {...e, labels: {n: e.labels.n, changed: 'yes'}} : e))
     const keyOf = (endpoint: string) => serviceKey('default', serviceId('default', endpoint))
     const revisions = new Map<string, number>()
-    for (const e of changed.filter((_, i) => i % 100 === 0)) revisions.set(keyOf(e.endpoint), (await inner.get(keyOf(e.endpoint)))!.modRevision)
+    for (const e of changed.filter((_, i) => i % 100 === 0))
+      revisions.set(keyOf(e.endpoint), (await inner.get(keyOf(e.endpoint)))!.modRevision)
     store.reset()
     const r = await registry.importServices([...changed, ...entries(20, 600)])
     assert.deepEqual({...r}, {entries: 620, services: 620, created: 20, updated: 6, unchanged: 600 - 6})
@@ -271,7 +295,10 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     assert.ok(store.txns.slice(1).every((t) => t.result.succeeded))
     // The failed batch, and only it, was re-read by key.
     assert.equal(store.serviceGets.length, MAX_TXN_OPS - 2)
-    assert.deepEqual(store.serviceGets, store.txns[0]!.compares.slice(2).map((c) => c.key))
+    assert.deepEqual(
+      store.serviceGets,
+      store.txns[0]!.compares.slice(2).map((c) => c.key),
+    )
     assert.equal((await all(registry.listServices({endpoint: 'b(9\\d\\d|1[01]\\d\\d)\\.'}))).length, 300)
   })
 
@@ -285,7 +312,10 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     assert.equal(store.txns[1]!.result.succeeded, false)
     const services = await all(registry.listServices())
     assert.ok(services.length >= 1000)
-    assert.deepEqual(services.filter((s: Service) => s.servers.join() !== 'prom-mid').map((s) => s.endpoint), [])
+    assert.deepEqual(
+      services.filter((s: Service) => s.servers.join() !== 'prom-mid').map((s) => s.endpoint),
+      [],
+    )
   })
 
   it('a namespace unregistered mid-import stops it with NotFoundError', async () => {
@@ -305,7 +335,10 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     const revision = await storeRevision(inner)
     const list = [...entries(400, 4000)]
     list[333] = {...list[333]!, endpoint: 'gopher://x'}
-    await assert.rejects(registry.importServices(list), /^InvalidInputError: file: 1 of 400 entries are invalid, nothing was imported: entry 334: endpoint "gopher:\/\/x"/)
+    await assert.rejects(
+      registry.importServices(list),
+      /^InvalidInputError: file: 1 of 400 entries are invalid, nothing was imported: entry 334: endpoint "gopher:\/\/x"/,
+    )
     assert.equal(store.txns.length, 0)
     assert.equal(await storeRevision(inner), revision)
   })
@@ -323,8 +356,14 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     assert.deepEqual({...r}, {entries: 556, services: 556, created: 456, updated: 0, unchanged: 100})
     // "big" was read by key (those its range did not reach before it stopped), "small" by its range.
     const freshKeys = fresh.map((e) => serviceKey('big', serviceId('big', e.endpoint)))
-    assert.ok(store.serviceGets.every((k) => k.startsWith('services/big/')), 'only keys of "big" are read by key')
-    assert.ok(freshKeys.every((k) => store.serviceGets.includes(k)), 'absent keys of "big" are read by key')
+    assert.ok(
+      store.serviceGets.every((k) => k.startsWith('services/big/')),
+      'only keys of "big" are read by key',
+    )
+    assert.ok(
+      freshKeys.every((k) => store.serviceGets.includes(k)),
+      'absent keys of "big" are read by key',
+    )
     assert.ok(store.serviceGets.length <= BULK_WRITE_THRESHOLD)
     assert.equal((await all(registry.listServices({namespace: 'small'}))).length, 300)
     assert.equal((await all(registry.listServices({namespace: 'big'}))).length, seed.length + fresh.length)

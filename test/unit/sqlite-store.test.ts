@@ -56,7 +56,17 @@ describe('openStore: --registry forms', () => {
   })
 
   it('rejects unknown schemes and malformed URLs naming the field (exit 2)', async () => {
-    for (const bad of ['postgres://db/x', 'http://h:2379', 'etcd:', 'etcd://', 'etcd://h1:2379,,h2', 'etcd://h1:notaport', 'etcd://h1:2379/path', 'registry.db', 'sqlite://host/x']) {
+    for (const bad of [
+      'postgres://db/x',
+      'http://h:2379',
+      'etcd:',
+      'etcd://',
+      'etcd://h1:2379,,h2',
+      'etcd://h1:notaport',
+      'etcd://h1:2379/path',
+      'registry.db',
+      'sqlite://host/x',
+    ]) {
       await assert.rejects(openStore({registry: bad, timeoutMs: 1000}), expectRegistryError(/^registry "/), bad)
     }
     await assert.rejects(
@@ -80,7 +90,10 @@ describe('openStore: --registry forms', () => {
     assert.equal(normalizeEtcdPrefix('/team-a'), '/team-a/')
     assert.equal(normalizeEtcdPrefix('/team-a/'), '/team-a/')
     for (const bad of ['', '/', '  ']) {
-      assert.throws(() => normalizeEtcdPrefix(bad), (e: unknown) => e instanceof InvalidInputError && e.field === 'etcd-prefix')
+      assert.throws(
+        () => normalizeEtcdPrefix(bad),
+        (e: unknown) => e instanceof InvalidInputError && e.field === 'etcd-prefix',
+      )
     }
   })
 
@@ -96,12 +109,15 @@ describe('openStore: --registry forms', () => {
       assert.equal(e.field, 'etcd-password')
       return true
     })
-    await assert.rejects(openStore({registry: 'etcd://127.0.0.1:1', etcdCa: join(dir, 'missing-ca.pem'), timeoutMs: 1000}), (e: unknown) => {
-      assert.ok(e instanceof InvalidInputError)
-      assert.equal(e.field, 'etcd-ca')
-      assert.match(e.message, /missing-ca\.pem.*ENOENT/)
-      return true
-    })
+    await assert.rejects(
+      openStore({registry: 'etcd://127.0.0.1:1', etcdCa: join(dir, 'missing-ca.pem'), timeoutMs: 1000}),
+      (e: unknown) => {
+        assert.ok(e instanceof InvalidInputError)
+        assert.equal(e.field, 'etcd-ca')
+        assert.match(e.message, /missing-ca\.pem.*ENOENT/)
+        return true
+      },
+    )
   })
 })
 
@@ -142,7 +158,10 @@ describe('sqlite store: files', () => {
 
   it('a missing directory is invalid input naming the path', async () => {
     const path = join(dir, 'no-such-dir', 'r.db')
-    await assert.rejects(openStore({registry: `sqlite:${path}`, timeoutMs: 1000}), expectRegistryError(/no-such-dir\/r\.db.*directory does not exist/))
+    await assert.rejects(
+      openStore({registry: `sqlite:${path}`, timeoutMs: 1000}),
+      expectRegistryError(/no-such-dir\/r\.db.*directory does not exist/),
+    )
     assert.equal(existsSync(join(dir, 'no-such-dir')), false)
   })
 
@@ -156,7 +175,10 @@ describe('sqlite store: files', () => {
     const path = join(dir, 'garbage.db')
     const garbage = 'this is not a sqlite database, just text that is long enough to have a header '.repeat(20)
     writeFileSync(path, garbage)
-    await assert.rejects(openStore({registry: `sqlite:${path}`, timeoutMs: 1000}), expectRegistryError(/garbage\.db.*not a usable SQLite database/))
+    await assert.rejects(
+      openStore({registry: `sqlite:${path}`, timeoutMs: 1000}),
+      expectRegistryError(/garbage\.db.*not a usable SQLite database/),
+    )
     assert.equal(statSync(path).size, garbage.length)
   })
 

@@ -8,7 +8,7 @@ export default class ConfigSetSecret extends RosterCommand<typeof ConfigSetSecre
     'Store a secret (read from standard input, never from the command line) in the OS keychain, for flags set to "keychain:" (e.g. etcd-password: keychain: in the config file).'
 
   static override examples = [
-    "printf %s \"$PDNS_KEY\" | <%= config.bin %> config set-secret pdns-api-key",
+    'printf %s "$PDNS_KEY" | <%= config.bin %> config set-secret pdns-api-key',
     '<%= config.bin %> dns sync --provider pdns --pdns-api-key keychain: ...',
   ]
 
@@ -20,7 +20,9 @@ export default class ConfigSetSecret extends RosterCommand<typeof ConfigSetSecre
     assertSecretName(this.args.name)
     const chunks: Buffer[] = []
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-    const value = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '')
+    const value = Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '')
     await storeSecret(this.args.name, value)
     this.logToStderr(`stored ${this.args.name} in the keychain (service "${KEYCHAIN_SERVICE}")`)
     return {service: KEYCHAIN_SERVICE, account: this.args.name, stored: true}

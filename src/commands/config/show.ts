@@ -6,7 +6,10 @@ export default class ConfigShow extends RosterCommand<typeof ConfigShow> {
   static override description =
     'Show the config files searched and parsed, and every effective value with where it came from (flag, ROSTER_* environment, file, default). Secrets are redacted.'
 
-  static override examples = ['<%= config.bin %> config show', 'ROSTER_REGISTRY=etcd://127.0.0.1:2379 <%= config.bin %> config show -o json']
+  static override examples = [
+    '<%= config.bin %> config show',
+    'ROSTER_REGISTRY=etcd://127.0.0.1:2379 <%= config.bin %> config show -o json',
+  ]
 
   /** Shows `keychain:` references as they are, without opening the keychain. */
   static skipKeychain = true

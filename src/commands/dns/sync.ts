@@ -41,13 +41,19 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
 
   static override flags = {
     once: Flags.boolean({description: 'Sync once and exit (the default; conflicts with --interval).', exclusive: ['interval']}),
-    interval: Flags.string({description: 'Loop mode: sync, wait this long (30s, 1m, 1h), repeat. SIGTERM/SIGINT finish the current apply and exit 0.'}),
+    interval: Flags.string({
+      description: 'Loop mode: sync, wait this long (30s, 1m, 1h), repeat. SIGTERM/SIGINT finish the current apply and exit 0.',
+    }),
     policy: Flags.option({
-      description: 'sync: create, update and delete; upsert-only: create and update; create-only: create. Required: no default that deletes.',
+      description:
+        'sync: create, update and delete; upsert-only: create and update; create-only: create. Required: no default that deletes.',
       options: ['sync', 'upsert-only', 'create-only'] as const,
       required: true,
     })(),
-    'owner-id': Flags.string({description: 'Owner id written in the ownership TXT records; roster touches only records with this owner. Required.', required: true}),
+    'owner-id': Flags.string({
+      description: 'Owner id written in the ownership TXT records; roster touches only records with this owner. Required.',
+      required: true,
+    }),
     source: Flags.option({
       description: 'Where desired records come from (repeatable).',
       options: ['registry', 'kubernetes', 'file'] as const,
@@ -55,29 +61,51 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       required: true,
     })(),
     file: Flags.string({description: 'YAML/JSON file of endpoints for --source file (repeatable).', multiple: true}),
-    provider: Flags.option({description: 'Where records are written.', options: ['zonefile', 'pdns', 'rfc2136', 'webhook'] as const, default: 'zonefile'})(),
+    provider: Flags.option({
+      description: 'Where records are written.',
+      options: ['zonefile', 'pdns', 'rfc2136', 'webhook'] as const,
+      default: 'zonefile',
+    })(),
     'zone-file': Flags.string({description: 'zonefile: path of the RFC 1035 master file.', helpGroup: 'ZONEFILE'}),
     zone: Flags.string({description: 'zonefile: the zone (origin) of --zone-file.', helpGroup: 'ZONEFILE'}),
     'pdns-server': Flags.string({description: 'pdns: API base URL (http://HOST:8081).', helpGroup: 'PDNS'}),
     'pdns-api-key': Flags.string({description: 'pdns: API key (prefer ROSTER_PDNS_API_KEY).', helpGroup: 'PDNS'}),
     'pdns-server-id': Flags.string({description: 'pdns: server id.', default: 'localhost', helpGroup: 'PDNS'}),
-    'pdns-zone': Flags.string({description: 'pdns: zone to manage (repeatable; default: every zone).', multiple: true, delimiter: ',', helpGroup: 'PDNS'}),
+    'pdns-zone': Flags.string({
+      description: 'pdns: zone to manage (repeatable; default: every zone).',
+      multiple: true,
+      delimiter: ',',
+      helpGroup: 'PDNS',
+    }),
     'rfc2136-host': Flags.string({description: 'rfc2136: DNS server host.', helpGroup: 'RFC2136'}),
     'rfc2136-port': Flags.integer({description: 'rfc2136: DNS server port.', default: 53, min: 1, max: 65535, helpGroup: 'RFC2136'}),
     'rfc2136-zone': Flags.string({description: 'rfc2136: zone to update.', helpGroup: 'RFC2136'}),
     'rfc2136-tsig-keyname': Flags.string({description: 'rfc2136: TSIG key name.', helpGroup: 'RFC2136'}),
-    'rfc2136-tsig-secret': Flags.string({description: 'rfc2136: TSIG secret, base64 (prefer ROSTER_RFC2136_TSIG_SECRET).', helpGroup: 'RFC2136'}),
+    'rfc2136-tsig-secret': Flags.string({
+      description: 'rfc2136: TSIG secret, base64 (prefer ROSTER_RFC2136_TSIG_SECRET).',
+      helpGroup: 'RFC2136',
+    }),
     'rfc2136-tsig-alg': Flags.option({
       description: 'rfc2136: TSIG algorithm.',
       options: ['hmac-sha256', 'hmac-sha512', 'hmac-sha384', 'hmac-sha224', 'hmac-sha1', 'hmac-md5'] as const,
       default: 'hmac-sha256',
       helpGroup: 'RFC2136',
     })(),
-    'webhook-url': Flags.string({description: 'webhook: URL of an external-dns webhook provider (http://127.0.0.1:8888).', helpGroup: 'WEBHOOK'}),
-    'txt-prefix': Flags.string({description: 'Prefix of ownership TXT names (may contain %{record_type}); exclusive with --txt-suffix.', exclusive: ['txt-suffix']}),
+    'webhook-url': Flags.string({
+      description: 'webhook: URL of an external-dns webhook provider (http://127.0.0.1:8888).',
+      helpGroup: 'WEBHOOK',
+    }),
+    'txt-prefix': Flags.string({
+      description: 'Prefix of ownership TXT names (may contain %{record_type}); exclusive with --txt-suffix.',
+      exclusive: ['txt-suffix'],
+    }),
     'txt-suffix': Flags.string({description: 'Suffix of ownership TXT names, after the first label (may contain %{record_type}).'}),
     'domain-filter': Flags.string({description: 'Only names equal to or under this domain (repeatable).', multiple: true, delimiter: ','}),
-    'exclude-domains': Flags.string({description: 'Never names equal to or under this domain (repeatable).', multiple: true, delimiter: ','}),
+    'exclude-domains': Flags.string({
+      description: 'Never names equal to or under this domain (repeatable).',
+      multiple: true,
+      delimiter: ',',
+    }),
     'dry-run': Flags.boolean({description: 'Print the plan; write nothing.'}),
     'max-change-percent': Flags.integer({
       description: 'Refuse (exit 9) a plan updating+deleting more than this percent of the owned records, in a zone holding at least 10.',
@@ -86,14 +114,23 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       max: 100,
     }),
     force: Flags.boolean({description: 'Apply a plan the safety checks refuse.'}),
-    'detailed-exitcode': Flags.boolean({description: 'Exit 0 when there was nothing to change, 8 when changes were applied (or are pending, under --dry-run).'}),
-    'registry-zone': Flags.string({description: 'registry source: the zone DNS-SD names are built under (_NAME._tcp.NS.ZONE, NAME.NS.ZONE).', helpGroup: 'REGISTRY'}),
-    kubeconfig: Flags.string({description: 'kubernetes source: kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster).', helpGroup: 'KUBERNETES'}),
+    'detailed-exitcode': Flags.boolean({
+      description: 'Exit 0 when there was nothing to change, 8 when changes were applied (or are pending, under --dry-run).',
+    }),
+    'registry-zone': Flags.string({
+      description: 'registry source: the zone DNS-SD names are built under (_NAME._tcp.NS.ZONE, NAME.NS.ZONE).',
+      helpGroup: 'REGISTRY',
+    }),
+    kubeconfig: Flags.string({
+      description: 'kubernetes source: kubeconfig file (default: KUBECONFIG, ~/.kube/config, in-cluster).',
+      helpGroup: 'KUBERNETES',
+    }),
     context: Flags.string({description: 'kubernetes source: kubeconfig context.', helpGroup: 'KUBERNETES'}),
     namespace: Flags.string({description: 'kubernetes source: only this namespace (default: all).', helpGroup: 'KUBERNETES'}),
     'label-filter': Flags.string({description: 'kubernetes source: label selector for Services and Ingresses.', helpGroup: 'KUBERNETES'}),
     'annotation-prefix': Flags.string({
-      description: 'kubernetes source: annotation prefix (default: both external-dns.alpha.kubernetes.io/ and external-dns.kubernetes.io/).',
+      description:
+        'kubernetes source: annotation prefix (default: both external-dns.alpha.kubernetes.io/ and external-dns.kubernetes.io/).',
       helpGroup: 'KUBERNETES',
     }),
     ...registryFlags,
@@ -117,8 +154,8 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       } else if (kind === 'registry') {
         const zone = f['registry-zone'] ?? f.zone ?? f['rfc2136-zone']
         if (!zone) throw new InvalidInputError('--registry-zone is required with --source registry', {field: 'registry-zone'})
-        const [{RegistrySource}, {Registry}] = await Promise.all([import('../../lib/dns/sources/registry-source.js'), import('../../lib/registry/registry.js')])
-        sources.push(new RegistrySource(new Registry(await this.openStore()), zone))
+        const {RegistrySource} = await import('../../lib/dns/sources/registry-source.js')
+        sources.push(new RegistrySource(await this.registry(), zone))
       } else {
         const {KubernetesSource} = await import('../../lib/dns/sources/kubernetes-source.js')
         sources.push(
@@ -187,7 +224,8 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     const total = create + update + del
     const counts = `${create} to create, ${update} to update, ${del} to delete`
     const conflicts = result.conflicts.length > 0 ? `; ${result.conflicts.length} skipped (not owned by "${this.flags['owner-id']}")` : ''
-    if (total === 0) return `No changes: DNS matches the sources (${result.owned} records owned by "${this.flags['owner-id']}"${conflicts}).`
+    if (total === 0)
+      return `No changes: DNS matches the sources (${result.owned} records owned by "${this.flags['owner-id']}"${conflicts}).`
     if (result.dryRun) return `Plan: ${counts}${conflicts}. Dry run: nothing written.`
     return `Applied: ${counts}${conflicts}.`
   }
@@ -200,7 +238,10 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       onProgress: (done, total) => {
         if (total < PROGRESS_MIN_CHANGES) return
         if (bar === undefined) {
-          bar = new SingleBar({stream: process.stderr, format: 'applying [{bar}] {value}/{total} records', hideCursor: true}, Presets.shades_classic)
+          bar = new SingleBar(
+            {stream: process.stderr, format: 'applying [{bar}] {value}/{total} records', hideCursor: true},
+            Presets.shades_classic,
+          )
           bar.start(total, 0)
         }
         bar.update(done)

@@ -1,7 +1,6 @@
 import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
 import {NAMESPACE_COLUMNS} from '../../lib/registry/columns.js'
 import type {Namespace} from '../../lib/registry/model.js'
-import {Registry} from '../../lib/registry/registry.js'
 
 export default class NamespaceList extends RosterCommand<typeof NamespaceList> {
   static override description = 'List the namespaces (the default namespace always exists).'
@@ -14,7 +13,7 @@ export default class NamespaceList extends RosterCommand<typeof NamespaceList> {
   }
 
   async run(): Promise<Namespace[]> {
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const namespaces = await registry.listNamespaces()
     await this.printRows(namespaces, NAMESPACE_COLUMNS)
     return namespaces

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
-import {Registry, type UnregisterNamespaceResult} from '../../lib/registry/registry.js'
+import type {UnregisterNamespaceResult} from '../../lib/registry/registry.js'
 
 export default class NamespaceUnregister extends RosterCommand<typeof NamespaceUnregister> {
   static override description =
@@ -19,7 +19,7 @@ export default class NamespaceUnregister extends RosterCommand<typeof NamespaceU
   }
 
   async run(): Promise<UnregisterNamespaceResult> {
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const result = await registry.unregisterNamespace(this.args.name, this.flags.force)
     if (!this.jsonEnabled())
       this.log(`namespace ${result.namespace} unregistered${result.servicesRemoved ? `, ${result.servicesRemoved} services deleted` : ''}`)

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
-import {Registry} from '../../lib/registry/registry.js'
+
 import type {RegistrySettings} from '../../lib/registry/model.js'
 
 export default class RegistrySettingsCommand extends RosterCommand<typeof RegistrySettingsCommand> {
@@ -17,7 +17,7 @@ export default class RegistrySettingsCommand extends RosterCommand<typeof Regist
   }
 
   async run(): Promise<RegistrySettings> {
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     let settings: RegistrySettings
     if (this.flags.replicas === undefined) settings = await registry.getSettings()
     else {

@@ -3,7 +3,6 @@ import {Flags} from '@oclif/core'
 import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
 import {SERVER_COLUMNS} from '../../lib/registry/columns.js'
 import type {Server} from '../../lib/registry/model.js'
-import {Registry} from '../../lib/registry/registry.js'
 
 export default class ServerList extends RosterCommand<typeof ServerList> {
   static override description = 'List the scrape servers, optionally those matching a label selector.'
@@ -17,7 +16,7 @@ export default class ServerList extends RosterCommand<typeof ServerList> {
   }
 
   async run(): Promise<Server[]> {
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const servers = await registry.listServers(this.flags.selector)
     await this.printRows(servers, SERVER_COLUMNS)
     return servers

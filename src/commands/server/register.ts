@@ -2,12 +2,11 @@ import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
 import {SERVER_COLUMNS} from '../../lib/registry/columns.js'
-import {Registry, type ServerChangeResult} from '../../lib/registry/registry.js'
+import type {ServerChangeResult} from '../../lib/registry/registry.js'
 import {parseLabels} from '../../lib/registry/validation.js'
 
 export default class ServerRegister extends RosterCommand<typeof ServerRegister> {
-  static override description =
-    'Register a scrape server (or change its labels) and redistribute the services to it. Idempotent.'
+  static override description = 'Register a scrape server (or change its labels) and redistribute the services to it. Idempotent.'
 
   static override examples = [
     '<%= config.bin %> server register prom1 -l env=prod,dc=zrh',
@@ -25,7 +24,7 @@ export default class ServerRegister extends RosterCommand<typeof ServerRegister>
 
   async run(): Promise<ServerChangeResult> {
     const labels = parseLabels('label', this.flags.label)
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const result = await registry.registerServer(this.args.name, labels)
     await this.printRows([result.server], SERVER_COLUMNS)
     if (!this.jsonEnabled()) this.logToStderr(`${result.moved} of ${result.checked} services moved`)

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
-import {Registry, type UnregisterServerResult} from '../../lib/registry/registry.js'
+import type {UnregisterServerResult} from '../../lib/registry/registry.js'
 
 export default class ServerUnregister extends RosterCommand<typeof ServerUnregister> {
   static override description =
@@ -16,11 +16,13 @@ export default class ServerUnregister extends RosterCommand<typeof ServerUnregis
   static override flags = {...registryFlags}
 
   async run(): Promise<UnregisterServerResult> {
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const result = await registry.unregisterServer(this.args.name)
     if (!this.jsonEnabled()) {
       this.log(`server ${result.server} unregistered`)
-      this.logToStderr(`${result.moved} of ${result.checked} services moved${result.unassigned ? `, ${result.unassigned} have no server` : ''}`)
+      this.logToStderr(
+        `${result.moved} of ${result.checked} services moved${result.unassigned ? `, ${result.unassigned} have no server` : ''}`,
+      )
     }
     return result
   }

@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
 import {InvalidInputError, firstLineOf} from '../../lib/errors.js'
-import {type ImportResult, Registry} from '../../lib/registry/registry.js'
+import type {ImportResult} from '../../lib/registry/registry.js'
 
 export default class ServiceImport extends RosterCommand<typeof ServiceImport> {
   static override description = `Import services from a YAML or JSON file: a list of {name, endpoints (or endpoint), namespace, labels, selector, description}.
@@ -26,10 +26,12 @@ All entries are validated first (names, URLs, labels, selectors, namespaces, dup
       throw InvalidInputError.forField('file', file, `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
     }
     const document = await parseDocument(text, file)
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const result = await registry.importServices(document, `file "${file}"`)
     if (!this.jsonEnabled())
-      this.log(`imported ${result.services} services from ${result.entries} entries: ${result.created} created, ${result.updated} updated, ${result.unchanged} unchanged`)
+      this.log(
+        `imported ${result.services} services from ${result.entries} entries: ${result.created} created, ${result.updated} updated, ${result.unchanged} unchanged`,
+      )
     return result
   }
 }

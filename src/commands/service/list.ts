@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
 import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
 import type {Service} from '../../lib/registry/model.js'
-import {Registry, type ServiceFilter} from '../../lib/registry/registry.js'
+import type {ServiceFilter} from '../../lib/registry/registry.js'
 
 export default class ServiceList extends RosterCommand<typeof ServiceList> {
   static override description = `List services, read page by page. -o json|yaml|csv, --json and tab-separated tables (stdout not a terminal) are streamed, so a registry of any size lists in constant memory; --sort-by and a table on a terminal hold the matching services.
@@ -41,7 +41,7 @@ export default class ServiceList extends RosterCommand<typeof ServiceList> {
       selector: this.flags.selector,
       sortBy: this.flags['sort-by'] as ServiceFilter['sortBy'],
     }
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const services = registry.listServices(filter)
     // An aligned table needs every row for its column widths; everything else, --json included,
     // is streamed (oclif would hold the whole list: about 1 GiB for 100,000 services).

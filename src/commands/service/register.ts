@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
 import {InvalidInputError} from '../../lib/errors.js'
 import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
-import {Registry, type RegisterServicesResult} from '../../lib/registry/registry.js'
+import type {RegisterServicesResult} from '../../lib/registry/registry.js'
 import {parseLabels, splitEndpointList} from '../../lib/registry/validation.js'
 
 export default class ServiceRegister extends RosterCommand<typeof ServiceRegister> {
@@ -22,7 +22,11 @@ With no server registered yet, services are stored unassigned; when servers exis
   }
 
   static override flags = {
-    endpoint: Flags.string({char: 'e', description: 'Endpoint URL (http or https); repeat for several (default: $ROSTER_ENDPOINTS).', multiple: true}),
+    endpoint: Flags.string({
+      char: 'e',
+      description: 'Endpoint URL (http or https); repeat for several (default: $ROSTER_ENDPOINTS).',
+      multiple: true,
+    }),
     namespace: Flags.string({char: 'n', description: 'Namespace (must be registered; "default" always is).', default: 'default'}),
     label: Flags.string({char: 'l', description: 'Service labels, k=v[,k=v...].', multiple: true}),
     selector: Flags.string({char: 's', description: 'Kubernetes label selector choosing the servers that may scrape it.'}),
@@ -36,7 +40,7 @@ With no server registered yet, services are stored unassigned; when servers exis
     const endpoints = this.flags.endpoint?.length ? this.flags.endpoint : splitEndpointList(process.env.ROSTER_ENDPOINTS ?? '')
     if (endpoints.length === 0) throw InvalidInputError.forField('endpoint', '', 'give at least one -e URL or set ROSTER_ENDPOINTS')
     const labels = parseLabels('label', this.flags.label)
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const result = await registry.registerServices({
       name,
       endpoints,

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
 import {InvalidInputError} from '../../lib/errors.js'
-import {Registry, type UnregisterServicesResult} from '../../lib/registry/registry.js'
+import type {UnregisterServicesResult} from '../../lib/registry/registry.js'
 import {splitEndpointList} from '../../lib/registry/validation.js'
 
 export default class ServiceUnregister extends RosterCommand<typeof ServiceUnregister> {
@@ -37,7 +37,7 @@ URLs are looked up in --namespace (default "default"); IDs in --namespace, or in
     } as never)
     const refs = (argv as string[]).length > 0 ? (argv as string[]) : splitEndpointList(process.env.ROSTER_ENDPOINTS ?? '')
     if (refs.length === 0) throw InvalidInputError.forField('service', '', 'give endpoint URLs or service IDs, or set ROSTER_ENDPOINTS')
-    const registry = new Registry(await this.openStore())
+    const registry = await this.registry()
     const result = await registry.unregisterServices(refs, this.flags.namespace)
     if (!this.jsonEnabled()) {
       for (const s of result.removed) this.log(`unregistered ${s.namespace}/${s.name} ${s.endpoint} (${s.id})`)

@@ -40,7 +40,11 @@ function unavailable(error: unknown): BackendUnavailableError {
 
 export function assertSecretName(name: string): void {
   if (!/^[a-z0-9-]+$/.test(name) || !isSecretName(name)) {
-    throw InvalidInputError.forField('NAME', name, 'expected the name of a secret flag, such as etcd-password, pdns-api-key or rfc2136-tsig-secret')
+    throw InvalidInputError.forField(
+      'NAME',
+      name,
+      'expected the name of a secret flag, such as etcd-password, pdns-api-key or rfc2136-tsig-secret',
+    )
   }
 }
 
@@ -52,7 +56,10 @@ export async function readSecret(account: string): Promise<string> {
   } catch (error) {
     throw unavailable(error)
   }
-  if (value === null) throw new NotFoundError(`keychain: no secret "${account}" for service "${KEYCHAIN_SERVICE}"; store it with: roster config set-secret ${account}`)
+  if (value === null)
+    throw new NotFoundError(
+      `keychain: no secret "${account}" for service "${KEYCHAIN_SERVICE}"; store it with: roster config set-secret ${account}`,
+    )
   return value
 }
 

@@ -86,14 +86,34 @@ export interface ClusterClient {
 }
 
 const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE',
-  'ECONNABORTED', 'EHOSTDOWN', 'ENETDOWN', 'ERR_SOCKET_CLOSED', 'ERR_STREAM_PREMATURE_CLOSE',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ECONNABORTED',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'ERR_SOCKET_CLOSED',
+  'ERR_STREAM_PREMATURE_CLOSE',
 ])
 
 const TLS_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT',
-  'CERT_SIGNATURE_FAILURE', 'CERT_UNTRUSTED', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'EPROTO',
 ])
 
 class RequestTimeoutError extends Error {}
@@ -121,21 +141,32 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     } catch (error) {
       const e = error as NodeJS.ErrnoException
       if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') {
-        throw new InvalidInputError(`kubeconfig ${loaded.source}: cannot read ${e.path ?? 'a file it names'} (${e.code}) for context "${loaded.contextName}"`, {field: 'kubeconfig'})
+        throw new InvalidInputError(
+          `kubeconfig ${loaded.source}: cannot read ${e.path ?? 'a file it names'} (${e.code}) for context "${loaded.contextName}"`,
+          {field: 'kubeconfig'},
+        )
       }
       throw new NotAllowedError(`cannot get credentials for ${who} (context "${loaded.contextName}"): ${firstLineOf(e)}`)
     }
     opts.agent?.destroy?.()
     const headers: Record<string, string> = {}
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v).trim()
+    for (const [k, v] of Object.entries(opts.headers ?? {}))
+      if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v).trim()
     if (typeof opts.auth === 'string') headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`
     const tls: Record<string, unknown> = {}
-    for (const k of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized']) if (opts[k] !== undefined) tls[k] = opts[k]
+    for (const k of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'])
+      if (opts[k] !== undefined) tls[k] = opts[k]
     if (loaded.skipTlsVerify) tls.rejectUnauthorized = false
     return {headers, tls}
   }
 
-  async function send(method: string, path: string, query: Record<string, string | undefined>, accept: string, stream: boolean): Promise<{res: IncomingMessage; req: ClientRequest}> {
+  async function send(
+    method: string,
+    path: string,
+    query: Record<string, string | undefined>,
+    accept: string,
+    stream: boolean,
+  ): Promise<{res: IncomingMessage; req: ClientRequest}> {
     const {headers, tls} = await authOptions()
     if (!settings) {
       const transport = isHttps ? await import('node:https') : await import('node:http')
@@ -174,7 +205,8 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
   function transportError(error: unknown, action: string): RosterError {
     if (error instanceof RosterError) return error
     const e = error as NodeJS.ErrnoException
-    if (error instanceof RequestTimeoutError) return new BackendUnavailableError(`${where} did not answer (${action}): ${e.message}`, {cause: error})
+    if (error instanceof RequestTimeoutError)
+      return new BackendUnavailableError(`${where} did not answer (${action}): ${e.message}`, {cause: error})
     const code = e.code ?? ''
     if (TLS_CODES.has(code) || /certificate|SSL|TLS/i.test(e.message)) {
       return new InvalidInputError(
@@ -199,7 +231,9 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     const message = status?.message || body.trim().slice(0, 200) || `HTTP ${code}`
     switch (code) {
       case 401:
-        return new NotAllowedError(`${where} rejected the credentials of ${who} to ${action}: Unauthorized (401); check the token or client certificate in ${loaded.source}`)
+        return new NotAllowedError(
+          `${where} rejected the credentials of ${who} to ${action}: Unauthorized (401); check the token or client certificate in ${loaded.source}`,
+        )
       case 403:
         return new NotAllowedError(`${who} (context "${loaded.contextName}") may not ${action}: ${message} (403)`)
       case 404:
@@ -253,7 +287,12 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
         do {
           const page = await getJson<KubeList<T>>(
             path,
-            {labelSelector: options.labelSelector, fieldSelector: options.fieldSelector, limit: limit > 0 ? String(limit) : undefined, continue: token},
+            {
+              labelSelector: options.labelSelector,
+              fieldSelector: options.fieldSelector,
+              limit: limit > 0 ? String(limit) : undefined,
+              continue: token,
+            },
             action,
           )
           pages++
@@ -365,5 +404,3 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     },
   }
 }
-
-

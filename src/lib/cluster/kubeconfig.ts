@@ -92,17 +92,23 @@ export async function loadKubeconfig(options: KubeconfigOptions = {}): Promise<L
   const context = kc.getContextObject(contextName) as Context
   const cluster = kc.getCluster(context.cluster)
   if (!cluster) {
-    throw new InvalidInputError(`kubeconfig ${source}: context "${contextName}" names cluster "${context.cluster}", which is not defined`, {field: 'context'})
+    throw new InvalidInputError(`kubeconfig ${source}: context "${contextName}" names cluster "${context.cluster}", which is not defined`, {
+      field: 'context',
+    })
   }
   if (context.user && !kc.getUser(context.user)) {
-    throw new InvalidInputError(`kubeconfig ${source}: context "${contextName}" names user "${context.user}", which is not defined`, {field: 'context'})
+    throw new InvalidInputError(`kubeconfig ${source}: context "${contextName}" names user "${context.user}", which is not defined`, {
+      field: 'context',
+    })
   }
   let server: URL
   try {
     server = new URL(cluster.server)
     if (server.protocol !== 'https:' && server.protocol !== 'http:') throw new Error('not http(s)')
   } catch {
-    throw new InvalidInputError(`kubeconfig ${source}: cluster "${cluster.name}" has an invalid server URL "${cluster.server}"`, {field: 'server'})
+    throw new InvalidInputError(`kubeconfig ${source}: cluster "${cluster.name}" has an invalid server URL "${cluster.server}"`, {
+      field: 'server',
+    })
   }
   return {
     kubeConfig: kc,
@@ -128,18 +134,32 @@ function parseKubeconfigFile(KubeConfigClass: typeof KubeConfig, file: string): 
   try {
     readFileSync(file)
   } catch (error) {
-    throw new InvalidInputError(`kubeconfig "${file}": ${(error as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : (error as Error).message}`, {field: 'kubeconfig'})
+    throw new InvalidInputError(
+      `kubeconfig "${file}": ${(error as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : (error as Error).message}`,
+      {field: 'kubeconfig'},
+    )
   }
   try {
     one.loadFromFile(file, {onInvalidEntry: 'throw'})
   } catch (error) {
     throw new InvalidInputError(`kubeconfig "${file}" is not a valid kubeconfig: ${firstLineOf(error)}`, {field: 'kubeconfig'})
   }
-  return {file, clusters: one.getClusters() ?? [], users: one.getUsers() ?? [], contexts: one.getContexts() ?? [], currentContext: one.getCurrentContext() || undefined}
+  return {
+    file,
+    clusters: one.getClusters() ?? [],
+    users: one.getUsers() ?? [],
+    contexts: one.getContexts() ?? [],
+    currentContext: one.getCurrentContext() || undefined,
+  }
 }
 
 /** kubectl's merge: the first file that sets a value wins, for current-context and for each named entry. */
-export function mergeKubeconfigs(configs: ParsedKubeconfig[]): {clusters: Cluster[]; users: User[]; contexts: Context[]; currentContext: string} {
+export function mergeKubeconfigs(configs: ParsedKubeconfig[]): {
+  clusters: Cluster[]
+  users: User[]
+  contexts: Context[]
+  currentContext: string
+} {
   const clusters = new Map<string, Cluster>()
   const users = new Map<string, User>()
   const contexts = new Map<string, Context>()

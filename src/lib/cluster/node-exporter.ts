@@ -73,7 +73,9 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
       res.end(req.method === 'HEAD' ? undefined : body)
     } else if (path === '/healthz') {
       const ok = health.synced && !health.lastError
-      const body = ok ? 'ok\n' : `${health.synced ? 'stale' : 'not synced'}: ${health.lastErrorMessage ?? 'waiting for the first list of nodes'}\n`
+      const body = ok
+        ? 'ok\n'
+        : `${health.synced ? 'stale' : 'not synced'}: ${health.lastErrorMessage ?? 'waiting for the first list of nodes'}\n`
       res.writeHead(ok ? 200 : 503, {'Content-Type': 'text/plain; charset=utf-8'}).end(body)
     } else if (path === '/') {
       res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'}).end('roster node-status exporter: /metrics, /healthz\n')

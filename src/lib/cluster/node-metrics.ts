@@ -72,7 +72,11 @@ export function formatNodeSeries(nodes: Iterable<NodeSummary>): string {
   out.sample('kube_node_status_nodes_ready', {}, totals.ready)
   out.family('kube_node_status_nodes_not_ready', 'gauge', 'Number of nodes whose Ready condition is False or Unknown, or missing.')
   out.sample('kube_node_status_nodes_not_ready', {}, totals.notReady)
-  out.family('kube_node_status_nodes_unknown', 'gauge', 'Number of nodes whose Ready condition is Unknown or missing (included in not_ready).')
+  out.family(
+    'kube_node_status_nodes_unknown',
+    'gauge',
+    'Number of nodes whose Ready condition is Unknown or missing (included in not_ready).',
+  )
   out.sample('kube_node_status_nodes_unknown', {}, totals.unknown)
   out.family('kube_node_status_nodes_not_ready_ratio', 'gauge', 'Fraction of nodes that are not Ready, 0..1 (0 when there are no nodes).')
   out.sample('kube_node_status_nodes_not_ready_ratio', {}, totals.total === 0 ? 0 : totals.notReady / totals.total)
@@ -96,11 +100,23 @@ export function formatHealthSeries(health: ExporterHealth): string {
   {
     out.family('roster_node_status_up', 'gauge', 'Whether the last call to the Kubernetes API succeeded (1) or failed (0).')
     out.sample('roster_node_status_up', {}, health.lastError ? 0 : 1)
-    out.family('roster_node_status_last_error', 'gauge', 'Whether the last call to the Kubernetes API failed (1); the series above then keep the last good state.')
+    out.family(
+      'roster_node_status_last_error',
+      'gauge',
+      'Whether the last call to the Kubernetes API failed (1); the series above then keep the last good state.',
+    )
     out.sample('roster_node_status_last_error', {}, health.lastError ? 1 : 0)
-    out.family('roster_node_status_last_error_timestamp_seconds', 'gauge', 'When a call to the Kubernetes API last failed (Unix time; 0 if never).')
+    out.family(
+      'roster_node_status_last_error_timestamp_seconds',
+      'gauge',
+      'When a call to the Kubernetes API last failed (Unix time; 0 if never).',
+    )
     out.sample('roster_node_status_last_error_timestamp_seconds', {}, health.lastErrorTime ? health.lastErrorTime / 1000 : 0)
-    out.family('roster_node_status_last_success_timestamp_seconds', 'gauge', 'When the Kubernetes API last confirmed the state (Unix time; 0 if never).')
+    out.family(
+      'roster_node_status_last_success_timestamp_seconds',
+      'gauge',
+      'When the Kubernetes API last confirmed the state (Unix time; 0 if never).',
+    )
     out.sample('roster_node_status_last_success_timestamp_seconds', {}, health.lastSuccessTime ? health.lastSuccessTime / 1000 : 0)
     out.family('roster_node_status_api_errors_total', 'counter', 'Failed calls to the Kubernetes API since start.')
     out.sample('roster_node_status_api_errors_total', {}, health.errorsTotal)

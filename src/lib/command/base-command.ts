@@ -3,10 +3,11 @@
  * config file → default precedence, client construction, output, and a `catch` that turns every
  * error into one line on stderr (or a JSON error under --json) and its documented exit code.
  */
-import {Command, Errors, Flags, Interfaces} from '@oclif/core'
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import type {LoadedConfig} from '../config/load-config.js'
 import type {Store} from '../store/store.js'
+import type {RegistryClient} from '../registry/registry-client.js'
 import type {Column} from '../output/print-rows.js'
 import {ExitCode, InvalidInputError, RosterError, exitCodeOf, firstLineOf} from '../errors.js'
 import {parseDuration} from '../config/duration.js'
@@ -50,6 +51,11 @@ export const registryFlags = {
   'etcd-ca': Flags.string({description: 'CA certificate file for etcd over TLS.', helpGroup: 'REGISTRY'}),
   'etcd-cert': Flags.string({description: 'Client certificate file for etcd.', helpGroup: 'REGISTRY'}),
   'etcd-key': Flags.string({description: 'Client key file for etcd.', helpGroup: 'REGISTRY'}),
+  token: Flags.string({
+    description: 'Bearer token for an https:// registry (roster serve); prefer ROSTER_TOKEN or keychain:ACCOUNT.',
+    helpGroup: 'REGISTRY',
+  }),
+  'registry-ca': Flags.string({description: 'CA certificate file to trust for an https:// registry.', helpGroup: 'REGISTRY'}),
 }
 
 export abstract class RosterCommand<T extends typeof Command> extends Command {
@@ -165,6 +171,22 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     return this.store
   }
 
+  /**
+   * The registry the registry flags name: local (the registry logic over the store) for sqlite:
+   * and etcd://, or the HTTP client of `roster serve` for https:// (http:// on loopback only).
+   * Commands hold the RegistryClient interface and never know which.
+   */
+  protected async registry(): Promise<RegistryClient> {
+    const f = this.flags as Record<string, string | undefined>
+    const {isRemoteRegistry} = await import('../store/open-store.js')
+    if (isRemoteRegistry(f.registry)) {
+      const {openRemoteRegistry} = await import('../registry/remote-registry.js')
+      return openRemoteRegistry({url: f.registry ?? '', token: f.token, caFile: f['registry-ca'], timeoutMs: this.timeoutMs})
+    }
+    const {Registry} = await import('../registry/registry.js')
+    return new Registry(await this.openStore())
+  }
+
   /** Prints rows per -o/--output and --no-headers; nothing under --json (run() returns the data). */
   protected async printRows<R>(rows: R[], columns: Column<R>[], data?: unknown): Promise<void> {
     if (this.jsonEnabled()) return
@@ -250,7 +272,11 @@ async function coerceFlagValue(def: Interfaces.Flag<unknown>, value: unknown, fi
     }
   }
   if (option.multiple) {
-    const items = Array.isArray(value) ? value : String(value).split(option.delimiter ?? /[,\s]+/).filter((s) => s.trim() !== '')
+    const items = Array.isArray(value)
+      ? value
+      : String(value)
+          .split(option.delimiter ?? /[,\s]+/)
+          .filter((s) => s.trim() !== '')
     return Promise.all(items.map((item) => one(item)))
   }
   if (Array.isArray(value)) throw InvalidInputError.forField(field, value, 'expected a single value, not a list')

@@ -82,7 +82,9 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
 
   await loadFile(SYSTEM_CONFIG_PATH, false)
   await loadFile(userConfigPath(env), false)
-  loaded.searched.push(`${cwd} and its parents up to the project root: ${PROJECT_SEARCH_PLACES.join(', ')} (package.json: the "roster" key)`)
+  loaded.searched.push(
+    `${cwd} and its parents up to the project root: ${PROJECT_SEARCH_PLACES.join(', ')} (package.json: the "roster" key)`,
+  )
   let project
   try {
     project = await explorer.search(cwd)

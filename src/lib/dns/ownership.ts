@@ -291,7 +291,9 @@ export class OwnershipProvider implements Provider {
         out.updateNew.push(next)
       }
     })
-    const deleting = new Set(out.delete.map((ep) => endpointKey({dnsName: normalizeName(ep.dnsName), recordType: ep.recordType.toUpperCase()})))
+    const deleting = new Set(
+      out.delete.map((ep) => endpointKey({dnsName: normalizeName(ep.dnsName), recordType: ep.recordType.toUpperCase()})),
+    )
     const creatingOwnership = new Set<string>()
     for (const ep of changes.create) {
       const txt = this.ownershipRecord(ep, this.ownedLabels(ep))
@@ -317,7 +319,10 @@ export class OwnershipProvider implements Provider {
       const legacy = type === 'AAAA' ? undefined : this.legacyByName.get(name)
       if (legacy === undefined || legacyDeleted.has(name)) continue
       const stillRelies = [...(this.typesByName.get(name) ?? [])].some(
-        (t) => t !== 'AAAA' && !deleting.has(endpointKey({dnsName: name, recordType: t})) && !this.byRecordKey.has(endpointKey({dnsName: name, recordType: t})),
+        (t) =>
+          t !== 'AAAA' &&
+          !deleting.has(endpointKey({dnsName: name, recordType: t})) &&
+          !this.byRecordKey.has(endpointKey({dnsName: name, recordType: t})),
       )
       if (!stillRelies && !creatingOwnership.has(legacy.dnsName)) {
         legacyDeleted.add(name)

@@ -193,7 +193,9 @@ export function calculatePlan(
   pairs.sort((a, b) => byNameType(a[0], b[0]))
   changes.updateOld = pairs.map((p) => p[0])
   changes.updateNew = pairs.map((p) => p[1])
-  conflicts.sort((a, b) => byNameType({dnsName: a.dnsName, recordType: a.recordType, targets: []}, {dnsName: b.dnsName, recordType: b.recordType, targets: []}))
+  conflicts.sort((a, b) =>
+    byNameType({dnsName: a.dnsName, recordType: a.recordType, targets: []}, {dnsName: b.dnsName, recordType: b.recordType, targets: []}),
+  )
   return {changes, conflicts, ownedCount}
 }
 

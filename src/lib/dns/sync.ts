@@ -210,4 +210,3 @@ export function parseDuration(value: string): number | undefined {
   if (consumed !== v.length || consumed === 0) return undefined
   return Math.round(total)
 }
-

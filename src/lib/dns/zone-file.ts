@@ -245,7 +245,8 @@ export function parseZoneFile(text: string, options: {origin: string; file?: str
       break
     }
     const type = tokens[k]?.toUpperCase()
-    if (type === undefined || !/^[A-Z][A-Z0-9-]*$/.test(type)) throw fail(file, ln.line, `expected a record type, got ${JSON.stringify(tokens[k] ?? '')}`)
+    if (type === undefined || !/^[A-Z][A-Z0-9-]*$/.test(type))
+      throw fail(file, ln.line, `expected a record type, got ${JSON.stringify(tokens[k] ?? '')}`)
     const rdata = tokens.slice(k + 1)
     if (rdata.length === 0) throw fail(file, ln.line, `${type} record without data`)
     if (type === 'SOA' && rdata.length !== 7) throw fail(file, ln.line, 'SOA needs 7 fields')
@@ -352,7 +353,9 @@ export function serializeZoneFile(zone: ZoneFile, header?: string): string {
 /** The next SOA serial: YYYYMMDDnn when the serial looks like a date, else +1 (RFC 1982 wrap). */
 export function nextSerial(serial: number, now: Date = new Date()): number {
   const s = String(serial)
-  const today = Number(`${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`)
+  const today = Number(
+    `${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}`,
+  )
   if (/^\d{10}$/.test(s)) {
     const year = Number(s.slice(0, 4))
     const month = Number(s.slice(4, 6))

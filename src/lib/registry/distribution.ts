@@ -71,7 +71,11 @@ export function requireCandidates(
   if (available.length === 0) return
   const selector = selectors.get(service.selector, field)
   if (candidateServers(selector, available).length === 0)
-    throw InvalidInputError.forField(field, service.selector, `matches none of the ${available.length} registered servers; check the server labels (roster server list)`)
+    throw InvalidInputError.forField(
+      field,
+      service.selector,
+      `matches none of the ${available.length} registered servers; check the server labels (roster server list)`,
+    )
 }
 
 /** Assignments for many services: service id → server names. */

@@ -27,6 +27,7 @@ import {
   serviceKey,
 } from './keys.js'
 import {DEFAULT_NAMESPACE, type ExportConfig, type Namespace, type RegistrySettings, type Server, type Service} from './model.js'
+import type {RegistryClient} from './registry-client.js'
 import {SelectorCache, parseSelector} from './selector.js'
 import {isServiceId, serviceId} from './service-id.js'
 import {
@@ -166,7 +167,7 @@ function jitter(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ceiling / 2 + Math.random() * (ceiling / 2)))
 }
 
-export class Registry {
+export class Registry implements RegistryClient {
   private readonly now: () => Date
   private readonly maxAttempts: number
   private readonly pageSize: number
@@ -178,6 +179,10 @@ export class Registry {
     this.now = options.now ?? (() => new Date())
     this.maxAttempts = options.maxAttempts ?? 50
     this.pageSize = options.pageSize ?? 1000
+  }
+
+  get description(): string {
+    return this.store.description
   }
 
   private timestamp(): string {
@@ -358,7 +363,10 @@ export class Registry {
         const servers = assign(service)
         if (sameServers(servers, service.servers)) return
         const updated: Service = {...service, servers, modified: this.timestamp()}
-        const result = await this.store.txn([topologyCompare, {key, modRevision: kv.modRevision}], [{type: 'put', key, value: JSON.stringify(updated)}])
+        const result = await this.store.txn(
+          [topologyCompare, {key, modRevision: kv.modRevision}],
+          [{type: 'put', key, value: JSON.stringify(updated)}],
+        )
         if (result.succeeded) return
         const t = await this.store.get(TOPOLOGY_KEY)
         if ((t?.modRevision ?? 0) !== topology.revision) throw new TopologyChanged()
@@ -425,7 +433,10 @@ export class Registry {
         if (current.export === exportConfig) return current
       }
       const namespace: Namespace = {name, export: exportConfig, modified: this.timestamp()}
-      const result = await this.store.txn([{key, modRevision: kv?.modRevision ?? 0}], [{type: 'put', key, value: JSON.stringify(namespace)}])
+      const result = await this.store.txn(
+        [{key, modRevision: kv?.modRevision ?? 0}],
+        [{type: 'put', key, value: JSON.stringify(namespace)}],
+      )
       if (result.succeeded) return namespace
       if (attempt >= this.maxAttempts) throw this.giveUp(`namespace "${name}"`)
       await jitter(attempt)
@@ -489,7 +500,10 @@ export class Registry {
       if (keys.length === 0) return removed
       for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
         const chunk = keys.slice(i, i + MAX_TXN_OPS)
-        await this.store.txn([], chunk.map((key) => ({type: 'delete', key})))
+        await this.store.txn(
+          [],
+          chunk.map((key) => ({type: 'delete', key})),
+        )
         removed += chunk.length
       }
     }
@@ -732,7 +746,10 @@ export class Registry {
     const keys = [...toDelete.keys()]
     for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
       const chunk = keys.slice(i, i + MAX_TXN_OPS)
-      await this.store.txn([], chunk.map((key) => ({type: 'delete', key})))
+      await this.store.txn(
+        [],
+        chunk.map((key) => ({type: 'delete', key})),
+      )
       for (const key of chunk) removed.push(toDelete.get(key) as Service)
     }
     return {removed, notFound}
@@ -768,7 +785,9 @@ export class Registry {
     }
     if (sorted) {
       const field = sortBy === 'date' ? 'modified' : (sortBy as 'name' | 'endpoint')
-      sorted.sort((a, b) => (a[field] < b[field] ? -1 : a[field] > b[field] ? 1 : a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0))
+      sorted.sort((a, b) =>
+        a[field] < b[field] ? -1 : a[field] > b[field] ? 1 : a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0,
+      )
       yield* sorted
     }
   }
@@ -781,9 +800,10 @@ export class Registry {
     const list = Array.isArray(document)
       ? document
       : document && typeof document === 'object' && Array.isArray((document as {services?: unknown}).services)
-        ? ((document as {services: unknown[]}).services)
+        ? (document as {services: unknown[]}).services
         : undefined
-    if (!list) throw InvalidInputError.forField('file', typeof document, 'must hold a list of services (or an object with a "services" list)')
+    if (!list)
+      throw InvalidInputError.forField('file', typeof document, 'must hold a list of services (or an object with a "services" list)')
     const errors: ImportEntryError[] = []
     const specs: ServiceSpec[] = []
     const byKey = new Map<string, number>()
@@ -791,16 +811,18 @@ export class Registry {
     list.forEach((entry: unknown, index) => {
       const position = index + 1
       try {
-        if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new InvalidInputError('must be a map with name and endpoints')
+        if (!entry || typeof entry !== 'object' || Array.isArray(entry))
+          throw new InvalidInputError('must be a map with name and endpoints')
         const e = entry as Record<string, unknown>
         const unknown = Object.keys(e).filter((k) => !IMPORT_FIELDS.has(k))
-        if (unknown.length > 0)
-          throw InvalidInputError.forField('field', unknown[0], `is not known; use ${[...IMPORT_FIELDS].join(', ')}`)
+        if (unknown.length > 0) throw InvalidInputError.forField('field', unknown[0], `is not known; use ${[...IMPORT_FIELDS].join(', ')}`)
         const endpointsRaw = e.endpoints ?? (e.endpoint === undefined ? [] : [e.endpoint])
         const endpoints = typeof endpointsRaw === 'string' ? [endpointsRaw] : endpointsRaw
         if (!Array.isArray(endpoints)) throw InvalidInputError.forField('endpoints', endpointsRaw, 'must be a list of URLs')
-        if (e.namespace !== undefined && typeof e.namespace !== 'string') throw InvalidInputError.forField('namespace', e.namespace, 'must be a string')
-        if (e.selector !== undefined && typeof e.selector !== 'string') throw InvalidInputError.forField('selector', e.selector, 'must be a string')
+        if (e.namespace !== undefined && typeof e.namespace !== 'string')
+          throw InvalidInputError.forField('namespace', e.namespace, 'must be a string')
+        if (e.selector !== undefined && typeof e.selector !== 'string')
+          throw InvalidInputError.forField('selector', e.selector, 'must be a string')
         const entrySpecs = this.prepareServices({
           name: e.name as string,
           endpoints: endpoints.map((x) => (typeof x === 'string' ? x : (JSON.stringify(x) ?? ''))),

@@ -112,7 +112,8 @@ export function parseSelector(text: string | undefined, field = 'selector'): Sel
     if (first.type === '!') {
       const key = checkKey(next())
       const after = peek()
-      if (after.type !== ',' && after.type !== 'end') fail(after.position, `expected "," or end of selector after "!${key}", found ${describe(after)}`)
+      if (after.type !== ',' && after.type !== 'end')
+        fail(after.position, `expected "," or end of selector after "!${key}", found ${describe(after)}`)
       return {key, operator: 'doesNotExist', values: []}
     }
     const key = checkKey(first)

@@ -24,10 +24,8 @@ export const EXPORT_CONFIGS: readonly ExportConfig[] = ['standard', 'blackbox', 
 /** A server, namespace or service name. */
 export function validateName(field: string, value: unknown): string {
   if (typeof value !== 'string' || value === '') throw InvalidInputError.forField(field, value ?? '', 'must not be empty')
-  if (value.length > MAX_NAME_LENGTH)
-    throw InvalidInputError.forField(field, value, `must be at most ${MAX_NAME_LENGTH} characters`)
-  if (!NAME_PATTERN.test(value))
-    throw InvalidInputError.forField(field, value, 'may contain only letters, digits, "_" and "-"')
+  if (value.length > MAX_NAME_LENGTH) throw InvalidInputError.forField(field, value, `must be at most ${MAX_NAME_LENGTH} characters`)
+  if (!NAME_PATTERN.test(value)) throw InvalidInputError.forField(field, value, 'may contain only letters, digits, "_" and "-"')
   return value
 }
 
@@ -65,7 +63,8 @@ export function validateLabels(field: string, labels: unknown): Record<string, s
   if (typeof labels !== 'object' || Array.isArray(labels))
     throw InvalidInputError.forField(field, labels, 'must be a map of label names to values')
   const entries = Object.entries(labels as Record<string, unknown>)
-  if (entries.length > MAX_LABELS) throw InvalidInputError.forField(field, `${entries.length} labels`, `at most ${MAX_LABELS} labels are allowed`)
+  if (entries.length > MAX_LABELS)
+    throw InvalidInputError.forField(field, `${entries.length} labels`, `at most ${MAX_LABELS} labels are allowed`)
   const out: Record<string, string> = {}
   for (const [key, raw] of entries) {
     const value = typeof raw === 'number' || typeof raw === 'boolean' ? String(raw) : raw
@@ -140,8 +139,7 @@ export function validateEndpoint(field: string, value: unknown): string {
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw InvalidInputError.forField(field, text, `scheme "${url.protocol.replace(/:$/, '')}" is not allowed; use http or https`)
   if (url.hostname === '') throw InvalidInputError.forField(field, text, 'must name a host')
-  if (url.username !== '' || url.password !== '')
-    throw InvalidInputError.forField(field, text, 'must not contain credentials')
+  if (url.username !== '' || url.password !== '') throw InvalidInputError.forField(field, text, 'must not contain credentials')
   return url.href
 }
 
@@ -155,6 +153,7 @@ export function validateDescription(field: string, value: unknown): string {
   if (typeof value !== 'string') throw InvalidInputError.forField(field, value, 'must be a string')
   if (value.length > MAX_DESCRIPTION_LENGTH)
     throw InvalidInputError.forField(field, value.slice(0, 40) + '...', `must be at most ${MAX_DESCRIPTION_LENGTH} characters`)
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f]/.test(value)) throw InvalidInputError.forField(field, value, 'must be one line without control characters')
   return value
 }
@@ -176,6 +175,10 @@ export function parseRegex(field: string, value: string): RegExp {
   try {
     return new RegExp(value)
   } catch (error) {
-    throw InvalidInputError.forField(field, value, `not a valid regular expression (${(error as Error).message.replace(/^Invalid regular expression: /, '')})`)
+    throw InvalidInputError.forField(
+      field,
+      value,
+      `not a valid regular expression (${(error as Error).message.replace(/^Invalid regular expression: /, '')})`,
+    )
   }
 }

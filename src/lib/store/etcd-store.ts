@@ -81,7 +81,16 @@ function errorMessage(error: unknown): string {
 export function isTransientEtcdError(error: unknown): boolean {
   if (error instanceof RosterError) return false
   const name = errorName(error)
-  if (['GRPCUnavailableError', 'GRPCDeadlineExceededError', 'GRPCCancelledError', 'GRPCInternalError', 'GRPCAbortedError', 'GRPCUnknownError'].includes(name)) {
+  if (
+    [
+      'GRPCUnavailableError',
+      'GRPCDeadlineExceededError',
+      'GRPCCancelledError',
+      'GRPCInternalError',
+      'GRPCAbortedError',
+      'GRPCUnknownError',
+    ].includes(name)
+  ) {
     return !/larger than max|message too large/i.test(errorMessage(error))
   }
   return /leader changed|no leader|request timed out|too many requests|not capable|server stopped|connection (refused|reset|closed)|ECONNREFUSED|ECONNRESET|No connection established/i.test(
@@ -92,7 +101,9 @@ export function isTransientEtcdError(error: unknown): boolean {
 function isAuthError(error: unknown): boolean {
   const name = errorName(error)
   return (
-    ['EtcdAuthenticationFailedError', 'EtcdPermissionDeniedError', 'GRPCUnauthenticatedError', 'EtcdInvalidAuthTokenError'].includes(name) ||
+    ['EtcdAuthenticationFailedError', 'EtcdPermissionDeniedError', 'GRPCUnauthenticatedError', 'EtcdInvalidAuthTokenError'].includes(
+      name,
+    ) ||
     /etcdserver: (user name is empty|authentication is not enabled|permission denied|invalid auth token|authentication failed)/.test(
       errorMessage(error),
     )
@@ -100,7 +111,9 @@ function isAuthError(error: unknown): boolean {
 }
 
 function isMessageTooLarge(error: unknown): boolean {
-  return errorName(error) === 'GRPCResourceExhastedError' || /larger than max|message too large|RESOURCE_EXHAUSTED/i.test(errorMessage(error))
+  return (
+    errorName(error) === 'GRPCResourceExhastedError' || /larger than max|message too large|RESOURCE_EXHAUSTED/i.test(errorMessage(error))
+  )
 }
 
 /** A fault-handling policy that just runs the call: retries are this module's job. */
@@ -148,7 +161,11 @@ class EtcdStore implements Store {
   }
 
   /** Runs one etcd call with retries on transient errors until the operation's deadline. */
-  private call<T>(what: string, fn: (callOptions: {deadline: Date}) => Promise<T>, deadline = Date.now() + this.options.timeoutMs): Promise<T> {
+  private call<T>(
+    what: string,
+    fn: (callOptions: {deadline: Date}) => Promise<T>,
+    deadline = Date.now() + this.options.timeoutMs,
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`${this.description}: store is closed`))
     const started = Date.now()
     return retryWithBackoff(
@@ -178,7 +195,9 @@ class EtcdStore implements Store {
     if (error instanceof RosterError) return error
     if (isAuthError(error)) {
       const message = errorMessage(error)
-      const who = this.options.auth ? `user ${JSON.stringify(this.options.auth.username)}` : 'no credentials (pass --etcd-username and --etcd-password)'
+      const who = this.options.auth
+        ? `user ${JSON.stringify(this.options.auth.username)}`
+        : 'no credentials (pass --etcd-username and --etcd-password)'
       return new NotAllowedError(`etcd at ${this.options.hosts.join(', ')} refused ${who}: ${firstLine(message)}`, {cause: error})
     }
     return error
@@ -209,7 +228,10 @@ class EtcdStore implements Store {
           continue
         }
         if (/required revision has been compacted/.test(errorMessage(error))) {
-          throw new BackendUnavailableError(`etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(prefix)}; run the command again`, {cause: error})
+          throw new BackendUnavailableError(
+            `etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(prefix)}; run the command again`,
+            {cause: error},
+          )
         }
         throw error
       }
@@ -239,7 +261,11 @@ class EtcdStore implements Store {
 
   async watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch> {
     const watcher = await this.call('watch', () =>
-      this.client.watch().prefix(this.fullKey(prefix)).startRevision(String(fromRevision + 1)).create(),
+      this.client
+        .watch()
+        .prefix(this.fullKey(prefix))
+        .startRevision(String(fromRevision + 1))
+        .create(),
     )
     this.watchers.add(watcher)
     watcher.on('put', (kv) => onEvent({type: 'put', kv: this.toKeyValue(kv)}))
@@ -286,8 +312,7 @@ function silenceIpServerNameWarning(): void {
   const original = process.emitWarning
   process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]) {
     const [typeOrOptions, code] = rest
-    const warningCode =
-      typeOrOptions && typeof typeOrOptions === 'object' ? (typeOrOptions as {code?: unknown}).code : code
+    const warningCode = typeOrOptions && typeof typeOrOptions === 'object' ? (typeOrOptions as {code?: unknown}).code : code
     if (warningCode === 'DEP0123' || (warning instanceof Error && (warning as {code?: unknown}).code === 'DEP0123')) return
     return (original as (...args: unknown[]) => void).call(process, warning, ...rest)
   } as typeof process.emitWarning
@@ -307,9 +332,7 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
     ...(options.tls && (options.ca || options.cert)
       ? {credentials: {rootCertificate: options.ca as Buffer, privateKey: options.key, certChain: options.cert}}
       : {}),
-    ...(options.auth
-      ? {auth: {...options.auth, callOptions: () => ({deadline: Date.now() + perCallMs})}}
-      : {}),
+    ...(options.auth ? {auth: {...options.auth, callOptions: () => ({deadline: Date.now() + perCallMs})}} : {}),
     faultHandling: {host: () => passThrough, global: passThrough},
     defaultCallOptions: (context) => (context.isStream ? {} : {deadline: Date.now() + perCallMs}),
   })

@@ -65,6 +65,11 @@ function expandHome(path: string): string {
   return path
 }
 
+/** An http(s):// --registry names a `roster serve`, reached through the HTTP registry client. */
+export function isRemoteRegistry(registry: string | undefined): boolean {
+  return /^https?:\/\//i.test((registry ?? '').trim())
+}
+
 /** Parses a `--registry` value; throws InvalidInputError (field "registry") when malformed. */
 export function parseRegistry(registry: string | undefined, options: {tls?: boolean} = {}): RegistryTarget {
   const value = (registry ?? '').trim()

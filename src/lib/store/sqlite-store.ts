@@ -140,7 +140,10 @@ function mapError(path: string, error: unknown): unknown {
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return new NotAllowedError(`registry "sqlite:${path}": not allowed to write the database (${message}); check the file's and directory's permissions`, {cause: error})
+      return new NotAllowedError(
+        `registry "sqlite:${path}": not allowed to write the database (${message}); check the file's and directory's permissions`,
+        {cause: error},
+      )
     case 'SQLITE_FULL':
     case 'ENOSPC':
       return new BackendUnavailableError(`registry "sqlite:${path}": disk full (${message})`, {cause: error})
@@ -280,13 +283,7 @@ class SqliteStore implements Store {
     }
   }
 
-  private readPage(
-    s: {first: Statement; next: Statement},
-    first: boolean,
-    from: string,
-    end: string | undefined,
-    pageSize: number,
-  ): Row[] {
+  private readPage(s: {first: Statement; next: Statement}, first: boolean, from: string, end: string | undefined, pageSize: number): Row[] {
     try {
       const stmt = first ? s.first : s.next
       return (end === undefined ? stmt.all(from, pageSize) : stmt.all(from, end, pageSize)) as Row[]

@@ -62,14 +62,21 @@ export async function createProvider(config: ProviderConfig): Promise<Provider> 
       const hasName = config.rfc2136TsigKeyName !== undefined && config.rfc2136TsigKeyName !== ''
       const hasSecret = config.rfc2136TsigSecret !== undefined && config.rfc2136TsigSecret !== ''
       if (hasName !== hasSecret) {
-        throw new InvalidInputError('--rfc2136-tsig-keyname and --rfc2136-tsig-secret go together', {field: hasName ? 'rfc2136-tsig-secret' : 'rfc2136-tsig-keyname'})
+        throw new InvalidInputError('--rfc2136-tsig-keyname and --rfc2136-tsig-secret go together', {
+          field: hasName ? 'rfc2136-tsig-secret' : 'rfc2136-tsig-keyname',
+        })
       }
       const alg = config.rfc2136TsigAlg ?? 'hmac-sha256'
       if (!(TSIG_ALGORITHMS as readonly string[]).includes(alg)) {
         throw InvalidInputError.forField('--rfc2136-tsig-alg', alg, `expected one of ${TSIG_ALGORITHMS.join(', ')}`)
       }
       const {Rfc2136Provider} = await import('./rfc2136.js')
-      const options: ConstructorParameters<typeof Rfc2136Provider>[0] = {host, port: config.rfc2136Port ?? 53, zone, timeoutMs: config.timeoutMs}
+      const options: ConstructorParameters<typeof Rfc2136Provider>[0] = {
+        host,
+        port: config.rfc2136Port ?? 53,
+        zone,
+        timeoutMs: config.timeoutMs,
+      }
       if (hasName) {
         options.tsigKeyName = config.rfc2136TsigKeyName
         options.tsigSecret = config.rfc2136TsigSecret

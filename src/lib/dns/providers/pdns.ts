@@ -189,7 +189,8 @@ export class PdnsProvider implements Provider {
         await this.patchZone(zone, chunk, (n) => {
           done += n
           onProgress?.(done, total)
-          for (const r of chunk) if (r.changetype === 'REPLACE' && r.ttl !== undefined) this.knownTtl.set(`${normalizeName(r.name)} ${r.type}`, r.ttl)
+          for (const r of chunk)
+            if (r.changetype === 'REPLACE' && r.ttl !== undefined) this.knownTtl.set(`${normalizeName(r.name)} ${r.type}`, r.ttl)
         })
       }
     }

@@ -25,7 +25,16 @@ import {type Changes, type Endpoint, type Provider, type ProviderStats, normaliz
 import {RCODE, TYPE, type ParsedMessage, WireFormatError, parseMessage, rcodeName, typeCode, typeName} from '../wire/message.js'
 import {RdataError, rdataToText} from '../wire/rdata.js'
 import {DnsTcpClient, DnsTransportError} from '../wire/tcp-client.js'
-import {TSIG_ALGORITHMS, type TsigKey, TsigError, TsigResponseVerifier, parseTsigAlgorithm, readTsig, signMessage, tsigErrorName} from '../wire/tsig.js'
+import {
+  TSIG_ALGORITHMS,
+  type TsigKey,
+  TsigError,
+  TsigResponseVerifier,
+  parseTsigAlgorithm,
+  readTsig,
+  signMessage,
+  tsigErrorName,
+} from '../wire/tsig.js'
 import {type UpdateOperation, buildAxfrQuery, buildUpdateMessage, packUpdateBatches} from '../wire/update.js'
 
 export interface Rfc2136ProviderOptions {
@@ -124,7 +133,8 @@ export class Rfc2136Provider implements Provider {
           const set = sets.get(key)
           if (set) set.targets.push(target)
           else sets.set(key, {dnsName: rr.name, recordType, targets: [target], recordTTL: rr.ttl})
-          if (rr.type === TYPE.TXT) this.seenRdata.set(`${key} ${target}`, Buffer.from(msg.buf.subarray(rr.rdataOffset, rr.rdataOffset + rr.rdataLength)))
+          if (rr.type === TYPE.TXT)
+            this.seenRdata.set(`${key} ${target}`, Buffer.from(msg.buf.subarray(rr.rdataOffset, rr.rdataOffset + rr.rdataLength)))
         }
       }
       this.finishVerify(verifier, 'the zone transfer')
@@ -146,7 +156,8 @@ export class Rfc2136Provider implements Provider {
       try {
         return {groups: batch.length, operations, size: buildUpdateMessage(0, this.zone, operations).length}
       } catch (error) {
-        if (error instanceof RdataError) throw InvalidInputError.forField(`${error.recordType} target`, error.target, error.message.replace(/^.*?: /, ''))
+        if (error instanceof RdataError)
+          throw InvalidInputError.forField(`${error.recordType} target`, error.target, error.message.replace(/^.*?: /, ''))
         throw error
       }
     })
@@ -201,7 +212,8 @@ export class Rfc2136Provider implements Provider {
       const n = this.identify(next)
       const operations: UpdateOperation[] = [{op: 'deleteRRset', name: o.name, type: o.type}]
       if (o.name !== n.name || o.type !== n.type) operations.push({op: 'deleteRRset', name: n.name, type: n.type})
-      for (const target of next.targets) operations.push({op: 'add', name: n.name, type: n.type, ttl: next.recordTTL ?? DEFAULT_TTL, target})
+      for (const target of next.targets)
+        operations.push({op: 'add', name: n.name, type: n.type, ttl: next.recordTTL ?? DEFAULT_TTL, target})
       groups.push({operations})
     })
     for (const ep of changes.create) {
@@ -217,7 +229,15 @@ export class Rfc2136Provider implements Provider {
       throw InvalidInputError.forField('dnsName', ep.dnsName, `is not in zone "${this.zone}" (--rfc2136-zone)`)
     }
     const type = typeCode(ep.recordType)
-    if (type === undefined || type === TYPE.SOA || type === TYPE.TSIG || type === TYPE.OPT || type === TYPE.AXFR || type === TYPE.IXFR || type === TYPE.ANY) {
+    if (
+      type === undefined ||
+      type === TYPE.SOA ||
+      type === TYPE.TSIG ||
+      type === TYPE.OPT ||
+      type === TYPE.AXFR ||
+      type === TYPE.IXFR ||
+      type === TYPE.ANY
+    ) {
       throw InvalidInputError.forField('recordType', ep.recordType, `cannot be written with an RFC 2136 update (${ep.dnsName})`)
     }
     return {name, type}
@@ -301,7 +321,9 @@ export class Rfc2136Provider implements Provider {
     const rcode = rcodeName(msg.rcode)
     switch (msg.rcode) {
       case RCODE.NOTAUTH:
-        return new NotAllowedError(`${prefix}: NOTAUTH (the server is not authoritative for the zone, or did not accept ${this.keyDescription})`)
+        return new NotAllowedError(
+          `${prefix}: NOTAUTH (the server is not authoritative for the zone, or did not accept ${this.keyDescription})`,
+        )
       case RCODE.REFUSED: {
         const who = this.key ? `TSIG key "${this.key.name}"` : 'unsigned requests (set --rfc2136-tsig-keyname and --rfc2136-tsig-secret)'
         const clause = action.startsWith('transfer') ? 'allow-transfer' : 'allow-update or update-policy'
@@ -323,7 +345,12 @@ export class Rfc2136Provider implements Provider {
   /** Transport failures become BackendUnavailableError naming host:port; others pass through. */
   private rethrow(error: unknown, during: string): never {
     if (error instanceof DnsTransportError) {
-      const reason = error.code === 'ECONNREFUSED' ? 'connection refused' : error.code === 'ETIMEDOUT' ? `timed out after ${this.timeoutMs} ms` : error.message
+      const reason =
+        error.code === 'ECONNREFUSED'
+          ? 'connection refused'
+          : error.code === 'ETIMEDOUT'
+            ? `timed out after ${this.timeoutMs} ms`
+            : error.message
       throw new BackendUnavailableError(`rfc2136 server ${this.address} unavailable (${during}): ${reason}`, {cause: error})
     }
     throw error

@@ -108,7 +108,8 @@ export class WebhookProvider implements Provider {
     this.stats.readCalls++
     if (res.status !== 200) throw this.httpError(res, 'GET /records')
     const body = this.parseJson(res.text, 'GET /records')
-    if (!Array.isArray(body)) throw new RosterError(`webhook provider at ${this.url} answered GET /records with something other than a list`)
+    if (!Array.isArray(body))
+      throw new RosterError(`webhook provider at ${this.url} answered GET /records with something other than a list`)
     const out: Endpoint[] = []
     for (const item of body as unknown[]) {
       const ep = fromWire(item)
@@ -169,7 +170,9 @@ export class WebhookProvider implements Provider {
       throw new RosterError(`webhook provider at ${this.url} answered POST /adjustendpoints with something other than a list`)
     }
     // Providers that drop labels would lose the ownership resource: restore them by name and type.
-    const labelsByKey = new Map(inside.filter((e) => e.labels).map((e) => [`${normalizeName(e.dnsName)} ${e.recordType.toUpperCase()}`, e.labels]))
+    const labelsByKey = new Map(
+      inside.filter((e) => e.labels).map((e) => [`${normalizeName(e.dnsName)} ${e.recordType.toUpperCase()}`, e.labels]),
+    )
     const out: Endpoint[] = []
     for (const item of body as unknown[]) {
       const ep = fromWire(item, true)
@@ -181,7 +184,13 @@ export class WebhookProvider implements Provider {
     return out
   }
 
-  private async request(method: string, path: string, body: string | undefined, what: string, wantJson = method === 'GET'): Promise<HttpResult> {
+  private async request(
+    method: string,
+    path: string,
+    body: string | undefined,
+    what: string,
+    wantJson = method === 'GET',
+  ): Promise<HttpResult> {
     const headers: Record<string, string> = {}
     if (wantJson) headers.Accept = WEBHOOK_MEDIA_TYPE
     if (body !== undefined) headers['Content-Type'] = WEBHOOK_MEDIA_TYPE
@@ -195,7 +204,9 @@ export class WebhookProvider implements Provider {
         throw new BackendUnavailableError(`webhook provider at ${this.url} did not answer the ${what} request within ${this.timeoutMs} ms`)
       }
       const code = e?.cause?.code ?? e?.cause?.message ?? (error instanceof Error ? error.message : String(error))
-      throw new BackendUnavailableError(`webhook provider at ${this.url} is unreachable (${code}); check --webhook-url and that the provider runs`)
+      throw new BackendUnavailableError(
+        `webhook provider at ${this.url} is unreachable (${code}); check --webhook-url and that the provider runs`,
+      )
     }
   }
 
@@ -339,7 +350,9 @@ export function fromWire(item: unknown, keepLabels = false): Endpoint | undefine
   if (typeof ttl === 'number' && ttl > 0) ep.recordTTL = ttl
   const labels = field(o, 'labels')
   if (keepLabels && labels && typeof labels === 'object' && Object.keys(labels).length > 0) {
-    ep.labels = Object.fromEntries(Object.entries(labels as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'))
+    ep.labels = Object.fromEntries(
+      Object.entries(labels as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    )
   }
   return normalizeEndpoint(ep)
 }

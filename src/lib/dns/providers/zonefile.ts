@@ -50,7 +50,9 @@ export class ZonefileProvider implements Provider {
     const soa = zone.records.find((r) => r.type === 'SOA')
     if (soa === undefined) throw new InvalidInputError(`zone-file "${this.options.path}": no SOA record`, {field: 'zone-file'})
     if (soa.name !== this.zone) {
-      throw new InvalidInputError(`zone-file "${this.options.path}": its SOA is for "${soa.name}", not --zone "${this.zone}"`, {field: 'zone'})
+      throw new InvalidInputError(`zone-file "${this.options.path}": its SOA is for "${soa.name}", not --zone "${this.zone}"`, {
+        field: 'zone',
+      })
     }
     return {text, zone, mode}
   }

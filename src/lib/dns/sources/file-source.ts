@@ -109,7 +109,11 @@ export async function readEndpointsFile(file: string): Promise<Endpoint[]> {
   try {
     text = await readFile(file, 'utf8')
   } catch (error) {
-    throw InvalidInputError.forField('file', file, (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message)
+    throw InvalidInputError.forField(
+      'file',
+      file,
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message,
+    )
   }
   if (/\.json$/i.test(file)) {
     let doc: unknown

@@ -55,7 +55,10 @@ function parseTtl(value: string | undefined): number | undefined {
 function endpointsFor(names: string[], targets: string[], ttl: number | undefined, resource: string): Endpoint[] {
   const v4 = targets.filter((t) => isIP(t) === 4)
   const v6 = targets.filter((t) => isIP(t) === 6)
-  const hosts = targets.filter((t) => isIP(t) === 0).map(normalizeName).sort()
+  const hosts = targets
+    .filter((t) => isIP(t) === 0)
+    .map(normalizeName)
+    .sort()
   const out: Endpoint[] = []
   for (const raw of names) {
     const dnsName = normalizeName(raw)
@@ -92,7 +95,12 @@ export function serviceEndpoints(service: KubeService, prefixes: readonly string
 }
 
 export function ingressEndpoints(ingress: KubeIngress, prefixes: readonly string[]): Endpoint[] {
-  const names = [...new Set([...(ingress.spec?.rules ?? []).map((r) => r.host ?? '').filter((h) => h !== ''), ...list(annotation(ingress.metadata, prefixes, 'hostname'))])]
+  const names = [
+    ...new Set([
+      ...(ingress.spec?.rules ?? []).map((r) => r.host ?? '').filter((h) => h !== ''),
+      ...list(annotation(ingress.metadata, prefixes, 'hostname')),
+    ]),
+  ]
   if (names.length === 0) return []
   const targets = list(annotation(ingress.metadata, prefixes, 'target'))
   const ttl = parseTtl(annotation(ingress.metadata, prefixes, 'ttl'))
@@ -111,7 +119,11 @@ export class KubernetesSource implements Source {
 
   async endpoints(): Promise<Endpoint[]> {
     const {createClusterClient} = await import('../../cluster/cluster-client.js')
-    const client = await createClusterClient({kubeconfig: this.options.kubeconfig, context: this.options.context, timeoutMs: this.options.timeoutMs})
+    const client = await createClusterClient({
+      kubeconfig: this.options.kubeconfig,
+      context: this.options.context,
+      timeoutMs: this.options.timeoutMs,
+    })
     try {
       const listOptions = {
         ...(this.options.namespace ? {namespace: this.options.namespace} : {}),

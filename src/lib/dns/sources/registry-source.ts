@@ -20,7 +20,10 @@ export const SRV_PRIORITY = 10
 export const SRV_WEIGHT = 10
 
 function label(text: string): string {
-  const l = text.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '')
+  const l = text
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/^-+|-+$/g, '')
   return l.slice(0, 62) || 'x'
 }
 
@@ -67,7 +70,8 @@ export class RegistrySource implements Source {
     private readonly registry: ServiceLister,
     private readonly zone: string,
   ) {
-    if (normalizeName(zone) === '') throw new InvalidInputError('--registry-zone is required with --source registry', {field: 'registry-zone'})
+    if (normalizeName(zone) === '')
+      throw new InvalidInputError('--registry-zone is required with --source registry', {field: 'registry-zone'})
   }
 
   async endpoints(): Promise<Endpoint[]> {

@@ -246,7 +246,10 @@ export class WireWriter {
     const labels = nameToLabels(name)
     for (let i = 0; i < labels.length; i++) {
       if (compress) {
-        const key = labels.slice(i).map((l) => labelToText(l).toLowerCase()).join('.')
+        const key = labels
+          .slice(i)
+          .map((l) => labelToText(l).toLowerCase())
+          .join('.')
         const pointer = this.suffixes.get(key)
         if (pointer !== undefined) return this.u16(0xc000 | pointer)
         if (this.used < 0x4000) this.suffixes.set(key, this.used)

@@ -4,7 +4,7 @@
  * into 255-octet strings on write), SRV "priority weight port target", MX "preference host".
  * Types this codec does not know are read and written in RFC 3597 form: `\# LEN HEX`.
  */
-import {TYPE, WireFormatError, WireWriter, readName, typeName} from './message.js'
+import {TYPE, WireFormatError, type WireWriter, readName, typeName} from './message.js'
 
 export class RdataError extends Error {
   constructor(
@@ -78,7 +78,7 @@ export function formatIPv6(bytes: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] ?? 0) << 8) | (bytes[i + 1] ?? 0))
   let bestStart = -1
   let bestLen = 0
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++
       continue

@@ -59,7 +59,8 @@ export class DnsTcpClient {
 
   send(message: Buffer): void {
     if (this.failure) throw this.failure
-    if (message.length > MAX_TCP_MESSAGE) throw new DnsTransportError(`${this.address}: a message of ${message.length} octets exceeds 65535`)
+    if (message.length > MAX_TCP_MESSAGE)
+      throw new DnsTransportError(`${this.address}: a message of ${message.length} octets exceeds 65535`)
     const length = Buffer.alloc(2)
     length.writeUInt16BE(message.length)
     this.socket.write(Buffer.concat([length, message]))

@@ -117,7 +117,14 @@ function macPrefix(mac: Buffer): Buffer {
   return Buffer.concat([size, mac])
 }
 
-function tsigVariables(keyName: string, algorithmName: string, timeSigned: number, fudge: number, error: number, otherData: Buffer): Buffer {
+function tsigVariables(
+  keyName: string,
+  algorithmName: string,
+  timeSigned: number,
+  fudge: number,
+  error: number,
+  otherData: Buffer,
+): Buffer {
   const w = new WireWriter(128)
   w.bytes(canonicalNameWire(keyName)).u16(CLASS.ANY).u32(0)
   w.bytes(canonicalNameWire(algorithmName)).u48(timeSigned).u16(fudge)
@@ -149,7 +156,11 @@ export function signMessage(unsigned: Buffer, key: TsigKey, options: SignOptions
 }
 
 /** The message with a TSIG record appended and ARCOUNT increased; the original ID is the message's. */
-function appendTsig(message: Buffer, key: TsigKey, f: {timeSigned: number; fudge: number; mac: Buffer; error: number; otherData: Buffer}): Buffer {
+function appendTsig(
+  message: Buffer,
+  key: TsigKey,
+  f: {timeSigned: number; fudge: number; mac: Buffer; error: number; otherData: Buffer},
+): Buffer {
   const w = new WireWriter(message.length + 128)
   w.bytes(message)
   w.name(key.name.toLowerCase(), false).u16(TYPE.TSIG).u16(CLASS.ANY).u32(0)
@@ -240,7 +251,10 @@ function checkKey(tsig: TsigRecord, key: TsigKey): void {
 
 function checkTime(tsig: TsigRecord, now: number): void {
   if (Math.abs(now - tsig.timeSigned) > tsig.fudge) {
-    throw new TsigError('BADTIME', `signed at ${tsig.timeSigned}, ${now - tsig.timeSigned}s from local time, outside the fudge of ${tsig.fudge}s (check the clocks)`)
+    throw new TsigError(
+      'BADTIME',
+      `signed at ${tsig.timeSigned}, ${now - tsig.timeSigned}s from local time, outside the fudge of ${tsig.fudge}s (check the clocks)`,
+    )
   }
 }
 
@@ -306,7 +320,14 @@ export class TsigResponseVerifier {
 }
 
 /** Signs the later messages of a multi-message response (server side; for tests). */
-export function signSubsequent(unsignedMessages: Buffer[], current: Buffer, key: TsigKey, priorMac: Buffer, timeSigned: number, fudge = DEFAULT_FUDGE): {message: Buffer; mac: Buffer} {
+export function signSubsequent(
+  unsignedMessages: Buffer[],
+  current: Buffer,
+  key: TsigKey,
+  priorMac: Buffer,
+  timeSigned: number,
+  fudge = DEFAULT_FUDGE,
+): {message: Buffer; mac: Buffer} {
   const h = hmac(key)
   h.update(macPrefix(priorMac))
   for (const m of unsignedMessages) h.update(m)

@@ -1,0 +1,230 @@
+/**
+ * The one small HTTP JSON client, used by every remote API roster talks to (PowerDNS, an
+ * external-dns webhook provider, a remote `roster serve`): a timeout on every request, bounded
+ * retries with jittered backoff of idempotent calls on an unreachable server or a 502/503/504,
+ * and HTTP statuses mapped to roster's error classes and so to its exit codes.
+ *
+ * Credentials (headers, a URL's user:password) never appear in a message. Built on node:http and
+ * node:https rather than fetch: they take a CA per request (a self-signed `roster serve`), and they
+ * are loaded with Node itself, where fetch's first call loads undici.
+ */
+import type {IncomingHttpHeaders} from 'node:http'
+
+import {
+  BackendUnavailableError,
+  ConflictError,
+  InvalidInputError,
+  NotAllowedError,
+  NotAuthenticatedError,
+  NotFoundError,
+  RosterError,
+  TooLargeError,
+} from '../errors.js'
+import {retryWithBackoff} from '../store/retry.js'
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+
+export interface JsonClientOptions {
+  /** `http(s)://host:port[/base]`; request paths are appended to it. */
+  baseUrl: string
+  /** What the server is, for messages: "PowerDNS API", "roster serve". */
+  what: string
+  /** Bound on each attempt. */
+  timeoutMs: number
+  /** Bound on all attempts of one call (retries included). Default: timeoutMs. */
+  retryBudgetMs?: number
+  /** Sent with every request (e.g. Authorization, X-API-Key). Never printed. */
+  headers?: Record<string, string>
+  /** PEM CA certificates to trust for https (besides the system's). */
+  ca?: string | Buffer
+  /** Largest response body accepted. Default 256 MiB. */
+  maxResponseBytes?: number
+}
+
+export interface RequestOptions {
+  /** Serialized as JSON, unless it is a string (sent as is). */
+  body?: unknown
+  query?: Record<string, string | number | boolean | undefined>
+  headers?: Record<string, string>
+  /** Retry on an unreachable server or 502/503/504. Default: true for GET, HEAD, PUT and DELETE. */
+  idempotent?: boolean
+  /** Statuses returned to the caller instead of thrown (e.g. [404] to treat absence as a value). */
+  accept?: number[]
+}
+
+export interface JsonResponse<T> {
+  status: number
+  headers: IncomingHttpHeaders
+  /** Parsed JSON, or the text when the response is not JSON, or undefined when empty. */
+  body: T
+}
+
+/** The error body `roster serve` sends, and the shape most JSON APIs approximate. */
+interface ErrorBody {
+  error?: string | {code?: string; message?: string; field?: string}
+  message?: string
+}
+
+const RETRYABLE_STATUS = new Set([502, 503, 504])
+
+/** A server answer that is worth another attempt; carries the error it becomes if none succeeds. */
+class RetryableResponse extends Error {
+  constructor(readonly final: RosterError) {
+    super(final.message)
+  }
+}
+
+export class JsonHttpClient {
+  readonly origin: string
+  private readonly base: URL
+
+  constructor(private readonly options: JsonClientOptions) {
+    let url: URL
+    try {
+      url = new URL(options.baseUrl)
+    } catch {
+      throw InvalidInputError.forField('url', redactUrl(options.baseUrl), 'is not a URL')
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw InvalidInputError.forField('url', redactUrl(options.baseUrl), 'must be an http:// or https:// URL')
+    }
+    url.username = ''
+    url.password = ''
+    this.base = url
+    this.origin = url.origin
+  }
+
+  async request<T = unknown>(method: HttpMethod, path: string, options: RequestOptions = {}): Promise<JsonResponse<T>> {
+    const idempotent = options.idempotent ?? ['GET', 'HEAD', 'PUT', 'DELETE'].includes(method)
+    const url = this.urlFor(path, options.query)
+    const budget = this.options.retryBudgetMs ?? this.options.timeoutMs
+    const attempt = () => this.once<T>(method, url, options)
+    if (!idempotent) {
+      try {
+        return await attempt()
+      } catch (error) {
+        throw error instanceof RetryableResponse ? error.final : error
+      }
+    }
+    return retryWithBackoff(attempt, {
+      deadline: Date.now() + budget,
+      initialDelayMs: 100,
+      maxDelayMs: 2000,
+      minAttemptMs: 50,
+      isRetryable: (error) => error instanceof RetryableResponse || error instanceof BackendUnavailableError,
+      onExhausted: (error) => (error instanceof RetryableResponse ? error.final : (error as Error)),
+    })
+  }
+
+  get<T = unknown>(path: string, options?: RequestOptions): Promise<JsonResponse<T>> {
+    return this.request<T>('GET', path, options)
+  }
+
+  private urlFor(path: string, query: RequestOptions['query']): URL {
+    const url = new URL(this.base.href.replace(/\/+$/, '') + path)
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
+    return url
+  }
+
+  private async once<T>(method: HttpMethod, url: URL, options: RequestOptions): Promise<JsonResponse<T>> {
+    const {request} = url.protocol === 'https:' ? await import('node:https') : await import('node:http')
+    const payload = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body)
+    const headers: Record<string, string> = {accept: 'application/json', ...this.options.headers, ...options.headers}
+    if (payload !== undefined) {
+      headers['content-type'] ??= 'application/json'
+      headers['content-length'] = String(Buffer.byteLength(payload))
+    }
+    const where = `${this.options.what} at ${this.origin}`
+    const limit = this.options.maxResponseBytes ?? 256 * 1024 * 1024
+    const {status, resHeaders, text} = await new Promise<{status: number; resHeaders: IncomingHttpHeaders; text: string}>(
+      (resolve, reject) => {
+        const req = request(url, {method, headers, ca: this.options.ca, timeout: this.options.timeoutMs}, (res) => {
+          const chunks: Buffer[] = []
+          let size = 0
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length
+            if (size > limit) {
+              req.destroy(new BackendUnavailableError(`${where}: response larger than ${limit} bytes`))
+              return
+            }
+            chunks.push(chunk)
+          })
+          res.on('end', () => resolve({status: res.statusCode ?? 0, resHeaders: res.headers, text: Buffer.concat(chunks).toString('utf8')}))
+          res.on('error', reject)
+        })
+        req.on('timeout', () =>
+          req.destroy(new BackendUnavailableError(`${where} did not answer ${method} ${url.pathname} within ${this.options.timeoutMs} ms`)),
+        )
+        req.on('error', (error: NodeJS.ErrnoException) => {
+          if (error instanceof RosterError) return reject(error)
+          reject(transportError(where, error))
+        })
+        req.end(payload)
+      },
+    )
+    const body = parseBody(text, resHeaders['content-type'])
+    if ((status >= 200 && status < 300) || options.accept?.includes(status)) return {status, headers: resHeaders, body: body as T}
+    const error = errorForStatus(status, where, body)
+    if (RETRYABLE_STATUS.has(status)) throw new RetryableResponse(error)
+    throw error
+  }
+}
+
+function parseBody(text: string, contentType: string | undefined): unknown {
+  if (text === '') return undefined
+  if (contentType?.includes('json') || /^\s*[[{]/.test(text)) {
+    try {
+      return JSON.parse(text) as unknown
+    } catch {
+      return text
+    }
+  }
+  return text
+}
+
+/** The server's own one-line message, if it sent one. */
+export function serverMessage(body: unknown): {message?: string; field?: string} {
+  if (typeof body === 'string') return {message: body.split('\n')[0]?.trim().slice(0, 500) || undefined}
+  const b = body as ErrorBody | undefined
+  if (!b || typeof b !== 'object') return {}
+  if (typeof b.error === 'string') return {message: b.error}
+  if (b.error && typeof b.error === 'object') return {message: b.error.message, field: b.error.field}
+  if (typeof b.message === 'string') return {message: b.message}
+  return {}
+}
+
+/** 400→2, 401/403→4, 404→5, 409→6, 413→2, 5xx and anything else unexpected→3. */
+export function errorForStatus(status: number, where: string, body: unknown): RosterError {
+  const {message, field} = serverMessage(body)
+  const text = message ?? `HTTP ${status}`
+  switch (status) {
+    case 400:
+    case 422:
+      return new InvalidInputError(text, {field})
+    case 401:
+      return new NotAuthenticatedError(`${where}: ${text}`)
+    case 403:
+      return new NotAllowedError(`${where}: ${text}`)
+    case 404:
+      return new NotFoundError(text)
+    case 409:
+      return new ConflictError(text)
+    case 413:
+      return new TooLargeError(text, {field})
+    default:
+      return new BackendUnavailableError(`${where}: HTTP ${status}${message ? `: ${message}` : ''}`)
+  }
+}
+
+function transportError(where: string, error: NodeJS.ErrnoException): RosterError {
+  const code = error.code ?? ''
+  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code) || /certificate/i.test(error.message)) {
+    return new InvalidInputError(`${where}: TLS verification failed (${code || error.message}); trust its CA or fix the certificate`)
+  }
+  return new BackendUnavailableError(`${where} is unreachable (${code || error.message})`)
+}
+
+/** A URL without its user:password, for messages. */
+export function redactUrl(value: string): string {
+  return value.replace(/(\/\/)[^/@]*@/g, '$1***@')
+}
