@@ -314,18 +314,21 @@ describe('rfc2136 provider with no server', () => {
     }
   })
 
-  it('validates its options with the flag names', () => {
+  it('validates its options, naming the setting (the CLI turns it into the flag)', () => {
     const base = {host: '127.0.0.1', port: 53, zone: ZONE, timeoutMs: 1000}
-    assert.throws(() => new Rfc2136Provider({...base, tsigKeyName: 'k'}), /--rfc2136-tsig-secret/)
+    assert.throws(
+      () => new Rfc2136Provider({...base, tsigKeyName: 'k'}),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'rfc2136TsigSecret',
+    )
     assert.throws(
       () => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: 'not base64!'}),
       (e: unknown) => e instanceof InvalidInputError && !/not base64!/.test(e.message),
     )
     assert.throws(
       () => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: SECRET, tsigAlgorithm: 'hmac-sha3'}),
-      /--rfc2136-tsig-alg "hmac-sha3"/,
+      /^rfc2136TsigAlg "hmac-sha3": must be one of hmac-sha256, /,
     )
-    assert.throws(() => new Rfc2136Provider({...base, zone: ''}), /--rfc2136-zone/)
+    assert.throws(() => new Rfc2136Provider({...base, zone: ''}), /^rfc2136Zone "": is required/)
   })
 })
 

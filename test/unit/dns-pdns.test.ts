@@ -102,16 +102,16 @@ describe('pdns body splitting', () => {
 })
 
 describe('PdnsProvider options', () => {
-  it('rejects a server that is not a URL, naming the flag', () => {
+  it('rejects a server that is not a URL, naming the setting and no CLI flag', () => {
     assert.throws(
       () => new PdnsProvider({server: 'not a url', apiKey: 'k', serverId: 'localhost', timeoutMs: 1000}),
-      (e: unknown) => e instanceof InvalidInputError && /--pdns-server/.test(e.message),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'pdnsServer' && !/--/.test(e.message),
     )
   })
   it('requires an API key', () => {
     assert.throws(
       () => new PdnsProvider({server: 'http://127.0.0.1:8081', apiKey: '', serverId: 'localhost', timeoutMs: 1000}),
-      (e: unknown) => e instanceof InvalidInputError && /--pdns-api-key/.test(e.message),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'pdnsApiKey' && !/--/.test(e.message),
     )
   })
 })

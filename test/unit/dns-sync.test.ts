@@ -4,7 +4,7 @@ import {describe, it} from 'node:test'
 
 import type {Endpoint, Source} from '../../src/lib/dns/endpoint.js'
 import {serializeOwnershipLabels} from '../../src/lib/dns/ownership.js'
-import {hasChanges, parseDuration, runSync, runSyncLoop} from '../../src/lib/dns/sync.js'
+import {hasChanges, runSync, runSyncLoop} from '../../src/lib/dns/sync.js'
 import {CommandExitError} from '../../src/lib/errors.js'
 import {MemoryProvider} from '../support/dns-memory-provider.js'
 
@@ -190,13 +190,5 @@ describe('runSync', () => {
     })
     assert.equal(runs, 3)
     assert.equal(provider.stats.writeCalls, 1)
-  })
-
-  it('parses durations', () => {
-    assert.equal(parseDuration('1m'), 60_000)
-    assert.equal(parseDuration('1h30m'), 5_400_000)
-    assert.equal(parseDuration('500ms'), 500)
-    assert.equal(parseDuration('90'), 90_000)
-    assert.equal(parseDuration('soon'), undefined)
   })
 })

@@ -90,10 +90,10 @@ describe('webhook media type negotiation', () => {
       (e: unknown) => e instanceof InvalidInputError && /version 2/.test(e.message) && /supports version 1/.test(e.message),
     )
   })
-  it('rejects a URL that is not one, naming the flag', () => {
+  it('rejects a URL that is not one, naming the setting and no CLI flag', () => {
     assert.throws(
       () => new WebhookProvider({url: 'nope', timeoutMs: 1000}),
-      (e: unknown) => e instanceof InvalidInputError && /--webhook-url/.test(e.message),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'webhookUrl' && /^webhookUrl "nope": is not a URL$/.test(e.message),
     )
   })
 })

@@ -4,9 +4,20 @@ import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
 import {parseDuration} from '../../lib/config/duration.js'
 import {scrubSecrets} from '../../lib/config/secrets.js'
 import type {Endpoint, Provider, Source} from '../../lib/dns/endpoint.js'
-import type {PlanConflict, Policy} from '../../lib/dns/plan.js'
-import type {ProviderName} from '../../lib/dns/providers/create-provider.js'
-import type {SyncOptions, SyncResult} from '../../lib/dns/sync.js'
+import {
+  DEFAULT_DNS_PORT,
+  DEFAULT_MAX_CHANGE_PERCENT,
+  DEFAULT_PDNS_SERVER_ID,
+  DEFAULT_PROVIDER,
+  DEFAULT_TSIG_ALGORITHM,
+  MIN_OWNED_FOR_PERCENT_RULE,
+  POLICIES,
+  PROVIDERS,
+  SOURCES,
+  TSIG_ALGORITHMS,
+} from '../../lib/dns/options.js'
+import type {PlanConflict} from '../../lib/dns/plan.js'
+import type {SyncOptions, SyncResult, UnsafePlanError} from '../../lib/dns/sync.js'
 import {InvalidInputError, RosterError} from '../../lib/errors.js'
 
 /** A row of the plan table. */
@@ -47,7 +58,7 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     policy: Flags.option({
       description:
         'sync: create, update and delete; upsert-only: create and update; create-only: create. Required: no default that deletes.',
-      options: ['sync', 'upsert-only', 'create-only'] as const,
+      options: POLICIES,
       required: true,
     })(),
     'owner-id': Flags.string({
@@ -56,21 +67,21 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     }),
     source: Flags.option({
       description: 'Where desired records come from (repeatable).',
-      options: ['registry', 'kubernetes', 'file'] as const,
+      options: SOURCES,
       multiple: true,
       required: true,
     })(),
     file: Flags.string({description: 'YAML/JSON file of endpoints for --source file (repeatable).', multiple: true}),
     provider: Flags.option({
       description: 'Where records are written.',
-      options: ['zonefile', 'pdns', 'rfc2136', 'webhook'] as const,
-      default: 'zonefile',
+      options: PROVIDERS,
+      default: DEFAULT_PROVIDER,
     })(),
     'zone-file': Flags.string({description: 'zonefile: path of the RFC 1035 master file.', helpGroup: 'ZONEFILE'}),
     zone: Flags.string({description: 'zonefile: the zone (origin) of --zone-file.', helpGroup: 'ZONEFILE'}),
     'pdns-server': Flags.string({description: 'pdns: API base URL (http://HOST:8081).', helpGroup: 'PDNS'}),
     'pdns-api-key': Flags.string({description: 'pdns: API key (prefer ROSTER_PDNS_API_KEY).', helpGroup: 'PDNS'}),
-    'pdns-server-id': Flags.string({description: 'pdns: server id.', default: 'localhost', helpGroup: 'PDNS'}),
+    'pdns-server-id': Flags.string({description: 'pdns: server id.', default: DEFAULT_PDNS_SERVER_ID, helpGroup: 'PDNS'}),
     'pdns-zone': Flags.string({
       description: 'pdns: zone to manage (repeatable; default: every zone).',
       multiple: true,
@@ -78,7 +89,13 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       helpGroup: 'PDNS',
     }),
     'rfc2136-host': Flags.string({description: 'rfc2136: DNS server host.', helpGroup: 'RFC2136'}),
-    'rfc2136-port': Flags.integer({description: 'rfc2136: DNS server port.', default: 53, min: 1, max: 65535, helpGroup: 'RFC2136'}),
+    'rfc2136-port': Flags.integer({
+      description: 'rfc2136: DNS server port.',
+      default: DEFAULT_DNS_PORT,
+      min: 1,
+      max: 65535,
+      helpGroup: 'RFC2136',
+    }),
     'rfc2136-zone': Flags.string({description: 'rfc2136: zone to update.', helpGroup: 'RFC2136'}),
     'rfc2136-tsig-keyname': Flags.string({description: 'rfc2136: TSIG key name.', helpGroup: 'RFC2136'}),
     'rfc2136-tsig-secret': Flags.string({
@@ -87,8 +104,8 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     }),
     'rfc2136-tsig-alg': Flags.option({
       description: 'rfc2136: TSIG algorithm.',
-      options: ['hmac-sha256', 'hmac-sha512', 'hmac-sha384', 'hmac-sha224', 'hmac-sha1', 'hmac-md5'] as const,
-      default: 'hmac-sha256',
+      options: TSIG_ALGORITHMS,
+      default: DEFAULT_TSIG_ALGORITHM,
       helpGroup: 'RFC2136',
     })(),
     'webhook-url': Flags.string({
@@ -108,8 +125,8 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     }),
     'dry-run': Flags.boolean({description: 'Print the plan; write nothing.'}),
     'max-change-percent': Flags.integer({
-      description: 'Refuse (exit 9) a plan updating+deleting more than this percent of the owned records, in a zone holding at least 10.',
-      default: 30,
+      description: `Refuse (exit 9) a plan updating+deleting more than this percent of the owned records, in a zone holding at least ${MIN_OWNED_FOR_PERCENT_RULE}.`,
+      default: DEFAULT_MAX_CHANGE_PERCENT,
       min: 0,
       max: 100,
     }),
@@ -177,7 +194,7 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     const f = this.flags
     const {createProvider} = await import('../../lib/dns/providers/create-provider.js')
     return createProvider({
-      provider: f.provider as ProviderName,
+      provider: f.provider,
       timeoutMs: this.timeoutMs,
       zoneFile: f['zone-file'],
       zone: f.zone,
@@ -255,7 +272,7 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     return {
       sources,
       provider,
-      policy: f.policy as Policy,
+      policy: f.policy,
       ownerId: f['owner-id'],
       txtPrefix: f['txt-prefix'],
       txtSuffix: f['txt-suffix'],
@@ -268,7 +285,40 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     }
   }
 
+  /**
+   * Library errors name the setting at fault (`pdnsServer`, `registryZone`) and say what is wrong;
+   * here that becomes the flag (`--pdns-server`) and what to do about it.
+   */
+  private withFlagHint(error: unknown): unknown {
+    if (!(error instanceof RosterError)) return error
+    if (error.code === 'unsafe_plan' && 'rule' in error) {
+      error.message +=
+        (error as UnsafePlanError).rule === 'emptySource'
+          ? ' (use --force if that is intended)'
+          : `; review it with --dry-run, then use --force (limit: --max-change-percent ${this.flags['max-change-percent']})`
+      return error
+    }
+    if (!(error instanceof InvalidInputError) || error.field === undefined) return error
+    const field = error.field
+    const flag = Object.keys(DnsSync.flags).find((name) => name.replace(/-/g, '') === field.toLowerCase())
+    if (flag !== undefined) {
+      if (error.message.startsWith(`${field} `)) error.message = `--${flag}${error.message.slice(field.length)}`
+      else error.message += ` (--${flag})`
+    } else if (field === 'dnsName' && /outside zone|not in zone/.test(error.message)) {
+      error.message += '; limit the names with --domain-filter'
+    }
+    return error
+  }
+
   async run(): Promise<SyncResult | {runs: number}> {
+    try {
+      return await this.sync()
+    } catch (error) {
+      throw this.withFlagHint(error)
+    }
+  }
+
+  private async sync(): Promise<SyncResult | {runs: number}> {
     const f = this.flags
     if (f['owner-id'].trim() === '') throw InvalidInputError.forField('--owner-id', f['owner-id'], 'must not be empty')
     const intervalMs = this.intervalMs()
@@ -301,6 +351,7 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
             else this.log(`${new Date().toISOString()} ${this.summaryLine(result)}`)
           },
           onError: (error) => {
+            this.withFlagHint(error)
             const message = error instanceof Error ? error.message : String(error)
             const code = error instanceof RosterError ? ` (exit ${error.exitCode})` : ''
             this.logToStderr(`roster: ${new Date().toISOString()} sync failed${code}: ${scrubSecrets(message, this.secretValues())}`)

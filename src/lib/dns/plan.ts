@@ -21,8 +21,9 @@
  */
 import {type Changes, type Endpoint, MANAGED_RECORD_TYPES, emptyChanges, endpointKey, normalizeEndpoint, normalizeName} from './endpoint.js'
 
-export const POLICIES = ['sync', 'upsert-only', 'create-only'] as const
-export type Policy = (typeof POLICIES)[number]
+import type {Policy} from './options.js'
+
+export type {Policy} from './options.js'
 
 export interface PlanOptions {
   /** Names equal to or under one of these domains; empty or undefined means every name. */

@@ -6,12 +6,19 @@
  */
 import {CommandExitError, ExitCode, RosterError} from '../errors.js'
 import {type Changes, type Endpoint, type Provider, type Source, normalizeEndpoint} from './endpoint.js'
+import {DEFAULT_MAX_CHANGE_PERCENT, MIN_OWNED_FOR_PERCENT_RULE} from './options.js'
 import {OwnershipProvider} from './ownership.js'
 import {type PlanConflict, type Policy, calculatePlan, changeCount, domainMatcher} from './plan.js'
 
-export const DEFAULT_MAX_CHANGE_PERCENT = 30
-/** The rule applies to zones holding at least this many owned records (octoDNS's threshold). */
-export const MIN_OWNED_FOR_PERCENT_RULE = 10
+/** A plan the safety checks refuse (exit 9); `force` applies it anyway. `rule` names the check. */
+export class UnsafePlanError extends CommandExitError {
+  constructor(
+    message: string,
+    readonly rule: 'emptySource' | 'maxChangePercent',
+  ) {
+    super(message, ExitCode.unsafePlan, 'unsafe_plan')
+  }
+}
 
 export interface SyncOptions {
   sources: Source[]
@@ -24,7 +31,7 @@ export interface SyncOptions {
   domainFilter?: string[]
   excludeDomains?: string[]
   dryRun?: boolean
-  /** Default 30. */
+  /** Default DEFAULT_MAX_CHANGE_PERCENT. */
   maxChangePercent?: number
   force?: boolean
   onProgress?: (done: number, total: number) => void
@@ -128,20 +135,18 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   if (!options.force) {
     if (summary.delete > 0 && summary.delete >= plan.ownedCount && desiredAll.emptySources.length > 0) {
       countCalls()
-      throw new CommandExitError(
-        `refusing to delete all ${plan.ownedCount} records owned by "${ownerId}": source ${desiredAll.emptySources.join(', ')} returned no endpoints (use --force if that is intended)`,
-        ExitCode.unsafePlan,
-        'unsafe_plan',
+      throw new UnsafePlanError(
+        `refusing to delete all ${plan.ownedCount} records owned by "${ownerId}": source ${desiredAll.emptySources.join(', ')} returned no endpoints`,
+        'emptySource',
       )
     }
     const touched = summary.update + summary.delete
     if (plan.ownedCount >= MIN_OWNED_FOR_PERCENT_RULE && (touched * 100) / plan.ownedCount > maxChangePercent) {
       countCalls()
       const percent = ((touched * 100) / plan.ownedCount).toFixed(1)
-      throw new CommandExitError(
-        `refusing a plan that updates or deletes ${touched} of ${plan.ownedCount} owned records (${percent}% > --max-change-percent ${maxChangePercent}); review it with --dry-run, then use --force`,
-        ExitCode.unsafePlan,
-        'unsafe_plan',
+      throw new UnsafePlanError(
+        `refusing a plan that updates or deletes ${touched} of ${plan.ownedCount} owned records (${percent}% > the limit of ${maxChangePercent}%)`,
+        'maxChangePercent',
       )
     }
   }
@@ -191,22 +196,4 @@ export async function runSyncLoop(makeOptions: () => SyncOptions | Promise<SyncO
     })
   }
   return runs
-}
-
-/** Parses `1m`, `30s`, `1h30m`, `500ms`, `90` (seconds). */
-export function parseDuration(value: string): number | undefined {
-  const v = value.trim()
-  if (/^\d+$/.test(v)) return Number(v) * 1000
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g
-  let total = 0
-  let consumed = 0
-  for (const m of v.matchAll(re)) {
-    if (m.index !== consumed) return undefined
-    consumed += m[0].length
-    const n = Number(m[1])
-    const unit = m[2]
-    total += n * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : unit === 'h' ? 3_600_000 : 86_400_000)
-  }
-  if (consumed !== v.length || consumed === 0) return undefined
-  return Math.round(total)
 }

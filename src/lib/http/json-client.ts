@@ -39,6 +39,8 @@ export interface JsonClientOptions {
   ca?: string | Buffer
   /** Largest response body accepted. Default 256 MiB. */
   maxResponseBytes?: number
+  /** The name of the setting holding baseUrl, for the error when it is not a URL. Default "url". */
+  urlField?: string
 }
 
 export interface RequestOptions {
@@ -50,6 +52,11 @@ export interface RequestOptions {
   idempotent?: boolean
   /** Statuses returned to the caller instead of thrown (e.g. [404] to treat absence as a value). */
   accept?: number[]
+  /**
+   * The caller's own error for an unexpected status (it knows what a 404 or a 415 means for it);
+   * undefined falls back to errorForStatus. Credentials are scrubbed from its message too.
+   */
+  describeError?: (status: number, body: unknown, where: string) => RosterError | undefined
 }
 
 export interface JsonResponse<T> {
@@ -80,13 +87,14 @@ export class JsonHttpClient {
 
   constructor(private readonly options: JsonClientOptions) {
     let url: URL
+    const field = options.urlField ?? 'url'
     try {
       url = new URL(options.baseUrl)
     } catch {
-      throw InvalidInputError.forField('url', redactUrl(options.baseUrl), 'is not a URL')
+      throw InvalidInputError.forField(field, redactUrl(options.baseUrl), 'is not a URL')
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw InvalidInputError.forField('url', redactUrl(options.baseUrl), 'must be an http:// or https:// URL')
+      throw InvalidInputError.forField(field, redactUrl(options.baseUrl), 'must be an http:// or https:// URL')
     }
     url.username = ''
     url.password = ''
@@ -120,6 +128,11 @@ export class JsonHttpClient {
     return this.request<T>('GET', path, options)
   }
 
+  /** `what at origin`, the way every message names the server. */
+  get where(): string {
+    return `${this.options.what} at ${this.origin}`
+  }
+
   private urlFor(path: string, query: RequestOptions['query']): URL {
     const url = new URL(this.base.href.replace(/\/+$/, '') + path)
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
@@ -134,7 +147,7 @@ export class JsonHttpClient {
       headers['content-type'] ??= 'application/json'
       headers['content-length'] = String(Buffer.byteLength(payload))
     }
-    const where = `${this.options.what} at ${this.origin}`
+    const where = this.where
     const limit = this.options.maxResponseBytes ?? 256 * 1024 * 1024
     const {status, resHeaders, text} = await new Promise<{status: number; resHeaders: IncomingHttpHeaders; text: string}>(
       (resolve, reject) => {
@@ -157,17 +170,29 @@ export class JsonHttpClient {
         )
         req.on('error', (error: NodeJS.ErrnoException) => {
           if (error instanceof RosterError) return reject(error)
-          reject(transportError(where, error))
+          reject(scrub(transportError(where, error), headers))
         })
         req.end(payload)
       },
     )
     const body = parseBody(text, resHeaders['content-type'])
     if ((status >= 200 && status < 300) || options.accept?.includes(status)) return {status, headers: resHeaders, body: body as T}
-    const error = errorForStatus(status, where, body)
+    const error = scrub(options.describeError?.(status, body, where) ?? errorForStatus(status, where, body), headers)
     if (RETRYABLE_STATUS.has(status)) throw new RetryableResponse(error)
     throw error
   }
+}
+
+/** Header values (API keys, tokens) never reach a message, even when a server echoes them. */
+function scrub<E extends Error>(error: E, headers: Record<string, string>): E {
+  let message = error.message
+  for (const [name, value] of Object.entries(headers)) {
+    if (/^(accept|content-type|content-length|user-agent)$/i.test(name) || value.length < 4) continue
+    for (const secret of [value, value.replace(/^(Bearer|Basic)\s+/i, '')])
+      if (secret.length >= 4) message = message.split(secret).join('***')
+  }
+  if (message !== error.message) error.message = message
+  return error
 }
 
 function parseBody(text: string, contentType: string | undefined): unknown {

@@ -1,14 +1,14 @@
 /**
- * Builds the provider `--provider` names from its flags. Each provider module is imported only
- * when chosen (a separate chunk in the bundle), so start-up stays cheap and a provider that fails
- * to load or construct breaks only itself.
+ * Builds the provider a ProviderConfig names. Each provider module is imported only when chosen
+ * (a separate chunk in the bundle), so start-up stays cheap and a provider that fails to load or
+ * construct breaks only itself. Errors name the ProviderConfig key at fault (`field`); the CLI
+ * turns that into its flag.
  */
 import {InvalidInputError} from '../../errors.js'
 import type {Provider} from '../endpoint.js'
+import {PROVIDERS, type ProviderName} from '../options.js'
 
-export const PROVIDERS = ['zonefile', 'pdns', 'rfc2136', 'webhook'] as const
-export type ProviderName = (typeof PROVIDERS)[number]
-export const TSIG_ALGORITHMS = ['hmac-sha256', 'hmac-sha512', 'hmac-sha384', 'hmac-sha224', 'hmac-sha1', 'hmac-md5'] as const
+export type {ProviderName} from '../options.js'
 
 export interface ProviderConfig {
   provider: ProviderName
@@ -28,66 +28,47 @@ export interface ProviderConfig {
   webhookUrl?: string
 }
 
-function required(value: string | undefined, flag: string, provider: string): string {
-  if (value === undefined || value.trim() === '') {
-    throw new InvalidInputError(`--${flag} is required with --provider ${provider}`, {field: flag})
+function required<K extends keyof ProviderConfig>(config: ProviderConfig, key: K): NonNullable<ProviderConfig[K]> {
+  const value = config[key]
+  if (value === undefined || (typeof value === 'string' && value.trim() === '')) {
+    throw new InvalidInputError(`${key} is required with provider ${config.provider}`, {field: key})
   }
-  return value
+  return value as NonNullable<ProviderConfig[K]>
 }
 
 export async function createProvider(config: ProviderConfig): Promise<Provider> {
   switch (config.provider) {
     case 'zonefile': {
-      const path = required(config.zoneFile, 'zone-file', 'zonefile')
-      const zone = required(config.zone, 'zone', 'zonefile')
+      const path = required(config, 'zoneFile')
+      const zone = required(config, 'zone')
       const {ZonefileProvider} = await import('./zonefile.js')
       return new ZonefileProvider({path, zone})
     }
     case 'pdns': {
-      const server = required(config.pdnsServer, 'pdns-server', 'pdns')
-      const apiKey = required(config.pdnsApiKey, 'pdns-api-key', 'pdns')
       const {PdnsProvider} = await import('./pdns.js')
-      const options: ConstructorParameters<typeof PdnsProvider>[0] = {
-        server,
-        apiKey,
-        serverId: config.pdnsServerId ?? 'localhost',
+      return new PdnsProvider({
+        server: required(config, 'pdnsServer'),
+        apiKey: required(config, 'pdnsApiKey'),
+        serverId: config.pdnsServerId,
         timeoutMs: config.timeoutMs,
-      }
-      if (config.pdnsZone !== undefined && config.pdnsZone.length > 0) options.zones = config.pdnsZone
-      return new PdnsProvider(options)
+        ...(config.pdnsZone !== undefined && config.pdnsZone.length > 0 ? {zones: config.pdnsZone} : {}),
+      })
     }
     case 'rfc2136': {
-      const host = required(config.rfc2136Host, 'rfc2136-host', 'rfc2136')
-      const zone = required(config.rfc2136Zone, 'rfc2136-zone', 'rfc2136')
-      const hasName = config.rfc2136TsigKeyName !== undefined && config.rfc2136TsigKeyName !== ''
-      const hasSecret = config.rfc2136TsigSecret !== undefined && config.rfc2136TsigSecret !== ''
-      if (hasName !== hasSecret) {
-        throw new InvalidInputError('--rfc2136-tsig-keyname and --rfc2136-tsig-secret go together', {
-          field: hasName ? 'rfc2136-tsig-secret' : 'rfc2136-tsig-keyname',
-        })
-      }
-      const alg = config.rfc2136TsigAlg ?? 'hmac-sha256'
-      if (!(TSIG_ALGORITHMS as readonly string[]).includes(alg)) {
-        throw InvalidInputError.forField('--rfc2136-tsig-alg', alg, `expected one of ${TSIG_ALGORITHMS.join(', ')}`)
-      }
       const {Rfc2136Provider} = await import('./rfc2136.js')
-      const options: ConstructorParameters<typeof Rfc2136Provider>[0] = {
-        host,
-        port: config.rfc2136Port ?? 53,
-        zone,
+      return new Rfc2136Provider({
+        host: required(config, 'rfc2136Host'),
+        port: config.rfc2136Port,
+        zone: required(config, 'rfc2136Zone'),
         timeoutMs: config.timeoutMs,
-      }
-      if (hasName) {
-        options.tsigKeyName = config.rfc2136TsigKeyName
-        options.tsigSecret = config.rfc2136TsigSecret
-        options.tsigAlgorithm = alg
-      }
-      return new Rfc2136Provider(options)
+        tsigKeyName: config.rfc2136TsigKeyName,
+        tsigSecret: config.rfc2136TsigSecret,
+        tsigAlgorithm: config.rfc2136TsigAlg,
+      })
     }
     case 'webhook': {
-      const url = required(config.webhookUrl, 'webhook-url', 'webhook')
       const {WebhookProvider} = await import('./webhook.js')
-      return new WebhookProvider({url, timeoutMs: config.timeoutMs})
+      return new WebhookProvider({url: required(config, 'webhookUrl'), timeoutMs: config.timeoutMs})
     }
     default:
       throw InvalidInputError.forField('provider', config.provider, `expected one of ${PROVIDERS.join(', ')}`)

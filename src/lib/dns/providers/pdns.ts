@@ -15,20 +15,22 @@
  *   the host of SRV/MX, end with a dot. Endpoints keep roster's conventions (endpoint.ts).
  * - The API key goes in the `X-API-Key` header and nowhere else: never in an error message.
  */
+import {BackendUnavailableError, InvalidInputError, NotAllowedError, NotFoundError, RosterError} from '../../errors.js'
+import {JsonHttpClient} from '../../http/json-client.js'
 import type {Changes, Endpoint, Provider, ProviderStats} from '../endpoint.js'
 import {endpointKey, normalizeEndpoint, normalizeName} from '../endpoint.js'
-import {BackendUnavailableError, InvalidInputError, NotAllowedError, NotFoundError, RosterError} from '../../errors.js'
+import {DEFAULT_PDNS_SERVER_ID, DEFAULT_TTL} from '../options.js'
 
 export interface PdnsProviderOptions {
   /** Base URL of the API, e.g. http://127.0.0.1:8081 (the `/api/v1` part is added). */
   server: string
   apiKey: string
-  /** Almost always "localhost". */
-  serverId: string
+  /** Almost always "localhost" (the default). */
+  serverId?: string
   /** Zones to manage; default: every zone the server lists. */
   zones?: string[]
   timeoutMs: number
-  /** TTL for a new RRset whose endpoint has none (default 300). */
+  /** TTL for a new RRset whose endpoint has none (default DEFAULT_TTL). */
   defaultTtl?: number
   /** The server's request body limit in bytes (default 2 MiB, PowerDNS's `webserver-max-bodysize=2`). */
   maxBodyBytes?: number
@@ -36,7 +38,6 @@ export interface PdnsProviderOptions {
 
 /** PowerDNS's default `webserver-max-bodysize` is 2 (megabytes), enforced as 2 × 1024 × 1024 bytes. */
 export const PDNS_DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
-export const PDNS_DEFAULT_TTL = 300
 /** `webserver-max-bodysize` is a whole number of megabytes, so no server accepts less than this. */
 const PDNS_SMALLEST_BODY_LIMIT = 1024 * 1024
 
@@ -67,11 +68,6 @@ interface ZoneRef {
   id: string
 }
 
-interface HttpResult {
-  status: number
-  text: string
-}
-
 const HOST_TYPES = new Set(['CNAME', 'NS', 'PTR', 'DNAME', 'ALIAS'])
 const HOST_LAST_TYPES = new Set(['SRV', 'MX'])
 
@@ -79,11 +75,8 @@ export class PdnsProvider implements Provider {
   readonly name = 'pdns'
   readonly stats: ProviderStats = {readCalls: 0, writeCalls: 0}
 
-  private readonly server: string
-  private readonly apiBase: string
-  private readonly apiKey: string
+  private readonly http: JsonHttpClient
   private readonly serverId: string
-  private readonly timeoutMs: number
   private readonly defaultTtl: number
   private readonly maxBodyBytes: number
   private readonly configuredZones?: string[]
@@ -92,23 +85,18 @@ export class PdnsProvider implements Provider {
   private readonly knownTtl = new Map<string, number>()
 
   constructor(options: PdnsProviderOptions) {
-    let url: URL
-    try {
-      url = new URL(options.server)
-    } catch {
-      throw InvalidInputError.forField('--pdns-server', options.server, 'is not a URL; use http://HOST:8081')
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw InvalidInputError.forField('--pdns-server', options.server, 'must be an http:// or https:// URL')
-    }
-    if (!options.apiKey) throw new InvalidInputError('--pdns-api-key is required for the pdns provider', {field: 'pdns-api-key'})
-    if (!options.serverId) throw InvalidInputError.forField('--pdns-server-id', options.serverId, 'must not be empty')
-    this.server = url.origin + url.pathname.replace(/\/+$/, '')
-    this.apiBase = `${this.server}/api/v1/servers/${encodeURIComponent(options.serverId)}`
-    this.apiKey = options.apiKey
-    this.serverId = options.serverId
-    this.timeoutMs = options.timeoutMs
-    this.defaultTtl = options.defaultTtl ?? PDNS_DEFAULT_TTL
+    if (!options.apiKey) throw new InvalidInputError('pdnsApiKey is required: the PowerDNS API key', {field: 'pdnsApiKey'})
+    this.serverId = options.serverId ?? DEFAULT_PDNS_SERVER_ID
+    if (this.serverId.trim() === '') throw InvalidInputError.forField('pdnsServerId', this.serverId, 'must not be empty')
+    const base = options.server.replace(/\/+$/, '')
+    this.http = new JsonHttpClient({
+      baseUrl: `${base}/api/v1/servers/${encodeURIComponent(this.serverId)}`,
+      urlField: 'pdnsServer',
+      what: 'PowerDNS API',
+      timeoutMs: options.timeoutMs,
+      headers: {'x-api-key': options.apiKey},
+    })
+    this.defaultTtl = options.defaultTtl ?? DEFAULT_TTL
     this.maxBodyBytes = options.maxBodyBytes ?? PDNS_DEFAULT_MAX_BODY_BYTES
     if (options.zones && options.zones.length > 0) this.configuredZones = options.zones.map((z) => normalizeName(z))
   }
@@ -117,9 +105,8 @@ export class PdnsProvider implements Provider {
     const zones = await this.resolveZones()
     const out: Endpoint[] = []
     for (const zone of zones) {
-      const res = await this.request('GET', `/zones/${encodeURIComponent(zone.id)}`, undefined, zone.name)
       this.stats.readCalls++
-      const body = this.parseJson<PdnsZone>(res.text, `zone "${zone.name}"`)
+      const body = await this.getJson<PdnsZone>(`/zones/${encodeURIComponent(zone.id)}`, `zone "${zone.name}"`, zone.name)
       for (const rrset of body.rrsets ?? []) {
         const ep = rrsetToEndpoint(rrset)
         if (!ep) continue
@@ -164,7 +151,7 @@ export class PdnsProvider implements Provider {
       const zone = zoneFor(ep.dnsName, zones)
       if (!zone) {
         throw new NotFoundError(
-          `no zone on PowerDNS server ${this.server} holds "${ep.dnsName}" (zones: ${zones.map((z) => z.name).join(', ') || 'none'})`,
+          `no zone on ${this.http.where} holds "${ep.dnsName}" (zones: ${zones.map((z) => z.name).join(', ') || 'none'})`,
         )
       }
       let group = perZone.get(zone.name)
@@ -203,32 +190,33 @@ export class PdnsProvider implements Provider {
       this.zones = this.configuredZones.map((name) => ({name, id: toFqdn(name)}))
       return this.zones
     }
-    const res = await this.request('GET', '/zones')
     this.stats.readCalls++
-    const list = this.parseJson<PdnsZone[]>(res.text, 'zone list')
+    const list = await this.getJson<PdnsZone[]>('/zones', 'zone list')
     this.zones = list.map((z) => ({name: normalizeName(z.name), id: z.id || z.name}))
     return this.zones
   }
 
   private async patchZone(zone: ZoneRef, rrsets: PdnsRRSet[], onDone: (n: number) => void): Promise<void> {
     const body = JSON.stringify({rrsets})
-    const size = Buffer.byteLength(body)
-    let res: HttpResult
+    // A body over the server's limit: PowerDNS resets the connection while reading it, or answers
+    // a bare 400 when the excess is small. Only a body that could be over any limit is halved.
+    const mayBeTooLarge = rrsets.length > 1 && Buffer.byteLength(body) > PDNS_SMALLEST_BODY_LIMIT
+    let status: number
     try {
       this.stats.writeCalls++
-      res = await this.request('PATCH', `/zones/${encodeURIComponent(zone.id)}`, body, zone.name)
+      // REPLACE and DELETE are idempotent, but a resent over-large body would only fail again: no retries.
+      const res = await this.http.request('PATCH', `/zones/${encodeURIComponent(zone.id)}`, {
+        body,
+        idempotent: false,
+        accept: mayBeTooLarge ? [400] : [],
+        describeError: (s, b) => this.describeError(s, b, zone.name),
+      })
+      status = res.status
     } catch (error) {
-      // A body over the server's limit: PowerDNS resets the connection while reading it.
-      if (rrsets.length > 1 && size > PDNS_SMALLEST_BODY_LIMIT && isBodyTooLargeSymptom(error)) {
-        return this.patchHalves(zone, rrsets, onDone)
-      }
+      if (mayBeTooLarge && isBodyTooLargeSymptom(error)) return this.patchHalves(zone, rrsets, onDone)
       throw error
     }
-    if (res.status === 400 && rrsets.length > 1 && size > PDNS_SMALLEST_BODY_LIMIT) {
-      // ...or answers a bare 400 when the excess is small.
-      return this.patchHalves(zone, rrsets, onDone)
-    }
-    if (res.status < 200 || res.status >= 300) throw this.httpError(res, zone.name)
+    if (status === 400) return this.patchHalves(zone, rrsets, onDone)
     onDone(rrsets.length)
   }
 
@@ -238,63 +226,27 @@ export class PdnsProvider implements Provider {
     await this.patchZone(zone, rrsets.slice(mid), onDone)
   }
 
-  private async request(method: string, path: string, body?: string, zone?: string): Promise<HttpResult> {
-    const headers: Record<string, string> = {'X-API-Key': this.apiKey, Accept: 'application/json'}
-    if (body !== undefined) headers['Content-Type'] = 'application/json'
-    let status: number
-    let text: string
-    try {
-      const res = await fetch(this.apiBase + path, {method, headers, body, signal: AbortSignal.timeout(this.timeoutMs)})
-      status = res.status
-      text = await res.text()
-    } catch (error) {
-      throw this.unavailable(error)
-    }
-    if (method === 'GET' && (status < 200 || status >= 300)) throw this.httpError({status, text}, zone)
-    return {status, text}
+  private async getJson<T extends object>(path: string, what: string, zone?: string): Promise<T> {
+    const res = await this.http.get<unknown>(path, {describeError: (s, b) => this.describeError(s, b, zone)})
+    if (res.body === null || typeof res.body !== 'object') throw new RosterError(`${this.http.where} sent a ${what} that is not JSON`)
+    return res.body as T
   }
 
-  private httpError(res: HttpResult, zone?: string): RosterError {
-    const detail = this.redact(pdnsErrorText(res.text))
-    if (res.status === 401 || res.status === 403) {
-      return new NotAllowedError(
-        `PowerDNS API at ${this.server} refused the API key (HTTP ${res.status}); check --pdns-api-key and the server's api-key`,
-      )
+  /** PowerDNS's statuses, in its terms; others fall back to the client's mapping. */
+  private describeError(status: number, body: unknown, zone?: string): RosterError | undefined {
+    const where = this.http.where
+    if (status === 401 || status === 403) {
+      return new NotAllowedError(`${where} refused the API key (HTTP ${status}); check it against the server's api-key setting`)
     }
-    if (res.status === 404) {
-      if (zone !== undefined) {
-        return new NotFoundError(`zone "${zone}" not found on PowerDNS server ${this.server} (server id "${this.serverId}")`)
-      }
-      return new NotFoundError(`PowerDNS server id "${this.serverId}" not found at ${this.server}; check --pdns-server-id`)
+    if (status === 404) {
+      if (zone !== undefined) return new NotFoundError(`zone "${zone}" not found on ${where} (server id "${this.serverId}")`)
+      return new NotFoundError(`PowerDNS server id "${this.serverId}" not found at ${this.http.origin}`)
     }
-    if (res.status === 422 || res.status === 400) {
-      return new InvalidInputError(`PowerDNS rejected the change${zone ? ` to zone "${zone}"` : ''}: ${detail}`)
+    if (status === 422 || status === 400) {
+      return new InvalidInputError(`PowerDNS rejected the change${zone ? ` to zone "${zone}"` : ''}: ${pdnsErrorText(body)}`)
     }
-    if (res.status >= 500) {
-      return new BackendUnavailableError(`PowerDNS API at ${this.server} failed with HTTP ${res.status}: ${detail}`)
-    }
-    return new RosterError(`PowerDNS API at ${this.server} answered HTTP ${res.status}: ${detail}`)
-  }
-
-  private unavailable(error: unknown): BackendUnavailableError {
-    const e = error as {name?: string; cause?: {code?: string; name?: string; message?: string}} | undefined
-    if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') {
-      return new BackendUnavailableError(`PowerDNS API at ${this.server} did not answer within ${this.timeoutMs} ms`)
-    }
-    const code = e?.cause?.code ?? e?.cause?.message ?? (error instanceof Error ? error.message : String(error))
-    return new BackendUnavailableError(`PowerDNS API at ${this.server} is unreachable (${this.redact(code)}); check --pdns-server`)
-  }
-
-  private parseJson<T>(text: string, what: string): T {
-    try {
-      return JSON.parse(text) as T
-    } catch {
-      throw new RosterError(`PowerDNS API at ${this.server} sent a ${what} that is not JSON`)
-    }
-  }
-
-  private redact(text: string): string {
-    return this.apiKey ? text.split(this.apiKey).join('***') : text
+    if (status >= 500) return new BackendUnavailableError(`${where} failed with HTTP ${status}: ${pdnsErrorText(body)}`)
+    return undefined
   }
 }
 
@@ -303,14 +255,11 @@ function isBodyTooLargeSymptom(error: unknown): boolean {
   return /ECONNRESET|EPIPE|UND_ERR_SOCKET|other side closed/.test(error.message)
 }
 
-function pdnsErrorText(text: string): string {
-  try {
-    const parsed = JSON.parse(text) as {error?: unknown; errors?: unknown}
-    if (typeof parsed.error === 'string') return parsed.error
-  } catch {
-    // not JSON: PowerDNS answers plain text for some statuses
-  }
-  const t = text.trim()
+/** PowerDNS's `{"error": "..."}`, or the start of a plain-text answer. */
+function pdnsErrorText(body: unknown): string {
+  const error = (body as {error?: unknown} | undefined)?.error
+  if (typeof error === 'string') return error
+  const t = (typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body)).trim()
   return t.length > 300 ? `${t.slice(0, 300)}...` : t || '(empty answer)'
 }
 

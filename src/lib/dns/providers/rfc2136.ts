@@ -25,27 +25,20 @@ import {type Changes, type Endpoint, type Provider, type ProviderStats, normaliz
 import {RCODE, TYPE, type ParsedMessage, WireFormatError, parseMessage, rcodeName, typeCode, typeName} from '../wire/message.js'
 import {RdataError, rdataToText} from '../wire/rdata.js'
 import {DnsTcpClient, DnsTransportError} from '../wire/tcp-client.js'
-import {
-  TSIG_ALGORITHMS,
-  type TsigKey,
-  TsigError,
-  TsigResponseVerifier,
-  parseTsigAlgorithm,
-  readTsig,
-  signMessage,
-  tsigErrorName,
-} from '../wire/tsig.js'
+import {DEFAULT_DNS_PORT, DEFAULT_TSIG_ALGORITHM, DEFAULT_TTL, TSIG_ALGORITHMS} from '../options.js'
+import {type TsigKey, TsigError, TsigResponseVerifier, parseTsigAlgorithm, readTsig, signMessage, tsigErrorName} from '../wire/tsig.js'
 import {type UpdateOperation, buildAxfrQuery, buildUpdateMessage, packUpdateBatches} from '../wire/update.js'
 
 export interface Rfc2136ProviderOptions {
   host: string
-  port: number
+  /** Default DEFAULT_DNS_PORT (53). */
+  port?: number
   /** The zone to list and update ("example.com"). */
   zone: string
   tsigKeyName?: string
   /** The key's secret, base64 as in named.conf. */
   tsigSecret?: string
-  /** hmac-sha256 (default), hmac-sha512, hmac-sha384, hmac-sha224, hmac-sha1, hmac-md5. */
+  /** One of TSIG_ALGORITHMS; default DEFAULT_TSIG_ALGORITHM. */
   tsigAlgorithm?: string
   timeoutMs: number
   /** Batching limits; the defaults suit BIND, Knot and PowerDNS. */
@@ -53,8 +46,6 @@ export interface Rfc2136ProviderOptions {
   maxMessageBytes?: number
 }
 
-/** TTL of records written from endpoints without one. */
-export const DEFAULT_TTL = 300
 export const MAX_RECORDS_PER_MESSAGE = 1000
 /** Update-section bound per message; with the header, zone and TSIG a message stays under 61 KB. */
 export const MAX_MESSAGE_BYTES = 60_000
@@ -79,12 +70,13 @@ export class Rfc2136Provider implements Provider {
 
   constructor(options: Rfc2136ProviderOptions) {
     this.host = options.host
-    if (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535) {
-      throw InvalidInputError.forField('--rfc2136-port', options.port, 'must be a port number from 1 to 65535')
+    const port = options.port ?? DEFAULT_DNS_PORT
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw InvalidInputError.forField('rfc2136Port', port, 'must be a port number from 1 to 65535')
     }
-    this.port = options.port
+    this.port = port
     this.zone = normalizeName(options.zone)
-    if (this.zone === '') throw InvalidInputError.forField('--rfc2136-zone', options.zone, 'is required (the zone to update)')
+    if (this.zone === '') throw InvalidInputError.forField('rfc2136Zone', options.zone, 'is required (the zone to update)')
     this.timeoutMs = options.timeoutMs
     this.maxRecords = options.maxRecordsPerMessage ?? MAX_RECORDS_PER_MESSAGE
     this.maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES
@@ -226,7 +218,7 @@ export class Rfc2136Provider implements Provider {
   private identify(ep: Endpoint): {name: string; type: number} {
     const name = normalizeName(ep.dnsName)
     if (name !== this.zone && !name.endsWith(`.${this.zone}`)) {
-      throw InvalidInputError.forField('dnsName', ep.dnsName, `is not in zone "${this.zone}" (--rfc2136-zone)`)
+      throw InvalidInputError.forField('dnsName', ep.dnsName, `is not in zone "${this.zone}", the zone this provider updates`)
     }
     const type = typeCode(ep.recordType)
     if (
@@ -312,10 +304,10 @@ export class Rfc2136Provider implements Provider {
       const name = tsigErrorName(tsigCode)
       const hint =
         name === 'BADKEY'
-          ? 'the server does not know this key name and algorithm (check --rfc2136-tsig-keyname and --rfc2136-tsig-alg)'
+          ? 'the server does not know this key name and algorithm'
           : name === 'BADTIME'
             ? 'the clocks of this host and the server differ by more than the fudge (300 s)'
-            : 'the signature does not verify (check --rfc2136-tsig-secret and --rfc2136-tsig-alg)'
+            : 'the signature does not verify (check the secret and the algorithm)'
       return new NotAllowedError(`${prefix}: TSIG ${name} for ${this.keyDescription}: ${hint}`)
     }
     const rcode = rcodeName(msg.rcode)
@@ -325,7 +317,7 @@ export class Rfc2136Provider implements Provider {
           `${prefix}: NOTAUTH (the server is not authoritative for the zone, or did not accept ${this.keyDescription})`,
         )
       case RCODE.REFUSED: {
-        const who = this.key ? `TSIG key "${this.key.name}"` : 'unsigned requests (set --rfc2136-tsig-keyname and --rfc2136-tsig-secret)'
+        const who = this.key ? `TSIG key "${this.key.name}"` : 'unsigned requests (the zone wants a TSIG key)'
         const clause = action.startsWith('transfer') ? 'allow-transfer' : 'allow-update or update-policy'
         return new NotAllowedError(`${prefix}: REFUSED: the server does not allow ${who} here (see the zone's ${clause})`)
       }
@@ -361,16 +353,14 @@ function tsigKeyFrom(options: Rfc2136ProviderOptions): TsigKey | undefined {
   const keyName = options.tsigKeyName?.trim()
   const secret = options.tsigSecret?.trim()
   if (!keyName && !secret) return undefined
-  if (!keyName) throw InvalidInputError.forField('--rfc2136-tsig-keyname', '', 'is required with --rfc2136-tsig-secret')
-  if (!secret) throw InvalidInputError.forField('--rfc2136-tsig-secret', '', `is required with --rfc2136-tsig-keyname ${keyName}`)
+  if (!keyName) throw new InvalidInputError('rfc2136TsigKeyName is required with a TSIG secret', {field: 'rfc2136TsigKeyName'})
+  if (!secret) throw new InvalidInputError(`rfc2136TsigSecret is required with TSIG key "${keyName}"`, {field: 'rfc2136TsigSecret'})
   const compact = secret.replace(/\s+/g, '')
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 === 1) {
-    throw InvalidInputError.forField('--rfc2136-tsig-secret', '(redacted)', 'is not base64 (the secret line of the key in named.conf)')
+    throw InvalidInputError.forField('rfc2136TsigSecret', '(redacted)', 'is not base64 (the secret line of the key in named.conf)')
   }
-  const algorithmText = options.tsigAlgorithm?.trim() || 'hmac-sha256'
+  const algorithmText = options.tsigAlgorithm?.trim() || DEFAULT_TSIG_ALGORITHM
   const algorithm = parseTsigAlgorithm(algorithmText)
-  if (!algorithm) {
-    throw InvalidInputError.forField('--rfc2136-tsig-alg', algorithmText, `must be one of ${Object.keys(TSIG_ALGORITHMS).join(', ')}`)
-  }
+  if (!algorithm) throw InvalidInputError.forField('rfc2136TsigAlg', algorithmText, `must be one of ${TSIG_ALGORITHMS.join(', ')}`)
   return {name: normalizeName(keyName), algorithm, secret: Buffer.from(compact, 'base64')}
 }

@@ -16,9 +16,10 @@
  *   (`"\"heritage=external-dns,...\""`); the quotes are removed on the way back.
  * - Records outside the negotiated domain filter are never sent, and not returned.
  */
+import {InvalidInputError, RosterError} from '../../errors.js'
+import {type JsonResponse, JsonHttpClient, type RequestOptions} from '../../http/json-client.js'
 import type {Changes, Endpoint, Provider, ProviderStats} from '../endpoint.js'
 import {normalizeEndpoint, normalizeName} from '../endpoint.js'
-import {BackendUnavailableError, InvalidInputError, RosterError} from '../../errors.js'
 
 export const WEBHOOK_MEDIA_TYPE = 'application/external.dns.webhook+json;version=1'
 const MEDIA_TYPE_NAME = 'application/external.dns.webhook+json'
@@ -50,47 +51,31 @@ export interface WebhookDomainFilter {
   regexExclude?: string
 }
 
-interface HttpResult {
-  status: number
-  contentType: string
-  text: string
-}
-
 export class WebhookProvider implements Provider {
   readonly name = 'webhook'
   readonly stats: ProviderStats = {readCalls: 0, writeCalls: 0}
   /** Endpoints left out because the provider's domain filter does not match them. */
   skippedOutsideDomainFilter = 0
 
+  private readonly http: JsonHttpClient
   private readonly url: string
-  private readonly timeoutMs: number
   private readonly pascal: boolean
   private filter?: WebhookDomainFilter
   private matcher?: (name: string) => boolean
 
   constructor(options: WebhookProviderOptions) {
-    let url: URL
-    try {
-      url = new URL(options.url)
-    } catch {
-      throw InvalidInputError.forField('--webhook-url', options.url, 'is not a URL; use http://127.0.0.1:8888')
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw InvalidInputError.forField('--webhook-url', options.url, 'must be an http:// or https:// URL')
-    }
-    this.url = url.toString().replace(/\/+$/, '')
-    this.timeoutMs = options.timeoutMs
+    this.http = new JsonHttpClient({baseUrl: options.url, urlField: 'webhookUrl', what: 'webhook provider', timeoutMs: options.timeoutMs})
+    this.url = this.http.origin
     this.pascal = options.changesKeyCase === 'pascal'
   }
 
   /** `GET /`: checks the media type and version, and returns the provider's domain filter. */
   async negotiate(): Promise<WebhookDomainFilter> {
     if (this.filter) return this.filter
-    const res = await this.request('GET', '/', undefined, 'negotiation')
     this.stats.readCalls++
-    if (res.status < 200 || res.status >= 300) throw this.httpError(res, 'GET /')
-    checkMediaType(res.contentType, this.url)
-    const body = this.parseJson(res.text, 'GET /')
+    const res = await this.call('GET', '/')
+    checkMediaType(res.headers['content-type'] ?? '', this.url)
+    const body = this.json(res, 'GET /')
     const filter = parseDomainFilter(body, this.url)
     this.matcher = domainFilterMatcher(filter, this.url)
     this.filter = filter
@@ -104,14 +89,10 @@ export class WebhookProvider implements Provider {
 
   async records(): Promise<Endpoint[]> {
     await this.negotiate()
-    const res = await this.request('GET', '/records', undefined, 'records')
     this.stats.readCalls++
-    if (res.status !== 200) throw this.httpError(res, 'GET /records')
-    const body = this.parseJson(res.text, 'GET /records')
-    if (!Array.isArray(body))
-      throw new RosterError(`webhook provider at ${this.url} answered GET /records with something other than a list`)
+    const body = this.list(await this.call('GET', '/records'), 'GET /records')
     const out: Endpoint[] = []
-    for (const item of body as unknown[]) {
+    for (const item of body) {
       const ep = fromWire(item)
       if (ep && this.handles(ep.dnsName)) out.push(ep)
     }
@@ -149,8 +130,7 @@ export class WebhookProvider implements Provider {
     if (updateNew.length > 0) body[k.updateNew] = updateNew.map(toWire)
     if (del.length > 0) body[k.delete] = del.map(toWire)
     this.stats.writeCalls++
-    const res = await this.request('POST', '/records', JSON.stringify(body), 'changes')
-    if (res.status < 200 || res.status >= 300) throw this.httpError(res, 'POST /records')
+    await this.call('POST', '/records', {body: JSON.stringify(body)})
     onProgress?.(total, total)
   }
 
@@ -162,19 +142,16 @@ export class WebhookProvider implements Provider {
       return ok
     })
     if (inside.length === 0) return []
-    const res = await this.request('POST', '/adjustendpoints', JSON.stringify(inside.map(toWire)), 'adjustendpoints', true)
     this.stats.readCalls++
-    if (res.status !== 200) throw this.httpError(res, 'POST /adjustendpoints')
-    const body = this.parseJson(res.text, 'POST /adjustendpoints')
-    if (!Array.isArray(body)) {
-      throw new RosterError(`webhook provider at ${this.url} answered POST /adjustendpoints with something other than a list`)
-    }
+    // A pure computation on the provider's side: safe to retry.
+    const res = await this.call('POST', '/adjustendpoints', {body: JSON.stringify(inside.map(toWire)), idempotent: true}, true)
+    const body = this.list(res, 'POST /adjustendpoints')
     // Providers that drop labels would lose the ownership resource: restore them by name and type.
     const labelsByKey = new Map(
       inside.filter((e) => e.labels).map((e) => [`${normalizeName(e.dnsName)} ${e.recordType.toUpperCase()}`, e.labels]),
     )
     const out: Endpoint[] = []
-    for (const item of body as unknown[]) {
+    for (const item of body) {
       const ep = fromWire(item, true)
       if (!ep || !this.handles(ep.dnsName)) continue
       const labels = labelsByKey.get(`${ep.dnsName} ${ep.recordType}`)
@@ -184,53 +161,45 @@ export class WebhookProvider implements Provider {
     return out
   }
 
-  private async request(
-    method: string,
+  /** One call in protocol v1: the webhook media type in Accept (when an answer is read) and Content-Type. */
+  private call(
+    method: 'GET' | 'POST',
     path: string,
-    body: string | undefined,
-    what: string,
+    options: RequestOptions = {},
     wantJson = method === 'GET',
-  ): Promise<HttpResult> {
+  ): Promise<JsonResponse<unknown>> {
     const headers: Record<string, string> = {}
-    if (wantJson) headers.Accept = WEBHOOK_MEDIA_TYPE
-    if (body !== undefined) headers['Content-Type'] = WEBHOOK_MEDIA_TYPE
-    try {
-      const res = await fetch(this.url + path, {method, headers, body, signal: AbortSignal.timeout(this.timeoutMs)})
-      const text = await res.text()
-      return {status: res.status, contentType: res.headers.get('content-type') ?? '', text}
-    } catch (error) {
-      const e = error as {name?: string; cause?: {code?: string; name?: string; message?: string}} | undefined
-      if (e?.name === 'TimeoutError' || e?.cause?.name === 'TimeoutError') {
-        throw new BackendUnavailableError(`webhook provider at ${this.url} did not answer the ${what} request within ${this.timeoutMs} ms`)
-      }
-      const code = e?.cause?.code ?? e?.cause?.message ?? (error instanceof Error ? error.message : String(error))
-      throw new BackendUnavailableError(
-        `webhook provider at ${this.url} is unreachable (${code}); check --webhook-url and that the provider runs`,
-      )
-    }
+    if (options.body !== undefined) headers['content-type'] = WEBHOOK_MEDIA_TYPE
+    headers.accept = wantJson ? WEBHOOK_MEDIA_TYPE : '*/*'
+    return this.http.request(method, path, {
+      ...options,
+      headers,
+      describeError: (status, body, where) => {
+        if (status !== 406 && status !== 415) return undefined
+        return new InvalidInputError(
+          `${where} refused ${method} ${path} with HTTP ${status} (media type ${WEBHOOK_MEDIA_TYPE}): ${detailOf(body)}`,
+          {field: 'webhookUrl'},
+        )
+      },
+    })
   }
 
-  private httpError(res: HttpResult, call: string): RosterError {
-    const detail = res.text.trim().slice(0, 300) || '(empty answer)'
-    if (res.status >= 500) {
-      return new BackendUnavailableError(`webhook provider at ${this.url} failed ${call} with HTTP ${res.status}: ${detail}`)
-    }
-    if (res.status === 406 || res.status === 415) {
-      return new InvalidInputError(
-        `webhook provider at ${this.url} refused ${call} with HTTP ${res.status} (media type ${WEBHOOK_MEDIA_TYPE}): ${detail}`,
-        {field: 'webhook-url'},
-      )
-    }
-    return new RosterError(`webhook provider at ${this.url} answered ${call} with HTTP ${res.status}: ${detail}`)
+  private json(res: JsonResponse<unknown>, call: string): unknown {
+    if (typeof res.body !== 'object' || res.body === null)
+      throw new RosterError(`${this.http.where} answered ${call} with a body that is not JSON`)
+    return res.body
   }
 
-  private parseJson(text: string, call: string): unknown {
-    try {
-      return JSON.parse(text) as unknown
-    } catch {
-      throw new RosterError(`webhook provider at ${this.url} answered ${call} with a body that is not JSON`)
-    }
+  private list(res: JsonResponse<unknown>, call: string): unknown[] {
+    const body = this.json(res, call)
+    if (!Array.isArray(body)) throw new RosterError(`${this.http.where} answered ${call} with something other than a list`)
+    return body
   }
+}
+
+function detailOf(body: unknown): string {
+  const text = typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body)
+  return text.trim().slice(0, 300) || '(empty answer)'
 }
 
 /** Fails unless the Content-Type is the webhook media type at a version roster speaks. */
@@ -238,8 +207,8 @@ export function checkMediaType(contentType: string, url: string): void {
   const [type = '', ...params] = contentType.split(';').map((s) => s.trim())
   if (type.toLowerCase() !== MEDIA_TYPE_NAME) {
     throw new InvalidInputError(
-      `webhook provider at ${url} answered the negotiation with Content-Type "${contentType || '(none)'}", not ${WEBHOOK_MEDIA_TYPE}: is --webhook-url an external-dns webhook provider?`,
-      {field: 'webhook-url'},
+      `webhook provider at ${url} answered the negotiation with Content-Type "${contentType || '(none)'}", not ${WEBHOOK_MEDIA_TYPE}: is it an external-dns webhook provider?`,
+      {field: 'webhookUrl'},
     )
   }
   const version = params
@@ -250,7 +219,7 @@ export function checkMediaType(contentType: string, url: string): void {
   if (version !== SUPPORTED_VERSION) {
     throw new InvalidInputError(
       `webhook provider at ${url} speaks protocol version ${version ?? '(none)'}; roster supports version ${SUPPORTED_VERSION} (${WEBHOOK_MEDIA_TYPE})`,
-      {field: 'webhook-url'},
+      {field: 'webhookUrl'},
     )
   }
 }

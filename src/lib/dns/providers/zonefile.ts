@@ -31,7 +31,7 @@ export class ZonefileProvider implements Provider {
 
   constructor(private readonly options: ZonefileProviderOptions) {
     this.zone = normalizeName(options.zone)
-    if (this.zone === '') throw InvalidInputError.forField('zone', options.zone, 'the zone name is required with --zone-file')
+    if (this.zone === '') throw InvalidInputError.forField('zone', options.zone, 'the zone name (origin) of the zone file is required')
   }
 
   private read(): {text: string; zone: ZoneFile; mode: number} {
@@ -42,15 +42,15 @@ export class ZonefileProvider implements Provider {
       mode = statSync(this.options.path).mode & 0o7777
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') throw new NotFoundError(`zone-file "${this.options.path}": no such file (create it with an SOA record first)`)
-      throw new InvalidInputError(`zone-file "${this.options.path}": ${(error as Error).message}`, {field: 'zone-file'})
+      if (code === 'ENOENT') throw new NotFoundError(`zone file "${this.options.path}": no such file (create it with an SOA record first)`)
+      throw new InvalidInputError(`zone file "${this.options.path}": ${(error as Error).message}`, {field: 'zoneFile'})
     }
     this.stats.readCalls++
     const zone = parseZoneFile(text, {origin: this.zone, file: this.options.path})
     const soa = zone.records.find((r) => r.type === 'SOA')
-    if (soa === undefined) throw new InvalidInputError(`zone-file "${this.options.path}": no SOA record`, {field: 'zone-file'})
+    if (soa === undefined) throw new InvalidInputError(`zone file "${this.options.path}": no SOA record`, {field: 'zoneFile'})
     if (soa.name !== this.zone) {
-      throw new InvalidInputError(`zone-file "${this.options.path}": its SOA is for "${soa.name}", not --zone "${this.zone}"`, {
+      throw new InvalidInputError(`zone file "${this.options.path}": its SOA is for "${soa.name}", not for zone "${this.zone}"`, {
         field: 'zone',
       })
     }
@@ -75,7 +75,7 @@ export class ZonefileProvider implements Provider {
     const {text, zone, mode} = this.read()
     const digest = createHash('sha256').update(text).digest('hex')
     if (this.lastDigest !== undefined && digest !== this.lastDigest) {
-      throw new ConflictError(`zone-file "${this.options.path}" changed since it was read; run again`)
+      throw new ConflictError(`zone file "${this.options.path}" changed since it was read; run again`)
     }
     const total = changes.create.length + changes.updateNew.length + changes.delete.length
     const defaultTtl = zone.defaultTtl ?? this.options.defaultTtl ?? 300
@@ -104,7 +104,7 @@ export class ZonefileProvider implements Provider {
     for (const ep of [...changes.create, ...changes.updateNew]) {
       const name = normalizeName(ep.dnsName)
       if (name !== this.zone && !name.endsWith('.' + this.zone)) {
-        throw InvalidInputError.forField('dnsName', ep.dnsName, `outside zone "${this.zone}"; use --domain-filter ${this.zone}`)
+        throw InvalidInputError.forField('dnsName', ep.dnsName, `is outside zone "${this.zone}"`)
       }
       const type = ep.recordType.toUpperCase()
       for (const target of ep.targets) {

@@ -71,7 +71,7 @@ export class RegistrySource implements Source {
     private readonly zone: string,
   ) {
     if (normalizeName(zone) === '')
-      throw new InvalidInputError('--registry-zone is required with --source registry', {field: 'registry-zone'})
+      throw new InvalidInputError('registryZone is required: the zone DNS-SD names are built under', {field: 'registryZone'})
   }
 
   async endpoints(): Promise<Endpoint[]> {

@@ -22,7 +22,9 @@ import {createHmac, timingSafeEqual} from 'node:crypto'
 
 import {CLASS, HEADER_LENGTH, type ParsedMessage, TYPE, WireWriter, canonicalNameWire, readName} from './message.js'
 
-export type TsigAlgorithm = 'hmac-sha256' | 'hmac-sha512' | 'hmac-sha384' | 'hmac-sha224' | 'hmac-sha1' | 'hmac-md5'
+import type {TsigAlgorithm} from '../options.js'
+
+export type {TsigAlgorithm} from '../options.js'
 
 interface AlgorithmInfo {
   /** The algorithm name carried in the TSIG record. */
@@ -32,7 +34,7 @@ interface AlgorithmInfo {
   macLength: number
 }
 
-export const TSIG_ALGORITHMS: Readonly<Record<TsigAlgorithm, AlgorithmInfo>> = {
+const ALGORITHM_INFO: Readonly<Record<TsigAlgorithm, AlgorithmInfo>> = {
   'hmac-sha256': {wireName: 'hmac-sha256', digest: 'sha256', macLength: 32},
   'hmac-sha512': {wireName: 'hmac-sha512', digest: 'sha512', macLength: 64},
   'hmac-sha384': {wireName: 'hmac-sha384', digest: 'sha384', macLength: 48},
@@ -44,7 +46,7 @@ export const TSIG_ALGORITHMS: Readonly<Record<TsigAlgorithm, AlgorithmInfo>> = {
 /** "HMAC-SHA256", "hmac-sha256.", "hmac-md5.sig-alg.reg.int" → the algorithm; undefined if unknown. */
 export function parseTsigAlgorithm(text: string): TsigAlgorithm | undefined {
   const t = text.trim().toLowerCase().replace(/\.$/, '')
-  for (const [alg, info] of Object.entries(TSIG_ALGORITHMS) as Array<[TsigAlgorithm, AlgorithmInfo]>) {
+  for (const [alg, info] of Object.entries(ALGORITHM_INFO) as Array<[TsigAlgorithm, AlgorithmInfo]>) {
     if (t === alg || t === info.wireName) return alg
   }
   return undefined
@@ -108,7 +110,7 @@ export interface SignOptions {
 }
 
 function hmac(key: TsigKey): ReturnType<typeof createHmac> {
-  return createHmac(TSIG_ALGORITHMS[key.algorithm].digest, key.secret)
+  return createHmac(ALGORITHM_INFO[key.algorithm].digest, key.secret)
 }
 
 function macPrefix(mac: Buffer): Buffer {
@@ -146,7 +148,7 @@ export function signMessage(unsigned: Buffer, key: TsigKey, options: SignOptions
   const fudge = options.fudge ?? DEFAULT_FUDGE
   const error = options.error ?? 0
   const otherData = options.otherData ?? Buffer.alloc(0)
-  const algorithmName = TSIG_ALGORITHMS[key.algorithm].wireName
+  const algorithmName = ALGORITHM_INFO[key.algorithm].wireName
   const h = hmac(key)
   if (options.requestMac) h.update(macPrefix(options.requestMac))
   h.update(unsigned)
@@ -167,7 +169,7 @@ function appendTsig(
   const rdlengthAt = w.length
   w.u16(0)
   const rdataStart = w.length
-  w.name(TSIG_ALGORITHMS[key.algorithm].wireName, false).u48(f.timeSigned).u16(f.fudge)
+  w.name(ALGORITHM_INFO[key.algorithm].wireName, false).u48(f.timeSigned).u16(f.fudge)
   w.u16(f.mac.length).bytes(f.mac)
   w.u16(message.readUInt16BE(0)).u16(f.error).u16(f.otherData.length).bytes(f.otherData)
   w.patchU16(rdlengthAt, w.length - rdataStart)
@@ -221,7 +223,7 @@ export function messageWithoutTsig(buf: Buffer, tsig: TsigRecord): Buffer {
 }
 
 function macMatches(expected: Buffer, received: Buffer, algorithm: TsigAlgorithm): boolean {
-  const full = TSIG_ALGORITHMS[algorithm].macLength
+  const full = ALGORITHM_INFO[algorithm].macLength
   // RFC 8945 §5.2.2.1: a truncated MAC is at least 10 octets and at least half the full length.
   if (received.length > full || received.length < Math.max(10, Math.ceil(full / 2))) return false
   return timingSafeEqual(expected.subarray(0, received.length), received)
