@@ -157,7 +157,11 @@ export class JsonHttpClient {
           res.on('data', (chunk: Buffer) => {
             size += chunk.length
             if (size > limit) {
-              req.destroy(new BackendUnavailableError(`${where}: response larger than ${limit} bytes`))
+              // Once the answer has started, an error given to req.destroy() reaches no listener:
+              // settle here, then drop the connection.
+              reject(new BackendUnavailableError(`${where}: response larger than ${limit} bytes`))
+              res.removeAllListeners('data')
+              req.destroy()
               return
             }
             chunks.push(chunk)
