@@ -90,6 +90,12 @@ describe('JsonHttpClient', () => {
     assert.deepEqual(JSON.parse(req?.body ?? ''), {name: 'web'})
   })
 
+  it('appends a fixed API prefix (basePath) to the path of the base URL', async () => {
+    handler = json(200, [])
+    await new JsonHttpClient({baseUrl: `${base}/root/`, basePath: '/api/v1', what: 'test API', timeoutMs: 5000}).get('/zones')
+    assert.equal(seen[0]?.url, '/root/api/v1/zones')
+  })
+
   it('a string body goes as it is, with the content type the caller gives', async () => {
     handler = (_req, res) => res.writeHead(204).end()
     const res = await client().request('PATCH', '/x', {body: '{"raw":1}', headers: {'content-type': 'application/x+json'}})

@@ -25,8 +25,10 @@ import {retryWithBackoff} from '../store/retry.js'
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
 export interface JsonClientOptions {
-  /** `http(s)://host:port[/base]`; request paths are appended to it. */
+  /** `http(s)://host:port[/base]`, as the user gave it; request paths are appended to it. */
   baseUrl: string
+  /** A fixed API prefix appended to baseUrl's path (`/api/v1`), kept out of messages about baseUrl. */
+  basePath?: string
   /** What the server is, for messages: "PowerDNS API", "roster serve". */
   what: string
   /** Bound on each attempt. */
@@ -98,6 +100,7 @@ export class JsonHttpClient {
     }
     url.username = ''
     url.password = ''
+    if (options.basePath) url.pathname = url.pathname.replace(/\/+$/, '') + options.basePath
     this.base = url
     this.origin = url.origin
   }

@@ -88,9 +88,9 @@ export class PdnsProvider implements Provider {
     if (!options.apiKey) throw new InvalidInputError('pdnsApiKey is required: the PowerDNS API key', {field: 'pdnsApiKey'})
     this.serverId = options.serverId ?? DEFAULT_PDNS_SERVER_ID
     if (this.serverId.trim() === '') throw InvalidInputError.forField('pdnsServerId', this.serverId, 'must not be empty')
-    const base = options.server.replace(/\/+$/, '')
     this.http = new JsonHttpClient({
-      baseUrl: `${base}/api/v1/servers/${encodeURIComponent(this.serverId)}`,
+      baseUrl: options.server,
+      basePath: `/api/v1/servers/${encodeURIComponent(this.serverId)}`,
       urlField: 'pdnsServer',
       what: 'PowerDNS API',
       timeoutMs: options.timeoutMs,

@@ -2,23 +2,24 @@
  * The zonefile provider: an RFC 1035 master file on disk (`--zone-file PATH --zone Z`), the
  * embedded default. records() parses the file; applyChanges() edits the parsed records (removing
  * exactly the targets deleted or replaced, adding the created ones), increases the SOA serial, and
- * replaces the file atomically: a temporary file in the same directory, written, fsynced, given
- * the original's mode, renamed over it, and the directory fsynced. Records it does not touch
+ * replaces the file atomically, keeping its owner, group and mode (src/lib/fs/atomic-write.ts), so a
+ * `named` that reads it through its group still can. Records it does not touch
  * (other types, other owners, foreign names) are kept. If the file changed between records() and
  * applyChanges(), nothing is written (ConflictError).
  */
-import {createHash, randomBytes} from 'node:crypto'
-import {closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, fchmodSync} from 'node:fs'
-import {basename, dirname, join} from 'node:path'
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
 
 import {ConflictError, InvalidInputError, NotFoundError} from '../../errors.js'
+import {writeFileAtomic} from '../../fs/atomic-write.js'
+import {DEFAULT_TTL} from '../options.js'
 import {type Changes, type Endpoint, type Provider, type ProviderStats, endpointKey, normalizeName} from '../endpoint.js'
 import {type ZoneFile, type ZoneRecord, nextSerial, parseZoneFile, recordTarget, serializeZoneFile, targetToRdata} from '../zone-file.js'
 
 export interface ZonefileProviderOptions {
   path: string
   zone: string
-  /** TTL of created records without one, when the file has no $TTL. Default 300. */
+  /** TTL of created records without one, when the file has no $TTL. Default DEFAULT_TTL. */
   defaultTtl?: number
   now?: () => Date
 }
@@ -34,12 +35,10 @@ export class ZonefileProvider implements Provider {
     if (this.zone === '') throw InvalidInputError.forField('zone', options.zone, 'the zone name (origin) of the zone file is required')
   }
 
-  private read(): {text: string; zone: ZoneFile; mode: number} {
+  private read(): {text: string; zone: ZoneFile} {
     let text: string
-    let mode: number
     try {
       text = readFileSync(this.options.path, 'utf8')
-      mode = statSync(this.options.path).mode & 0o7777
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'ENOENT') throw new NotFoundError(`zone file "${this.options.path}": no such file (create it with an SOA record first)`)
@@ -54,7 +53,7 @@ export class ZonefileProvider implements Provider {
         field: 'zone',
       })
     }
-    return {text, zone, mode}
+    return {text, zone}
   }
 
   async records(): Promise<Endpoint[]> {
@@ -72,13 +71,13 @@ export class ZonefileProvider implements Provider {
   }
 
   async applyChanges(changes: Changes, onProgress?: (done: number, total: number) => void): Promise<void> {
-    const {text, zone, mode} = this.read()
+    const {text, zone} = this.read()
     const digest = createHash('sha256').update(text).digest('hex')
     if (this.lastDigest !== undefined && digest !== this.lastDigest) {
       throw new ConflictError(`zone file "${this.options.path}" changed since it was read; run again`)
     }
     const total = changes.create.length + changes.updateNew.length + changes.delete.length
-    const defaultTtl = zone.defaultTtl ?? this.options.defaultTtl ?? 300
+    const defaultTtl = zone.defaultTtl ?? this.options.defaultTtl ?? DEFAULT_TTL
 
     // Remove the targets deleted or replaced.
     const removals = new Map<string, Set<string> | 'all'>()
@@ -117,41 +116,9 @@ export class ZonefileProvider implements Provider {
     soa.rdata[2] = String(nextSerial(Number.isFinite(serial) ? serial : 0, this.options.now?.() ?? new Date()))
     const next: ZoneFile = {origin: this.zone, records: [...kept, ...additions]}
     if (zone.defaultTtl !== undefined) next.defaultTtl = zone.defaultTtl
-    this.writeAtomically(serializeZoneFile(next), mode)
+    await writeFileAtomic(this.options.path, serializeZoneFile(next))
     this.stats.writeCalls++
     this.lastDigest = undefined
     onProgress?.(total, total)
-  }
-
-  private writeAtomically(content: string, mode: number): void {
-    const dir = dirname(this.options.path)
-    const tmp = join(dir, `.${basename(this.options.path)}.${randomBytes(6).toString('hex')}.tmp`)
-    const fd = openSync(tmp, 'wx', mode)
-    try {
-      writeSync(fd, content)
-      fchmodSync(fd, mode)
-      fsyncSync(fd)
-    } catch (error) {
-      closeSync(fd)
-      unlinkSync(tmp)
-      throw error
-    }
-    closeSync(fd)
-    try {
-      renameSync(tmp, this.options.path)
-    } catch (error) {
-      unlinkSync(tmp)
-      throw error
-    }
-    try {
-      const dfd = openSync(dir, 'r')
-      try {
-        fsyncSync(dfd)
-      } finally {
-        closeSync(dfd)
-      }
-    } catch {
-      // Some filesystems refuse fsync on a directory; the rename itself is atomic.
-    }
   }
 }
