@@ -17,6 +17,7 @@ import {
   TSIG_ALGORITHMS,
 } from '../../lib/dns/options.js'
 import type {PlanConflict} from '../../lib/dns/plan.js'
+import type {ProviderConfig} from '../../lib/dns/providers/create-provider.js'
 import type {SyncOptions, SyncResult, UnsafePlanError} from '../../lib/dns/sync.js'
 import {InvalidInputError, RosterError} from '../../lib/errors.js'
 
@@ -35,6 +36,28 @@ const PLAN_COLUMNS = [
   {header: 'TYPE', get: (r: PlanRow) => r.type},
   {header: 'TARGETS (OLD → NEW)', get: (r: PlanRow) => r.targets},
   {header: 'TTL', get: (r: PlanRow) => r.ttl},
+]
+
+/**
+ * The settings library errors may name (InvalidInputError.field), each the camelCase of a flag
+ * (`pdnsServer` → `--pdns-server`). Other fields (keys inside a records file) are not flags.
+ */
+const SETTINGS: ReadonlyArray<Exclude<keyof ProviderConfig, 'provider' | 'timeoutMs'> | 'registryZone' | 'file'> = [
+  'zoneFile',
+  'zone',
+  'pdnsServer',
+  'pdnsApiKey',
+  'pdnsServerId',
+  'pdnsZone',
+  'rfc2136Host',
+  'rfc2136Port',
+  'rfc2136Zone',
+  'rfc2136TsigKeyName',
+  'rfc2136TsigSecret',
+  'rfc2136TsigAlg',
+  'webhookUrl',
+  'registryZone',
+  'file',
 ]
 
 /** Progress bar threshold: below this many changes a bar is noise. */
@@ -300,7 +323,9 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     }
     if (!(error instanceof InvalidInputError) || error.field === undefined) return error
     const field = error.field
-    const flag = Object.keys(DnsSync.flags).find((name) => name.replace(/-/g, '') === field.toLowerCase())
+    const flag = (SETTINGS as readonly string[]).includes(field)
+      ? Object.keys(DnsSync.flags).find((name) => name.replace(/-/g, '') === field.toLowerCase())
+      : undefined
     if (flag !== undefined) {
       if (error.message.startsWith(`${field} `)) error.message = `--${flag}${error.message.slice(field.length)}`
       else error.message += ` (--${flag})`

@@ -6,11 +6,14 @@
  * - `{endpoints: [...]}`;
  * - a DNSEndpoint object (`{apiVersion, kind: DNSEndpoint, spec: {endpoints: [...]}}`), or a
  *   list of them, or a Kubernetes `List` with `items`.
- * A bad entry is InvalidInputError naming the file, the position and the field.
+ * A bad entry is InvalidInputError naming the file, the position and the field; a key roster does
+ * not know (a typo such as `recordTtl`, or an external-dns field roster does not implement such as
+ * `setIdentifier`) is one too, naming the nearest known key.
  */
 import {readFile} from 'node:fs/promises'
 
 import {InvalidInputError} from '../../errors.js'
+import {unknownKeyMessage} from '../../text/nearest.js'
 import {type Endpoint, type Source, MANAGED_RECORD_TYPES, normalizeName} from '../endpoint.js'
 
 const MANAGED = new Set<string>(MANAGED_RECORD_TYPES)
@@ -21,6 +24,18 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function bad(file: string, where: string, field: string, value: unknown, reason: string): InvalidInputError {
   return new InvalidInputError(`${file}: ${where}: ${field} ${JSON.stringify(value)}: ${reason}`, {field})
+}
+
+/** The keys each shape may hold. */
+const ENDPOINT_KEYS = ['dnsName', 'recordType', 'targets', 'recordTTL'] as const
+const DNSENDPOINT_KEYS = ['apiVersion', 'kind', 'metadata', 'spec', 'status'] as const
+const SPEC_KEYS = ['endpoints'] as const
+const LIST_KEYS = ['apiVersion', 'kind', 'metadata', 'items'] as const
+
+function checkKeys(obj: Record<string, unknown>, known: readonly string[], file: string, where: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) throw new InvalidInputError(`${file}: ${where}: ${unknownKeyMessage(key, known)}`, {field: key})
+  }
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
@@ -49,6 +64,7 @@ export function validateTarget(type: string, target: string): string | undefined
 
 function toEndpoint(raw: unknown, file: string, where: string): Endpoint {
   if (!isRecord(raw)) throw bad(file, where, 'endpoint', raw, 'expected an object with dnsName, recordType, targets')
+  checkKeys(raw, ENDPOINT_KEYS, file, where)
   const dnsName = raw.dnsName
   if (typeof dnsName !== 'string' || !HOSTNAME.test(dnsName.trim())) throw bad(file, where, 'dnsName', dnsName, 'expected a DNS name')
   const typeRaw = raw.recordType ?? 'A'
@@ -89,14 +105,20 @@ export function endpointsFromDocument(doc: unknown, file: string, docLabel = '')
     )
   }
   if (!isRecord(doc)) throw bad(file, at('document'), 'document', doc, 'expected a list of endpoints or an object with endpoints')
-  if (Array.isArray(doc.items)) return doc.items.flatMap((item, i) => endpointsFromDocument(item, file, at(`items[${i}]`)))
+  if (Array.isArray(doc.items)) {
+    checkKeys(doc, LIST_KEYS, file, at('document'))
+    return doc.items.flatMap((item, i) => endpointsFromDocument(item, file, at(`items[${i}]`)))
+  }
   if (isRecord(doc.spec)) {
+    checkKeys(doc, DNSENDPOINT_KEYS, file, at('document'))
+    checkKeys(doc.spec, SPEC_KEYS, file, at('spec'))
     const eps = doc.spec.endpoints
     if (eps === undefined) return []
     if (!Array.isArray(eps)) throw bad(file, at('spec.endpoints'), 'endpoints', eps, 'expected a list')
     return eps.map((e, i) => toEndpoint(e, file, at(`spec.endpoints[${i}]`)))
   }
   if (doc.endpoints !== undefined) {
+    checkKeys(doc, SPEC_KEYS, file, at('document'))
     if (!Array.isArray(doc.endpoints)) throw bad(file, at('endpoints'), 'endpoints', doc.endpoints, 'expected a list')
     return doc.endpoints.map((e, i) => toEndpoint(e, file, at(`endpoints[${i}]`)))
   }

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+
+import {editDistance, nearest, unknownKeyMessage} from '../../src/lib/text/nearest.js'
+
+describe('editDistance', () => {
+  const cases: [string, string, number][] = [
+    ['', '', 0],
+    ['abc', '', 3],
+    ['', 'abc', 3],
+    ['kitten', 'sitting', 3],
+    ['recordTTL', 'recordTTL', 0],
+    ['targets', 'tragets', 1], // two neighbours swapped: one edit
+    ['dnsName', 'dnsname', 1],
+    ['targets', 'target', 1],
+  ]
+  for (const [a, b, d] of cases) {
+    it(`"${a}" → "${b}" is ${d}`, () => {
+      assert.equal(editDistance(a, b), d)
+      assert.equal(editDistance(b, a), d)
+    })
+  }
+})
+
+describe('nearest', () => {
+  const keys = ['dnsName', 'recordType', 'targets', 'recordTTL']
+  it('finds a typo ignoring case', () => {
+    assert.equal(nearest('recordTtl', keys), 'recordTTL')
+    assert.equal(nearest('dnsname', keys), 'dnsName')
+    assert.equal(nearest('tragets', keys), 'targets')
+    assert.equal(nearest('recordtyp', keys), 'recordType')
+  })
+  it('suggests nothing for a word that is not near any', () => {
+    assert.equal(nearest('setIdentifier', keys), undefined)
+    assert.equal(nearest('x', keys), undefined)
+    assert.equal(nearest('anything', []), undefined)
+  })
+  it('says what is wrong and what was meant, or what is known', () => {
+    assert.equal(unknownKeyMessage('recordTtl', keys), 'unknown key "recordTtl" (did you mean "recordTTL"?)')
+    assert.equal(unknownKeyMessage('weight', keys), 'unknown key "weight" (known keys: dnsName, recordType, targets, recordTTL)')
+  })
+})
