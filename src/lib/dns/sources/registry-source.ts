@@ -27,37 +27,58 @@ function label(text: string): string {
   return l.slice(0, 62) || 'x'
 }
 
-/** The DNS-SD endpoints of a list of services (pure; exported for tests). */
-export function registryEndpoints(services: Iterable<Service>, zoneInput: string): Endpoint[] {
-  const zone = normalizeName(zoneInput)
-  const byKey = new Map<string, Endpoint>()
-  const add = (dnsName: string, recordType: string, target: string, resource: string): void => {
-    const key = `${dnsName} ${recordType}`
-    const ep = byKey.get(key)
-    if (ep === undefined) byKey.set(key, {dnsName, recordType, targets: [target], labels: {resource}})
-    else if (!ep.targets.includes(target)) ep.targets.push(target)
+/**
+ * Builds the DNS-SD endpoints one service at a time, so a source never holds the registry's
+ * services (labels, descriptions, ...), only the endpoints they become.
+ */
+export class RegistryEndpointBuilder {
+  private readonly zone: string
+  private readonly byKey = new Map<string, Endpoint>()
+
+  constructor(zone: string) {
+    this.zone = normalizeName(zone)
   }
-  for (const s of services) {
+
+  add(service: Service): void {
     let url: URL
     try {
-      url = new URL(s.endpoint)
+      url = new URL(service.endpoint)
     } catch {
-      continue // the registry validates endpoints; a malformed one is skipped rather than failing DNS
+      return // the registry validates endpoints; a malformed one is skipped rather than failing DNS
     }
-    const name = label(s.name)
-    const ns = label(s.namespace)
-    const resource = `registry/${s.namespace}/${s.name}`
-    const addressName = `${name}.${ns}.${zone}`
+    const name = label(service.name)
+    const ns = label(service.namespace)
+    const resource = `registry/${service.namespace}/${service.name}`
+    const addressName = `${name}.${ns}.${this.zone}`
     const host = url.hostname.replace(/^\[|\]$/g, '')
     const port = url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80
     const family = isIP(host)
     const srvHost = family === 0 ? normalizeName(host) : addressName
-    add(`_${name}._tcp.${ns}.${zone}`, 'SRV', `${SRV_PRIORITY} ${SRV_WEIGHT} ${port} ${srvHost}`, resource)
-    if (family === 4) add(addressName, 'A', host, resource)
-    if (family === 6) add(addressName, 'AAAA', host.toLowerCase(), resource)
+    this.record(`_${name}._tcp.${ns}.${this.zone}`, 'SRV', `${SRV_PRIORITY} ${SRV_WEIGHT} ${port} ${srvHost}`, resource)
+    if (family === 4) this.record(addressName, 'A', host, resource)
+    if (family === 6) this.record(addressName, 'AAAA', host.toLowerCase(), resource)
   }
-  for (const ep of byKey.values()) ep.targets.sort()
-  return [...byKey.values()]
+
+  /** The endpoints so far, in the order their names first appeared, targets sorted. */
+  endpoints(): Endpoint[] {
+    const out = [...this.byKey.values()]
+    for (const ep of out) ep.targets.sort()
+    return out
+  }
+
+  private record(dnsName: string, recordType: string, target: string, resource: string): void {
+    const key = `${dnsName} ${recordType}`
+    const ep = this.byKey.get(key)
+    if (ep === undefined) this.byKey.set(key, {dnsName, recordType, targets: [target], labels: {resource}})
+    else if (!ep.targets.includes(target)) ep.targets.push(target)
+  }
+}
+
+/** The DNS-SD endpoints of a list of services (pure; exported for tests). */
+export function registryEndpoints(services: Iterable<Service>, zone: string): Endpoint[] {
+  const builder = new RegistryEndpointBuilder(zone)
+  for (const s of services) builder.add(s)
+  return builder.endpoints()
 }
 
 export interface ServiceLister {
@@ -74,9 +95,10 @@ export class RegistrySource implements Source {
       throw new InvalidInputError('registryZone is required: the zone DNS-SD names are built under', {field: 'registryZone'})
   }
 
+  /** Streams the registry's services into the builder; none is kept once its records are added. */
   async endpoints(): Promise<Endpoint[]> {
-    const services: Service[] = []
-    for await (const s of this.registry.listServices()) services.push(s)
-    return registryEndpoints(services, this.zone)
+    const builder = new RegistryEndpointBuilder(this.zone)
+    for await (const s of this.registry.listServices()) builder.add(s)
+    return builder.endpoints()
   }
 }
