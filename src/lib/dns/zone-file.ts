@@ -263,28 +263,26 @@ export function parseZoneFile(text: string, options: {origin: string; file?: str
   return zone
 }
 
+/** The rdata fields that hold domain names, by type (RFC 1035 and RFC 2782). */
+const NAME_FIELDS: Readonly<Record<string, readonly number[]>> = {CNAME: [0], NS: [0], PTR: [0], MX: [1], SRV: [3], SOA: [0, 1]}
+
+/** The record's rdata with `name` applied to its domain-name fields. */
+function mapNames(r: ZoneRecord, name: (text: string) => string): string[] {
+  const fields = NAME_FIELDS[r.type] ?? []
+  return r.rdata.map((t, i) => (fields.includes(i) ? name(t) : t))
+}
+
 /** The target string of a record, in the endpoint conventions (see endpoint.ts). */
 export function recordTarget(r: ZoneRecord): string {
-  const abs = (t: string | undefined): string => absoluteName(t ?? '', r.origin)
   switch (r.type) {
     case 'A':
       return r.rdata[0] ?? ''
     case 'AAAA':
       return (r.rdata[0] ?? '').toLowerCase()
-    case 'CNAME':
-    case 'NS':
-    case 'PTR':
-      return abs(r.rdata[0])
-    case 'MX':
-      return `${r.rdata[0]} ${abs(r.rdata[1])}`
-    case 'SRV':
-      return `${r.rdata[0]} ${r.rdata[1]} ${r.rdata[2]} ${abs(r.rdata[3])}`
     case 'TXT':
       return rdataToTxt(r.rdata)
-    case 'SOA':
-      return [abs(r.rdata[0]), abs(r.rdata[1]), ...r.rdata.slice(2)].join(' ')
     default:
-      return r.rdata.join(' ')
+      return mapNames(r, (t) => absoluteName(t, r.origin)).join(' ')
   }
 }
 
@@ -316,21 +314,8 @@ const KNOWN_NAME_TYPES = new Set(['A', 'AAAA', 'CNAME', 'NS', 'PTR', 'MX', 'SRV'
 
 /** Rdata written with absolute names for the types we understand; others verbatim. */
 function rdataForWrite(r: ZoneRecord): string {
-  const fq = (t: string | undefined): string => `${absoluteName(t ?? '', r.origin)}.`
-  switch (r.type) {
-    case 'CNAME':
-    case 'NS':
-    case 'PTR':
-      return fq(r.rdata[0])
-    case 'MX':
-      return `${r.rdata[0]} ${fq(r.rdata[1])}`
-    case 'SRV':
-      return `${r.rdata[0]} ${r.rdata[1]} ${r.rdata[2]} ${fq(r.rdata[3])}`
-    case 'SOA':
-      return `${fq(r.rdata[0])} ${fq(r.rdata[1])} ( ${r.rdata.slice(2).join(' ')} )`
-    default:
-      return r.rdata.join(' ')
-  }
+  const rdata = mapNames(r, (t) => `${absoluteName(t, r.origin)}.`)
+  return r.type === 'SOA' ? `${rdata[0]} ${rdata[1]} ( ${rdata.slice(2).join(' ')} )` : rdata.join(' ')
 }
 
 export function serializeZoneFile(zone: ZoneFile, header?: string): string {

@@ -310,32 +310,28 @@ export function toFqdn(name: string): string {
   return name.endsWith('.') ? name : `${name}.`
 }
 
-/** roster's target → PowerDNS record content. */
+/** roster's target → PowerDNS record content (host names fully qualified, TXT quoted). */
 export function toPdnsContent(type: string, target: string): string {
-  const t = type.toUpperCase()
-  if (t === 'TXT' || t === 'SPF') return quoteTxt(target)
-  if (HOST_TYPES.has(t)) return toFqdn(target.trim())
-  if (HOST_LAST_TYPES.has(t)) {
-    const parts = target.trim().split(/\s+/)
-    const last = parts.length - 1
-    if (last >= 0) parts[last] = toFqdn(parts[last] ?? '')
-    return parts.join(' ')
-  }
-  return target
+  return mapContent(type, target, quoteTxt, toFqdn)
 }
 
 /** PowerDNS record content → roster's target. */
 export function fromPdnsContent(type: string, content: string): string {
+  return mapContent(type, content, unquoteTxt, normalizeName)
+}
+
+/** Applies `txt` to TXT/SPF text and `host` to the host names in CNAME-like data and in the last field of SRV/MX. */
+function mapContent(type: string, value: string, txt: (text: string) => string, host: (name: string) => string): string {
   const t = type.toUpperCase()
-  if (t === 'TXT' || t === 'SPF') return unquoteTxt(content)
-  if (HOST_TYPES.has(t)) return normalizeName(content)
+  if (t === 'TXT' || t === 'SPF') return txt(value)
+  if (HOST_TYPES.has(t)) return host(value.trim())
   if (HOST_LAST_TYPES.has(t)) {
-    const parts = content.trim().split(/\s+/)
+    const parts = value.trim().split(/\s+/)
     const last = parts.length - 1
-    if (last >= 0) parts[last] = normalizeName(parts[last] ?? '')
+    if (last >= 0) parts[last] = host(parts[last] ?? '')
     return parts.join(' ')
   }
-  return content
+  return value
 }
 
 /**
