@@ -326,9 +326,9 @@ describe('rfc2136 provider with no server', () => {
     )
     assert.throws(
       () => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: SECRET, tsigAlgorithm: 'hmac-sha3'}),
-      /^rfc2136TsigAlg "hmac-sha3": must be one of hmac-sha256, /,
+      /rfc2136TsigAlg "hmac-sha3": must be one of hmac-sha256, /,
     )
-    assert.throws(() => new Rfc2136Provider({...base, zone: ''}), /^rfc2136Zone "": is required/)
+    assert.throws(() => new Rfc2136Provider({...base, zone: ''}), /rfc2136Zone "": is required/)
   })
 })
 
