@@ -222,10 +222,14 @@ export class TokenAuthority {
       await authority.loadKey()
       return authority
     }
-    const revision = await authority.reloadNow()
+    // The watch starts at a revision read before the revocations: events in between are applied
+    // again, which changes nothing (an empty prefix reads at no revision, hence the empty txn).
+    const watching = mode === 'watch' && store.watch !== undefined
+    const before = watching ? (await store.txn([{key: SIGNING_KEY_KEY, modRevision: 0}], [])).revision : 0
+    await authority.reloadNow()
     if (mode === 'watch') {
       if (store.watch) {
-        authority.watch = await store.watch(AUTH_PREFIX, revision, (event) => authority.applyStoreEvent(event))
+        authority.watch = await store.watch(AUTH_PREFIX, before, (event) => authority.applyStoreEvent(event))
       } else {
         authority.poll = setInterval(() => void authority.reload().catch(() => undefined), options.pollIntervalMs ?? 250)
         authority.poll.unref()
@@ -246,27 +250,20 @@ export class TokenAuthority {
   /** Re-reads the signing key and (in memory modes) the revoked ids from the store. */
   async reload(): Promise<void> {
     if (this.reloading) return this.reloading
-    this.reloading = this.reloadNow()
-      .then(() => undefined)
-      .finally(() => (this.reloading = undefined))
+    this.reloading = this.reloadNow().finally(() => (this.reloading = undefined))
     return this.reloading
   }
 
-  /** Reads key and (memory modes) revocations; returns the revision the revocations were read at. */
-  private async reloadNow(): Promise<number> {
-    if ((this.options.revocations ?? 'store') === 'store') {
-      await this.loadKey()
-      return 0
-    }
-    let revision = 0
-    const revoked = new Set<string>()
-    for await (const page of this.store.range(REVOKED_PREFIX)) {
-      revision = page.revision
-      for (const kv of page.kvs) revoked.add(kv.key.slice(REVOKED_PREFIX.length))
+  /** Reads the key and (memory modes) the revocations. */
+  private async reloadNow(): Promise<void> {
+    if ((this.options.revocations ?? 'store') !== 'store') {
+      const revoked = new Set<string>()
+      for await (const page of this.store.range(REVOKED_PREFIX)) {
+        for (const kv of page.kvs) revoked.add(kv.key.slice(REVOKED_PREFIX.length))
+      }
+      this.revoked = revoked
     }
     await this.loadKey()
-    if ((this.options.revocations ?? 'store') !== 'store') this.revoked = revoked
-    return revision
   }
 
   /** Applies one store event (keys outside `auth/` are ignored), for the memory modes. */
