@@ -1,0 +1,37 @@
+import {Args} from '@oclif/core'
+
+import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {formatInspection} from '../../lib/auth/columns.js'
+import {openTokenClient, type TokenInspection} from '../../lib/auth/token-client.js'
+
+export default class TokenInfoCommand extends RosterCommand<typeof TokenInfoCommand> {
+  static override description =
+    "Show what a token says (id, role, namespaces, issued, expires), whether its signature is the registry's, whether it is revoked, and whether it is accepted now. Works offline on a sqlite: or etcd:// registry; an https:// registry needs an admin token."
+
+  static override examples = ['<%= config.bin %> token info "$TOKEN"', 'echo "$TOKEN" | <%= config.bin %> token info -']
+
+  static override args = {
+    jwt: Args.string({description: 'The token, or - to read it from stdin (keeps it out of the process list).', required: true}),
+  }
+
+  static override flags = {...registryFlags}
+
+  async run(): Promise<TokenInspection> {
+    let jwt = this.args.jwt
+    if (jwt === '-') {
+      const chunks: Buffer[] = []
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+      jwt = Buffer.concat(chunks).toString('utf8')
+    }
+    const client = await openTokenClient({
+      registry: this.flags.registry,
+      token: this.flags.token,
+      registryCa: this.flags['registry-ca'],
+      timeoutMs: this.timeoutMs,
+      openStore: () => this.openStore(),
+    })
+    const result = await client.inspect(jwt.trim())
+    this.log(formatInspection(result))
+    return result
+  }
+}

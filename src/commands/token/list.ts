@@ -1,0 +1,27 @@
+import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {TOKEN_COLUMNS} from '../../lib/auth/columns.js'
+import {openTokenClient, type TokenListEntry} from '../../lib/auth/token-client.js'
+
+export default class TokenList extends RosterCommand<typeof TokenList> {
+  static override description = 'List the machine tokens issued (their records, never the tokens), revoked ones included.'
+
+  static override examples = ['<%= config.bin %> token list', '<%= config.bin %> token list -o yaml']
+
+  static override flags = {
+    ...outputFlags(['table', 'json', 'yaml', 'csv'] as const),
+    ...registryFlags,
+  }
+
+  async run(): Promise<TokenListEntry[]> {
+    const client = await openTokenClient({
+      registry: this.flags.registry,
+      token: this.flags.token,
+      registryCa: this.flags['registry-ca'],
+      timeoutMs: this.timeoutMs,
+      openStore: () => this.openStore(),
+    })
+    const tokens = await client.list()
+    await this.printRows(tokens, TOKEN_COLUMNS)
+    return tokens
+  }
+}
