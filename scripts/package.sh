@@ -14,8 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 project=$PWD
 
-for tool in dpkg-deb dpkg-shlibdeps fakeroot gzip strip; do
-	command -v "$tool" >/dev/null || { echo "package.sh: $tool is missing (apt-get install dpkg-dev fakeroot binutils)" >&2; exit 3; }
+for tool in dpkg-deb dpkg-shlibdeps gzip strip; do
+	command -v "$tool" >/dev/null || { echo "package.sh: $tool is missing (apt-get install dpkg-dev binutils)" >&2; exit 3; }
 done
 [ -f dist/oclif.js ] && [ -f oclif.manifest.json ] || { echo 'package.sh: dist/ is not built: run npm run build first' >&2; exit 2; }
 [ -d node_modules/better-sqlite3 ] || { echo 'package.sh: node_modules is missing: run npm ci first' >&2; exit 2; }
