@@ -68,6 +68,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
     }),
     debug: Flags.boolean({description: 'Print stack traces with errors.', helpGroup: 'GLOBAL'}),
+    'no-color': Flags.boolean({description: 'Never colour states in tables (also NO_COLOR).', helpGroup: 'GLOBAL'}),
     config: Flags.string({
       description: 'Read only this config file (also ROSTER_CONFIG) instead of searching for one.',
       helpGroup: 'GLOBAL',
@@ -190,13 +191,16 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /** Prints rows per -o/--output and --no-headers; nothing under --json (run() returns the data). */
   protected async printRows<R>(rows: R[], columns: Column<R>[], data?: unknown): Promise<void> {
     if (this.jsonEnabled()) return
-    const f = this.flags as {output?: string; 'no-headers'?: boolean}
+    const f = this.flags as {output?: string; 'no-headers'?: boolean; 'no-color'?: boolean}
     const {formatRows} = await import('../output/print-rows.js')
+    const {colourEnabled} = await import('../output/colour.js')
+    const tty = Boolean(process.stdout.isTTY)
     const text = await formatRows(rows, columns, {
       format: f.output ?? 'table',
       headers: !f['no-headers'],
-      tty: Boolean(process.stdout.isTTY),
+      tty,
       data,
+      colour: colourEnabled({tty, noColor: f['no-color']}),
     })
     if (text !== '') this.log(text)
   }

@@ -17,6 +17,8 @@ export interface FormatOptions {
   tty: boolean
   /** What json/yaml print; the rows themselves by default. */
   data?: unknown
+  /** Colour states in an aligned terminal table (see colour.ts: colourEnabled); never elsewhere. */
+  colour?: boolean
 }
 
 export function formatCell(value: unknown): string {
@@ -53,6 +55,10 @@ async function formatTable<T>(rows: T[], columns: Column<T>[], options: FormatOp
     const lines = options.headers ? [columns.map((c) => c.header).join('\t')] : []
     for (const r of cells) lines.push(r.join('\t'))
     return lines.join('\n')
+  }
+  if (options.colour) {
+    const {colourCell} = await import('./colour.js')
+    for (const r of cells) r.forEach((cell, i) => (r[i] = colourCell(columns[i]?.header ?? '', cell)))
   }
   const {default: Table} = await import('cli-table3')
   const table = new Table({
