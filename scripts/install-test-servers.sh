@@ -13,6 +13,8 @@ packages=(
   libsecret-1-dev        # keytar is built from source here
   gnome-keyring dbus dbus-user-session   # a Secret Service for the keychain tests
   sqlite3 openssl ca-certificates
+  lintian bash-completion zsh util-linux   # the .deb's checks, the completion tests in real shells, script(1)
+  dpkg-dev adduser systemd   # npm run package (dpkg-deb, dpkg-shlibdeps), its maintainer scripts, systemd-analyze verify
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
@@ -26,7 +28,7 @@ fi
 for svc in named bind9 pdns etcd prometheus; do
   (command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" 2>/dev/null) || true
 done
-for bin in etcd prometheus-node-exporter pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session; do
+for bin in etcd prometheus-node-exporter pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session lintian zsh dpkg-deb dpkg-shlibdeps systemd-analyze; do
   command -v "$bin" >/dev/null || { echo "missing after install: $bin" >&2; exit 1; }
 done
 echo "test servers installed: $(etcd --version | head -1); $(pdns_server --version 2>&1 | grep -o 'Authoritative Server [0-9.]*'); $(named -v)"
