@@ -16,9 +16,9 @@
  * The lock: `.roster-sd-export.lock`, created atomically with link(2) from a complete temporary
  * file, holding the holder's pid, host, process start time and a random token. A second exporter
  * finds it and exits with ConflictError (exit 6). A lock whose holder is dead (same host, pid
- * gone or reused by another process: /proc start time differs) is stale: it is moved aside with
- * rename(2), checked to be the same stale lock and deleted, so two exporters breaking one stale
- * lock cannot both win. Node has no flock(2) and a native module for it is not worth a
+ * gone or reused by another process: /proc start time differs) is stale: it is removed with
+ * unlink(2) under a second lock that breakers take (`.roster-sd-export.lock.break`), so two
+ * exporters breaking one stale lock cannot both win. Node has no flock(2) and a native module for it is not worth a
  * dependency; a pid file checked for liveness needs none, survives a SIGKILL (the next exporter
  * breaks the stale lock) and shows who holds it. The holder checks before every pass that the
  * lock is still its own and stops (exit 6) if not. A lock held from another host cannot be
@@ -38,6 +38,7 @@ import {sdConfigOf, serializeTargetGroups, targetGroups} from './targets.js'
 
 export const LOCK_FILE = '.roster-sd-export.lock'
 export const RECORD_FILE = '.roster-sd-export.files'
+const BREAK_FILE = `${LOCK_FILE}.break`
 /** `<namespace>.json`, with a namespace name as validateName allows it. */
 const NAMESPACE_FILE = /^[A-Za-z0-9_-]{1,63}\.json$/
 /** Temporary files: never ending in `.json`, so that a `*.json` file_sd glob never reads one. */
@@ -144,7 +145,7 @@ export class DirectoryLock {
     const tmp = join(dir, `${LOCK_FILE}.tmp-${process.pid}-${token}`)
     await writeDurably(tmp, content, 0o644)
     try {
-      for (let attempt = 0; attempt < 5; attempt++) {
+      for (let attempt = 0; attempt < 100; attempt++) {
         try {
           await link(tmp, lockPath)
           return new DirectoryLock(dir, content)
@@ -155,23 +156,7 @@ export class DirectoryLock {
         if (text === undefined) continue
         const current = parseHolder(text)
         if (!current || (await holderAlive(current))) throw heldBy(dir, current)
-        // Stale: move it aside, and delete it only if it is the stale lock we judged.
-        const aside = join(dir, `${LOCK_FILE}.stale-${process.pid}-${token}`)
-        try {
-          await rename(lockPath, aside)
-        } catch (error) {
-          if (errno(error) === 'ENOENT') continue
-          throw error
-        }
-        const moved = await readText(aside)
-        if (moved === text) {
-          await unlink(aside)
-          continue
-        }
-        // Another exporter took the lock in between: put its lock back and give way.
-        await link(aside, lockPath).catch(() => undefined)
-        await unlink(aside).catch(() => undefined)
-        throw heldBy(dir, moved === undefined ? undefined : parseHolder(moved))
+        await breakStaleLock(dir, text, tmp)
       }
       throw heldBy(dir, parseHolder((await readText(lockPath)) ?? ''))
     } finally {
@@ -192,6 +177,33 @@ export class DirectoryLock {
   /** Removes the lock file if it is still this exporter's. */
   async release(): Promise<void> {
     if ((await readText(this.path)) === this.content) await unlink(this.path).catch(() => undefined)
+  }
+}
+
+/**
+ * Removes the stale lock `staleText` unless the lock file changed meanwhile. Breakers exclude each
+ * other with a second lock, `<lock>.break` (link(2) again), so that between reading the stale lock
+ * and removing it no other breaker can remove it and no exporter can create a fresh one (link
+ * fails while the stale file exists): the unlink removes exactly the stale lock. A `.break` older
+ * than a minute was left by a breaker that died in those few microseconds and is removed.
+ */
+async function breakStaleLock(dir: string, staleText: string, ownTmp: string): Promise<void> {
+  const lockPath = join(dir, LOCK_FILE)
+  const breakPath = join(dir, BREAK_FILE)
+  try {
+    await link(ownTmp, breakPath)
+  } catch (error) {
+    if (errno(error) !== 'EEXIST') throw error
+    const s = await stat(breakPath).catch(() => undefined)
+    if (s && Date.now() - s.mtimeMs > 60_000) await unlink(breakPath).catch(() => undefined)
+    // Another exporter is breaking it: give it a moment, then look again.
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    return
+  }
+  try {
+    if ((await readText(lockPath)) === staleText) await unlink(lockPath)
+  } finally {
+    await unlink(breakPath).catch(() => undefined)
   }
 }
 
