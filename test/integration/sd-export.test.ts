@@ -30,6 +30,36 @@ interface Group {
   labels: Record<string, string>
 }
 
+/** A looping exporter in the background; waitFor resolves when its output matches (the positive signal). */
+function startLoop(args: string[], env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, [BIN, ...args], {env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']})
+  const out = {stdout: '', stderr: ''}
+  const waiters: (() => void)[] = []
+  for (const stream of ['stdout', 'stderr'] as const)
+    child[stream].setEncoding('utf8').on('data', (d: string) => {
+      out[stream] += d
+      for (const w of [...waiters]) w()
+    })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return {
+    exited,
+    stderr: () => out.stderr,
+    kill: (signal: NodeJS.Signals) => child.kill(signal),
+    waitFor: (stream: 'stdout' | 'stderr', pattern: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const check = (): void => {
+          if (pattern.test(out[stream])) {
+            waiters.splice(waiters.indexOf(check), 1)
+            resolve()
+          }
+        }
+        waiters.push(check)
+        check()
+        void exited.then((code) => reject(new Error(`exporter exited ${code} before ${pattern}: ${out.stdout} ${out.stderr}`)))
+      }),
+  }
+}
+
 describe('roster sd export', () => {
   let dir: string
   let sd: string
@@ -157,6 +187,27 @@ describe('roster sd export', () => {
     assert.equal(await exited, 0, stderr)
     assert.ok(!existsSync(lockFile), 'lock released')
     ok(await exportOnce())
+  })
+
+  it('in a loop, writes what changed at the next pass, and goes on after a failed pass', async () => {
+    const loop = startLoop(['sd', 'export', '--server', 'prom1', '--dir', sd, '--interval', '200ms'], env)
+    await loop.waitFor('stdout', /3 written/)
+    ok(await cli('service', 'register', 'node', '-e', 'http://10.0.0.3:9100/metrics', '-n', 'team-a'))
+    await loop.waitFor('stdout', /1 written \(team-a\.json\), 2 unchanged/)
+    assert.ok(read('team-a.json').some((g) => g.targets[0] === '10.0.0.3:9100'))
+    loop.kill('SIGINT')
+    assert.equal(await loop.exited, 0, loop.stderr())
+    ok(await cli('service', 'unregister', 'http://10.0.0.3:9100/metrics', '-n', 'team-a'))
+
+    // An unreachable registry: each pass fails with one line, the loop goes on until SIGTERM.
+    const down = startLoop(
+      ['sd', 'export', '--server', 'prom1', '--dir', sd, '--interval', '100ms', '--timeout', '300ms', '--registry', 'etcd://127.0.0.1:1'],
+      env,
+    )
+    await down.waitFor('stderr', /export failed \(exit 3\)[^\n]*\n[^\n]*export failed \(exit 3\)/)
+    down.kill('SIGTERM')
+    assert.equal(await down.exited, 0, down.stderr())
+    assert.ok(!existsSync(path.join(sd, '.roster-sd-export.lock')))
   })
 
   it('breaks a stale lock left by a dead exporter', async () => {
