@@ -1,0 +1,422 @@
+/**
+ * Prometheus file_sd from the registry (`roster sd export`): one file per namespace,
+ * `<namespace>.json`, holding the namespace's target groups for one scrape server (the shapes
+ * of targets.ts, the same bytes http_sd serves). Namespaces whose export is `disabled` get none.
+ *
+ * Writes are atomic (a temporary file in the directory, fsync, rename, fsync of the directory)
+ * and happen only when a file's content changes, so Prometheus' inotify sees a change only when
+ * there is one, and an unchanged file keeps its inode and mtime. A file that is replaced keeps
+ * its mode, owner and group (as far as the process may set them).
+ *
+ * What it deletes: only files it wrote. The directory holds a record of them,
+ * `.roster-sd-export.files`; a file is removed when its namespace is gone or disabled, is named
+ * in that record, and its name is `<valid namespace name>.json`. Files of other tools in the
+ * directory are never touched.
+ *
+ * The lock: `.roster-sd-export.lock`, created atomically with link(2) from a complete temporary
+ * file, holding the holder's pid, host, process start time and a random token. A second exporter
+ * finds it and exits with ConflictError (exit 6). A lock whose holder is dead (same host, pid
+ * gone or reused by another process: /proc start time differs) is stale: it is removed with
+ * unlink(2) under a second lock that breakers take (`.roster-sd-export.lock.break`), so two
+ * exporters breaking one stale lock cannot both win. Node has no flock(2) and a native module for it is not worth a
+ * dependency; a pid file checked for liveness needs none, survives a SIGKILL (the next exporter
+ * breaks the stale lock) and shows who holds it. The holder checks before every pass that the
+ * lock is still its own and stops (exit 6) if not. A lock held from another host cannot be
+ * checked and is never broken automatically.
+ */
+import {randomUUID} from 'node:crypto'
+import type {Stats} from 'node:fs'
+import {link, open, readFile, readdir, rename, stat, unlink} from 'node:fs/promises'
+import {hostname} from 'node:os'
+import {join} from 'node:path'
+
+import {ConflictError, InvalidInputError, NotAllowedError, NotFoundError} from '../errors.js'
+import type {Service} from '../registry/model.js'
+import type {RegistryClient} from '../registry/registry-client.js'
+import {validateName} from '../registry/validation.js'
+import {sdConfigOf, serializeTargetGroups, targetGroups} from './targets.js'
+
+export const LOCK_FILE = '.roster-sd-export.lock'
+export const RECORD_FILE = '.roster-sd-export.files'
+const BREAK_FILE = `${LOCK_FILE}.break`
+/** `<namespace>.json`, with a namespace name as validateName allows it. */
+const NAMESPACE_FILE = /^[A-Za-z0-9_-]{1,63}\.json$/
+/** Temporary files: never ending in `.json`, so that a `*.json` file_sd glob never reads one. */
+const TEMP_FILE = /^\.[A-Za-z0-9_-]{1,63}\.json\.tmp-\d+$|^\.\.roster-sd-export\.files\.tmp-\d+$/
+
+export interface FileSdResult {
+  server: string
+  dir: string
+  /** Files written in this pass (created or changed), sorted. */
+  written: string[]
+  /** Files whose content was already right, sorted. */
+  unchanged: string[]
+  /** Files of gone or disabled namespaces that were removed, sorted. */
+  removed: string[]
+  /** Files whose owner or group could not be kept (not permitted), sorted. */
+  ownershipNotKept: string[]
+}
+
+interface LockHolder {
+  pid: number
+  host: string
+  /** Start time of the holder's process (clock ticks since boot, /proc/PID/stat field 22), when known. */
+  startTicks: string | null
+  since: string
+  token: string
+}
+
+/** Start time of a process from /proc (Linux); undefined when it cannot be read. */
+async function processStartTicks(pid: number): Promise<string | undefined> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8')
+    // Fields after "(comm)" start at field 3; starttime is field 22.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+/** false when the holder is certainly dead; true when alive or when that cannot be known (another host). */
+async function holderAlive(holder: LockHolder): Promise<boolean> {
+  if (holder.host !== hostname()) return true
+  try {
+    process.kill(holder.pid, 0)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false
+  }
+  if (holder.startTicks !== null) {
+    const now = await processStartTicks(holder.pid)
+    if (now !== undefined && now !== holder.startTicks) return false
+  }
+  return true
+}
+
+function parseHolder(text: string): LockHolder | undefined {
+  try {
+    const h = JSON.parse(text) as Partial<LockHolder>
+    if (typeof h.pid === 'number' && typeof h.host === 'string' && typeof h.token === 'string') return h as LockHolder
+  } catch {
+    // fall through
+  }
+  return undefined
+}
+
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+function heldBy(dir: string, holder: LockHolder | undefined): ConflictError {
+  const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'an unreadable lock file'
+  return new ConflictError(`--dir "${dir}": another roster sd export holds ${LOCK_FILE} (${who}); stop it, or remove the file if none runs`)
+}
+
+export class DirectoryLock {
+  private constructor(
+    readonly dir: string,
+    private readonly content: string,
+  ) {}
+
+  get path(): string {
+    return join(this.dir, LOCK_FILE)
+  }
+
+  /** Takes the directory's lock, breaking a stale one; ConflictError (exit 6) when a live exporter holds it. */
+  static async acquire(dir: string): Promise<DirectoryLock> {
+    const token = randomUUID()
+    const holder: LockHolder = {
+      pid: process.pid,
+      host: hostname(),
+      startTicks: (await processStartTicks(process.pid)) ?? null,
+      since: new Date().toISOString(),
+      token,
+    }
+    const content = JSON.stringify(holder) + '\n'
+    const lockPath = join(dir, LOCK_FILE)
+    const tmp = join(dir, `${LOCK_FILE}.tmp-${process.pid}-${token}`)
+    await writeDurably(tmp, content, 0o644)
+    try {
+      for (let attempt = 0; attempt < 100; attempt++) {
+        try {
+          await link(tmp, lockPath)
+          return new DirectoryLock(dir, content)
+        } catch (error) {
+          if (errno(error) !== 'EEXIST') throw error
+        }
+        const text = await readText(lockPath)
+        if (text === undefined) continue
+        const current = parseHolder(text)
+        if (!current || (await holderAlive(current))) throw heldBy(dir, current)
+        await breakStaleLock(dir, text, tmp)
+      }
+      throw heldBy(dir, parseHolder((await readText(lockPath)) ?? ''))
+    } finally {
+      await unlink(tmp).catch(() => undefined)
+    }
+  }
+
+  /** Throws ConflictError when the lock file is no longer this exporter's. */
+  async verify(): Promise<void> {
+    const text = await readText(this.path)
+    if (text !== this.content) {
+      throw new ConflictError(
+        `--dir "${this.dir}": ${LOCK_FILE} was removed or taken by another exporter; stopping so that two exporters do not write one directory`,
+      )
+    }
+  }
+
+  /** Removes the lock file if it is still this exporter's. */
+  async release(): Promise<void> {
+    if ((await readText(this.path)) === this.content) await unlink(this.path).catch(() => undefined)
+  }
+}
+
+/**
+ * Removes the stale lock `staleText` unless the lock file changed meanwhile. Breakers exclude each
+ * other with a second lock, `<lock>.break` (link(2) again), so that between reading the stale lock
+ * and removing it no other breaker can remove it and no exporter can create a fresh one (link
+ * fails while the stale file exists): the unlink removes exactly the stale lock. A `.break` older
+ * than a minute was left by a breaker that died in those few microseconds and is removed.
+ */
+async function breakStaleLock(dir: string, staleText: string, ownTmp: string): Promise<void> {
+  const lockPath = join(dir, LOCK_FILE)
+  const breakPath = join(dir, BREAK_FILE)
+  try {
+    await link(ownTmp, breakPath)
+  } catch (error) {
+    if (errno(error) !== 'EEXIST') throw error
+    const s = await stat(breakPath).catch(() => undefined)
+    if (s && Date.now() - s.mtimeMs > 60_000) await unlink(breakPath).catch(() => undefined)
+    // Another exporter is breaking it: give it a moment, then look again.
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    return
+  }
+  try {
+    if ((await readText(lockPath)) === staleText) await unlink(lockPath)
+  } finally {
+    await unlink(breakPath).catch(() => undefined)
+  }
+}
+
+/** Writes a new file (not a replacement) and fsyncs it. */
+async function writeDurably(path: string, content: string, mode: number): Promise<void> {
+  const fh = await open(path, 'w', mode)
+  try {
+    await fh.writeFile(content)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r')
+  try {
+    await fh.sync()
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename is still atomic.
+  } finally {
+    await fh.close()
+  }
+}
+
+type WriteOutcome = 'written' | 'unchanged' | 'written-ownership-not-kept'
+
+/**
+ * Replaces `dir/name` by `content` atomically, only when it differs; a replaced file keeps its
+ * mode, and its owner and group when the process may set them.
+ */
+export async function writeFileIfChanged(dir: string, name: string, content: string): Promise<WriteOutcome> {
+  const path = join(dir, name)
+  const bytes = Buffer.from(content)
+  let existing: Stats | undefined
+  try {
+    existing = await stat(path)
+    if (existing.isFile() && existing.size === bytes.length && (await readFile(path)).equals(bytes)) return 'unchanged'
+  } catch (error) {
+    if (errno(error) !== 'ENOENT') throw error
+    existing = undefined
+  }
+  const tmp = join(dir, `.${name}.tmp-${process.pid}`)
+  let ownershipKept = true
+  const fh = await open(tmp, 'w', 0o644)
+  try {
+    await fh.writeFile(bytes)
+    if (existing?.isFile()) {
+      await fh.chmod(existing.mode & 0o7777)
+      const mine = await fh.stat()
+      if (mine.uid !== existing.uid || mine.gid !== existing.gid) {
+        try {
+          await fh.chown(existing.uid, existing.gid)
+        } catch (error) {
+          if (errno(error) !== 'EPERM') throw error
+          ownershipKept = false
+        }
+      }
+    }
+    await fh.sync()
+  } catch (error) {
+    await fh.close().catch(() => undefined)
+    await unlink(tmp).catch(() => undefined)
+    throw error
+  }
+  await fh.close()
+  try {
+    await rename(tmp, path)
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined)
+    throw error
+  }
+  await syncDir(dir)
+  return ownershipKept ? 'written' : 'written-ownership-not-kept'
+}
+
+async function readRecord(dir: string): Promise<string[]> {
+  const text = await readText(join(dir, RECORD_FILE))
+  if (text === undefined) return []
+  try {
+    const parsed = JSON.parse(text) as {files?: unknown}
+    return Array.isArray(parsed.files) ? parsed.files.filter((f): f is string => typeof f === 'string' && NAMESPACE_FILE.test(f)) : []
+  } catch {
+    return []
+  }
+}
+
+async function writeRecord(dir: string, files: Iterable<string>): Promise<void> {
+  const sorted = [...new Set(files)].sort()
+  await writeFileIfChanged(dir, RECORD_FILE, JSON.stringify({files: sorted}, null, 2) + '\n')
+}
+
+/** Checks that --dir is an existing directory (exit 2 when not). */
+export async function checkDirectory(dir: string): Promise<void> {
+  let s: Stats
+  try {
+    s = await stat(dir)
+  } catch (error) {
+    if (errno(error) === 'ENOENT') throw InvalidInputError.forField('--dir', dir, 'no such directory (create it first)')
+    throw InvalidInputError.forField('--dir', dir, (error as Error).message.split('\n')[0] ?? 'cannot be read')
+  }
+  if (!s.isDirectory()) throw InvalidInputError.forField('--dir', dir, 'not a directory')
+}
+
+/** Removes temporary files left by an exporter killed mid-write (only roster's own names; called under the lock). */
+export async function removeLeftovers(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) if (TEMP_FILE.test(name)) await unlink(join(dir, name)).catch(() => undefined)
+}
+
+/** The target-group files of `server`, by file name: `<namespace>.json` → content. */
+export async function desiredFiles(registry: RegistryClient, server: string): Promise<Map<string, string>> {
+  validateName('server', server)
+  if (!(await registry.getServer(server))) throw new NotFoundError(`server "${server}" not found`)
+  const namespaces = await registry.listNamespaces()
+  const byNamespace = new Map<string, Service[]>()
+  // Server names are letters, digits, "_" and "-": safe in the anchored expression as they are.
+  for await (const s of registry.listServices({server: `^${server}$`})) {
+    const list = byNamespace.get(s.namespace)
+    if (list) list.push(s)
+    else byNamespace.set(s.namespace, [s])
+  }
+  const files = new Map<string, string>()
+  for (const ns of [...namespaces].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const config = sdConfigOf(ns.export)
+    if (config === 'disabled') continue
+    const groups = targetGroups(byNamespace.get(ns.name) ?? [], {server, namespace: ns.name, config})
+    files.set(`${ns.name}.json`, serializeTargetGroups(groups))
+  }
+  return files
+}
+
+/** One pass: reads the registry, writes the changed files, removes the files of gone namespaces. */
+export async function exportFileSd(registry: RegistryClient, o: {server: string; dir: string; lock: DirectoryLock}): Promise<FileSdResult> {
+  const files = await desiredFiles(registry, o.server)
+  await o.lock.verify()
+  const result: FileSdResult = {server: o.server, dir: o.dir, written: [], unchanged: [], removed: [], ownershipNotKept: []}
+  const recorded = await readRecord(o.dir)
+  // Record first, so that a file written by a pass that dies half-way is still known to be ours.
+  await writeRecord(o.dir, [...recorded, ...files.keys()])
+  for (const [name, content] of files) {
+    const outcome = await writeFileIfChanged(o.dir, name, content)
+    if (outcome === 'unchanged') result.unchanged.push(name)
+    else result.written.push(name)
+    if (outcome === 'written-ownership-not-kept') result.ownershipNotKept.push(name)
+  }
+  for (const name of recorded) {
+    if (files.has(name) || !NAMESPACE_FILE.test(name)) continue
+    try {
+      await unlink(join(o.dir, name))
+      result.removed.push(name)
+    } catch (error) {
+      if (errno(error) !== 'ENOENT') throw error
+    }
+  }
+  await writeRecord(o.dir, files.keys())
+  if (result.removed.length > 0) await syncDir(o.dir)
+  result.removed.sort()
+  return result
+}
+
+export interface FileSdLoopOptions {
+  registry: RegistryClient
+  server: string
+  dir: string
+  /** Undefined: one pass. */
+  intervalMs?: number
+  signal?: AbortSignal
+  onResult(result: FileSdResult): void
+  /** A failed pass in loop mode (the loop goes on); lock loss, bad input, a refused token and an unknown server at the first pass end it. */
+  onError(error: unknown): void
+}
+
+/**
+ * Takes the lock, then runs one pass (`intervalMs` undefined: errors are thrown) or passes every
+ * `intervalMs` until `signal` aborts (a pass in progress finishes first). Returns the number of passes.
+ */
+export async function runFileSdExport(o: FileSdLoopOptions): Promise<number> {
+  await checkDirectory(o.dir)
+  const lock = await DirectoryLock.acquire(o.dir)
+  try {
+    await removeLeftovers(o.dir)
+    if (o.intervalMs === undefined) {
+      o.onResult(await exportFileSd(o.registry, {server: o.server, dir: o.dir, lock}))
+      return 1
+    }
+    let passes = 0
+    while (!o.signal?.aborted) {
+      try {
+        o.onResult(await exportFileSd(o.registry, {server: o.server, dir: o.dir, lock}))
+      } catch (error) {
+        // Lock lost, bad input, a refused token, or an unknown server at start: retrying cannot help.
+        const fatal = error instanceof ConflictError || error instanceof InvalidInputError || error instanceof NotAllowedError
+        if (fatal || (passes === 0 && error instanceof NotFoundError)) throw error
+        o.onError(error)
+      }
+      passes++
+      if (o.signal?.aborted) break
+      await sleep(o.intervalMs, o.signal)
+    }
+    return passes
+  } finally {
+    await lock.release()
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    signal?.addEventListener('abort', done, {once: true})
+  })
+}
