@@ -130,7 +130,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       fails(await cli('namespace', 'unregister', 'default'), 2, /^roster: namespace "default": /)
       fails(await cli('service', 'register', 'x', '-n', 'nope', '-e', 'http://x/'), 5, /^roster: namespace "nope" is not registered/)
       const r = ok(await cli('namespace', 'unregister', 'team-a', '--force'))
-      assert.match(r.stdout, /namespace team-a unregistered, 1 services deleted/)
+      assert.match(r.stdout, /namespace team-a unregistered, 1 service deleted/)
       assert.deepEqual(await services('-n', 'team-a'), [])
     })
 
@@ -297,7 +297,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       // JSON.parse refuses this; YAML reads it.
       const flow = path.join(dir, 'flow.yaml')
       writeFileSync(flow, '[{name: flow, endpoint: "http://flow.example/"}]\n')
-      assert.match(ok(await cli('service', 'import', flow)).stdout, /imported 1 services from 1 entries: 1 created/)
+      assert.match(ok(await cli('service', 'import', flow)).stdout, /imported 1 service from 1 entry: 1 created/)
     })
 
     it('service list --json streams exactly what -o json prints; errors stay JSON with their exit code', async () => {

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
-import {InvalidInputError} from '../../lib/errors.js'
+import {InvalidInputError, NotFoundError} from '../../lib/errors.js'
 import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
 import type {RegisterServicesResult} from '../../lib/registry/registry.js'
 import {parseLabels, splitEndpointList} from '../../lib/registry/validation.js'
@@ -41,14 +41,21 @@ With no server registered yet, services are stored unassigned; when servers exis
     if (endpoints.length === 0) throw InvalidInputError.forField('endpoint', '', 'give at least one -e URL or set ROSTER_ENDPOINTS')
     const labels = parseLabels('label', this.flags.label)
     const registry = await this.registry()
-    const result = await registry.registerServices({
-      name,
-      endpoints,
-      namespace: this.flags.namespace,
-      labels,
-      selector: this.flags.selector,
-      description: this.flags.description,
-    })
+    const result = await registry
+      .registerServices({
+        name,
+        endpoints,
+        namespace: this.flags.namespace,
+        labels,
+        selector: this.flags.selector,
+        description: this.flags.description,
+      })
+      .catch((error: unknown) => {
+        // The one thing not found here is the namespace.
+        if (error instanceof NotFoundError)
+          throw new NotFoundError(`${error.message}; register it first (roster namespace register ${this.flags.namespace})`)
+        throw error
+      })
     await this.printRows(result.services, SERVICE_COLUMNS)
     return result
   }
