@@ -196,7 +196,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       const csv = ok(await cli('service', 'list', '-o', 'csv', '--no-headers', '--name', '^web$', '--sort-by', 'endpoint')).stdout
       assert.match(csv, /^default,web,http:\/\/web0\/,prom[12],"app=web,tier=front",,[0-9a-f-]{36},\S+\r\ndefault,web,http:\/\/web1\//)
       const table = ok(await cli('service', 'list', '--name', 'nothing-matches')).stdout
-      assert.equal(table, 'NAMESPACE\tNAME\tENDPOINT\tSERVERS\tLABELS\tSELECTOR\tID\tMODIFIED\n')
+      assert.equal(table, 'NAMESPACE\tNAME\tENDPOINT\tSERVERS\tLABELS\tSELECTOR\tID\tMODIFIED\tEXPIRES\n')
       assert.equal(ok(await cli('service', 'list', '-o', 'json', '--name', 'nothing-matches')).stdout, '[]\n')
       const json = JSON.parse(ok(await cli('service', 'list', '--json', '--name', '^web$')).stdout) as ServiceJson[]
       assert.equal(json.length, 2)

@@ -51,6 +51,7 @@ export function sameService(a: Service, b: Service): boolean {
     a.endpoint === b.endpoint &&
     a.selector === b.selector &&
     a.description === b.description &&
+    a.expires === b.expires &&
     sameLabels(a.labels, b.labels) &&
     sameServers(a.servers, b.servers)
   )

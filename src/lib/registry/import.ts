@@ -12,7 +12,7 @@ import {prepareServices, writeServices} from './service-writes.js'
 import {readTopology} from './topology.js'
 import type {ImportEntryError, ImportResult, ServiceSpec} from './types.js'
 
-const IMPORT_FIELDS = new Set(['name', 'endpoints', 'endpoint', 'namespace', 'labels', 'selector', 'description'])
+const IMPORT_FIELDS = new Set(['name', 'endpoints', 'endpoint', 'namespace', 'labels', 'selector', 'description', 'ttl'])
 
 /** The list of entries of an import document: a list, or {services: [...]}. */
 function entriesOf(document: unknown): unknown[] {
@@ -23,7 +23,7 @@ function entriesOf(document: unknown): unknown[] {
 }
 
 /** Validates one entry's shape and fields into its specs (one per endpoint). */
-function entrySpecs(entry: unknown): ServiceSpec[] {
+function entrySpecs(entry: unknown, now: Date): ServiceSpec[] {
   if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new InvalidInputError('must be a map with name and endpoints')
   const e = entry as Record<string, unknown>
   const unknown = Object.keys(e).filter((k) => !IMPORT_FIELDS.has(k))
@@ -31,16 +31,20 @@ function entrySpecs(entry: unknown): ServiceSpec[] {
   const endpointsRaw = e.endpoints ?? (e.endpoint === undefined ? [] : [e.endpoint])
   const endpoints = typeof endpointsRaw === 'string' ? [endpointsRaw] : endpointsRaw
   if (!Array.isArray(endpoints)) throw InvalidInputError.forField('endpoints', endpointsRaw, 'must be a list of URLs')
-  for (const field of ['namespace', 'selector'] as const)
+  for (const field of ['namespace', 'selector', 'ttl'] as const)
     if (e[field] !== undefined && typeof e[field] !== 'string') throw InvalidInputError.forField(field, e[field], 'must be a string')
-  return prepareServices({
-    name: e.name as string,
-    endpoints: endpoints.map((x) => (typeof x === 'string' ? x : (JSON.stringify(x) ?? ''))),
-    namespace: e.namespace as string | undefined,
-    labels: e.labels as Record<string, string> | undefined,
-    selector: e.selector as string | undefined,
-    description: e.description as string | undefined,
-  })
+  return prepareServices(
+    {
+      name: e.name as string,
+      endpoints: endpoints.map((x) => (typeof x === 'string' ? x : (JSON.stringify(x) ?? ''))),
+      namespace: e.namespace as string | undefined,
+      labels: e.labels as Record<string, string> | undefined,
+      selector: e.selector as string | undefined,
+      description: e.description as string | undefined,
+      ttl: e.ttl as string | undefined,
+    },
+    now,
+  )
 }
 
 /**
@@ -52,6 +56,7 @@ export async function validateImport(
   document: unknown,
 ): Promise<{specs: ServiceSpec[]; errors: ImportEntryError[]; entries: number}> {
   const list = entriesOf(document)
+  const now = ctx.now()
   const errors: ImportEntryError[] = []
   const byKey = new Map<string, number>()
   const perEntry: {position: number; specs: ServiceSpec[]}[] = []
@@ -62,7 +67,7 @@ export async function validateImport(
   list.forEach((entry: unknown, index) => {
     const position = index + 1
     try {
-      const specs = entrySpecs(entry)
+      const specs = entrySpecs(entry, now)
       for (const spec of specs) {
         const key = serviceKey(spec.namespace, spec.id)
         const previous = byKey.get(key)

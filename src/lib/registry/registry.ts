@@ -125,7 +125,7 @@ export class Registry implements RegistryClient {
 
   /** Validates one service input into one spec per endpoint. */
   prepareServices(input: ServiceInput): ServiceSpec[] {
-    return serviceWrites.prepareServices(input)
+    return serviceWrites.prepareServices(input, this.ctx.now())
   }
 
   /** One service per endpoint; idempotent (the ID is derived from namespace and endpoint). */

@@ -15,7 +15,7 @@ import {SelectorCache, parseSelector} from './selector.js'
 import {serviceId} from './service-id.js'
 import {type Topology, readTopology} from './topology.js'
 import type {RegisterServicesResult, ServiceInput, ServiceSpec} from './types.js'
-import {validateDescription, validateEndpoint, validateLabels, validateName} from './validation.js'
+import {validateDescription, validateEndpoint, validateLabels, validateName, validateTime, validateTtl} from './validation.js'
 
 /** From this many services on, writeServices reads the existing ones with a range, not a get each. */
 export const BULK_WRITE_THRESHOLD = 256
@@ -49,13 +49,23 @@ export function namespaceNotFound(namespace: string): NotFoundError {
   return new NotFoundError(`namespace "${namespace}" is not registered`)
 }
 
-/** Validates one service input into one spec per endpoint. */
-export function prepareServices(input: ServiceInput): ServiceSpec[] {
+/** The expiry a registration asks for (RFC 3339), counted from `now`; undefined: never expires. */
+function expiryOf(input: ServiceInput, now: Date): string | undefined {
+  if (input.ttl !== undefined && input.expiresAt !== undefined)
+    throw InvalidInputError.forField('ttl', input.ttl, 'give a TTL or an expiry time, not both')
+  if (input.ttl !== undefined) return new Date(now.getTime() + validateTtl('ttl', input.ttl)).toISOString()
+  if (input.expiresAt !== undefined) return validateTime('expiresAt', input.expiresAt)
+  return undefined
+}
+
+/** Validates one service input into one spec per endpoint; a TTL counts from `now`. */
+export function prepareServices(input: ServiceInput, now: Date = new Date()): ServiceSpec[] {
   const name = validateName('name', input.name)
   const namespace = validateName('namespace', input.namespace ?? DEFAULT_NAMESPACE)
   const labels = validateLabels('label', input.labels ?? {})
   const selector = parseSelector(input.selector ?? '', 'selector').text
   const description = validateDescription('description', input.description)
+  const expires = expiryOf(input, now)
   if (input.endpoints.length === 0) throw InvalidInputError.forField('endpoint', '', 'at least one endpoint is required')
   const seen = new Set<string>()
   const specs: ServiceSpec[] = []
@@ -63,7 +73,17 @@ export function prepareServices(input: ServiceInput): ServiceSpec[] {
     const endpoint = validateEndpoint('endpoint', raw)
     if (seen.has(endpoint)) continue
     seen.add(endpoint)
-    specs.push({id: serviceId(namespace, endpoint), name, namespace, endpoint, labels, selector, description})
+    // No `expires` key at all when it never expires: such records stay as they always were.
+    specs.push({
+      id: serviceId(namespace, endpoint),
+      name,
+      namespace,
+      endpoint,
+      labels,
+      selector,
+      description,
+      ...(expires ? {expires} : {}),
+    })
   }
   return specs
 }
@@ -76,7 +96,7 @@ export function prepareServices(input: ServiceInput): ServiceSpec[] {
  * unassigned.
  */
 export async function registerServices(ctx: RegistryContext, input: ServiceInput): Promise<RegisterServicesResult> {
-  const specs = prepareServices(input)
+  const specs = prepareServices(input, ctx.now())
   const namespace = specs[0]?.namespace ?? DEFAULT_NAMESPACE
   if (!(await getNamespace(ctx, namespace))) throw namespaceNotFound(namespace)
   const topology = await readTopology(ctx)

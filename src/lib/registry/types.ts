@@ -12,6 +12,13 @@ export interface ServiceInput {
   labels?: Record<string, string>
   selector?: string
   description?: string
+  /**
+   * How long the registration lasts: a duration ("24h", "7d", "1h30m"), counted from the
+   * registration; each registration with a TTL renews it. Absent, with no expiresAt: never expires.
+   */
+  ttl?: string
+  /** The expiry as an RFC 3339 time, instead of `ttl`. */
+  expiresAt?: string
 }
 
 /** A validated service, before its assignment is computed. */
