@@ -130,7 +130,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       fails(await cli('namespace', 'unregister', 'default'), 2, /^roster: namespace "default": /)
       fails(await cli('service', 'register', 'x', '-n', 'nope', '-e', 'http://x/'), 5, /^roster: namespace "nope" is not registered/)
       const r = ok(await cli('namespace', 'unregister', 'team-a', '--force'))
-      assert.match(r.stdout, /namespace team-a unregistered, 1 services deleted/)
+      assert.match(r.stdout, /namespace team-a unregistered, 1 service deleted/)
       assert.deepEqual(await services('-n', 'team-a'), [])
     })
 
@@ -196,7 +196,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       const csv = ok(await cli('service', 'list', '-o', 'csv', '--no-headers', '--name', '^web$', '--sort-by', 'endpoint')).stdout
       assert.match(csv, /^default,web,http:\/\/web0\/,prom[12],"app=web,tier=front",,[0-9a-f-]{36},\S+\r\ndefault,web,http:\/\/web1\//)
       const table = ok(await cli('service', 'list', '--name', 'nothing-matches')).stdout
-      assert.equal(table, 'NAMESPACE\tNAME\tENDPOINT\tSERVERS\tLABELS\tSELECTOR\tID\tMODIFIED\n')
+      assert.equal(table, 'NAMESPACE\tNAME\tENDPOINT\tSERVERS\tLABELS\tSELECTOR\tID\tMODIFIED\tEXPIRES\n')
       assert.equal(ok(await cli('service', 'list', '-o', 'json', '--name', 'nothing-matches')).stdout, '[]\n')
       const json = JSON.parse(ok(await cli('service', 'list', '--json', '--name', '^web$')).stdout) as ServiceJson[]
       assert.equal(json.length, 2)
@@ -297,7 +297,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       // JSON.parse refuses this; YAML reads it.
       const flow = path.join(dir, 'flow.yaml')
       writeFileSync(flow, '[{name: flow, endpoint: "http://flow.example/"}]\n')
-      assert.match(ok(await cli('service', 'import', flow)).stdout, /imported 1 services from 1 entries: 1 created/)
+      assert.match(ok(await cli('service', 'import', flow)).stdout, /imported 1 service from 1 entry: 1 created/)
     })
 
     it('service list --json streams exactly what -o json prints; errors stay JSON with their exit code', async () => {

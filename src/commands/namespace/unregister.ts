@@ -1,7 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {ConflictError, NotFoundError} from '../../lib/errors.js'
 import type {UnregisterNamespaceResult} from '../../lib/registry/registry.js'
+import {count} from '../../lib/registry/summaries.js'
 
 export default class NamespaceUnregister extends RosterCommand<typeof NamespaceUnregister> {
   static override description =
@@ -20,9 +22,17 @@ export default class NamespaceUnregister extends RosterCommand<typeof NamespaceU
 
   async run(): Promise<UnregisterNamespaceResult> {
     const registry = await this.registry()
-    const result = await registry.unregisterNamespace(this.args.name, this.flags.force)
+    const result = await registry.unregisterNamespace(this.args.name, this.flags.force).catch(async (error: unknown) => {
+      const {NamespaceNotEmptyError} = await import('../../lib/registry/namespaces.js')
+      if (NamespaceNotEmptyError.matches(error))
+        throw new ConflictError(`${error.message}; unregister them first or use --force to delete them with it`)
+      if (error instanceof NotFoundError) throw new NotFoundError(`${error.message} (roster namespace list shows the namespaces)`)
+      throw error
+    })
     if (!this.jsonEnabled())
-      this.log(`namespace ${result.namespace} unregistered${result.servicesRemoved ? `, ${result.servicesRemoved} services deleted` : ''}`)
+      this.log(
+        `namespace ${result.namespace} unregistered${result.servicesRemoved ? `, ${count(result.servicesRemoved, 'service')} deleted` : ''}`,
+      )
     return result
   }
 }

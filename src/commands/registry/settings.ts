@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
 
 import type {RegistrySettings} from '../../lib/registry/model.js'
+import {redistributionSummary} from '../../lib/registry/summaries.js'
 
 export default class RegistrySettingsCommand extends RosterCommand<typeof RegistrySettingsCommand> {
   static override description =
@@ -23,7 +24,7 @@ export default class RegistrySettingsCommand extends RosterCommand<typeof Regist
     else {
       const result = await registry.updateSettings({replicas: this.flags.replicas})
       settings = result.settings
-      if (!this.jsonEnabled()) this.logToStderr(`${result.moved} of ${result.checked} services moved`)
+      if (!this.jsonEnabled()) this.logToStderr(redistributionSummary(result))
     }
     await this.printRows([settings], [{header: 'REPLICAS', get: (s) => s.replicas}], settings)
     return settings

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
 import {SERVER_COLUMNS} from '../../lib/registry/columns.js'
 import type {ServerChangeResult} from '../../lib/registry/registry.js'
+import {redistributionSummary} from '../../lib/registry/summaries.js'
 import {parseLabels} from '../../lib/registry/validation.js'
 
 export default class ServerRegister extends RosterCommand<typeof ServerRegister> {
@@ -27,7 +28,7 @@ export default class ServerRegister extends RosterCommand<typeof ServerRegister>
     const registry = await this.registry()
     const result = await registry.registerServer(this.args.name, labels)
     await this.printRows([result.server], SERVER_COLUMNS)
-    if (!this.jsonEnabled()) this.logToStderr(`${result.moved} of ${result.checked} services moved`)
+    if (!this.jsonEnabled()) this.logToStderr(redistributionSummary(result))
     return result
   }
 }

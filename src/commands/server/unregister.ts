@@ -1,7 +1,9 @@
 import {Args} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {NotFoundError} from '../../lib/errors.js'
 import type {UnregisterServerResult} from '../../lib/registry/registry.js'
+import {redistributionSummary} from '../../lib/registry/summaries.js'
 
 export default class ServerUnregister extends RosterCommand<typeof ServerUnregister> {
   static override description =
@@ -17,12 +19,12 @@ export default class ServerUnregister extends RosterCommand<typeof ServerUnregis
 
   async run(): Promise<UnregisterServerResult> {
     const registry = await this.registry()
-    const result = await registry.unregisterServer(this.args.name)
+    const result = await registry.unregisterServer(this.args.name).catch((error: unknown) => {
+      throw error instanceof NotFoundError ? new NotFoundError(`${error.message} (roster server list shows the registered servers)`) : error
+    })
     if (!this.jsonEnabled()) {
       this.log(`server ${result.server} unregistered`)
-      this.logToStderr(
-        `${result.moved} of ${result.checked} services moved${result.unassigned ? `, ${result.unassigned} have no server` : ''}`,
-      )
+      this.logToStderr(redistributionSummary(result))
     }
     return result
   }

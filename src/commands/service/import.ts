@@ -4,6 +4,7 @@ import {Args} from '@oclif/core'
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
 import {InvalidInputError, firstLineOf} from '../../lib/errors.js'
 import type {ImportResult} from '../../lib/registry/registry.js'
+import {importSummary} from '../../lib/registry/summaries.js'
 
 export default class ServiceImport extends RosterCommand<typeof ServiceImport> {
   static override description = `Import services from a YAML or JSON file: a list of {name, endpoints (or endpoint), namespace, labels, selector, description}.
@@ -28,10 +29,7 @@ All entries are validated first (names, URLs, labels, selectors, namespaces, dup
     const document = await parseDocument(text, file)
     const registry = await this.registry()
     const result = await registry.importServices(document, `file "${file}"`)
-    if (!this.jsonEnabled())
-      this.log(
-        `imported ${result.services} services from ${result.entries} entries: ${result.created} created, ${result.updated} updated, ${result.unchanged} unchanged`,
-      )
+    if (!this.jsonEnabled()) this.log(importSummary(result))
     return result
   }
 }

@@ -6,7 +6,7 @@ import type {Service} from '../../lib/registry/model.js'
 import type {ServiceFilter} from '../../lib/registry/registry.js'
 
 export default class ServiceList extends RosterCommand<typeof ServiceList> {
-  static override description = `List services, read page by page. -o json|yaml|csv, --json and tab-separated tables (stdout not a terminal) are streamed, so a registry of any size lists in constant memory; --sort-by and a table on a terminal hold the matching services.
+  static override description = `List services, read page by page, sorted by namespace, name and endpoint unless --sort-by says otherwise. -o json|yaml|csv, --json and tab-separated tables (stdout not a terminal) are streamed: the default order holds one namespace (with the namespaces that share its name up to a "-": team, team-a, team-b) at a time, so memory grows with the largest namespace, not the registry; --sort-by name|endpoint|date and a table on a terminal hold every matching service.
 --json prints exactly what -o json prints (a JSON array of services), written page by page as it is read. An error before output begins (a bad flag, an unreachable registry) is printed as the usual {"error": ...} object; should the registry fail after output has begun, the array is left unterminated, the error object follows it, and the exit code is the error's, so a consumer must check the exit code.
 --server REGEX matches any of a service's servers ("^$" finds unassigned services).`
 
@@ -23,7 +23,11 @@ export default class ServiceList extends RosterCommand<typeof ServiceList> {
     endpoint: Flags.string({description: 'Regular expression the endpoint must match.'}),
     server: Flags.string({description: 'Regular expression one of its servers must match.'}),
     selector: Flags.string({char: 's', description: 'Kubernetes label selector over service labels.'}),
-    'sort-by': Flags.string({description: 'Sort by (default: store order).', options: ['name', 'endpoint', 'date']}),
+    'sort-by': Flags.string({
+      description: 'Sort by: namespace (then name, endpoint), name (then endpoint), endpoint, or date (last change).',
+      options: ['namespace', 'name', 'endpoint', 'date'],
+      default: 'namespace',
+    }),
     ...registryFlags,
   }
 

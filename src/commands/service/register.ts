@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
-import {InvalidInputError} from '../../lib/errors.js'
+import {InvalidInputError, NotFoundError} from '../../lib/errors.js'
 import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
 import type {RegisterServicesResult} from '../../lib/registry/registry.js'
 import {parseLabels, splitEndpointList} from '../../lib/registry/validation.js'
@@ -9,12 +9,14 @@ import {parseLabels, splitEndpointList} from '../../lib/registry/validation.js'
 export default class ServiceRegister extends RosterCommand<typeof ServiceRegister> {
   static override description = `Register a service: one service per endpoint, assigned to servers by rendezvous hashing. Idempotent (the ID is derived from namespace and endpoint, so registering again updates in place).
 For systemd units: with no NAME, the name, endpoints and namespace come from ROSTER_NAME, ROSTER_ENDPOINTS (comma or space separated) and ROSTER_NAMESPACE. An unreachable registry is retried with backoff until --timeout, then exits 3.
-With no server registered yet, services are stored unassigned; when servers exist, a selector matching none of them exits 2.`
+With no server registered yet, services are stored unassigned; when servers exist, a selector matching none of them exits 2.
+--ttl 24h stores an expiry (shown by service list) that every registration with --ttl renews, so a systemd timer or the unit's restart that registers again keeps the service; service prune --expired removes the services past it. A service registered without --ttl never expires (and registering it again without --ttl clears an expiry).`
 
   static override examples = [
     '<%= config.bin %> service register node -e http://db1:9100/metrics -e http://db2:9100/metrics',
     '<%= config.bin %> service register api -n team-a -l app=api -s "env=prod" --description "API servers"',
     'ROSTER_NAME=node ROSTER_ENDPOINTS=http://$(hostname):9100/metrics <%= config.bin %> service register',
+    '<%= config.bin %> service register node -e http://db1:9100/metrics --ttl 24h',
   ]
 
   static override args = {
@@ -31,6 +33,9 @@ With no server registered yet, services are stored unassigned; when servers exis
     label: Flags.string({char: 'l', description: 'Service labels, k=v[,k=v...].', multiple: true}),
     selector: Flags.string({char: 's', description: 'Kubernetes label selector choosing the servers that may scrape it.'}),
     description: Flags.string({description: 'Free text shown in listings.'}),
+    ttl: Flags.string({
+      description: 'Expire the registration after this long unless registered again (30s, 90m, 24h, 7d; at most 366d).',
+    }),
     ...registryFlags,
   }
 
@@ -41,14 +46,22 @@ With no server registered yet, services are stored unassigned; when servers exis
     if (endpoints.length === 0) throw InvalidInputError.forField('endpoint', '', 'give at least one -e URL or set ROSTER_ENDPOINTS')
     const labels = parseLabels('label', this.flags.label)
     const registry = await this.registry()
-    const result = await registry.registerServices({
-      name,
-      endpoints,
-      namespace: this.flags.namespace,
-      labels,
-      selector: this.flags.selector,
-      description: this.flags.description,
-    })
+    const result = await registry
+      .registerServices({
+        name,
+        endpoints,
+        namespace: this.flags.namespace,
+        labels,
+        selector: this.flags.selector,
+        description: this.flags.description,
+        ttl: this.flags.ttl,
+      })
+      .catch((error: unknown) => {
+        // The one thing not found here is the namespace.
+        if (error instanceof NotFoundError)
+          throw new NotFoundError(`${error.message}; register it first (roster namespace register ${this.flags.namespace})`)
+        throw error
+      })
     await this.printRows(result.services, SERVICE_COLUMNS)
     return result
   }

@@ -28,4 +28,6 @@ export const SERVICE_COLUMNS: Column<Service>[] = [
   {header: 'SELECTOR', get: (s) => s.selector},
   {header: 'ID', get: (s) => s.id},
   {header: 'MODIFIED', get: (s) => s.modified},
+  /** Empty: never expires. */
+  {header: 'EXPIRES', get: (s) => s.expires ?? ''},
 ]

@@ -34,6 +34,11 @@ export interface Service {
   servers: string[]
   description: string
   modified: string
+  /**
+   * RFC 3339 time after which `service prune --expired` removes it; set by registering with a
+   * TTL, renewed by every such registration. Absent (records written before it existed too): never.
+   */
+  expires?: string
 }
 
 export interface RegistrySettings {

@@ -3,6 +3,7 @@
  * endpoints (absolute http(s) URLs) and the registry settings. Every error is an
  * InvalidInputError of one line naming the field and the value (exit 2).
  */
+import {parseDuration} from '../config/duration.js'
 import {InvalidInputError} from '../errors.js'
 import type {ExportConfig} from './model.js'
 
@@ -168,6 +169,36 @@ export function validateReplicas(field: string, value: unknown): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_REPLICAS)
     throw InvalidInputError.forField(field, value ?? '', `must be a whole number from 1 to ${MAX_REPLICAS}`)
   return n
+}
+
+const DAY_MS = 86_400_000
+
+/** The longest TTL: a year, so that a typo ("24000h") is not a registration that never goes. */
+export const MAX_TTL_MS = 366 * DAY_MS
+
+/** A registration's time to live: "24h", "7d", "1d12h", "90m", "30s" → milliseconds. */
+export function validateTtl(field: string, value: unknown): number {
+  const text = typeof value === 'string' ? value.trim() : ''
+  const m = /^(?:(\d+)d)?(.*)$/.exec(text)
+  let ms = 0
+  try {
+    ms = Number(m?.[1] ?? 0) * DAY_MS + (m?.[2] ? parseDuration(m[2], field) : 0)
+  } catch {
+    ms = 0
+  }
+  if (!(ms > 0) || !/^(\d+d)?(\d+(\.\d+)?(ms|s|m|h))*$/.test(text))
+    throw InvalidInputError.forField(field, value ?? '', 'expected a duration such as 30s, 90m, 24h or 7d')
+  if (ms > MAX_TTL_MS) throw InvalidInputError.forField(field, value, 'must be at most 366d')
+  return ms
+}
+
+/** An RFC 3339 time with a zone ("2026-12-01T00:00:00Z"), normalised to UTC. */
+export function validateTime(field: string, value: unknown): string {
+  const text = typeof value === 'string' ? value.trim() : ''
+  const time = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i.test(text) ? new Date(text) : undefined
+  if (!time || Number.isNaN(time.getTime()))
+    throw InvalidInputError.forField(field, value ?? '', 'expected an RFC 3339 time such as 2026-12-01T00:00:00Z')
+  return time.toISOString()
 }
 
 /** A regular expression given on the command line (`--name`, `--endpoint`, `--server`). */

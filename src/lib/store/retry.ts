@@ -25,6 +25,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
+/**
+ * The delay before attempt `attempt + 1`: exponential from `initialMs` (doubling per attempt, at
+ * most `maxMs`) with "equal jitter" (half fixed, half random), so that many processes spread out.
+ */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(attempt - 1, 0), 20))
+  return ceiling / 2 + random() * (ceiling / 2)
+}
+
 export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T> | T, options: RetryOptions): Promise<T> {
   const started = Date.now()
   const initial = options.initialDelayMs ?? 25
@@ -36,10 +45,7 @@ export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T> | 
       if (!options.isRetryable(error)) throw error
       const remaining = options.deadline - Date.now() - (options.minAttemptMs ?? 0)
       if (remaining <= 0) throw options.onExhausted(error, attempt, Date.now() - started)
-      const ceiling = Math.min(max, initial * 2 ** Math.min(attempt - 1, 20))
-      // "Equal jitter": half fixed, half random, so that many processes spread out.
-      const delay = Math.min(remaining, ceiling / 2 + Math.random() * (ceiling / 2))
-      await sleep(delay)
+      await sleep(Math.min(remaining, backoffDelay(attempt, initial, max)))
     }
   }
 }

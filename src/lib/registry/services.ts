@@ -1,0 +1,130 @@
+/**
+ * Reading services (filtered, streamed, sorted) and unregistering them by endpoint URL or ID.
+ */
+import {InvalidInputError} from '../errors.js'
+import type {KeyValue} from '../store/store.js'
+import {type RegistryContext, deleteKeys, parseJson} from './context.js'
+import {SERVICES_PREFIX, namespaceServicesPrefix, serviceKey} from './keys.js'
+import {DEFAULT_NAMESPACE, type Service} from './model.js'
+import {listNamespaces} from './namespaces.js'
+import {parseSelector} from './selector.js'
+import {isServiceId, serviceId} from './service-id.js'
+import type {ServiceFilter, UnregisterServicesResult} from './types.js'
+import {parseRegex, validateEndpoint, validateName} from './validation.js'
+
+export const SORT_KEYS = ['namespace', 'name', 'endpoint', 'date'] as const
+
+/**
+ * Services matching `filter`, read page by page. Without `sortBy` (store order: by namespace,
+ * then ID) it holds one page at a time. `sortBy: 'namespace'` (namespace, name, endpoint) holds
+ * one group of namespaces at a time (see below); the other sort keys hold every match.
+ */
+export async function* listServices(ctx: RegistryContext, filter: ServiceFilter = {}): AsyncGenerator<Service> {
+  const namespace = filter.namespace === undefined ? undefined : validateName('namespace', filter.namespace)
+  const name = filter.name === undefined ? undefined : parseRegex('name', filter.name)
+  const endpoint = filter.endpoint === undefined ? undefined : parseRegex('endpoint', filter.endpoint)
+  const server = filter.server === undefined ? undefined : parseRegex('server', filter.server)
+  const selector = filter.selector === undefined ? undefined : parseSelector(filter.selector, 'selector')
+  const sortBy = filter.sortBy
+  if (sortBy !== undefined && !(SORT_KEYS as readonly string[]).includes(sortBy))
+    throw InvalidInputError.forField('sort-by', sortBy, `must be one of ${SORT_KEYS.join(', ')}`)
+  const matches = (s: Service): boolean =>
+    (!name || name.test(s.name)) &&
+    (!endpoint || endpoint.test(s.endpoint)) &&
+    (!server || (s.servers.length === 0 ? server.test('') : s.servers.some((n) => server.test(n)))) &&
+    (!selector || selector.matches(s.labels))
+  const prefix = namespace ? namespaceServicesPrefix(namespace) : SERVICES_PREFIX
+  const matching = async function* (): AsyncGenerator<{kv: KeyValue; service: Service}> {
+    for await (const page of ctx.store.range(prefix, {pageSize: ctx.pageSize})) {
+      for (const kv of page.kvs) {
+        const service = parseJson<Service>(kv)
+        if (matches(service)) yield {kv, service}
+      }
+    }
+  }
+  if (sortBy === undefined) {
+    for await (const {service} of matching()) yield service
+  } else if (sortBy === 'namespace') {
+    yield* byNamespace(matching())
+  } else {
+    const all: Service[] = []
+    for await (const {service} of matching()) all.push(service)
+    const field = sortBy === 'date' ? 'modified' : sortBy
+    yield* all.sort((a, b) => compare(a[field], b[field]) || compare(a.endpoint, b.endpoint))
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** A namespace's family: its name up to the first "-" ("team-a" and "team" share "team"). */
+function family(namespace: string): string {
+  const dash = namespace.indexOf('-')
+  return dash < 0 ? namespace : namespace.slice(0, dash)
+}
+
+/**
+ * Sorts by namespace, name, endpoint while holding one family of namespaces at a time. Keys
+ * are ordered by "NS/", which orders namespaces as their names do except that "team-a/" sorts
+ * before "team/" ("-" < "/"; names hold only letters, digits, "_" and "-"). So names and keys
+ * disagree only within a family, and every family is one contiguous run of keys: sorting each
+ * run on its own gives the whole order. Holds the run's raw values, parsed again on the way out.
+ */
+async function* byNamespace(matching: AsyncIterable<{kv: KeyValue; service: Service}>): AsyncGenerator<Service> {
+  let run: {namespace: string; name: string; endpoint: string; kv: KeyValue}[] = []
+  let current: string | undefined
+  const flush = function* (): Generator<Service> {
+    run.sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.endpoint, b.endpoint))
+    for (const item of run) yield parseJson<Service>(item.kv)
+    run = []
+  }
+  for await (const {kv, service} of matching) {
+    const f = family(service.namespace)
+    if (f !== current) {
+      yield* flush()
+      current = f
+    }
+    run.push({namespace: service.namespace, name: service.name, endpoint: service.endpoint, kv})
+  }
+  yield* flush()
+}
+
+/**
+ * Resolves the arguments of `service unregister`: URLs (in `namespace`, default `default`)
+ * or service IDs (in `namespace`, or in any namespace when none is given), and deletes them.
+ */
+export async function unregisterServices(
+  ctx: RegistryContext,
+  refs: readonly string[],
+  namespaceInput?: string,
+): Promise<UnregisterServicesResult> {
+  const namespace = namespaceInput === undefined ? undefined : validateName('namespace', namespaceInput)
+  const lookups: {ref: string; keys: string[]}[] = []
+  let allNamespaces: string[] | undefined
+  for (const ref of refs) {
+    const text = ref.trim()
+    if (isServiceId(text)) {
+      const id = text.toLowerCase()
+      if (namespace) lookups.push({ref, keys: [serviceKey(namespace, id)]})
+      else {
+        allNamespaces ??= (await listNamespaces(ctx)).map((n) => n.name)
+        lookups.push({ref, keys: allNamespaces.map((ns) => serviceKey(ns, id))})
+      }
+    } else {
+      const endpoint = validateEndpoint('endpoint', text)
+      const ns = namespace ?? DEFAULT_NAMESPACE
+      lookups.push({ref, keys: [serviceKey(ns, serviceId(ns, endpoint))]})
+    }
+  }
+  const notFound: string[] = []
+  const toDelete = new Map<string, Service>()
+  for (const {ref, keys} of lookups) {
+    const kvs = await Promise.all(keys.map((k) => ctx.store.get(k)))
+    const found = kvs.filter((kv): kv is KeyValue => kv !== undefined)
+    if (found.length === 0) notFound.push(ref)
+    for (const kv of found) if (!toDelete.has(kv.key)) toDelete.set(kv.key, parseJson<Service>(kv))
+  }
+  await deleteKeys(ctx.store, [...toDelete.keys()])
+  return {removed: [...toDelete.values()], notFound}
+}

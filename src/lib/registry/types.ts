@@ -1,0 +1,98 @@
+/**
+ * The inputs and results of the registry operations, as the RegistryClient interface and the
+ * HTTP API of `roster serve` name them (re-exported by registry.ts).
+ */
+import type {Server, Service} from './model.js'
+
+/** What a caller gives to register services: one service per endpoint. */
+export interface ServiceInput {
+  name: string
+  endpoints: readonly string[]
+  namespace?: string
+  labels?: Record<string, string>
+  selector?: string
+  description?: string
+  /**
+   * How long the registration lasts: a duration ("24h", "7d", "1h30m"), counted from the
+   * registration; each registration with a TTL renews it. Absent, with no expiresAt: never expires.
+   */
+  ttl?: string
+  /** The expiry as an RFC 3339 time, instead of `ttl`. */
+  expiresAt?: string
+}
+
+/** A validated service, before its assignment is computed. */
+export type ServiceSpec = Omit<Service, 'servers' | 'modified'>
+
+export interface RegisterServicesResult {
+  services: Service[]
+  created: number
+  updated: number
+  unchanged: number
+}
+
+export interface RedistributionResult {
+  /** Services read. */
+  checked: number
+  /** Services whose assignment changed and was rewritten. */
+  moved: number
+  /** Services left with no server (no candidate matches their selector). */
+  unassigned: number
+}
+
+export interface ServerChangeResult extends RedistributionResult {
+  server: Server
+}
+
+export interface UnregisterServerResult extends RedistributionResult {
+  server: string
+}
+
+export interface UnregisterNamespaceResult {
+  namespace: string
+  servicesRemoved: number
+}
+
+export interface UnregisterServicesResult {
+  removed: Service[]
+  /** The arguments that named no registered service. */
+  notFound: string[]
+}
+
+export interface ServiceFilter {
+  namespace?: string
+  /** Regular expressions (JavaScript syntax), unanchored. */
+  name?: string
+  endpoint?: string
+  /** Matches any of the service's servers; an unassigned service is matched as "". */
+  server?: string
+  /** Label selector over the service's labels. */
+  selector?: string
+  /**
+   * Absent: store order (by namespace, then ID), one page held at a time. `namespace`: by
+   * namespace, name, endpoint (what `service list` shows by default). The others hold every match.
+   */
+  sortBy?: 'namespace' | 'name' | 'endpoint' | 'date'
+}
+
+export interface ImportEntryError {
+  /** 1-based position of the entry in the file. */
+  position: number
+  message: string
+}
+
+export interface ImportResult {
+  entries: number
+  services: number
+  created: number
+  updated: number
+  unchanged: number
+}
+
+export interface RegistryOptions {
+  now?: () => Date
+  /** Attempts of one compare-and-swap write before giving up with a ConflictError. Default 50. */
+  maxAttempts?: number
+  /** Page size for ranges over services. Default 1000. */
+  pageSize?: number
+}
