@@ -70,6 +70,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     return503OnClosing: true,
     ajv: {customOptions: {removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false}},
   })
+  // JSON bodies only: a text/plain body is refused (415 → 400), not handed to the schemas as a string.
+  app.removeContentTypeParser('text/plain')
   for (const schema of sharedSchemas) app.addSchema(schema)
   const {default: swagger} = await import('@fastify/swagger')
   await app.register(swagger, {

@@ -121,10 +121,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   })
 
   let stopping = false
+  // The handlers stay until the server has stopped: a second signal while draining is ignored
+  // (SIGKILL ends a server that does not drain).
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined
   const stopped = new Promise<string>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', onSignal)
-      process.off('SIGINT', onSignal)
+    onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) options.log(`${signal}: already stopping`)
       resolve(signal)
     }
     process.on('SIGTERM', onSignal)
@@ -155,6 +157,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     if (!stopping) await app.close().catch(() => undefined)
     await view.close()
     await tokens?.close()
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
   }
   options.log('stopped')
 }
