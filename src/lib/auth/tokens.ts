@@ -30,7 +30,7 @@
  */
 import type {CryptoKey, JWK, JWTPayload} from 'jose'
 
-import {ConflictError, InvalidInputError, NotAuthenticatedError, NotFoundError, firstLineOf} from '../errors.js'
+import {ConflictError, InvalidInputError, NotAuthenticatedError, NotFoundError, RosterError, firstLineOf} from '../errors.js'
 import {validateName} from '../registry/validation.js'
 import type {Store, Watch, WatchEvent} from '../store/store.js'
 import {ALL_NAMESPACES, type Caller, type Role, ROLES, isRole} from './caller.js'
@@ -201,7 +201,6 @@ export class TokenAuthority {
   private poll?: NodeJS.Timeout
   private reloading?: Promise<void>
   private lastKeyLookup = 0
-  private closed = false
   readonly issuer: string
   readonly audience: string
   private readonly now: () => Date
@@ -223,10 +222,14 @@ export class TokenAuthority {
       await authority.loadKey()
       return authority
     }
-    const revision = await authority.reloadNow()
+    // The watch starts at a revision read before the revocations: events in between are applied
+    // again, which changes nothing (an empty prefix reads at no revision, hence the empty txn).
+    const watching = mode === 'watch' && store.watch !== undefined
+    const before = watching ? (await store.txn([{key: SIGNING_KEY_KEY, modRevision: 0}], [])).revision : 0
+    await authority.reloadNow()
     if (mode === 'watch') {
       if (store.watch) {
-        authority.watch = await store.watch(AUTH_PREFIX, revision, (event) => authority.applyStoreEvent(event))
+        authority.watch = await store.watch(AUTH_PREFIX, before, (event) => authority.applyStoreEvent(event))
       } else {
         authority.poll = setInterval(() => void authority.reload().catch(() => undefined), options.pollIntervalMs ?? 250)
         authority.poll.unref()
@@ -237,7 +240,6 @@ export class TokenAuthority {
 
   /** Stops the watch or the polling (the store stays open: it is the caller's). */
   async close(): Promise<void> {
-    this.closed = true
     if (this.poll) clearInterval(this.poll)
     this.poll = undefined
     const watch = this.watch
@@ -248,23 +250,20 @@ export class TokenAuthority {
   /** Re-reads the signing key and (in memory modes) the revoked ids from the store. */
   async reload(): Promise<void> {
     if (this.reloading) return this.reloading
-    this.reloading = this.reloadNow()
-      .then(() => undefined)
-      .finally(() => (this.reloading = undefined))
+    this.reloading = this.reloadNow().finally(() => (this.reloading = undefined))
     return this.reloading
   }
 
-  /** Reads key and revocations; returns the revision the revocations were read at. */
-  private async reloadNow(): Promise<number> {
-    let revision = 0
-    const revoked = new Set<string>()
-    for await (const page of this.store.range(REVOKED_PREFIX)) {
-      revision = page.revision
-      for (const kv of page.kvs) revoked.add(kv.key.slice(REVOKED_PREFIX.length))
+  /** Reads the key and (memory modes) the revocations. */
+  private async reloadNow(): Promise<void> {
+    if ((this.options.revocations ?? 'store') !== 'store') {
+      const revoked = new Set<string>()
+      for await (const page of this.store.range(REVOKED_PREFIX)) {
+        for (const kv of page.kvs) revoked.add(kv.key.slice(REVOKED_PREFIX.length))
+      }
+      this.revoked = revoked
     }
     await this.loadKey()
-    if (!this.closed || this.revoked === undefined) this.revoked = revoked
-    return revision
   }
 
   /** Applies one store event (keys outside `auth/` are ignored), for the memory modes. */
@@ -472,13 +471,15 @@ export class TokenAuthority {
     if (error instanceof e.JWTClaimValidationFailed) {
       const claim = error.claim
       const reason =
-        claim === 'nbf' || claim === 'iat'
-          ? 'token not yet valid'
-          : claim === 'iss'
-            ? 'token issuer not accepted'
-            : claim === 'aud'
-              ? 'token audience not accepted'
-              : `token claim ${JSON.stringify(String(claim).slice(0, 20))} invalid`
+        error.reason !== 'check_failed'
+          ? 'token claims invalid'
+          : claim === 'nbf' || claim === 'iat'
+            ? 'token not yet valid'
+            : claim === 'iss'
+              ? 'token issuer not accepted'
+              : claim === 'aud'
+                ? 'token audience not accepted'
+                : `token claim ${JSON.stringify(String(claim).slice(0, 20))} invalid`
       return Object.assign(refuse(reason), {signatureChecked: true})
     }
     if (error instanceof e.JWSSignatureVerificationFailed) return refuse('token signature invalid')
@@ -503,7 +504,7 @@ export class TokenAuthority {
   private async importKey(text: string): Promise<SigningKey> {
     const jwk = parseJson(text) as (JWK & {kid?: string}) | undefined
     if (!jwk || typeof jwk !== 'object' || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || typeof jwk.kid !== 'string' || !jwk.d) {
-      throw new InvalidInputError(`${SIGNING_KEY_KEY}: the stored signing key is not an Ed25519 JWK`)
+      throw new RosterError(`${SIGNING_KEY_KEY}: the stored signing key is not an Ed25519 JWK`)
     }
     const {importJWK} = await jose()
     const {d, ...publicJwk} = jwk
@@ -526,7 +527,7 @@ export class TokenAuthority {
     // Lost a race with another first create: use the key that was stored.
     if (!result.succeeded) await this.loadKey()
     else this.key = await this.importKey(stored)
-    if (!this.key) throw new InvalidInputError(`${SIGNING_KEY_KEY}: the signing key could not be stored`)
+    if (!this.key) throw new RosterError(`${SIGNING_KEY_KEY}: the signing key could not be stored`)
     return this.key
   }
 }
