@@ -168,6 +168,23 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     assert.ok(!((await servicesJson()) as {endpoint: string}[]).some((s) => s.endpoint === 'http://host1:9100/metrics'))
   })
 
+  it('carries a registration TTL and the namespace sort through the API', async () => {
+    const before = Date.now()
+    ok(await cli(svcToken, 'service', 'register', 'ttl-node', '-e', 'http://ttl1:9100/metrics', '--ttl', '24h'))
+    const listed = (await servicesJson()) as {endpoint: string; expires?: string}[]
+    const expires = listed.find((s) => s.endpoint === 'http://ttl1:9100/metrics')?.expires
+    assert.ok(expires, 'the expiry came back through the API')
+    const ms = Date.parse(expires) - before
+    assert.ok(ms > 23 * 3600_000 && ms <= 24 * 3600_000 + 60_000, `expiry ${expires} is about 24h from now`)
+    const sorted = JSON.parse(ok(await cli(admin, 'service', 'list', '-o', 'json', '--sort-by', 'namespace')).stdout) as {
+      namespace: string
+      name: string
+    }[]
+    const keys = sorted.map((s) => `${s.namespace}\u0000${s.name}`)
+    assert.deepEqual(keys, [...keys].sort())
+    ok(await cli(svcToken, 'service', 'unregister', 'http://ttl1:9100/metrics'))
+  })
+
   it('refuses bad requests with 400/413 naming the problem, and changes nothing', async () => {
     ok(await cli(admin, 'service', 'register', 'keep', '-e', 'http://keep:9100/metrics'))
     const before = JSON.stringify(await servicesJson())

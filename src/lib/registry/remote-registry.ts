@@ -173,6 +173,8 @@ class RemoteRegistry implements RegistryClient {
       labels: input.labels,
       selector: input.selector,
       description: input.description,
+      ttl: input.ttl,
+      expiresAt: input.expiresAt,
     }
     return (await this.call<RegisterServicesResult>('POST', '/v1/services', {body: dropUndefined(body), idempotent: true})).body
   }

@@ -49,9 +49,16 @@ export async function* listServices(ctx: RegistryContext, filter: ServiceFilter 
   } else {
     const all: Service[] = []
     for await (const {service} of matching()) all.push(service)
-    const field = sortBy === 'date' ? 'modified' : sortBy
-    yield* all.sort((a, b) => compare(a[field], b[field]) || compare(a.endpoint, b.endpoint))
+    yield* all.sort(serviceComparator(sortBy))
   }
+}
+
+/** The order of `--sort-by KEY`: namespace, name, endpoint for "namespace"; the field, then endpoint, otherwise. */
+export function serviceComparator(sortBy: (typeof SORT_KEYS)[number]): (a: Service, b: Service) => number {
+  if (sortBy === 'namespace')
+    return (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.endpoint, b.endpoint)
+  const field = sortBy === 'date' ? 'modified' : sortBy
+  return (a, b) => compare(a[field], b[field]) || compare(a.endpoint, b.endpoint)
 }
 
 function compare(a: string, b: string): number {

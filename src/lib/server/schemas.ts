@@ -4,6 +4,8 @@
  * and the validation cannot disagree. The registry's own validation (names, labels, endpoint
  * URLs, selectors) runs after them, with the same messages as the CLI.
  */
+import {SORT_KEYS} from '../registry/services.js'
+
 const labels = {type: 'object', additionalProperties: {type: 'string'}, description: 'Label names to values.'} as const
 const name = {type: 'string', maxLength: 253} as const
 
@@ -55,6 +57,7 @@ export const ServiceSchema = {
     servers: {type: 'array', items: {type: 'string'}},
     description: {type: 'string'},
     modified: {type: 'string'},
+    expires: {type: 'string', description: 'RFC 3339 expiry of a registration made with a TTL; absent: never expires.'},
   },
 } as const
 
@@ -177,7 +180,7 @@ export const routes = {
         endpoint: {type: 'string', description: 'Regular expression over the endpoint.'},
         server: {type: 'string', description: 'Regular expression one of its servers must match.'},
         selector: {type: 'string', description: 'Label selector over the service labels.'},
-        sortBy: {type: 'string', enum: ['name', 'endpoint', 'date']},
+        sortBy: {type: 'string', enum: [...SORT_KEYS]},
         limit: {type: 'string', pattern: '^[0-9]{1,6}$', description: 'Page size, 1 to 10000 (default 1000).'},
         continue: {type: 'string', maxLength: 2048, description: 'The `continue` of the previous page.'},
       },
@@ -201,6 +204,8 @@ export const routes = {
         labels,
         selector: {type: 'string'},
         description: {type: 'string'},
+        ttl: {type: 'string', description: 'Expire the registration after this long (30s, 24h, 7d); each registration renews it.'},
+        expiresAt: {type: 'string', description: 'RFC 3339 expiry, instead of ttl.'},
       },
     },
     response: {

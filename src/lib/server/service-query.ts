@@ -7,6 +7,7 @@ import {InvalidInputError} from '../errors.js'
 import type {Service} from '../registry/model.js'
 import type {ServiceFilter} from '../registry/registry.js'
 import {parseSelector} from '../registry/selector.js'
+import {SORT_KEYS, serviceComparator} from '../registry/services.js'
 import {parseRegex, validateName} from '../registry/validation.js'
 import type {RegistryView} from './view.js'
 
@@ -30,8 +31,8 @@ export function queryServices(
   const server = filter.server === undefined ? undefined : parseRegex('server', filter.server)
   const selector = filter.selector === undefined ? undefined : parseSelector(filter.selector, 'selector')
   const sortBy = filter.sortBy
-  if (sortBy !== undefined && !['name', 'endpoint', 'date'].includes(sortBy))
-    throw InvalidInputError.forField('sortBy', sortBy, 'must be one of name, endpoint, date')
+  if (sortBy !== undefined && !(SORT_KEYS as readonly string[]).includes(sortBy))
+    throw InvalidInputError.forField('sortBy', sortBy, `must be one of ${SORT_KEYS.join(', ')}`)
   const limit = page.limit === undefined ? DEFAULT_PAGE : Number(page.limit)
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
     throw InvalidInputError.forField('limit', page.limit, `must be an integer from 1 to ${MAX_PAGE}`)
@@ -44,15 +45,12 @@ export function queryServices(
     (!selector || selector.matches(s.labels))
 
   if (sortBy) {
-    const field = sortBy === 'date' ? 'modified' : sortBy
     const all: Service[] = []
     for (const key of keysOf(view, namespace)) {
       const s = view.serviceByKey(key)
       if (s && matches(s)) all.push(s)
     }
-    all.sort((a, b) =>
-      a[field] < b[field] ? -1 : a[field] > b[field] ? 1 : a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0,
-    )
+    all.sort(serviceComparator(sortBy))
     const offset = typeof token === 'number' ? token : 0
     const items = all.slice(offset, offset + limit)
     const next = offset + items.length
