@@ -87,9 +87,6 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(0)
-    })
     const ctor = this.ctor as typeof RosterCommand
     const explicitConfig = argvValue(this.argv, 'config') ?? process.env.ROSTER_CONFIG
     const {loadConfig} = await import('../config/load-config.js')
