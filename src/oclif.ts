@@ -12,8 +12,10 @@ export {Config}
  */
 export async function runRoster(argv: string[], config: Config | string): Promise<number> {
   try {
+    process.exitCode = undefined
     await run(argv, config)
-    return 0
+    // A command that succeeds with a code of its own (dns sync --detailed-exitcode) sets process.exitCode.
+    return Number(process.exitCode ?? 0)
   } catch (error) {
     return exitCodeOfRun(error)
   }
