@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {after, before, beforeEach, describe, it} from 'node:test'
+import {after, afterEach, before, beforeEach, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type EtcdServer, startEtcd} from '../support/etcd-server.js'
@@ -72,6 +72,10 @@ for (const backend of ['sqlite', 'etcd'] as const) {
           ? {ROSTER_REGISTRY: etcd.url, ROSTER_ETCD_PREFIX: `/roster-test-${tests}/`}
           : {ROSTER_REGISTRY: `sqlite:${path.join(dir, 'registry.db')}`},
       )
+    })
+    afterEach(() => {
+      rmSync(dir, {recursive: true, force: true})
+      if (env.HOME) rmSync(env.HOME, {recursive: true, force: true})
     })
     after(async () => {
       await etcd?.stop()
