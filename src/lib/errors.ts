@@ -110,7 +110,7 @@ export function exitCodeOf(error: unknown): number {
 }
 
 /** How many characters of a user-supplied value a message shows. */
-export const MAX_VALUE_CHARS = 80
+export const MAX_VALUE_CHARS = 120
 /** How many problems a one-line message lists before "and K more". */
 export const MAX_PROBLEMS = 5
 

@@ -12,7 +12,7 @@
  * - Server changes are followed by a redistribution pass that pages through every service and
  *   rewrites the changed ones in transactions of at most MAX_TXN_OPS operations.
  */
-import {ConflictError, InvalidInputError, NotFoundError} from '../errors.js'
+import {ConflictError, InvalidInputError, NotFoundError, listProblems} from '../errors.js'
 import {type Compare, type KeyValue, MAX_TXN_OPS, type Operation, type Store, rangeAll} from '../store/store.js'
 import {assignServers, requireCandidates, sameServers} from './distribution.js'
 import {
@@ -876,10 +876,10 @@ export class Registry implements RegistryClient {
   async importServices(document: unknown, source = 'file'): Promise<ImportResult> {
     const {specs, errors, entries} = await this.validateImport(document)
     if (errors.length > 0) {
-      const list = errors.map((e) => `entry ${e.position}: ${e.message}`).join('; ')
+      const problems = errors.map((e) => `entry ${e.position}: ${e.message}`)
       throw new InvalidInputError(
-        `${source}: ${errors.length} of ${entries} entr${entries === 1 ? 'y is' : 'ies are'} invalid, nothing was imported: ${list}`,
-        {field: 'file'},
+        `${source}: ${errors.length} of ${entries} entr${entries === 1 ? 'y is' : 'ies are'} invalid, nothing was imported: ${listProblems(problems)}`,
+        {field: 'file', problems},
       )
     }
     const result = await this.writeServices(specs)
