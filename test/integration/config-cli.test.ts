@@ -10,7 +10,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 
-import {BIN, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, runBin, runCli} from '../support/cli.js'
 
 /** An isolated environment with `text` as its user config file (mode 0600 unless given). */
 function withUserConfig(text: string, mode = 0o600): {env: Record<string, string | undefined>; file: string} {
@@ -114,6 +114,22 @@ describe('config files and flags', () => {
     assert.equal(r.code, 2)
     const line = oneLine(r.stderr)
     assert.match(line, /^roster: --timeout "9{119}…\(383 more characters\): expected a duration/)
+  })
+})
+
+describe('the built bin, end to end', () => {
+  it('exits with the code the in-process runner reports: 0, 2 for a usage error, 2 for an unknown command', async () => {
+    const env = isolatedEnv()
+    for (const [args, code] of [
+      [['config', 'show', '--json'], 0],
+      [['service', 'list', '--registry', 'mysql://db/roster'], 2],
+      [['service', 'lst'], 2],
+    ] as const) {
+      const [inProcess, bin] = [await runCli([...args], {env}), await runBin([...args], {env})]
+      assert.equal(bin.code, code, bin.stderr)
+      assert.equal(inProcess.code, code, inProcess.stderr)
+      assert.equal(bin.stderr, inProcess.stderr)
+    }
   })
 })
 
