@@ -117,6 +117,18 @@ describe('config files and flags', () => {
   })
 })
 
+describe('terminal output, simulated in-process', () => {
+  it('a table is aligned on a terminal and tab-separated under a pipe', async () => {
+    const env = isolatedEnv()
+    const terminal = await runCli(['config', 'show'], {env, tty: true})
+    assert.equal(terminal.code, 0, terminal.stderr)
+    assert.match(terminal.stdout, /^NAME {2,}VALUE {2,}SOURCE$/m)
+    assert.equal(terminal.stdout.includes('\t'), false)
+    const piped = await runCli(['config', 'show'], {env})
+    assert.match(piped.stdout, /^NAME\tVALUE\tSOURCE$/m)
+  })
+})
+
 describe('the built bin, end to end', () => {
   it('exits with the code the in-process runner reports: 0, 2 for a usage error, 2 for an unknown command', async () => {
     const env = isolatedEnv()
