@@ -4,7 +4,11 @@
  *     API requests, peak RSS (from /usr/bin/time), median of RUNS runs, as ratios to kubectl;
  *   - the exporter (`--serve`): scrape latency with 5,000 nodes, and the requests it sends to the
  *     API server per minute while nothing changes (measured over IDLE_SECONDS, scaled).
+ * Targets printed beside the figures (table): 6 nodes ≤ 1.5× kubectl's wall time; 5,000 nodes
+ * ≤ 1.2× its wall time and ≤ 1.5× its peak RSS; requests ≤ kubectl's.
  * Prints figures; asserts nothing. Run: node --import tsx bench/node-status.ts (after npm run build)
+ *   BENCH_NODES=6|5000 BENCH_RUNS=N BENCH_IDLE_SECONDS=S; BENCH_BEFORE=/path/to/older/bin/run.js
+ *   adds that build's table run, measured in the same run.
  */
 import {spawn} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
@@ -72,6 +76,16 @@ async function main(): Promise<void> {
 
   const cases: Array<[string, string, string[], NodeJS.ProcessEnv]> = [
     ['roster node-status (table)', process.execPath, [BIN, 'node-status', '--kubeconfig', kubeconfig], env],
+    ...(process.env.BENCH_BEFORE
+      ? [
+          ['before: node-status (table)', process.execPath, [process.env.BENCH_BEFORE, 'node-status', '--kubeconfig', kubeconfig], env] as [
+            string,
+            string,
+            string[],
+            NodeJS.ProcessEnv,
+          ],
+        ]
+      : []),
     ['kubectl get nodes (table)', 'kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'nodes'], kubectlEnv],
     ['roster node-status -o json', process.execPath, [BIN, 'node-status', '--kubeconfig', kubeconfig, '-o', 'json'], env],
     [
@@ -110,6 +124,22 @@ async function main(): Promise<void> {
     return `wall ×${(x.wallMs / y.wallMs).toFixed(2)}, peak RSS ×${(x.maxRssKb / y.maxRssKb).toFixed(2)}, requests ${x.requests} vs ${y.requests}`
   }
   console.log(`ratio roster/kubectl, table: ${ratio('roster node-status (table)', 'kubectl get nodes (table)')}`)
+  if (process.env.BENCH_BEFORE)
+    console.log(`ratio before/kubectl, table: ${ratio('before: node-status (table)', 'kubectl get nodes (table)')}`)
+  {
+    const x = results.get('roster node-status (table)')
+    const y = results.get('kubectl get nodes (table)')
+    if (x && y) {
+      const wall = x.wallMs / y.wallMs
+      const rss = x.maxRssKb / y.maxRssKb
+      const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met')
+      const wallTarget = NODES >= 1000 ? 1.2 : 1.5
+      const parts = [`wall ×${wall.toFixed(2)} (target ≤ ${wallTarget}: ${verdict(wall <= wallTarget)})`]
+      if (NODES >= 1000) parts.push(`peak RSS ×${rss.toFixed(2)} (target ≤ 1.5: ${verdict(rss <= 1.5)})`)
+      parts.push(`requests ${x.requests} vs ${y.requests} (target ≤: ${verdict(x.requests <= y.requests)})`)
+      console.log(`targets, table, ${NODES} nodes: ${parts.join(', ')}`)
+    }
+  }
   console.log(`ratio roster/kubectl, json:  ${ratio('roster node-status -o json', 'kubectl get nodes -o json')}`)
 
   // ---- exporter ----
@@ -140,7 +170,7 @@ async function main(): Promise<void> {
     console.log(
       `exporter: scrape of ${(bytes / 1024).toFixed(0)} KiB: first ${latencies[0]?.toFixed(1)} ms, median ${median(latencies.slice(1)).toFixed(1)} ms, max ${Math.max(...latencies.slice(1)).toFixed(1)} ms`,
     )
-    api.updateNode('node-00010', (n) => {
+    api.updateNode(`node-${String(Math.min(10, NODES - 1)).padStart(5, '0')}`, (n) => {
       const c = (n.status as {conditions: Array<{type: string; status: string}>}).conditions.find((x) => x.type === 'Ready')
       if (c) c.status = 'False'
     })

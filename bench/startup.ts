@@ -1,9 +1,15 @@
 /**
- * Start-up: `roster --version` and `roster service list` on an embedded store of 100 services,
- * each as a ratio to `node -e 0`, median of several runs, all measured in one run, interleaved
- * so that machine noise hits every command alike.
+ * Start-up: `roster --version`, `roster server list` and `roster service list` on an embedded
+ * SQLite registry (3 servers, 100 services), each as a ratio to `node -e 0` beside its target
+ * (≤ 3.5× on Node 20, ≤ 2.5× on Node 22 and 24, for the two list commands), median of interleaved
+ * runs (so machine noise hits every command alike) after two warm-up rounds (which also fill the
+ * compile cache, as a user's first call does), in a minimal environment (a fresh HOME, no config).
  *
  *   npm run build && node --import tsx bench/startup.ts [runs]
+ *     [--node PATH]          another Node binary (e.g. one scripts/test-node-versions.sh installed)
+ *     [--bin PATH]           the bin/run.js to measure (default: this tree's; for --node, that
+ *                            version's tree from scripts/test-node-versions.sh)
+ *     [--before PATH]        a second bin/run.js (e.g. an older build) measured in the same run
  */
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
@@ -13,7 +19,18 @@ import path from 'node:path'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {median} from './bench-support.js'
 
-const runs = Number(process.argv[2] ?? 21)
+const option = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : undefined
+}
+const runs = Number(process.argv[2]?.startsWith('--') ? 21 : (process.argv[2] ?? 21))
+const node = option('node') ?? process.execPath
+const bin = option('bin') ?? BIN
+const before = option('before')
+const major = Number(spawnSync(node, ['-p', 'process.versions.node'], {encoding: 'utf8'}).stdout.split('.')[0])
+const version = spawnSync(node, ['--version'], {encoding: 'utf8'}).stdout.trim()
+const target = major >= 22 ? 2.5 : 3.5
+
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-startup-'))
 const env = isolatedEnv({ROSTER_REGISTRY: `sqlite:${path.join(dir, 'registry.db')}`}) as NodeJS.ProcessEnv
 
@@ -23,29 +40,44 @@ const services = Array.from({length: 100}, (_, i) => ({
 }))
 const file = path.join(dir, 'services.json')
 writeFileSync(file, JSON.stringify(services))
-const seeded = spawnSync(process.execPath, [BIN, 'service', 'import', file], {env, encoding: 'utf8'})
-if (seeded.status !== 0) throw new Error(`seeding failed: ${seeded.stderr}`)
+for (const args of [
+  ['server', 'register', 'prom-a', '-l', 'dc=a'],
+  ['server', 'register', 'prom-b', '-l', 'dc=b'],
+  ['server', 'register', 'prom-c', '-l', 'dc=c'],
+  ['service', 'import', file],
+]) {
+  const seeded = spawnSync(node, [bin, ...args], {env, encoding: 'utf8'})
+  if (seeded.status !== 0) throw new Error(`seeding (${args.join(' ')}) failed: ${seeded.stderr}`)
+}
 
-const commands: Record<string, string[]> = {
-  'node -e 0': ['-e', '0'],
-  'roster --version': [BIN, '--version'],
-  'roster service list (100 services)': [BIN, 'service', 'list'],
+const commands: Record<string, {args: string[]; target?: number}> = {
+  'node -e 0': {args: ['-e', '0']},
+  'roster --version': {args: [bin, '--version']},
+  'roster server list (3 servers)': {args: [bin, 'server', 'list'], target},
+  'roster service list (100 services)': {args: [bin, 'service', 'list'], target},
+}
+if (before) {
+  commands['before: roster --version'] = {args: [before, '--version']}
+  commands['before: roster server list'] = {args: [before, 'server', 'list']}
+  commands['before: roster service list'] = {args: [before, 'service', 'list']}
 }
 
 const times: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((k) => [k, []]))
 for (let i = 0; i < runs + 2; i++) {
-  for (const [name, args] of Object.entries(commands)) {
+  for (const [name, {args}] of Object.entries(commands)) {
     const start = process.hrtime.bigint()
-    const r = spawnSync(process.execPath, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
+    const r = spawnSync(node, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
     const ms = Number(process.hrtime.bigint() - start) / 1e6
     if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`)
     if (i >= 2) times[name]!.push(ms) // two warm-up rounds
   }
 }
 const floor = median(times['node -e 0']!)
-console.log(`start-up, median of ${runs} interleaved runs (node ${process.version})`)
+console.log(`start-up, median of ${runs} interleaved runs (node ${version})`)
 for (const [name, xs] of Object.entries(times)) {
   const m = median(xs)
-  console.log(`${name.padEnd(38)} ${m.toFixed(1).padStart(7)} ms   ${(m / floor).toFixed(2)}x node -e 0`)
+  const t = commands[name]?.target
+  const verdict = t === undefined ? '' : `   target ≤ ${t}x: ${m / floor <= t ? 'met' : 'NOT met'}`
+  console.log(`${name.padEnd(38)} ${m.toFixed(1).padStart(7)} ms   ${(m / floor).toFixed(2)}x node -e 0${verdict}`)
 }
 rmSync(dir, {recursive: true, force: true})

@@ -19,7 +19,7 @@
  */
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import type {IncomingMessage, ServerResponse} from 'node:http'
+import {createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse} from 'node:http'
 import {createServer, type Server} from 'node:https'
 import type {Socket} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -41,6 +41,8 @@ export interface RequestRecord {
   user?: string
   status: number
   accept: string
+  /** The request carried an Authorization header. */
+  authorization: boolean
 }
 
 export interface KubeApiServerOptions {
@@ -60,6 +62,11 @@ export interface KubeApiServerOptions {
   bookmarkIntervalMs?: number
   /** Port to listen on (default: a free one). */
   port?: number
+  /**
+   * Plain HTTP instead of HTTPS, the way `kubectl proxy` serves the API: requests without
+   * credentials act as this user (the proxy adds its own). Bearer tokens still work.
+   */
+  plainHttpUser?: string
 }
 
 export interface KubeconfigOptions {
@@ -79,6 +86,8 @@ export interface KubeconfigOptions {
   inlineCa?: boolean
   /** Write to this file instead of a fresh one in the server's directory. */
   file?: string
+  /** The cluster's proxy-url. */
+  proxyUrl?: string
 }
 
 export interface KubeApiServer {
@@ -336,6 +345,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       const m = /^Bearer\s+(.+)$/i.exec(header)
       return m ? tokens[m[1]?.trim() ?? ''] : undefined
     }
+    if (options.plainHttpUser) return options.plainHttpUser
     const socket = req.socket as TLSSocket
     if (socket.authorized) {
       const cert = socket.getPeerCertificate()
@@ -360,6 +370,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       verb: 'other',
       status: 0,
       accept: String(req.headers.accept ?? ''),
+      authorization: req.headers.authorization !== undefined,
     }
     requests.push(rec)
     res.on('finish', () => undefined)
@@ -682,11 +693,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
 
   // ---- lifecycle ----
 
-  const server: Server = createServer(
-    {key: pki.serverKey, cert: pki.serverCert, ca: pki.caPem, requestCert: true, rejectUnauthorized: false},
-    handle,
-  )
-  server.on('secureConnection', (socket: TLSSocket) => {
+  const server: Server | HttpServer = options.plainHttpUser
+    ? createHttpServer(handle)
+    : createServer({key: pki.serverKey, cert: pki.serverCert, ca: pki.caPem, requestCert: true, rejectUnauthorized: false}, handle)
+  server.on(options.plainHttpUser ? 'connection' : 'secureConnection', (socket: Socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
   })
@@ -705,7 +715,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       })
     })
   await listen()
-  const url = `https://127.0.0.1:${port}`
+  const url = `${options.plainHttpUser ? 'http' : 'https'}://127.0.0.1:${port}`
 
   const closeWatches = () => {
     for (const w of [...watchers]) w.close()
@@ -725,7 +735,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const cluster = o.cluster ?? 'test-cluster'
     const auth = o.auth ?? 'token'
     const clusterLines = [`    server: ${o.server ?? url}`]
-    if (o.insecure) clusterLines.push('    insecure-skip-tls-verify: true')
+    if (o.proxyUrl) clusterLines.push(`    proxy-url: ${o.proxyUrl}`)
+    if (options.plainHttpUser) {
+      // no TLS settings: a plain-HTTP server, as kubectl proxy's kubeconfig has
+    } else if (o.insecure) clusterLines.push('    insecure-skip-tls-verify: true')
     else if (o.inlineCa) clusterLines.push(`    certificate-authority-data: ${Buffer.from(pki.caPem).toString('base64')}`)
     else clusterLines.push(`    certificate-authority: ${pki.caFile}`)
     let userLines: string[]

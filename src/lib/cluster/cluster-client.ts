@@ -121,6 +121,7 @@ class RequestTimeoutError extends Error {}
 interface RequestSettings {
   agent: HttpAgent
   transport: typeof import('node:https') | typeof import('node:http')
+  proxied?: typeof import('./proxy-agent.js').proxyRequestOptions
 }
 
 export async function createClusterClient(options: ClusterClientOptions = {}): Promise<ClusterClient> {
@@ -128,16 +129,26 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
   const timeoutMs = options.timeoutMs ?? 30_000
   const base = new URL(loaded.server)
   const isHttps = base.protocol === 'https:'
-  const where = `cluster ${loaded.server} (context "${loaded.contextName}")`
+  const where = `cluster ${loaded.server} (context "${loaded.contextName}"${loaded.proxyUrl ? `, proxy ${new URL(loaded.proxyUrl).host}` : ''})`
   const who = loaded.userName ? `kubeconfig user "${loaded.userName}"` : 'no kubeconfig user'
   let requests = 0
   let settings: RequestSettings | undefined
 
-  /** TLS material and auth headers from client-node's KubeConfig (token files, exec plugins, OIDC…). */
+  const proxy = loaded.proxyUrl ? new URL(loaded.proxyUrl) : undefined
+
+  /**
+   * TLS material and auth headers from client-node's KubeConfig (token files, exec plugins, OIDC…):
+   * its applyOptions, which applyToHTTPSOptions calls before building an agent roster does not use
+   * (client-node's agents refuse http:// servers and ignore how kubectl proxies them).
+   * Over plain HTTP (e.g. `kubectl proxy`, which adds its own credentials) no credentials are sent,
+   * as kubectl sends none: no token, no exec plugin run.
+   */
   async function authOptions(): Promise<{headers: Record<string, string>; tls: Record<string, unknown>}> {
-    const opts: Record<string, unknown> & {headers?: Record<string, unknown>; agent?: {destroy?: () => void}} = {}
+    if (!isHttps) return {headers: {}, tls: {}}
+    const opts: Record<string, unknown> & {headers?: Record<string, unknown>} = {}
+    const kc = loaded.kubeConfig as unknown as {applyOptions(o: object): Promise<void>}
     try {
-      await loaded.kubeConfig.applyToHTTPSOptions(opts as never)
+      await kc.applyOptions(opts)
     } catch (error) {
       const e = error as NodeJS.ErrnoException
       if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') {
@@ -148,11 +159,11 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
       }
       throw new NotAllowedError(`cannot get credentials for ${who} (context "${loaded.contextName}"): ${firstLineOf(e)}`)
     }
-    opts.agent?.destroy?.()
     const headers: Record<string, string> = {}
     for (const [k, v] of Object.entries(opts.headers ?? {}))
       if (typeof v === 'string' || typeof v === 'number') headers[k] = String(v).trim()
-    if (typeof opts.auth === 'string') headers.Authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`
+    const user = loaded.kubeConfig.getCurrentUser()
+    if (user?.username) headers.Authorization = `Basic ${Buffer.from(`${user.username}:${user.password ?? ''}`).toString('base64')}`
     const tls: Record<string, unknown> = {}
     for (const k of ['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'])
       if (opts[k] !== undefined) tls[k] = opts[k]
@@ -170,21 +181,25 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     const {headers, tls} = await authOptions()
     if (!settings) {
       const transport = isHttps ? await import('node:https') : await import('node:http')
-      const agent = isHttps
-        ? new (transport as typeof import('node:https')).Agent({keepAlive: true, maxSockets: 8, ...tls})
-        : new (transport as typeof import('node:http')).Agent({keepAlive: true, maxSockets: 8})
-      settings = {agent, transport}
+      let agent: HttpAgent
+      if (isHttps && proxy) {
+        const {ConnectProxyAgent} = await import('./proxy-agent.js')
+        agent = new ConnectProxyAgent(proxy, {keepAlive: true, maxSockets: 8, ...tls})
+      } else if (isHttps) agent = new (transport as typeof import('node:https')).Agent({keepAlive: true, maxSockets: 8, ...tls})
+      else agent = new (transport as typeof import('node:http')).Agent({keepAlive: true, maxSockets: 8})
+      settings = {agent, transport, proxied: !isHttps && proxy ? (await import('./proxy-agent.js')).proxyRequestOptions : undefined}
     }
     const url = new URL(base.pathname.replace(/\/+$/, '') + path, base)
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, v)
     requests++
-    const {agent, transport} = settings
+    const {agent, transport, proxied} = settings
+    // http:// through the proxy: an absolute-form request to the proxy, as kubectl sends it.
+    const target = proxied && proxy ? proxied(proxy, url) : undefined
     return new Promise((resolve, reject) => {
-      const req = transport.request(url, {
-        method,
-        agent,
-        headers: {Accept: accept, 'User-Agent': 'roster', ...headers},
-      })
+      const requestHeaders = {Accept: accept, 'User-Agent': 'roster', ...headers}
+      const req = target
+        ? transport.request({...target, method, agent, headers: {...target.headers, ...requestHeaders}})
+        : transport.request(url, {method, agent, headers: requestHeaders})
       const timer = setTimeout(() => req.destroy(new RequestTimeoutError(`no answer within ${formatDuration(timeoutMs)}`)), timeoutMs)
       req.on('socket', (socket) => {
         if (stream) socket.setKeepAlive(true, 30_000)
@@ -238,6 +253,12 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
         return new NotAllowedError(`${who} (context "${loaded.contextName}") may not ${action}: ${message} (403)`)
       case 404:
         return new NotFoundError(`${action}: ${message} (404 from ${loaded.server})`)
+      case 407:
+        if (proxy)
+          return new NotAllowedError(
+            `proxy ${proxy.host} refused to ${action}: Proxy Authentication Required (407); check proxy-url in ${loaded.source}`,
+          )
+        return new RosterError(`${where} answered 407 to ${action}: ${message}`)
       case 410:
         return new ResourceExpiredError(`${action}: ${message} (410)`)
       case 400:
