@@ -68,7 +68,10 @@ describe('completion scripts', () => {
   after(() => rmSync(dir, {recursive: true, force: true}))
 
   it('bash: topics, commands, flags and fixed flag values', () => {
-    assert.deepEqual(bashComplete('roster', 'ser'), ['server', 'service'])
+    // The issue's example predates `roster serve`: "ser" now completes to all three.
+    assert.deepEqual(bashComplete('roster', 'ser'), ['serve', 'server', 'service'])
+    assert.deepEqual(bashComplete('roster', 'serv'), ['serve', 'server', 'service'])
+    assert.deepEqual(bashComplete('roster', 'servi'), ['service'])
     assert.deepEqual(bashComplete('roster', 'server', ''), ['list', 'register', 'unregister'])
     assert.deepEqual(bashComplete('roster', 'server', 'list', '-o', ''), ['table', 'json', 'yaml', 'csv'])
     assert.deepEqual(bashComplete('roster', 'server', 'list', '--output', '=', 'y'), ['yaml'])

@@ -157,7 +157,7 @@ describe('the .deb package', {concurrency: false}, () => {
       'COMP_WORDS=(roster ser); COMP_CWORD=1; _roster',
       'echo "${COMPREPLY[*]}"',
     ].join('\n')
-    assert.equal(ok('bash', ['--norc', '--noprofile', '-c', script]).trim(), 'server service')
+    assert.equal(ok('bash', ['--norc', '--noprofile', '-c', script]).trim(), 'serve server service')
   })
 
   it('keeps an edited config through an upgrade', () => {
