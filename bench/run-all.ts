@@ -9,7 +9,17 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const benches = ['startup.ts', 'registry-import.ts', 'registry-list.ts', 'node-status.ts', 'dns-plan.ts', 'dns-pdns.ts', 'dns-rfc2136.ts']
+const benches = [
+  'startup.ts',
+  'registry-import.ts',
+  'registry-list.ts',
+  'node-status.ts',
+  'dns-plan.ts',
+  'dns-pdns.ts',
+  'dns-rfc2136.ts',
+  'serve-sd.ts',
+  'tokens.ts',
+]
 const only = process.argv.slice(2)
 let failed = 0
 for (const bench of benches) {
