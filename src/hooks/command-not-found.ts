@@ -1,6 +1,6 @@
 import type {Hook} from '@oclif/core'
 
-import {nearestName} from '../lib/config/nearest.js'
+import {nearestName} from '../lib/text/nearest.js'
 
 /**
  * An unknown command is a usage error like any other: one line on stderr, exit 2, and the

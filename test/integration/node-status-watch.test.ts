@@ -158,7 +158,9 @@ describe('node-status --serve (exporter)', () => {
   it('sends nothing to the API while nothing changes: one open watch, bookmarks on it', async () => {
     await until(() => api.openWatchCount() === 1, 'one watch')
     api.resetRequests()
-    await new Promise((r) => setTimeout(r, 3000))
+    // Ten bookmarks (one every 300 ms) on the open watch: time passed with the exporter connected.
+    const bookmarks = api.bookmarksSent()
+    await until(() => api.bookmarksSent() >= bookmarks + 10, 'ten bookmarks on the open watch')
     for (let i = 0; i < 20; i++) await scrape()
     assert.equal(api.requests.length, 0, api.requests.map((r) => `${r.verb} ${r.path}`).join(', '))
     assert.equal(api.openWatchCount(), 1)

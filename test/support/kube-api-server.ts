@@ -122,6 +122,8 @@ export interface KubeApiServer {
   /** End every open watch stream (clients should resume from their last resourceVersion). */
   closeWatches(): void
   openWatchCount(): number
+  /** Bookmarks written to open watches so far: a positive signal that time passed on a watch. */
+  bookmarksSent(): number
   /** The server goes away: stops listening, drops connections. State is kept. */
   suspend(): Promise<void>
   /** Comes back on the same port. */
@@ -208,6 +210,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   let rv = 100
   let compactedRv = 0
   let failContinue = 0
+  let bookmarks = 0
   const stores: Record<ResourceName, Map<string, Entry>> = {nodes: new Map(), services: new Map(), ingresses: new Map()}
   const sortedKeys: Partial<Record<ResourceName, string[]>> = {}
   const history: HistoryEvent[] = []
@@ -604,6 +607,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (['1', 'true'].includes(url.searchParams.get('allowWatchBookmarks') ?? '')) {
       const info = RESOURCES[resource]
       w.timer = setInterval(() => {
+        bookmarks++
         res.write(
           `{"type":"BOOKMARK","object":{"kind":"${info.kind}","apiVersion":"${info.apiVersion}","metadata":{"resourceVersion":"${rv}","creationTimestamp":null}}}\n`,
         )
@@ -821,6 +825,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     },
     closeWatches,
     openWatchCount: () => watchers.size,
+    bookmarksSent: () => bookmarks,
     suspend: shutdown,
     async resume() {
       if (!server.listening) await listen()

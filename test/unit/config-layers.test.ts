@@ -4,7 +4,7 @@ import {describe, it} from 'node:test'
 
 import {checkConfigKeys, coerceValue, envNameOf, flagNameOfEnv, layeredValue} from '../../src/lib/config/layers.js'
 import type {LoadedConfig} from '../../src/lib/config/load-config.js'
-import {editDistance, nearestName} from '../../src/lib/config/nearest.js'
+import {editDistance, nearestName} from '../../src/lib/text/nearest.js'
 import {InvalidInputError, listProblems, shortValue} from '../../src/lib/errors.js'
 
 function loaded(file: string, values: Record<string, unknown>, rawKeys?: Record<string, string>): LoadedConfig {

@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
-import {openTokenClient} from '../../lib/auth/token-client.js'
 import type {TokenInfo} from '../../lib/auth/tokens.js'
 
 export default class TokenCreate extends RosterCommand<typeof TokenCreate> {
@@ -36,13 +35,7 @@ export default class TokenCreate extends RosterCommand<typeof TokenCreate> {
   }
 
   async run(): Promise<{token: string; info: TokenInfo}> {
-    const client = await openTokenClient({
-      registry: this.flags.registry,
-      token: this.flags.token,
-      registryCa: this.flags['registry-ca'],
-      timeoutMs: this.timeoutMs,
-      openStore: () => this.openStore(),
-    })
+    const client = await this.tokenClient()
     const result = await client.create({
       id: this.args.id,
       role: this.flags.role,

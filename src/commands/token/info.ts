@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
 import {formatInspection} from '../../lib/auth/columns.js'
-import {openTokenClient, type TokenInspection} from '../../lib/auth/token-client.js'
+import type {TokenInspection} from '../../lib/auth/token-client.js'
 
 export default class TokenInfoCommand extends RosterCommand<typeof TokenInfoCommand> {
   static override description =
@@ -23,13 +23,7 @@ export default class TokenInfoCommand extends RosterCommand<typeof TokenInfoComm
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
       jwt = Buffer.concat(chunks).toString('utf8')
     }
-    const client = await openTokenClient({
-      registry: this.flags.registry,
-      token: this.flags.token,
-      registryCa: this.flags['registry-ca'],
-      timeoutMs: this.timeoutMs,
-      openStore: () => this.openStore(),
-    })
+    const client = await this.tokenClient()
     const result = await client.inspect(jwt.trim())
     this.log(formatInspection(result))
     return result

@@ -1,6 +1,6 @@
 import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
 import {TOKEN_COLUMNS} from '../../lib/auth/columns.js'
-import {openTokenClient, type TokenListEntry} from '../../lib/auth/token-client.js'
+import type {TokenListEntry} from '../../lib/auth/token-client.js'
 
 export default class TokenList extends RosterCommand<typeof TokenList> {
   static override description = 'List the machine tokens issued (their records, never the tokens), revoked ones included.'
@@ -13,13 +13,7 @@ export default class TokenList extends RosterCommand<typeof TokenList> {
   }
 
   async run(): Promise<TokenListEntry[]> {
-    const client = await openTokenClient({
-      registry: this.flags.registry,
-      token: this.flags.token,
-      registryCa: this.flags['registry-ca'],
-      timeoutMs: this.timeoutMs,
-      openStore: () => this.openStore(),
-    })
+    const client = await this.tokenClient()
     const tokens = await client.list()
     await this.printRows(tokens, TOKEN_COLUMNS)
     return tokens

@@ -1,7 +1,6 @@
 import {Args} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
-import {openTokenClient} from '../../lib/auth/token-client.js'
 
 export default class TokenRevoke extends RosterCommand<typeof TokenRevoke> {
   static override description =
@@ -16,13 +15,7 @@ export default class TokenRevoke extends RosterCommand<typeof TokenRevoke> {
   static override flags = {...registryFlags}
 
   async run(): Promise<{id: string; revoked: true}> {
-    const client = await openTokenClient({
-      registry: this.flags.registry,
-      token: this.flags.token,
-      registryCa: this.flags['registry-ca'],
-      timeoutMs: this.timeoutMs,
-      openStore: () => this.openStore(),
-    })
+    const client = await this.tokenClient()
     const result = await client.revoke(this.args.id)
     this.log(`token ${result.id} revoked`)
     return result

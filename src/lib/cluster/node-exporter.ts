@@ -9,11 +9,9 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 
 import {InvalidInputError} from '../errors.js'
 import {createClusterClient, type ClusterClientOptions} from './cluster-client.js'
-import {runInformer} from './informer.js'
-import type {KubeNode} from './kube-types.js'
 import {formatHealthSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
-import {summarizeNode, type NodeSummary} from './node-readiness.js'
-import {nodeReport, type NodeStatusReport} from './node-status.js'
+import type {NodeSummary} from './node-readiness.js'
+import {nodeReport, runNodeInformer, type NodeStatusReport} from './node-status.js'
 
 export interface NodeExporterOptions extends ClusterClientOptions {
   /** `--serve`: HOST:PORT, :PORT (all interfaces) or PORT (127.0.0.1). Port 0 picks a free one. */
@@ -100,11 +98,7 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
   log(`serving node readiness of ${client.describe()} on ${url}/metrics`)
 
   const controller = new AbortController()
-  const done = runInformer<KubeNode, NodeSummary>({
-    client,
-    path: client.pathOf('nodes'),
-    map: summarizeNode,
-    list: {labelSelector: options.labelSelector},
+  const done = runNodeInformer(client, options.labelSelector, {
     signal: controller.signal,
     backoff: options.backoff,
     onSynced: (items, info) => {

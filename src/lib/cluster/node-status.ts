@@ -2,8 +2,8 @@
  * What `roster node-status` does, without printing: list the nodes once (paginated, each node
  * summarized as its page arrives), or follow them with a watch.
  */
-import {createClusterClient, type ClusterClientOptions} from './cluster-client.js'
-import {runInformer, type ChangeType} from './informer.js'
+import {createClusterClient, type ClusterClient, type ClusterClientOptions} from './cluster-client.js'
+import {runInformer, type ChangeType, type InformerOptions} from './informer.js'
 import type {KubeNode} from './kube-types.js'
 import {countNodes, summarizeNode, type NodeSummary, type NodeTotals} from './node-readiness.js'
 
@@ -44,17 +44,22 @@ export interface WatchNodeStatusOptions extends NodeStatusOptions {
   backoff?: {initialMs?: number; maxMs?: number}
 }
 
+/** The informer of the nodes matching `labelSelector`, each summarized (node-status --watch and --serve). */
+export function runNodeInformer(
+  client: ClusterClient,
+  labelSelector: string | undefined,
+  o: Omit<InformerOptions<KubeNode, NodeSummary>, 'client' | 'path' | 'map' | 'list'>,
+): Promise<void> {
+  return runInformer<KubeNode, NodeSummary>({client, path: client.pathOf('nodes'), map: summarizeNode, list: {labelSelector}, ...o})
+}
+
 /** Follows the nodes until the signal aborts; returns the last state. */
 export async function watchNodeStatus(options: WatchNodeStatusOptions): Promise<NodeStatusReport> {
   const client = await createClusterClient(options)
   let state: ReadonlyMap<string, NodeSummary> = new Map()
   const report = (): NodeStatusReport => nodeReport(client, state.values())
   try {
-    await runInformer<KubeNode, NodeSummary>({
-      client,
-      path: client.pathOf('nodes'),
-      map: summarizeNode,
-      list: {labelSelector: options.labelSelector},
+    await runNodeInformer(client, options.labelSelector, {
       signal: options.signal,
       backoff: options.backoff,
       onSynced: (items, info) => {

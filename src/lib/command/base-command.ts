@@ -8,11 +8,12 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {LoadedConfig} from '../config/load-config.js'
 import type {Store} from '../store/store.js'
 import type {RegistryClient} from '../registry/registry-client.js'
+import type {TokenClient} from '../auth/token-client.js'
 import type {Column} from '../output/print-rows.js'
 import {ExitCode, InvalidInputError, RosterError, exitCodeOf, listProblems, shortValue} from '../errors.js'
 import {parseDuration} from '../config/duration.js'
 import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../config/layers.js'
-import {nearestName} from '../config/nearest.js'
+import {nearestName} from '../text/nearest.js'
 import {isSecretName, scrubSecrets} from '../config/secrets.js'
 import {ETCD_OPTIONS, type EtcdOptionName} from '../store/open-store.js'
 
@@ -189,6 +190,19 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     }
     const {Registry} = await import('../registry/registry.js')
     return new Registry(await this.openStore())
+  }
+
+  /** The token commands' client the registry flags name: local over the store, or remote for https://. */
+  protected async tokenClient(): Promise<TokenClient> {
+    const f = this.flags as Record<string, string | undefined>
+    const {openTokenClient} = await import('../auth/token-client.js')
+    return openTokenClient({
+      registry: f.registry,
+      token: f.token,
+      registryCa: f['registry-ca'],
+      timeoutMs: this.timeoutMs,
+      openStore: () => this.openStore(),
+    })
   }
 
   /** Prints rows per -o/--output and --no-headers; nothing under --json (run() returns the data). */

@@ -1,3 +1,4 @@
+/** Durations as users type them (`500ms`, `10s`, `1h30m`) turned into milliseconds, and milliseconds shown in messages. */
 import {InvalidInputError} from '../errors.js'
 
 const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000}

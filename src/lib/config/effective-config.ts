@@ -1,3 +1,4 @@
+/** The report of `roster config show`: every effective setting with where it came from, secrets redacted. */
 import type {LoadedConfig} from './load-config.js'
 import {redact} from './secrets.js'
 
@@ -17,9 +18,10 @@ export interface ConfigReport {
 }
 
 /**
- * What `config show` reports. Only names of flags are settings (`known`: every command's flags);
- * config files with other keys were refused when loaded.: the files searched and parsed, and every effective value with its
- * source, secrets redacted. Values set in a file or ROSTER_ variables for flags this command does
+ * What `config show` reports: the files searched and parsed, and every effective value with its
+ * source, secrets redacted. Only names of flags are settings (`known`: every command's flags);
+ * config files with other keys were refused when loaded. Values set in a file or ROSTER_
+ * variables for flags this command does
  * not have (another command's, e.g. pdns-api-key) are listed too, so a user sees all they set.
  */
 export function buildConfigReport(

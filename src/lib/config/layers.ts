@@ -5,7 +5,7 @@
  */
 import {InvalidInputError, firstLineOf} from '../errors.js'
 import type {LoadedConfig} from './load-config.js'
-import {nearestName} from './nearest.js'
+import {nearestName} from '../text/nearest.js'
 
 /** Where a flag's effective value came from, for `config show`. */
 export type ValueSource = 'flag' | 'default' | `env ${string}` | `file ${string}`

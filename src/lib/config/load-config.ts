@@ -1,3 +1,4 @@
+/** Finding, reading and validating roster's config files (system, user, project) into one set of values. */
 import {statSync} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'

@@ -23,12 +23,14 @@ import {NotAllowedError} from '../errors.js'
 export interface AtomicWriteOptions {
   /** Mode of a file that does not exist yet (default 0o644, less the umask). An existing file keeps its own. */
   mode?: number
+  /** A group that cannot be kept is not an error: the writer's group stays and `ownerKept` is false (file_sd files). */
+  groupOptional?: boolean
 }
 
 export interface AtomicWriteResult {
   /** The file written (the target of a symbolic link). */
   path: string
-  /** False when an existing file's owner could not be kept (not root): the writer owns the new file. */
+  /** False when an existing file's owner (or, with `groupOptional`, its group) could not be kept: the writer's is used. */
   ownerKept: boolean
 }
 
@@ -53,7 +55,7 @@ export async function writeFileAtomic(
   try {
     await handle.writeFile(content)
     if (original) {
-      ownerKept = await keepOwnership(handle, original, target)
+      ownerKept = await keepOwnership(handle, original, target, options.groupOptional ?? false)
       await handle.chmod(original.mode)
     }
     await handle.sync()
@@ -74,7 +76,12 @@ export async function writeFileAtomic(
 }
 
 /** Gives the new file the original's owner and group; see the module comment for what a non-root writer gets. */
-async function keepOwnership(handle: FileHandle, original: {uid: number; gid: number}, path: string): Promise<boolean> {
+async function keepOwnership(
+  handle: FileHandle,
+  original: {uid: number; gid: number},
+  path: string,
+  groupOptional: boolean,
+): Promise<boolean> {
   const mine = await handle.stat()
   if (mine.uid === original.uid && mine.gid === original.gid) return true
   try {
@@ -88,6 +95,7 @@ async function keepOwnership(handle: FileHandle, original: {uid: number; gid: nu
       await handle.chown(-1, original.gid)
     } catch (error) {
       if (!isPermissionError(error)) throw error
+      if (groupOptional) return false
       throw new NotAllowedError(
         `cannot rewrite "${path}" keeping its group (gid ${original.gid}): this user is not in that group; nothing was written`,
       )

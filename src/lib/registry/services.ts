@@ -14,12 +14,18 @@ import {parseRegex, validateEndpoint, validateName} from './validation.js'
 
 export const SORT_KEYS = ['namespace', 'name', 'endpoint', 'date'] as const
 
+/** A validated filter: the namespace (if any), the sort key (if any) and a test of the other fields. */
+export interface CompiledServiceFilter {
+  namespace?: string
+  sortBy?: (typeof SORT_KEYS)[number]
+  matches: (s: Service) => boolean
+}
+
 /**
- * Services matching `filter`, read page by page. Without `sortBy` (store order: by namespace,
- * then ID) it holds one page at a time. `sortBy: 'namespace'` (namespace, name, endpoint) holds
- * one group of namespaces at a time (see below); the other sort keys hold every match.
+ * Validates `filter` (errors name the field; the sort key is named `sortField`) and compiles its
+ * name, endpoint, server and selector filters into one test; the namespace is left to the caller.
  */
-export async function* listServices(ctx: RegistryContext, filter: ServiceFilter = {}): AsyncGenerator<Service> {
+export function compileServiceFilter(filter: ServiceFilter, sortField: string): CompiledServiceFilter {
   const namespace = filter.namespace === undefined ? undefined : validateName('namespace', filter.namespace)
   const name = filter.name === undefined ? undefined : parseRegex('name', filter.name)
   const endpoint = filter.endpoint === undefined ? undefined : parseRegex('endpoint', filter.endpoint)
@@ -27,12 +33,22 @@ export async function* listServices(ctx: RegistryContext, filter: ServiceFilter 
   const selector = filter.selector === undefined ? undefined : parseSelector(filter.selector, 'selector')
   const sortBy = filter.sortBy
   if (sortBy !== undefined && !(SORT_KEYS as readonly string[]).includes(sortBy))
-    throw InvalidInputError.forField('sort-by', sortBy, `must be one of ${SORT_KEYS.join(', ')}`)
+    throw InvalidInputError.forField(sortField, sortBy, `must be one of ${SORT_KEYS.join(', ')}`)
   const matches = (s: Service): boolean =>
     (!name || name.test(s.name)) &&
     (!endpoint || endpoint.test(s.endpoint)) &&
     (!server || (s.servers.length === 0 ? server.test('') : s.servers.some((n) => server.test(n)))) &&
     (!selector || selector.matches(s.labels))
+  return {namespace, sortBy, matches}
+}
+
+/**
+ * Services matching `filter`, read page by page. Without `sortBy` (store order: by namespace,
+ * then ID) it holds one page at a time. `sortBy: 'namespace'` (namespace, name, endpoint) holds
+ * one group of namespaces at a time (see below); the other sort keys hold every match.
+ */
+export async function* listServices(ctx: RegistryContext, filter: ServiceFilter = {}): AsyncGenerator<Service> {
+  const {namespace, sortBy, matches} = compileServiceFilter(filter, 'sort-by')
   const prefix = namespace ? namespaceServicesPrefix(namespace) : SERVICES_PREFIX
   const matching = async function* (): AsyncGenerator<{kv: KeyValue; service: Service}> {
     for await (const page of ctx.store.range(prefix, {pageSize: ctx.pageSize})) {

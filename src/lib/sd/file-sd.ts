@@ -26,10 +26,11 @@
  */
 import {randomUUID} from 'node:crypto'
 import type {Stats} from 'node:fs'
-import {link, open, readFile, readdir, rename, stat, unlink} from 'node:fs/promises'
+import {link, open, readFile, readdir, stat, unlink} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
 
+import {writeFileAtomic} from '../fs/atomic-write.js'
 import {ConflictError, InvalidInputError, NotAllowedError, NotFoundError} from '../errors.js'
 import type {Service} from '../registry/model.js'
 import type {RegistryClient} from '../registry/registry-client.js'
@@ -42,7 +43,8 @@ const BREAK_FILE = `${LOCK_FILE}.break`
 /** `<namespace>.json`, with a namespace name as validateName allows it. */
 const NAMESPACE_FILE = /^[A-Za-z0-9_-]{1,63}\.json$/
 /** Temporary files: never ending in `.json`, so that a `*.json` file_sd glob never reads one. */
-const TEMP_FILE = /^\.[A-Za-z0-9_-]{1,63}\.json\.tmp-\d+$|^\.\.roster-sd-export\.files\.tmp-\d+$/
+// writeFileAtomic's temporary names (`.NAME.<12 hex>.tmp`), and those of earlier versions (`.NAME.tmp-PID`).
+const TEMP_FILE = /^\.([A-Za-z0-9_-]{1,63}\.json|\.roster-sd-export\.files)\.([0-9a-f]{12}\.tmp|tmp-\d+)$/
 
 export interface FileSdResult {
   server: string
@@ -232,52 +234,20 @@ async function syncDir(dir: string): Promise<void> {
 type WriteOutcome = 'written' | 'unchanged' | 'written-ownership-not-kept'
 
 /**
- * Replaces `dir/name` by `content` atomically, only when it differs; a replaced file keeps its
- * mode, and its owner and group when the process may set them.
+ * Replaces `dir/name` by `content` atomically (writeFileAtomic), only when it differs; a replaced
+ * file keeps its mode, and its owner and group when the process may set them.
  */
 export async function writeFileIfChanged(dir: string, name: string, content: string): Promise<WriteOutcome> {
   const path = join(dir, name)
   const bytes = Buffer.from(content)
-  let existing: Stats | undefined
   try {
-    existing = await stat(path)
+    const existing = await stat(path)
     if (existing.isFile() && existing.size === bytes.length && (await readFile(path)).equals(bytes)) return 'unchanged'
   } catch (error) {
     if (errno(error) !== 'ENOENT') throw error
-    existing = undefined
   }
-  const tmp = join(dir, `.${name}.tmp-${process.pid}`)
-  let ownershipKept = true
-  const fh = await open(tmp, 'w', 0o644)
-  try {
-    await fh.writeFile(bytes)
-    if (existing?.isFile()) {
-      await fh.chmod(existing.mode & 0o7777)
-      const mine = await fh.stat()
-      if (mine.uid !== existing.uid || mine.gid !== existing.gid) {
-        try {
-          await fh.chown(existing.uid, existing.gid)
-        } catch (error) {
-          if (errno(error) !== 'EPERM') throw error
-          ownershipKept = false
-        }
-      }
-    }
-    await fh.sync()
-  } catch (error) {
-    await fh.close().catch(() => undefined)
-    await unlink(tmp).catch(() => undefined)
-    throw error
-  }
-  await fh.close()
-  try {
-    await rename(tmp, path)
-  } catch (error) {
-    await unlink(tmp).catch(() => undefined)
-    throw error
-  }
-  await syncDir(dir)
-  return ownershipKept ? 'written' : 'written-ownership-not-kept'
+  const {ownerKept} = await writeFileAtomic(path, bytes, {mode: 0o644, groupOptional: true})
+  return ownerKept ? 'written' : 'written-ownership-not-kept'
 }
 
 async function readRecord(dir: string): Promise<string[]> {

@@ -8,6 +8,8 @@ import {SORT_KEYS} from '../registry/services.js'
 
 const labels = {type: 'object', additionalProperties: {type: 'string'}, description: 'Label names to values.'} as const
 const name = {type: 'string', maxLength: 253} as const
+/** How many services a register or import created, updated and left unchanged. */
+const writeCounts = {created: {type: 'integer'}, updated: {type: 'integer'}, unchanged: {type: 'integer'}} as const
 
 export const ErrorSchema = {
   $id: 'Error',
@@ -213,9 +215,7 @@ export const routes = {
         type: 'object',
         properties: {
           services: {type: 'array', items: ref('Service')},
-          created: {type: 'integer'},
-          updated: {type: 'integer'},
-          unchanged: {type: 'integer'},
+          ...writeCounts,
         },
       },
       ...errors,
@@ -254,9 +254,7 @@ export const routes = {
         properties: {
           entries: {type: 'integer'},
           services: {type: 'integer'},
-          created: {type: 'integer'},
-          updated: {type: 'integer'},
-          unchanged: {type: 'integer'},
+          ...writeCounts,
         },
       },
       ...errors,

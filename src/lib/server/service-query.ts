@@ -6,9 +6,7 @@
 import {InvalidInputError} from '../errors.js'
 import type {Service} from '../registry/model.js'
 import type {ServiceFilter} from '../registry/registry.js'
-import {parseSelector} from '../registry/selector.js'
-import {SORT_KEYS, serviceComparator} from '../registry/services.js'
-import {parseRegex, validateName} from '../registry/validation.js'
+import {compileServiceFilter, serviceComparator} from '../registry/services.js'
 import type {RegistryView} from './view.js'
 
 export const DEFAULT_PAGE = 1000
@@ -25,24 +23,12 @@ export function queryServices(
   page: {limit?: string; continue?: string},
   mayRead: (namespace: string) => boolean,
 ): ServicePage {
-  const namespace = filter.namespace === undefined ? undefined : validateName('namespace', filter.namespace)
-  const name = filter.name === undefined ? undefined : parseRegex('name', filter.name)
-  const endpoint = filter.endpoint === undefined ? undefined : parseRegex('endpoint', filter.endpoint)
-  const server = filter.server === undefined ? undefined : parseRegex('server', filter.server)
-  const selector = filter.selector === undefined ? undefined : parseSelector(filter.selector, 'selector')
-  const sortBy = filter.sortBy
-  if (sortBy !== undefined && !(SORT_KEYS as readonly string[]).includes(sortBy))
-    throw InvalidInputError.forField('sortBy', sortBy, `must be one of ${SORT_KEYS.join(', ')}`)
+  const {namespace, sortBy, matches: matchesFields} = compileServiceFilter(filter, 'sortBy')
   const limit = page.limit === undefined ? DEFAULT_PAGE : Number(page.limit)
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
     throw InvalidInputError.forField('limit', page.limit, `must be an integer from 1 to ${MAX_PAGE}`)
   const token = page.continue === undefined ? undefined : decodeContinue(page.continue, sortBy !== undefined)
-  const matches = (s: Service): boolean =>
-    (namespace === undefined ? mayRead(s.namespace) : s.namespace === namespace) &&
-    (!name || name.test(s.name)) &&
-    (!endpoint || endpoint.test(s.endpoint)) &&
-    (!server || (s.servers.length === 0 ? server.test('') : s.servers.some((n) => server.test(n)))) &&
-    (!selector || selector.matches(s.labels))
+  const matches = (s: Service): boolean => (namespace === undefined ? mayRead(s.namespace) : s.namespace === namespace) && matchesFields(s)
 
   if (sortBy) {
     const all: Service[] = []

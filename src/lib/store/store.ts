@@ -1,5 +1,3 @@
-import {InvalidInputError} from '../errors.js'
-
 /**
  * The store seam: a key-value store with revisions, on etcd's model. Two backends implement it
  * (sqlite: the embedded default; etcd: for a fleet) and pass one shared test suite
@@ -8,6 +6,8 @@ import {InvalidInputError} from '../errors.js'
  * Keys are logical ("servers/prom1"); a backend may add its own prefix (etcd: `/roster/`).
  * Revisions are store-wide and increase with every successful write transaction, as in etcd.
  */
+import {InvalidInputError} from '../errors.js'
+
 export interface KeyValue {
   key: string
   value: string

@@ -1,6 +1,6 @@
 /**
- * "Did you mean": the known word nearest to a mistyped one, for errors about unknown keys in
- * record files, config files and import documents.
+ * "Did you mean": the known word nearest to a mistyped one, for errors about unknown keys, flags
+ * and commands (record files, config files, import documents, the command line).
  */
 
 /** Edit distance: insertions, deletions, substitutions and swaps of two neighbours each cost 1 (optimal string alignment). */
@@ -25,11 +25,11 @@ export function editDistance(a: string, b: string): number {
 /**
  * The candidate nearest to `word` (case is ignored, so `recordTtl` finds `recordTTL`), or
  * undefined when none is close enough to be a likely typo: at most a third of the word's length,
- * and at least 1, edits away. Ties go to the candidate listed first.
+ * and at least `minLimit`, edits away. Ties go to the candidate listed first.
  */
-export function nearest(word: string, candidates: Iterable<string>): string | undefined {
+export function nearest(word: string, candidates: Iterable<string>, minLimit = 1): string | undefined {
   const w = word.toLowerCase()
-  const limit = Math.max(1, Math.floor(w.length / 3))
+  const limit = Math.max(minLimit, Math.floor(w.length / 3))
   let best: string | undefined
   let bestDistance = Infinity
   for (const c of candidates) {
@@ -40,6 +40,11 @@ export function nearest(word: string, candidates: Iterable<string>): string | un
     }
   }
   return bestDistance <= limit ? best : undefined
+}
+
+/** The command line's hint (config keys, flags, commands): up to 2 edits for short names; ties go to the first in sorted order. */
+export function nearestName(typed: string, candidates: Iterable<string>): string | undefined {
+  return nearest(typed, [...new Set(candidates)].sort(), 2)
 }
 
 /** `unknown key "recordTtl" (did you mean "recordTTL"?)`, or the known keys when none is near. */
