@@ -64,7 +64,10 @@ export async function reconcile(registry: RegistryClient, targets: readonly PodT
   }
   if (o.dryRun) {
     const existing = new Set(current.map((s) => s.endpoint))
-    for (const d of plan.upsert) existing.has(d.endpoint) ? result.updated++ : result.created++
+    for (const d of plan.upsert) {
+      if (existing.has(d.endpoint)) result.updated++
+      else result.created++
+    }
     result.removed = plan.remove.length
     return result
   }
