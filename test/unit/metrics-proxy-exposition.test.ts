@@ -75,6 +75,17 @@ describe('metrics-proxy exposition merge', () => {
     assert.ok(!out.includes('Their own up'))
   })
 
+  it('inserts the labels into any label set, keeping value and timestamp as they are', () => {
+    const m = new ExpositionMerger()
+    m.addPod('a 1.5e+3 1700000000000\nb{x="1",} NaN\nc{} -Inf\nd{ y = "q\\"" } 2\n', {pod: 'p', namespace: 'n'})
+    assert.deepEqual(m.write().split('\n').slice(0, 4), [
+      'a{pod="p",namespace="n"} 1.5e+3 1700000000000',
+      'b{x="1",pod="p",namespace="n"} NaN',
+      'c{pod="p",namespace="n"} -Inf',
+      'd{ y = "q\\"" ,pod="p",namespace="n"} 2',
+    ])
+  })
+
   it('drops a family a later pod types differently', () => {
     const m = new ExpositionMerger()
     m.addPod('# TYPE x counter\nx 1\n', {pod: 'a', namespace: 'n'})

@@ -33,6 +33,8 @@ const NAME_START = /[a-zA-Z_:]/
 const NAME_CHAR = /[a-zA-Z0-9_:]/
 const LABEL_START = /[a-zA-Z_]/
 const LABEL_CHAR = /[a-zA-Z0-9_]/
+/** After the label set: the value, then an optional integer timestamp (milliseconds). */
+const REST = /^\S+(?:[ \t]+-?\d+)?$/
 
 /** A label value in the text format: backslash, double quote and line feed escaped. */
 export function escapeLabelValue(value: string): string {
@@ -92,8 +94,73 @@ export function parseSampleLine(line: string): {name: string; labels: Array<[str
   }
   if (line[i] !== ' ' && line[i] !== '\t') return undefined
   const rest = line.slice(i).trim()
-  if (!/^\S+(?:[ \t]+-?\d+)?$/.test(rest)) return undefined
+  if (!REST.test(rest)) return undefined
   return {name, labels, rest}
+}
+
+interface Scan {
+  name: string
+  nameEnd: number
+  /** Index of the closing brace, or -1 without a label set. */
+  close: number
+  labels: number
+  trailingComma: boolean
+  /** A label named pod or namespace: needs renaming (the slow path). */
+  clash: boolean
+}
+
+/** Validates a sample line and finds where labels go, without allocating its labels. */
+function scanSample(line: string): Scan | undefined {
+  let i = 0
+  const n = line.length
+  if (i >= n || !NAME_START.test(line[i] as string)) return undefined
+  while (i < n && NAME_CHAR.test(line[i] as string)) i++
+  const nameEnd = i
+  let close = -1
+  let labels = 0
+  let trailingComma = false
+  let clash = false
+  if (line[i] === '{') {
+    i++
+    for (;;) {
+      while (line[i] === ' ' || line[i] === '\t') i++
+      if (line[i] === '}') {
+        close = i
+        i++
+        break
+      }
+      const start = i
+      if (i >= n || !LABEL_START.test(line[i] as string)) return undefined
+      while (i < n && LABEL_CHAR.test(line[i] as string)) i++
+      const len = i - start
+      if ((len === 3 && line.startsWith('pod', start)) || (len === 9 && line.startsWith('namespace', start))) clash = true
+      while (line[i] === ' ' || line[i] === '\t') i++
+      if (line[i] !== '=') return undefined
+      i++
+      while (line[i] === ' ' || line[i] === '\t') i++
+      if (line[i] !== '"') return undefined
+      i++
+      while (i < n && line[i] !== '"') {
+        if (line[i] === '\\') {
+          const next = line[i + 1]
+          if (next !== '\\' && next !== '"' && next !== 'n') return undefined
+          i += 2
+        } else i++
+      }
+      if (i >= n) return undefined
+      labels++
+      i++
+      while (line[i] === ' ' || line[i] === '\t') i++
+      trailingComma = false
+      if (line[i] === ',') {
+        trailingComma = true
+        i++
+      } else if (line[i] !== '}') return undefined
+    }
+  }
+  if (line[i] !== ' ' && line[i] !== '\t') return undefined
+  if (!REST.test(line.slice(i).trim())) return undefined
+  return {name: line.slice(0, nameEnd), nameEnd, close, labels, trailingComma, clash}
 }
 
 /** The merged exposition of many pods. Add each pod's text, then `write()`. */
@@ -151,7 +218,7 @@ export class ExpositionMerger {
         currentType = declared.get(name)
         continue
       }
-      const sample = parseSampleLine(line)
+      const sample = scanSample(line)
       if (!sample) {
         this.dropped++
         continue
@@ -168,9 +235,20 @@ export class ExpositionMerger {
         this.dropped++
         continue
       }
-      const taken = new Set(sample.labels.map(([k]) => k))
+      if (!sample.clash) {
+        // The common case: insert the labels, copy the rest of the line as it is.
+        f.lines.push(
+          sample.close < 0
+            ? `${sample.name}{${added}}${line.slice(sample.nameEnd)}`
+            : `${line.slice(0, sample.close)}${sample.labels > 0 && !sample.trailingComma ? ',' : ''}${added}${line.slice(sample.close)}`,
+        )
+        kept++
+        continue
+      }
+      const parsed = parseSampleLine(line) as NonNullable<ReturnType<typeof parseSampleLine>>
+      const taken = new Set(parsed.labels.map(([k]) => k))
       const parts: string[] = []
-      for (const [k, v] of sample.labels) {
+      for (const [k, v] of parsed.labels) {
         let label = k
         if (label === 'pod' || label === 'namespace') {
           label = `exported_${label}`
@@ -180,7 +258,7 @@ export class ExpositionMerger {
         parts.push(`${label}="${v}"`)
       }
       parts.push(added)
-      f.lines.push(`${sample.name}{${parts.join(',')}} ${sample.rest}`)
+      f.lines.push(`${parsed.name}{${parts.join(',')}} ${parsed.rest}`)
       kept++
     }
     return kept
@@ -191,16 +269,21 @@ export class ExpositionMerger {
     this.up.push(`up{pod="${escapeLabelValue(pod.pod)}",namespace="${escapeLabelValue(pod.namespace)}"} ${up}`)
   }
 
-  /** The merged text: each family once (HELP, TYPE, samples), then `up`. */
-  write(): string {
-    const out: string[] = []
+  /** The merged text in pieces (one per family, then `up`), to stream without building one string. */
+  *chunks(): Generator<string> {
     for (const f of this.families.values()) {
       if (f.lines.length === 0) continue
-      if (f.help !== undefined) out.push(`# HELP ${f.name} ${f.help}`)
-      if (f.type !== undefined) out.push(`# TYPE ${f.name} ${f.type}`)
-      for (const l of f.lines) out.push(l)
+      const head: string[] = []
+      if (f.help !== undefined) head.push(`# HELP ${f.name} ${f.help}\n`)
+      if (f.type !== undefined) head.push(`# TYPE ${f.name} ${f.type}\n`)
+      yield `${head.join('')}${f.lines.join('\n')}\n`
     }
-    out.push('# HELP up 1 if the proxy scraped the pod within the timeout, else 0.', '# TYPE up gauge', ...this.up)
-    return `${out.join('\n')}\n`
+    const up = ['# HELP up 1 if the proxy scraped the pod within the timeout, else 0.', '# TYPE up gauge', ...this.up]
+    yield `${up.join('\n')}\n`
+  }
+
+  /** The merged text: each family once (HELP, TYPE, samples), then `up`. */
+  write(): string {
+    return [...this.chunks()].join('')
   }
 }

@@ -96,7 +96,7 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
       .filter((t): t is PodTarget => t !== null && t.url !== '')
       .sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1))
 
-  async function metrics(): Promise<string> {
+  async function metrics(): Promise<InstanceType<typeof ExpositionMerger>> {
     const deadline = Date.now() + o.scrapeTimeoutMs
     const pods = targets()
     const outcomes = await mapBounded(pods, o.concurrency ?? 32, (t) => scraper.scrape(t, deadline))
@@ -107,7 +107,18 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
       if (outcome.ok) merger.addPod(outcome.text, labels)
       merger.addUp(labels, outcome.ok ? 1 : 0)
     })
-    return merger.write()
+    return merger
+  }
+
+  /** Streams the merged families, waiting for the socket to drain. */
+  async function send(res: ServerResponse, merger: InstanceType<typeof ExpositionMerger>, head: boolean): Promise<void> {
+    res.writeHead(200, {'content-type': 'text/plain; version=0.0.4; charset=utf-8'})
+    if (head) return void res.end()
+    for (const chunk of merger.chunks()) {
+      if (res.destroyed) return
+      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve))
+    }
+    res.end()
   }
 
   const authorized = (req: IncomingMessage): boolean => {
@@ -136,11 +147,12 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
       return
     }
     requests++
-    metrics().then(
-      (body) =>
-        res.writeHead(200, {'content-type': 'text/plain; version=0.0.4; charset=utf-8'}).end(req.method === 'HEAD' ? undefined : body),
-      (error: unknown) => res.writeHead(500, {'content-type': 'text/plain'}).end(`${(error as Error).message}\n`),
-    )
+    metrics()
+      .then((merger) => send(res, merger, req.method === 'HEAD'))
+      .catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, {'content-type': 'text/plain'}).end(`${(error as Error).message}\n`)
+        else res.destroy()
+      })
   }
 
   let server: Server
