@@ -266,6 +266,35 @@ describe('kube discover --once', () => {
   })
 })
 
+describe('kube discover --dry-run', () => {
+  it('prints the plan and writes nothing', async () => {
+    api.addPod(makePod({name: 'dry', namespace: 'dry', ip: '127.0.0.40', port: 9100}))
+    try {
+      const registry = await setupRegistry()
+      const before_ = await revision(registry)
+      const r = await cli(registry, [
+        'kube',
+        'discover',
+        '--once',
+        '--dry-run',
+        '--owner-id',
+        'd',
+        '-n',
+        'k8s',
+        '--kubeconfig',
+        kubeconfig,
+        '--kube-namespace',
+        'dry',
+      ])
+      assert.equal(r.code, 0, r.stderr)
+      assert.match(r.stdout, /^Plan: 1 target pods → 1 created, 0 updated, 0 unchanged, 0 removed/)
+      assert.equal(await revision(registry), before_)
+    } finally {
+      api.deletePod('dry', 'dry')
+    }
+  })
+})
+
 describe('kube discover: the empty-source guard', () => {
   it('refuses to remove more than 10 owned services when no pod is listed (exit 9), --force removes them', async () => {
     const registry = await setupRegistry()
