@@ -242,6 +242,28 @@ describe('kube discover --once', () => {
     assert.deepEqual(names, ['api-5d9c7b8f6d-abcde', 'hand', 'other'])
   })
 
+  it('an unreachable cluster: exit 3, nothing written', async () => {
+    const closed = api.kubeconfigPath({server: 'https://127.0.0.1:1'})
+    const before_ = await revision(registry)
+    const r = await cli(registry, [
+      'kube',
+      'discover',
+      '--once',
+      '--owner-id',
+      'cluster-a',
+      '-n',
+      'k8s',
+      '--kubeconfig',
+      closed,
+      '--timeout',
+      '5s',
+    ])
+    assert.equal(r.code, 3, r.stderr)
+    assert.match(r.stderr, /^roster: .*127\.0\.0\.1:1/)
+    assert.equal(r.stderr.trim().split('\n').length, 1)
+    assert.equal(await revision(registry), before_)
+  })
+
   it('bad input: one line, exit 2, nothing written', async () => {
     const before_ = await revision(registry)
     const bad = await cli(registry, ['kube', 'discover', '--once', '--owner-id', 'a b', '-n', 'k8s', '--kubeconfig', kubeconfig])

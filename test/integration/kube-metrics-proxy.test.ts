@@ -7,7 +7,10 @@
  */
 import assert from 'node:assert/strict'
 import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
+import {mkdtempSync, writeFileSync} from 'node:fs'
 import {createServer, type Server, type ServerResponse} from 'node:http'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
@@ -74,7 +77,7 @@ before(async () => {
       makePod({name: 'good', namespace: 'mp', ip: '127.0.0.21', port: goodPort}),
       makePod({name: 'failing', namespace: 'mp', ip: '127.0.0.22', port: failPort}),
       makePod({name: 'slow', namespace: 'mp', ip: '127.0.0.23', port: slowPort}),
-      makePod({name: 'elsewhere', namespace: 'other', ip: '127.0.0.24', port: goodPort}),
+      makePod({name: 'elsewhere', namespace: 'other', ip: '127.0.0.21', port: goodPort}),
     ],
   })
   kubeconfig = api.kubeconfigPath()
@@ -156,6 +159,38 @@ describe('kube metrics-proxy', () => {
     } finally {
       cli.child.kill('SIGTERM')
       assert.equal(await cli.exit, 0, cli.err())
+    }
+  })
+
+  it('--auth-token-file: 401 without the token, 200 with it', async () => {
+    const tokenFile = path.join(mkdtempSync(path.join(tmpdir(), 'roster-proxy-')), 'token')
+    writeFileSync(tokenFile, 's3cret-token\n', {mode: 0o600})
+    const port = await freePort()
+    const cli = spawnCli([
+      'kube',
+      'metrics-proxy',
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--kubeconfig',
+      kubeconfig,
+      '--kube-namespace',
+      'other',
+      '--auth-token-file',
+      tokenFile,
+    ])
+    try {
+      const base = `http://127.0.0.1:${port}`
+      const auth = {headers: {authorization: 'Bearer s3cret-token'}}
+      await until(async () => (await fetch(`${base}/healthz`, auth)).status === 200, 'the proxy')
+      assert.equal((await fetch(`${base}/metrics`)).status, 401)
+      assert.equal((await fetch(`${base}/metrics`, {headers: {authorization: 'Bearer wrong'}})).status, 401)
+      const ok = await fetch(`${base}/metrics`, auth)
+      assert.equal(ok.status, 200)
+      assert.match(await ok.text(), /^up\{pod="elsewhere",namespace="other"\} 1$/m)
+    } finally {
+      cli.child.kill('SIGTERM')
+      assert.equal(await cli.exit, 0, cli.err())
+      assert.doesNotMatch(cli.err(), /s3cret/)
     }
   })
 
