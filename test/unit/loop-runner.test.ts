@@ -157,3 +157,66 @@ describe('BoundedFrequencyRunner', () => {
     assert.throws(() => new BoundedFrequencyRunner(async () => undefined, {minIntervalMs: 10, maxIntervalMs: 5}), /min/)
   })
 })
+
+describe('runWatchLoop', () => {
+  it('syncs at start and on every trigger; stops on the signal, stopping its triggers', async () => {
+    const {runWatchLoop} = await import('../../src/lib/loop/watch-loop.js')
+    const controller = new AbortController()
+    let fire: (() => void) | undefined
+    let triggerStopped = false
+    let syncs = 0
+    let resolveSync: (() => void) | undefined
+    const synced = () => new Promise<void>((r) => (resolveSync = r))
+    let next = synced()
+    const done = runWatchLoop(
+      async () => {
+        syncs++
+        resolveSync?.()
+      },
+      {
+        minIntervalMs: 0,
+        maxIntervalMs: 3_600_000,
+        signal: controller.signal,
+        onError: (e) => assert.fail(String(e)),
+        triggers: [
+          async (onChange, signal) => {
+            fire = onChange
+            await new Promise<void>((r) => signal.addEventListener('abort', () => r(), {once: true}))
+            triggerStopped = true
+          },
+        ],
+      },
+    )
+    await next
+    assert.equal(syncs, 1)
+    next = synced()
+    fire?.()
+    await next
+    assert.equal(syncs, 2)
+    controller.abort()
+    assert.equal(await done, 2)
+    assert.equal(triggerStopped, true)
+  })
+
+  it('a fatal sync error ends the loop with that error', async () => {
+    const {runWatchLoop} = await import('../../src/lib/loop/watch-loop.js')
+    const errors: unknown[] = []
+    await assert.rejects(
+      runWatchLoop(
+        async () => {
+          throw new Error('lock lost')
+        },
+        {
+          minIntervalMs: 0,
+          maxIntervalMs: 1000,
+          signal: new AbortController().signal,
+          onError: (e) => errors.push(e),
+          isFatal: (e) => (e as Error).message === 'lock lost',
+          triggers: [],
+        },
+      ),
+      /lock lost/,
+    )
+    assert.deepEqual(errors, [])
+  })
+})

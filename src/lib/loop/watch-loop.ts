@@ -20,24 +20,49 @@ export interface WatchLoopOptions {
   triggers: ChangeTrigger[]
   /** Errors of a sync (retried by the runner) and of a trigger (it keeps retrying or the max interval covers). */
   onError: (error: unknown) => void
+  /** Sync errors that end the loop (runWatchLoop rejects with them) instead of being retried. */
+  isFatal?: (error: unknown) => boolean
 }
 
 /** Runs `sync` on changes and at least every max interval until the signal aborts; returns the number of syncs. */
 export async function runWatchLoop(sync: () => Promise<void>, o: WatchLoopOptions): Promise<number> {
-  const runner = new BoundedFrequencyRunner(sync, {minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, onError: o.onError})
-  runner.start()
-  const watching = o.triggers.map((trigger) =>
-    trigger(() => runner.run(), o.signal, o.onError).catch((error: unknown) => {
-      // A trigger that ends with an error leaves the max interval in charge.
-      if (!o.signal.aborted) o.onError(error)
-    }),
-  )
-  await new Promise<void>((resolve) => {
-    if (o.signal.aborted) return resolve()
-    o.signal.addEventListener('abort', () => resolve(), {once: true})
-  })
-  await Promise.all(watching)
-  await runner.stop()
+  // Ends on the caller's signal, or on a fatal sync error.
+  const stop = new AbortController()
+  const onAbort = (): void => stop.abort()
+  if (o.signal.aborted) stop.abort()
+  else o.signal.addEventListener('abort', onAbort, {once: true})
+  let fatal: {error: unknown} | undefined
+  const guarded = async (): Promise<void> => {
+    try {
+      await sync()
+    } catch (error) {
+      if (o.isFatal?.(error)) {
+        fatal = {error}
+        stop.abort()
+        return
+      }
+      throw error
+    }
+  }
+  const runner = new BoundedFrequencyRunner(guarded, {minIntervalMs: o.minIntervalMs, maxIntervalMs: o.maxIntervalMs, onError: o.onError})
+  try {
+    runner.start()
+    const watching = o.triggers.map((trigger) =>
+      trigger(() => runner.run(), stop.signal, o.onError).catch((error: unknown) => {
+        // A trigger that ends with an error leaves the max interval in charge.
+        if (!stop.signal.aborted) o.onError(error)
+      }),
+    )
+    await new Promise<void>((resolve) => {
+      if (stop.signal.aborted) return resolve()
+      stop.signal.addEventListener('abort', () => resolve(), {once: true})
+    })
+    await Promise.all(watching)
+    await runner.stop()
+  } finally {
+    o.signal.removeEventListener('abort', onAbort)
+  }
+  if (fatal) throw fatal.error
   return runner.syncs
 }
 
