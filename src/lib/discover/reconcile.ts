@@ -9,11 +9,12 @@
 import {NotFoundError} from '../errors.js'
 import type {RegistryClient} from '../registry/registry-client.js'
 import type {Service} from '../registry/model.js'
-import {planDiscovery, type PlanIssue, type PlanOptions} from './plan.js'
+import {planDiscovery, type DesiredService, type PlanIssue, type PlanOptions} from './plan.js'
 import type {PodTarget} from './pods.js'
 
-/** Entries per import call: well under the 1 MiB request limit of `roster serve`. */
+/** Entries per import call, and their JSON size: well under the 1 MiB request limit of `roster serve`. */
 export const IMPORT_CHUNK = 1000
+export const IMPORT_CHUNK_BYTES = 512 * 1024
 export const UNREGISTER_CHUNK = 1000
 
 export interface ReconcileOptions extends PlanOptions {
@@ -71,14 +72,7 @@ export async function reconcile(registry: RegistryClient, targets: readonly PodT
     result.removed = plan.remove.length
     return result
   }
-  for (let i = 0; i < plan.upsert.length; i += IMPORT_CHUNK) {
-    const entries = plan.upsert.slice(i, i + IMPORT_CHUNK).map((d) => ({
-      name: d.name,
-      endpoints: [d.endpoint],
-      namespace: o.namespace,
-      labels: d.labels,
-      description: d.description,
-    }))
+  for (const entries of importChunks(plan.upsert, o.namespace)) {
     const r = await registry.importServices({services: entries}, 'kube discover')
     result.writeCalls++
     result.created += r.created
@@ -92,6 +86,24 @@ export async function reconcile(registry: RegistryClient, targets: readonly PodT
     result.removed += r.removed.length
   }
   return result
+}
+
+/** Import entries in chunks of at most IMPORT_CHUNK entries and about IMPORT_CHUNK_BYTES of JSON. */
+function* importChunks(upsert: readonly DesiredService[], namespace: string): Generator<object[]> {
+  let chunk: object[] = []
+  let bytes = 0
+  for (const d of upsert) {
+    const entry = {name: d.name, endpoints: [d.endpoint], namespace, labels: d.labels, description: d.description}
+    const size = JSON.stringify(entry).length + 1
+    if (chunk.length > 0 && (chunk.length >= IMPORT_CHUNK || bytes + size > IMPORT_CHUNK_BYTES)) {
+      yield chunk
+      chunk = []
+      bytes = 0
+    }
+    chunk.push(entry)
+    bytes += size
+  }
+  if (chunk.length > 0) yield chunk
 }
 
 /** One line for people: what the reconcile did. */
