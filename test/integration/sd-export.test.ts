@@ -189,6 +189,19 @@ describe('roster sd export', () => {
     ok(await exportOnce())
   })
 
+  it('with --watch, a registry change starts a pass long before --interval', async () => {
+    // --interval 1h: the only thing that can start the second pass within the test is the change.
+    const loop = startLoop(['sd', 'export', '--server', 'prom1', '--dir', sd, '--watch', '--interval', '1h'], env)
+    await loop.waitFor('stdout', /written/)
+    ok(await cli('service', 'register', 'node', '-e', 'http://10.0.0.4:9100/metrics', '-n', 'team-a'))
+    await loop.waitFor('stdout', /1 written \(team-a\.json\)/)
+    assert.ok(read('team-a.json').some((g) => g.targets[0] === '10.0.0.4:9100'))
+    loop.kill('SIGTERM')
+    assert.equal(await loop.exited, 0, loop.stderr())
+    ok(await cli('service', 'unregister', 'http://10.0.0.4:9100/metrics', '-n', 'team-a'))
+    ok(await exportOnce())
+  })
+
   it('in a loop, writes what changed at the next pass, and goes on after a failed pass', async () => {
     const loop = startLoop(['sd', 'export', '--server', 'prom1', '--dir', sd, '--interval', '200ms'], env)
     await loop.waitFor('stdout', /3 written/)

@@ -29,7 +29,7 @@ import type {TLSSocket} from 'node:tls'
 import type {KubeObject} from './kube-objects.js'
 import {parseLabelSelector} from './kube-selector.js'
 
-export type ResourceName = 'nodes' | 'services' | 'ingresses'
+export type ResourceName = 'nodes' | 'services' | 'ingresses' | 'pods'
 export type Verb = 'list' | 'watch' | 'get' | 'discovery' | 'other'
 
 export interface RequestRecord {
@@ -49,6 +49,7 @@ export interface KubeApiServerOptions {
   nodes?: KubeObject[]
   services?: KubeObject[]
   ingresses?: KubeObject[]
+  pods?: KubeObject[]
   /** Bearer token → user name. Default: admin-token → admin, viewer-token → viewer. */
   tokens?: Record<string, string>
   /**
@@ -110,6 +111,9 @@ export interface KubeApiServer {
   addIngress(ingress: KubeObject): void
   updateIngress(namespace: string, name: string, change: (ingress: KubeObject) => void): void
   deleteIngress(namespace: string, name: string): void
+  addPod(pod: KubeObject): void
+  updatePod(namespace: string, name: string, change: (pod: KubeObject) => void): void
+  deletePod(namespace: string, name: string): void
   /** The current (latest) resourceVersion. */
   resourceVersion(): number
   readonly requests: RequestRecord[]
@@ -195,6 +199,16 @@ const RESOURCES: Record<ResourceName, ResourceInfo> = {
     singular: 'ingress',
     shortNames: ['ing'],
   },
+  pods: {
+    name: 'pods',
+    kind: 'Pod',
+    listKind: 'PodList',
+    apiVersion: 'v1',
+    group: '',
+    namespaced: true,
+    singular: 'pod',
+    shortNames: ['po'],
+  },
 }
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
@@ -211,7 +225,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   let compactedRv = 0
   let failContinue = 0
   let bookmarks = 0
-  const stores: Record<ResourceName, Map<string, Entry>> = {nodes: new Map(), services: new Map(), ingresses: new Map()}
+  const stores: Record<ResourceName, Map<string, Entry>> = {nodes: new Map(), services: new Map(), ingresses: new Map(), pods: new Map()}
   const sortedKeys: Partial<Record<ResourceName, string[]>> = {}
   const history: HistoryEvent[] = []
   const watchers = new Set<Watcher>()
@@ -299,6 +313,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   for (const i of options.ingresses ?? []) {
     rv++
     store('ingresses', structuredClone(i))
+  }
+  for (const p of options.pods ?? []) {
+    rv++
+    store('pods', structuredClone(p))
   }
   compactedRv = rv
 
@@ -677,7 +695,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         }
         break
       case '/api/v1':
-        body = resourceList('v1', ['nodes', 'services'])
+        body = resourceList('v1', ['nodes', 'services', 'pods'])
         break
       case '/apis':
         body = {kind: 'APIGroupList', apiVersion: 'v1', groups: [networking]}
@@ -801,6 +819,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     addIngress: (i) => put('ingresses', i),
     updateIngress: (ns, name, change) => update('ingresses', `${ns}/${name}`, change),
     deleteIngress: (ns, name) => remove('ingresses', `${ns}/${name}`),
+    addPod: (p) => put('pods', p),
+    updatePod: (ns, name, change) => update('pods', `${ns}/${name}`, change),
+    deletePod: (ns, name) => remove('pods', `${ns}/${name}`),
     resourceVersion: () => rv,
     requests,
     requestCount(filter = {}) {
@@ -936,10 +957,10 @@ function serverHumanDuration(ms: number): string {
 function matchResource(path: string): {resource: ResourceName; namespace?: string; name?: string} | undefined {
   let m = /^\/api\/v1\/nodes(?:\/([^/]+))?$/.exec(path)
   if (m) return {resource: 'nodes', name: m[1] ? decodeURIComponent(m[1]) : undefined}
-  m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?services(?:\/([^/]+))?$/.exec(path)
+  m = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?(services|pods)(?:\/([^/]+))?$/.exec(path)
   if (m) {
-    if (m[2] && !m[1]) return undefined
-    return {resource: 'services', namespace: m[1], name: m[2] ? decodeURIComponent(m[2]) : undefined}
+    if (m[3] && !m[1]) return undefined
+    return {resource: m[2] as 'services' | 'pods', namespace: m[1], name: m[3] ? decodeURIComponent(m[3]) : undefined}
   }
   m = /^\/apis\/networking\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?ingresses(?:\/([^/]+))?$/.exec(path)
   if (m) {

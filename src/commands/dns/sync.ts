@@ -78,6 +78,11 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     interval: Flags.string({
       description: 'Loop mode: sync, wait this long (30s, 1m, 1h), repeat. SIGTERM/SIGINT finish the current apply and exit 0.',
     }),
+    watch: Flags.boolean({
+      description:
+        'Watch mode: sync when the registry (registry source) or the cluster (kubernetes source) changes, at most every second, and at least every --interval (default 1m).',
+      exclusive: ['once'],
+    }),
     policy: Flags.option({
       description:
         'sync: create, update and delete; upsert-only: create and update; create-only: create. Required: no default that deletes.',
@@ -335,6 +340,22 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     return error
   }
 
+  /** --watch: runs started by registry and cluster changes (src/lib/loop/sync-watch.ts). */
+  private async watchLoop(): Promise<ReturnType<typeof import('../../lib/loop/sync-watch.js').syncWatchLoop>> {
+    const f = this.flags
+    const {dnsSyncTriggers, syncWatchLoop} = await import('../../lib/loop/sync-watch.js')
+    const {isRemoteRegistry} = await import('../../lib/store/open-store.js')
+    const store = f.source.includes('registry') && !isRemoteRegistry(f.registry) ? await this.openStore() : undefined
+    const cluster = {
+      kubeconfig: f.kubeconfig,
+      context: f.context,
+      timeoutMs: this.timeoutMs,
+      namespace: f.namespace,
+      labelSelector: f['label-filter'],
+    }
+    return syncWatchLoop(dnsSyncTriggers({sources: f.source, store, cluster}))
+  }
+
   async run(): Promise<SyncResult | {runs: number}> {
     try {
       return await this.sync()
@@ -351,7 +372,7 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     const provider = await this.buildProvider()
     const {runSync, runSyncLoop, hasChanges} = await import('../../lib/dns/sync.js')
     try {
-      if (intervalMs === undefined) {
+      if (intervalMs === undefined && !f.watch) {
         const bar = await this.progress()
         let result: SyncResult
         try {
@@ -368,8 +389,9 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       process.once('SIGTERM', stop)
       process.once('SIGINT', stop)
       try {
-        const runs = await runSyncLoop(async () => this.syncOptions(sources, provider), {
-          intervalMs,
+        const loop = f.watch ? await this.watchLoop() : runSyncLoop
+        const runs = await loop(async () => this.syncOptions(sources, provider), {
+          intervalMs: intervalMs ?? 60_000,
           signal: controller.signal,
           onResult: (result) => {
             if (this.jsonEnabled()) this.log(JSON.stringify(result))

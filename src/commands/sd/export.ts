@@ -10,7 +10,7 @@ export default class SdExport extends RosterCommand<typeof SdExport> {
   static override description = `Write Prometheus file_sd files for one scrape server: DIR/<namespace>.json per namespace (namespaces whose export is disabled get none), the same target groups as http_sd.
 Files are replaced atomically and only when their content changes, keep their mode, owner and group, and files of namespaces that are gone or disabled are removed (only files this command wrote, as recorded in DIR/.roster-sd-export.files).
 A lock (DIR/.roster-sd-export.lock) keeps a second exporter off the directory: it exits 6. A lock left by a dead exporter on this host is broken.
-Without --once, exports every --interval until SIGTERM or SIGINT (the pass in progress finishes, exit 0), printing a line when files change. Unknown --server: exit 5.`
+With --watch, exports when the registry changes (at most every second, at least every --interval). Otherwise, without --once, exports every --interval until SIGTERM or SIGINT (the pass in progress finishes, exit 0), printing a line when files change. Unknown --server: exit 5.`
 
   static override examples = [
     '<%= config.bin %> sd export --server prom1 --dir /etc/prometheus/file_sd --once',
@@ -26,7 +26,20 @@ Without --once, exports every --interval until SIGTERM or SIGINT (the pass in pr
     }),
     interval: Flags.string({description: 'Loop mode: export, wait this long (10s, 1m), repeat.', default: '30s'}),
     once: Flags.boolean({description: 'Export once and exit.'}),
+    watch: Flags.boolean({
+      description:
+        'Export when the registry changes (at most every second) and at least every --interval. A remote registry: every --interval only.',
+      exclusive: ['once'],
+    }),
     ...registryFlags,
+  }
+
+  /** --watch: the local registry's store changes start passes (src/lib/loop). */
+  private async watchTriggers(): Promise<import('../../lib/loop/watch-loop.js').ChangeTrigger[]> {
+    const {isRemoteRegistry} = await import('../../lib/store/open-store.js')
+    if (isRemoteRegistry(this.flags.registry)) return []
+    const {registryTrigger} = await import('../../lib/loop/watch-loop.js')
+    return [registryTrigger(await this.openStore())]
   }
 
   async run(): Promise<FileSdResult | {passes: number}> {
@@ -46,6 +59,7 @@ Without --once, exports every --interval until SIGTERM or SIGINT (the pass in pr
         server: f.server,
         dir: f.dir,
         intervalMs,
+        triggers: f.watch ? await this.watchTriggers() : undefined,
         signal: controller.signal,
         onResult: (result) => {
           last = result

@@ -35,6 +35,7 @@ import {ConflictError, InvalidInputError, NotAllowedError, NotFoundError} from '
 import type {Service} from '../registry/model.js'
 import type {RegistryClient} from '../registry/registry-client.js'
 import {validateName} from '../registry/validation.js'
+import type {ChangeTrigger} from '../loop/watch-loop.js'
 import {sdConfigOf, serializeTargetGroups, targetGroups} from './targets.js'
 
 export const LOCK_FILE = '.roster-sd-export.lock'
@@ -344,6 +345,15 @@ export interface FileSdLoopOptions {
   onResult(result: FileSdResult): void
   /** A failed pass in loop mode (the loop goes on); lock loss, bad input, a refused token and an unknown server at the first pass end it. */
   onError(error: unknown): void
+  /** Watch mode (`--watch`): these start passes, at most every minIntervalMs (default 1 s); intervalMs is then the max interval. */
+  triggers?: ChangeTrigger[]
+  minIntervalMs?: number
+}
+
+/** Lock lost, bad input, a refused token, or an unknown server at start: retrying cannot help. */
+function isFatalExportError(error: unknown, passes: number): boolean {
+  const fatal = error instanceof ConflictError || error instanceof InvalidInputError || error instanceof NotAllowedError
+  return fatal || (passes === 0 && error instanceof NotFoundError)
 }
 
 /**
@@ -360,13 +370,35 @@ export async function runFileSdExport(o: FileSdLoopOptions): Promise<number> {
       return 1
     }
     let passes = 0
+    if (o.triggers) {
+      // Event-driven: registry changes start passes through the bounded-frequency runner.
+      const {runWatchLoop} = await import('../loop/watch-loop.js')
+      let attempted = 0
+      await runWatchLoop(
+        async () => {
+          try {
+            o.onResult(await exportFileSd(o.registry, {server: o.server, dir: o.dir, lock}))
+            passes++
+          } finally {
+            attempted++
+          }
+        },
+        {
+          minIntervalMs: Math.min(o.minIntervalMs ?? 1000, o.intervalMs),
+          maxIntervalMs: o.intervalMs,
+          signal: o.signal ?? new AbortController().signal,
+          triggers: o.triggers,
+          onError: (error) => o.onError(error),
+          isFatal: (error) => isFatalExportError(error, attempted - 1),
+        },
+      )
+      return passes
+    }
     while (!o.signal?.aborted) {
       try {
         o.onResult(await exportFileSd(o.registry, {server: o.server, dir: o.dir, lock}))
       } catch (error) {
-        // Lock lost, bad input, a refused token, or an unknown server at start: retrying cannot help.
-        const fatal = error instanceof ConflictError || error instanceof InvalidInputError || error instanceof NotAllowedError
-        if (fatal || (passes === 0 && error instanceof NotFoundError)) throw error
+        if (isFatalExportError(error, passes)) throw error
         o.onError(error)
       }
       passes++

@@ -1,0 +1,91 @@
+/**
+ * kube metrics-proxy at scale: 200 pods of 1,000 series each (10 counter families × 100 series),
+ * served by one request handler listening on 200 loopback addresses (127.0.1.1–127.0.1.200). The
+ * proxy runs as the built CLI; REQUESTS sequential GET /metrics give the latency p50/p99, the
+ * proxy's peak RSS (VmHWM) and the answer's size.
+ * Prints figures; asserts nothing. Run: npm run build && node --import tsx bench/metrics-proxy.ts
+ */
+import {spawn} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import {createServer, type Server} from 'node:http'
+
+import {BIN, isolatedEnv} from '../test/support/cli.js'
+import {freePort} from '../test/support/free-port.js'
+import {startKubeApiServer} from '../test/support/kube-api-server.js'
+import {makePod} from '../test/support/pod-fixtures.js'
+
+const PODS = Number(process.env.BENCH_PODS ?? 200)
+const SERIES = Number(process.env.BENCH_SERIES ?? 1000)
+const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 30)
+
+const families = 10
+const lines: string[] = []
+for (let f = 0; f < families; f++) {
+  lines.push(`# HELP bench_family_${f}_total Family ${f}.`, `# TYPE bench_family_${f}_total counter`)
+  for (let s = 0; s < SERIES / families; s++) lines.push(`bench_family_${f}_total{series="s${s}",code="200"} ${s * 17 + f}`)
+}
+const body = `${lines.join('\n')}\n`
+const handler = (_req: unknown, res: import('node:http').ServerResponse): void => {
+  res.writeHead(200, {'content-type': 'text/plain; version=0.0.4'}).end(body)
+}
+
+const servers: Server[] = []
+const port = await freePort()
+for (let i = 1; i <= PODS; i++) {
+  const server = createServer(handler)
+  await new Promise<void>((resolve) => server.listen(port, `127.0.1.${i}`, () => resolve()))
+  servers.push(server)
+}
+const api = await startKubeApiServer({
+  pods: Array.from({length: PODS}, (_, i) => makePod({name: `pod-${i + 1}`, namespace: 'bench', ip: `127.0.1.${i + 1}`, port})),
+})
+const listen = await freePort()
+const proxy = spawn(
+  process.execPath,
+  [BIN, 'kube', 'metrics-proxy', '--listen', `127.0.0.1:${listen}`, '--kubeconfig', api.kubeconfigPath()],
+  {
+    env: isolatedEnv() as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  },
+)
+const exited = new Promise<number | null>((resolve) => proxy.on('close', (code) => resolve(code)))
+
+try {
+  const base = `http://127.0.0.1:${listen}`
+  for (;;) {
+    const ok = await fetch(`${base}/healthz`).then(
+      (r) => r.status === 200,
+      () => false,
+    )
+    if (ok) break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const idleRss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1]
+  const ms: number[] = []
+  let bytes = 0
+  let samples = 0
+  let ups = 0
+  for (let i = 0; i < REQUESTS; i++) {
+    const t = performance.now()
+    const text = await (await fetch(`${base}/metrics`)).text()
+    ms.push(performance.now() - t)
+    bytes = text.length
+    samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length
+    ups = (text.match(/^up\{.*\} 1$/gm) ?? []).length
+  }
+  const sorted = [...ms].sort((a, b) => a - b)
+  const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1]
+  console.log(`${PODS} pods × ${SERIES} series: ${samples} samples (${(bytes / 1e6).toFixed(1)} MB) per answer, up=1 for ${ups} pods`)
+  console.log(
+    `latency over ${REQUESTS} requests: p50 ${pct(50).toFixed(0)} ms, p99 ${pct(99).toFixed(0)} ms (min ${sorted[0]?.toFixed(0)} ms)`,
+  )
+  console.log(
+    `proxy RSS idle (pods listed, nothing scraped): ${(Number(idleRss) / 1024).toFixed(0)} MiB; peak RSS: ${(Number(hwm) / 1024).toFixed(0)} MiB`,
+  )
+} finally {
+  proxy.kill('SIGTERM')
+  console.log(`proxy exit on SIGTERM: ${await exited}`)
+  for (const s of servers) s.close()
+  await api.stop()
+}

@@ -1,0 +1,64 @@
+import {Flags} from '@oclif/core'
+
+import {RosterCommand} from '../../lib/command/base-command.js'
+import {parseDuration} from '../../lib/config/duration.js'
+import {InvalidInputError} from '../../lib/errors.js'
+
+export default class KubeMetricsProxy extends RosterCommand<typeof KubeMetricsProxy> {
+  static override description = `Serve the metrics of every pod annotated prometheus.io/scrape: "true" (Running and Ready) as one static target.
+Each GET /metrics scrapes the pods in parallel and adds pod and namespace labels to every sample (a clashing label becomes exported_<name>) and up{pod,namespace} 0/1 per pod; a pod slower than --scrape-timeout or failing costs only its own up 0. Loopback by default; off loopback it needs --tls-cert/--tls-key or --insecure-plaintext. SIGTERM/SIGINT stop it cleanly.`
+
+  static override examples = [
+    '<%= config.bin %> kube metrics-proxy',
+    '<%= config.bin %> kube metrics-proxy --kube-namespace shop -l app=api --scrape-timeout 5s',
+    '<%= config.bin %> kube metrics-proxy --listen 0.0.0.0:15090 --tls-cert proxy.crt --tls-key proxy.key --auth-token-file /etc/roster/proxy-token',
+  ]
+
+  static override flags = {
+    listen: Flags.string({description: 'Address to serve on, HOST:PORT.', default: '127.0.0.1:15090'}),
+    selector: Flags.string({char: 'l', description: 'Only pods matching this Kubernetes label selector.'}),
+    'kube-namespace': Flags.string({description: 'Only pods of this Kubernetes namespace (default: all namespaces).'}),
+    'scrape-timeout': Flags.string({description: 'Answer within this long; pods not scraped by then are up 0.', default: '9s'}),
+    concurrency: Flags.integer({description: 'Pods scraped at once.', default: 32, min: 1, max: 1024}),
+    'tls-cert': Flags.string({description: 'Serve HTTPS with this certificate (PEM).'}),
+    'tls-key': Flags.string({description: 'Private key of --tls-cert (PEM).'}),
+    'insecure-plaintext': Flags.boolean({description: 'Allow plain HTTP off loopback.'}),
+    'auth-token-file': Flags.string({description: 'Require "Authorization: Bearer <the file\'s content>" on every request.'}),
+    kubeconfig: Flags.string({
+      description: 'Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then the in-cluster service account).',
+    }),
+    context: Flags.string({description: 'Kubeconfig context to use (default: its current-context).'}),
+  }
+
+  async run(): Promise<{requests: number; pods: number}> {
+    const f = this.flags
+    const scrapeTimeoutMs = parseDuration(f['scrape-timeout'], '--scrape-timeout')
+    if (scrapeTimeoutMs <= 0) throw InvalidInputError.forField('--scrape-timeout', f['scrape-timeout'], 'must be positive')
+    const {startMetricsProxy} = await import('../../lib/metrics-proxy/proxy.js')
+    const proxy = await startMetricsProxy({
+      kubeconfig: f.kubeconfig,
+      context: f.context,
+      timeoutMs: this.timeoutMs,
+      listen: f.listen,
+      labelSelector: f.selector,
+      kubeNamespace: f['kube-namespace'],
+      scrapeTimeoutMs,
+      concurrency: f.concurrency,
+      tlsCert: f['tls-cert'],
+      tlsKey: f['tls-key'],
+      insecurePlaintext: f['insecure-plaintext'],
+      authTokenFile: f['auth-token-file'],
+      onLog: (line) => this.logToStderr(`roster: ${line}`),
+    })
+    const stop = (): void => void proxy.close()
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+    try {
+      await proxy.done
+    } finally {
+      process.off('SIGTERM', stop)
+      process.off('SIGINT', stop)
+    }
+    return proxy.stats()
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * `roster kube metrics-proxy`: one static target for scrapers that take only static targets. An
+ * informer keeps the annotated, ready pods current (list, then watch; relist on 410); each GET
+ * /metrics scrapes all of them in parallel (bounded), merges their samples with `pod` and
+ * `namespace` labels, and adds `up{pod,namespace}` 0/1 — a slow or failing pod costs only its own
+ * `up 0`, and the answer comes within --scrape-timeout.
+ *
+ * Server rules: loopback by default; off loopback it needs TLS (--tls-cert/--tls-key) or an
+ * explicit --insecure-plaintext; with --auth-token-file every request needs that bearer token.
+ */
+import {timingSafeEqual} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import type {IncomingMessage, Server, ServerResponse} from 'node:http'
+import {isIP} from 'node:net'
+
+import {InvalidInputError} from '../errors.js'
+import type {ClusterClientOptions} from '../cluster/cluster-client.js'
+import type {PodSelection} from '../discover/discover.js'
+import type {KubePod, PodTarget} from '../discover/pods.js'
+
+export interface MetricsProxyOptions extends ClusterClientOptions, PodSelection {
+  listen: string
+  scrapeTimeoutMs: number
+  concurrency?: number
+  tlsCert?: string
+  tlsKey?: string
+  insecurePlaintext?: boolean
+  authTokenFile?: string
+  onLog?: (line: string) => void
+}
+
+export interface MetricsProxy {
+  url: string
+  /** Resolves when the proxy has stopped (after close(), or on a fatal informer error: rejects). */
+  done: Promise<void>
+  close(): Promise<void>
+  stats(): {requests: number; pods: number}
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '')
+  if (h === 'localhost') return true
+  if (isIP(h) === 4) return h.startsWith('127.')
+  if (isIP(h) === 6) return h === '::1'
+  return false
+}
+
+function parseListen(text: string): {host: string; port: number} {
+  const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(text.trim())
+  const port = m ? Number(m[2]) : NaN
+  if (!m || !(port >= 0 && port <= 65535)) throw InvalidInputError.forField('--listen', text, 'must be HOST:PORT, e.g. 127.0.0.1:15090')
+  const host = (m[1] as string).replace(/^\[|\]$/g, '')
+  return {host: host === '' ? '0.0.0.0' : host, port}
+}
+
+export async function startMetricsProxy(o: MetricsProxyOptions): Promise<MetricsProxy> {
+  const {host, port} = parseListen(o.listen)
+  const tls = Boolean(o.tlsCert || o.tlsKey)
+  if (tls && !(o.tlsCert && o.tlsKey))
+    throw new InvalidInputError('--tls-cert and --tls-key go together', {field: o.tlsCert ? 'tls-key' : 'tls-cert'})
+  if (!isLoopbackHost(host) && !tls && !o.insecurePlaintext)
+    throw InvalidInputError.forField(
+      '--listen',
+      o.listen,
+      'is not a loopback address: serve TLS (--tls-cert, --tls-key) or pass --insecure-plaintext',
+    )
+  let token: Buffer | undefined
+  if (o.authTokenFile) {
+    try {
+      token = Buffer.from(readFileSync(o.authTokenFile, 'utf8').trim())
+    } catch (error) {
+      throw InvalidInputError.forField(
+        '--auth-token-file',
+        o.authTokenFile,
+        `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      )
+    }
+    if (token.length === 0) throw InvalidInputError.forField('--auth-token-file', o.authTokenFile, 'is empty')
+  }
+
+  const {createClusterClient} = await import('../cluster/cluster-client.js')
+  const {runInformer} = await import('../cluster/informer.js')
+  const {podTarget} = await import('../discover/pods.js')
+  const {podsPath} = await import('../discover/discover.js')
+  const {createScraper, mapBounded} = await import('./scrape.js')
+  const {ExpositionMerger} = await import('./exposition.js')
+
+  const client = await createClusterClient(o)
+  const scraper = createScraper({maxSockets: o.concurrency ?? 32})
+  const controller = new AbortController()
+  let state: ReadonlyMap<string, PodTarget | null> = new Map()
+  let synced = false
+  let requests = 0
+  const targets = (): PodTarget[] =>
+    [...state.values()]
+      .filter((t): t is PodTarget => t !== null && t.url !== '')
+      .sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1))
+
+  async function metrics(): Promise<InstanceType<typeof ExpositionMerger>> {
+    const deadline = Date.now() + o.scrapeTimeoutMs
+    const pods = targets()
+    const outcomes = await mapBounded(pods, o.concurrency ?? 32, (t) => scraper.scrape(t, deadline))
+    const merger = new ExpositionMerger()
+    pods.forEach((t, i) => {
+      const outcome = outcomes[i]!
+      const labels = {pod: t.pod, namespace: t.namespace}
+      if (outcome.ok) merger.addPod(outcome.text, labels)
+      merger.addUp(labels, outcome.ok ? 1 : 0)
+    })
+    return merger
+  }
+
+  /** Streams the merged families, waiting for the socket to drain. */
+  async function send(res: ServerResponse, merger: InstanceType<typeof ExpositionMerger>, head: boolean): Promise<void> {
+    res.writeHead(200, {'content-type': 'text/plain; version=0.0.4; charset=utf-8'})
+    if (head) return void res.end()
+    for (const chunk of merger.chunks()) {
+      if (res.destroyed) return
+      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve))
+    }
+    res.end()
+  }
+
+  const authorized = (req: IncomingMessage): boolean => {
+    if (!token) return true
+    const header = req.headers.authorization ?? ''
+    const given = Buffer.from(header.startsWith('Bearer ') ? header.slice(7).trim() : '')
+    return given.length === token.length && timingSafeEqual(given, token)
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, {allow: 'GET, HEAD', 'content-type': 'text/plain'}).end('method not allowed\n')
+      return
+    }
+    if (!authorized(req)) {
+      res.writeHead(401, {'www-authenticate': 'Bearer', 'content-type': 'text/plain'}).end('a valid bearer token is required\n')
+      return
+    }
+    if (path === '/healthz') {
+      res.writeHead(synced ? 200 : 503, {'content-type': 'text/plain'}).end(synced ? 'ok\n' : 'pods not listed yet\n')
+      return
+    }
+    if (path !== '/metrics') {
+      res.writeHead(404, {'content-type': 'text/plain'}).end('roster kube metrics-proxy: /metrics, /healthz\n')
+      return
+    }
+    requests++
+    metrics()
+      .then((merger) => send(res, merger, req.method === 'HEAD'))
+      .catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, {'content-type': 'text/plain'}).end(`${(error as Error).message}\n`)
+        else res.destroy()
+      })
+  }
+
+  let server: Server
+  if (tls) {
+    const {createServer} = await import('node:https')
+    let key: Buffer, cert: Buffer
+    try {
+      cert = readFileSync(o.tlsCert as string)
+      key = readFileSync(o.tlsKey as string)
+    } catch (error) {
+      throw new InvalidInputError(`--tls-cert/--tls-key: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
+        field: 'tls-cert',
+      })
+    }
+    server = createServer({key, cert}, handle) as unknown as Server
+  } else {
+    const {createServer} = await import('node:http')
+    server = createServer(handle)
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(InvalidInputError.forField('--listen', o.listen, `cannot listen there (${error.code ?? error.message})`)),
+    )
+    server.listen(port, host, () => resolve())
+  }).catch((error: unknown) => {
+    client.close()
+    scraper.close()
+    throw error
+  })
+  const address = server.address()
+  const boundPort = typeof address === 'object' && address ? address.port : port
+  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`
+  o.onLog?.(`serving ${url}/metrics`)
+
+  let lastError = ''
+  const informer = runInformer<KubePod, PodTarget | null>({
+    client,
+    path: podsPath(client, o.kubeNamespace),
+    map: (pod) => podTarget(pod),
+    list: {labelSelector: o.labelSelector},
+    signal: controller.signal,
+    onSynced: (items) => {
+      state = items
+      synced = true
+    },
+    onError: (error, retryInMs) => {
+      if (error.message !== lastError) o.onLog?.(`${error.message} (retrying in ${retryInMs} ms)`)
+      lastError = error.message
+    },
+    onHealthy: () => {
+      if (lastError) o.onLog?.('the cluster answers again')
+      lastError = ''
+    },
+  })
+
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      controller.abort()
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections?.()
+      })
+      await informer.catch(() => undefined)
+      scraper.close()
+      client.close()
+    })())
+  const done = informer.then(
+    () => closing ?? Promise.resolve(),
+    async (error: unknown) => {
+      await close()
+      throw error
+    },
+  )
+  return {url, done, close, stats: () => ({requests, pods: targets().length})}
+}
