@@ -36,6 +36,7 @@ import {
   type RangeOptions,
   type RangePage,
   type Store,
+  type StoreChanges,
   type TxnResult,
 } from './store.js'
 
@@ -237,6 +238,21 @@ class SqliteStore implements Store {
     return this.run('get', () => {
       const row = this.stmts.get.get(key) as Row | undefined
       return row ? toKeyValue(row) : undefined
+    })
+  }
+
+  /** The change check of `roster serve` (see Store.changesSince): one indexed read when nothing changed. */
+  async changesSince(revision: number): Promise<StoreChanges | undefined> {
+    return this.run('a change check', () => {
+      if ((this.stmts.revision.get() as number) === revision) return undefined
+      return this.db.transaction(() => {
+        const now = this.stmts.revision.get() as number
+        const changed = (
+          this.db.prepare('SELECT key, value, create_revision, mod_revision, version FROM kv WHERE mod_revision > ?').all(revision) as Row[]
+        ).map(toKeyValue)
+        const keys = this.db.prepare('SELECT key FROM kv').pluck().all() as string[]
+        return {revision: now, changed, keys}
+      })()
     })
   }
 

@@ -132,8 +132,21 @@ export interface Store {
   txn(compares: Compare[], success: Operation[]): Promise<TxnResult>
   /** Optional: events under `prefix` after `fromRevision`. */
   watch?(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch>
+  /**
+   * Optional, for a backend without `watch` that other processes write too (SQLite): a cheap
+   * change check. Undefined when the store revision is still `revision`; otherwise, read in one
+   * snapshot, the keys written after `revision` and every key now present (a key missing from
+   * `keys` was deleted). `roster serve` polls it to keep its in-memory view current.
+   */
+  changesSince?(revision: number): Promise<StoreChanges | undefined>
   /** Release connections, watchers and leases, so that the process can exit. */
   close(): Promise<void>
+}
+
+export interface StoreChanges {
+  revision: number
+  changed: KeyValue[]
+  keys: string[]
 }
 
 /** Collects a whole prefix; for small prefixes (servers, namespaces), never services at scale. */

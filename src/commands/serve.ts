@@ -1,0 +1,55 @@
+import {Flags} from '@oclif/core'
+
+import {RosterCommand, registryFlags} from '../lib/command/base-command.js'
+import {InvalidInputError} from '../lib/errors.js'
+
+const {token: _token, 'registry-ca': _registryCa, ...storeFlags} = registryFlags
+
+export default class Serve extends RosterCommand<typeof Serve> {
+  static override description = `Serve the registry (SQLite or etcd) over HTTP/JSON: the API under /v1/ (OpenAPI at /v1/openapi.json), Prometheus http_sd at /v1/sd/SERVER[/NAMESPACE], /metrics, /healthz and /readyz.
+Every /v1 request needs a bearer token (roster token create); --auth none makes every caller admin and is accepted only on a loopback --listen. Off loopback, HTTPS (--tls-cert, --tls-key) is required unless --insecure-plaintext.
+Answers come from an in-memory view of the registry kept current by etcd's watch or, on SQLite, a change check every 200 ms: a change made anywhere is served within a second. SIGTERM stops accepting connections, finishes the requests in flight and exits 0.`
+
+  static override examples = [
+    '<%= config.bin %> serve',
+    '<%= config.bin %> serve --registry etcd://10.0.0.5:2379 --listen 0.0.0.0:3002 --tls-cert /etc/roster/tls.crt --tls-key /etc/roster/tls.key',
+    'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:3002/v1/sd/prom1',
+  ]
+
+  static override flags = {
+    listen: Flags.string({description: 'Address to listen on, HOST:PORT (loopback by default).', default: '127.0.0.1:3002'}),
+    'tls-cert': Flags.string({description: 'PEM certificate (chain) file: serve HTTPS.'}),
+    'tls-key': Flags.string({description: 'PEM private key file for --tls-cert.'}),
+    'insecure-plaintext': Flags.boolean({
+      description: 'Allow plain HTTP on a non-loopback address (tokens then cross the network in clear).',
+    }),
+    auth: Flags.string({
+      description: 'token: bearer machine tokens; none: every caller is admin (loopback only).',
+      options: ['token', 'none'],
+      default: 'token',
+    }),
+    ...storeFlags,
+  }
+
+  async run(): Promise<void> {
+    const {isRemoteRegistry} = await import('../lib/store/open-store.js')
+    if (isRemoteRegistry(this.flags.registry)) {
+      throw InvalidInputError.forField(
+        'registry',
+        this.flags.registry,
+        'serve needs a store (sqlite:PATH or etcd://HOST:PORT), not another roster serve',
+      )
+    }
+    const {serve} = await import('../lib/server/serve.js')
+    await serve({
+      openStore: () => this.openStore(),
+      listen: this.flags.listen,
+      tlsCert: this.flags['tls-cert'],
+      tlsKey: this.flags['tls-key'],
+      insecurePlaintext: this.flags['insecure-plaintext'],
+      auth: this.flags.auth as 'token' | 'none',
+      version: this.config.version,
+      log: (line) => process.stderr.write(`roster serve: ${line}\n`),
+    })
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * The JSON schemas of the HTTP API: fastify validates requests with them (Ajv, unknown fields
+ * refused) and @fastify/swagger turns the same objects into /v1/openapi.json, so the document
+ * and the validation cannot disagree. The registry's own validation (names, labels, endpoint
+ * URLs, selectors) runs after them, with the same messages as the CLI.
+ */
+const labels = {type: 'object', additionalProperties: {type: 'string'}, description: 'Label names to values.'} as const
+const name = {type: 'string', maxLength: 253} as const
+
+export const ErrorSchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: {
+          type: 'string',
+          enum: ['invalid_input', 'too_large', 'not_authenticated', 'not_allowed', 'not_found', 'conflict', 'unavailable', 'failure'],
+        },
+        message: {type: 'string'},
+        field: {type: 'string'},
+      },
+    },
+  },
+} as const
+
+export const ServerSchema = {
+  $id: 'Server',
+  type: 'object',
+  required: ['name', 'labels', 'state', 'modified'],
+  properties: {name, labels, state: {type: 'string', enum: ['joining', 'active', 'leaving']}, modified: {type: 'string'}},
+} as const
+
+export const NamespaceSchema = {
+  $id: 'Namespace',
+  type: 'object',
+  required: ['name', 'export', 'modified'],
+  properties: {name, export: {type: 'string', enum: ['standard', 'blackbox', 'disabled']}, modified: {type: 'string'}},
+} as const
+
+export const ServiceSchema = {
+  $id: 'Service',
+  type: 'object',
+  required: ['id', 'name', 'namespace', 'endpoint', 'labels', 'selector', 'servers', 'description', 'modified'],
+  properties: {
+    id: {type: 'string'},
+    name,
+    namespace: name,
+    endpoint: {type: 'string'},
+    labels,
+    selector: {type: 'string'},
+    servers: {type: 'array', items: {type: 'string'}},
+    description: {type: 'string'},
+    modified: {type: 'string'},
+  },
+} as const
+
+export const SettingsSchema = {
+  $id: 'Settings',
+  type: 'object',
+  required: ['replicas'],
+  properties: {replicas: {type: 'integer'}},
+} as const
+
+export const TokenInfoSchema = {
+  $id: 'TokenInfo',
+  type: 'object',
+  required: ['id', 'role', 'namespaces', 'issuedAt', 'expiresAt', 'issuer', 'audience'],
+  properties: {
+    id: {type: 'string'},
+    role: {type: 'string'},
+    namespaces: {type: 'array', items: {type: 'string'}},
+    issuedAt: {type: 'string'},
+    expiresAt: {type: ['string', 'null']},
+    issuer: {type: 'string'},
+    audience: {type: 'string'},
+    revoked: {type: 'boolean'},
+    signatureValid: {type: 'boolean'},
+    valid: {type: 'boolean'},
+    problem: {type: 'string'},
+  },
+} as const
+
+export const TargetGroupSchema = {
+  $id: 'TargetGroup',
+  type: 'object',
+  required: ['targets', 'labels'],
+  properties: {targets: {type: 'array', items: {type: 'string'}}, labels},
+} as const
+
+export const sharedSchemas = [ErrorSchema, ServerSchema, NamespaceSchema, ServiceSchema, SettingsSchema, TokenInfoSchema, TargetGroupSchema]
+
+const ref = (id: string) => ({$ref: `${id}#`})
+const errors = {'4xx': ref('Error'), '5xx': ref('Error')}
+const redistribution = {checked: {type: 'integer'}, moved: {type: 'integer'}, unassigned: {type: 'integer'}} as const
+const unregisterServicesResult = {
+  type: 'object',
+  properties: {removed: {type: 'array', items: ref('Service')}, notFound: {type: 'array', items: {type: 'string'}}},
+} as const
+
+const nameParam = {type: 'object', required: ['name'], properties: {name}, additionalProperties: false} as const
+const noQuery = {type: 'object', additionalProperties: false, properties: {}} as const
+
+export const routes = {
+  getSettings: {tags: ['settings'], summary: 'The registry settings.', querystring: noQuery, response: {200: ref('Settings'), ...errors}},
+  putSettings: {
+    tags: ['settings'],
+    summary: 'Change the registry settings (admin); services are redistributed.',
+    body: {type: 'object', required: ['replicas'], additionalProperties: false, properties: {replicas: {type: 'integer'}}},
+    response: {200: {type: 'object', properties: {settings: ref('Settings'), ...redistribution}}, ...errors},
+  },
+  listServers: {
+    tags: ['servers'],
+    summary: 'Scrape servers, optionally filtered by a label selector.',
+    querystring: {type: 'object', additionalProperties: false, properties: {selector: {type: 'string'}}},
+    response: {200: {type: 'array', items: ref('Server')}, ...errors},
+  },
+  getServer: {
+    tags: ['servers'],
+    summary: 'One scrape server.',
+    params: nameParam,
+    querystring: noQuery,
+    response: {200: ref('Server'), ...errors},
+  },
+  putServer: {
+    tags: ['servers'],
+    summary: 'Register a scrape server or change its labels (admin).',
+    params: nameParam,
+    body: {type: 'object', additionalProperties: false, properties: {labels}},
+    response: {200: {type: 'object', properties: {server: ref('Server'), ...redistribution}}, ...errors},
+  },
+  deleteServer: {
+    tags: ['servers'],
+    summary: 'Unregister a scrape server (admin); its services move to the others.',
+    params: nameParam,
+    response: {200: {type: 'object', properties: {server: {type: 'string'}, ...redistribution}}, ...errors},
+  },
+  listNamespaces: {
+    tags: ['namespaces'],
+    summary: 'Namespaces (a scoped token sees only its own).',
+    querystring: noQuery,
+    response: {200: {type: 'array', items: ref('Namespace')}, ...errors},
+  },
+  getNamespace: {
+    tags: ['namespaces'],
+    summary: 'One namespace.',
+    params: nameParam,
+    querystring: noQuery,
+    response: {200: ref('Namespace'), ...errors},
+  },
+  putNamespace: {
+    tags: ['namespaces'],
+    summary: 'Register a namespace or change its export configuration (admin).',
+    params: nameParam,
+    body: {type: 'object', additionalProperties: false, properties: {export: {type: 'string', enum: ['standard', 'blackbox', 'disabled']}}},
+    response: {200: ref('Namespace'), ...errors},
+  },
+  deleteNamespace: {
+    tags: ['namespaces'],
+    summary: 'Unregister a namespace (admin); with force=true, with its services.',
+    params: nameParam,
+    querystring: {type: 'object', additionalProperties: false, properties: {force: {type: 'string', enum: ['true', 'false']}}},
+    response: {200: {type: 'object', properties: {namespace: {type: 'string'}, servicesRemoved: {type: 'integer'}}}, ...errors},
+  },
+  listServices: {
+    tags: ['services'],
+    summary: 'Services matching the filters (those of `roster service list`), a page at a time.',
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        namespace: {type: 'string'},
+        name: {type: 'string', description: 'Regular expression over the service name.'},
+        endpoint: {type: 'string', description: 'Regular expression over the endpoint.'},
+        server: {type: 'string', description: 'Regular expression one of its servers must match.'},
+        selector: {type: 'string', description: 'Label selector over the service labels.'},
+        sortBy: {type: 'string', enum: ['name', 'endpoint', 'date']},
+        limit: {type: 'string', pattern: '^[0-9]{1,6}$', description: 'Page size, 1 to 10000 (default 1000).'},
+        continue: {type: 'string', maxLength: 2048, description: 'The `continue` of the previous page.'},
+      },
+    },
+    response: {
+      200: {type: 'object', required: ['items'], properties: {items: {type: 'array', items: ref('Service')}, continue: {type: 'string'}}},
+      ...errors,
+    },
+  },
+  registerServices: {
+    tags: ['services'],
+    summary: 'Register a service: one per endpoint (idempotent).',
+    body: {
+      type: 'object',
+      required: ['name', 'endpoints'],
+      additionalProperties: false,
+      properties: {
+        name: {type: 'string'},
+        endpoints: {type: 'array', items: {type: 'string'}, maxItems: 10000},
+        namespace: {type: 'string'},
+        labels,
+        selector: {type: 'string'},
+        description: {type: 'string'},
+      },
+    },
+    response: {
+      200: {
+        type: 'object',
+        properties: {
+          services: {type: 'array', items: ref('Service')},
+          created: {type: 'integer'},
+          updated: {type: 'integer'},
+          unchanged: {type: 'integer'},
+        },
+      },
+      ...errors,
+    },
+  },
+  unregisterServices: {
+    tags: ['services'],
+    summary: 'Unregister services by endpoint URL or service ID (idempotent).',
+    body: {
+      type: 'object',
+      required: ['refs'],
+      additionalProperties: false,
+      properties: {refs: {type: 'array', items: {type: 'string'}, minItems: 1, maxItems: 10000}, namespace: {type: 'string'}},
+    },
+    response: {200: unregisterServicesResult, ...errors},
+  },
+  deleteService: {
+    tags: ['services'],
+    summary: 'Unregister one service by ID.',
+    params: {type: 'object', required: ['id'], properties: {id: {type: 'string'}}, additionalProperties: false},
+    querystring: {type: 'object', additionalProperties: false, properties: {namespace: {type: 'string'}}},
+    response: {200: unregisterServicesResult, ...errors},
+  },
+  importServices: {
+    tags: ['services'],
+    summary: 'Import services, all or nothing.',
+    body: {
+      type: 'object',
+      required: ['document'],
+      additionalProperties: false,
+      properties: {document: {description: 'A list of services, or {services: [...]}.'}, source: {type: 'string', maxLength: 200}},
+    },
+    response: {
+      200: {
+        type: 'object',
+        properties: {
+          entries: {type: 'integer'},
+          services: {type: 'integer'},
+          created: {type: 'integer'},
+          updated: {type: 'integer'},
+          unchanged: {type: 'integer'},
+        },
+      },
+      ...errors,
+    },
+  },
+  createToken: {
+    tags: ['tokens'],
+    summary: 'Issue a machine token (admin). The token is in the answer only.',
+    body: {
+      type: 'object',
+      required: ['id', 'role', 'namespaces'],
+      additionalProperties: false,
+      properties: {
+        id: {type: 'string'},
+        role: {type: 'string', enum: ['admin', 'service', 'read']},
+        namespaces: {type: 'array', items: {type: 'string'}},
+        expires: {type: 'string', description: '"90d", "12h", "never"…'},
+      },
+    },
+    response: {200: {type: 'object', properties: {token: {type: 'string'}, info: ref('TokenInfo')}}, ...errors},
+  },
+  listTokens: {
+    tags: ['tokens'],
+    summary: 'Issued tokens (admin).',
+    querystring: noQuery,
+    response: {200: {type: 'array', items: ref('TokenInfo')}, ...errors},
+  },
+  revokeToken: {
+    tags: ['tokens'],
+    summary: 'Revoke a token (admin); every instance refuses it within a second.',
+    params: {type: 'object', required: ['id'], properties: {id: {type: 'string'}}, additionalProperties: false},
+    response: {200: {type: 'object', properties: {id: {type: 'string'}, revoked: {type: 'boolean'}}}, ...errors},
+  },
+  inspectToken: {
+    tags: ['tokens'],
+    summary: 'What a token says and whether it is valid (admin).',
+    body: {type: 'object', required: ['token'], additionalProperties: false, properties: {token: {type: 'string'}}},
+    response: {200: ref('TokenInfo'), ...errors},
+  },
+  sdNamespace: {
+    tags: ['http_sd'],
+    summary: "Prometheus http_sd: the targets of one namespace assigned to a server, in the namespace's export shape or ?config=.",
+    params: {type: 'object', required: ['server', 'namespace'], properties: {server: name, namespace: name}, additionalProperties: false},
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {config: {type: 'string'}, 'export-config': {type: 'string', description: 'discovery’s name for config.'}},
+    },
+    response: {200: {type: 'array', items: ref('TargetGroup')}, ...errors},
+  },
+  sdServer: {
+    tags: ['http_sd'],
+    summary: 'Prometheus http_sd: the targets of every exported namespace assigned to a server.',
+    params: {type: 'object', required: ['server'], properties: {server: name}, additionalProperties: false},
+    querystring: noQuery,
+    response: {200: {type: 'array', items: ref('TargetGroup')}, ...errors},
+  },
+} as const

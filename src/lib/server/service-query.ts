@@ -1,0 +1,119 @@
+/**
+ * `GET /v1/services` answered from the in-memory view: the filters of `roster service list`
+ * (validated with the registry's own functions and messages), pages of `limit` services, and an
+ * opaque `continue` token (the last key of the page in store order, or an offset when sorted).
+ */
+import {InvalidInputError} from '../errors.js'
+import type {Service} from '../registry/model.js'
+import type {ServiceFilter} from '../registry/registry.js'
+import {parseSelector} from '../registry/selector.js'
+import {parseRegex, validateName} from '../registry/validation.js'
+import type {RegistryView} from './view.js'
+
+export const DEFAULT_PAGE = 1000
+export const MAX_PAGE = 10_000
+
+export interface ServicePage {
+  items: Service[]
+  continue?: string
+}
+
+export function queryServices(
+  view: RegistryView,
+  filter: ServiceFilter,
+  page: {limit?: string; continue?: string},
+  mayRead: (namespace: string) => boolean,
+): ServicePage {
+  const namespace = filter.namespace === undefined ? undefined : validateName('namespace', filter.namespace)
+  const name = filter.name === undefined ? undefined : parseRegex('name', filter.name)
+  const endpoint = filter.endpoint === undefined ? undefined : parseRegex('endpoint', filter.endpoint)
+  const server = filter.server === undefined ? undefined : parseRegex('server', filter.server)
+  const selector = filter.selector === undefined ? undefined : parseSelector(filter.selector, 'selector')
+  const sortBy = filter.sortBy
+  if (sortBy !== undefined && !['name', 'endpoint', 'date'].includes(sortBy))
+    throw InvalidInputError.forField('sortBy', sortBy, 'must be one of name, endpoint, date')
+  const limit = page.limit === undefined ? DEFAULT_PAGE : Number(page.limit)
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+    throw InvalidInputError.forField('limit', page.limit, `must be an integer from 1 to ${MAX_PAGE}`)
+  const token = page.continue === undefined ? undefined : decodeContinue(page.continue, sortBy !== undefined)
+  const matches = (s: Service): boolean =>
+    (namespace === undefined ? mayRead(s.namespace) : s.namespace === namespace) &&
+    (!name || name.test(s.name)) &&
+    (!endpoint || endpoint.test(s.endpoint)) &&
+    (!server || (s.servers.length === 0 ? server.test('') : s.servers.some((n) => server.test(n)))) &&
+    (!selector || selector.matches(s.labels))
+
+  if (sortBy) {
+    const field = sortBy === 'date' ? 'modified' : sortBy
+    const all: Service[] = []
+    for (const key of keysOf(view, namespace)) {
+      const s = view.serviceByKey(key)
+      if (s && matches(s)) all.push(s)
+    }
+    all.sort((a, b) =>
+      a[field] < b[field] ? -1 : a[field] > b[field] ? 1 : a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0,
+    )
+    const offset = typeof token === 'number' ? token : 0
+    const items = all.slice(offset, offset + limit)
+    const next = offset + items.length
+    return next < all.length ? {items, continue: encodeContinue(next)} : {items}
+  }
+
+  const keys = keysOf(view, namespace)
+  let start = 0
+  if (typeof token === 'string') start = upperBound(keys, token)
+  const items: Service[] = []
+  let i = start
+  for (; i < keys.length && items.length < limit; i++) {
+    const s = view.serviceByKey(keys[i]!)
+    if (s && matches(s)) items.push(s)
+  }
+  if (items.length === limit && i < keys.length) return {items, continue: encodeContinue(keys[i - 1]!)}
+  return {items}
+}
+
+function keysOf(view: RegistryView, namespace: string | undefined): string[] {
+  const all = view.serviceKeysInOrder()
+  if (namespace === undefined) return all
+  const prefix = `${namespace}/`
+  const from = lowerBound(all, prefix)
+  let to = from
+  while (to < all.length && all[to]!.startsWith(prefix)) to++
+  return all.slice(from, to)
+}
+
+function lowerBound(keys: string[], value: string): number {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[mid]! < value) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+function upperBound(keys: string[], value: string): number {
+  let lo = 0
+  let hi = keys.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (keys[mid]! <= value) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+function encodeContinue(value: string | number): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url')
+}
+
+function decodeContinue(text: string, sorted: boolean): string | number {
+  try {
+    const value = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown
+    if (sorted ? Number.isInteger(value) && (value as number) >= 0 : typeof value === 'string') return value as string | number
+  } catch {
+    // falls through
+  }
+  throw InvalidInputError.forField('continue', text.slice(0, 40), 'is not a continue token of this listing; start again without it')
+}

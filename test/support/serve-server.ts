@@ -1,0 +1,119 @@
+/**
+ * `roster serve` as a user runs it (the built CLI, `node bin/run.js serve`) on a free loopback
+ * port, for the serve tests and benchmarks: waits for its "listening on URL" line, keeps its
+ * stderr (to grep for secrets), and stops it with SIGTERM. Tokens are made in-process with the
+ * TokenAuthority over the same store.
+ */
+import {spawn, type ChildProcess} from 'node:child_process'
+
+import {TokenAuthority} from '../../src/lib/auth/tokens.js'
+import {openStore} from '../../src/lib/store/open-store.js'
+import {BIN, isolatedEnv} from './cli.js'
+
+export interface ServeProcess {
+  url: string
+  child: ChildProcess
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string
+  stdout(): string
+  /** The exit code (128 for a signal), once the process has exited. */
+  exited: Promise<number>
+  /** SIGTERM, then the exit code (or 128+ for a signal). */
+  stop(signal?: NodeJS.Signals): Promise<number>
+}
+
+export interface StartServeOptions {
+  registry: string
+  args?: string[]
+  env?: Record<string, string | undefined>
+  /** How long to wait for the listening line. Default 30 s. */
+  startTimeoutMs?: number
+}
+
+export function startServe(options: StartServeOptions): Promise<ServeProcess> {
+  const env = options.env ?? isolatedEnv()
+  const args = [BIN, 'serve', '--registry', options.registry, '--listen', '127.0.0.1:0', ...(options.args ?? [])]
+  const child = spawn(process.execPath, args, {env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']})
+  let err = ''
+  let out = ''
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d))
+  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))))
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`roster serve did not start within ${options.startTimeoutMs ?? 30_000} ms: ${err}`))
+    }, options.startTimeoutMs ?? 30_000)
+    const onData = () => {
+      const m = /listening on (\S+)/.exec(err)
+      if (!m) return
+      clearTimeout(timer)
+      child.stderr!.off('data', onData)
+      resolve({
+        url: m[1]!,
+        child,
+        exited,
+        stderr: () => err,
+        stdout: () => out,
+        stop: async (signal = 'SIGTERM') => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+          return exited
+        },
+      })
+    }
+    child.stderr!.on('data', onData)
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`roster serve exited ${code} before listening: ${err}`))
+    })
+  })
+}
+
+/** Issues a token against the registry store directly (as `roster token create` does locally). */
+export async function createToken(
+  registry: string,
+  input: {id: string; role: 'admin' | 'service' | 'read'; namespaces: string[]; expiresIn?: string},
+): Promise<string> {
+  const store = await openStore({registry, timeoutMs: 10_000})
+  try {
+    const authority = await TokenAuthority.open(store)
+    return (await authority.create(input)).token
+  } finally {
+    await store.close()
+  }
+}
+
+/** The stored signing key (a private Ed25519 JWK), to forge tokens with chosen claims in tests. */
+export async function signingJwk(registry: string): Promise<Record<string, unknown>> {
+  const store = await openStore({registry, timeoutMs: 10_000})
+  try {
+    const kv = await store.get('auth/signing-key')
+    if (!kv) throw new Error('no signing key yet')
+    return JSON.parse(kv.value) as Record<string, unknown>
+  } finally {
+    await store.close()
+  }
+}
+
+/** A GET/POST with an optional bearer token; the status and the text. */
+export async function http(
+  url: string,
+  options: {method?: string; token?: string; body?: string; headers?: Record<string, string>} = {},
+): Promise<{status: number; text: string; json: () => unknown}> {
+  const headers: Record<string, string> = {...options.headers}
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
+  if (options.body !== undefined) headers['content-type'] ??= 'application/json'
+  const response = await fetch(url, {method: options.method ?? 'GET', headers, body: options.body})
+  const text = await response.text()
+  return {status: response.status, text, json: () => JSON.parse(text) as unknown}
+}
+
+/** Polls `check` until it holds (no timing assertion: fails only after `timeoutMs`); returns the time it took. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<number> {
+  const started = Date.now()
+  for (;;) {
+    if (await check()) return Date.now() - started
+    if (Date.now() - started > timeoutMs) throw new Error(`${what} did not hold within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
