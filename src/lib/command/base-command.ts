@@ -119,6 +119,11 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     this.args = args as RosterArgs<T>
     const timeout = (flags as {timeout?: string}).timeout
     if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
+    // roster login (issue 9): without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
+    const f = flags as Record<string, unknown>
+    if ('token' in layered && f.token === undefined && !(ctor as {skipStoredLogin?: boolean}).skipStoredLogin) {
+      f.token = await (await import('../auth/login-token.js')).storedLoginToken(f.registry, this.timeoutMs)
+    }
   }
 
   /** Replaces `keychain:[ACCOUNT]` values of secret flags by the secret (keytar loads only then). */
