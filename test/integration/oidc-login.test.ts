@@ -235,6 +235,44 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.equal(fromEnv.code, 4, 'ROSTER_TOKEN is used, not the login')
   })
 
+  it('refuses what it cannot log in to: a local registry, a server without a provider, bad --oidc-* flags (exit 2)', async () => {
+    const env = isolatedEnv()
+    const local = await runCli(['login', '--registry', registry], {env})
+    assert.equal(local.code, 2, local.stderr)
+    assert.match(local.stderr, /^roster: registry "sqlite:.*": expected the https:\/\/ URL of a roster serve registry/)
+    const plain = await startServe({registry: `sqlite:${path.join(dir, 'plain.db')}`})
+    try {
+      const r = await runCli(['login', '--registry', plain.url, '--device'], {env})
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, /has no identity provider \(start roster serve with --oidc-issuer and --oidc-client-id\)/)
+      assert.equal(r.stderr.trim().split('\n').length, 1)
+    } finally {
+      await plain.stop()
+    }
+    const flag = await runCli(
+      [
+        'serve',
+        '--registry',
+        `sqlite:${path.join(dir, 'x.db')}`,
+        '--listen',
+        '127.0.0.1:0',
+        '--oidc-issuer',
+        'http://id.example.com',
+        '--oidc-client-id',
+        'roster',
+      ],
+      {env},
+    )
+    assert.equal(flag.code, 2, flag.stderr)
+    assert.match(flag.stderr, /oidc-issuer "http:\/\/id\.example\.com": http:\/\/ is allowed only for a loopback issuer/)
+    const half = await runCli(
+      ['serve', '--registry', `sqlite:${path.join(dir, 'x.db')}`, '--listen', '127.0.0.1:0', '--oidc-issuer', provider.issuer],
+      {env},
+    )
+    assert.equal(half.code, 2, half.stderr)
+    assert.match(half.stderr, /oidc-client-id/)
+  })
+
   describe('tokens serve refuses', () => {
     const now = () => Math.floor(Date.now() / 1000)
     const claims = () => ({
