@@ -226,6 +226,26 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     )
   })
 
+  it('a long-running client (one RemoteRegistry) rides across an expiry: the token provider refreshes before a request', async () => {
+    const env = isolatedEnv()
+    assert.equal((await passwordLogin('alice', env)).code, 0)
+    const saved = process.env.XDG_CONFIG_HOME
+    process.env.XDG_CONFIG_HOME = env.XDG_CONFIG_HOME
+    try {
+      const {storedLoginToken} = await import('../../src/lib/auth/login-token.js')
+      const {openRemoteRegistry} = await import('../../src/lib/registry/remote-registry.js')
+      const provide = () => storedLoginToken(serve.url, 10_000)
+      const first = await provide()
+      const client = openRemoteRegistry({url: serve.url, token: first, tokenProvider: provide, timeoutMs: 10_000})
+      assert.ok(Array.isArray(await client.listServers()))
+      await eventually(async () => (await http(`${serve.url}/v1/settings`, {token: first})).status === 401, 60_000, 'expiry')
+      await client.registerServer('long-running')
+      assert.notEqual(storedLogin(env).accessToken, first)
+    } finally {
+      process.env.XDG_CONFIG_HOME = saved
+    }
+  })
+
   it('--token, ROSTER_TOKEN and config token: come before the stored login', async () => {
     const env = isolatedEnv()
     assert.equal((await passwordLogin('alice', env)).code, 0)

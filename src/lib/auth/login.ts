@@ -340,16 +340,25 @@ export async function freshLogin(loaded: LoadedLogin, timeoutMs: number): Promis
  * The bearer token of the stored login for a registry (refreshed first when it expires soon), or
  * undefined when nobody logged in there. Exit 4 with one line when it expired and the refresh fails.
  */
+/** Logins this process has loaded, so that a long-running command reads the store only to refresh. */
+const current = new Map<string, StoredLogin>()
+
 export async function storedBearer(registry: string, timeoutMs: number): Promise<string | undefined> {
+  const key = registryKey(registry)
+  const known = current.get(key)
+  if (known && Date.parse(known.expiresAt) - Date.now() > REFRESH_MARGIN_MS) return bearerOf(known)
+  // Reloaded before a refresh: another roster process may have refreshed (and rotated) it already.
   let loaded: LoadedLogin | undefined
   try {
-    loaded = await loadLogin(registry)
+    loaded = await loadLogin(key)
   } catch (error) {
     if (error instanceof InvalidInputError) return undefined
     throw error
   }
   if (!loaded) return undefined
-  return bearerOf(await freshLogin(loaded, timeoutMs))
+  const fresh = await freshLogin(loaded, timeoutMs)
+  current.set(key, fresh)
+  return bearerOf(fresh)
 }
 
 export interface LogoutResult {

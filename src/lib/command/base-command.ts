@@ -84,6 +84,8 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /** Names of this command's flags (global ones included) that take env and file values. */
   protected declaredFlagNames: string[] = []
   private store?: Store
+  /** The stored login's token source (refreshed before it expires), when the token came from roster login. */
+  private loginToken?: () => Promise<string | undefined>
 
   public override async init(): Promise<void> {
     await super.init()
@@ -122,7 +124,9 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     // roster login (issue 9): without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
     const f = flags as Record<string, unknown>
     if ('token' in layered && f.token === undefined && !(ctor as {skipStoredLogin?: boolean}).skipStoredLogin) {
-      f.token = await (await import('../auth/login-token.js')).storedLoginToken(f.registry, this.timeoutMs)
+      const {storedLoginToken} = await import('../auth/login-token.js')
+      f.token = await storedLoginToken(f.registry, this.timeoutMs)
+      if (f.token) this.loginToken = () => storedLoginToken(f.registry, this.timeoutMs)
     }
   }
 
@@ -186,7 +190,13 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     const {isRemoteRegistry} = await import('../store/open-store.js')
     if (isRemoteRegistry(f.registry)) {
       const {openRemoteRegistry} = await import('../registry/remote-registry.js')
-      return openRemoteRegistry({url: f.registry ?? '', token: f.token, caFile: f['registry-ca'], timeoutMs: this.timeoutMs})
+      return openRemoteRegistry({
+        url: f.registry ?? '',
+        token: f.token,
+        tokenProvider: this.loginToken,
+        caFile: f['registry-ca'],
+        timeoutMs: this.timeoutMs,
+      })
     }
     const {Registry} = await import('../registry/registry.js')
     return new Registry(await this.openStore())
