@@ -211,6 +211,15 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.notEqual(second.accessToken, first.accessToken, 'a new access token was stored')
     assert.notEqual(second.refreshToken, first.refreshToken, 'the provider rotated the refresh token')
 
+    // Four commands at once after an expiry: one refreshes (the provider rotates refresh tokens and
+    // would revoke the whole sign-in on a second use of one), the others use its result.
+    const before = storedLogin(env)
+    await eventually(async () => (await http(`${serve.url}/v1/settings`, {token: before.accessToken})).status === 401, 60_000, 'expiry')
+    const parallel = await Promise.all([1, 2, 3, 4].map((i) => roster(['server', 'register', `p${i}`], env)))
+    for (const r of parallel) assert.equal(r.code, 0, r.stderr)
+    const next = await roster(['server', 'list'], env)
+    assert.equal(next.code, 0, next.stderr)
+
     // A refresh token the provider no longer honours: the next command after expiry exits 4.
     const file = credentialsFile(env)
     const content = JSON.parse(readFileSync(file, 'utf8')) as CredentialsFileShape

@@ -13,7 +13,16 @@ import {createServer} from 'node:http'
 import type {Configuration, TokenEndpointResponse, TokenEndpointResponseHelpers} from 'openid-client'
 
 import {BackendUnavailableError, InvalidInputError, NotAuthenticatedError, firstLineOf} from '../errors.js'
-import {type StoredLogin, type LoadedLogin, deleteLogin, loadLogin, registryKey, saveLogin, updateLogin} from './credentials.js'
+import {
+  type StoredLogin,
+  type LoadedLogin,
+  deleteLogin,
+  loadLogin,
+  registryKey,
+  saveLogin,
+  updateLogin,
+  withLoginLock,
+} from './credentials.js'
 import {type AuthConfig, issuerUrl, rolesAt} from './oidc-verifier.js'
 
 /** Refresh the bearer token when less than this remains. */
@@ -317,8 +326,21 @@ function loginCommandFor(registry: string): string {
 
 /** Refreshes a login whose bearer token expires within REFRESH_MARGIN_MS; stores the new tokens. */
 export async function freshLogin(loaded: LoadedLogin, timeoutMs: number): Promise<StoredLogin> {
-  const current = loaded.login
-  if (Date.parse(current.expiresAt) - Date.now() > REFRESH_MARGIN_MS) return current
+  if (!expiresSoon(loaded.login)) return loaded.login
+  // One refresh at a time across processes; the login is read again under the lock, since
+  // another process may have refreshed (and the provider rotated) it meanwhile.
+  return withLoginLock(async () => {
+    const latest = (await loadLogin(loaded.login.registry)) ?? loaded
+    if (!expiresSoon(latest.login)) return latest.login
+    return refreshLogin(latest.login, timeoutMs)
+  })
+}
+
+function expiresSoon(login: StoredLogin): boolean {
+  return Date.parse(login.expiresAt) - Date.now() <= REFRESH_MARGIN_MS
+}
+
+async function refreshLogin(current: StoredLogin, timeoutMs: number): Promise<StoredLogin> {
   const expired = (reason: string) =>
     new NotAuthenticatedError(`your login at ${current.registry} has expired and ${reason}; run: ${loginCommandFor(current.registry)}`)
   if (!current.refreshToken) throw expired('cannot be refreshed (no refresh token)')
@@ -336,10 +358,6 @@ export async function freshLogin(loaded: LoadedLogin, timeoutMs: number): Promis
   return next
 }
 
-/**
- * The bearer token of the stored login for a registry (refreshed first when it expires soon), or
- * undefined when nobody logged in there. Exit 4 with one line when it expired and the refresh fails.
- */
 /** Logins this process has loaded, so that a long-running command reads the store only to refresh. */
 const current = new Map<string, StoredLogin>()
 
