@@ -182,11 +182,15 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.match(r.stderr, /^roster: login failed: invalid_grant/)
     assert.ok(!r.stderr.includes('not-the-password'))
     assert.throws(() => statSync(credentialsFile(env)))
+    const flag = await roster(['login', '--username', 'alice', '--password', USERS.alice!.password], env)
+    assert.equal(flag.code, 2, 'a password is never a flag value')
+    assert.ok(!flag.stderr.includes(USERS.alice!.password))
   })
 
-  it('device flow: prints the verification URI and the code, polls until the person signs in', async () => {
+  it('device flow (no browser here: no DISPLAY): prints the verification URI and the code, polls until the person signs in', async () => {
     const env = isolatedEnv()
-    const cli = startCli(['login', '--registry', serve.url, '--device'], env)
+    assert.equal(env.DISPLAY, undefined)
+    const cli = startCli(['login', '--registry', serve.url], env)
     const [, uri, code] = await cli.waitFor(/open (\S+) and enter the code (\S+)/)
     assert.equal(uri, `${provider.issuer}/device`)
     const page = await playBrowser(uri!, {login: 'alice', password: USERS.alice!.password, userCode: code!})
