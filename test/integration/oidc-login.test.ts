@@ -175,6 +175,27 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.equal(list.code, 4)
   })
 
+  it('--username on a terminal: the password prompt does not echo (a pseudo-terminal through script(1))', async () => {
+    const env = isolatedEnv()
+    const command = [process.execPath, BIN, 'login', '--registry', serve.url, '--username', 'bob'].map((a) => `'${a}'`).join(' ')
+    const child = spawn('script', ['-qefc', command, '/dev/null'], {
+      env: env as NodeJS.ProcessEnv,
+      cwd: env.HOME,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
+    const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)))
+    // Typed only once the prompt is up (the terminal is then in no-echo mode), as a person would.
+    await eventually(async () => out.includes('Password for bob: '), 60_000, 'the prompt')
+    child.stdin.write(`${USERS.bob!.password}\r`)
+    assert.equal(await done, 0, out)
+    assert.match(out, /as Bob Viewer \(bob\)/)
+    assert.ok(!out.includes(USERS.bob!.password), 'the password is not echoed')
+    child.stdin.end()
+  })
+
   it('a wrong password is refused with exit 4 and nothing is stored', async () => {
     const env = isolatedEnv()
     const r = await roster(['login', '--username', 'alice', '--password-stdin'], env, 'not-the-password\n')
