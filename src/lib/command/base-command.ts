@@ -123,7 +123,8 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
     // roster login (issue 9): without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
     const f = flags as Record<string, unknown>
-    if ('token' in layered && f.token === undefined && !(ctor as {skipStoredLogin?: boolean}).skipStoredLogin) {
+    const remote = typeof f.registry === 'string' && /^https?:\/\//i.test(f.registry.trim())
+    if (remote && 'token' in layered && f.token === undefined && !(ctor as {skipStoredLogin?: boolean}).skipStoredLogin) {
       const {storedLoginToken} = await import('../auth/login-token.js')
       f.token = await storedLoginToken(f.registry, this.timeoutMs)
       if (f.token) this.loginToken = () => storedLoginToken(f.registry, this.timeoutMs)
