@@ -287,6 +287,12 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.equal(bad.code, 4, 'the --token given is used, not the login')
     const fromEnv = await roster(['server', 'list'], {...env, ROSTER_TOKEN: 'not.a.token'})
     assert.equal(fromEnv.code, 4, 'ROSTER_TOKEN is used, not the login')
+    const config = path.join(env.HOME!, 'roster.yaml')
+    writeFileSync(config, 'token: not.a.token\n', {mode: 0o600})
+    const fromFile = await roster(['server', 'list'], {...env, ROSTER_CONFIG: config})
+    assert.equal(fromFile.code, 4, 'the config file token: is used, not the login')
+    const login = await roster(['server', 'list'], env)
+    assert.equal(login.code, 0, 'and without them, the login')
   })
 
   it('refuses what it cannot log in to: a local registry, a server without a provider, bad --oidc-* flags (exit 2)', async () => {
