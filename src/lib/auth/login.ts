@@ -389,9 +389,12 @@ export interface LogoutResult {
 
 export async function logout(registry: string, timeoutMs: number): Promise<LogoutResult> {
   const key = registryKey((await import('../registry/remote-registry.js')).remoteBaseUrl(registry).href)
-  const loaded = await loadLogin(key).catch(() => undefined)
   let revoked = false
   let warning: string | undefined
+  const loaded = await loadLogin(key).catch((error: unknown) => {
+    warning = `the stored login could not be read (${firstLineOf(error)}); its refresh token is not revoked`
+    return undefined
+  })
   if (loaded?.login.refreshToken) {
     try {
       const {oidc, config} = await providerConfig(loaded.login.issuer, loaded.login.clientId, timeoutMs)
