@@ -22,7 +22,11 @@ describe('roster serve: tokens', () => {
   let service: string
   let jwk: Record<string, unknown>
   const answers: string[] = []
-  const call = async (p: string, token: string | undefined, init: {method?: string; body?: string; headers?: Record<string, string>} = {}) => {
+  const call = async (
+    p: string,
+    token: string | undefined,
+    init: {method?: string; body?: string; headers?: Record<string, string>} = {},
+  ) => {
     const r = await http(`${serve.url}${p}`, {...init, token})
     answers.push(r.text)
     return r
@@ -35,7 +39,16 @@ describe('roster serve: tokens', () => {
     return new SignJWT(claims).setProtectedHeader({alg: 'EdDSA', typ: 'JWT', kid: jwk.kid as string, ...header}).sign(key)
   }
   const now = () => Math.floor(Date.now() / 1000)
-  const good = () => ({iss: 'roster', aud: 'roster-api', jti: 'admin', iat: now(), nbf: now(), exp: now() + 3600, role: 'admin', namespaces: ['*']})
+  const good = () => ({
+    iss: 'roster',
+    aud: 'roster-api',
+    jti: 'admin',
+    iat: now(),
+    nbf: now(),
+    exp: now() + 3600,
+    role: 'admin',
+    namespaces: ['*'],
+  })
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-serve-auth-'))
@@ -73,7 +86,11 @@ describe('roster serve: tokens', () => {
       ['not yet valid', await sign({...good(), nbf: now() + 3600}), /not yet valid/],
       ['wrong audience', await sign({...good(), aud: 'someone-else'}), /audience/],
       ['wrong issuer', await sign({...good(), iss: 'evil'}), /issuer/],
-      ['tampered claims', `${h}.${b64({...claims, role: 'admin', namespaces: ['*'], jti: 'web-host'})}.${admin.split('.')[2]}`, /signature invalid/],
+      [
+        'tampered claims',
+        `${h}.${b64({...claims, role: 'admin', namespaces: ['*'], jti: 'web-host'})}.${admin.split('.')[2]}`,
+        /signature invalid/,
+      ],
       ['malformed', 'abc.def', /malformed/],
       ['garbage', '!!!', /malformed/],
     ]

@@ -54,7 +54,11 @@ describe('two roster serve instances over one etcd', () => {
     assert.equal((await http(`${b.url}/v1/settings`, {token: reader})).status, 200)
     const r = await http(`${a.url}/v1/tokens/prometheus`, {method: 'DELETE', token: admin})
     assert.equal(r.status, 200, r.text)
-    const took = await eventually(async () => (await http(`${b.url}/v1/settings`, {token: reader})).status === 401, 15_000, 'the revocation')
+    const took = await eventually(
+      async () => (await http(`${b.url}/v1/settings`, {token: reader})).status === 401,
+      15_000,
+      'the revocation',
+    )
     process.stderr.write(`# revocation through A refused by B after ${took} ms\n`)
     const refused = await http(`${b.url}/v1/sd/prom1/default`, {token: reader})
     assert.equal(refused.status, 401)
@@ -64,7 +68,11 @@ describe('two roster serve instances over one etcd', () => {
   it('a CLI writing to etcd directly is seen by both', async () => {
     ok(await runCli(['service', 'register', 'direct', '-e', 'http://db8:9100/metrics', '--registry', etcd.url]))
     for (const s of [a, b]) {
-      await eventually(async () => (await http(`${s.url}/v1/sd/prom1`, {token: admin})).text.includes('"db8:9100"'), 15_000, 'the direct write')
+      await eventually(
+        async () => (await http(`${s.url}/v1/sd/prom1`, {token: admin})).text.includes('"db8:9100"'),
+        15_000,
+        'the direct write',
+      )
     }
     const ready = await http(`${a.url}/readyz`)
     assert.equal(ready.status, 200, ready.text)

@@ -145,11 +145,45 @@ async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<C
   }
   const match = /^Bearer +(\S+) *$/i.exec(header)
   if (!match) throw new NotAuthenticatedError('not authenticated: the Authorization header must be "Bearer TOKEN"')
-  if (ctx.oidc && unverifiedIssuer(match[1]!) !== ctx.tokens.issuer) return ctx.oidc.verify(match[1]!)
-  const caller = await ctx.tokens.verify(match[1])
+  const token = match[1]!
+  if (ctx.oidc && unverifiedIssuer(token) !== ctx.tokens.issuer) return ctx.oidc.verify(token)
+  const now = Date.now()
+  let entry = verified.get(token)
+  if (!entry || entry.until <= now || entry.generation !== authGeneration) {
+    const caller = await ctx.tokens.verify(token)
+    if (verified.size >= MAX_VERIFIED) verified.clear()
+    entry = {caller, until: Math.min(now + VERIFIED_TTL_MS, expiryMs(token)), generation: authGeneration}
+    verified.set(token, entry)
+  }
+  const caller = entry.caller
   if (ctx.view.isRevoked(caller.subject))
     throw new NotAuthenticatedError(`not authenticated: token ${JSON.stringify(caller.subject)} revoked`)
   return caller
+}
+
+/**
+ * Tokens verified in the last VERIFIED_TTL_MS (never past their expiry), so that a Prometheus
+ * scraping every few seconds does not pay an EdDSA verification per request. Revocation is
+ * checked on every request all the same (from the view), and any change under the store's
+ * `auth/` (a key, a revocation) empties it (noteAuthChange).
+ */
+const verified = new Map<string, {caller: Caller; until: number; generation: number}>()
+const VERIFIED_TTL_MS = 10_000
+const MAX_VERIFIED = 10_000
+let authGeneration = 0
+
+export function noteAuthChange(): void {
+  authGeneration++
+  verified.clear()
+}
+
+function expiryMs(token: string): number {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {exp?: unknown}
+    return typeof payload.exp === 'number' ? payload.exp * 1000 : Number.POSITIVE_INFINITY
+  } catch {
+    return 0
+  }
 }
 
 function callerOf(request: FastifyRequest): Caller {
@@ -327,19 +361,29 @@ function registerRoutes(app: FastifyInstance, ctx: AppContext): void {
   })
 
   // ------------------------------------------------------------------ http_sd
-  const cache = new Map<string, string>()
+  // The serialized answers, per view generation: as bytes, and gzipped on first demand
+  // (Prometheus's HTTP client asks for gzip; 10,000 targets are about 4 MB, 0.35 MB gzipped).
+  const cache = new Map<string, {body: Buffer; gzip?: Buffer}>()
   let cacheGeneration = -1
-  const cached = (key: string, build: () => string): string => {
+  const sendCached = async (request: FastifyRequest, reply: FastifyReply, key: string, build: () => string) => {
     if (cacheGeneration !== view.generation) {
       cache.clear()
       cacheGeneration = view.generation
     }
-    let text = cache.get(key)
-    if (text === undefined) {
-      text = build()
-      cache.set(key, text)
+    let entry = cache.get(key)
+    if (!entry) {
+      entry = {body: Buffer.from(build())}
+      cache.set(key, entry)
     }
-    return text
+    reply.type('application/json; charset=utf-8').header('vary', 'accept-encoding')
+    if (entry.body.length > 1024 && /\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) {
+      if (!entry.gzip) {
+        const {gzipSync} = await import('node:zlib')
+        entry.gzip = gzipSync(entry.body, {level: 1})
+      }
+      return reply.header('content-encoding', 'gzip').send(entry.gzip)
+    }
+    return reply.send(entry.body)
   }
   const requireServer = (name: string) => {
     if (!view.server(name)) throw new NotFoundError(`server ${JSON.stringify(name)} is not registered`)
@@ -358,10 +402,9 @@ function registerRoutes(app: FastifyInstance, ctx: AppContext): void {
       const ns = view.namespace(namespace)
       if (!ns) throw new NotFoundError(`namespace ${JSON.stringify(namespace)} is not registered`)
       const config = sdConfigOf(ns.export, override)
-      const text = cached(`${server}\u0000${namespace}\u0000${config}`, () =>
-        serializeTargetGroups(config === 'disabled' ? [] : targetGroups(view.servicesIn(namespace), {server, namespace, config})),
+      return sendCached(request, reply, `${server}\u0000${namespace}\u0000${config}`, () =>
+        serializeTargetGroups(config === 'disabled' ? [] : targetGroups(assignedTo(view, namespace, server), {server, namespace, config})),
       )
-      return reply.type('application/json; charset=utf-8').send(text)
     },
   )
   app.get(
@@ -373,17 +416,21 @@ function registerRoutes(app: FastifyInstance, ctx: AppContext): void {
       requireServer(server)
       const namespaces = view.namespaceList().filter((n) => n.export !== 'disabled' && mayAccessNamespace(caller, n.name))
       const key = `${server}\u0000*\u0000${namespaces.map((n) => n.name).join(',')}`
-      const text = cached(key, () => {
+      return sendCached(request, reply, key, () => {
         const groups: TargetGroup[] = []
         for (const ns of namespaces) {
           const config = sdConfigOf(ns.export)
-          if (config !== 'disabled') groups.push(...targetGroups(view.servicesIn(ns.name), {server, namespace: ns.name, config}))
+          if (config !== 'disabled') groups.push(...targetGroups(assignedTo(view, ns.name, server), {server, namespace: ns.name, config}))
         }
         return serializeTargetGroups(groups)
       })
-      return reply.type('application/json; charset=utf-8').send(text)
     },
   )
+}
+
+/** The services of `namespace` assigned to `server` (targetGroups selects them too; this skips the rest early). */
+function* assignedTo(view: RegistryView, namespace: string, server: string): Iterable<Service> {
+  for (const s of view.servicesIn(namespace)) if (s.servers.includes(server)) yield s
 }
 
 function sameInView(view: RegistryView, s: Service): boolean {

@@ -95,7 +95,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const oidc =
     options.oidc && options.auth === 'token' ? new (await import('../auth/oidc-verifier.js')).OidcVerifier(options.oidc) : undefined
-  const late: {metrics?: Awaited<ReturnType<typeof createMetrics>>} = {}
+  const late: {metrics?: Awaited<ReturnType<typeof createMetrics>>; noteAuthChange?: () => void} = {}
   const view = new RegistryView(store, {
     pollMs: options.pollMs,
     onError: (error) => {
@@ -103,15 +103,17 @@ export async function serve(options: ServeOptions): Promise<void> {
       options.log(`warning: following the registry: ${(error as Error).message?.split('\n')[0]}`)
     },
     onChange: (keys) => {
-      if (tokens && keys.some((k) => k.startsWith('auth/')))
-        void tokens.reload().catch(() => late.metrics?.storeErrors.inc({source: 'tokens'}))
+      if (!tokens || !keys.some((k) => k.startsWith('auth/'))) return
+      late.noteAuthChange?.()
+      void tokens.reload().catch(() => late.metrics?.storeErrors.inc({source: 'tokens'}))
     },
   })
   const metrics = await createMetrics(view)
   late.metrics = metrics
   await view.start()
 
-  const {buildApp} = await import('./app.js')
+  const {buildApp, noteAuthChange} = await import('./app.js')
+  late.noteAuthChange = noteAuthChange
   const app = await buildApp({
     store,
     registry: new Registry(store),

@@ -44,6 +44,8 @@ export class RegistryView {
   readonly revoked = new Map<string, number>()
   settings: RegistrySettings = {replicas: 1}
   private settingsRevision = 0
+  /** Keys in the store at the last change check (SQLite). */
+  private keyCount = 0
   private serviceCount = 0
   private sortedKeys?: string[]
   private watch?: Watch
@@ -60,11 +62,18 @@ export class RegistryView {
   /** Loads the whole registry, then follows it. Resolves when the view is current. */
   async start(): Promise<void> {
     let revision = 0
-    for await (const page of this.store.range('', {pageSize: 5000})) {
-      revision = page.revision
-      for (const kv of page.kvs) this.put(kv)
+    if (this.store.changesSince) {
+      // SQLite: one snapshot gives the keys, the revision and the key count the checks start from.
+      const first = await this.store.changesSince(-1, -1)
+      revision = first?.revision ?? 0
+      this.keyCount = first?.keyCount ?? 0
+      for (const kv of first?.changed ?? []) this.put(kv)
+    } else {
+      for await (const page of this.store.range('', {pageSize: 5000})) {
+        revision = page.revision
+        for (const kv of page.kvs) this.put(kv)
+      }
     }
-    if (revision === 0 && this.store.changesSince) revision = (await this.store.changesSince(-1))?.revision ?? 0
     this.storeRevision = revision
     this.touch()
     if (this.store.watch) {
@@ -121,17 +130,20 @@ export class RegistryView {
   private async pollNow(): Promise<void> {
     if (this.closed || !this.store.changesSince) return
     try {
-      const changes = await this.store.changesSince(this.storeRevision)
+      const changes = await this.store.changesSince(this.storeRevision, this.keyCount)
       this.lastSyncedAt = Date.now()
       if (!changes) return
-      const present = new Set(changes.keys)
       const keys: string[] = []
-      for (const key of this.allKeys()) {
-        if (!present.has(key)) {
-          this.remove(key, Number.MAX_SAFE_INTEGER)
-          keys.push(key)
+      if (changes.keys) {
+        const present = new Set(changes.keys)
+        for (const key of [...this.allKeys()]) {
+          if (!present.has(key)) {
+            this.remove(key, Number.MAX_SAFE_INTEGER)
+            keys.push(key)
+          }
         }
       }
+      this.keyCount = changes.keyCount
       for (const kv of changes.changed) {
         this.put(kv)
         keys.push(kv.key)

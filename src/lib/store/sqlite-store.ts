@@ -241,20 +241,37 @@ class SqliteStore implements Store {
     })
   }
 
-  /** The change check of `roster serve` (see Store.changesSince): one indexed read when nothing changed. */
-  async changesSince(revision: number): Promise<StoreChanges | undefined> {
+  /**
+   * The change check of `roster serve` (see Store.changesSince): one indexed read when nothing
+   * changed; otherwise the changed rows through an index on mod_revision (created here, on first
+   * use: the one index only a serving process needs), and the key list only when the key count
+   * shows a deletion.
+   */
+  async changesSince(revision: number, keyCount: number): Promise<StoreChanges | undefined> {
     return this.run('a change check', () => {
       if ((this.stmts.revision.get() as number) === revision) return undefined
+      if (!this.changeStmts) {
+        if (!this.db.memory) this.db.exec('CREATE INDEX IF NOT EXISTS kv_mod_revision ON kv (mod_revision)')
+        this.changeStmts = {
+          changed: this.db.prepare('SELECT key, value, create_revision, mod_revision, version FROM kv WHERE mod_revision > ?'),
+          count: this.db.prepare('SELECT count(*) FROM kv').pluck(),
+          keys: this.db.prepare('SELECT key FROM kv').pluck(),
+        }
+      }
+      const s = this.changeStmts
       return this.db.transaction(() => {
         const now = this.stmts.revision.get() as number
-        const changed = (
-          this.db.prepare('SELECT key, value, create_revision, mod_revision, version FROM kv WHERE mod_revision > ?').all(revision) as Row[]
-        ).map(toKeyValue)
-        const keys = this.db.prepare('SELECT key FROM kv').pluck().all() as string[]
-        return {revision: now, changed, keys}
+        const changed = (s.changed.all(revision) as Row[]).map(toKeyValue)
+        const count = s.count.get() as number
+        const created = changed.filter((kv) => kv.createRevision > revision).length
+        // Without a deletion the count grew by exactly the keys created since `revision`.
+        const keys = count === keyCount + created ? undefined : (s.keys.all() as string[])
+        return {revision: now, changed, keyCount: count, keys}
       })()
     })
   }
+
+  private changeStmts?: {changed: Statement; count: Statement; keys: Statement}
 
   async txn(compares: Compare[], success: Operation[]): Promise<TxnResult> {
     checkTxnLimits(compares, success)

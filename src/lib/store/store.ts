@@ -135,10 +135,12 @@ export interface Store {
   /**
    * Optional, for a backend without `watch` that other processes write too (SQLite): a cheap
    * change check. Undefined when the store revision is still `revision`; otherwise, read in one
-   * snapshot, the keys written after `revision` and every key now present (a key missing from
-   * `keys` was deleted). `roster serve` polls it to keep its in-memory view current.
+   * snapshot: the keys written after `revision`, the number of keys now in the store, and, only
+   * when some key was deleted since `revision` (the count tells: `keyCount` is the count the
+   * previous check returned), every key now present (a key missing from it was deleted).
+   * `roster serve` polls it to keep its in-memory view current.
    */
-  changesSince?(revision: number): Promise<StoreChanges | undefined>
+  changesSince?(revision: number, keyCount: number): Promise<StoreChanges | undefined>
   /** Release connections, watchers and leases, so that the process can exit. */
   close(): Promise<void>
 }
@@ -146,7 +148,9 @@ export interface Store {
 export interface StoreChanges {
   revision: number
   changed: KeyValue[]
-  keys: string[]
+  keyCount: number
+  /** Every key now present; only when keys were deleted since the revision asked about. */
+  keys?: string[]
 }
 
 /** Collects a whole prefix; for small prefixes (servers, namespaces), never services at scale. */
