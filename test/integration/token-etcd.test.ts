@@ -2,6 +2,7 @@
  * Tokens on a real etcd: two "serve instances" (TokenAuthority in 'watch' mode, each on its own
  * connection) verify the tokens a third (the CLI, 'store' mode) creates, and a revocation reaches
  * both through the etcd watch. No timed assertions: the test waits for the positive signal.
+ * And the token commands (the built CLI) on an etcd registry.
  */
 import assert from 'node:assert/strict'
 import {after, before, describe, it} from 'node:test'
@@ -10,6 +11,7 @@ import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {NotAuthenticatedError} from '../../src/lib/errors.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import type {Store} from '../../src/lib/store/store.js'
+import {isolatedEnv, runCli} from '../support/cli.js'
 import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
 
 let etcd: EtcdServer
@@ -56,5 +58,28 @@ describe('tokens on etcd', () => {
     const serveC = await TokenAuthority.open(await store(), {revocations: 'watch'})
     assert.equal(await serveC.isRevoked('db1'), true)
     await Promise.all([serveA.close(), serveB.close(), serveC.close()])
+  })
+})
+
+describe('roster token on an etcd registry', () => {
+  it('create → info → revoke → info, with a server instance watching', async () => {
+    const env = isolatedEnv()
+    const prefix = '/token-cli/'
+    const cli = (...args: string[]) => runCli([...args, '--registry', etcd.url, '--etcd-prefix', prefix], {env})
+    const created = await cli('token', 'create', 'prom1', '--role', 'read', '-n', '*')
+    assert.equal(created.code, 0, created.stderr)
+    const token = created.stdout.trim()
+    const s = await openStore({registry: etcd.url, etcdPrefix: prefix, timeoutMs: 10_000})
+    stores.push(s)
+    const serve = await TokenAuthority.open(s, {revocations: 'watch'})
+    assert.deepEqual(await serve.verify(token), {subject: 'prom1', role: 'read', namespaces: ['*'], kind: 'token'})
+    const revoked = await cli('token', 'revoke', 'prom1')
+    assert.equal(revoked.code, 0, revoked.stderr)
+    const info = await cli('token', 'info', token, '--json')
+    assert.equal(info.code, 0, info.stderr)
+    assert.equal((JSON.parse(info.stdout) as {revoked: boolean}).revoked, true)
+    await until(() => serve.isRevoked('prom1'))
+    await assert.rejects(serve.verify(token), NotAuthenticatedError)
+    await serve.close()
   })
 })

@@ -203,6 +203,38 @@ describe('verify() refuses forged and bad tokens', () => {
     )
   })
 
+  it('random junk and mangled tokens: always not authenticated, never another error', async () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.'
+    let seed = 42
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31
+    const headers = [{alg: 'EdDSA', kid}, {alg: 'EdDSA', kid: 5}, {alg: 'EdDSA', kid, crit: 'x'}, [], 'x', null, {alg: ['EdDSA']}]
+    for (let i = 0; i < 300; i++) {
+      let token: string
+      if (i % 3 === 0) {
+        token = Array.from({length: Math.floor(random() * 400)}, () => alphabet[Math.floor(random() * alphabet.length)]).join('')
+      } else if (i % 3 === 1) {
+        const chars = good.split('')
+        const at = Math.floor(random() * chars.length)
+        chars[at] = alphabet[Math.floor(random() * 64)]!
+        token = chars.join('')
+        // A change in a last character's padding bits decodes to the same bytes: the same token.
+        const same = (a: string, b: string) => {
+          try {
+            return Buffer.from(base64url.decode(a)).equals(Buffer.from(base64url.decode(b)))
+          } catch {
+            return false
+          }
+        }
+        const [p, q] = [token.split('.'), good.split('.')]
+        if (p.length === 3 && p.every((part, k) => same(part, q[k]!))) continue
+      } else {
+        const header = base64url.encode(JSON.stringify(headers[i % headers.length]))
+        token = `${header}.${good.split('.')[1]}.${good.split('.')[2]}`
+      }
+      await assert.rejects(authority.verify(token), NotAuthenticatedError, `input ${i}`)
+    }
+  })
+
   it('inspect() reports a forged signature as invalid instead of throwing', async () => {
     const {privateKey: otherKey} = await generateKeyPair('EdDSA', {crv: 'Ed25519'})
     const result = await authority.inspect(await signed({role: 'admin', namespaces: ['*']}).sign(otherKey))
