@@ -4,6 +4,12 @@ import {RosterCommand, registryFlags} from '../lib/command/base-command.js'
 import {InvalidInputError} from '../lib/errors.js'
 import type {LoginResult} from '../lib/auth/login.js'
 
+/** --registry for login, logout and auth status: a roster serve URL (also ROSTER_REGISTRY or registry: in the config). */
+export const loginRegistryFlag = Flags.string({
+  description: 'The registry: the https:// URL of a roster serve (http:// on loopback).',
+  helpGroup: 'REGISTRY',
+})
+
 export default class Login extends RosterCommand<typeof Login> {
   static override description = `Sign in to a roster serve registry with its identity provider (OpenID Connect); the registry's GET /v1/auth/config names the provider, so --registry is all it needs.
 On a desktop: authorization code + PKCE in the browser (the URL is always printed; --no-browser only prints it). --device, or no browser (SSH, no DISPLAY): the device flow (open the printed URL on any device and enter the code). --username: the password grant, the password from a no-echo prompt or --password-stdin.
@@ -19,7 +25,7 @@ The login is kept per registry in the OS keychain (a Secret Service), else in $X
   static skipStoredLogin = true
 
   static override flags = {
-    registry: registryFlags.registry,
+    registry: loginRegistryFlag,
     'registry-ca': registryFlags['registry-ca'],
     device: Flags.boolean({description: 'Use the device flow: print a URL and a code to enter on any device.'}),
     'no-browser': Flags.boolean({description: 'Print the sign-in URL without opening a browser.'}),

@@ -1,6 +1,6 @@
-import {RosterCommand, registryFlags} from '../lib/command/base-command.js'
+import {RosterCommand} from '../lib/command/base-command.js'
 import type {LogoutResult} from '../lib/auth/login.js'
-import {remoteRegistryFlag} from './login.js'
+import {loginRegistryFlag, remoteRegistryFlag} from './login.js'
 
 export default class Logout extends RosterCommand<typeof Logout> {
   static override description =
@@ -11,7 +11,7 @@ export default class Logout extends RosterCommand<typeof Logout> {
   static skipStoredLogin = true
 
   static override flags = {
-    registry: registryFlags.registry,
+    registry: loginRegistryFlag,
   }
 
   async run(): Promise<LogoutResult> {

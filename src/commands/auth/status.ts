@@ -1,7 +1,7 @@
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand} from '../../lib/command/base-command.js'
 import {ExitCode} from '../../lib/errors.js'
 import type {AuthStatus} from '../../lib/auth/login.js'
-import {remoteRegistryFlag} from '../login.js'
+import {loginRegistryFlag, remoteRegistryFlag} from '../login.js'
 
 export default class AuthStatusCommand extends RosterCommand<typeof AuthStatusCommand> {
   static override description =
@@ -12,7 +12,7 @@ export default class AuthStatusCommand extends RosterCommand<typeof AuthStatusCo
   static skipStoredLogin = true
 
   static override flags = {
-    registry: registryFlags.registry,
+    registry: loginRegistryFlag,
   }
 
   async run(): Promise<AuthStatus> {
