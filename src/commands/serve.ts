@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../lib/command/base-command.js'
 import {InvalidInputError} from '../lib/errors.js'
+import {oidcOptionsOf, oidcServeFlags} from '../lib/auth/oidc-flags.js'
 
 const {token: _token, 'registry-ca': _registryCa, ...storeFlags} = registryFlags
 
@@ -28,6 +29,7 @@ Answers come from an in-memory view of the registry kept current by etcd's watch
       options: ['token', 'none'],
       default: 'token',
     }),
+    ...oidcServeFlags,
     ...storeFlags,
   }
 
@@ -40,6 +42,7 @@ Answers come from an in-memory view of the registry kept current by etcd's watch
         'serve needs a store (sqlite:PATH or etcd://HOST:PORT), not another roster serve',
       )
     }
+    const oidc = oidcOptionsOf(this.flags)
     const {serve} = await import('../lib/server/serve.js')
     await serve({
       openStore: () => this.openStore(),
@@ -48,6 +51,7 @@ Answers come from an in-memory view of the registry kept current by etcd's watch
       tlsKey: this.flags['tls-key'],
       insecurePlaintext: this.flags['insecure-plaintext'],
       auth: this.flags.auth as 'token' | 'none',
+      oidc,
       version: this.config.version,
       log: (line) => process.stderr.write(`roster serve: ${line}\n`),
     })

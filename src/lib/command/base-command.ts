@@ -88,6 +88,8 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /** Names of this command's flags (global ones included) that take env and file values. */
   protected declaredFlagNames: string[] = []
   private store?: Store
+  /** The stored login's token source (refreshed before it expires), when the token came from roster login. */
+  private loginToken?: () => Promise<string | undefined>
 
   public override async init(): Promise<void> {
     await super.init()
@@ -123,6 +125,14 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     this.argvParsed = (argv as unknown[]).map(String)
     const timeout = (flags as {timeout?: string}).timeout
     if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
+    // roster login (issue 9): without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
+    const f = flags as Record<string, unknown>
+    const remote = typeof f.registry === 'string' && /^https?:\/\//i.test(f.registry.trim())
+    if (remote && 'token' in layered && f.token === undefined && !(ctor as {skipStoredLogin?: boolean}).skipStoredLogin) {
+      const {storedLoginToken} = await import('../auth/login-token.js')
+      f.token = await storedLoginToken(f.registry, this.timeoutMs)
+      if (f.token) this.loginToken = () => storedLoginToken(f.registry, this.timeoutMs)
+    }
   }
 
   /** Every flag name of every command: what a config file may set (a file is shared by all commands). */
@@ -186,7 +196,13 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     const {isRemoteRegistry} = await import('../store/open-store.js')
     if (isRemoteRegistry(f.registry)) {
       const {openRemoteRegistry} = await import('../registry/remote-registry.js')
-      return openRemoteRegistry({url: f.registry ?? '', token: f.token, caFile: f['registry-ca'], timeoutMs: this.timeoutMs})
+      return openRemoteRegistry({
+        url: f.registry ?? '',
+        token: f.token,
+        tokenProvider: this.loginToken,
+        caFile: f['registry-ca'],
+        timeoutMs: this.timeoutMs,
+      })
     }
     const {Registry} = await import('../registry/registry.js')
     return new Registry(await this.openStore())

@@ -32,6 +32,8 @@ import type {
 export interface RemoteRegistryOptions {
   url: string
   token?: string
+  /** Called before each request when set (roster login: refreshed before it expires); its token replaces `token`. */
+  tokenProvider?: () => Promise<string | undefined>
   caFile?: string
   timeoutMs: number
 }
@@ -111,7 +113,8 @@ class RemoteRegistry implements RegistryClient {
     options: {body?: unknown; query?: Record<string, string | number | boolean | undefined>; idempotent?: boolean; accept?: number[]} = {},
   ): Promise<{status: number; body: T}> {
     const http = await this.http()
-    const response = await http.request<T>(method, path, options)
+    const token = await this.options.tokenProvider?.()
+    const response = await http.request<T>(method, path, token ? {...options, headers: {authorization: `Bearer ${token}`}} : options)
     return {status: response.status, body: response.body}
   }
 

@@ -11,6 +11,7 @@ import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
 import {type Caller, authorize, mayAccessNamespace} from '../auth/caller.js'
 import type {TokenAuthority} from '../auth/tokens.js'
+import {type OidcVerifier, unverifiedIssuer} from '../auth/oidc-verifier.js'
 import {
   BackendUnavailableError,
   InvalidInputError,
@@ -41,6 +42,8 @@ export interface AppContext {
   view: RegistryView
   /** Undefined with `--auth none` (every caller is admin; loopback only). */
   tokens?: TokenAuthority
+  /** People's tokens from an OpenID Provider (serve --oidc-issuer). */
+  oidc?: OidcVerifier
   /** Whether the server listens on loopback only: then /healthz, /readyz and /metrics need no token. */
   loopback: boolean
   metrics: ServeMetrics
@@ -116,7 +119,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
   registerRoutes(app, ctx)
   app.get('/v1/openapi.json', {schema: {hide: true}}, async () => app.swagger())
-  app.get('/v1/auth/config', {schema: {hide: true}}, async () => ({}))
+  app.get('/v1/auth/config', {schema: {hide: true}}, async () => ctx.oidc?.config() ?? {})
   app.get('/healthz', {schema: {hide: true}}, async () => ({ok: true}))
   app.get('/readyz', {schema: {hide: true}}, async (_request, reply) => {
     if (!ctx.view.synced) return reply.code(503).send({error: {code: 'unavailable', message: 'the registry view is not loaded yet'}})
@@ -143,6 +146,7 @@ async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<C
   const match = /^Bearer +(\S+) *$/i.exec(header)
   if (!match) throw new NotAuthenticatedError('not authenticated: the Authorization header must be "Bearer TOKEN"')
   const token = match[1]!
+  if (ctx.oidc && unverifiedIssuer(token) !== ctx.tokens.issuer) return ctx.oidc.verify(token)
   const now = Date.now()
   let entry = verified.get(token)
   if (!entry || entry.until <= now || entry.generation !== authGeneration) {

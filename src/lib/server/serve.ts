@@ -21,6 +21,8 @@ export interface ServeOptions {
   tlsKey?: string
   insecurePlaintext?: boolean
   auth: 'token' | 'none'
+  /** People signing in with an OpenID Provider (issue 9); with --auth token only. */
+  oidc?: import('../auth/oidc-verifier.js').OidcOptions
   version: string
   /** Change-check interval of a SQLite store. */
   pollMs?: number
@@ -91,6 +93,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     const {TokenAuthority} = await import('../auth/tokens.js')
     tokens = await TokenAuthority.open(store, {revocations: 'manual'})
   }
+  const oidc =
+    options.oidc && options.auth === 'token' ? new (await import('../auth/oidc-verifier.js')).OidcVerifier(options.oidc) : undefined
   const late: {metrics?: Awaited<ReturnType<typeof createMetrics>>; noteAuthChange?: () => void} = {}
   const view = new RegistryView(store, {
     pollMs: options.pollMs,
@@ -115,6 +119,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     registry: new Registry(store),
     view,
     tokens,
+    oidc,
     loopback,
     metrics,
     log: options.log,
