@@ -26,7 +26,7 @@ export interface StartServeOptions {
   registry: string
   args?: string[]
   env?: Record<string, string | undefined>
-  /** How long to wait for the listening line. Default 30 s. */
+  /** How long to wait for the listening line. Default 90 s (a bound for a loaded machine, not a timing check). */
   startTimeoutMs?: number
 }
 
@@ -42,8 +42,8 @@ export function startServe(options: StartServeOptions): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
-      reject(new Error(`roster serve did not start within ${options.startTimeoutMs ?? 30_000} ms: ${err}`))
-    }, options.startTimeoutMs ?? 30_000)
+      reject(new Error(`roster serve did not start within ${options.startTimeoutMs ?? 90_000} ms: ${err}`))
+    }, options.startTimeoutMs ?? 90_000)
     const onData = () => {
       const m = /listening on (\S+)/.exec(err)
       if (!m) return
