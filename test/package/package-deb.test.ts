@@ -2,7 +2,10 @@
  * The Debian package, end to end, on this machine (as root, as CI runs it): `scripts/package.sh`
  * builds the .deb from the built CLI; dpkg installs it against the real `nodejs` package it
  * depends on (no --force); `/usr/bin/roster` runs as a non-root user; `systemd-analyze verify`
- * checks every installed unit and the exporter drop-in; an upgrade keeps an edited conffile;
+ * checks every installed unit and the exporter drop-in; the drop-in's ExecStartPost=/ExecStopPost=
+ * and roster-serve.service's ExecStart= run as systemd would run them (read from the installed
+ * files: Environment=, EnvironmentFile=, User=, %H), since systemd is not PID 1 here; an upgrade
+ * keeps an edited conffile;
  * `dpkg -r` keeps the config and the data, `dpkg -P` removes them. The package is purged
  * afterwards whatever happens, and users the test created are removed.
  */
