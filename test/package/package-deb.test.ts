@@ -2,18 +2,22 @@
  * The Debian package, end to end, on this machine (as root, as CI runs it): `scripts/package.sh`
  * builds the .deb from the built CLI; dpkg installs it against the real `nodejs` package it
  * depends on (no --force); `/usr/bin/roster` runs as a non-root user; `systemd-analyze verify`
- * checks every installed unit and the exporter drop-in; an upgrade keeps an edited conffile;
+ * checks every installed unit and the exporter drop-in; the drop-in's ExecStartPost=/ExecStopPost=
+ * and roster-serve.service's ExecStart= run as systemd would run them (read from the installed
+ * files: Environment=, EnvironmentFile=, User=, %H), since systemd is not PID 1 here; an upgrade
+ * keeps an edited conffile;
  * `dpkg -r` keeps the config and the data, `dpkg -P` removes them. The package is purged
  * afterwards whatever happens, and users the test created are removed.
  */
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {ROOT} from '../support/cli.js'
+import {freePort} from '../support/free-port.js'
 
 interface Run {
   code: number
@@ -145,6 +149,121 @@ describe('the .deb package', {concurrency: false}, () => {
     assert.match(broken.stderr, /roster\.conf:\d+: .*usr\/bin\/roster/)
   })
 
+  it('runs the systemd examples as installed: the drop-in registers and unregisters, roster-serve answers /healthz and stops on SIGTERM', async () => {
+    // What systemd would run, read from the installed files (never retyped here).
+    const dropIn = parseUnit(readFileSync('/usr/share/doc/roster/examples/roster-register.conf', 'utf8'))
+    const starts = dropIn.get('ExecStartPost') ?? []
+    const stops = dropIn.get('ExecStopPost') ?? []
+    assert.equal(starts.length, 1, 'one ExecStartPost= in the drop-in')
+    assert.equal(stops.length, 1, 'one ExecStopPost= in the drop-in')
+    const unitEnv = unitEnvironment(dropIn)
+    assert.ok(unitEnv.ROSTER_ENDPOINTS, 'the drop-in sets ROSTER_ENDPOINTS')
+    // The registry, where the drop-in says to put it: its EnvironmentFile (a SQLite file this user can write).
+    const envFiles = (dropIn.get('EnvironmentFile') ?? []).map((f) => f.replace(/^-/, ''))
+    assert.deepEqual(envFiles, ['/etc/roster/register.env'])
+    const regDir = path.join(work, 'register')
+    mkdirSync(regDir)
+    const uid = Number(ok('id', ['-u', TEST_USER]))
+    const gid = Number(ok('id', ['-g', TEST_USER]))
+    chownSync(regDir, uid, gid)
+    const db = path.join(regDir, 'registry.db')
+    writeFileSync(envFiles[0]!, `# written by the package test\nROSTER_REGISTRY=sqlite:${db}\n`, {mode: 0o644})
+    try {
+      const env = {...unitEnv, ...readEnvironmentFile(envFiles[0]!)}
+      const as = (argv: string[]): Run =>
+        run('runuser', [
+          '-u',
+          TEST_USER,
+          '--',
+          'env',
+          '-i',
+          'PATH=/usr/bin:/bin',
+          `HOME=${regDir}`,
+          ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          ...argv,
+        ])
+      const namespace = env.ROSTER_NAMESPACE ?? 'default'
+      if (namespace !== 'default') {
+        const ns = as(['/usr/bin/roster', 'namespace', 'register', namespace])
+        assert.equal(ns.code, 0, ns.stderr)
+      }
+      const list = (): {name: string; namespace: string; endpoint: string}[] => {
+        const r = as(['/usr/bin/roster', 'service', 'list', '-n', namespace, '-o', 'json'])
+        assert.equal(r.code, 0, r.stderr)
+        return JSON.parse(r.stdout) as {name: string; namespace: string; endpoint: string}[]
+      }
+      assert.deepEqual(list(), [])
+      const started = as(execArgv(starts[0]!, env))
+      assert.equal(started.code, 0, `ExecStartPost=${starts[0]}: ${started.stderr}`)
+      const endpoint = `http://${hostname()}:9100/metrics`
+      assert.equal(unitEnv.ROSTER_ENDPOINTS, endpoint, '%H is the host name')
+      assert.deepEqual(
+        list().map((s) => [s.namespace, s.name, s.endpoint]),
+        [[namespace, env.ROSTER_NAME, endpoint]],
+      )
+      const stopped = as(execArgv(stops[0]!, env))
+      assert.equal(stopped.code, 0, `ExecStopPost=${stops[0]}: ${stopped.stderr}`)
+      assert.deepEqual(list(), [])
+    } finally {
+      rmSync(envFiles[0]!, {force: true})
+    }
+
+    // roster-serve.service: its ExecStart as its User=/Group=, with its Environment= and EnvironmentFile=.
+    const unit = parseUnit(readFileSync('/lib/systemd/system/roster-serve.service', 'utf8'))
+    const user = unit.get('User')?.at(-1)
+    const group = unit.get('Group')?.at(-1)
+    assert.equal(user, 'roster')
+    const serveFiles = (unit.get('EnvironmentFile') ?? []).map((f) => f.replace(/^-/, ''))
+    assert.deepEqual(serveFiles, ['/etc/default/roster-serve'])
+    // Its listen address, set where an admin sets it: the EnvironmentFile (a free loopback port).
+    const original = readFileSync(serveFiles[0]!, 'utf8')
+    const port = await freePort()
+    writeFileSync(serveFiles[0]!, `${original}ROSTER_LISTEN=127.0.0.1:${port}\n`)
+    try {
+      const env = {...unitEnvironment(unit), ...readEnvironmentFile(serveFiles[0]!)}
+      const exec = unit.get('ExecStart') ?? []
+      assert.equal(exec.length, 1)
+      const argv = execArgv(exec[0]!, env)
+      // setpriv execs (no process in between): the signal reaches roster, and its exit status is ours.
+      const child = spawn(
+        'setpriv',
+        [
+          `--reuid=${user}`,
+          `--regid=${group ?? user}`,
+          '--init-groups',
+          '--',
+          'env',
+          '-i',
+          'PATH=/usr/bin:/bin',
+          ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+          ...argv,
+        ],
+        {cwd: '/', stdio: ['ignore', 'ignore', 'pipe']},
+      )
+      let stderr = ''
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const check = (): void => {
+            if (stderr.includes('listening on')) resolve()
+          }
+          child.stderr.on('data', check)
+          void exited.then((code) => reject(new Error(`roster serve exited ${code}: ${stderr}`)))
+        })
+        assert.match(stderr, new RegExp(`listening on http://127\\.0\\.0\\.1:${port}\\b`))
+        const health = await fetch(`http://127.0.0.1:${port}/healthz`)
+        assert.equal(health.status, 200, await health.text())
+        assert.equal(ok('ps', ['-o', 'user=', '-p', String(child.pid)]).trim(), user, 'runs as the unit User=')
+      } finally {
+        child.kill('SIGTERM')
+      }
+      assert.equal(await exited, 0, `exit after SIGTERM: ${stderr}`)
+    } finally {
+      writeFileSync(serveFiles[0]!, original)
+    }
+  })
+
   it('installs bash completion that bash-completion loads on demand', () => {
     assert.ok(
       existsSync('/usr/share/bash-completion/bash_completion'),
@@ -200,3 +319,88 @@ describe('the .deb package', {concurrency: false}, () => {
     assert.notEqual(run('dpkg-query', ['-W', 'roster']).code, 0, 'dpkg no longer knows roster')
   })
 })
+
+/**
+ * A unit file's settings, key → values in order (sections merged; comments, blank lines and
+ * backslash-continued lines as systemd reads them). Enough for the package's units.
+ */
+function parseUnit(text: string): Map<string, string[]> {
+  const settings = new Map<string, string[]>()
+  const lines = text.replace(/\\\n/g, ' ').split('\n')
+  for (const raw of lines) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#') || line.startsWith(';') || line.startsWith('[')) continue
+    const eq = line.indexOf('=')
+    if (eq < 0) continue
+    const key = line.slice(0, eq).trim()
+    const value = line.slice(eq + 1).trim()
+    settings.set(key, [...(settings.get(key) ?? []), value])
+  }
+  return settings
+}
+
+/** systemd's specifiers this test's units use: %H (host name) and %% (a percent sign). */
+function specifiers(value: string): string {
+  return value.replace(/%([%H])/g, (_, c: string) => (c === '%' ? '%' : hostname()))
+}
+
+/** Splits a value into words as systemd does: whitespace separates, "..." and '...' quote, \ escapes. */
+function words(value: string): string[] {
+  const out: string[] = []
+  let i = 0
+  while (i < value.length) {
+    while (i < value.length && /\s/.test(value[i]!)) i++
+    if (i >= value.length) break
+    let word = ''
+    while (i < value.length && !/\s/.test(value[i]!)) {
+      const c = value[i]!
+      if (c === '"' || c === "'") {
+        const end = value.indexOf(c, i + 1)
+        assert.ok(end > i, `unterminated quote in ${value}`)
+        word += value.slice(i + 1, end).replace(/\\(.)/g, '$1')
+        i = end + 1
+      } else if (c === '\\' && i + 1 < value.length) {
+        word += value[i + 1]
+        i += 2
+      } else {
+        word += c
+        i++
+      }
+    }
+    out.push(word)
+  }
+  return out
+}
+
+/** The Environment= assignments of a unit, specifiers expanded. */
+function unitEnvironment(unit: Map<string, string[]>): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const value of unit.get('Environment') ?? [])
+    for (const assignment of words(specifiers(value))) {
+      const eq = assignment.indexOf('=')
+      assert.ok(eq > 0, `Environment=${value}: not VAR=value`)
+      env[assignment.slice(0, eq)] = assignment.slice(eq + 1)
+    }
+  return env
+}
+
+/** An EnvironmentFile: VAR=value lines, # and ; comments, optional quotes around the value. */
+function readEnvironmentFile(file: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const raw of readFileSync(file, 'utf8').split('\n')) {
+    const line = raw.trim()
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line)
+    assert.ok(m, `${file}: not VAR=value: ${line}`)
+    env[m[1]!] = /^(["']).*\1$/.test(m[2]!) ? m[2]!.slice(1, -1) : m[2]!
+  }
+  return env
+}
+
+/** An Exec*= command line as systemd runs it: prefixes off, specifiers and $VAR/${VAR} expanded, split into words. */
+function execArgv(value: string, env: Record<string, string>): string[] {
+  const line = specifiers(value).replace(/^[-@:+!]+/, '')
+  const argv = words(line).map((w) => w.replace(/\$\{(\w+)\}/g, (_, k: string) => env[k] ?? ''))
+  assert.ok(argv[0]?.startsWith('/'), `${value}: an absolute path expected`)
+  return argv
+}
