@@ -19,6 +19,8 @@ const benches = [
   'dns-rfc2136.ts',
   'serve-sd.ts',
   'tokens.ts',
+  'kube-discover.ts',
+  'metrics-proxy.ts',
 ]
 const only = process.argv.slice(2)
 let failed = 0
