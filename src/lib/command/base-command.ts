@@ -168,8 +168,18 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       etcdCert: f['etcd-cert'],
       etcdKey: f['etcd-key'],
       timeoutMs: this.timeoutMs,
+      readOnly: this.readOnlyStore(),
     })
     return this.store
+  }
+
+  /**
+   * Whether this run only reads the registry: then a SQLite file is opened read-only and never
+   * created. `static readOnly = true` on a command class says so; a command that reads or writes
+   * by its flags overrides this method.
+   */
+  protected readOnlyStore(): boolean {
+    return (this.ctor as {readOnly?: boolean}).readOnly === true
   }
 
   /**
