@@ -35,15 +35,18 @@ export class InvalidInputError extends RosterError {
   override readonly exitCode: number = ExitCode.invalidInput
   override readonly code: string = 'invalid_input'
   readonly field?: string
+  /** Every problem, when the message lists only the first few (see listProblems); all of them go into --json. */
+  readonly problems?: string[]
 
-  constructor(message: string, options?: {cause?: unknown; field?: string}) {
+  constructor(message: string, options?: {cause?: unknown; field?: string; problems?: string[]}) {
     super(message, options)
     this.field = options?.field
+    if (options?.problems) this.problems = options.problems
   }
 
-  /** `field "value": reason` — the one-line shape every validation error takes. */
+  /** `field "value": reason` — the one-line shape every validation error takes (the value shortened). */
   static forField(field: string, value: unknown, reason: string): InvalidInputError {
-    return new InvalidInputError(`${field} ${JSON.stringify(value)}: ${reason}`, {field})
+    return new InvalidInputError(`${field} ${shortValue(value)}: ${reason}`, {field})
   }
 }
 
@@ -104,4 +107,31 @@ export function exitCodeOf(error: unknown): number {
   if (e && typeof e.exitCode === 'number') return e.exitCode
   if (e && typeof e.oclif?.exit === 'number') return e.oclif.exit
   return ExitCode.failure
+}
+
+/** How many characters of a user-supplied value a message shows. */
+export const MAX_VALUE_CHARS = 120
+/** How many problems a one-line message lists before "and K more". */
+export const MAX_PROBLEMS = 5
+
+/**
+ * A user-supplied value for a message: JSON-quoted, and cut to about `max` characters with
+ * "…(N more characters)" so that a pasted file or a huge argument cannot flood the line.
+ */
+export function shortValue(value: unknown, max = MAX_VALUE_CHARS): string {
+  let text: string
+  try {
+    text = JSON.stringify(value) ?? String(value)
+  } catch {
+    text = String(value)
+  }
+  if (text.length <= max) return text
+  const cut = text.slice(0, max)
+  return `${cut}…(${text.length - max} more characters)`
+}
+
+/** "p1; p2; p3; p4; p5; and 17 more": the first `max` problems of a list, for a one-line message. */
+export function listProblems(problems: readonly string[], max = MAX_PROBLEMS): string {
+  const shown = problems.slice(0, max).join('; ')
+  return problems.length > max ? `${shown}; and ${problems.length - max} more` : shown
 }

@@ -1,12 +1,14 @@
 /**
- * A walk through every registry command, as a user runs them (the built CLI), on the embedded
- * SQLite store and on a real etcd: outputs, exit codes and one-line errors.
+ * Every registry command, as a user runs them (the built CLI), on the embedded SQLite store and
+ * on a real etcd: outputs, exit codes and one-line errors. Each test starts from an empty
+ * registry of its own (a new SQLite file, or a new key prefix in the one etcd) and registers
+ * what it needs, so any test runs alone.
  */
 import assert from 'node:assert/strict'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {after, before, describe, it} from 'node:test'
+import {after, afterEach, before, beforeEach, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type EtcdServer, startEtcd} from '../support/etcd-server.js'
@@ -35,26 +37,48 @@ interface ServiceJson {
 
 for (const backend of ['sqlite', 'etcd'] as const) {
   describe(`registry commands on ${backend}`, () => {
-    let dir: string
     let etcd: EtcdServer | undefined
+    let tests = 0
+    /** This test's directory and environment (its own registry). */
+    let dir: string
     let env: Record<string, string | undefined>
     const cli = (...args: string[]): Promise<CliResult> => runCli(args, {env})
     const services = async (...args: string[]): Promise<ServiceJson[]> =>
       JSON.parse(ok(await cli('service', 'list', '-o', 'json', ...args)).stdout) as ServiceJson[]
+    /** Services node (http://db1:9100/metrics, http://db2:9100/metrics), label app=node. */
+    const registerNodes = async () =>
+      ok(await cli('service', 'register', 'node', '-e', 'http://db1:9100/metrics', '-e', 'http://db2:9100/metrics', '-l', 'app=node'))
+    /** Servers prom1 (env=prod, dc=zrh) and prom2 (env=prod, dc=gva). */
+    const registerServers = async () => {
+      ok(await cli('server', 'register', 'prom1', '-l', 'env=prod,dc=zrh'))
+      ok(await cli('server', 'register', 'prom2', '-l', 'env=prod', '-l', 'dc=gva'))
+    }
+    /** 400 services many-0 … many-6 at http://many<i>.example:9100/metrics, labels n=<i>. */
+    const manyEntries = () =>
+      Array.from({length: 400}, (_, i) => ({
+        name: `many-${i % 7}`,
+        endpoint: `http://many${i}.example:9100/metrics`,
+        labels: {n: String(i)} as Record<string, string>,
+      }))
 
     before(async () => {
+      if (backend === 'etcd') etcd = await startEtcd()
+    })
+    beforeEach(() => {
+      tests++
       dir = mkdtempSync(path.join(tmpdir(), 'roster-registry-cli-'))
-      let registry = `sqlite:${path.join(dir, 'registry.db')}`
-      if (backend === 'etcd') {
-        etcd = await startEtcd()
-        registry = etcd.url
-      }
-      env = isolatedEnv({ROSTER_REGISTRY: registry})
+      env = isolatedEnv(
+        etcd
+          ? {ROSTER_REGISTRY: etcd.url, ROSTER_ETCD_PREFIX: `/roster-test-${tests}/`}
+          : {ROSTER_REGISTRY: `sqlite:${path.join(dir, 'registry.db')}`},
+      )
+    })
+    afterEach(() => {
+      rmSync(dir, {recursive: true, force: true})
+      if (env.HOME) rmSync(env.HOME, {recursive: true, force: true})
     })
     after(async () => {
       await etcd?.stop()
-      rmSync(dir, {recursive: true, force: true})
-      if (env.HOME) rmSync(env.HOME, {recursive: true, force: true})
     })
 
     it('registers services before any server, unassigned', async () => {
@@ -71,8 +95,8 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('server register / list distributes services; servers list with a selector', async () => {
-      ok(await cli('server', 'register', 'prom1', '-l', 'env=prod,dc=zrh'))
-      ok(await cli('server', 'register', 'prom2', '-l', 'env=prod', '-l', 'dc=gva'))
+      await registerNodes()
+      await registerServers()
       const r = ok(await cli('server', 'list', '--no-headers'))
       assert.match(r.stdout.trimEnd(), /^prom1\tactive\tdc=zrh,env=prod\t\S+\nprom2\tactive\tdc=gva,env=prod\t\S+$/)
       const json = JSON.parse(ok(await cli('server', 'list', '-s', 'dc in (gva)', '-o', 'json')).stdout) as {name: string}[]
@@ -87,6 +111,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('service register is idempotent: same ID, updated in place', async () => {
+      await registerNodes()
       const before = await services()
       const r = JSON.parse(ok(await cli('service', 'register', 'node2', '-e', 'http://db1:9100/metrics', '--json')).stdout)
       assert.equal(r.updated, 1)
@@ -116,6 +141,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('namespace register / list / unregister with exit codes 5 and 6', async () => {
+      ok(await cli('namespace', 'register', 'team-a', '--export', 'blackbox'))
       const list = JSON.parse(ok(await cli('namespace', 'list', '-o', 'json')).stdout) as {name: string; export: string}[]
       assert.deepEqual(
         list.map((n) => [n.name, n.export]),
@@ -135,6 +161,8 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('bad input exits 2 with one line naming the field, and leaves the store unchanged', async () => {
+      await registerNodes()
+      await registerServers()
       const before = ok(await cli('service', 'list', '-o', 'json')).stdout
       const servers = ok(await cli('server', 'list', '-o', 'json')).stdout
       fails(await cli('service', 'register', 'x', '-e', 'ftp://x'), 2, /^roster: endpoint "ftp:\/\/x": scheme "ftp" is not allowed/)
@@ -164,6 +192,9 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('service list filters, sorts and prints every format', async () => {
+      await registerNodes()
+      await registerServers()
+      ok(await cli('service', 'register', 'node2', '-e', 'http://db1:9100/metrics'))
       ok(
         await cli(
           'service',
@@ -203,6 +234,8 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('server unregister moves its services away; registry settings --replicas redistributes', async () => {
+      await registerNodes()
+      await registerServers()
       ok(await cli('server', 'register', 'prom3', '-l', 'env=prod'))
       const settings = JSON.parse(ok(await cli('registry', 'settings', '--replicas', '2', '--json')).stdout)
       assert.deepEqual(settings, {replicas: 2})
@@ -220,6 +253,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('service unregister by URL and by ID, idempotent, reporting what it did not find', async () => {
+      ok(await cli('service', 'register', 'web', '-e', 'http://web1:80/', '-e', 'http://web0:80/'))
       const [web0, web1] = await services('--name', '^web$', '--sort-by', 'endpoint')
       const r = ok(await cli('service', 'unregister', web0!.endpoint, web1!.id, 'http://never:1/', '--json'))
       const result = JSON.parse(r.stdout) as {removed: ServiceJson[]; notFound: string[]}
@@ -276,11 +310,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
 
     it('service import of hundreds (the bulk path) is idempotent; flow-style YAML still imports', async () => {
       const file = path.join(dir, 'many.json')
-      const entries = Array.from({length: 400}, (_, i) => ({
-        name: `many-${i % 7}`,
-        endpoint: `http://many${i}.example:9100/metrics`,
-        labels: {n: String(i)} as Record<string, string>,
-      }))
+      const entries = manyEntries()
       writeFileSync(file, JSON.stringify(entries))
       assert.match(
         ok(await cli('service', 'import', file)).stdout,
@@ -301,6 +331,9 @@ for (const backend of ['sqlite', 'etcd'] as const) {
     })
 
     it('service list --json streams exactly what -o json prints; errors stay JSON with their exit code', async () => {
+      await registerNodes()
+      writeFileSync(path.join(dir, 'many.json'), JSON.stringify(manyEntries()))
+      ok(await cli('service', 'import', path.join(dir, 'many.json')))
       const json = ok(await cli('service', 'list', '--json')).stdout
       assert.equal(json, ok(await cli('service', 'list', '-o', 'json')).stdout)
       const list = JSON.parse(json) as ServiceJson[]

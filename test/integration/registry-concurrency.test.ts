@@ -8,7 +8,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {isolatedEnv, runCli} from '../support/cli.js'
+import {isolatedEnv, runBin, runCli} from '../support/cli.js'
 import {type EtcdServer, startEtcd} from '../support/etcd-server.js'
 
 const PROCESSES = 200
@@ -38,7 +38,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
 
     it('registers every service, and no process fails', async () => {
       const runs = Array.from({length: PROCESSES}, (_, i) =>
-        runCli(['service', 'register', `svc${i % 7}`, '-e', `http://host${i}.example:9100/metrics`, '-l', `n=${i}`], {
+        runBin(['service', 'register', `svc${i % 7}`, '-e', `http://host${i}.example:9100/metrics`, '-l', `n=${i}`], {
           env,
           timeoutMs: 400_000,
         }),

@@ -11,6 +11,11 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 
+import {setTimeout as delay} from 'node:timers/promises'
+
+import {SERVERS_PREFIX, SERVICES_PREFIX} from '../../src/lib/registry/keys.js'
+import {openStore} from '../../src/lib/store/open-store.js'
+import {rangeAll} from '../../src/lib/store/store.js'
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
 
@@ -26,10 +31,6 @@ interface ListedService {
 
 describe('a killed or failed registry command', () => {
   it('a SIGKILLed import leaves only whole services, and a re-run completes it', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'roster-crash-'))
-    const env = isolatedEnv({ROSTER_REGISTRY: `sqlite:${path.join(dir, 'registry.db')}`})
-    for (const server of ['prom1', 'prom2', 'prom3'])
-      assert.equal((await runCli(['server', 'register', server, '-l', 'env=prod'], {env})).code, 0)
     const count = 20_000
     const entries = Array.from({length: count}, (_, i) => ({
       name: `svc${i % 50}`,
@@ -38,30 +39,51 @@ describe('a killed or failed registry command', () => {
       selector: 'env=prod',
       description: `service number ${i}`,
     }))
+    const dir = mkdtempSync(path.join(tmpdir(), 'roster-crash-'))
     const file = path.join(dir, 'services.json')
     writeFileSync(file, JSON.stringify(entries))
 
-    // Kill the import once it has started writing (the registry has grown), before it is done.
-    const child = spawn(process.execPath, [BIN, 'service', 'import', file], {env: env as NodeJS.ProcessEnv, stdio: 'ignore'})
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    let killedAt = -1
-    for (let i = 0; i < 400 && killedAt < 0; i++) {
-      await new Promise((r) => setTimeout(r, 25))
-      const probe = await runCli(['service', 'list', '-o', 'csv', '--no-headers'], {env})
-      const listed = probe.stdout.split('\n').filter((l) => l !== '').length
-      if (listed > 0) {
+    // The kill must land while the import is writing: after its first batch is committed (the
+    // store's revision moved), and provably before its last (the child is stopped, then counted).
+    // Should an attempt find the import already finished, it starts over on a fresh registry.
+    let env: Record<string, string | undefined> = {}
+    let killedWith = -1
+    let exitCode: number | null = 0
+    for (let attempt = 0; attempt < 3 && killedWith < 0; attempt++) {
+      const registry = `sqlite:${path.join(dir, `registry-${attempt}.db`)}`
+      env = isolatedEnv({ROSTER_REGISTRY: registry})
+      for (const server of ['prom1', 'prom2', 'prom3'])
+        assert.equal((await runCli(['server', 'register', server, '-l', 'env=prod'], {env})).code, 0)
+      const store = await openStore({registry, timeoutMs: 30_000})
+      try {
+        const revision = async (): Promise<number> => {
+          for await (const page of store.range(SERVERS_PREFIX, {pageSize: 1})) return page.revision
+          return 0
+        }
+        const servicesWritten = async (): Promise<number> => (await rangeAll(store, SERVICES_PREFIX)).length
+        const before = await revision()
+        const child = spawn(process.execPath, [BIN, 'service', 'import', file], {env: env as NodeJS.ProcessEnv, stdio: 'ignore'})
+        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+        let finished = false
+        void exited.then(() => (finished = true))
+        while (!finished && (await revision()) === before) await delay(5)
+        child.kill('SIGSTOP')
+        const caught = !finished
+        const written = caught ? await servicesWritten() : count
         child.kill('SIGKILL')
-        killedAt = listed
+        exitCode = await exited
+        if (caught && written > 0 && written < count) killedWith = written
+      } finally {
+        await store.close()
       }
     }
-    const code = await exited
-    assert.ok(killedAt > 0, 'the import was caught while writing')
+    assert.ok(killedWith > 0, 'the import was caught while writing')
+    assert.equal(exitCode, null, 'the import was killed, not finished')
 
     const after = await runCli(['service', 'list', '-o', 'json'], {env})
     assert.equal(after.code, 0, after.stderr)
     const services = JSON.parse(after.stdout) as ListedService[]
-    assert.equal(code, null, 'the import was killed, not finished')
-    assert.ok(services.length < count, `killed part-way: ${services.length} of ${count} written`)
+    assert.equal(services.length, killedWith, 'what was committed when the import was stopped is what is listed')
     const byEndpoint = new Map(entries.map((e) => [e.endpoint, e]))
     for (const s of services) {
       const wanted = byEndpoint.get(s.endpoint)

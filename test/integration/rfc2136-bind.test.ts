@@ -241,6 +241,13 @@ describe('rfc2136 provider against BIND (hmac-sha256)', () => {
   })
 
   it('a transfer altered in transit fails TSIG verification (NotAllowedError)', async () => {
+    // Enough records that the AXFR spans several messages, whatever ran before.
+    const create: Endpoint[] = Array.from({length: 1000}, (_, i) => ({
+      dnsName: `transit-${i}.${ZONE}`,
+      recordType: 'A',
+      targets: [`10.2.${i >> 8}.${i & 255}`],
+    }))
+    await providerFor(bind).applyChanges({...emptyChanges(), create})
     // A proxy that flips one bit of a record in the second message of every AXFR.
     const proxy = await tamperingProxy(bind.port)
     try {

@@ -1,6 +1,7 @@
 /**
  * `roster dns sync --provider rfc2136` end to end: the built CLI, a records file, a real BIND;
- * the result read back with dig, ownership TXT records included.
+ * the result read back with dig, ownership TXT records included. One BIND for the file; each
+ * test has its own owner id and names, so it runs alone.
  */
 import assert from 'node:assert/strict'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
@@ -18,7 +19,6 @@ const SECRET = Buffer.from('roster dns sync rfc2136 test secret 0123456789').toS
 describe('roster dns sync --provider rfc2136 against BIND', () => {
   let bind: BindServer
   let dir: string
-  let recordsFile: string
 
   before(async () => {
     bind = await startBind({
@@ -33,48 +33,63 @@ describe('roster dns sync --provider rfc2136 against BIND', () => {
       ],
     })
     dir = await mkdtemp(join(tmpdir(), 'roster-rfc2136-sync-'))
-    recordsFile = join(dir, 'records.yaml')
   })
   after(async () => {
     await bind?.stop()
     if (dir) await rm(dir, {recursive: true, force: true})
   })
 
-  function sync(extra: string[] = [], env: Record<string, string> = {}, port = bind.port): ReturnType<typeof runCli> {
-    return runCli(
-      [
-        'dns',
-        'sync',
-        '--once',
-        '--policy',
-        'sync',
-        '--owner-id',
-        'ci',
-        '--source',
-        'file',
-        '--file',
-        recordsFile,
-        '--provider',
-        'rfc2136',
-        '--rfc2136-host',
-        '127.0.0.1',
-        '--rfc2136-port',
-        String(port),
-        '--rfc2136-zone',
-        ZONE,
-        '--rfc2136-tsig-keyname',
-        'sync-key',
-        '--rfc2136-tsig-alg',
-        'hmac-sha512',
-        ...extra,
-      ],
-      {env: isolatedEnv({ROSTER_RFC2136_TSIG_SECRET: SECRET, ...env})},
-    )
+  let tests = 0
+  /**
+   * A test's own records file and owner id: `dns sync` manages only the records its owner id owns,
+   * so tests share the zone without seeing each other's records, and any test runs alone.
+   * `name('www')` is this test's www (`www-t3.sync.test`).
+   */
+  async function fresh(): Promise<{
+    name: (label: string) => string
+    records: (yaml: string) => Promise<void>
+    sync: (extra?: string[], env?: Record<string, string>, port?: number) => ReturnType<typeof runCli>
+  }> {
+    const id = `t${++tests}`
+    const file = join(dir, `${id}.yaml`)
+    await writeFile(file, 'endpoints: []\n')
+    return {
+      name: (label) => `${label.replace(/^([^.]+)/, `$1-${id}`)}.${ZONE}`,
+      records: (yaml) => writeFile(file, yaml),
+      sync: (extra = [], env = {}, port = bind.port) =>
+        runCli(
+          [
+            'dns',
+            'sync',
+            '--once',
+            '--policy',
+            'sync',
+            '--owner-id',
+            `ci-${id}`,
+            '--source',
+            'file',
+            '--file',
+            file,
+            '--provider',
+            'rfc2136',
+            '--rfc2136-host',
+            '127.0.0.1',
+            '--rfc2136-port',
+            String(port),
+            '--rfc2136-zone',
+            ZONE,
+            '--rfc2136-tsig-keyname',
+            'sync-key',
+            '--rfc2136-tsig-alg',
+            'hmac-sha512',
+            ...extra,
+          ],
+          {env: isolatedEnv({ROSTER_RFC2136_TSIG_SECRET: SECRET, ...env})},
+        ),
+    }
   }
 
-  async function records(yaml: string): Promise<void> {
-    await writeFile(recordsFile, yaml)
-  }
+  const owned = (id: string) => `"heritage=external-dns,external-dns/owner=ci-${id}"`
 
   async function foreign(): Promise<string[][]> {
     return Promise.all([
@@ -84,25 +99,29 @@ describe('roster dns sync --provider rfc2136 against BIND', () => {
     ])
   }
 
+  /** www (two A), api (CNAME to www) and _metrics._tcp (SRV to www) of this test. */
+  const threeRecords = (n: (label: string) => string) => `endpoints:
+- {dnsName: ${n('www')}, recordType: A, targets: [192.0.2.1, 192.0.2.2], recordTTL: 120}
+- {dnsName: ${n('api')}, recordType: CNAME, targets: [${n('www')}]}
+- {dnsName: ${n('_metrics._tcp')}, recordType: SRV, targets: ["0 10 9100 ${n('www')}"]}
+`
+
   it('creates records and their ownership TXT records, then finds nothing to change', async () => {
+    const {name: n, records, sync} = await fresh()
+    const id = `t${tests}`
     const foreignBefore = await foreign()
-    await records(`endpoints:
-- {dnsName: www.${ZONE}, recordType: A, targets: [192.0.2.1, 192.0.2.2], recordTTL: 120}
-- {dnsName: api.${ZONE}, recordType: CNAME, targets: [www.${ZONE}]}
-- {dnsName: _metrics._tcp.${ZONE}, recordType: SRV, targets: ["0 10 9100 www.${ZONE}"]}
-- {dnsName: taken.${ZONE}, recordType: A, targets: [192.0.2.100]}
-`)
+    await records(`${threeRecords(n)}- {dnsName: taken.${ZONE}, recordType: A, targets: [192.0.2.100]}\n`)
     const first = await sync(['--detailed-exitcode'])
     assert.equal(first.code, 8, first.stderr)
     assert.match(first.stdout, /Applied: 3 to create/)
     assert.match(first.stderr, /taken\.sync\.test/, 'the record owned by another id is reported as skipped')
 
-    assert.deepEqual(await bind.lookup(`www.${ZONE}`, 'A'), ['192.0.2.1', '192.0.2.2'])
-    assert.deepEqual(await bind.lookup(`api.${ZONE}`, 'CNAME'), [`www.${ZONE}.`])
-    assert.deepEqual(await bind.lookup(`_metrics._tcp.${ZONE}`, 'SRV'), [`0 10 9100 www.${ZONE}.`])
-    assert.deepEqual(await bind.lookup(`a-www.${ZONE}`, 'TXT'), ['"heritage=external-dns,external-dns/owner=ci"'])
-    assert.deepEqual(await bind.lookup(`cname-api.${ZONE}`, 'TXT'), ['"heritage=external-dns,external-dns/owner=ci"'])
-    assert.deepEqual(await bind.lookup(`srv-_metrics._tcp.${ZONE}`, 'TXT'), ['"heritage=external-dns,external-dns/owner=ci"'])
+    assert.deepEqual(await bind.lookup(n('www'), 'A'), ['192.0.2.1', '192.0.2.2'])
+    assert.deepEqual(await bind.lookup(n('api'), 'CNAME'), [`${n('www')}.`])
+    assert.deepEqual(await bind.lookup(n('_metrics._tcp'), 'SRV'), [`0 10 9100 ${n('www')}.`])
+    assert.deepEqual(await bind.lookup(`a-${n('www')}`, 'TXT'), [owned(id)])
+    assert.deepEqual(await bind.lookup(`cname-${n('api')}`, 'TXT'), [owned(id)])
+    assert.deepEqual(await bind.lookup(`srv-${n('_metrics._tcp')}`, 'TXT'), [owned(id)])
     assert.deepEqual(await foreign(), foreignBefore, "foreign records and the other owner's record are untouched")
 
     const second = await sync(['--detailed-exitcode', '--json'])
@@ -116,33 +135,43 @@ describe('roster dns sync --provider rfc2136 against BIND', () => {
   })
 
   it('updates and deletes only its own records', async () => {
+    const {name: n, records, sync} = await fresh()
+    const id = `t${tests}`
+    await records(threeRecords(n))
+    assert.equal((await sync()).code, 0)
     const foreignBefore = await foreign()
     await records(`endpoints:
-- {dnsName: www.${ZONE}, recordType: A, targets: [192.0.2.3], recordTTL: 120}
-- {dnsName: _metrics._tcp.${ZONE}, recordType: SRV, targets: ["0 10 9100 www.${ZONE}"]}
+- {dnsName: ${n('www')}, recordType: A, targets: [192.0.2.3], recordTTL: 120}
+- {dnsName: ${n('_metrics._tcp')}, recordType: SRV, targets: ["0 10 9100 ${n('www')}"]}
 `)
     const run = await sync(['--json'])
     assert.equal(run.code, 0, run.stderr)
     const result = JSON.parse(run.stdout) as {summary: {create: number; update: number; delete: number}}
     assert.deepEqual(result.summary, {create: 0, update: 1, delete: 1})
-    assert.deepEqual(await bind.lookup(`www.${ZONE}`, 'A'), ['192.0.2.3'])
-    assert.deepEqual(await bind.lookup(`api.${ZONE}`, 'CNAME'), [])
-    assert.deepEqual(await bind.lookup(`cname-api.${ZONE}`, 'TXT'), [], 'the ownership record goes with its record')
-    assert.deepEqual(await bind.lookup(`a-www.${ZONE}`, 'TXT'), ['"heritage=external-dns,external-dns/owner=ci"'])
+    assert.deepEqual(await bind.lookup(n('www'), 'A'), ['192.0.2.3'])
+    assert.deepEqual(await bind.lookup(n('api'), 'CNAME'), [])
+    assert.deepEqual(await bind.lookup(`cname-${n('api')}`, 'TXT'), [], 'the ownership record goes with its record')
+    assert.deepEqual(await bind.lookup(`a-${n('www')}`, 'TXT'), [owned(id)])
     assert.deepEqual(await foreign(), foreignBefore)
   })
 
   it('--dry-run writes nothing', async () => {
+    const {name: n, records, sync} = await fresh()
+    await records(threeRecords(n))
+    assert.equal((await sync()).code, 0)
     await records(`endpoints:
-- {dnsName: www.${ZONE}, recordType: A, targets: [192.0.2.4], recordTTL: 120}
-- {dnsName: _metrics._tcp.${ZONE}, recordType: SRV, targets: ["0 10 9100 www.${ZONE}"]}
+- {dnsName: ${n('www')}, recordType: A, targets: [192.0.2.4], recordTTL: 120}
+- {dnsName: ${n('_metrics._tcp')}, recordType: SRV, targets: ["0 10 9100 ${n('www')}"]}
 `)
     const run = await sync(['--dry-run', '--detailed-exitcode'])
     assert.equal(run.code, 8, run.stderr)
-    assert.deepEqual(await bind.lookup(`www.${ZONE}`, 'A'), ['192.0.2.3'])
+    assert.deepEqual(await bind.lookup(n('www'), 'A'), ['192.0.2.1', '192.0.2.2'])
+    assert.deepEqual(await bind.lookup(n('api'), 'CNAME'), [`${n('www')}.`])
   })
 
   it('a wrong TSIG secret exits 4 with one line naming the key, and changes nothing', async () => {
+    const {name: n, records, sync} = await fresh()
+    await records(threeRecords(n))
     const run = await sync([], {ROSTER_RFC2136_TSIG_SECRET: Buffer.from('not the secret at all, not at all').toString('base64')})
     assert.equal(run.code, 4, run.stderr)
     const lines = run.stderr.trim().split('\n')
@@ -150,10 +179,12 @@ describe('roster dns sync --provider rfc2136 against BIND', () => {
     assert.match(lines[0] ?? '', /BADSIG/)
     assert.match(lines[0] ?? '', /sync-key/)
     assert.doesNotMatch(run.stderr, new RegExp(SECRET.replace(/[+/=]/g, '.')))
-    assert.deepEqual(await bind.lookup(`www.${ZONE}`, 'A'), ['192.0.2.3'])
+    assert.deepEqual(await bind.lookup(n('www'), 'A'), [])
   })
 
   it('an unreachable server exits 3 naming host:port', async () => {
+    const {name: n, records, sync} = await fresh()
+    await records(threeRecords(n))
     const port = await freePort()
     const run = await sync([], {}, port)
     assert.equal(run.code, 3, run.stderr)

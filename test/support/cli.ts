@@ -1,9 +1,21 @@
-/** Runs the built CLI (`node bin/run.js`) as a user would, with an isolated HOME and XDG dirs. */
+/**
+ * Runs roster as a user would, with an isolated HOME and XDG dirs.
+ *
+ * `runCli` runs the built CLI (dist/, what bin/run.js loads) in this process: oclif's Config is
+ * loaded once per test file, the command runs with the argv, its stdout and stderr are captured,
+ * and the exit code is the one bin/run.js would exit with (error classes' exitCode, parse errors
+ * 2). Per call, the environment, the working directory, stdin and whether each stream is a
+ * terminal are those of the call and are restored after it, so calls run one at a time (a queue).
+ *
+ * `runBin` spawns `node bin/run.js` for what only a process shows: the exit status end to end,
+ * signals, pipes, NODE_OPTIONS, and many commands at once.
+ */
 import {spawn} from 'node:child_process'
 import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {Readable} from 'node:stream'
+import {fileURLToPath, pathToFileURL} from 'node:url'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const BIN = path.join(ROOT, 'bin', 'run.js')
@@ -19,6 +31,8 @@ export interface CliOptions {
   cwd?: string
   input?: string
   timeoutMs?: number
+  /** In-process only: which streams are terminals (all three with `true`). Default: none, as under a pipe. */
+  tty?: boolean | {stdin?: boolean; stdout?: boolean; stderr?: boolean}
 }
 
 /** A fresh HOME with XDG dirs under it, so no user or project config leaks into a test. */
@@ -34,7 +48,101 @@ export function isolatedEnv(extra: Record<string, string | undefined> = {}): Rec
   return {...env, ...extra}
 }
 
+interface RosterEntry {
+  Config: {load(root: string): Promise<unknown>}
+  runRoster(argv: string[], config: unknown): Promise<number>
+}
+
+let loaded: Promise<{entry: RosterEntry; config: unknown}> | undefined
+
+function loadRoster(): Promise<{entry: RosterEntry; config: unknown}> {
+  loaded ??= (async () => {
+    const entry = (await import(pathToFileURL(path.join(ROOT, 'dist', 'oclif.js')).href)) as RosterEntry
+    return {entry, config: await entry.Config.load(ROOT)}
+  })()
+  return loaded
+}
+
+let queue: Promise<unknown> = Promise.resolve()
+
+/** Runs `roster ...args` in this process (see the file comment); calls queue up. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const running = queue.then(() => runInProcess(args, options))
+  queue = running.catch(() => undefined)
+  if (!options.timeoutMs) return running
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`roster ${args.join(' ')}: no exit within ${options.timeoutMs} ms`)), options.timeoutMs)
+  })
+  return Promise.race([running, timedOut]).finally(() => clearTimeout(timer))
+}
+
+type Writer = NodeJS.WriteStream['write']
+
+async function runInProcess(args: string[], options: CliOptions): Promise<CliResult> {
+  const {entry, config} = await loadRoster()
+  const env = options.env ?? isolatedEnv()
+  const tty = typeof options.tty === 'object' ? options.tty : {stdin: options.tty, stdout: options.tty, stderr: options.tty}
+
+  const savedEnv = {...process.env}
+  const savedCwd = process.cwd()
+  const savedExitCode = process.exitCode
+  const stdinDescriptor = Object.getOwnPropertyDescriptor(process, 'stdin')
+  const saved = {
+    stdoutWrite: process.stdout.write,
+    stderrWrite: process.stderr.write,
+    stdoutTTY: Object.getOwnPropertyDescriptor(process.stdout, 'isTTY'),
+    stderrTTY: Object.getOwnPropertyDescriptor(process.stderr, 'isTTY'),
+  }
+  let stdout = ''
+  let stderr = ''
+  // node:test's child process reports its events on stdout, v8-serialized (0xFF 0x0F, never
+  // UTF-8 text): those go on to the real stream while the command's own output is captured.
+  const capture = (append: (text: string) => void, original: Writer, stream: NodeJS.WriteStream): Writer =>
+    function (this: unknown, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+      if (chunk instanceof Uint8Array && chunk[0] === 0xff && chunk[1] === 0x0f) {
+        return (original as (...a: unknown[]) => boolean).call(stream, chunk, encoding, callback)
+      }
+      const done = typeof encoding === 'function' ? encoding : callback
+      append(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'))
+      if (typeof done === 'function') process.nextTick(done as () => void)
+      return true
+    } as Writer
+
+  try {
+    for (const key of Object.keys(process.env)) delete process.env[key]
+    for (const [key, value] of Object.entries(env)) if (value !== undefined) process.env[key] = value
+    process.chdir(options.cwd ?? env.HOME ?? ROOT)
+    const stdin = Readable.from(options.input === undefined || options.input === '' ? [] : [Buffer.from(options.input)])
+    Object.assign(stdin, {isTTY: tty.stdin ? true : undefined, fd: 0})
+    Object.defineProperty(process, 'stdin', {value: stdin, configurable: true, enumerable: true, writable: true})
+    Object.defineProperty(process.stdout, 'isTTY', {value: tty.stdout ? true : undefined, configurable: true, writable: true})
+    Object.defineProperty(process.stderr, 'isTTY', {value: tty.stderr ? true : undefined, configurable: true, writable: true})
+    process.stdout.write = capture((text) => (stdout += text), saved.stdoutWrite, process.stdout)
+    process.stderr.write = capture((text) => (stderr += text), saved.stderrWrite, process.stderr)
+
+    const code = await entry.runRoster(args, config)
+    return {code, stdout, stderr}
+  } finally {
+    process.stdout.write = saved.stdoutWrite
+    process.stderr.write = saved.stderrWrite
+    restoreProperty(process.stdout, 'isTTY', saved.stdoutTTY)
+    restoreProperty(process.stderr, 'isTTY', saved.stderrTTY)
+    restoreProperty(process, 'stdin', stdinDescriptor)
+    process.chdir(savedCwd)
+    for (const key of Object.keys(process.env)) delete process.env[key]
+    Object.assign(process.env, savedEnv)
+    process.exitCode = savedExitCode
+  }
+}
+
+function restoreProperty(target: object, name: string, descriptor: PropertyDescriptor | undefined): void {
+  if (descriptor) Object.defineProperty(target, name, descriptor)
+  else delete (target as Record<string, unknown>)[name]
+}
+
+/** Runs `node bin/run.js ...args` as a child process. */
+export function runBin(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const env = options.env ?? isolatedEnv()
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {

@@ -2,6 +2,16 @@ import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-
 import {buildConfigReport, type ConfigReport, type EffectiveValue} from '../../lib/config/effective-config.js'
 import {formatCell} from '../../lib/output/print-rows.js'
 
+/** The registry commands would use: a `roster serve` URL, or the store (default path resolved), no credentials. */
+async function effectiveRegistry(flags: Record<string, unknown>, source: string): Promise<{location: string; source: string}> {
+  const {describeRegistry, isRemoteRegistry, storeOptionsFromFlags} = await import('../../lib/store/open-store.js')
+  const registry = typeof flags.registry === 'string' ? flags.registry : undefined
+  const location = isRemoteRegistry(registry)
+    ? registry!.replace(/(\/\/)[^/@]*@/, '$1***@')
+    : describeRegistry(storeOptionsFromFlags(flags, 1000))
+  return {location, source}
+}
+
 export default class ConfigShow extends RosterCommand<typeof ConfigShow> {
   static override description =
     'Show the config files searched and parsed, and every effective value with where it came from (flag, ROSTER_* environment, file, default). Secrets are redacted.'
@@ -23,13 +33,15 @@ export default class ConfigShow extends RosterCommand<typeof ConfigShow> {
     const all = this.flags as Record<string, unknown>
     const effective: Record<string, unknown> = {}
     for (const name of this.declaredFlagNames) if (name !== 'output' && name !== 'no-headers') effective[name] = all[name]
-    const report = buildConfigReport(this.loadedConfig!, effective, this.valueSources)
+    const report = buildConfigReport(this.loadedConfig!, effective, this.valueSources, process.env, this.knownFlagNames())
+    report.registry = await effectiveRegistry(all, this.valueSources.get('registry') ?? 'default')
     const tableLike = this.flags.output === 'table' || this.flags.output === 'csv'
     if (tableLike && !this.jsonEnabled()) {
       for (const file of report.searched) {
         this.logToStderr(`searched: ${file}${report.parsed.includes(file) ? ' (parsed)' : ''}`)
       }
       for (const file of report.parsed) if (!report.searched.includes(file)) this.logToStderr(`parsed: ${file}`)
+      this.logToStderr(`registry: ${report.registry.location} (from ${report.registry.source})`)
     }
     await this.printRows<EffectiveValue>(
       report.values,

@@ -27,15 +27,7 @@ URLs are looked up in --namespace (default "default"); IDs in --namespace, or in
   }
 
   async run(): Promise<UnregisterServicesResult> {
-    const ctor = this.ctor as typeof ServiceUnregister
-    const {argv} = await this.parse({
-      strict: false,
-      args: ctor.args,
-      flags: {...ctor.baseFlags, ...ctor.flags},
-      baseFlags: {},
-      enableJsonFlag: true,
-    } as never)
-    const refs = (argv as string[]).length > 0 ? (argv as string[]) : splitEndpointList(process.env.ROSTER_ENDPOINTS ?? '')
+    const refs = this.argvParsed.length > 0 ? this.argvParsed : splitEndpointList(process.env.ROSTER_ENDPOINTS ?? '')
     if (refs.length === 0) throw InvalidInputError.forField('service', '', 'give endpoint URLs or service IDs, or set ROSTER_ENDPOINTS')
     const registry = await this.registry()
     const result = await registry.unregisterServices(refs, this.flags.namespace)

@@ -9,22 +9,19 @@ import type {LoadedConfig} from '../config/load-config.js'
 import type {Store} from '../store/store.js'
 import type {RegistryClient} from '../registry/registry-client.js'
 import type {Column} from '../output/print-rows.js'
-import {ExitCode, InvalidInputError, RosterError, exitCodeOf, firstLineOf} from '../errors.js'
+import {ExitCode, InvalidInputError, RosterError, exitCodeOf, listProblems, shortValue} from '../errors.js'
 import {parseDuration} from '../config/duration.js'
+import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../config/layers.js'
+import {nearestName} from '../config/nearest.js'
 import {isSecretName, scrubSecrets} from '../config/secrets.js'
+import {ETCD_OPTIONS, type EtcdOptionName} from '../store/open-store.js'
 
 export type RosterFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RosterCommand)['baseFlags'] & T['flags']>
 export type RosterArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+export {envNameOf, type ValueSource}
 
-/** Where a flag's effective value came from, for `config show`. */
-export type ValueSource = 'flag' | 'default' | `env ${string}` | `file ${string}`
-
-/** Flags that never come from ROSTER_<NAME> or the config file. */
-const NOT_LAYERED = new Set(['json', 'help', 'config'])
-
-export function envNameOf(flagName: string): string {
-  return `ROSTER_${flagName.toUpperCase().replace(/-/g, '_')}`
-}
+/** A one-line error message is cut here (the --json error keeps every problem in `problems`). */
+const MAX_MESSAGE_CHARS = 2000
 
 /** `-o/--output` and `--no-headers`, for list commands. */
 export function outputFlags<F extends string>(formats: readonly F[], defaultFormat?: F) {
@@ -39,18 +36,21 @@ export function outputFlags<F extends string>(formats: readonly F[], defaultForm
   }
 }
 
+/** The `--etcd-*` flags, one per entry of ETCD_OPTIONS (src/lib/store/open-store.ts). */
+const etcdFlags = Object.fromEntries(
+  Object.entries(ETCD_OPTIONS).map(([name, o]) => [
+    name,
+    Flags.string({description: o.description, helpGroup: 'REGISTRY', ...('default' in o ? {default: o.default} : {})}),
+  ]),
+) as Record<EtcdOptionName, Interfaces.OptionFlag<string | undefined>>
+
 /** The registry location and etcd connection flags, for commands that use the registry. */
 export const registryFlags = {
   registry: Flags.string({
     description: 'Registry: sqlite:PATH (default: $XDG_DATA_HOME/roster/registry.db) or etcd://HOST:PORT[,HOST:PORT...].',
     helpGroup: 'REGISTRY',
   }),
-  'etcd-prefix': Flags.string({description: 'Key prefix in etcd.', default: '/roster/', helpGroup: 'REGISTRY'}),
-  'etcd-username': Flags.string({description: 'etcd user name.', helpGroup: 'REGISTRY'}),
-  'etcd-password': Flags.string({description: 'etcd password (prefer ROSTER_ETCD_PASSWORD or a 0600 config file).', helpGroup: 'REGISTRY'}),
-  'etcd-ca': Flags.string({description: 'CA certificate file for etcd over TLS.', helpGroup: 'REGISTRY'}),
-  'etcd-cert': Flags.string({description: 'Client certificate file for etcd.', helpGroup: 'REGISTRY'}),
-  'etcd-key': Flags.string({description: 'Client key file for etcd.', helpGroup: 'REGISTRY'}),
+  ...etcdFlags,
   token: Flags.string({
     description: 'Bearer token for an https:// registry (roster serve); prefer ROSTER_TOKEN or keychain:ACCOUNT.',
     helpGroup: 'REGISTRY',
@@ -77,6 +77,8 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
 
   protected flags!: RosterFlags<T>
   protected args!: RosterArgs<T>
+  /** Every argument after the flags, as parsed (all of them for a command with `strict = false`). */
+  protected argvParsed: string[] = []
   /** The --timeout flag in milliseconds. */
   protected timeoutMs = 30_000
   /** Effective config: the files read and where each flag's value came from. */
@@ -88,13 +90,12 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
 
   public override async init(): Promise<void> {
     await super.init()
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(0)
-    })
     const ctor = this.ctor as typeof RosterCommand
     const explicitConfig = argvValue(this.argv, 'config') ?? process.env.ROSTER_CONFIG
     const {loadConfig} = await import('../config/load-config.js')
     this.loadedConfig = await loadConfig({explicitPath: explicitConfig || undefined})
+    const {checkConfigKeys} = await import('../config/layers.js')
+    checkConfigKeys(this.loadedConfig, this.knownFlagNames())
     for (const warning of this.loadedConfig.warnings) process.stderr.write(`roster: warning: ${warning}\n`)
 
     const declared = {...ctor.baseFlags, ...ctor.flags} as Record<string, Interfaces.Flag<unknown>>
@@ -102,7 +103,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     for (const [name, def] of Object.entries(declared)) {
       layered[name] = NOT_LAYERED.has(name) ? def : this.layerFlag(name, def)
     }
-    const {flags, args} = await this.parse({
+    const {flags, args, argv} = await this.parse({
       strict: ctor.strict,
       args: ctor.args,
       flags: layered as never,
@@ -118,8 +119,18 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     await this.resolveKeychainReferences(flags as Record<string, unknown>)
     this.flags = flags as RosterFlags<T>
     this.args = args as RosterArgs<T>
+    this.argvParsed = (argv as unknown[]).map(String)
     const timeout = (flags as {timeout?: string}).timeout
     if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
+  }
+
+  /** Every flag name of every command: what a config file may set (a file is shared by all commands). */
+  protected knownFlagNames(): Set<string> {
+    const names = new Set<string>()
+    for (const command of this.config.commands) for (const name of Object.keys(command.flags ?? {})) names.add(name)
+    const ctor = this.ctor as typeof RosterCommand
+    for (const name of Object.keys({...ctor.baseFlags, ...ctor.flags})) names.add(name)
+    return names
   }
 
   /** Replaces `keychain:[ACCOUNT]` values of secret flags by the secret (keytar loads only then). */
@@ -133,20 +144,22 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     }
   }
 
-  /** Wraps a flag's default so that the environment, then the config file, come before it. */
+  /** Wraps a flag's default so that the environment, then the config file, come before it (see config/layers.ts). */
   private layerFlag(name: string, def: Interfaces.Flag<unknown>): Interfaces.Flag<unknown> {
-    const envName = envNameOf(name)
     const original = def.default as unknown
+    const option = def as Interfaces.OptionFlag<unknown>
+    const spec: FlagSpec = {
+      kind: def.type === 'boolean' ? 'boolean' : 'option',
+      options: option.options,
+      multiple: option.multiple,
+      delimiter: option.delimiter,
+      parse: option.parse ? (text) => Promise.resolve(option.parse(text, this as never, option)) : undefined,
+    }
     const defaultFn = async (ctx: {options: unknown; flags: Record<string, unknown>}): Promise<unknown> => {
-      const fromEnv = process.env[envName]
-      if (fromEnv !== undefined && fromEnv !== '') {
-        this.valueSources.set(name, `env ${envName}`)
-        return coerceFlagValue(def, fromEnv, envName, this)
-      }
-      const fromFile = this.loadedConfig?.values.get(name)
-      if (fromFile) {
-        this.valueSources.set(name, `file ${fromFile.file}`)
-        return coerceFlagValue(def, fromFile.value, `${name} (in ${fromFile.file})`, this)
+      const layered = await layeredValue(name, spec, {env: process.env, loaded: this.loadedConfig})
+      if (layered) {
+        this.valueSources.set(name, layered.source)
+        return layered.value
       }
       this.valueSources.set(name, 'default')
       return typeof original === 'function' ? (original as (c: unknown) => unknown)(ctx) : original
@@ -157,17 +170,9 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /** The registry store named by the registry flags, opened once and closed when the command ends. */
   protected async openStore(): Promise<Store> {
     if (this.store) return this.store
-    const f = this.flags as Record<string, string | undefined>
-    const {openStore} = await import('../store/open-store.js')
+    const {openStore, storeOptionsFromFlags} = await import('../store/open-store.js')
     this.store = await openStore({
-      registry: f.registry,
-      etcdPrefix: f['etcd-prefix'],
-      etcdUsername: f['etcd-username'],
-      etcdPassword: f['etcd-password'],
-      etcdCa: f['etcd-ca'],
-      etcdCert: f['etcd-cert'],
-      etcdKey: f['etcd-key'],
-      timeoutMs: this.timeoutMs,
+      ...storeOptionsFromFlags(this.flags as Record<string, unknown>, this.timeoutMs),
       readOnly: this.readOnlyStore(),
     })
     return this.store
@@ -240,14 +245,15 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     if (error instanceof Errors.ExitError) throw error
     const exitCode = exitCodeOf(error)
     const debug = this.argv.includes('--debug') || isTruthy(process.env.ROSTER_DEBUG)
-    let message = scrubSecrets(oneLine(error, exitCode), this.secretValues())
+    let message = scrubSecrets(this.oneLine(error, exitCode), this.secretValues())
     if (!(error instanceof RosterError) && exitCode === ExitCode.failure && !debug) {
       message += ' (run with --debug for details)'
     }
     if (this.jsonEnabled()) {
       const code = error instanceof RosterError ? error.code : exitCode === ExitCode.invalidInput ? 'invalid_input' : 'failure'
       const field = error instanceof InvalidInputError ? error.field : undefined
-      this.logJson({error: {code, message, exitCode, ...(field ? {field} : {})}})
+      const problems = error instanceof InvalidInputError ? error.problems?.map((p) => scrubSecrets(p, this.secretValues())) : undefined
+      this.logJson({error: {code, message, exitCode, ...(field ? {field} : {}), ...(problems ? {problems} : {})}})
     } else {
       process.stderr.write(`roster: ${message}\n`)
     }
@@ -256,45 +262,36 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     return undefined
   }
 
+  /**
+   * One line: oclif's parse errors carry "See more help with --help" on later lines; a mistyped
+   * flag gets the nearest flag of this command; a line longer than MAX_MESSAGE_CHARS is cut.
+   */
+  private oneLine(error: Error, exitCode: number): string {
+    const lines = String(error.message || error.name || 'error')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !/^See more help with --help$/.test(l))
+    let text = lines.join(' ').replace(/\s+/g, ' ')
+    const unknownFlags = (error as {flags?: unknown}).flags
+    if (/^Nonexistent flags?:/.test(text) && Array.isArray(unknownFlags)) {
+      const typed = unknownFlags.map((f) => String(f).replace(/=.*$/s, ''))
+      text = `unknown flag${typed.length === 1 ? '' : 's'} ${listProblems(typed.map((f) => shortValue(f)))}`
+      const ctor = this.ctor as typeof RosterCommand
+      const names = Object.keys({...ctor.baseFlags, ...ctor.flags}).map((n) => `--${n}`)
+      const hints = typed.map((f) => nearestName(f, names)).filter((n): n is string => n !== undefined)
+      if (hints.length > 0) text += `; did you mean ${[...new Set(hints)].join(', ')}?`
+    }
+    if (exitCode === ExitCode.invalidInput && !(error instanceof RosterError)) text += ' (see --help)'
+    if (text.length > MAX_MESSAGE_CHARS) text = `${text.slice(0, MAX_MESSAGE_CHARS)}…(${text.length - MAX_MESSAGE_CHARS} more characters)`
+    return text
+  }
+
   protected override async finally(error: Error | undefined): Promise<unknown> {
     const store = this.store
     this.store = undefined
     if (store) await store.close().catch(() => undefined)
     return super.finally(error)
   }
-}
-
-/** Turns an env or config-file value into the flag's type, validated as oclif validates argv. */
-async function coerceFlagValue(def: Interfaces.Flag<unknown>, value: unknown, field: string, context: Command): Promise<unknown> {
-  if (def.type === 'boolean') {
-    if (typeof value === 'boolean') return value
-    const text = String(value).trim().toLowerCase()
-    if (['1', 'true', 'yes', 'on'].includes(text)) return true
-    if (['0', 'false', 'no', 'off', ''].includes(text)) return false
-    throw InvalidInputError.forField(field, value, 'expected true or false')
-  }
-  const option = def as Interfaces.OptionFlag<unknown>
-  const one = async (item: unknown): Promise<unknown> => {
-    const text = String(item).trim()
-    if (option.options && !option.options.includes(text)) {
-      throw InvalidInputError.forField(field, text, `expected one of ${option.options.join(', ')}`)
-    }
-    try {
-      return option.parse ? await option.parse(text, context as never, option) : text
-    } catch (error) {
-      throw InvalidInputError.forField(field, text, firstLineOf(error))
-    }
-  }
-  if (option.multiple) {
-    const items = Array.isArray(value)
-      ? value
-      : String(value)
-          .split(option.delimiter ?? /[,\s]+/)
-          .filter((s) => s.trim() !== '')
-    return Promise.all(items.map((item) => one(item)))
-  }
-  if (Array.isArray(value)) throw InvalidInputError.forField(field, value, 'expected a single value, not a list')
-  return one(value)
 }
 
 function argvValue(argv: string[], name: string): string | undefined {
@@ -309,15 +306,4 @@ function argvValue(argv: string[], name: string): string | undefined {
 
 function isTruthy(value: string | undefined): boolean {
   return value !== undefined && ['1', 'true', 'yes', 'on'].includes(value.toLowerCase())
-}
-
-/** One line: oclif's parse errors carry "See more help with --help" on later lines. */
-function oneLine(error: Error, exitCode: number): string {
-  const lines = String(error.message || error.name || 'error')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !/^See more help with --help$/.test(l))
-  let text = lines.join(' ').replace(/\s+/g, ' ')
-  if (exitCode === ExitCode.invalidInput && !(error instanceof RosterError)) text += ' (see --help)'
-  return text
 }

@@ -30,6 +30,8 @@ export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 export interface ConfigFileValues {
   path: string
   values: Record<string, unknown>
+  /** Each key as written in the file (`etcdPrefix`), by its flag name (`etcd-prefix`). */
+  rawKeys?: Record<string, string>
 }
 
 export interface LoadedConfig {
@@ -70,7 +72,7 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
     try {
       result = await explorer.load(file)
     } catch (error) {
-      throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${firstLineOf(error)}`)
+      throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${parseProblem(error)}`)
     }
     addValues(loaded, file, result?.config)
   }
@@ -90,7 +92,7 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
     project = await explorer.search(cwd)
   } catch (error) {
     const file = (error as {filepath?: string}).filepath ?? cwd
-    throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${firstLineOf(error)}`)
+    throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${parseProblem(error)}`)
   }
   if (project && !project.isEmpty) addValues(loaded, project.filepath, project.config)
   return loaded
@@ -105,6 +107,8 @@ function addValues(loaded: LoadedConfig, file: string, config: unknown): void {
     throw InvalidInputError.forField('config', file, 'expected a mapping of flag names to values')
   }
   const values: Record<string, unknown> = {}
+  const rawKeys: Record<string, string> = {}
+  const secrets: string[] = []
   for (const [rawKey, value] of Object.entries(config as Record<string, unknown>)) {
     const key = toKebab(rawKey)
     const scalar = (v: unknown): boolean => ['string', 'number', 'boolean'].includes(typeof v)
@@ -112,12 +116,15 @@ function addValues(loaded: LoadedConfig, file: string, config: unknown): void {
       throw InvalidInputError.forField(`config ${file}: ${rawKey}`, value, 'expected a string, number, boolean or list of them')
     }
     values[key] = value
+    rawKeys[key] = rawKey
     loaded.values.set(key, {value, file})
-    if (isSecretName(key) && readableByOthers(file)) {
-      loaded.warnings.push(`${file} holds ${key} and is readable by other users: chmod 600 ${file}`)
-    }
+    if (isSecretName(key)) secrets.push(key)
   }
-  loaded.parsed.push({path: file, values})
+  // One warning a file, however many secrets it holds.
+  if (secrets.length > 0 && readableByOthers(file)) {
+    loaded.warnings.push(`${file} holds ${secrets.join(', ')} and is readable by other users: chmod 600 ${file}`)
+  }
+  loaded.parsed.push({path: file, values, rawKeys})
 }
 
 function readableByOthers(file: string): boolean {
@@ -126,4 +133,22 @@ function readableByOthers(file: string): boolean {
   } catch {
     return false
   }
+}
+
+/**
+ * The reason a config file did not parse, with its line: "unexpected end of the stream within a
+ * flow collection (line 3, column 1)". cosmiconfig's message starts with "YAML Error in FILE:"
+ * and ends with a code frame; the reason is in between (js-yaml also gives it as reason/mark).
+ */
+export function parseProblem(error: unknown): string {
+  const e = error as {reason?: unknown; mark?: {line?: number; column?: number}; message?: string}
+  if (typeof e?.reason === 'string' && typeof e.mark?.line === 'number') {
+    return `${e.reason} (line ${e.mark.line + 1}, column ${(e.mark.column ?? 0) + 1})`
+  }
+  const lines = String(e?.message ?? error)
+    .split('\n')
+    .map((l) => l.trim())
+  const start = /^(YAML|JSON) Error in /.test(lines[0] ?? '') ? 1 : 0
+  const reason = lines[start] || firstLineOf(error)
+  return reason.length > 200 ? `${reason.slice(0, 200)}…` : reason
 }

@@ -2,7 +2,7 @@
  * Importing services from a document: every entry is validated (shape, fields, duplicates,
  * namespaces, selectors) before anything is written, and then all of them are written at once.
  */
-import {InvalidInputError} from '../errors.js'
+import {InvalidInputError, listProblems} from '../errors.js'
 import type {RegistryContext} from './context.js'
 import {requireCandidates} from './distribution.js'
 import {serviceKey} from './keys.js'
@@ -111,10 +111,10 @@ export async function validateImport(
 export async function importServices(ctx: RegistryContext, document: unknown, source = 'file'): Promise<ImportResult> {
   const {specs, errors, entries} = await validateImport(ctx, document)
   if (errors.length > 0) {
-    const list = errors.map((e) => `entry ${e.position}: ${e.message}`).join('; ')
+    const problems = errors.map((e) => `entry ${e.position}: ${e.message}`)
     throw new InvalidInputError(
-      `${source}: ${errors.length} of ${entries} entr${entries === 1 ? 'y is' : 'ies are'} invalid, nothing was imported: ${list}`,
-      {field: 'file'},
+      `${source}: ${errors.length} of ${entries} entr${entries === 1 ? 'y is' : 'ies are'} invalid, nothing was imported: ${listProblems(problems)}`,
+      {field: 'file', problems},
     )
   }
   const result = await writeServices(ctx, specs)

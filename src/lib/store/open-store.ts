@@ -20,17 +20,29 @@ import {dirname, isAbsolute, join, resolve} from 'node:path'
 import {InvalidInputError, NotAllowedError} from '../errors.js'
 import type {Store} from './store.js'
 
-export interface StoreOptions {
+/**
+ * The etcd connection options, listed once: the base command makes its `--etcd-*` flags from
+ * this list (so they also come from ROSTER_ETCD_* and the config file), `StoreOptions` takes its
+ * keys from it and `storeOptionsFromFlags` copies them. Adding an option touches this list and
+ * the code that uses the value, nothing else.
+ */
+export const ETCD_OPTIONS = {
+  'etcd-prefix': {key: 'etcdPrefix', description: 'Key prefix in etcd.', default: '/roster/'},
+  'etcd-username': {key: 'etcdUsername', description: 'etcd user name.'},
+  'etcd-password': {key: 'etcdPassword', description: 'etcd password (prefer ROSTER_ETCD_PASSWORD or a 0600 config file).'},
+  'etcd-ca': {key: 'etcdCa', description: 'CA certificate file for etcd over TLS.'},
+  'etcd-cert': {key: 'etcdCert', description: 'Client certificate file for etcd.'},
+  'etcd-key': {key: 'etcdKey', description: 'Client key file for etcd.'},
+} as const satisfies Record<string, {key: string; description: string; default?: string}>
+
+export type EtcdOptionName = keyof typeof ETCD_OPTIONS
+
+/** `etcdPrefix`, `etcdUsername`, ...: the etcd options by their StoreOptions key (paths of PEM files for the TLS ones). */
+export type EtcdStoreOptions = {[K in EtcdOptionName as (typeof ETCD_OPTIONS)[K]['key']]?: string}
+
+export interface StoreOptions extends EtcdStoreOptions {
   /** `sqlite:PATH`, `etcd://h1:2379,h2:2379` (or `etcds://`); empty → the default SQLite file. */
   registry?: string
-  /** Key prefix in etcd. Default `/roster/`. */
-  etcdPrefix?: string
-  etcdUsername?: string
-  etcdPassword?: string
-  /** Paths of PEM files. */
-  etcdCa?: string
-  etcdCert?: string
-  etcdKey?: string
   /** Bound on each store operation, retries included (the command's --timeout). */
   timeoutMs: number
   /**
@@ -38,6 +50,19 @@ export interface StoreOptions {
    * created (nor its directory); a registry that does not exist yet is an empty one.
    */
   readOnly?: boolean
+}
+
+/** StoreOptions from the values of the `--registry` and `--etcd-*` flags (by flag name). */
+export function storeOptionsFromFlags(flags: Record<string, unknown>, timeoutMs: number): StoreOptions {
+  const options: StoreOptions = {registry: stringOrUndefined(flags.registry), timeoutMs}
+  for (const [name, option] of Object.entries(ETCD_OPTIONS)) {
+    ;(options as unknown as Record<string, string | undefined>)[option.key] = stringOrUndefined(flags[name])
+  }
+  return options
+}
+
+function stringOrUndefined(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined
 }
 
 export const DEFAULT_ETCD_PREFIX = '/roster/'
