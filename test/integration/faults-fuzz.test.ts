@@ -326,7 +326,7 @@ it(
     t.diagnostic(`faults-fuzz: seed ${SEED} (replay: ROSTER_FUZZ_SEED=${SEED}), ${SECONDS} s`)
     let runs = 0
     const codes = new Map<number, number>()
-    await fc.assert(
+    const out = await fc.check(
       fc.asyncProperty(scenario, async (s) => {
         runs++
         writeFileSync(importFile, s.importDoc)
@@ -350,8 +350,20 @@ it(
         codes.set(r.code, (codes.get(r.code) ?? 0) + 1)
         checkContract(s, argv, r, before)
       }),
-      {seed: SEED, numRuns: 1_000_000, interruptAfterTimeLimit: SECONDS * 1000, markInterruptAsFailure: false, endOnFailure: true},
+      {
+        seed: SEED,
+        numRuns: 1_000_000,
+        interruptAfterTimeLimit: SECONDS * 1000,
+        markInterruptAsFailure: false,
+        endOnFailure: true,
+        // ROSTER_FUZZ_PATH (with ROSTER_FUZZ_SEED) replays one counterexample only.
+        ...(process.env.ROSTER_FUZZ_PATH ? {path: process.env.ROSTER_FUZZ_PATH} : {}),
+      },
     )
+    if (out.failed) {
+      const error = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance)
+      assert.fail(`contract broken (replay: ROSTER_FUZZ_SEED=${SEED} ROSTER_FUZZ_PATH=${out.counterexamplePath}): ${error}`)
+    }
     t.diagnostic(`faults-fuzz: ${runs} runs, exit codes ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => a[0] - b[0])))}`)
   },
 )

@@ -104,3 +104,21 @@ describe('input files', () => {
     )
   })
 })
+
+describe('the registry API (what serve hands an HTTP body to)', () => {
+  it('refuses a 50,000-deep labels object or document with exit 2, no stack overflow', async () => {
+    const {openStore} = await import('../../src/lib/store/open-store.js')
+    const {Registry} = await import('../../src/lib/registry/registry.js')
+    const store = await openStore({registry: 'sqlite::memory:', timeoutMs: 5000})
+    try {
+      const registry = new Registry(store)
+      const deep = deepObject(50_000)
+      const isDepthError = (e: unknown) => e instanceof InvalidInputError && /nested more than 64 levels deep/.test(e.message)
+      await assert.rejects(registry.importServices([{name: 'a', endpoints: ['http://127.0.0.1:1/m'], labels: deep}]), isDepthError)
+      await assert.rejects(registry.importServices(deep), isDepthError)
+      await assert.rejects(registry.registerServices({name: 'a', endpoints: ['http://127.0.0.1:1/m'], labels: deep} as never), isDepthError)
+    } finally {
+      await store.close()
+    }
+  })
+})
