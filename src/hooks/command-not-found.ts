@@ -1,6 +1,7 @@
 import type {Hook} from '@oclif/core'
 
 import {nearestName} from '../lib/config/nearest.js'
+import {shortValue} from '../lib/errors.js'
 
 /**
  * An unknown command is a usage error like any other: one line on stderr, exit 2, and the
@@ -12,7 +13,8 @@ const hook: Hook<'command_not_found'> = async function (options) {
   const known = options.config.commandIDs.map((id) => id.replaceAll(':', ' '))
   const nearest = nearestName(typed, known)
   const hint = nearest ? `did you mean "${nearest}"? ` : ''
-  process.stderr.write(`roster: unknown command "${typed}"; ${hint}run roster --help for the commands\n`)
+  // shortValue quotes and escapes: a typed newline must not break the one-line rule (found by the fuzz test).
+  process.stderr.write(`roster: unknown command ${shortValue(typed)}; ${hint}run roster --help for the commands\n`)
   this.exit(2)
 }
 
