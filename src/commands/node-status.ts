@@ -42,7 +42,8 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
       exclusive: ['serve'],
     }),
     serve: Flags.string({
-      description: 'Serve Prometheus metrics on HOST:PORT (/metrics, /healthz), kept current by a watch, until interrupted.',
+      description:
+        'Serve Prometheus metrics on HOST:PORT (/metrics, /healthz), kept current by a watch, until interrupted. PORT alone listens on 127.0.0.1; ":PORT" (empty host) listens on every IPv4 address (0.0.0.0), reachable from other machines.',
       helpValue: 'HOST:PORT',
       exclusive: ['watch'],
     }),

@@ -1,5 +1,6 @@
 import type {Hook} from '@oclif/core'
 
+import {shortValue} from '../lib/errors.js'
 import {nearestName} from '../lib/text/nearest.js'
 
 /**
@@ -12,7 +13,8 @@ const hook: Hook<'command_not_found'> = async function (options) {
   const known = options.config.commandIDs.map((id) => id.replaceAll(':', ' '))
   const nearest = nearestName(typed, known)
   const hint = nearest ? `did you mean "${nearest}"? ` : ''
-  process.stderr.write(`roster: unknown command "${typed}"; ${hint}run roster --help for the commands\n`)
+  // shortValue quotes and escapes: a typed newline must not break the one-line rule (found by the fuzz test).
+  process.stderr.write(`roster: unknown command ${shortValue(typed)}; ${hint}run roster --help for the commands\n`)
   this.exit(2)
 }
 

@@ -64,6 +64,9 @@ const SETTINGS: ReadonlyArray<Exclude<keyof ProviderConfig, 'provider' | 'timeou
 const PROGRESS_MIN_CHANGES = 50
 
 export default class DnsSync extends RosterCommand<typeof DnsSync> {
+  /** Reads the registry only (--source registry): opened read-only, never created. */
+  static readOnly = true
+
   static override description =
     'Make DNS match the registry, the cluster and record files, safely: plan, check, then apply (external-dns as a one-shot step).'
 

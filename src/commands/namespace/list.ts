@@ -3,6 +3,9 @@ import {NAMESPACE_COLUMNS} from '../../lib/registry/columns.js'
 import type {Namespace} from '../../lib/registry/model.js'
 
 export default class NamespaceList extends RosterCommand<typeof NamespaceList> {
+  /** Only reads the registry: opened read-only, never created. */
+  static readOnly = true
+
   static override description = 'List the namespaces (the default namespace always exists).'
 
   static override examples = ['<%= config.bin %> namespace list', '<%= config.bin %> namespace list -o yaml']

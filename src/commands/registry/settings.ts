@@ -17,6 +17,11 @@ export default class RegistrySettingsCommand extends RosterCommand<typeof Regist
     ...registryFlags,
   }
 
+  /** Without --replicas the settings are only read: the registry is opened read-only. */
+  protected override readOnlyStore(): boolean {
+    return this.flags.replicas === undefined
+  }
+
   async run(): Promise<RegistrySettings> {
     const registry = await this.registry()
     let settings: RegistrySettings

@@ -7,6 +7,9 @@ import {RosterError} from '../../lib/errors.js'
 import type {FileSdResult} from '../../lib/sd/file-sd.js'
 
 export default class SdExport extends RosterCommand<typeof SdExport> {
+  /** Only reads the registry: opened read-only, never created. */
+  static readOnly = true
+
   static override description = `Write Prometheus file_sd files for one scrape server: DIR/<namespace>.json per namespace (namespaces whose export is disabled get none), the same target groups as http_sd.
 Files are replaced atomically and only when their content changes, keep their mode, owner and group, and files of namespaces that are gone or disabled are removed (only files this command wrote, as recorded in DIR/.roster-sd-export.files).
 A lock (DIR/.roster-sd-export.lock) keeps a second exporter off the directory: it exits 6. A lock left by a dead exporter on this host is broken.

@@ -5,6 +5,9 @@ import {SERVER_COLUMNS} from '../../lib/registry/columns.js'
 import type {Server} from '../../lib/registry/model.js'
 
 export default class ServerList extends RosterCommand<typeof ServerList> {
+  /** Only reads the registry: opened read-only, never created. */
+  static readOnly = true
+
   static override description = 'List the scrape servers, optionally those matching a label selector.'
 
   static override examples = ['<%= config.bin %> server list', '<%= config.bin %> server list -s "env in (prod,qa)" -o json']

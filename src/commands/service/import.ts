@@ -1,4 +1,3 @@
-import {readFile} from 'node:fs/promises'
 import {Args} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
@@ -20,13 +19,13 @@ All entries are validated first (names, URLs, labels, selectors, namespaces, dup
 
   async run(): Promise<ImportResult> {
     const file = this.args.file
-    let text: string
-    try {
-      text = file === '-' ? await readStdin() : await readFile(file, 'utf8')
-    } catch (error) {
-      throw InvalidInputError.forField('file', file, `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
-    }
+    // Input limits (issue 10): size and UTF-8 on the bytes, nesting depth before any parser recurses.
+    const {readInputFile, readInputStream, checkNestingDepth, checkTextNestingDepth} = await import('../../lib/text/input-limits.js')
+    const text = file === '-' ? await readInputStream(process.stdin, 'file') : await readInputFile(file, 'file')
+    const label = `file ${JSON.stringify(file)}`
+    checkTextNestingDepth(text, 'file', label)
     const document = await parseDocument(text, file)
+    checkNestingDepth(document, 'file', label)
     const registry = await this.registry()
     const result = await registry.importServices(document, `file "${file}"`)
     if (!this.jsonEnabled()) this.log(importSummary(result))
@@ -52,10 +51,4 @@ async function parseDocument(text: string, file: string): Promise<unknown> {
   } catch (error) {
     throw InvalidInputError.forField('file', file, `not valid YAML or JSON (${firstLineOf(error)})`)
   }
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
 }

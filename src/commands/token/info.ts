@@ -5,6 +5,9 @@ import {formatInspection} from '../../lib/auth/columns.js'
 import type {TokenInspection} from '../../lib/auth/token-client.js'
 
 export default class TokenInfoCommand extends RosterCommand<typeof TokenInfoCommand> {
+  /** Only reads the registry: opened read-only, never created. */
+  static readOnly = true
+
   static override description =
     "Show what a token says (id, role, namespaces, issued, expires), whether its signature is the registry's, whether it is revoked, and whether it is accepted now. Works offline on a sqlite: or etcd:// registry; an https:// registry needs an admin token."
 

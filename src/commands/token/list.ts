@@ -3,6 +3,9 @@ import {TOKEN_COLUMNS} from '../../lib/auth/columns.js'
 import type {TokenListEntry} from '../../lib/auth/token-client.js'
 
 export default class TokenList extends RosterCommand<typeof TokenList> {
+  /** Only reads the registry: opened read-only, never created. */
+  static readOnly = true
+
   static override description = 'List the machine tokens issued (their records, never the tokens), revoked ones included.'
 
   static override examples = ['<%= config.bin %> token list', '<%= config.bin %> token list -o yaml']

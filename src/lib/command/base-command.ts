@@ -12,6 +12,7 @@ import type {TokenClient} from '../auth/token-client.js'
 import type {Column} from '../output/print-rows.js'
 import {ExitCode, InvalidInputError, RosterError, exitCodeOf, listProblems, shortValue} from '../errors.js'
 import {parseDuration} from '../config/duration.js'
+import {checkNoReplacementCharacter} from '../text/input-limits.js'
 import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../config/layers.js'
 import {nearestName} from '../text/nearest.js'
 import {isSecretName, scrubSecrets} from '../config/secrets.js'
@@ -119,6 +120,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     for (const [name, value] of Object.entries(flags as Record<string, unknown>)) {
       if (value !== undefined && !this.valueSources.has(name)) this.valueSources.set(name, 'flag')
     }
+    this.checkUtf8(flags as Record<string, unknown>, args as Record<string, unknown>)
     await this.resolveKeychainReferences(flags as Record<string, unknown>)
     this.flags = flags as RosterFlags<T>
     this.args = args as RosterArgs<T>
@@ -142,6 +144,25 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     const ctor = this.ctor as typeof RosterCommand
     for (const name of Object.keys({...ctor.baseFlags, ...ctor.flags})) names.add(name)
     return names
+  }
+
+  /**
+   * Refuses flag and argument values holding U+FFFD: Node decodes argv, the environment and the
+   * config file before roster sees them and turns bytes that are not UTF-8 into it (issue 10).
+   * The field is named as the user gave it: --flag, ROSTER_FLAG, or the key in its file.
+   */
+  private checkUtf8(flags: Record<string, unknown>, args: Record<string, unknown>): void {
+    const values = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [])
+    for (const [name, value] of Object.entries(flags)) {
+      const source = this.valueSources.get(name) ?? 'flag'
+      const field = source.startsWith('env ')
+        ? source.slice(4)
+        : source.startsWith('file ')
+          ? `${name} (in ${source.slice(5)})`
+          : `--${name}`
+      for (const text of values(value)) checkNoReplacementCharacter(field, text)
+    }
+    for (const [name, value] of Object.entries(args)) for (const text of values(value)) checkNoReplacementCharacter(name, text)
   }
 
   /** Replaces `keychain:[ACCOUNT]` values of secret flags by the secret (keytar loads only then). */
@@ -182,8 +203,20 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   protected async openStore(): Promise<Store> {
     if (this.store) return this.store
     const {openStore, storeOptionsFromFlags} = await import('../store/open-store.js')
-    this.store = await openStore(storeOptionsFromFlags(this.flags as Record<string, unknown>, this.timeoutMs))
+    this.store = await openStore({
+      ...storeOptionsFromFlags(this.flags as Record<string, unknown>, this.timeoutMs),
+      readOnly: this.readOnlyStore(),
+    })
     return this.store
+  }
+
+  /**
+   * Whether this run only reads the registry: then a SQLite file is opened read-only and never
+   * created. `static readOnly = true` on a command class says so; a command that reads or writes
+   * by its flags overrides this method.
+   */
+  protected readOnlyStore(): boolean {
+    return (this.ctor as {readOnly?: boolean}).readOnly === true
   }
 
   /**

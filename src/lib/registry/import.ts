@@ -11,6 +11,7 @@ import {SelectorCache} from './selector.js'
 import {prepareServices, writeServices} from './service-writes.js'
 import {readTopology} from './topology.js'
 import type {ImportEntryError, ImportResult, ServiceSpec} from './types.js'
+import {checkNestingDepth} from '../text/input-limits.js'
 
 const IMPORT_FIELDS = new Set(['name', 'endpoints', 'endpoint', 'namespace', 'labels', 'selector', 'description', 'ttl'])
 
@@ -55,6 +56,8 @@ export async function validateImport(
   ctx: RegistryContext,
   document: unknown,
 ): Promise<{specs: ServiceSpec[]; errors: ImportEntryError[]; entries: number}> {
+  // Input limits (issue 10): an HTTP body or file nested deeper than any import is refused first.
+  checkNestingDepth(document, 'document')
   const list = entriesOf(document)
   const now = ctx.now()
   const errors: ImportEntryError[] = []

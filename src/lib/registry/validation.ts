@@ -6,6 +6,7 @@
 import {parseDuration} from '../config/duration.js'
 import {InvalidInputError} from '../errors.js'
 import type {ExportConfig} from './model.js'
+import {checkNestingDepth} from '../text/input-limits.js'
 
 /** Server, namespace and service names: safe as one segment of a store key. */
 const NAME_PATTERN = /^[A-Za-z0-9_-]+$/
@@ -61,6 +62,8 @@ export function labelValueProblem(value: string): string | undefined {
 /** Labels as stored: an object of valid keys to valid string values. */
 export function validateLabels(field: string, labels: unknown): Record<string, string> {
   if (labels === undefined || labels === null) return {}
+  // Labels are flat: a deeply nested value (an HTTP body) is refused before anything recurses into it.
+  checkNestingDepth(labels, field)
   if (typeof labels !== 'object' || Array.isArray(labels))
     throw InvalidInputError.forField(field, labels, 'must be a map of label names to values')
   const entries = Object.entries(labels as Record<string, unknown>)

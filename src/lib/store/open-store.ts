@@ -17,7 +17,7 @@ import {mkdirSync, readFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {dirname, isAbsolute, join, resolve} from 'node:path'
 
-import {InvalidInputError} from '../errors.js'
+import {InvalidInputError, NotAllowedError} from '../errors.js'
 import type {Store} from './store.js'
 
 /**
@@ -45,6 +45,11 @@ export interface StoreOptions extends EtcdStoreOptions {
   registry?: string
   /** Bound on each store operation, retries included (the command's --timeout). */
   timeoutMs: number
+  /**
+   * Read-only commands (list, get, show): a SQLite file is opened for reading only and never
+   * created (nor its directory); a registry that does not exist yet is an empty one.
+   */
+  readOnly?: boolean
 }
 
 /** StoreOptions from the values of the `--registry` and `--etcd-*` flags (by flag name). */
@@ -189,14 +194,27 @@ export function normalizeEtcdPrefix(prefix: string | undefined): string {
   return prefix.endsWith('/') ? prefix : `${prefix}/`
 }
 
+/** The default registry's directory (mode 0700); a HOME the user may not write is exit 4 naming it. */
+function createDefaultDirectory(dir: string): void {
+  try {
+    mkdirSync(dir, {recursive: true, mode: 0o700})
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException
+    const where = e.path && e.path !== dir ? `${e.path}, on the way to ${dir}` : dir
+    const reason = `cannot create the default registry's directory ${where} (${e.code ?? String(error)}); check the permissions of HOME (or XDG_DATA_HOME), or choose another --registry`
+    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') throw new NotAllowedError(`registry: ${reason}`, {cause: error})
+    throw new InvalidInputError(`registry: ${reason}`, {cause: error, field: 'registry'})
+  }
+}
+
 /** Opens the store `o.registry` names. The caller must `close()` it. */
 export async function openStore(o: StoreOptions): Promise<Store> {
   checkTimeout(o.timeoutMs)
   const target = parseRegistry(o.registry, {tls: hasTlsFlags(o)})
   if (target.kind === 'sqlite') {
-    if (target.isDefault) mkdirSync(dirname(target.path), {recursive: true, mode: 0o700})
+    if (target.isDefault && !o.readOnly) createDefaultDirectory(dirname(target.path))
     const {openSqliteStore} = await import('./sqlite-store.js')
-    return openSqliteStore({path: target.path, timeoutMs: o.timeoutMs})
+    return openSqliteStore({path: target.path, timeoutMs: o.timeoutMs, readOnly: o.readOnly, missingDirectoryIsEmpty: target.isDefault})
   }
   if (Boolean(o.etcdUsername) !== Boolean(o.etcdPassword)) {
     const missing = o.etcdUsername ? 'etcd-password' : 'etcd-username'

@@ -16,14 +16,23 @@
  * open a second connection; it reads the whole range at once and then hands it out in pages.
  *
  * A path that cannot hold a store (missing directory, a directory, a file that is not a SQLite
- * database, a newer schema) is InvalidInputError on field "registry" (exit 2): retrying does
- * not help. A file the user may not read or write is NotAllowedError (exit 4).
+ * database or whose pages are damaged, a newer schema) is InvalidInputError on field "registry"
+ * (exit 2): retrying does not help; a damaged file says "restore it from a backup". A file or
+ * directory the user may not read or write is NotAllowedError (exit 4) naming the path and what
+ * was tried (found out with access(2) after SQLite's bare "unable to open database file").
+ *
+ * Read-only opening (`readOnly`, for list/get/show commands): never creates the file, never
+ * writes (not even the WAL switch or the schema); a file that does not exist yet, in a directory
+ * that does, is an empty registry. A WAL database in a directory the user may not write (SQLite
+ * cannot create the -shm file it reads through) is read from a snapshot of the file when no
+ * -wal file holds changes beside it.
  *
  * The database file is created with mode 0600; SQLite gives its -wal and -shm files the mode of
  * the database file.
  */
 import type BetterSqlite3 from 'better-sqlite3'
-import {closeSync, openSync} from 'node:fs'
+import {accessSync, closeSync, constants as fsConstants, openSync, readFileSync, statSync} from 'node:fs'
+import {dirname} from 'node:path'
 
 import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
@@ -48,6 +57,10 @@ export interface SqliteStoreOptions {
   path: string
   /** Bound on each operation, retries included. */
   timeoutMs: number
+  /** Open for reading only: never create or write the file (see the header). */
+  readOnly?: boolean
+  /** With readOnly: a missing directory is an empty registry too (the default path), not exit 2. */
+  missingDirectoryIsEmpty?: boolean
 }
 
 export const SCHEMA_VERSION = 1
@@ -120,31 +133,97 @@ function registryError(path: string, reason: string, cause?: unknown): InvalidIn
   return error
 }
 
+function notAllowed(path: string, what: string, cause: unknown): NotAllowedError {
+  return new NotAllowedError(`registry "sqlite:${path}": ${what}; check the owner and mode of the file and its directory (ls -l)`, {cause})
+}
+
+function errnoOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException | undefined)?.code ?? 'error'
+}
+
+/**
+ * Why SQLite could not open `path` ("unable to open database file" says nothing): a missing or
+ * unreachable directory, a directory in place of the file, a file or directory the user may not
+ * read or write. Checked with stat(2) and access(2), which speak for the effective user.
+ */
+function diagnoseOpenFailure(path: string, readOnly: boolean, error: unknown): unknown {
+  const message = error instanceof Error ? error.message : String(error)
+  const dir = dirname(path)
+  try {
+    if (!statSync(dir).isDirectory())
+      return registryError(path, `${dir} is not a directory; --registry must name a file in an existing directory`, error)
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT')
+      return registryError(path, `the directory does not exist (${dir}); create it or choose another --registry`, error)
+    return notAllowed(path, `not allowed to reach the directory ${dir} (${errnoOf(e)})`, error)
+  }
+  let exists = true
+  try {
+    if (statSync(path).isDirectory())
+      return registryError(
+        path,
+        'cannot open the database file: it is a directory; --registry must name a file in an existing directory',
+        error,
+      )
+  } catch (e) {
+    if (errnoOf(e) !== 'ENOENT') return notAllowed(path, `not allowed to reach the file (${errnoOf(e)})`, error)
+    exists = false
+  }
+  if (exists) {
+    try {
+      accessSync(path, fsConstants.R_OK)
+    } catch (e) {
+      return notAllowed(
+        path,
+        `not allowed to read the database file (${errnoOf(e)}; tried to open it for ${readOnly ? 'reading' : 'reading and writing'})`,
+        error,
+      )
+    }
+    if (!readOnly) {
+      try {
+        accessSync(path, fsConstants.W_OK)
+      } catch (e) {
+        return notAllowed(path, `not allowed to write the database file (${errnoOf(e)}; tried to open it for reading and writing)`, error)
+      }
+    }
+  }
+  if (!readOnly || !exists) {
+    try {
+      accessSync(dir, fsConstants.W_OK | fsConstants.X_OK)
+    } catch (e) {
+      const what = exists ? `SQLite keeps ${path}-wal and ${path}-shm beside the database` : 'tried to create the database file'
+      return notAllowed(path, `not allowed to create files in the directory ${dir} (${errnoOf(e)}; ${what})`, error)
+    }
+  }
+  return registryError(path, `cannot open the database file (${message}); --registry must name a file in an existing directory`, error)
+}
+
 /** Turns a SQLite or file-system error into the roster error a user should see. */
-function mapError(path: string, error: unknown): unknown {
+function mapError(path: string, error: unknown, readOnly = false): unknown {
   if (error instanceof RosterError) return error
   const code = sqliteCode(error) ?? (error as NodeJS.ErrnoException | undefined)?.code
   const message = error instanceof Error ? error.message : String(error)
   switch (code?.replace(/^(SQLITE_[A-Z]+)_.*$/, '$1')) {
     case 'SQLITE_NOTADB':
-    case 'SQLITE_CORRUPT':
       return registryError(path, `not a usable SQLite database (${message}); restore it from a backup or choose another --registry`, error)
+    case 'SQLITE_CORRUPT':
+      return registryError(path, `the database file is damaged (${message}); restore it from a backup or choose another --registry`, error)
     case 'SQLITE_CANTOPEN':
     case 'EISDIR':
     case 'ENOTDIR':
-      return registryError(path, `cannot open the database file (${message}); --registry must name a file in an existing directory`, error)
     case 'ENOENT':
-      return registryError(path, 'the directory does not exist; create it or choose another --registry', error)
-    case 'SQLITE_READONLY':
-    case 'SQLITE_PERM':
-    case 'SQLITE_AUTH':
     case 'EACCES':
     case 'EPERM':
+      return diagnoseOpenFailure(path, readOnly, error)
+    case 'SQLITE_READONLY':
+      if (code === 'SQLITE_READONLY_DIRECTORY') {
+        return notAllowed(path, `not allowed to create ${path}-wal and ${path}-shm in the directory ${dirname(path)} (${message})`, error)
+      }
+      return notAllowed(path, `not allowed to write the database (${message})`, error)
+    case 'SQLITE_PERM':
+    case 'SQLITE_AUTH':
     case 'EROFS':
-      return new NotAllowedError(
-        `registry "sqlite:${path}": not allowed to write the database (${message}); check the file's and directory's permissions`,
-        {cause: error},
-      )
+      return notAllowed(path, `not allowed to write the database (${message})`, error)
     case 'SQLITE_FULL':
     case 'ENOSPC':
       return new BackendUnavailableError(`registry "sqlite:${path}": disk full (${message})`, {cause: error})
@@ -176,6 +255,7 @@ class SqliteStore implements Store {
     private readonly db: Database,
     private readonly path: string,
     private readonly timeoutMs: number,
+    private readonly readOnly = false,
   ) {
     this.description = `sqlite:${path}`
     this.stmts = {
@@ -219,7 +299,7 @@ class SqliteStore implements Store {
         try {
           return fn()
         } catch (error) {
-          throw mapError(this.path, error)
+          throw mapError(this.path, error, this.readOnly)
         }
       },
       {
@@ -275,6 +355,8 @@ class SqliteStore implements Store {
 
   async txn(compares: Compare[], success: Operation[]): Promise<TxnResult> {
     checkTxnLimits(compares, success)
+    // A command that declared itself read-only and writes is a bug in roster, not the user's doing.
+    if (this.readOnly && success.length > 0) throw new Error(`${this.description}: opened read-only, but a write was attempted`)
     return this.run('a write', () => this.writeTxn.immediate(compares, success))
   }
 
@@ -288,7 +370,7 @@ class SqliteStore implements Store {
     const reader = await this.run('open a reader', () => this.acquireReader())
     let inRead = false
     try {
-      const pageAfter = prepareRangeStatements(reader, end !== undefined)
+      const pageAfter = this.mapped(() => prepareRangeStatements(reader, end !== undefined))
       // BEGIN + the first read fix the snapshot every later page reads.
       const revision = await this.run('a read', () => {
         if (reader.inTransaction) reader.exec('ROLLBACK')
@@ -311,8 +393,21 @@ class SqliteStore implements Store {
         rows = this.readPage(pageAfter, false, last, end, pageSize)
       }
     } finally {
-      if (inRead && reader.open && reader.inTransaction) reader.exec('COMMIT')
+      // A damaged page can fail the COMMIT too: that error must not replace the (mapped) first one.
+      try {
+        if (inRead && reader.open && reader.inTransaction) reader.exec('COMMIT')
+      } catch {
+        if (reader.open) reader.close()
+      }
       this.releaseReader(reader)
+    }
+  }
+
+  private mapped<T>(fn: () => T): T {
+    try {
+      return fn()
+    } catch (error) {
+      throw mapError(this.path, error, this.readOnly)
     }
   }
 
@@ -321,7 +416,7 @@ class SqliteStore implements Store {
       const stmt = first ? s.first : s.next
       return (end === undefined ? stmt.all(from, pageSize) : stmt.all(from, end, pageSize)) as Row[]
     } catch (error) {
-      throw mapError(this.path, error)
+      throw mapError(this.path, error, this.readOnly)
     }
   }
 
@@ -341,7 +436,11 @@ class SqliteStore implements Store {
   private acquireReader(): Database {
     const idle = this.idleReaders.pop()
     if (idle) return idle
-    const reader = new this.DatabaseClass(this.path, {timeout: this.db.pragma('busy_timeout', {simple: true}) as number})
+    const reader = new this.DatabaseClass(this.path, {
+      timeout: this.db.pragma('busy_timeout', {simple: true}) as number,
+      readonly: this.readOnly,
+      fileMustExist: true,
+    })
     this.readers.add(reader)
     return reader
   }
@@ -387,6 +486,7 @@ function prepareRangeStatements(db: Database, bounded: boolean): {first: Stateme
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<Store> {
   const {path, timeoutMs} = options
   const memory = path === ':memory:'
+  if (options.readOnly && !memory) return openReadOnly(options)
   if (!memory) {
     // Create the file ourselves, so that it (and the -wal/-shm files SQLite derives from it) is 0600.
     try {
@@ -447,4 +547,131 @@ function initialize(db: Database, path: string): void {
     db.exec(SCHEMA)
     db.pragma(`user_version = ${SCHEMA_VERSION}`)
   }).immediate()
+}
+
+/** An empty registry that refuses writes: what a read-only command sees before the file exists. */
+function emptyDatabase(DatabaseClass: typeof BetterSqlite3): Database {
+  const db = new DatabaseClass(':memory:')
+  db.exec(SCHEMA)
+  db.pragma(`user_version = ${SCHEMA_VERSION}`)
+  db.pragma('query_only = 1')
+  return db
+}
+
+/** See "Read-only opening" in the header. */
+async function openReadOnly(options: SqliteStoreOptions): Promise<Store> {
+  const {path, timeoutMs} = options
+  const {default: DatabaseClass} = await import('better-sqlite3')
+  let exists = true
+  try {
+    statSync(path)
+  } catch (error) {
+    if (errnoOf(error) !== 'ENOENT') throw mapError(path, error, true)
+    exists = false
+  }
+  if (!exists) {
+    let dirExists = true
+    try {
+      dirExists = statSync(dirname(path)).isDirectory()
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') throw mapError(path, error, true)
+      dirExists = false
+    }
+    if (!dirExists && !options.missingDirectoryIsEmpty) {
+      throw registryError(path, `the directory does not exist (${dirname(path)}); create it or choose another --registry`)
+    }
+    return new SqliteStore(DatabaseClass, emptyDatabase(DatabaseClass), path, timeoutMs, true)
+  }
+  let db: Database | undefined
+  try {
+    db = new DatabaseClass(path, {readonly: true, fileMustExist: true, timeout: Math.min(timeoutMs, MAX_BUSY_TIMEOUT_MS)})
+    const opened = db
+    const empty = await retryWithBackoff(() => checkReadOnly(opened, path), {
+      deadline: Date.now() + timeoutMs,
+      isRetryable: isBusy,
+      onExhausted: (error, attempts, elapsed) =>
+        new BackendUnavailableError(
+          `registry "sqlite:${path}" is busy: could not read it within ${formatDuration(elapsed)} (${attempts} attempts; ${(error as Error).message})`,
+          {cause: error},
+        ),
+    })
+    if (empty) {
+      db.close()
+      return new SqliteStore(DatabaseClass, emptyDatabase(DatabaseClass), path, timeoutMs, true)
+    }
+    return new SqliteStore(DatabaseClass, db, path, timeoutMs, true)
+  } catch (error) {
+    if (db?.open) db.close()
+    const code = sqliteCode(error) ?? ''
+    if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN')) {
+      const snapshot = readSnapshot(path, error)
+      if (snapshot) {
+        const copy = new DatabaseClass(snapshot, {readonly: true})
+        try {
+          if (checkReadOnly(copy, path)) {
+            copy.close()
+            return new SqliteStore(DatabaseClass, emptyDatabase(DatabaseClass), path, timeoutMs, true)
+          }
+        } catch (e) {
+          copy.close()
+          throw mapError(path, e, true)
+        }
+        return new SqliteStore(DatabaseClass, copy, path, timeoutMs, true)
+      }
+    }
+    throw mapError(path, error, true)
+  }
+}
+
+/**
+ * The file's bytes, as a rollback-journal database, when SQLite cannot open the WAL file
+ * read-only (no -shm, and no right to create one) and no -wal file holds newer pages; otherwise
+ * undefined (the caller reports the first error).
+ */
+function readSnapshot(path: string, error: unknown): Buffer | undefined {
+  try {
+    accessSync(path, fsConstants.R_OK)
+  } catch {
+    return undefined
+  }
+  let walSize = 0
+  try {
+    walSize = statSync(`${path}-wal`).size
+  } catch {
+    walSize = 0
+  }
+  if (walSize > 0) {
+    throw notAllowed(
+      path,
+      `not allowed to create ${path}-shm in ${dirname(path)}, which SQLite needs to read the changes ${path}-wal holds (${(error as Error).message})`,
+      error,
+    )
+  }
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch {
+    return undefined
+  }
+  // Bytes 18 and 19 of the header are 2 in WAL mode; 1 (legacy) lets SQLite read the copy alone.
+  if (bytes.length >= 100 && bytes[18] === 2 && bytes[19] === 2) {
+    bytes[18] = 1
+    bytes[19] = 1
+  }
+  return bytes
+}
+
+/** Checks a read-only database: true when it holds no roster schema yet (an empty file). */
+function checkReadOnly(db: Database, path: string): boolean {
+  const version = db.pragma('user_version', {simple: true}) as number
+  if (version > SCHEMA_VERSION) {
+    throw registryError(path, `written by a newer roster (schema ${version}, this one knows ${SCHEMA_VERSION}); upgrade roster`)
+  }
+  const tables = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get() as number
+  if (version === 0) {
+    if (tables > 0) throw registryError(path, 'a SQLite database, but not a roster registry; choose another --registry')
+    return true
+  }
+  db.prepare("SELECT value FROM meta WHERE name = 'revision'").pluck().get()
+  return false
 }

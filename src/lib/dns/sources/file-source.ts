@@ -12,7 +12,8 @@
  */
 import {readFile} from 'node:fs/promises'
 
-import {InvalidInputError} from '../../errors.js'
+import {InvalidInputError, TooLargeError} from '../../errors.js'
+import {MAX_INPUT_FILE_BYTES, checkNestingDepth, checkTextNestingDepth, decodeUtf8} from '../../text/input-limits.js'
 import {unknownKeyMessage} from '../../text/nearest.js'
 import {type Endpoint, type Source, MANAGED_RECORD_TYPES, normalizeName} from '../endpoint.js'
 
@@ -127,9 +128,9 @@ export function endpointsFromDocument(doc: unknown, file: string, docLabel = '')
 }
 
 export async function readEndpointsFile(file: string): Promise<Endpoint[]> {
-  let text: string
+  let bytes: Buffer
   try {
-    text = await readFile(file, 'utf8')
+    bytes = await readFile(file)
   } catch (error) {
     throw InvalidInputError.forField(
       'file',
@@ -137,6 +138,11 @@ export async function readEndpointsFile(file: string): Promise<Endpoint[]> {
       (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message,
     )
   }
+  // Input limits (issue 10): size, UTF-8 and nesting depth, before any parser recurses.
+  if (bytes.length > MAX_INPUT_FILE_BYTES)
+    throw new TooLargeError(`file ${JSON.stringify(file)}: larger than ${MAX_INPUT_FILE_BYTES} bytes`, {field: 'file'})
+  const text = decodeUtf8(bytes, 'file', file)
+  checkTextNestingDepth(text, 'file', `file ${JSON.stringify(file)}`)
   if (/\.json$/i.test(file)) {
     let doc: unknown
     try {
@@ -144,6 +150,7 @@ export async function readEndpointsFile(file: string): Promise<Endpoint[]> {
     } catch (error) {
       throw InvalidInputError.forField('file', file, `not valid JSON: ${(error as Error).message}`)
     }
+    checkNestingDepth(doc, 'file', `file ${JSON.stringify(file)}`)
     return endpointsFromDocument(doc, file)
   }
   const YAML = await import('yaml')
@@ -152,7 +159,9 @@ export async function readEndpointsFile(file: string): Promise<Endpoint[]> {
   const list = Array.isArray(docs) ? docs : [docs]
   for (const [i, d] of list.entries()) {
     if (d.errors.length > 0) throw InvalidInputError.forField('file', file, `not valid YAML: ${d.errors[0]?.message ?? 'parse error'}`)
-    out.push(...endpointsFromDocument(d.toJS(), file, list.length > 1 ? `document ${i + 1}` : ''))
+    const doc: unknown = d.toJS()
+    checkNestingDepth(doc, 'file', `file ${JSON.stringify(file)}`)
+    out.push(...endpointsFromDocument(doc, file, list.length > 1 ? `document ${i + 1}` : ''))
   }
   return out
 }
