@@ -46,6 +46,19 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr)
 })
 
+describe('unknown keys', () => {
+  it('an import entry with a mistyped key: exit 2 naming the key and the nearest known one, nothing written', async () => {
+    const file = path.join(home, 'typo.yaml')
+    writeFileSync(file, '- name: web\n  endpoint: http://127.0.0.1:9101/metrics\n  lables: {team: db}\n')
+    const before = sha()
+    refused(
+      await runCli(['service', 'import', file, '--registry', registry], {env}),
+      /entry 1: unknown key "lables" \(did you mean "labels"\?\)/,
+    )
+    assert.equal(sha(), before)
+  })
+})
+
 describe('nesting depth', () => {
   const depth = 50_000
   it('a 50,000-deep labels object in a JSON import file: exit 2 naming the file, nothing written', async () => {

@@ -3,6 +3,7 @@
  * namespaces, selectors) before anything is written, and then all of them are written at once.
  */
 import {InvalidInputError, listProblems} from '../errors.js'
+import {unknownKeyMessage} from '../text/nearest.js'
 import type {RegistryContext} from './context.js'
 import {requireCandidates} from './distribution.js'
 import {serviceKey} from './keys.js'
@@ -28,7 +29,9 @@ function entrySpecs(entry: unknown, now: Date): ServiceSpec[] {
   if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new InvalidInputError('must be a map with name and endpoints')
   const e = entry as Record<string, unknown>
   const unknown = Object.keys(e).filter((k) => !IMPORT_FIELDS.has(k))
-  if (unknown.length > 0) throw InvalidInputError.forField('field', unknown[0], `is not known; use ${[...IMPORT_FIELDS].join(', ')}`)
+  const key = unknown[0]
+  if (key !== undefined)
+    throw new InvalidInputError(unknownKeyMessage(key.length > 120 ? `${key.slice(0, 120)}…` : key, [...IMPORT_FIELDS]), {field: key})
   const endpointsRaw = e.endpoints ?? (e.endpoint === undefined ? [] : [e.endpoint])
   const endpoints = typeof endpointsRaw === 'string' ? [endpointsRaw] : endpointsRaw
   if (!Array.isArray(endpoints)) throw InvalidInputError.forField('endpoints', endpointsRaw, 'must be a list of URLs')
