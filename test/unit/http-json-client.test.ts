@@ -212,6 +212,20 @@ describe('JsonHttpClient', () => {
     )
   })
 
+  it('a token with characters no header can carry is bad input (exit 2), named and not echoed, and nothing is sent', async () => {
+    let sent = 0
+    handler = (_req, res) => {
+      sent++
+      res.writeHead(200).end('{}')
+    }
+    const token = 'abc\u00e9def\nghi'
+    await assert.rejects(
+      new JsonHttpClient({baseUrl: base, what: 'test API', timeoutMs: 5000, headers: {authorization: `Bearer ${token}`}}).get('/t'),
+      (e: unknown) => e instanceof InvalidInputError && e.exitCode === 2 && /^token: /.test(e.message) && !e.message.includes('abc'),
+    )
+    assert.equal(sent, 0)
+  })
+
   it('a base URL that is not one names the setting it came from', () => {
     assert.throws(
       () => new JsonHttpClient({baseUrl: 'nope', urlField: 'pdnsServer', what: 'test API', timeoutMs: 500}),

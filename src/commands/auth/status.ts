@@ -21,7 +21,8 @@ export default class AuthStatusCommand extends RosterCommand<typeof AuthStatusCo
     const status = await authStatus(registry)
     if (!this.jsonEnabled()) {
       if (!status.loggedIn) {
-        this.log(`${status.registry}\n  Not logged in. Run: roster login --registry ${status.registry}`)
+        // A failure like any other: one line on stderr, exit 4 (set below).
+        process.stderr.write(`roster: not logged in to ${status.registry}; run: roster login --registry ${status.registry}\n`)
       } else {
         const who = status.name && status.name !== status.subject ? `${status.name} (${status.subject})` : status.subject
         this.log(

@@ -45,10 +45,15 @@ async function parseDocument(text: string, file: string): Promise<unknown> {
       // Flow-style YAML ([{name: a}]) or broken JSON: the YAML parser decides and explains.
     }
   }
-  const {parse} = await import('yaml')
+  const YAML = await import('yaml')
+  // Warnings (an unresolved tag, say) are refused like errors, and never printed by the library.
+  const invalid = (error: unknown) => InvalidInputError.forField('file', file, `not valid YAML or JSON (${firstLineOf(error)})`)
+  const doc = YAML.parseDocument(text, {logLevel: 'silent'})
+  const problem = doc.errors[0] ?? doc.warnings[0]
+  if (problem) throw invalid(problem)
   try {
-    return parse(text) as unknown
+    return doc.toJS() as unknown
   } catch (error) {
-    throw InvalidInputError.forField('file', file, `not valid YAML or JSON (${firstLineOf(error)})`)
+    throw invalid(error)
   }
 }

@@ -152,6 +152,7 @@ export class JsonHttpClient {
     }
     const where = this.where
     const limit = this.options.maxResponseBytes ?? 256 * 1024 * 1024
+    checkHeaderValues(headers)
     const {status, resHeaders, text} = await new Promise<{status: number; resHeaders: IncomingHttpHeaders; text: string}>(
       (resolve, reject) => {
         const req = request(url, {method, headers, ca: this.options.ca, timeout: this.options.timeoutMs}, (res) => {
@@ -200,6 +201,19 @@ function scrub<E extends Error>(error: E, headers: Record<string, string>): E {
   }
   if (message !== error.message) error.message = message
   return error
+}
+
+/**
+ * Header values must be visible ASCII (and tab/space): Node refuses anything else with an
+ * exception that would surface as a bug (exit 1). A token or key pasted with stray characters is
+ * bad input: refused by name, never echoed (it is a credential).
+ */
+function checkHeaderValues(headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (/^[\t\x20-\x7e]*$/.test(value)) continue
+    const field = name.toLowerCase() === 'authorization' ? 'token' : name
+    throw new InvalidInputError(`${field}: holds characters an HTTP header cannot carry (only printable ASCII); check its value`, {field})
+  }
 }
 
 function parseBody(text: string, contentType: string | undefined): unknown {

@@ -12,7 +12,7 @@
  */
 import {readFile} from 'node:fs/promises'
 
-import {InvalidInputError, TooLargeError} from '../../errors.js'
+import {InvalidInputError, TooLargeError, firstLineOf} from '../../errors.js'
 import {MAX_INPUT_FILE_BYTES, checkNestingDepth, checkTextNestingDepth, decodeUtf8} from '../../text/input-limits.js'
 import {unknownKeyMessage} from '../../text/nearest.js'
 import {type Endpoint, type Source, MANAGED_RECORD_TYPES, normalizeName} from '../endpoint.js'
@@ -154,11 +154,13 @@ export async function readEndpointsFile(file: string): Promise<Endpoint[]> {
     return endpointsFromDocument(doc, file)
   }
   const YAML = await import('yaml')
-  const docs = YAML.parseAllDocuments(text)
+  // Warnings (an unresolved tag, say) are refused like errors, and never printed by the library.
+  const docs = YAML.parseAllDocuments(text, {logLevel: 'silent'})
   const out: Endpoint[] = []
   const list = Array.isArray(docs) ? docs : [docs]
   for (const [i, d] of list.entries()) {
-    if (d.errors.length > 0) throw InvalidInputError.forField('file', file, `not valid YAML: ${d.errors[0]?.message ?? 'parse error'}`)
+    const problem = d.errors[0] ?? d.warnings[0]
+    if (problem) throw InvalidInputError.forField('file', file, `not valid YAML: ${firstLineOf(problem)}`)
     const doc: unknown = d.toJS()
     checkNestingDepth(doc, 'file', `file ${JSON.stringify(file)}`)
     out.push(...endpointsFromDocument(doc, file, list.length > 1 ? `document ${i + 1}` : ''))
