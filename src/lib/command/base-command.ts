@@ -16,7 +16,7 @@ import {checkNoReplacementCharacter} from '../text/input-limits.js'
 import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../config/layers.js'
 import {nearestName} from '../text/nearest.js'
 import {isSecretName, scrubSecrets} from '../config/secrets.js'
-import {ETCD_OPTIONS, type EtcdOptionName} from '../store/open-store.js'
+import {ETCD_OPTIONS, type EtcdOptionName, isRemoteRegistry} from '../store/open-store.js'
 
 export type RosterFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RosterCommand)['baseFlags'] & T['flags']>
 export type RosterArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -129,7 +129,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
     // roster login (issue 9): without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
     const f = flags as Record<string, unknown>
-    const remote = typeof f.registry === 'string' && /^https?:\/\//i.test(f.registry.trim())
+    const remote = typeof f.registry === 'string' && isRemoteRegistry(f.registry)
     if (remote && 'token' in layered && f.token === undefined && !(ctor as {skipStoredLogin?: boolean}).skipStoredLogin) {
       const {storedLoginToken} = await import('../auth/login-token.js')
       f.token = await storedLoginToken(f.registry, this.timeoutMs)
@@ -226,7 +226,6 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
    */
   protected async registry(): Promise<RegistryClient> {
     const f = this.flags as Record<string, string | undefined>
-    const {isRemoteRegistry} = await import('../store/open-store.js')
     if (isRemoteRegistry(f.registry)) {
       const {openRemoteRegistry} = await import('../registry/remote-registry.js')
       return openRemoteRegistry({
