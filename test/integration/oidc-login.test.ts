@@ -68,7 +68,8 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-oidc-'))
-    // Access tokens live 2 s: every command after a login refreshes, and expiry is quick to reach.
+    // Access tokens live 2 s: every command after a login refreshes, and expiry is quick to reach
+    // (serve accepts them for 4 s more: --oidc-clock-skew 4s, instead of the default 10s).
     provider = await startOidcProvider({accessTokenTtl: 2})
     registry = `sqlite:${path.join(dir, 'registry.db')}`
     serve = await startServe({
@@ -82,6 +83,8 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
         AUDIENCE,
         '--oidc-admin-roles',
         `${ADMIN_ROLE},ops`,
+        '--oidc-clock-skew',
+        '4s',
       ],
     })
   })
@@ -310,28 +313,24 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     } finally {
       await plain.stop()
     }
-    const flag = await runCli(
-      [
-        'serve',
-        '--registry',
-        `sqlite:${path.join(dir, 'x.db')}`,
-        '--listen',
-        '127.0.0.1:0',
-        '--oidc-issuer',
-        'http://id.example.com',
-        '--oidc-client-id',
-        'roster',
-      ],
-      {env},
-    )
+    // serve with these --oidc-* flags, refused before it listens.
+    const badServe = (...oidc: string[]) =>
+      runCli(['serve', '--registry', `sqlite:${path.join(dir, 'x.db')}`, '--listen', '127.0.0.1:0', ...oidc], {env})
+    const flag = await badServe('--oidc-issuer', 'http://id.example.com', '--oidc-client-id', 'roster')
     assert.equal(flag.code, 2, flag.stderr)
     assert.match(flag.stderr, /oidc-issuer "http:\/\/id\.example\.com": http:\/\/ is allowed only for a loopback issuer/)
-    const half = await runCli(
-      ['serve', '--registry', `sqlite:${path.join(dir, 'x.db')}`, '--listen', '127.0.0.1:0', '--oidc-issuer', provider.issuer],
-      {env},
-    )
+    const half = await badServe('--oidc-issuer', provider.issuer)
     assert.equal(half.code, 2, half.stderr)
     assert.match(half.stderr, /oidc-client-id/)
+    for (const [skew, reason] of [
+      ['1h', /^roster: oidc-clock-skew "1h": expected at most 5m$/m],
+      ['soon', /^roster: oidc-clock-skew "soon": expected a duration/m],
+    ] as const) {
+      const r = await badServe('--oidc-issuer', provider.issuer, '--oidc-client-id', CLIENT_ID, '--oidc-clock-skew', skew)
+      assert.equal(r.code, 2, r.stderr)
+      assert.match(r.stderr, reason)
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+    }
   })
 
   describe('tokens serve refuses', () => {
@@ -365,6 +364,13 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
       const r = await settings(await provider.sign({...claims(), iat: now() - 7200, nbf: now() - 7200, exp: now() - 3600}))
       assert.equal(r.status, 401)
       assert.match(r.text, /expired/)
+    })
+    it('expired by more than --oidc-clock-skew (4s), and not one within it', async () => {
+      const late = await settings(await provider.sign({...claims(), iat: now() - 60, nbf: now() - 60, exp: now() - 10}))
+      assert.equal(late.status, 401)
+      assert.match(late.text, /expired/)
+      const within = await settings(await provider.sign({...claims(), iat: now() - 60, nbf: now() - 60, exp: now() - 1}))
+      assert.equal(within.status, 200, within.text)
     })
     it('HS256 signed with the JWKS public key', async () => {
       const {SignJWT} = await import('jose')

@@ -118,7 +118,8 @@ describe('JsonHttpClient', () => {
     ]
     for (const [status, cls, exitCode] of cases) {
       handler = json(status, {error: {code: 'x', message: `the server says ${status}`, field: 'name'}})
-      await assert.rejects(client().get('/s'), (e: unknown) => {
+      // A 500 is retried until the budget is spent: a short one keeps the test quick.
+      await assert.rejects(client({retryBudgetMs: 300}).get('/s'), (e: unknown) => {
         assert.ok(e instanceof cls, `${status}: ${String(e)}`)
         assert.equal((e as RosterError).exitCode, exitCode, `${status}`)
         assert.match((e as Error).message, new RegExp(`the server says ${status}`))
@@ -201,7 +202,13 @@ describe('JsonHttpClient', () => {
     })
     handler = (req, res) => res.writeHead(500).end(`token was ${String(req.headers.authorization)}`)
     await assert.rejects(
-      new JsonHttpClient({baseUrl: base, what: 'test API', timeoutMs: 5000, headers: {authorization: 'Bearer abc.def.ghi'}}).get('/t'),
+      new JsonHttpClient({
+        baseUrl: base,
+        what: 'test API',
+        timeoutMs: 5000,
+        retryBudgetMs: 300,
+        headers: {authorization: 'Bearer abc.def.ghi'},
+      }).get('/t'),
       (e: unknown) => e instanceof BackendUnavailableError && !e.message.includes('abc.def.ghi'),
     )
     const withPassword = new JsonHttpClient({baseUrl: `http://user:hunter22@127.0.0.1:1/`, what: 'test API', timeoutMs: 500})

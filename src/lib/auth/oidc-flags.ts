@@ -1,7 +1,8 @@
 /** `roster serve`'s --oidc-* flags (issue 9): people sign in with the identity provider. */
 import {Flags} from '@oclif/core'
 
-import type {OidcOptions} from './oidc-verifier.js'
+import {OIDC_CLOCK_SKEW_S, OIDC_MAX_CLOCK_SKEW_S, type OidcOptions} from './oidc-verifier.js'
+import {parseDuration} from '../config/duration.js'
 import {InvalidInputError} from '../errors.js'
 
 export const oidcServeFlags = {
@@ -22,6 +23,11 @@ export const oidcServeFlags = {
     delimiter: ',',
     helpGroup: 'OIDC',
   }),
+  'oidc-clock-skew': Flags.string({
+    description: `How far the provider's clock may be from this host's when checking a token's expiry and not-before (0 to ${OIDC_MAX_CLOCK_SKEW_S / 60}m).`,
+    default: `${OIDC_CLOCK_SKEW_S}s`,
+    helpGroup: 'OIDC',
+  }),
 }
 
 /** The verifier options from the flags, or undefined without --oidc-issuer. */
@@ -31,6 +37,7 @@ export function oidcOptionsOf(flags: {
   'oidc-audience'?: string
   'oidc-roles-claim'?: string
   'oidc-admin-roles'?: string[]
+  'oidc-clock-skew'?: string
 }): OidcOptions | undefined {
   if (!flags['oidc-issuer']) {
     if (flags['oidc-client-id']) throw InvalidInputError.forField('oidc-issuer', '', 'is required with --oidc-client-id')
@@ -43,5 +50,16 @@ export function oidcOptionsOf(flags: {
     audience: flags['oidc-audience'],
     rolesClaim: flags['oidc-roles-claim'],
     adminRoles: flags['oidc-admin-roles'],
+    clockSkewS: clockSkewOf(flags['oidc-clock-skew']),
   }
+}
+
+/** --oidc-clock-skew in seconds: a duration from 0 to OIDC_MAX_CLOCK_SKEW_S. */
+function clockSkewOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = /^\s*0+(\.0+)?(ms|s|m|h)?\s*$/.test(value) ? 0 : parseDuration(value, 'oidc-clock-skew')
+  if (ms > OIDC_MAX_CLOCK_SKEW_S * 1000) {
+    throw InvalidInputError.forField('oidc-clock-skew', value, `expected at most ${OIDC_MAX_CLOCK_SKEW_S / 60}m`)
+  }
+  return ms / 1000
 }

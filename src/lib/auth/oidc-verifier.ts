@@ -14,8 +14,10 @@ import type {Caller} from './caller.js'
 import {BackendUnavailableError, InvalidInputError, NotAuthenticatedError, firstLineOf} from '../errors.js'
 
 export const OIDC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA']
-/** Seconds of clock skew accepted on exp and nbf. */
+/** Seconds of clock skew accepted on exp and nbf, unless --oidc-clock-skew says otherwise. */
 export const OIDC_CLOCK_SKEW_S = 10
+/** The most --oidc-clock-skew may be: beyond it, an expired token is not expired in any useful sense. */
+export const OIDC_MAX_CLOCK_SKEW_S = 300
 export const DEFAULT_ROLES_CLAIM = 'roles'
 
 export interface OidcOptions {
@@ -28,6 +30,8 @@ export interface OidcOptions {
   adminRoles?: string[]
   /** Discovery and JWKS request timeout. */
   timeoutMs?: number
+  /** Seconds of clock skew accepted on exp and nbf. Default OIDC_CLOCK_SKEW_S. */
+  clockSkewS?: number
 }
 
 /** What GET /v1/auth/config returns: all a client needs to sign in. */
@@ -155,7 +159,7 @@ export class OidcVerifier {
         issuer: this.issuer,
         audience: this.audience,
         algorithms: OIDC_ALGORITHMS,
-        clockTolerance: OIDC_CLOCK_SKEW_S,
+        clockTolerance: this.options.clockSkewS ?? OIDC_CLOCK_SKEW_S,
         requiredClaims: ['sub', 'exp'],
       }))
     } catch (error) {
