@@ -9,10 +9,11 @@
 // reflection descriptor (toDescriptor) of every message of every method, which a gRPC client never
 // reads.
 //
-// What replaces loadSync: a module holding rpc.proto as protobufjs JSON (root.toJSON() of the very
-// root proto-loader builds, with etcd3's options) and, per service method, the fields proto-loader
-// computes (path, streaming flags, originalName, options), all taken from proto-loader's own output
-// at build time. At run time it loads protobufjs/light (no parser), Root.fromJSON, and builds the
+// What replaces loadSync: a module holding, per service method, the fields proto-loader computes
+// (path, streaming flags, originalName, options), taken from proto-loader's own output at build
+// time, and the protobufjs JSON (toJSON() of the very root proto-loader builds, with etcd3's
+// options) of the types the method's messages reach. At run time it loads protobufjs/light (no
+// parser) and, on a method's first call, builds a Root of its types (Root.fromJSON) and the
 // serializers exactly as proto-loader's createSerializer/createDeserializer do (same code, same
 // options). Left out: the message and enum entries of the package definition and each method's
 // requestType/responseType (reflection descriptors for gRPC reflection and servers; grpc-js's
@@ -89,6 +90,11 @@ export function rewriteConnectionPool(source, file) {
 /**
  * The CommonJS source of the module that stands for `loadSync(rpc.proto, options)`: built from
  * what proto-loader itself loads and returns for etcd3's rpc.proto, with etcd3's options.
+ *
+ * Each method gets the protobufjs JSON of just the types its request and response reach (each
+ * top-level message or enum of a package, with what it nests, stored once), and builds a Root of
+ * them on its first call: a command makes two or three kinds of call (Authenticate, Range, Txn),
+ * and a Root of all of rpc.proto's ~100 types cost ~9 ms to build.
  */
 export function packageDefinitionModule(paths = etcd3Paths()) {
   const fromLoader = createRequire(paths.protoLoader)
@@ -97,6 +103,46 @@ export function packageDefinitionModule(paths = etcd3Paths()) {
   const protobuf = fromLoader('protobufjs')
   const root = loadProtosWithOptionsSync(paths.rpcProto, LOAD_OPTIONS)
   const reference = protoLoader.loadSync(paths.rpcProto, LOAD_OPTIONS)
+
+  // A unit: a message or enum whose parent is a package (not a message), with everything it nests.
+  const unitOf = (object) => {
+    while (object.parent instanceof protobuf.Type) object = object.parent
+    return object
+  }
+  const units = new Map() // full name without the leading dot → the unit's JSON
+  const reach = (types) => {
+    const reached = new Set()
+    const visit = (type) => {
+      const unit = unitOf(type)
+      const name = unit.fullName.slice(1)
+      if (reached.has(name)) return
+      reached.add(name)
+      if (!units.has(name)) units.set(name, unit.toJSON())
+      const walk = (object) => {
+        if (!(object instanceof protobuf.Type)) return
+        for (const field of object.fieldsArray) {
+          field.resolve()
+          if (field.resolvedType) visit(field.resolvedType)
+        }
+        object.nestedArray.forEach(walk)
+      }
+      walk(unit)
+    }
+    types.forEach(visit)
+    return [...reached].sort()
+  }
+  // The packages (namespaces) the units sit in, with their options if any.
+  const packages = {}
+  const packageOf = (name) => {
+    const parts = name.split('.').slice(0, -1)
+    for (let i = 1; i <= parts.length; i++) {
+      const ns = root.lookup(parts.slice(0, i).join('.'))
+      if (!(ns instanceof protobuf.Namespace) || ns instanceof protobuf.Type)
+        fail(paths.rpcProto, `${name}: ${parts.slice(0, i).join('.')} is not a package`)
+      const {nested: _nested, ...rest} = ns.toJSON()
+      packages[parts.slice(0, i).join('.')] = rest
+    }
+  }
 
   const services = []
   for (const [name, entry] of Object.entries(reference)) {
@@ -108,6 +154,8 @@ export function packageDefinitionModule(paths = etcd3Paths()) {
       if (!method) fail(paths.rpcProto, `no method ${name}.${methodName} in protobufjs's root`)
       const options = JSON.parse(JSON.stringify(m.options))
       if (!isDeepStrictEqual(options, m.options)) fail(paths.rpcProto, `the options of ${name}.${methodName} are not plain JSON`)
+      const types = reach([method.resolvedRequestType, method.resolvedResponseType])
+      types.forEach(packageOf)
       return {
         name: methodName,
         path: m.path,
@@ -117,25 +165,49 @@ export function packageDefinitionModule(paths = etcd3Paths()) {
         options,
         requestType: method.resolvedRequestType.fullName,
         responseType: method.resolvedResponseType.fullName,
+        types,
       }
     })
     services.push({name, methods})
   }
   if (!services.some((s) => s.name === 'etcdserverpb.KV')) fail(paths.rpcProto, 'no etcdserverpb.KV service')
 
+  // Each unit's JSON as a string literal, parsed when a method first needs it: cheaper to load than an object literal.
+  const unitSource = [...units].map(([name, json]) => `  ${JSON.stringify(name)}: ${JSON.stringify(JSON.stringify(json))}`).join(',\n')
   return `"use strict";
 // Generated by scripts/bundle-etcd.mjs from ${path.basename(paths.rpcProto)} (etcd3) with @grpc/proto-loader's loadSync.
 var Root = require("protobufjs/light").Root;
-var json = ${JSON.stringify(root.toJSON())};
+var packages = ${JSON.stringify(packages)};
+var units = {
+${unitSource}
+};
 var services = ${JSON.stringify(services)};
-// proto-loader's createDeserializer and createSerializer (build/src/index.js), unchanged.
-function createDeserializer(cls, options) {
+// The protobufjs JSON of the named units, in their packages.
+function rootOf(names) {
+  var json = {nested: {}};
+  names.forEach(function (name) {
+    var parts = name.split(".");
+    var node = json;
+    for (var i = 1; i < parts.length; i++) {
+      var ns = parts.slice(0, i).join(".");
+      node = node.nested[parts[i - 1]] || (node.nested[parts[i - 1]] = Object.assign({}, packages[ns], {nested: {}}));
+    }
+    node.nested[parts[parts.length - 1]] = JSON.parse(units[name]);
+  });
+  var root = Root.fromJSON(json);
+  root.resolveAll();
+  return root;
+}
+// proto-loader's createDeserializer and createSerializer (build/src/index.js), with the type looked up on first use.
+function createDeserializer(type, options) {
   return function deserialize(argBuf) {
+    var cls = type();
     return cls.toObject(cls.decode(argBuf), options);
   };
 }
-function createSerializer(cls) {
+function createSerializer(type) {
   return function serialize(arg) {
+    var cls = type();
     if (Array.isArray(arg)) {
       throw new Error("Failed to serialize message: expected object with " + cls.name + " structure, got array instead");
     }
@@ -144,14 +216,19 @@ function createSerializer(cls) {
   };
 }
 module.exports = function loadPackageDefinition(options) {
-  var root = Root.fromJSON(json);
-  root.resolveAll();
   var definition = {};
   services.forEach(function (service) {
     var methods = (definition[service.name] = {});
     service.methods.forEach(function (m) {
-      var requestType = root.lookupType(m.requestType);
-      var responseType = root.lookupType(m.responseType);
+      var root = null;
+      var lookup = function (name) {
+        var type = null;
+        return function () {
+          return type || (type = (root || (root = rootOf(m.types))).lookupType(name));
+        };
+      };
+      var requestType = lookup(m.requestType);
+      var responseType = lookup(m.responseType);
       methods[m.name] = {
         path: m.path,
         requestStream: m.requestStream,
