@@ -139,8 +139,9 @@ export function packageDefinitionModule(paths = etcd3Paths()) {
       const ns = root.lookup(parts.slice(0, i).join('.'))
       if (!(ns instanceof protobuf.Namespace) || ns instanceof protobuf.Type)
         fail(paths.rpcProto, `${name}: ${parts.slice(0, i).join('.')} is not a package`)
-      const {nested: _nested, ...rest} = ns.toJSON()
-      packages[parts.slice(0, i).join('.')] = rest
+      const json = ns.toJSON()
+      delete json.nested
+      packages[parts.slice(0, i).join('.')] = json
     }
   }
 
