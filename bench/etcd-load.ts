@@ -57,7 +57,9 @@ const loadClient = (root: string): string[] => [
 const etcd = await startEtcd()
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-etcd-load-'))
 try {
+  // A HOME each (so a code cache that bin/run.js keeps there belongs to one tree), kept across runs.
   const etcdEnv = isolatedEnv({ROSTER_REGISTRY: etcd.url}) as NodeJS.ProcessEnv
+  const beforeEtcdEnv = isolatedEnv({ROSTER_REGISTRY: etcd.url}) as NodeJS.ProcessEnv
   const sqliteEnv = isolatedEnv({ROSTER_REGISTRY: `sqlite:${path.join(dir, 'registry.db')}`}) as NodeJS.ProcessEnv
   const register = (root: string) => [
     path.join(root, 'bin', 'run.js'),
@@ -77,7 +79,7 @@ try {
   }
   if (before) {
     commands['before: load the etcd client (dist)'] = {args: loadClient(before)}
-    commands['before: roster service register, etcd'] = {args: register(before), env: etcdEnv}
+    commands['before: roster service register, etcd'] = {args: register(before), env: beforeEtcdEnv}
   }
 
   const wall: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((k) => [k, []]))
