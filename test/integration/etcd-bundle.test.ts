@@ -14,7 +14,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
 import {freePort} from '../support/free-port.js'
-import {isolatedEnv, ROOT, runCli} from '../support/cli.js'
+import {isolatedEnv, ROOT, runBin, runCli} from '../support/cli.js'
 
 const ROOT_PASSWORD = 'root-Secret-7f3a'
 const READER_PASSWORD = 'reader-Secret-91c2'
@@ -61,15 +61,19 @@ describe('the built CLI on etcd with TLS client certificates and authentication'
     rmSync(dir, {recursive: true, force: true})
   })
 
-  it('dist carries etcd3: no chunk imports it, or reads rpc.proto, from node_modules', () => {
-    const chunks = readdirSync(path.join(ROOT, 'dist', 'chunks')).map((f) => readFileSync(path.join(ROOT, 'dist', 'chunks', f), 'utf8'))
+  it('dist carries etcd3: no file of it imports etcd3, or reads rpc.proto, from node_modules', () => {
+    const files = (dir: string): string[] =>
+      readdirSync(dir, {withFileTypes: true}).flatMap((e) =>
+        e.isDirectory() ? files(path.join(dir, e.name)) : /\.c?js$/.test(e.name) ? [path.join(dir, e.name)] : [],
+      )
+    const texts = files(path.join(ROOT, 'dist')).map((f) => [f, readFileSync(f, 'utf8')] as const)
     assert.ok(
-      chunks.some((text) => text.includes('etcdserverpb.KV')),
-      'no chunk holds the etcd package definition',
+      texts.some(([, text]) => text.includes('etcdserverpb.KV')),
+      'no file in dist holds the etcd package definition',
     )
-    for (const text of chunks) {
-      assert.doesNotMatch(text, /(from|import\(|require\()\s*["']etcd3["']/)
-      assert.doesNotMatch(text, /rpc\.proto`/)
+    for (const [file, text] of texts) {
+      assert.doesNotMatch(text, /(from|import\(|require\()\s*["']etcd3["']/, file)
+      assert.doesNotMatch(text, /rpc\.proto`/, file)
     }
   })
 
@@ -84,6 +88,17 @@ describe('the built CLI on etcd with TLS client certificates and authentication'
       services.map((s) => [s.name, s.endpoint]),
       [['node', 'http://127.0.0.1:9100/metrics']],
     )
+  })
+
+  it('bin/run.js, as a process, does the same (what systemd hooks run)', async () => {
+    const env = isolatedEnv({ROSTER_ETCD_USERNAME: 'root', ROSTER_ETCD_PASSWORD: ROOT_PASSWORD})
+    const register = await runBin(['service', 'register', 'web', '-e', 'http://127.0.0.1:8080/metrics', ...tlsFlags], {env})
+    assert.equal(register.code, 0, register.stderr)
+    const list = await runBin(['service', 'list', '-o', 'json', ...tlsFlags], {env})
+    assert.equal(list.code, 0, list.stderr)
+    assert.deepEqual((JSON.parse(list.stdout) as {name: string}[]).map((s) => s.name).sort(), ['node', 'web'])
+    const unregister = await runBin(['service', 'unregister', 'http://127.0.0.1:8080/metrics', ...tlsFlags], {env})
+    assert.equal(unregister.code, 0, unregister.stderr)
   })
 
   it('a read-only user lists, and is refused a write with exit 4, the registry unchanged', async () => {
