@@ -22,7 +22,7 @@
 //
 // etcd3's source is checked, not assumed: if the loadSync call, its options or the proto-loader
 // require are not exactly where this plugin expects them (an etcd3 upgrade), or a bundled module of
-// that stack uses __dirname/__filename (undefined in the ESM bundle), the build fails naming the
+// that stack uses __dirname/__filename (not its own directory once bundled), the build fails naming the
 // file. Nothing generated is written to disk.
 import {readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
@@ -271,7 +271,8 @@ export function etcdPrecompiledProto({root = process.cwd()} = {}) {
           // __dirname only serves the proto path after that require, which now throws first.
           source = source.replace(GRPC_LAZY_LOADER, '__rosterNoProtoLoader()').replaceAll('__dirname', '"(bundled)"') + GRPC_NO_LOADER
         }
-        if (/\b(__dirname|__filename)\b/.test(source)) fail(args.path, 'uses __dirname or __filename, which the ESM bundle does not define')
+        if (/\b(__dirname|__filename)\b/.test(source))
+          fail(args.path, 'uses __dirname or __filename, which in the bundle are not its own directory')
         return {contents: source, loader: 'js'}
       })
       b.onEnd((result) => {
