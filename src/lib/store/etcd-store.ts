@@ -324,9 +324,9 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   if (options.tls && options.hosts.some((h) => isIP(h.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')) !== 0)) {
     silenceIpServerNameWarning()
   }
-  // etcd3 is CommonJS: Node's import() gives its exports as `default`, both from node_modules and
-  // from dist (which bundles it with a build-time package definition, scripts/bundle-etcd.mjs);
-  // tsx, which loads dist in the tests, gives them as the namespace itself (they carry __esModule).
+  // etcd3 is CommonJS (bundled into dist with a build-time package definition, scripts/bundle-etcd.mjs):
+  // Node's import() and esbuild's ES module chunks give its exports as `default`; esbuild's
+  // CommonJS output and tsx give them as the namespace itself (they carry __esModule).
   const etcd3 = await import('etcd3')
   const {Etcd3} = (etcd3.default as typeof etcd3 | undefined) ?? etcd3
   const scheme = options.tls ? 'https' : 'http'
