@@ -11,6 +11,7 @@ import {fileURLToPath} from 'node:url'
 const here = path.dirname(fileURLToPath(import.meta.url))
 const benches = [
   'startup.ts',
+  'etcd-load.ts',
   'registry-import.ts',
   'registry-list.ts',
   'node-status.ts',

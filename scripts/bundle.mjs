@@ -5,6 +5,7 @@
 import {build} from 'esbuild'
 import {readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
 import path from 'node:path'
+import {etcdPrecompiledProto} from './bundle-etcd.mjs'
 
 const walk = (dir) =>
   readdirSync(dir).flatMap((name) => {
@@ -13,13 +14,12 @@ const walk = (dir) =>
     return file.endsWith('.ts') && !file.endsWith('.d.ts') ? [file] : []
   })
 
-// Native modules, etcd3 (it carries its own gRPC stack), and the CommonJS libraries the code imports by name (esbuild gives a bundled
+// Native modules and the CommonJS libraries the code imports by name (esbuild gives a bundled
 // CommonJS module only a default export) stay in node_modules and are imported lazily.
 // @oclif/core, cli-table3 and uuid are bundled: fewer files to resolve and read at start-up.
 const external = [
   'better-sqlite3',
   'keytar',
-  'etcd3',
   'cosmiconfig',
   'yaml',
   'cli-progress',
@@ -34,7 +34,7 @@ const external = [
   'prom-client',
 ]
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
-for (const name of [...external.slice(0, 6), '@kubernetes/client-node']) {
+for (const name of [...external.slice(0, 5), 'etcd3', '@kubernetes/client-node']) {
   if (!(name in {...pkg.dependencies, ...pkg.optionalDependencies})) throw new Error(`${name} is not a dependency`)
 }
 
@@ -92,7 +92,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external,
-  plugins: [kubeConfigOnly],
+  plugins: [kubeConfigOnly, etcdPrecompiledProto()],
   chunkNames: 'chunks/[name]-[hash]',
   // CommonJS code inside an ESM bundle calls require() for Node's built-ins.
   banner: {

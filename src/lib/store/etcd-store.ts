@@ -324,7 +324,11 @@ export async function openEtcdStore(options: EtcdStoreOptions): Promise<Store> {
   if (options.tls && options.hosts.some((h) => isIP(h.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1')) !== 0)) {
     silenceIpServerNameWarning()
   }
-  const {Etcd3} = await import('etcd3')
+  // etcd3 is CommonJS (bundled into dist with a build-time package definition, scripts/bundle-etcd.mjs):
+  // Node's import() and esbuild's ES module chunks give its exports as `default`; esbuild's
+  // CommonJS output and tsx give them as the namespace itself (they carry __esModule).
+  const etcd3 = await import('etcd3')
+  const {Etcd3} = (etcd3.default as typeof etcd3 | undefined) ?? etcd3
   const scheme = options.tls ? 'https' : 'http'
   const perCallMs = Math.max(1000, options.timeoutMs / 3)
   const client = new Etcd3({
