@@ -44,6 +44,9 @@ export interface NodeSummary {
   problems: string[]
 }
 
+/** What the default table shows of a node (NAME STATUS ROLES AGE VERSION) and what the totals count. */
+export type NodeRow = Pick<NodeSummary, 'name' | 'ready' | 'status' | 'roles' | 'version' | 'createdAt'>
+
 export interface NodeTotals {
   total: number
   ready: number
@@ -67,6 +70,12 @@ export function nodeRoles(labels: Record<string, string> | undefined): string[] 
   }
   return [...roles].sort()
 }
+
+/**
+ * Node fields summarizeNode never reads, and the largest part of a node on the wire (the images a
+ * node holds, and the server-side-apply bookkeeping): lists leave them out before parsing.
+ */
+export const NODE_FIELDS_UNREAD: readonly string[] = ['status.images', 'metadata.managedFields']
 
 export function summarizeNode(node: KubeNode): NodeSummary {
   const conditions = node.status?.conditions ?? []
