@@ -3,8 +3,9 @@
  * credential handling), requests over one keep-alive agent, and typed helpers for what roster
  * reads — paginated lists (limit 500 + continue, restarted on 410 Expired) and watch streams.
  *
- * Lists map every item to a caller-chosen summary as each page arrives, so memory holds one page
- * of raw objects at a time, never the whole list. Errors are roster's classes:
+ * Lists map every item to a caller-chosen summary as it arrives (list-body.ts: one raw item in
+ * memory at a time, fields the caller never reads left out before parsing), and ask for the next
+ * page as soon as the current one's metadata names it. Errors are roster's classes:
  *   unreachable / timed out / 429 / 5xx → BackendUnavailableError (exit 3)
  *   401 / 403                           → NotAllowedError (exit 4), naming the user and the verb
  *   bad kubeconfig / CA / TLS mismatch  → InvalidInputError (exit 2)
