@@ -326,7 +326,9 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
   function requestPage(path: string, query: Record<string, string | undefined>, accept: string): PendingPage {
     let request: ClientRequest | undefined
     let aborted = false
-    const answer = send('GET', path, query, accept, false).then((sent) => {
+    // Its clock covers connect + headers here; reading the body gets its own (readPage): a page
+    // asked for early may wait, answered, while the page before it is read.
+    const answer = send('GET', path, query, accept, true).then((sent) => {
       request = sent.req
       if (aborted) sent.req.destroy()
       return sent
@@ -357,26 +359,31 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     } catch (error) {
       throw transportError(error, action)
     }
-    const status = res.statusCode ?? 0
-    if (status < 200 || status >= 300) {
-      let body = ''
+    const timer = setTimeout(() => res.destroy(new RequestTimeoutError(`no answer within ${formatDuration(timeoutMs)}`)), timeoutMs)
+    try {
+      const status = res.statusCode ?? 0
+      if (status < 200 || status >= 300) {
+        let body = ''
+        try {
+          body = await readBody(res)
+        } catch (error) {
+          throw transportError(error, action)
+        }
+        throw statusError(status, body, action)
+      }
+      const {ListBodyReader} = await import('./list-body.js')
+      const reader = new ListBodyReader(handlers)
       try {
-        body = await readBody(res)
+        for await (const chunk of res) reader.write(chunk as Buffer)
+        reader.finish()
       } catch (error) {
+        res.destroy()
+        if (error instanceof RosterError) throw error
+        if (error instanceof SyntaxError) throw new BackendUnavailableError(`${where} sent a response that is not JSON to ${action}`)
         throw transportError(error, action)
       }
-      throw statusError(status, body, action)
-    }
-    const {ListBodyReader} = await import('./list-body.js')
-    const reader = new ListBodyReader(handlers)
-    try {
-      for await (const chunk of res) reader.write(chunk as Buffer)
-      reader.finish()
-    } catch (error) {
-      res.destroy()
-      if (error instanceof RosterError) throw error
-      if (error instanceof SyntaxError) throw new BackendUnavailableError(`${where} sent a response that is not JSON to ${action}`)
-      throw transportError(error, action)
+    } finally {
+      clearTimeout(timer)
     }
   }
 
