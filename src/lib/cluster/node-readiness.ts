@@ -72,10 +72,26 @@ export function nodeRoles(labels: Record<string, string> | undefined): string[] 
 }
 
 /**
- * Node fields summarizeNode never reads, and the largest part of a node on the wire (the images a
- * node holds, and the server-side-apply bookkeeping): lists leave them out before parsing.
+ * Node fields (objects and arrays) summarizeNode never reads: lists leave them out before parsing.
+ * They are most of a node on the wire: the images it holds, its volumes, the server-side-apply
+ * bookkeeping, annotations that network plugins fill.
  */
-export const NODE_FIELDS_UNREAD: readonly string[] = ['status.images', 'metadata.managedFields']
+export const NODE_FIELDS_UNREAD: readonly string[] = [
+  'metadata.managedFields',
+  'metadata.annotations',
+  'metadata.ownerReferences',
+  'spec.podCIDRs',
+  'spec.configSource',
+  'status.images',
+  'status.volumesInUse',
+  'status.volumesAttached',
+  'status.capacity',
+  'status.allocatable',
+  'status.daemonEndpoints',
+  'status.config',
+  'status.runtimeHandlers',
+  'status.features',
+]
 
 export function summarizeNode(node: KubeNode): NodeSummary {
   const conditions = node.status?.conditions ?? []
