@@ -8,6 +8,8 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {ListBodyReader} from '../../src/lib/cluster/list-body.js'
+import type {KubeNode} from '../../src/lib/cluster/kube-types.js'
+import {NODE_FIELDS_UNREAD, summarizeNode} from '../../src/lib/cluster/node-readiness.js'
 import {makeNode} from '../support/kube-objects.js'
 
 function read(
@@ -118,5 +120,21 @@ describe('ListBodyReader', () => {
     ]) {
       assert.throws(() => read(bad, 3), SyntaxError, JSON.stringify(bad.slice(0, 40)))
     }
+  })
+
+  it('NODE_FIELDS_UNREAD: a node summarized without them is the node summarized whole', () => {
+    const nodes = [
+      makeNode({name: 'a', ready: 'False', pressure: ['DiskPressure'], externalIP: '203.0.113.1', unschedulable: true, images: 40}),
+      makeNode({name: 'b', ready: 'missing', taints: [{key: 'gpu', value: 'yes', effect: 'NoSchedule'}], roles: ['gpu', 'worker']}),
+      makeNode({name: 'c', ready: 'Unknown', legacyRole: 'infra'}),
+    ]
+    for (const node of nodes) {
+      ;(node.metadata as Record<string, unknown>).managedFields = [{manager: 'kubelet'}]
+      ;(node.status as Record<string, unknown>).volumesInUse = ['kubernetes.io/csi/x']
+    }
+    const body = JSON.stringify({kind: 'NodeList', metadata: {}, items: nodes})
+    const dropped = read(body, 100, {drop: [...NODE_FIELDS_UNREAD]}).items as KubeNode[]
+    assert.equal((dropped[0]?.status as Record<string, unknown>).images, null)
+    assert.deepEqual(dropped.map(summarizeNode), (nodes as unknown as KubeNode[]).map(summarizeNode))
   })
 })
