@@ -177,6 +177,47 @@ describe('node-status default table (server-side Table)', () => {
   })
 })
 
+describe('node-status default table, a server that prints no Tables', () => {
+  it('falls back to the nodes themselves after the 406: the same nodes as kubectl, with their STATUS', async () => {
+    const plain = await startKubeApiServer({
+      tables: false,
+      nodes: [
+        makeNode({name: 'a', roles: ['control-plane']}),
+        makeNode({name: 'b', ready: 'False'}),
+        makeNode({name: 'c', ready: 'Unknown', unschedulable: true}),
+      ],
+    })
+    try {
+      const config = plain.kubeconfigPath()
+      const k = await execFileAsync(KUBECTL, ['--kubeconfig', config, '--cache-dir', join(home, 'kube-cache-plain'), 'get', 'nodes'], {
+        env: {PATH: process.env.PATH, HOME: home},
+      })
+      plain.resetRequests()
+      const r = await runCli(['node-status', '--kubeconfig', config], {env: isolatedEnv()})
+      assert.equal(r.code, 0, r.stderr)
+      const ours = rows(r.stdout, /\t/)
+      assert.deepEqual(ours.pop(), ['1/3 nodes ready, 2 not ready (1 unknown)'])
+      // kubectl, given no Table, prints what it can print of any object: NAME and AGE
+      const theirs = rows(k.stdout, /\s{3,}/)
+      assert.deepEqual(theirs[0], ['NAME', 'AGE'])
+      assert.deepEqual(
+        ours.map((row) => row[0]),
+        theirs.map((row) => row[0]),
+      )
+      assert.deepEqual(
+        ours.map((row) => row[1]),
+        ['STATUS', 'Ready', 'NotReady', 'NotReady,SchedulingDisabled'],
+      )
+      assert.deepEqual(
+        plain.requests.map((x) => x.status),
+        [406, 200],
+      )
+    } finally {
+      await plain.stop()
+    }
+  })
+})
+
 function setReady(node: {status?: Record<string, unknown>}, ready: string): void {
   const conditions = (node.status?.conditions ?? []) as Array<{type: string; status: string}>
   const c = conditions.find((x) => x.type === 'Ready')
