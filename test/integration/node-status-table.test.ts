@@ -99,13 +99,14 @@ describe('node-status default table (server-side Table)', () => {
     assert.deepEqual(ours, theirs)
     assert.equal(ours.length, NODES + 2)
 
-    // pages of the Table, then the not-ready rows as nodes, in one request by hostname label
+    // the first page as nodes, the next ones as Table rows, then the not-ready rows as nodes, in
+    // one request by hostname label
     const lists = api.requests.filter((x) => x.verb === 'list')
-    const tablePages = lists.filter((x) => TABLE.test(x.accept))
-    assert.equal(tablePages.length, 3)
-    const lookups = lists.filter((x) => !TABLE.test(x.accept))
-    assert.equal(lookups.length, 1)
-    const selector = lookups[0]?.query.get('labelSelector') ?? ''
+    assert.deepEqual(
+      lists.map((x) => (TABLE.test(x.accept) ? 'table' : x.query.has('labelSelector') ? 'lookup' : 'nodes')),
+      ['nodes', 'table', 'table', 'lookup'],
+    )
+    const selector = lists[3]?.query.get('labelSelector') ?? ''
     assert.match(selector, /^kubernetes\.io\/hostname in \(/)
     assert.ok(selector.includes('ip-10-0-0-9'), selector)
     assert.ok(api.requests.length <= kubectlRequests, `${api.requests.length} requests, kubectl ${kubectlRequests}`)
@@ -123,13 +124,14 @@ describe('node-status default table (server-side Table)', () => {
 
   it('with -l, looks the not-ready rows up within the same selector; --fail-if-not-ready counts them', async () => {
     api.resetRequests()
-    const r = await run(['-l', 'zone=b', '--fail-if-not-ready', '0'])
+    const worker = 'node-role.kubernetes.io/worker'
+    const r = await run(['-l', worker, '--fail-if-not-ready', '0'])
     assert.equal(r.code, 7)
-    const json = JSON.parse((await run(['-l', 'zone=b', '-o', 'json'])).stdout) as Report
+    const json = JSON.parse((await run(['-l', worker, '-o', 'json'])).stdout) as Report
     const t = json.totals
     assert.match(r.stdout, new RegExp(`\\n${t.ready}/${t.total} nodes ready, ${t.notReady} not ready \\(${t.unknown} unknown\\)\\n$`))
-    const lookup = api.requests.find((x) => x.verb === 'list' && !TABLE.test(x.accept))
-    assert.match(lookup?.query.get('labelSelector') ?? '', /^zone=b,kubernetes\.io\/hostname in \(/)
+    const lookup = api.requests.filter((x) => x.verb === 'list' && !TABLE.test(x.accept))[1]
+    assert.match(lookup?.query.get('labelSelector') ?? '', /^node-role\.kubernetes\.io\/worker,kubernetes\.io\/hostname in \(/)
   })
 
   it('lists the nodes in full when a not-ready node has no hostname label', async () => {
@@ -145,7 +147,7 @@ describe('node-status default table (server-side Table)', () => {
       const json = JSON.parse((await run(['-o', 'json'])).stdout) as Report
       const t = json.totals
       assert.match(r.stdout, new RegExp(`\\n${t.ready}/${t.total} nodes ready, ${t.notReady} not ready \\(${t.unknown} unknown\\)\\n$`))
-      assert.equal(full.length, 3, 'the whole list, in pages')
+      assert.equal(full.length, 1 + 3, 'the first page, then the whole list, in pages')
       assert.ok(full.every((x) => !x.query.has('labelSelector')))
     } finally {
       api.deleteNode('node-bare')
@@ -179,12 +181,15 @@ describe('node-status default table (server-side Table)', () => {
 
 describe('node-status default table, a server that prints no Tables', () => {
   it('falls back to the nodes themselves after the 406: the same nodes as kubectl, with their STATUS', async () => {
+    // more than a page, so that roster asks for a Table after the first one
+    const filler = Array.from({length: 500}, (_, i) => makeNode({name: `x-${String(i).padStart(3, '0')}`}))
     const plain = await startKubeApiServer({
       tables: false,
       nodes: [
         makeNode({name: 'a', roles: ['control-plane']}),
         makeNode({name: 'b', ready: 'False'}),
         makeNode({name: 'c', ready: 'Unknown', unschedulable: true}),
+        ...filler,
       ],
     })
     try {
@@ -196,7 +201,7 @@ describe('node-status default table, a server that prints no Tables', () => {
       const r = await runCli(['node-status', '--kubeconfig', config], {env: isolatedEnv()})
       assert.equal(r.code, 0, r.stderr)
       const ours = rows(r.stdout, /\t/)
-      assert.deepEqual(ours.pop(), ['1/3 nodes ready, 2 not ready (1 unknown)'])
+      assert.deepEqual(ours.pop(), ['501/503 nodes ready, 2 not ready (1 unknown)'])
       // kubectl, given no Table, prints what it can print of any object: NAME and AGE
       const theirs = rows(k.stdout, /\s{3,}/)
       assert.deepEqual(theirs[0], ['NAME', 'AGE'])
@@ -205,12 +210,13 @@ describe('node-status default table, a server that prints no Tables', () => {
         theirs.map((row) => row[0]),
       )
       assert.deepEqual(
-        ours.map((row) => row[1]),
+        ours.slice(0, 4).map((row) => row[1]),
         ['STATUS', 'Ready', 'NotReady', 'NotReady,SchedulingDisabled'],
       )
+      // the first page (nodes), the second as a Table (406), then the nodes in full
       assert.deepEqual(
         plain.requests.map((x) => x.status),
-        [406, 200],
+        [200, 406, 200, 200],
       )
     } finally {
       await plain.stop()

@@ -85,12 +85,13 @@ export interface ClusterClient {
   /**
    * A list as the server prints it (a meta.k8s.io/v1 Table, what kubectl get asks for): each row's
    * cells and object metadata, mapped with the page's column definitions. A 406 means the server
-   * cannot print this resource.
+   * cannot print this resource. With firstPage, the first page is the objects themselves (items,
+   * mapped by firstPage): a list that fits in one page costs one request and no Table.
    */
-  listTable<S>(
+  listTable<S, T = never>(
     path: string,
     map: (row: TableRow, columns: readonly TableColumn[]) => S,
-    options?: ListOptions & {action?: string},
+    options?: ListOptions & {action?: string; firstPage?: (item: T) => S},
   ): Promise<ListResult<S>>
   listNodes<S>(map: (node: KubeNode) => S, options?: ListOptions): Promise<ListResult<S>>
   listServices<S>(map: (service: KubeService) => S, options?: NamespacedListOptions): Promise<ListResult<S>>
@@ -394,12 +395,15 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
    */
   async function listPages(
     path: string,
-    options: ListOptions & {action: string; accept?: string; collection?: string},
-    handlers: {onStart: () => void; onField?: (key: string, value: unknown) => void; onItem: (item: unknown) => void},
+    options: ListOptions & {action: string; accept?: string; collection?: string; firstPageAsList?: boolean},
+    handlers: {onStart: () => void; onField?: (key: string, value: unknown) => void; onItem: (item: unknown, page: number) => void},
   ): Promise<{resourceVersion: string; pages: number; restarts: number}> {
     const limit = options.limit ?? 500
     const maxRestarts = options.maxRestarts ?? 3
     const accept = options.accept ?? 'application/json'
+    // The first page as a plain list (items), the next ones as asked: see listTable's firstPage.
+    const firstAccept = options.firstPageAsList ? 'application/json' : accept
+    const firstCollection = options.firstPageAsList ? 'items' : options.collection
     const query = (token: string | undefined) => ({
       labelSelector: options.labelSelector,
       fieldSelector: options.fieldSelector,
@@ -412,14 +416,14 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
       let pages = 0
       let resourceVersion = ''
       let token: string | undefined
-      const next: {page?: PendingPage} = {page: requestPage(path, query(undefined), accept)}
+      const next: {page?: PendingPage} = {page: requestPage(path, query(undefined), firstAccept)}
       try {
         while (next.page) {
           const current = next.page
           next.page = undefined
           let sawMetadata = false
           await readPage(current, options.action, {
-            collection: options.collection,
+            collection: pages === 0 ? firstCollection : options.collection,
             drop: options.drop,
             onField: (key, value) => {
               if (key === 'metadata' && !sawMetadata) {
@@ -431,7 +435,7 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
               }
               handlers.onField?.(key, value)
             },
-            onItem: handlers.onItem,
+            onItem: (item) => handlers.onItem(item, pages),
           })
           pages++
         }
@@ -457,22 +461,23 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     return {items, ...listed}
   }
 
-  async function listTable<S>(
+  async function listTable<S, T = never>(
     path: string,
     map: (row: TableRow, columns: readonly TableColumn[]) => S,
-    options: ListOptions & {action?: string} = {},
+    options: ListOptions & {action?: string; firstPage?: (item: T) => S} = {},
   ): Promise<ListResult<S>> {
     let items: S[] = []
     let columns: TableColumn[] = []
+    const {firstPage} = options
     const listed = await listPages(
       path,
-      {...options, action: options.action ?? `list ${path}`, accept: TABLE_ACCEPT, collection: 'rows'},
+      {...options, action: options.action ?? `list ${path}`, accept: TABLE_ACCEPT, collection: 'rows', firstPageAsList: Boolean(firstPage)},
       {
         onStart: () => (items = []),
         onField: (key, value) => {
           if (key === 'columnDefinitions' && Array.isArray(value)) columns = value as TableColumn[]
         },
-        onItem: (row) => items.push(map(row as TableRow, columns)),
+        onItem: (item, page) => items.push(page === 0 && firstPage ? firstPage(item as T) : map(item as TableRow, columns)),
       },
     )
     return {items, ...listed}

@@ -45,6 +45,7 @@ const MAX_LOOKUP = 100
 /**
  * The default table's report, the way kubectl gets it: the server prints the nodes (a Table: name,
  * status, roles, version and metadata per row, a fifth of the bytes of the nodes themselves).
+ * The first page is the nodes themselves: most clusters fit in it, in one request as before.
  * The Table's STATUS says NotReady for a Ready condition that is False and for one that is
  * Unknown; roster counts Unknown apart, so the not-ready rows (usually few) are listed again as
  * nodes, in one request, by their kubernetes.io/hostname labels: the same requests as kubectl
@@ -68,9 +69,16 @@ async function listNodeSummaries(client: ClusterClient, labelSelector: string | 
 
 /** The nodes from a Table, their not-ready ones looked up; undefined when that cannot be exact. */
 async function tableNodes(client: ClusterClient, labelSelector: string | undefined): Promise<NodeRow[] | undefined> {
-  let rows: Array<{node: NodeRow; hostname?: string} | undefined>
+  let rows: Array<{node: NodeRow; hostname?: string; exact?: boolean} | undefined>
   try {
-    rows = (await client.listTable('/api/v1/nodes', tableRowNode, {labelSelector, action: 'list nodes'})).items
+    rows = (
+      await client.listTable<{node: NodeRow; hostname?: string; exact?: boolean} | undefined, KubeNode>('/api/v1/nodes', tableRowNode, {
+        labelSelector,
+        action: 'list nodes',
+        drop: NODE_FIELDS_UNREAD,
+        firstPage: (node) => ({node: summarizeNode(node), exact: true}),
+      })
+    ).items
   } catch (error) {
     if (error instanceof NotAcceptableError) return undefined
     throw error
@@ -81,7 +89,7 @@ async function tableNodes(client: ClusterClient, labelSelector: string | undefin
   for (const row of rows) {
     if (!row) return undefined
     nodes.push(row.node)
-    if (row.node.ready !== 'False') continue
+    if (row.exact || row.node.ready !== 'False') continue
     if (!row.hostname || notReady.size >= MAX_LOOKUP) return undefined
     notReady.set(row.node.name, row.node)
     hostnames.add(row.hostname)
