@@ -17,6 +17,7 @@ import {BackendUnavailableError, InvalidInputError, NotAllowedError, NotFoundErr
 import {formatDuration} from '../config/duration.js'
 import type {KubeIngress, KubeNode, KubeService, KubeStatus, ListMeta, TableColumn, TableRow, WatchEvent} from './kube-types.js'
 import {loadKubeconfig, type KubeconfigOptions, type LoadedKubeconfig} from './kubeconfig.js'
+import {ListBodyReader} from './list-body.js'
 
 /** A 410 Gone / Expired: a continue token or a watch resourceVersion is too old. Relist. */
 export class ResourceExpiredError extends BackendUnavailableError {
@@ -372,7 +373,6 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
         }
         throw statusError(status, body, action)
       }
-      const {ListBodyReader} = await import('./list-body.js')
       const reader = new ListBodyReader(handlers)
       try {
         for await (const chunk of res) reader.write(chunk as Buffer)
