@@ -6,6 +6,8 @@
  *     API server per minute while nothing changes (measured over IDLE_SECONDS, scaled).
  * Targets printed beside the figures (table): 6 nodes ≤ 1.5× kubectl's wall time; 5,000 nodes
  * ≤ 1.2× its wall time and ≤ 1.5× its peak RSS; requests ≤ kubectl's.
+ * roster's default table is the server's Table (as kubectl's), its not-ready rows looked up in
+ * one JSON list by hostname label; -o json and the exporter read JSON lists item by item.
  * Prints figures; asserts nothing. Run: node --import tsx bench/node-status.ts (after npm run build)
  *   BENCH_NODES=6|5000 BENCH_RUNS=N BENCH_IDLE_SECONDS=S; BENCH_BEFORE=/path/to/older/bin/run.js
  *   adds that build's table run, measured in the same run.
@@ -48,6 +50,16 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Omi
       resolve({wallMs, maxRssKb, stdoutBytes: bytes, code: code ?? 1})
     })
   })
+}
+
+/** What the requests were: Table pages, JSON list pages, and the rest (kubectl's /version). */
+function requestKinds(requests: ReadonlyArray<{verb: string; accept: string}>): string {
+  const count = new Map<string, number>()
+  for (const r of requests) {
+    const kind = r.verb === 'list' ? (/as=Table/.test(r.accept.split(',')[0] ?? '') ? 'Table page' : 'JSON list page') : r.verb
+    count.set(kind, (count.get(kind) ?? 0) + 1)
+  }
+  return [...count].map(([k, n]) => `${n} ${k}`).join(', ')
 }
 
 async function main(): Promise<void> {
@@ -100,10 +112,12 @@ async function main(): Promise<void> {
   const results = new Map<string, Sample>()
   for (const [label, cmd, args, e] of cases) {
     const samples: Sample[] = []
+    let kinds = ''
     for (let i = 0; i < RUNS; i++) {
       api.resetRequests()
       const s = await timed(cmd, args, e)
       samples.push({...s, requests: api.requests.length})
+      kinds = requestKinds(api.requests)
     }
     const m: Sample = {
       wallMs: median(samples.map((s) => s.wallMs)),
@@ -114,7 +128,7 @@ async function main(): Promise<void> {
     }
     results.set(label, m)
     console.log(
-      `${label.padEnd(30)} wall ${m.wallMs.toFixed(0).padStart(6)} ms   requests ${String(m.requests).padStart(3)}   peak RSS ${(m.maxRssKb / 1024).toFixed(0).padStart(4)} MiB   stdout ${(m.stdoutBytes / 1024).toFixed(0)} KiB   exit ${m.code}`,
+      `${label.padEnd(30)} wall ${m.wallMs.toFixed(0).padStart(6)} ms   requests ${String(m.requests).padStart(3)}   peak RSS ${(m.maxRssKb / 1024).toFixed(0).padStart(4)} MiB   stdout ${(m.stdoutBytes / 1024).toFixed(0)} KiB   exit ${m.code}   (${kinds})`,
     )
   }
   const ratio = (a: string, b: string) => {

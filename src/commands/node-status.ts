@@ -2,10 +2,11 @@ import {Flags} from '@oclif/core'
 
 import {RosterCommand, outputFlags} from '../lib/command/base-command.js'
 import type {NodeStatusReport} from '../lib/cluster/node-status.js'
-import type {NodeSummary, NodeTotals} from '../lib/cluster/node-readiness.js'
+import type {NodeRow, NodeSummary, NodeTotals} from '../lib/cluster/node-readiness.js'
 import {CommandExitError, ExitCode, InvalidInputError} from '../lib/errors.js'
 
-export type NodeStatusResult = NodeStatusReport
+/** Under --json (and -o json/yaml/wide/prometheus) every node's summary; the default table's rows otherwise. */
+export type NodeStatusResult = NodeStatusReport | NodeStatusReport<NodeRow>
 
 export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
   static override description = [
@@ -63,8 +64,10 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
     if (f.serve) return this.serve(f.serve, clusterOptions)
     if (f.watch) return this.watch(clusterOptions)
 
-    const {getNodeStatus} = await import('../lib/cluster/node-status.js')
-    const {requests: _requests, ...report} = await getNodeStatus(clusterOptions)
+    const {getNodeStatus, getNodeTable} = await import('../lib/cluster/node-status.js')
+    // The default table needs what the server prints (kubectl's Table); everything else, the nodes.
+    const tableOnly = !this.jsonEnabled() && f.output === 'table'
+    const {requests: _requests, ...report} = tableOnly ? await getNodeTable(clusterOptions) : await getNodeStatus(clusterOptions)
     await this.printReport(report)
     if (threshold) {
       const failure = checkNotReady(report.totals, threshold)
@@ -73,18 +76,22 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
     return report
   }
 
-  private async printReport(report: NodeStatusReport): Promise<void> {
+  private async printReport(report: NodeStatusResult): Promise<void> {
     if (this.jsonEnabled()) return
     const output = this.flags.output
     const {nodeColumns} = await import('../lib/cluster/node-format.js')
+    const full = () => report as NodeStatusReport
     if (output === 'json' || output === 'yaml') {
-      await this.printRows(report.nodes, nodeColumns(false), report)
+      await this.printRows(full().nodes, nodeColumns(false), report)
     } else if (output === 'prometheus') {
       const {formatNodeMetrics} = await import('../lib/cluster/node-metrics.js')
-      process.stdout.write(formatNodeMetrics(report.nodes))
+      process.stdout.write(formatNodeMetrics(full().nodes))
     } else {
       const {summaryLine} = await import('../lib/cluster/node-readiness.js')
-      if (report.nodes.length > 0) await this.printRows(report.nodes, nodeColumns(output === 'wide'))
+      if (report.nodes.length > 0) {
+        if (output === 'wide') await this.printRows(full().nodes, nodeColumns(true))
+        else await this.printRows<NodeRow>(report.nodes, nodeColumns(false))
+      }
       const line =
         report.nodes.length === 0 && this.flags.selector
           ? `0 nodes match ${JSON.stringify(this.flags.selector)}`

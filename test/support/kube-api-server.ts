@@ -68,6 +68,11 @@ export interface KubeApiServerOptions {
    * credentials act as this user (the proxy adds its own). Bearer tokens still work.
    */
   plainHttpUser?: string
+  /**
+   * false: the server prints no Tables (as a server without a printer for the resource): a request
+   * that accepts only Tables gets 406 Not Acceptable, one that also accepts application/json gets JSON.
+   */
+  tables?: boolean
 }
 
 export interface KubeconfigOptions {
@@ -462,6 +467,15 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       )
       return
     }
+    if (options.tables === false && !acceptsPlainJson(req)) {
+      status(
+        res,
+        406,
+        'NotAcceptable',
+        'only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf',
+      )
+      return
+    }
     if (route.name) {
       const entry = stores[route.resource].get(route.namespace ? `${route.namespace}/${route.name}` : route.name)
       if (!entry) {
@@ -503,7 +517,15 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     return (obj) => checks.every((c) => c(obj))
   }
 
+  /** The Accept header lists a media type other than a Table that JSON satisfies (or none at all). */
+  function acceptsPlainJson(req: IncomingMessage): boolean {
+    const accept = String(req.headers.accept ?? '')
+    if (accept.trim() === '') return true
+    return accept.split(',').some((t) => !/as=Table/.test(t) && /^\s*(application\/json|\*\/\*|application\/\*)/.test(t))
+  }
+
   function wantsTable(req: IncomingMessage): boolean {
+    if (options.tables === false) return false
     const accept = String(req.headers.accept ?? '')
     const first = accept.split(',')[0] ?? ''
     return /as=Table/.test(first) && /g=meta\.k8s\.io/.test(first)

@@ -3,8 +3,9 @@
  * credential handling), requests over one keep-alive agent, and typed helpers for what roster
  * reads — paginated lists (limit 500 + continue, restarted on 410 Expired) and watch streams.
  *
- * Lists map every item to a caller-chosen summary as each page arrives, so memory holds one page
- * of raw objects at a time, never the whole list. Errors are roster's classes:
+ * Lists map every item to a caller-chosen summary as it arrives (list-body.ts: one raw item in
+ * memory at a time, fields the caller never reads left out before parsing), and ask for the next
+ * page as soon as the current one's metadata names it. Errors are roster's classes:
  *   unreachable / timed out / 429 / 5xx → BackendUnavailableError (exit 3)
  *   401 / 403                           → NotAllowedError (exit 4), naming the user and the verb
  *   bad kubeconfig / CA / TLS mismatch  → InvalidInputError (exit 2)
@@ -14,12 +15,18 @@ import type {Agent as HttpAgent, ClientRequest, IncomingMessage} from 'node:http
 
 import {BackendUnavailableError, InvalidInputError, NotAllowedError, NotFoundError, RosterError, firstLineOf} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
-import type {KubeIngress, KubeList, KubeNode, KubeService, KubeStatus, WatchEvent} from './kube-types.js'
+import type {KubeIngress, KubeNode, KubeService, KubeStatus, ListMeta, TableColumn, TableRow, WatchEvent} from './kube-types.js'
 import {loadKubeconfig, type KubeconfigOptions, type LoadedKubeconfig} from './kubeconfig.js'
+import {ListBodyReader} from './list-body.js'
 
 /** A 410 Gone / Expired: a continue token or a watch resourceVersion is too old. Relist. */
 export class ResourceExpiredError extends BackendUnavailableError {
   override readonly code: string = 'expired'
+}
+
+/** A 406 Not Acceptable: the server cannot answer in the format asked for (e.g. a Table). */
+export class NotAcceptableError extends RosterError {
+  override readonly code: string = 'not_acceptable'
 }
 
 export interface ClusterClientOptions extends KubeconfigOptions {
@@ -34,6 +41,8 @@ export interface ListOptions {
   limit?: number
   /** How many times a list is restarted after its continue token expired (410). Default 3. */
   maxRestarts?: number
+  /** Item fields the map never reads, left out before parsing ("status.images"): see list-body.ts. */
+  drop?: readonly string[]
 }
 
 export interface NamespacedListOptions extends ListOptions {
@@ -74,6 +83,17 @@ export interface ClusterClient {
   requestCount(): number
   getJson<T>(path: string, query?: Record<string, string | undefined>, action?: string): Promise<T>
   listAll<T, S>(path: string, map: (item: T) => S, options?: ListOptions & {action?: string}): Promise<ListResult<S>>
+  /**
+   * A list as the server prints it (a meta.k8s.io/v1 Table, what kubectl get asks for): each row's
+   * cells and object metadata, mapped with the page's column definitions. A 406 means the server
+   * cannot print this resource. With firstPage, the first page is the objects themselves (items,
+   * mapped by firstPage): a list that fits in one page costs one request and no Table.
+   */
+  listTable<S, T = never>(
+    path: string,
+    map: (row: TableRow, columns: readonly TableColumn[]) => S,
+    options?: ListOptions & {action?: string; firstPage?: (item: T) => S},
+  ): Promise<ListResult<S>>
   listNodes<S>(map: (node: KubeNode) => S, options?: ListOptions): Promise<ListResult<S>>
   listServices<S>(map: (service: KubeService) => S, options?: NamespacedListOptions): Promise<ListResult<S>>
   listIngresses<S>(map: (ingress: KubeIngress) => S, options?: NamespacedListOptions): Promise<ListResult<S>>
@@ -117,6 +137,9 @@ const TLS_CODES = new Set([
 ])
 
 class RequestTimeoutError extends Error {}
+
+/** Server-side printing, as kubectl get asks for it (meta.k8s.io/v1 only: every API server since 1.15). */
+export const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io'
 
 interface RequestSettings {
   agent: HttpAgent
@@ -259,6 +282,8 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
             `proxy ${proxy.host} refused to ${action}: Proxy Authentication Required (407); check proxy-url in ${loaded.source}`,
           )
         return new RosterError(`${where} answered 407 to ${action}: ${message}`)
+      case 406:
+        return new NotAcceptableError(`${where} answered 406 to ${action}: ${message}`)
       case 410:
         return new ResourceExpiredError(`${action}: ${message} (410)`)
       case 400:
@@ -294,35 +319,129 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     }
   }
 
-  async function listAll<T, S>(path: string, map: (item: T) => S, options: ListOptions & {action?: string} = {}): Promise<ListResult<S>> {
+  /** A list page's request and its answer, before its body is read. */
+  interface PendingPage {
+    answer: Promise<{res: IncomingMessage; req: ClientRequest}>
+    abort(): void
+  }
+
+  function requestPage(path: string, query: Record<string, string | undefined>, accept: string): PendingPage {
+    let request: ClientRequest | undefined
+    let aborted = false
+    // Its clock covers connect + headers here; reading the body gets its own (readPage): a page
+    // asked for early may wait, answered, while the page before it is read.
+    const answer = send('GET', path, query, accept, true).then((sent) => {
+      request = sent.req
+      if (aborted) sent.req.destroy()
+      return sent
+    })
+    // Awaited later (or never, when the page before it fails): never an unhandled rejection.
+    answer.catch(() => undefined)
+    return {
+      answer,
+      abort() {
+        aborted = true
+        request?.destroy()
+      },
+    }
+  }
+
+  interface PageHandlers {
+    collection?: string
+    drop?: readonly string[]
+    onField: (key: string, value: unknown) => void
+    onItem: (item: unknown) => void
+  }
+
+  /** Reads one list page as it arrives (list-body.ts): its top-level fields and items, in order. */
+  async function readPage(page: PendingPage, action: string, handlers: PageHandlers): Promise<void> {
+    let res: IncomingMessage
+    try {
+      ;({res} = await page.answer)
+    } catch (error) {
+      throw transportError(error, action)
+    }
+    const timer = setTimeout(() => res.destroy(new RequestTimeoutError(`no answer within ${formatDuration(timeoutMs)}`)), timeoutMs)
+    try {
+      const status = res.statusCode ?? 0
+      if (status < 200 || status >= 300) {
+        let body = ''
+        try {
+          body = await readBody(res)
+        } catch (error) {
+          throw transportError(error, action)
+        }
+        throw statusError(status, body, action)
+      }
+      const reader = new ListBodyReader(handlers)
+      try {
+        for await (const chunk of res) reader.write(chunk as Buffer)
+        reader.finish()
+      } catch (error) {
+        res.destroy()
+        if (error instanceof RosterError) throw error
+        if (error instanceof SyntaxError) throw new BackendUnavailableError(`${where} sent a response that is not JSON to ${action}`)
+        throw transportError(error, action)
+      }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * Every page of a list (limit + continue), each read as it arrives; the next page is asked for
+   * as soon as this one's metadata (which the server sends first) names it, so the server prepares
+   * it while this process reads the rest of this one. Restarts after a 410 on a continue token.
+   */
+  async function listPages(
+    path: string,
+    options: ListOptions & {action: string; accept?: string; collection?: string; firstPageAsList?: boolean},
+    handlers: {onStart: () => void; onField?: (key: string, value: unknown) => void; onItem: (item: unknown, page: number) => void},
+  ): Promise<{resourceVersion: string; pages: number; restarts: number}> {
     const limit = options.limit ?? 500
     const maxRestarts = options.maxRestarts ?? 3
-    const action = options.action ?? `list ${path}`
+    const accept = options.accept ?? 'application/json'
+    // The first page as a plain list (items), the next ones as asked: see listTable's firstPage.
+    const firstAccept = options.firstPageAsList ? 'application/json' : accept
+    const firstCollection = options.firstPageAsList ? 'items' : options.collection
+    const query = (token: string | undefined) => ({
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      limit: limit > 0 ? String(limit) : undefined,
+      continue: token,
+    })
     let restarts = 0
     for (;;) {
-      const items: S[] = []
+      handlers.onStart()
       let pages = 0
       let resourceVersion = ''
       let token: string | undefined
+      const next: {page?: PendingPage} = {page: requestPage(path, query(undefined), firstAccept)}
       try {
-        do {
-          const page = await getJson<KubeList<T>>(
-            path,
-            {
-              labelSelector: options.labelSelector,
-              fieldSelector: options.fieldSelector,
-              limit: limit > 0 ? String(limit) : undefined,
-              continue: token,
+        while (next.page) {
+          const current = next.page
+          next.page = undefined
+          let sawMetadata = false
+          await readPage(current, options.action, {
+            collection: pages === 0 ? firstCollection : options.collection,
+            drop: options.drop,
+            onField: (key, value) => {
+              if (key === 'metadata' && !sawMetadata) {
+                sawMetadata = true
+                const metadata = value as ListMeta
+                if (pages === 0 || !resourceVersion) resourceVersion = metadata.resourceVersion ?? ''
+                token = metadata.continue || undefined
+                if (token) next.page = requestPage(path, query(token), accept)
+              }
+              handlers.onField?.(key, value)
             },
-            action,
-          )
+            onItem: (item) => handlers.onItem(item, pages),
+          })
           pages++
-          for (const item of page.items ?? []) items.push(map(item))
-          if (pages === 1 || !resourceVersion) resourceVersion = page.metadata?.resourceVersion ?? ''
-          token = page.metadata?.continue || undefined
-        } while (token)
-        return {items, resourceVersion, pages, restarts}
+        }
+        return {resourceVersion, pages, restarts}
       } catch (error) {
+        next.page?.abort()
         if (error instanceof ResourceExpiredError && token && restarts < maxRestarts) {
           restarts++
           continue
@@ -330,6 +449,38 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
         throw error
       }
     }
+  }
+
+  async function listAll<T, S>(path: string, map: (item: T) => S, options: ListOptions & {action?: string} = {}): Promise<ListResult<S>> {
+    let items: S[] = []
+    const listed = await listPages(
+      path,
+      {...options, action: options.action ?? `list ${path}`},
+      {onStart: () => (items = []), onItem: (item) => items.push(map(item as T))},
+    )
+    return {items, ...listed}
+  }
+
+  async function listTable<S, T = never>(
+    path: string,
+    map: (row: TableRow, columns: readonly TableColumn[]) => S,
+    options: ListOptions & {action?: string; firstPage?: (item: T) => S} = {},
+  ): Promise<ListResult<S>> {
+    let items: S[] = []
+    let columns: TableColumn[] = []
+    const {firstPage} = options
+    const listed = await listPages(
+      path,
+      {...options, action: options.action ?? `list ${path}`, accept: TABLE_ACCEPT, collection: 'rows', firstPageAsList: Boolean(firstPage)},
+      {
+        onStart: () => (items = []),
+        onField: (key, value) => {
+          if (key === 'columnDefinitions' && Array.isArray(value)) columns = value as TableColumn[]
+        },
+        onItem: (item, page) => items.push(page === 0 && firstPage ? firstPage(item as T) : map(item as TableRow, columns)),
+      },
+    )
+    return {items, ...listed}
   }
 
   async function watch<T>(path: string, options: WatchOptions<T>, action = `watch ${path}`): Promise<void> {
@@ -413,6 +564,7 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
     requestCount: () => requests,
     getJson,
     listAll,
+    listTable,
     listNodes: (map, o = {}) => listAll('/api/v1/nodes', map, {...o, action: 'list nodes'}),
     listServices: (map, o = {}) => listAll(pathOf('services', o.namespace), map, {...o, action: inNamespace('services', o.namespace)}),
     listIngresses: (map, o = {}) => listAll(pathOf('ingresses', o.namespace), map, {...o, action: inNamespace('ingresses', o.namespace)}),

@@ -19,13 +19,6 @@ export interface ListMeta {
   remainingItemCount?: number
 }
 
-export interface KubeList<T> {
-  kind?: string
-  apiVersion?: string
-  metadata?: ListMeta
-  items?: T[]
-}
-
 export interface KubeStatus {
   kind: 'Status'
   apiVersion?: string
@@ -129,4 +122,19 @@ export interface KubeIngress {
 export interface WatchEvent<T> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'
   object: T
+}
+
+/** A column of a server-printed Table (meta.k8s.io/v1). priority 0: shown by default; 1: -o wide. */
+export interface TableColumn {
+  name: string
+  type: string
+  format?: string
+  description?: string
+  priority?: number
+}
+
+/** A row of a Table: its cells (in column order) and, by default, the object's metadata. */
+export interface TableRow {
+  cells: unknown[]
+  object?: {kind?: string; apiVersion?: string; metadata?: ObjectMeta}
 }

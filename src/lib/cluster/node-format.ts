@@ -6,8 +6,10 @@
  */
 import type {Column} from '../output/print-rows.js'
 import type {ChangeType} from './informer.js'
-import {nodeAge, type NodeSummary, type NodeTotals} from './node-readiness.js'
+import {nodeAge, type NodeRow, type NodeSummary, type NodeTotals} from './node-readiness.js'
 
+export function nodeColumns(wide: false, now?: number): Column<NodeRow>[]
+export function nodeColumns(wide: boolean, now?: number): Column<NodeSummary>[]
 export function nodeColumns(wide: boolean, now: number = Date.now()): Column<NodeSummary>[] {
   const columns: Column<NodeSummary>[] = [
     {header: 'NAME', get: (n) => n.name},

@@ -44,6 +44,9 @@ export interface NodeSummary {
   problems: string[]
 }
 
+/** What the default table shows of a node (NAME STATUS ROLES AGE VERSION) and what the totals count. */
+export type NodeRow = Pick<NodeSummary, 'name' | 'ready' | 'status' | 'roles' | 'version' | 'createdAt'>
+
 export interface NodeTotals {
   total: number
   ready: number
@@ -67,6 +70,28 @@ export function nodeRoles(labels: Record<string, string> | undefined): string[] 
   }
   return [...roles].sort()
 }
+
+/**
+ * Node fields (objects and arrays) summarizeNode never reads: lists leave them out before parsing.
+ * They are most of a node on the wire: the images it holds, its volumes, the server-side-apply
+ * bookkeeping, annotations that network plugins fill.
+ */
+export const NODE_FIELDS_UNREAD: readonly string[] = [
+  'metadata.managedFields',
+  'metadata.annotations',
+  'metadata.ownerReferences',
+  'spec.podCIDRs',
+  'spec.configSource',
+  'status.images',
+  'status.volumesInUse',
+  'status.volumesAttached',
+  'status.capacity',
+  'status.allocatable',
+  'status.daemonEndpoints',
+  'status.config',
+  'status.runtimeHandlers',
+  'status.features',
+]
 
 export function summarizeNode(node: KubeNode): NodeSummary {
   const conditions = node.status?.conditions ?? []
