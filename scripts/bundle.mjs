@@ -139,6 +139,20 @@ const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto)$/
 const cjsPlugin = {
   name: 'roster-cjs',
   setup(b) {
+    // oclif's config/plugin.js requires tinyglobby (and its fdir, ~1.5 ms to set up) at its top
+    // for finding commands without a manifest, which roster always has: required on first use.
+    b.onResolve({filter: /^tinyglobby$/}, async (args) => {
+      if (args.pluginData?.direct || !/[\\/]@oclif[\\/]core[\\/]/.test(args.importer)) return undefined
+      const resolved = await b.resolve(args.path, {resolveDir: args.resolveDir, kind: args.kind, pluginData: {direct: true}})
+      return {path: resolved.path, namespace: 'roster-lazy-package'}
+    })
+    b.onLoad({filter: /.*/, namespace: 'roster-lazy-package'}, (args) => ({
+      contents: `let m
+const load = () => (m ??= require(${JSON.stringify(args.path)}))
+module.exports = new Proxy({}, {get: (_, key) => load()[key], has: (_, key) => key in load()})`,
+      loader: 'js',
+      resolveDir: path.dirname(args.path),
+    }))
     b.onResolve({filter: /^[^./]/}, (args) => {
       if (args.namespace === 'roster-require') return {path: args.path, external: true}
       if (args.namespace === 'roster-lazy') return {path: args.path, external: true}
@@ -218,6 +232,24 @@ const oclifEdits = {
   // start-up; each asynchronous read is four trips through libuv's thread pool.
   'util/fs.js': [
     ["const contents = await (0, promises_1.readFile)(path, 'utf8');", "const contents = (0, node_fs_1.readFileSync)(path, 'utf8');"],
+  ],
+  // A plugin's directory: oclif asks require.resolve, whose first call costs ~4 ms. The plugin in
+  // the root's own node_modules, where require.resolve looks first, is taken as it is (its real
+  // path, as require.resolve gives); anything else goes the way it went.
+  'util/find-root.js': [
+    [
+      'async function findRoot(name, root) {\n    if (name) {',
+      `async function findRoot(name, root) {
+    if (name) {
+        try {
+            const dir = (0, node_path_1.join)(root, 'node_modules', name);
+            if (require('node:fs').existsSync((0, node_path_1.join)(dir, 'package.json'))) {
+                const found = require('node:fs').realpathSync(dir);
+                debug(name)(\`Found root at \${found} (in \${root}'s node_modules)\`);
+                return found;
+            }
+        } catch {}`,
+    ],
   ],
   // The core plugins are found by matching package.json's dependencies against the plugin names
   // with minimatch: 32 patterns compiled on every call. A name without glob syntax matches itself.
