@@ -43,23 +43,32 @@ function runBundle(file) {
   // ASCII (scripts/bundle.mjs makes it so): latin1 is a plain copy, UTF-8 a decoding.
   const source = fs.readFileSync(file, 'latin1')
   const cacheFile = cacheDir && cacheFileName(file, source)
-  let cachedData
+  // The file: one byte, 1 when the call that wrote it ran a command (not only --version or
+  // --help), then V8's data.
+  let cache
   try {
-    if (cacheFile) cachedData = fs.readFileSync(path.join(cacheDir, cacheFile))
+    if (cacheFile) cache = fs.readFileSync(path.join(cacheDir, cacheFile))
   } catch {
     // no cache yet
   }
+  const cachedData = cache && cache.length > 1 ? cache.subarray(1) : undefined
   const script = new vm.Script(Module.wrap(source), {
     filename: file,
     cachedData,
     // the bundle's import() of a module outside it (a plugin oclif did not find in it)
     importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   })
-  // Written when the call ends, so that it holds the functions this call compiled as it ran.
-  if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
-    process.once('exit', () => writeCache(script, cacheFile))
-  }
   const bundle = {exports: {}}
+  // Written when the call ends, so that it holds the functions this call compiled as it ran: when
+  // there was none, when V8 rejected it, or when it came from a call that ran no command (a first
+  // `roster --help`) and this one ran one, whose functions it lacks.
+  if (cacheFile) {
+    process.once('exit', () => {
+      const ranCommand = bundle.exports.ranCommand?.() === true
+      if (cachedData && !script.cachedDataRejected && (cache[0] === 1 || !ranCommand)) return
+      writeCache(script, cacheFile, ranCommand)
+    })
+  }
   script.runInThisContext()(bundle.exports, Module.createRequire(file), bundle, file, path.dirname(file))
   return bundle.exports
 }
@@ -73,9 +82,9 @@ function cacheFileName(file, source) {
 }
 
 /** Writes the code cache whole, owner-only, and removes this Node's caches of other builds. Any failure: no cache. */
-function writeCache(script, name) {
+function writeCache(script, name, ranCommand) {
   try {
-    const data = script.createCachedData()
+    const data = Buffer.concat([Buffer.from([ranCommand ? 1 : 0]), script.createCachedData()])
     const tmp = path.join(cacheDir, `.${name}.${process.pid}.${Date.now()}.tmp`)
     try {
       fs.writeFileSync(tmp, data, {mode: 0o600, flag: 'wx'})

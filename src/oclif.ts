@@ -21,6 +21,16 @@ function remember(config: Config): Config {
   return config
 }
 
+// Whether this process ran a command (not only --version or --help): bin/run.js keeps a code
+// cache made by a call that did not, until a call that does can replace it.
+let commandRan = false
+const runCommand = Config.prototype.runCommand
+Config.prototype.runCommand = function (this: Config, ...args: Parameters<Config['runCommand']>) {
+  commandRan = true
+  return runCommand.apply(this, args)
+} as Config['runCommand']
+export const ranCommand = (): boolean => commandRan
+
 type LoadedModule = {filePath: string; isESM: boolean; module: unknown}
 type CachedCommand = {pluginName?: string; relativePath?: string[]; isESM?: boolean}
 

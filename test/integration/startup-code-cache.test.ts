@@ -61,7 +61,7 @@ const cacheFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.e
 const VERSION = /^roster\/\d+\.\d+\.\d+\S* \S+ node-v\d+/
 
 describe('the code cache', () => {
-  it('is written once, owner-only, in $XDG_CACHE_HOME/roster, and the next call uses it as it is', async () => {
+  it('is written once, owner-only, in $XDG_CACHE_HOME/roster, and the next calls use it as it is', async () => {
     const env = isolatedEnv()
     env.XDG_CACHE_HOME = path.join(env.HOME!, 'xdg-cache')
     const dir = path.join(env.XDG_CACHE_HOME, 'roster')
@@ -81,13 +81,21 @@ describe('the code cache', () => {
     assert.ok(statSync(path.join(dir, file)).size > 10_000)
 
     // Accepted: not written again (a rewrite renames a new file into place).
-    const written = statSync(path.join(dir, file))
-    for (const args of [['--version'], ['server', 'list']]) {
+    const inode = (): number => statSync(path.join(dir, file)).ino
+    const written = inode()
+    assert.equal((await run(BIN, ['--version'], env)).code, 0)
+    assert.equal(inode(), written)
+    // Made by a call that ran no command: the first call that runs one writes it again, with the
+    // functions commands need; then it stays.
+    assert.equal((await run(BIN, ['server', 'list'], env)).code, 0)
+    const withCommand = inode()
+    assert.notEqual(withCommand, written)
+    for (const args of [['server', 'list'], ['--version'], ['service', 'list'], ['--help']]) {
       const again = await run(BIN, args, env)
       assert.equal(again.code, 0, again.stderr)
     }
-    const after = statSync(path.join(dir, file))
-    assert.deepEqual([after.ino, after.mtimeMs], [written.ino, written.mtimeMs])
+    assert.equal(inode(), withCommand)
+    assert.deepEqual(cacheFiles(dir), [file])
   })
 
   it('defaults to ~/.cache/roster; a relative XDG_CACHE_HOME is ignored, as the XDG spec says', async () => {
