@@ -16,7 +16,7 @@
 //
 // This file is CommonJS (bin/package.json says so): an ES module entry costs Node 20 ~6 ms of
 // ES module loader set-up before its first line, Node 22 ~3 ms.
-/* global require, __dirname */
+/* global require, __dirname, Buffer */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS file (bin/package.json) */
 const Module = require('node:module')
 const fs = require('node:fs')
