@@ -132,10 +132,12 @@ for (const plugin of pkg.oclif.plugins) {
 const cjsExternal = external.filter((name) => !['cosmiconfig', 'yaml', 'cli-progress', 'better-sqlite3'].includes(name))
 const isExternal = (name) => name.startsWith('node:') || cjsExternal.some((e) => name === e || name.startsWith(`${e}/`))
 // Node's built-ins that some bundled module requires at its top but uses only in rare paths
-// (oclif: child_process for the Windows shell, readline for stdin, perf_hooks for its timings;
-// cosmiconfig: crypto for TypeScript configs): a module object that requires the built-in on
-// first use. Loading them is ~3 ms on every call otherwise.
-const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto)$/
+// (oclif: child_process for the Windows shell, readline for stdin, perf_hooks for its timings,
+// fs/promises for file flags; cosmiconfig: crypto for TypeScript configs, fs/promises, read
+// synchronously below): a module object that requires the built-in on first use. Loading them is
+// ~4 ms on every call otherwise. (__esModule, which CommonJS interop code asks for, a built-in
+// never has: answered without loading it.)
+const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto|fs\/promises)$/
 const cjsPlugin = {
   name: 'roster-cjs',
   setup(b) {
@@ -181,7 +183,7 @@ module.exports = new Proxy({}, {get: (_, key) => load()[key], has: (_, key) => k
 const load = () => (m ??= require(${JSON.stringify(args.path)}))
 const names = ${JSON.stringify(Object.getOwnPropertyNames(nodeRequire(args.path)))}
 module.exports = new Proxy({}, {
-  get: (_, key) => load()[key],
+  get: (_, key) => (key === '__esModule' && !m ? undefined : load()[key]),
   has: (_, key) => key in load(),
   ownKeys: () => (m ? Reflect.ownKeys(m) : names),
   getOwnPropertyDescriptor: (_, key) => {
@@ -203,7 +205,12 @@ export async function powerShellPath(...args) {
     b.onLoad({filter: /.*/, namespace: 'roster-bindings'}, () => ({
       contents: `const path = require('node:path')
 module.exports = function bindings(name) {
-  const root = path.dirname(require.resolve(['better-sqlite3', 'package.json'].join('/')))
+  // roster's own node_modules (the bundle is in dist/), where require.resolve, whose first call
+  // costs ~2 ms, would look first; else wherever require.resolve finds it
+  const own = path.join(__dirname, '..', 'node_modules', 'better-sqlite3')
+  const root = require('node:fs').existsSync(path.join(own, 'package.json'))
+    ? own
+    : path.dirname(require.resolve(['better-sqlite3', 'package.json'].join('/')))
   try {
     return require(path.join(root, 'build', 'Release', name))
   } catch (error) {
@@ -216,13 +223,13 @@ module.exports = function bindings(name) {
     }))
   },
 }
-// Edits to @oclif/core's own code in this bundle, each for a cost paid on every call; the build
-// fails if the code they replace is not found (a new @oclif/core: check the edit still holds).
-const OCLIF_LIB = path.resolve('node_modules/@oclif/core/lib')
-const oclifEdits = {
+// Edits to @oclif/core's and cosmiconfig's code in this bundle, each for a cost paid on every
+// call; the build fails if the code an edit replaces is not found (a new version: check it holds).
+const NODE_MODULES = path.resolve('node_modules')
+const edits = {
   // Plugin.load sorts each plugin's commands with localeCompare: the first call sets up ICU's
   // collator (~6 ms). compareCommandIds gives the same order (src/command-order.ts).
-  'config/plugin.js': [
+  '@oclif/core/lib/config/plugin.js': [
     [
       '.sort((a, b) => a.id.localeCompare(b.id));',
       `.sort((a, b) => require(${JSON.stringify(path.resolve('src/command-order.ts'))}).compareCommandIds(a.id, b.id));`,
@@ -230,13 +237,13 @@ const oclifEdits = {
   ],
   // Reading package.json files and manifests: synchronously, as nothing runs beside it at
   // start-up; each asynchronous read is four trips through libuv's thread pool.
-  'util/fs.js': [
+  '@oclif/core/lib/util/fs.js': [
     ["const contents = await (0, promises_1.readFile)(path, 'utf8');", "const contents = (0, node_fs_1.readFileSync)(path, 'utf8');"],
   ],
   // A plugin's directory: oclif asks require.resolve, whose first call costs ~4 ms. The plugin in
   // the root's own node_modules, where require.resolve looks first, is taken as it is (its real
   // path, as require.resolve gives); anything else goes the way it went.
-  'util/find-root.js': [
+  '@oclif/core/lib/util/find-root.js': [
     [
       'async function findRoot(name, root) {\n    if (name) {',
       `async function findRoot(name, root) {
@@ -253,21 +260,31 @@ const oclifEdits = {
   ],
   // The core plugins are found by matching package.json's dependencies against the plugin names
   // with minimatch: 32 patterns compiled on every call. A name without glob syntax matches itself.
-  'config/plugin-loader.js': [
+  '@oclif/core/lib/config/plugin-loader.js': [
     [
       'patterns.some((w) => (0, minimatch_1.minimatch)(p, w))',
       'patterns.some((w) => (/^(@[\\w.-]+\\/)?[\\w.-]+$/.test(w) ? p === w : (0, minimatch_1.minimatch)(p, w)))',
     ],
   ],
+  // cosmiconfig's search for the project's rc files tries a dozen names in every directory up to
+  // the project's root, each an asynchronous read or stat that fails: synchronous ones, as above.
+  'cosmiconfig/dist/Explorer.js': [
+    [
+      "const contents = await promises_1.default.readFile(filepath, { encoding: 'utf-8' });",
+      "const contents = require('node:fs').readFileSync(filepath, { encoding: 'utf-8' });",
+    ],
+    ['await promises_1.default.stat(path);', "require('node:fs').statSync(path);"],
+  ],
+  'cosmiconfig/dist/util.js': [['const stat = await fs_1.promises.stat(path);', 'const stat = fs_1.statSync(path);']],
 }
-const oclifEditsPlugin = {
-  name: 'oclif-edits',
+const editsPlugin = {
+  name: 'roster-edits',
   setup(b) {
-    b.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/}, (args) => {
-      const edits = oclifEdits[posix(path.relative(OCLIF_LIB, args.path))]
-      if (!edits) return undefined
+    b.onLoad({filter: /[\\/]node_modules[\\/](@oclif[\\/]core|cosmiconfig)[\\/].*\.js$/}, (args) => {
+      const fileEdits = edits[posix(path.relative(NODE_MODULES, args.path))]
+      if (!fileEdits) return undefined
       let contents = readFileSync(args.path, 'utf8')
-      for (const [from, to] of edits) {
+      for (const [from, to] of fileEdits) {
         if (!contents.includes(from)) throw new Error(`${args.path} no longer holds: ${from}`)
         contents = contents.replace(from, to)
       }
@@ -294,7 +311,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: cjsExternal,
-  plugins: [cjsPlugin, oclifEditsPlugin, kubeConfigOnly],
+  plugins: [cjsPlugin, editsPlugin, kubeConfigOnly],
   minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
   keepNames: true,
   legalComments: 'none',
