@@ -141,9 +141,10 @@ const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto|fs\/pr
 const cjsPlugin = {
   name: 'roster-cjs',
   setup(b) {
-    // oclif's config/plugin.js requires tinyglobby (and its fdir, ~1.5 ms to set up) at its top
-    // for finding commands without a manifest, which roster always has: required on first use.
-    b.onResolve({filter: /^tinyglobby$/}, async (args) => {
+    // oclif requires at its top, for what roster never does, tinyglobby (and its fdir, ~1.5 ms to
+    // set up: finding commands without a manifest) and lilconfig (which loads fs/promises: an
+    // oclif config outside package.json): required on first use.
+    b.onResolve({filter: /^(tinyglobby|lilconfig)$/}, async (args) => {
       if (args.pluginData?.direct || !/[\\/]@oclif[\\/]core[\\/]/.test(args.importer)) return undefined
       const resolved = await b.resolve(args.path, {resolveDir: args.resolveDir, kind: args.kind, pluginData: {direct: true}})
       return {path: resolved.path, namespace: 'roster-lazy-package'}
