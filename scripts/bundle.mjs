@@ -1,7 +1,11 @@
-// Builds dist/ with esbuild: one entry per command (oclif finds them in dist/commands) and hook, and
-// src/oclif.ts for bin/run.js, with code splitting so @oclif/core and shared code load once.
-// Bundling @oclif/core (its ~150 small files) into one chunk roughly halves start-up: module
-// resolution, not execution, dominated it. Type checking is tsc's job (npm run build runs it).
+// Builds dist/ with esbuild, twice over:
+// - ES modules: one entry per command (oclif finds them in dist/commands, `oclif manifest` reads
+//   them) and hook, and src/oclif.ts, with code splitting so @oclif/core and shared code load
+//   once. The in-process tests (test/support/cli.ts) run these.
+// - dist/roster.cjs: the whole CLI in one CommonJS file, what bin/run.js runs through a V8 code
+//   cache (see below and bin/run.js).
+// Bundling @oclif/core (its ~150 small files) roughly halved start-up: module resolution, not
+// execution, dominated it. Type checking is tsc's job (npm run build runs it).
 import {build} from 'esbuild'
 import {createHash} from 'node:crypto'
 import {readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'

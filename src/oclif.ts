@@ -1,6 +1,7 @@
-// The entry bin/run.js loads: oclif's executor, from the same bundled copy of @oclif/core that
-// the commands use (see scripts/bundle.mjs). The test runner (test/support/cli.ts) loads it too,
-// to run commands in-process through `runRoster` with the same Config class the commands see.
+// oclif's executor, from the same bundled copy of @oclif/core that the commands use (see
+// scripts/bundle.mjs): bin/run.js runs it from dist/roster.cjs (where useBundledModules hands
+// oclif the bundled commands), and the test runner (test/support/cli.ts) loads dist/oclif.js to
+// run commands in-process through `runRoster` with the same Config class the commands see.
 import {join, relative, sep} from 'node:path'
 
 import {Config, Errors, ModuleLoader, run} from '@oclif/core'
