@@ -3,7 +3,9 @@
  * SQLite registry (3 servers, 100 services), each as a ratio to `node -e 0` beside its target
  * (≤ 3.5× on Node 20, ≤ 2.5× on Node 22 and 24, for the two list commands), median of interleaved
  * runs (so machine noise hits every command alike) after two warm-up rounds (which also fill the
- * compile cache, as a user's first call does), in a minimal environment (a fresh HOME, no config).
+ * code cache, as a user's first call does), in a minimal environment (a fresh HOME, no config).
+ * One more line, without a target: `server list` as a first call, with an empty cache directory
+ * each time (it compiles the bundle and writes the cache).
  *
  *   npm run build && node --import tsx bench/startup.ts [runs]
  *     [--node PATH]          another Node binary (e.g. one scripts/test-node-versions.sh installed)
@@ -50,11 +52,15 @@ for (const args of [
   if (seeded.status !== 0) throw new Error(`seeding (${args.join(' ')}) failed: ${seeded.stderr}`)
 }
 
-const commands: Record<string, {args: string[]; target?: number}> = {
+const commands: Record<string, {args: string[]; target?: number; env?: (run: number) => NodeJS.ProcessEnv}> = {
   'node -e 0': {args: ['-e', '0']},
   'roster --version': {args: [bin, '--version']},
   'roster server list (3 servers)': {args: [bin, 'server', 'list'], target},
   'roster service list (100 services)': {args: [bin, 'service', 'list'], target},
+  'roster server list, first call': {
+    args: [bin, 'server', 'list'],
+    env: (run) => ({...env, XDG_CACHE_HOME: path.join(dir, `cold-${run}`)}),
+  },
 }
 if (before) {
   commands['before: roster --version'] = {args: [before, '--version']}
@@ -64,9 +70,9 @@ if (before) {
 
 const times: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((k) => [k, []]))
 for (let i = 0; i < runs + 2; i++) {
-  for (const [name, {args}] of Object.entries(commands)) {
+  for (const [name, {args, env: envOf}] of Object.entries(commands)) {
     const start = process.hrtime.bigint()
-    const r = spawnSync(node, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
+    const r = spawnSync(node, args, {env: envOf?.(i) ?? env, stdio: ['ignore', 'pipe', 'pipe']})
     const ms = Number(process.hrtime.bigint() - start) / 1e6
     if (r.status !== 0) throw new Error(`${name} failed: ${r.stderr}`)
     if (i >= 2) times[name]!.push(ms) // two warm-up rounds

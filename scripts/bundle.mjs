@@ -1,11 +1,19 @@
-// Builds dist/ with esbuild: one entry per command (oclif finds them in dist/commands) and hook, and
-// src/oclif.ts for bin/run.js, with code splitting so @oclif/core and shared code load once.
-// Bundling @oclif/core (its ~150 small files) into one chunk roughly halves start-up: module
-// resolution, not execution, dominated it. Type checking is tsc's job (npm run build runs it).
+// Builds dist/ with esbuild, twice over:
+// - ES modules: one entry per command (oclif finds them in dist/commands, `oclif manifest` reads
+//   them) and hook, and src/oclif.ts, with code splitting so @oclif/core and shared code load
+//   once. The in-process tests (test/support/cli.ts) run these.
+// - dist/roster.cjs: the whole CLI in one CommonJS file, what bin/run.js runs through a V8 code
+//   cache (see below and bin/run.js).
+// Bundling @oclif/core (its ~150 small files) roughly halved start-up: module resolution, not
+// execution, dominated it. Type checking is tsc's job (npm run build runs it).
 import {build} from 'esbuild'
-import {readFileSync, readdirSync, rmSync, statSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import path from 'node:path'
 import {etcdPrecompiledProto} from './bundle-etcd.mjs'
+
+const nodeRequire = createRequire(import.meta.url)
 
 const walk = (dir) =>
   readdirSync(dir).flatMap((name) => {
@@ -103,3 +111,220 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 })
+
+// dist/roster.cjs: the same program as ONE CommonJS file, what bin/run.js runs. One file is one
+// compilation that V8 can cache (vm.Script cachedData, see bin/run.js) on Node versions without
+// module.enableCompileCache, and no module graph to resolve and link on any version. Commands and
+// hooks, roster's and its plugins', are bundled in, each evaluated only when oclif asks for it
+// (useBundledModules in src/oclif.ts); dist/ above stays what oclif's manifest and the in-process
+// tests load.
+const posix = (p) => p.split(path.sep).join('/')
+const bundledModules = [...walk('src/commands'), ...walk('src/hooks')].map((file) => [
+  `${pkg.name}/dist/${posix(path.relative('src', file)).replace(/\.ts$/, '.js')}`,
+  `./${posix(file)}`,
+])
+for (const plugin of pkg.oclif.plugins) {
+  const root = path.join('node_modules', plugin)
+  const manifest = JSON.parse(readFileSync(path.join(root, 'oclif.manifest.json'), 'utf8'))
+  for (const command of Object.values(manifest.commands)) {
+    bundledModules.push([`${plugin}/${command.relativePath.join('/')}`, path.resolve(root, ...command.relativePath)])
+  }
+}
+// Bundled here, unlike in dist/ (where they stay in node_modules): the pure-JavaScript packages
+// loaded lazily (cosmiconfig, yaml, cli-progress) and better-sqlite3's JavaScript, so they come
+// from the code cache too. Native addons, etcd3, the server's framework and TypeScript stay out.
+const cjsExternal = external.filter((name) => !['cosmiconfig', 'yaml', 'cli-progress', 'better-sqlite3'].includes(name))
+const isExternal = (name) => name.startsWith('node:') || cjsExternal.some((e) => name === e || name.startsWith(`${e}/`))
+// Node's built-ins that some bundled module requires at its top but uses only in rare paths
+// (oclif: child_process for the Windows shell, readline for stdin, perf_hooks for its timings,
+// fs/promises for file flags; cosmiconfig: crypto for TypeScript configs, fs/promises, read
+// synchronously below): a module object that requires the built-in on first use. Loading them is
+// ~4 ms on every call otherwise. (__esModule, which CommonJS interop code asks for, a built-in
+// never has: answered without loading it.)
+const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto|fs\/promises)$/
+const cjsPlugin = {
+  name: 'roster-cjs',
+  setup(b) {
+    // oclif requires at its top, for what roster never does, tinyglobby (and its fdir, ~1.5 ms to
+    // set up: finding commands without a manifest) and lilconfig (which loads fs/promises: an
+    // oclif config outside package.json): required on first use.
+    b.onResolve({filter: /^(tinyglobby|lilconfig)$/}, async (args) => {
+      if (args.pluginData?.direct || !/[\\/]@oclif[\\/]core[\\/]/.test(args.importer)) return undefined
+      const resolved = await b.resolve(args.path, {resolveDir: args.resolveDir, kind: args.kind, pluginData: {direct: true}})
+      return {path: resolved.path, namespace: 'roster-lazy-package'}
+    })
+    b.onLoad({filter: /.*/, namespace: 'roster-lazy-package'}, (args) => ({
+      contents: `let m
+const load = () => (m ??= require(${JSON.stringify(args.path)}))
+module.exports = new Proxy({}, {get: (_, key) => load()[key], has: (_, key) => key in load()})`,
+      loader: 'js',
+      resolveDir: path.dirname(args.path),
+    }))
+    b.onResolve({filter: /^[^./]/}, (args) => {
+      if (args.namespace === 'roster-require') return {path: args.path, external: true}
+      if (args.namespace === 'roster-lazy') return {path: args.path, external: true}
+      if (LAZY_BUILTINS.test(args.path) && args.kind !== 'dynamic-import') return {path: args.path, namespace: 'roster-lazy'}
+      // oclif asks wsl-utils whether this is WSL on every start; wsl-utils' own top level builds
+      // child_process helpers for its PowerShell functions, which oclif calls only on Windows.
+      if (args.path === 'wsl-utils' && /[\\/]@oclif[\\/]core[\\/]/.test(args.importer)) return {path: args.path, namespace: 'roster-wsl'}
+      // A dynamic import() of an external package or a built-in becomes a require() when it runs:
+      // CommonJS packages need no trip through the ESM loader, and code in a vm.Script can
+      // import() only through a callback. The module is evaluated at that moment, as before.
+      if (args.kind === 'dynamic-import' && isExternal(args.path)) return {path: args.path, namespace: 'roster-require'}
+      // better-sqlite3 finds its addon with `bindings`, which searches a dozen paths from the
+      // caller's stack; the bundle loads it from better-sqlite3's build/Release, as bindings would.
+      if (args.path === 'bindings' && /[\\/]better-sqlite3[\\/]/.test(args.importer)) return {path: args.path, namespace: 'roster-bindings'}
+      return undefined
+    })
+    b.onLoad({filter: /.*/, namespace: 'roster-require'}, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)})`,
+      loader: 'js',
+    }))
+    // An ES module's import of it becomes __toESM(require(...)), which lists the module's names:
+    // they are those of the Node that builds (a name another version lacks reads as undefined,
+    // as it would there), so listing them loads nothing; reading one loads the built-in.
+    b.onLoad({filter: /.*/, namespace: 'roster-lazy'}, (args) => ({
+      contents: `let m
+const load = () => (m ??= require(${JSON.stringify(args.path)}))
+const names = ${JSON.stringify(Object.getOwnPropertyNames(nodeRequire(args.path)))}
+module.exports = new Proxy({}, {
+  get: (_, key) => (key === '__esModule' && !m ? undefined : load()[key]),
+  has: (_, key) => key in load(),
+  ownKeys: () => (m ? Reflect.ownKeys(m) : names),
+  getOwnPropertyDescriptor: (_, key) => {
+    if (!m && names.includes(key)) return {value: undefined, writable: true, enumerable: true, configurable: true}
+    const d = Reflect.getOwnPropertyDescriptor(load(), key)
+    return d && {...d, configurable: true}
+  },
+})`,
+      loader: 'js',
+    }))
+    b.onLoad({filter: /.*/, namespace: 'roster-wsl'}, () => ({
+      contents: `export {default as isWsl} from 'is-wsl'
+export async function powerShellPath(...args) {
+  return (await import(${JSON.stringify(path.resolve('node_modules/wsl-utils/index.js'))})).powerShellPath(...args)
+}`,
+      loader: 'js',
+      resolveDir: path.resolve('node_modules/wsl-utils'),
+    }))
+    b.onLoad({filter: /.*/, namespace: 'roster-bindings'}, () => ({
+      contents: `const path = require('node:path')
+module.exports = function bindings(name) {
+  // roster's own node_modules (the bundle is in dist/), where require.resolve, whose first call
+  // costs ~2 ms, would look first; else wherever require.resolve finds it
+  const own = path.join(__dirname, '..', 'node_modules', 'better-sqlite3')
+  const root = require('node:fs').existsSync(path.join(own, 'package.json'))
+    ? own
+    : path.dirname(require.resolve(['better-sqlite3', 'package.json'].join('/')))
+  try {
+    return require(path.join(root, 'build', 'Release', name))
+  } catch (error) {
+    if (error.code !== 'MODULE_NOT_FOUND') throw error
+    return require('bindings')({bindings: name, module_root: root})
+  }
+}`,
+      loader: 'js',
+      resolveDir: process.cwd(),
+    }))
+  },
+}
+// Edits to @oclif/core's and cosmiconfig's code in this bundle, each for a cost paid on every
+// call; the build fails if the code an edit replaces is not found (a new version: check it holds).
+const NODE_MODULES = path.resolve('node_modules')
+const edits = {
+  // Plugin.load sorts each plugin's commands with localeCompare: the first call sets up ICU's
+  // collator (~6 ms). compareCommandIds gives the same order (src/command-order.ts).
+  '@oclif/core/lib/config/plugin.js': [
+    [
+      '.sort((a, b) => a.id.localeCompare(b.id));',
+      `.sort((a, b) => require(${JSON.stringify(path.resolve('src/command-order.ts'))}).compareCommandIds(a.id, b.id));`,
+    ],
+  ],
+  // Reading package.json files and manifests: synchronously, as nothing runs beside it at
+  // start-up; each asynchronous read is four trips through libuv's thread pool.
+  '@oclif/core/lib/util/fs.js': [
+    ["const contents = await (0, promises_1.readFile)(path, 'utf8');", "const contents = (0, node_fs_1.readFileSync)(path, 'utf8');"],
+  ],
+  // A plugin's directory: oclif asks require.resolve, whose first call costs ~4 ms. The plugin in
+  // the root's own node_modules, where require.resolve looks first, is taken as it is (its real
+  // path, as require.resolve gives); anything else goes the way it went.
+  '@oclif/core/lib/util/find-root.js': [
+    [
+      'async function findRoot(name, root) {\n    if (name) {',
+      `async function findRoot(name, root) {
+    if (name) {
+        try {
+            const dir = (0, node_path_1.join)(root, 'node_modules', name);
+            if (require('node:fs').existsSync((0, node_path_1.join)(dir, 'package.json'))) {
+                const found = require('node:fs').realpathSync(dir);
+                debug(name)(\`Found root at \${found} (in \${root}'s node_modules)\`);
+                return found;
+            }
+        } catch {}`,
+    ],
+  ],
+  // The core plugins are found by matching package.json's dependencies against the plugin names
+  // with minimatch: 32 patterns compiled on every call. A name without glob syntax matches itself.
+  '@oclif/core/lib/config/plugin-loader.js': [
+    [
+      'patterns.some((w) => (0, minimatch_1.minimatch)(p, w))',
+      'patterns.some((w) => (/^(@[\\w.-]+\\/)?[\\w.-]+$/.test(w) ? p === w : (0, minimatch_1.minimatch)(p, w)))',
+    ],
+  ],
+  // cosmiconfig's search for the project's rc files tries a dozen names in every directory up to
+  // the project's root, each an asynchronous read or stat that fails: synchronous ones, as above.
+  'cosmiconfig/dist/Explorer.js': [
+    [
+      "const contents = await promises_1.default.readFile(filepath, { encoding: 'utf-8' });",
+      "const contents = require('node:fs').readFileSync(filepath, { encoding: 'utf-8' });",
+    ],
+    ['await promises_1.default.stat(path);', "require('node:fs').statSync(path);"],
+  ],
+  'cosmiconfig/dist/util.js': [['const stat = await fs_1.promises.stat(path);', 'const stat = fs_1.statSync(path);']],
+}
+const editsPlugin = {
+  name: 'roster-edits',
+  setup(b) {
+    b.onLoad({filter: /[\\/]node_modules[\\/](@oclif[\\/]core|cosmiconfig)[\\/].*\.js$/}, (args) => {
+      const fileEdits = edits[posix(path.relative(NODE_MODULES, args.path))]
+      if (!fileEdits) return undefined
+      let contents = readFileSync(args.path, 'utf8')
+      for (const [from, to] of fileEdits) {
+        if (!contents.includes(from)) throw new Error(`${args.path} no longer holds: ${from}`)
+        contents = contents.replace(from, to)
+      }
+      return {contents, loader: 'js'}
+    })
+  },
+}
+await build({
+  stdin: {
+    contents: [
+      "import {useBundledModules} from './src/oclif.ts'",
+      'useBundledModules({',
+      ...bundledModules.map(([key, file]) => `  ${JSON.stringify(key)}: () => import(${JSON.stringify(file)}),`),
+      '})',
+      "export * from './src/oclif.ts'",
+    ].join('\n'),
+    resolveDir: process.cwd(),
+    sourcefile: 'roster-bundle.ts',
+    loader: 'ts',
+  },
+  outfile: 'dist/roster.cjs',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: cjsExternal,
+  plugins: [cjsPlugin, editsPlugin, kubeConfigOnly],
+  minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+})
+// ASCII only (a character esbuild left as it is, in a regular expression, becomes a \u escape),
+// so that bin/run.js reads it as latin1: a copy, where decoding 1 MB of UTF-8 costs ~2 ms. The
+// first line names the build: bin/run.js keys its code cache by it.
+const cjs = readFileSync('dist/roster.cjs', 'utf8').replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+const hash = createHash('sha256').update(cjs).digest('hex').slice(0, 16)
+writeFileSync('dist/roster.cjs', `/*! roster ${pkg.version} bundle ${hash} */\n${cjs}`)

@@ -1,7 +1,10 @@
-// The entry bin/run.js loads: oclif's executor, from the same bundled copy of @oclif/core that
-// the commands use (see scripts/bundle.mjs). The test runner (test/support/cli.ts) loads it too,
-// to run commands in-process through `runRoster` with the same Config class the commands see.
-import {Config, Errors, run} from '@oclif/core'
+// oclif's executor, from the same bundled copy of @oclif/core that the commands use (see
+// scripts/bundle.mjs): bin/run.js runs it from dist/roster.cjs (where useBundledModules hands
+// oclif the bundled commands), and the test runner (test/support/cli.ts) loads dist/oclif.js to
+// run commands in-process through `runRoster` with the same Config class the commands see.
+import {join, relative, sep} from 'node:path'
+
+import {Config, Errors, ModuleLoader, run} from '@oclif/core'
 
 export {Config}
 
@@ -17,6 +20,45 @@ const loaded = new WeakSet<Config>()
 function remember(config: Config): Config {
   loaded.add(config)
   return config
+}
+
+// Whether this process ran a command (not only --version or --help): bin/run.js keeps a code
+// cache made by a call that did not, until a call that does can replace it.
+let commandRan = false
+const runCommand = Config.prototype.runCommand
+Config.prototype.runCommand = function (this: Config, ...args: Parameters<Config['runCommand']>) {
+  commandRan = true
+  return runCommand.apply(this, args)
+} as Config['runCommand']
+export const ranCommand = (): boolean => commandRan
+
+type LoadedModule = {filePath: string; isESM: boolean; module: unknown}
+type CachedCommand = {pluginName?: string; relativePath?: string[]; isESM?: boolean}
+
+/**
+ * The single-file bundle (dist/roster.cjs, see scripts/bundle.mjs) holds every command and hook
+ * of roster and of its plugins: `modules` maps each one's `PLUGIN/RELATIVE/PATH.js` (as the
+ * manifests name it) to its bundled module. oclif's module loader is told to take a module from
+ * there instead of importing the file; anything else (a plugin installed later) loads as before.
+ */
+export function useBundledModules(modules: Record<string, () => Promise<unknown>>): void {
+  const loader = ModuleLoader as unknown as {
+    loadWithData(plugin: {name?: string; root?: string; type?: string}, modulePath: string): Promise<LoadedModule>
+    loadWithDataFromManifest(cached: CachedCommand, root: string): Promise<LoadedModule>
+  }
+  const {loadWithData, loadWithDataFromManifest} = loader
+  loader.loadWithDataFromManifest = async (cached, root) => {
+    const load = cached.relativePath && modules[`${cached.pluginName}/${cached.relativePath.join('/')}`]
+    if (!load) return loadWithDataFromManifest(cached, root)
+    return {filePath: join(root, ...cached.relativePath!), isESM: cached.isESM ?? true, module: await load()}
+  }
+  // Hooks: oclif passes the plugin and the hook's absolute path.
+  loader.loadWithData = async (plugin, modulePath) => {
+    const rel = plugin.type !== undefined && plugin.root ? relative(plugin.root, modulePath) : undefined
+    const load = rel && !rel.startsWith('..') ? modules[`${plugin.name}/${rel.split(sep).join('/')}`] : undefined
+    if (!load) return loadWithData(plugin, modulePath)
+    return {filePath: modulePath, isESM: true, module: await load()}
+  }
 }
 
 /**
