@@ -70,7 +70,10 @@ const kubeConfigOnly = {
     )
     b.onLoad({filter: /.*/, namespace: 'roster-stub'}, (args) => {
       // KubeConfig.applyToFetchOptions builds node-fetch Headers; the global Headers is the same API.
-      if (args.path === 'node-fetch') return {contents: 'export const Headers = globalThis.Headers', loader: 'js'}
+      // A function, not the class itself: reading globalThis.Headers loads Node's undici (9–18 ms), so
+      // it is read only when a kubeconfig with headers to apply is used.
+      if (args.path === 'node-fetch')
+        return {contents: 'export function Headers(init) { return new globalThis.Headers(init) }', loader: 'js'}
       // OIDC (openid-client and its jose) is loaded when a kubeconfig user has an oidc auth provider,
       // not on every start: oidc_auth.js awaits these two functions, so async wrappers are equivalent.
       if (args.path === 'openid-client') {
@@ -132,7 +135,8 @@ for (const plugin of pkg.oclif.plugins) {
 }
 // Bundled here, unlike in dist/ (where they stay in node_modules): the pure-JavaScript packages
 // loaded lazily (cosmiconfig, yaml, cli-progress) and better-sqlite3's JavaScript, so they come
-// from the code cache too. Native addons, etcd3, the server's framework and TypeScript stay out.
+// from the code cache too; etcd3 and its gRPC stack too, with bundle-etcd.mjs's build-time package
+// definition. Native addons, the server's framework and TypeScript stay out.
 const cjsExternal = external.filter((name) => !['cosmiconfig', 'yaml', 'cli-progress', 'better-sqlite3'].includes(name))
 const isExternal = (name) => name.startsWith('node:') || cjsExternal.some((e) => name === e || name.startsWith(`${e}/`))
 // Node's built-ins that some bundled module requires at its top but uses only in rare paths
@@ -316,7 +320,7 @@ await build({
   platform: 'node',
   target: 'node20',
   external: cjsExternal,
-  plugins: [cjsPlugin, editsPlugin, kubeConfigOnly],
+  plugins: [cjsPlugin, editsPlugin, kubeConfigOnly, etcdPrecompiledProto()],
   minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
   keepNames: true,
   legalComments: 'none',
