@@ -1,10 +1,14 @@
 /**
  * Runs every benchmark in turn and prints their figures (docs/benchmarks.md records a run).
  * Each starts the servers it needs on loopback ports and stops them. Needs `npm run build`.
+ * Start-up is measured on this Node and, when `bash scripts/test-node-versions.sh` has installed
+ * them (with a tree built for each), on Node 22 and 24 too: their targets differ.
  *
  *   npm run build && npm run bench
  */
 import {spawnSync} from 'node:child_process'
+import {existsSync, readdirSync} from 'node:fs'
+import {homedir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -23,15 +27,30 @@ const benches = [
   'kube-discover.ts',
   'metrics-proxy.ts',
 ]
+/** Node versions scripts/test-node-versions.sh installed, each with its tree: [--node, --bin]. */
+function otherNodes(): string[][] {
+  const cache = path.join(process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'), 'roster-node-versions')
+  if (!existsSync(cache)) return []
+  return readdirSync(cache)
+    .filter((name) => /^node-\d+\.\d+\.\d+$/.test(name))
+    .map((name) => name.slice('node-'.length))
+    .map((version) => [path.join(cache, `node-${version}`, 'bin', 'node'), path.join(cache, `tree-${version}`, 'bin', 'run.js')])
+    .filter((paths) => paths.every((p) => existsSync(p)))
+}
+
 const only = process.argv.slice(2)
 let failed = 0
-for (const bench of benches) {
-  if (only.length > 0 && !only.some((o) => bench.startsWith(o))) continue
-  console.log(`\n=== bench/${bench} ===`)
-  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, bench)], {stdio: 'inherit'})
+const run = (bench: string, args: string[] = []) => {
+  console.log(`\n=== bench/${bench} ${args.join(' ')} ===`)
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, bench), ...args], {stdio: 'inherit'})
   if (result.status !== 0) {
     failed++
     console.log(`bench/${bench} exited ${result.status}`)
   }
+}
+for (const bench of benches) {
+  if (only.length > 0 && !only.some((o) => bench.startsWith(o))) continue
+  run(bench)
+  if (bench === 'startup.ts') for (const [node, bin] of otherNodes()) run(bench, ['--node', node!, '--bin', bin!])
 }
 process.exitCode = failed > 0 ? 1 : 0

@@ -27,8 +27,12 @@ for (const backend of ['sqlite', 'etcd'] as const) {
         registry = etcd.url
       }
       env = isolatedEnv({ROSTER_REGISTRY: registry, ROSTER_TIMEOUT: '300s'})
-      // Servers exist, so every process computes an assignment under the topology compare.
-      for (const name of ['prom1', 'prom2', 'prom3']) assert.equal((await runCli(['server', 'register', name], {env})).code, 0)
+      // Servers exist, so every process computes an assignment under the topology compare. The
+      // first is registered by a process, as on a host where roster has run before: it leaves the
+      // code cache the 200 processes then start from (a cold start is bench/startup.ts's business).
+      const first = await runBin(['server', 'register', 'prom1'], {env})
+      assert.equal(first.code, 0, first.stderr)
+      for (const name of ['prom2', 'prom3']) assert.equal((await runCli(['server', 'register', name], {env})).code, 0)
     })
     after(async () => {
       await etcd?.stop()
