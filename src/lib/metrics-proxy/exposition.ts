@@ -77,14 +77,8 @@ export function parseSampleLine(line: string): {name: string; labels: Array<[str
       if (line[i] !== '"') return undefined
       i++
       const valueStart = i
-      while (i < n && line[i] !== '"') {
-        if (line[i] === '\\') {
-          const next = line[i + 1]
-          if (next !== '\\' && next !== '"' && next !== 'n') return undefined
-          i += 2
-        } else i++
-      }
-      if (i >= n) return undefined
+      i = labelValueEnd(line, i)
+      if (i < 0) return undefined
       labels.push([label, line.slice(valueStart, i)])
       i++
       while (line[i] === ' ' || line[i] === '\t') i++
@@ -96,6 +90,22 @@ export function parseSampleLine(line: string): {name: string; labels: Array<[str
   const rest = line.slice(i).trim()
   if (!REST.test(rest)) return undefined
   return {name, labels, rest}
+}
+
+/**
+ * The index of the quote that closes a label value starting at `i` (just after its opening
+ * quote), or -1 when the value is unterminated or escapes anything but a backslash, a quote or n.
+ */
+function labelValueEnd(line: string, i: number): number {
+  const n = line.length
+  while (i < n && line[i] !== '"') {
+    if (line[i] === '\\') {
+      const next = line[i + 1]
+      if (next !== '\\' && next !== '"' && next !== 'n') return -1
+      i += 2
+    } else i++
+  }
+  return i >= n ? -1 : i
 }
 
 interface Scan {
@@ -139,15 +149,8 @@ function scanSample(line: string): Scan | undefined {
       i++
       while (line[i] === ' ' || line[i] === '\t') i++
       if (line[i] !== '"') return undefined
-      i++
-      while (i < n && line[i] !== '"') {
-        if (line[i] === '\\') {
-          const next = line[i + 1]
-          if (next !== '\\' && next !== '"' && next !== 'n') return undefined
-          i += 2
-        } else i++
-      }
-      if (i >= n) return undefined
+      i = labelValueEnd(line, i + 1)
+      if (i < 0) return undefined
       labels++
       i++
       while (line[i] === ' ' || line[i] === '\t') i++
