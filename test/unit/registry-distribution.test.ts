@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {createHash} from 'node:crypto'
 import {describe, it} from 'node:test'
 
 import {InvalidInputError} from '../../src/lib/errors.js'
@@ -21,6 +22,18 @@ describe('distribution (rendezvous hashing)', () => {
     assert.equal(rendezvousScore('http://a/', 'p1'), rendezvousScore('http://a/', 'p1'))
     assert.notEqual(rendezvousScore('http://a/', 'p1'), rendezvousScore('http://a/', 'p2'))
     assert.equal(typeof rendezvousScore('x', 'y'), 'bigint')
+  })
+
+  it('scores are the first 8 bytes of sha256(endpoint NUL server): assignments stored before stay put', () => {
+    for (const [endpoint, name] of [
+      ['http://a/', 'p1'],
+      ['http://höst.example:9100/metrics', 'prom-ä'],
+      ['', ''],
+    ] as const) {
+      const digest = createHash('sha256').update(endpoint).update('\0').update(name).digest()
+      assert.equal(rendezvousScore(endpoint, name), digest.readBigUInt64BE(0))
+    }
+    assert.equal(rendezvousScore('http://a/', 'p1'), 0x58a6ae790ff730dbn)
   })
 
   for (const replicas of [1, 2]) {

