@@ -4,7 +4,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  {ignores: ['dist/**', 'node_modules/**', 'oclif.manifest.json']},
+  {ignores: ['dist/**', 'node_modules/**', 'oclif.manifest.json', '.test-build/**']},
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -11,13 +11,17 @@
  * signals, pipes, NODE_OPTIONS, and many commands at once.
  */
 import {spawn} from 'node:child_process'
-import {mkdtempSync} from 'node:fs'
+import {mkdtempSync, realpathSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {Readable} from 'node:stream'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+/**
+ * The repository: the real directory of the package.json two levels up, also when this file runs
+ * from npm test's compiled copy (.test-build, whose package.json links to the repository's).
+ */
+export const ROOT = path.dirname(realpathSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json')))
 export const BIN = path.join(ROOT, 'bin', 'run.js')
 
 export interface CliResult {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
 import {randomUUID} from 'node:crypto'
 import {dirname, resolve} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -16,7 +17,12 @@ import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type KeyValue, type RangePage, typ
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repoRoot = resolve(here, '..', '..')
-export const openStoreModuleUrl = pathToFileURL(resolve(repoRoot, 'src/lib/store/open-store.ts')).href
+// The module beside this one's source: TypeScript in the source tree (run through tsx), JavaScript
+// in npm test's compiled copy (.test-build, scripts/build-tests.mjs).
+const openStoreModule = resolve(repoRoot, 'src/lib/store/open-store.ts')
+export const openStoreModuleUrl = pathToFileURL(
+  existsSync(openStoreModule) ? openStoreModule : openStoreModule.replace(/\.ts$/, '.js'),
+).href
 
 export interface StoreSuiteOptions {
   /** Runs after the suite's stores are closed. */
