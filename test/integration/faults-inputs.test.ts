@@ -41,6 +41,18 @@ function runShell(script: string): Promise<CliResult> {
   })
 }
 
+/** `dns sync --once` of a record file into a fresh zone file (example.com) at `zone`. */
+async function syncRecordFile(records: string, zone: string): Promise<{r: CliResult; zone: string; zoneBefore: string}> {
+  writeFileSync(
+    zone,
+    '$ORIGIN example.com.\n@ 3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ 3600 IN NS ns1\nns1 3600 IN A 192.0.2.53\n',
+  )
+  const zoneBefore = readFileSync(zone, 'utf8')
+  const args = ['dns', 'sync', '--once', '--policy', 'sync', '--owner-id', 'ci', '--source', 'file', '--file', records]
+  const r = await runCli([...args, '--provider', 'zonefile', '--zone-file', zone, '--zone', 'example.com'], {env})
+  return {r, zone, zoneBefore}
+}
+
 before(async () => {
   const r = await runCli(['service', 'register', 'web', '-e', 'http://127.0.0.1:9100/metrics', '--registry', registry], {env})
   assert.equal(r.code, 0, r.stderr)
@@ -91,36 +103,9 @@ describe('nesting depth', () => {
   })
 
   it('a deep DNS record file: exit 2 naming the file', async () => {
-    const zone = path.join(home, 'db.example.com')
-    writeFileSync(
-      zone,
-      '$ORIGIN example.com.\n@ 3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ 3600 IN NS ns1\nns1 3600 IN A 192.0.2.53\n',
-    )
     const records = path.join(home, 'records.yaml')
     writeFileSync(records, `- dnsName: www.example.com\n  recordType: A\n  targets: ${'['.repeat(depth)}${']'.repeat(depth)}\n`)
-    const zoneBefore = readFileSync(zone, 'utf8')
-    const r = await runCli(
-      [
-        'dns',
-        'sync',
-        '--once',
-        '--policy',
-        'sync',
-        '--owner-id',
-        'ci',
-        '--source',
-        'file',
-        '--file',
-        records,
-        '--provider',
-        'zonefile',
-        '--zone-file',
-        zone,
-        '--zone',
-        'example.com',
-      ],
-      {env},
-    )
+    const {r, zone, zoneBefore} = await syncRecordFile(records, path.join(home, 'db.example.com'))
     refused(r, /records\.yaml": nested more than 64 levels/)
     assert.equal(readFileSync(zone, 'utf8'), zoneBefore)
   })
@@ -173,33 +158,7 @@ describe('UTF-8', () => {
         Buffer.from('"]\n'),
       ]),
     )
-    const zone = path.join(home, 'dns', 'db.example.com')
-    writeFileSync(
-      zone,
-      '$ORIGIN example.com.\n@ 3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ 3600 IN NS ns1\nns1 3600 IN A 192.0.2.53\n',
-    )
-    const r = await runCli(
-      [
-        'dns',
-        'sync',
-        '--once',
-        '--policy',
-        'sync',
-        '--owner-id',
-        'ci',
-        '--source',
-        'file',
-        '--file',
-        records,
-        '--provider',
-        'zonefile',
-        '--zone-file',
-        zone,
-        '--zone',
-        'example.com',
-      ],
-      {env},
-    )
+    const {r} = await syncRecordFile(records, path.join(home, 'dns', 'db.example.com'))
     refused(r, /records\.yaml": not valid UTF-8/)
   })
 

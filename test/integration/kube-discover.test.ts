@@ -40,6 +40,9 @@ function freshRegistry(): string {
 }
 
 const cli = (registry: string, args: string[]) => runCli([...args, '--registry', registry], {env: isolatedEnv()})
+/** `kube discover --once` of the test cluster's k8s namespace, as owner `owner`. */
+const discoverOnce = (registry: string, owner: string, ...args: string[]) =>
+  cli(registry, ['kube', 'discover', '--once', '--owner-id', owner, '-n', 'k8s', '--kubeconfig', kubeconfig, ...args])
 
 async function services(registry: string, namespace = 'k8s'): Promise<Service[]> {
   const store = await openStore({registry, timeoutMs: 10_000})
@@ -147,20 +150,7 @@ describe('kube discover --once', () => {
   })
 
   it('registers ready annotated pods with owner names and labels, leaves others alone', async () => {
-    const r = await cli(registry, [
-      'kube',
-      'discover',
-      '--once',
-      '--owner-id',
-      'cluster-a',
-      '-n',
-      'k8s',
-      '--kubeconfig',
-      kubeconfig,
-      '--copy-labels',
-      'app',
-      '--json',
-    ])
+    const r = await discoverOnce(registry, 'cluster-a', '--copy-labels', 'app', '--json')
     assert.equal(r.code, 0, r.stderr)
     const result = JSON.parse(r.stdout) as {
       created: number
@@ -200,19 +190,7 @@ describe('kube discover --once', () => {
 
   it('a second run writes nothing (revision unchanged)', async () => {
     const before_ = await revision(registry)
-    const r = await cli(registry, [
-      'kube',
-      'discover',
-      '--once',
-      '--owner-id',
-      'cluster-a',
-      '-n',
-      'k8s',
-      '--kubeconfig',
-      kubeconfig,
-      '--copy-labels',
-      'app',
-    ])
+    const r = await discoverOnce(registry, 'cluster-a', '--copy-labels', 'app')
     assert.equal(r.code, 0, r.stderr)
     assert.match(r.stdout, /0 created, 0 updated, 4 unchanged, 0 removed/)
     assert.match(r.stderr, /shop\/squatter .*registered by hand/)
@@ -222,21 +200,7 @@ describe('kube discover --once', () => {
 
   it('--name-from pod and a label selector', async () => {
     const registry2 = await setupRegistry()
-    const r = await cli(registry2, [
-      'kube',
-      'discover',
-      '--once',
-      '--owner-id',
-      'c',
-      '-n',
-      'k8s',
-      '--kubeconfig',
-      kubeconfig,
-      '--name-from',
-      'pod',
-      '-l',
-      'app=api',
-    ])
+    const r = await discoverOnce(registry2, 'c', '--name-from', 'pod', '-l', 'app=api')
     assert.equal(r.code, 0, r.stderr)
     const names = (await services(registry2)).map((s) => s.name).sort()
     assert.deepEqual(names, ['api-5d9c7b8f6d-abcde', 'hand', 'other'])
@@ -266,7 +230,7 @@ describe('kube discover --once', () => {
 
   it('bad input: one line, exit 2, nothing written', async () => {
     const before_ = await revision(registry)
-    const bad = await cli(registry, ['kube', 'discover', '--once', '--owner-id', 'a b', '-n', 'k8s', '--kubeconfig', kubeconfig])
+    const bad = await discoverOnce(registry, 'a b')
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /^roster: --owner-id/)
     const badName = await cli(registry, [
@@ -325,53 +289,16 @@ describe('kube discover: the empty-source guard', () => {
       names.push(`web-${i}`)
       api.addPod(makePod({name: `web-${i}`, namespace: 'guard', ip: `127.0.1.${i + 1}`, port: 9000}))
     }
-    const first = await cli(registry, [
-      'kube',
-      'discover',
-      '--once',
-      '--owner-id',
-      'g',
-      '-n',
-      'k8s',
-      '--kubeconfig',
-      kubeconfig,
-      '--kube-namespace',
-      'guard',
-    ])
+    const first = await discoverOnce(registry, 'g', '--kube-namespace', 'guard')
     assert.equal(first.code, 0, first.stderr)
     assert.equal((await services(registry)).length, 14)
     for (const n of names) api.deletePod('guard', n)
     const before_ = await revision(registry)
-    const refused = await cli(registry, [
-      'kube',
-      'discover',
-      '--once',
-      '--owner-id',
-      'g',
-      '-n',
-      'k8s',
-      '--kubeconfig',
-      kubeconfig,
-      '--kube-namespace',
-      'guard',
-    ])
+    const refused = await discoverOnce(registry, 'g', '--kube-namespace', 'guard')
     assert.equal(refused.code, 9, refused.stderr)
     assert.match(refused.stderr, /refusing to remove all 12 services owned by "g"/)
     assert.equal(await revision(registry), before_, 'nothing written')
-    const forced = await cli(registry, [
-      'kube',
-      'discover',
-      '--once',
-      '--owner-id',
-      'g',
-      '-n',
-      'k8s',
-      '--kubeconfig',
-      kubeconfig,
-      '--kube-namespace',
-      'guard',
-      '--force',
-    ])
+    const forced = await discoverOnce(registry, 'g', '--kube-namespace', 'guard', '--force')
     assert.equal(forced.code, 0, forced.stderr)
     const left = (await services(registry)).map((s) => s.name).sort()
     assert.deepEqual(left, ['hand', 'other'])
