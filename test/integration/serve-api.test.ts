@@ -137,7 +137,7 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
   it('maps statuses to exit codes: 400→2, 401/403→4, 404→5, 409→6', async () => {
     fails(await cli(admin, 'service', 'register', 'x', '-e', 'ftp://db1/metrics'), 2, /endpoint "ftp:\/\/db1\/metrics": scheme "ftp"/)
     fails(await cli('not-a-jwt', 'service', 'list'), 4, /not authenticated: malformed token/)
-    fails(await cli(undefined, 'server', 'list'), 4, /not authenticated: a bearer token is required/)
+    fails(await cli(undefined, 'server', 'list'), 4, /not authenticated: no token .*--token, ROSTER_TOKEN or a roster login/)
     fails(await cli(svcToken, 'server', 'register', 'evil'), 4, /not allowed: token "svc-1"/)
     fails(await cli(svcToken, 'service', 'register', 'x', '-n', 'team-b', '-e', 'http://x:1/'), 4, /not allowed.*team-b/)
     fails(await cli(readToken, 'service', 'register', 'x', '-n', 'team-a', '-e', 'http://x:1/'), 4, /not allowed/)

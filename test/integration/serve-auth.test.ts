@@ -103,6 +103,7 @@ describe('roster serve: tokens', () => {
     }
     const basic = await call('/v1/servers', undefined, {headers: {authorization: 'Basic YWRtaW46YWRtaW4='}})
     assert.equal(basic.status, 401)
+    assert.match(basic.text, /not a bearer token/)
     // A 100 KB header: Node refuses it before any handler (431 Request Header Fields Too Large).
     const huge = await call('/v1/servers', 'x'.repeat(100 * 1024))
     assert.ok(huge.status >= 400 && huge.status < 500, `100 KB header: ${huge.status}`)
@@ -111,6 +112,24 @@ describe('roster serve: tokens', () => {
     const big = await call('/v1/servers', 'x'.repeat(12 * 1024))
     assert.equal(big.status, 401)
     assert.match(big.text, /too large/)
+  })
+
+  it('accepts a bare token (what Prometheus sends without type: Bearer) and logs every refusal with its reason', async () => {
+    const bare = await call('/v1/servers', undefined, {headers: {authorization: admin}})
+    assert.equal(bare.status, 200, bare.text)
+    const none = await call('/v1/servers', undefined)
+    assert.equal(none.status, 401)
+    assert.match(none.text, /no token.*--token, ROSTER_TOKEN or a roster login/)
+    assert.equal((await call('/v1/servers', undefined, {headers: {authorization: 'Bearer'}})).status, 401)
+    assert.equal((await call('/v1/servers', service)).status, 403)
+    const expired = await sign({...good(), iat: now() - 7200, nbf: now() - 7200, exp: now() - 3600})
+    assert.equal((await call('/v1/servers', expired)).status, 401)
+    await eventually(async () => /refused: GET \/v1\/servers 403: .*may not list servers/.test(serve.stderr()), 5000, 'the 403 log line')
+    const log = serve.stderr()
+    assert.match(log, /refused: GET \/v1\/servers 401: not authenticated: no token/)
+    assert.match(log, /refused: GET \/v1\/servers 401: not authenticated: no token after "Bearer"/)
+    assert.match(log, /refused: GET \/v1\/servers 401: not authenticated: .*expired/)
+    assert.ok(!log.includes(expired) && !log.includes(admin), 'no token in the log')
   })
 
   it('keeps a service token to its namespaces and away from servers, settings and tokens (403)', async () => {

@@ -54,8 +54,12 @@ describe('authorize', () => {
 
   it('names the caller and the namespace in a refusal', () => {
     assert.throws(() => authorize(service, 'write', 'prod'), {
-      message: 'not allowed: token "db1" (role service) may not write in namespace "prod"',
+      message: 'not allowed: token "db1" (role service) may not write in namespace "prod" (outside its namespaces)',
     })
+  })
+
+  it('tells a service token that it may not list servers, not that it may only use its namespaces', () => {
+    assert.throws(() => authorize(service, 'read'), /not allowed: a service token may not list servers or read registry settings/)
   })
 
   it('refuses an anonymous caller as not authenticated', () => {

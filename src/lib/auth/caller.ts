@@ -45,6 +45,10 @@ export interface Caller {
 
 export type Action = 'read' | 'write' | 'admin'
 
+/** The refusal of a request that carries no token: says how to send one, from HTTP and from the CLI. */
+export const NO_TOKEN_MESSAGE =
+  'not authenticated: no token (send "Authorization: Bearer TOKEN"; the CLI takes --token, ROSTER_TOKEN or a roster login)'
+
 export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (ROLES as readonly string[]).includes(value)
 }
@@ -66,7 +70,7 @@ function who(caller: Caller): string {
  * a registry-wide write: only admin (and read, for 'read') pass.
  */
 export function authorize(caller: Caller, action: Action, namespace?: string): void {
-  if (caller.kind === 'anonymous') throw new NotAuthenticatedError('not authenticated: a bearer token is required')
+  if (caller.kind === 'anonymous') throw new NotAuthenticatedError(NO_TOKEN_MESSAGE)
   if (caller.role === 'admin') return
   if (action === 'admin') throw new NotAllowedError(`not allowed: ${who(caller)} may not do this (admin role required)`)
   if (action === 'write' && caller.role !== 'service') {
@@ -76,9 +80,13 @@ export function authorize(caller: Caller, action: Action, namespace?: string): v
   }
   if (namespace === undefined) {
     if (action === 'read' && caller.role === 'read') return
-    throw new NotAllowedError(`not allowed: ${who(caller)} may only use its namespaces`)
+    throw new NotAllowedError(
+      `not allowed: a ${caller.role} ${caller.kind === 'oidc' ? 'user' : 'token'} may not ${action === 'read' ? 'list servers or read registry settings' : 'change registry-wide objects'} (${who(caller)}: only services in its namespaces)`,
+    )
   }
   if (!mayAccessNamespace(caller, namespace)) {
-    throw new NotAllowedError(`not allowed: ${who(caller)} may not ${action} in namespace ${JSON.stringify(namespace)}`)
+    throw new NotAllowedError(
+      `not allowed: ${who(caller)} may not ${action} in namespace ${JSON.stringify(namespace)} (outside its namespaces)`,
+    )
   }
 }

@@ -9,7 +9,7 @@
  */
 import type {FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
-import {type Caller, authorize, mayAccessNamespace} from '../auth/caller.js'
+import {type Caller, NO_TOKEN_MESSAGE, authorize, mayAccessNamespace} from '../auth/caller.js'
 import type {TokenAuthority} from '../auth/tokens.js'
 import {type OidcVerifier, unverifiedIssuer} from '../auth/oidc-verifier.js'
 import {
@@ -110,6 +110,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.setErrorHandler(async (error, request, reply) => {
     const {status, body} = httpError(error)
     if (status === 503) ctx.metrics.storeErrors.inc({source: 'request'})
+    // A refusal is logged with its reason, so that an operator whose scraper gets 401 can tell why
+    // (the messages name a token's id, never the token).
+    if (status === 401 || status === 403)
+      ctx.log(`refused: ${request.method} ${request.url.split('?')[0]} ${status}: ${body.error.message}`)
     if (status >= 500 && status !== 503) ctx.log(`error: ${request.method} ${request.url.split('?')[0]}: ${firstLineOf(error)}`)
     return reply.code(status).type('application/json; charset=utf-8').send(body)
   })
@@ -139,13 +143,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
 
 async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<Caller> {
   if (!ctx.tokens) return ADMIN_WITHOUT_AUTH
-  const header = request.headers.authorization
-  if (header === undefined || header === '') {
-    throw new NotAuthenticatedError('not authenticated: a bearer token is required (Authorization: Bearer TOKEN)')
-  }
-  const match = /^Bearer +(\S+) *$/i.exec(header)
-  if (!match) throw new NotAuthenticatedError('not authenticated: the Authorization header must be "Bearer TOKEN"')
-  const token = match[1]!
+  const token = bearerToken(request.headers.authorization)
   if (ctx.oidc && unverifiedIssuer(token) !== ctx.tokens.issuer) return ctx.oidc.verify(token)
   const now = Date.now()
   let entry = verified.get(token)
@@ -159,6 +157,21 @@ async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<C
   if (ctx.view.isRevoked(caller.subject))
     throw new NotAuthenticatedError(`not authenticated: token ${JSON.stringify(caller.subject)} revoked`)
   return caller
+}
+
+/**
+ * The token of an Authorization header: `Bearer TOKEN`, or a bare TOKEN with no scheme, which is
+ * what Prometheus sends when a scrape config's `authorization:` leaves out `type` (a JWT has no
+ * space, so it cannot be mistaken for another scheme's credentials).
+ */
+export function bearerToken(header: string | undefined): string {
+  if (header === undefined || header.trim() === '') {
+    throw new NotAuthenticatedError(NO_TOKEN_MESSAGE)
+  }
+  const match = /^\s*Bearer +(\S+)\s*$/i.exec(header) ?? /^\s*([A-Za-z0-9._~+/-]+=*)\s*$/.exec(header)
+  if (!match) throw new NotAuthenticatedError('not authenticated: not a bearer token (the Authorization header must be "Bearer TOKEN")')
+  if (match[1]!.toLowerCase() === 'bearer') throw new NotAuthenticatedError('not authenticated: no token after "Bearer"')
+  return match[1]!
 }
 
 /**
@@ -187,7 +200,7 @@ function expiryMs(token: string): number {
 }
 
 function callerOf(request: FastifyRequest): Caller {
-  if (!request.caller) throw new NotAuthenticatedError('not authenticated: a bearer token is required')
+  if (!request.caller) throw new NotAuthenticatedError(NO_TOKEN_MESSAGE)
   return request.caller
 }
 
