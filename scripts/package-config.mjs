@@ -4,7 +4,7 @@
 // the commands. Usage: node scripts/package-config.mjs [oclif.manifest.json] > config.yaml
 import {readFileSync} from 'node:fs'
 
-/** Flags that never come from a config file (src/lib/command/base-command.ts: NOT_LAYERED). */
+/** Flags that never come from a config file (src/command/base-command.ts: NOT_LAYERED). */
 const NOT_LAYERED = new Set(['json', 'help', 'config'])
 const SECRET = /(password|secret|api-key|token)$/
 

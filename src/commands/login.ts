@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../command/base-command.js'
 import {InvalidInputError} from '../lib/errors.js'
 import type {LoginResult} from '../lib/auth/login.js'
 

@@ -1,4 +1,4 @@
-import {RosterCommand} from '../lib/command/base-command.js'
+import {RosterCommand} from '../command/base-command.js'
 import type {LogoutResult} from '../lib/auth/login.js'
 import {loginRegistryFlag, remoteRegistryFlag} from './login.js'
 

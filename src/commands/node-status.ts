@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, outputFlags} from '../lib/command/base-command.js'
+import {RosterCommand, outputFlags} from '../command/base-command.js'
 import type {NodeStatusReport} from '../lib/cluster/node-status.js'
 import type {NodeRow, NodeSummary, NodeTotals} from '../lib/cluster/node-readiness.js'
 import {CommandExitError, ExitCode, InvalidInputError} from '../lib/errors.js'

@@ -1,8 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../command/base-command.js'
 import {InvalidInputError} from '../lib/errors.js'
-import {oidcOptionsOf, oidcServeFlags} from '../lib/auth/oidc-flags.js'
+import {oidcOptionsOf, oidcServeFlags} from '../command/oidc-flags.js'
 
 const {token: _token, 'registry-ca': _registryCa, ...storeFlags} = registryFlags
 

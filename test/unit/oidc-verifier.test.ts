@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {oidcOptionsOf} from '../../src/lib/auth/oidc-flags.js'
+import {oidcOptionsOf} from '../../src/command/oidc-flags.js'
 import {OidcVerifier, issuerUrl, rolesAt, unverifiedIssuer} from '../../src/lib/auth/oidc-verifier.js'
 import {BackendUnavailableError, InvalidInputError} from '../../src/lib/errors.js'
 

@@ -1,4 +1,4 @@
-import {RosterCommand} from '../../lib/command/base-command.js'
+import {RosterCommand} from '../../command/base-command.js'
 import {ExitCode} from '../../lib/errors.js'
 import type {AuthStatus} from '../../lib/auth/login.js'
 import {loginRegistryFlag, remoteRegistryFlag} from '../login.js'

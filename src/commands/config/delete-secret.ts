@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {RosterCommand} from '../../lib/command/base-command.js'
+import {RosterCommand} from '../../command/base-command.js'
 import {KEYCHAIN_SERVICE, assertSecretName, deleteSecret} from '../../lib/auth/keychain.js'
 
 export default class ConfigDeleteSecret extends RosterCommand<typeof ConfigDeleteSecret> {

@@ -1,4 +1,4 @@
-import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
 import {buildConfigReport, type ConfigReport, type EffectiveValue} from '../../lib/config/effective-config.js'
 import {formatCell} from '../../lib/output/print-rows.js'
 

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import {parseDuration} from '../../lib/config/duration.js'
 import type {ReconcileResult} from '../../lib/discover/reconcile.js'
 import {InvalidInputError, RosterError} from '../../lib/errors.js'

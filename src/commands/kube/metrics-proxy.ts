@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand} from '../../lib/command/base-command.js'
+import {RosterCommand} from '../../command/base-command.js'
 import {parseDuration} from '../../lib/config/duration.js'
 import {InvalidInputError} from '../../lib/errors.js'
 

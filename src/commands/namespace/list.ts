@@ -1,4 +1,4 @@
-import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
 import {NAMESPACE_COLUMNS} from '../../lib/registry/columns.js'
 import type {Namespace} from '../../lib/registry/model.js'
 

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import {ConflictError, NotFoundError} from '../../lib/errors.js'
 import type {UnregisterNamespaceResult} from '../../lib/registry/registry.js'
 import {count} from '../../lib/registry/summaries.js'

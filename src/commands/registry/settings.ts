@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
 
 import type {RegistrySettings} from '../../lib/registry/model.js'
 import {redistributionSummary} from '../../lib/registry/summaries.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
 import {SERVER_COLUMNS} from '../../lib/registry/columns.js'
 import type {Server} from '../../lib/registry/model.js'
 

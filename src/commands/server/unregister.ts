@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import {NotFoundError} from '../../lib/errors.js'
 import type {UnregisterServerResult} from '../../lib/registry/registry.js'
 import {redistributionSummary} from '../../lib/registry/summaries.js'

@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import {InvalidInputError, firstLineOf} from '../../lib/errors.js'
 import type {ImportResult} from '../../lib/registry/registry.js'
 import {importSummary} from '../../lib/registry/summaries.js'

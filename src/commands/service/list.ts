@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
 import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
 import type {Service} from '../../lib/registry/model.js'
 import type {ServiceFilter} from '../../lib/registry/registry.js'

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
 import {parseDuration} from '../../lib/config/duration.js'
 import {InvalidInputError} from '../../lib/errors.js'
 import type {Column} from '../../lib/output/print-rows.js'

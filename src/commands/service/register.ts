@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import {InvalidInputError, NotFoundError} from '../../lib/errors.js'
 import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
 import type {RegisterServicesResult} from '../../lib/registry/registry.js'

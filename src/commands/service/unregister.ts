@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import {InvalidInputError} from '../../lib/errors.js'
 import type {UnregisterServicesResult} from '../../lib/registry/registry.js'
 import {splitEndpointList} from '../../lib/registry/validation.js'

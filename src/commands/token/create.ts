@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import type {TokenInfo} from '../../lib/auth/tokens.js'
 
 export default class TokenCreate extends RosterCommand<typeof TokenCreate> {

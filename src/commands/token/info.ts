@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import {formatInspection} from '../../lib/auth/columns.js'
 import type {TokenInspection} from '../../lib/auth/token-client.js'
 

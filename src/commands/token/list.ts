@@ -1,4 +1,4 @@
-import {RosterCommand, outputFlags, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
 import {TOKEN_COLUMNS} from '../../lib/auth/columns.js'
 import type {TokenListEntry} from '../../lib/auth/token-client.js'
 

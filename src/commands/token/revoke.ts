@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../lib/command/base-command.js'
+import {RosterCommand, registryFlags} from '../../command/base-command.js'
 
 export default class TokenRevoke extends RosterCommand<typeof TokenRevoke> {
   static override description =

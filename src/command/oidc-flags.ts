@@ -1,9 +1,9 @@
 /** `roster serve`'s --oidc-* flags (issue 9): people sign in with the identity provider. */
 import {Flags} from '@oclif/core'
 
-import {OIDC_CLOCK_SKEW_S, OIDC_MAX_CLOCK_SKEW_S, type OidcOptions} from './oidc-verifier.js'
-import {parseDuration} from '../config/duration.js'
-import {InvalidInputError} from '../errors.js'
+import {OIDC_CLOCK_SKEW_S, OIDC_MAX_CLOCK_SKEW_S, type OidcOptions} from '../lib/auth/oidc-verifier.js'
+import {parseDuration} from '../lib/config/duration.js'
+import {InvalidInputError} from '../lib/errors.js'
 
 export const oidcServeFlags = {
   'oidc-issuer': Flags.string({

@@ -5,18 +5,18 @@
  */
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
-import type {LoadedConfig} from '../config/load-config.js'
-import type {Store} from '../store/store.js'
-import type {RegistryClient} from '../registry/registry-client.js'
-import type {TokenClient} from '../auth/token-client.js'
-import type {Column} from '../output/print-rows.js'
-import {ExitCode, InvalidInputError, RosterError, exitCodeOf, listProblems, shortValue} from '../errors.js'
-import {parseDuration} from '../config/duration.js'
-import {checkNoReplacementCharacter} from '../text/input-limits.js'
-import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../config/layers.js'
-import {nearestName} from '../text/nearest.js'
-import {isSecretName, scrubSecrets} from '../config/secrets.js'
-import {ETCD_OPTIONS, type EtcdOptionName, isRemoteRegistry} from '../store/open-store.js'
+import type {LoadedConfig} from '../lib/config/load-config.js'
+import type {Store} from '../lib/store/store.js'
+import type {RegistryClient} from '../lib/registry/registry-client.js'
+import type {TokenClient} from '../lib/auth/token-client.js'
+import type {Column} from '../lib/output/print-rows.js'
+import {ExitCode, InvalidInputError, RosterError, exitCodeOf, listProblems, shortValue} from '../lib/errors.js'
+import {parseDuration} from '../lib/config/duration.js'
+import {checkNoReplacementCharacter} from '../lib/text/input-limits.js'
+import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../lib/config/layers.js'
+import {nearestName} from '../lib/text/nearest.js'
+import {isSecretName, scrubSecrets} from '../lib/config/secrets.js'
+import {ETCD_OPTIONS, type EtcdOptionName, isRemoteRegistry} from '../lib/store/open-store.js'
 
 export type RosterFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RosterCommand)['baseFlags'] & T['flags']>
 export type RosterArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -96,9 +96,9 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     await super.init()
     const ctor = this.ctor as typeof RosterCommand
     const explicitConfig = argvValue(this.argv, 'config') ?? process.env.ROSTER_CONFIG
-    const {loadConfig} = await import('../config/load-config.js')
+    const {loadConfig} = await import('../lib/config/load-config.js')
     this.loadedConfig = await loadConfig({explicitPath: explicitConfig || undefined})
-    const {checkConfigKeys} = await import('../config/layers.js')
+    const {checkConfigKeys} = await import('../lib/config/layers.js')
     checkConfigKeys(this.loadedConfig, this.knownFlagNames())
     for (const warning of this.loadedConfig.warnings) process.stderr.write(`roster: warning: ${warning}\n`)
 
@@ -131,7 +131,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     const f = flags as Record<string, unknown>
     const remote = typeof f.registry === 'string' && isRemoteRegistry(f.registry)
     if (remote && 'token' in layered && f.token === undefined && !(ctor as {skipStoredLogin?: boolean}).skipStoredLogin) {
-      const {storedLoginToken} = await import('../auth/login-token.js')
+      const {storedLoginToken} = await import('../lib/auth/login-token.js')
       f.token = await storedLoginToken(f.registry, this.timeoutMs)
       if (f.token) this.loginToken = () => storedLoginToken(f.registry, this.timeoutMs)
     }
@@ -170,7 +170,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     for (const [name, value] of Object.entries(flags)) {
       if (!isSecretName(name) || typeof value !== 'string' || !value.startsWith('keychain:')) continue
       if ((this.ctor as {skipKeychain?: boolean}).skipKeychain) continue
-      const {keychainAccount, readSecret} = await import('../auth/keychain.js')
+      const {keychainAccount, readSecret} = await import('../lib/auth/keychain.js')
       flags[name] = await readSecret(keychainAccount(name, value))
       this.valueSources.set(name, `${this.valueSources.get(name) ?? 'flag'} (keychain)` as ValueSource)
     }
@@ -202,7 +202,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /** The registry store named by the registry flags, opened once and closed when the command ends. */
   protected async openStore(): Promise<Store> {
     if (this.store) return this.store
-    const {openStore, storeOptionsFromFlags} = await import('../store/open-store.js')
+    const {openStore, storeOptionsFromFlags} = await import('../lib/store/open-store.js')
     this.store = await openStore({
       ...storeOptionsFromFlags(this.flags as Record<string, unknown>, this.timeoutMs),
       readOnly: this.readOnlyStore(),
@@ -227,7 +227,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   protected async registry(): Promise<RegistryClient> {
     const f = this.flags as Record<string, string | undefined>
     if (isRemoteRegistry(f.registry)) {
-      const {openRemoteRegistry} = await import('../registry/remote-registry.js')
+      const {openRemoteRegistry} = await import('../lib/registry/remote-registry.js')
       return openRemoteRegistry({
         url: f.registry ?? '',
         token: f.token,
@@ -236,14 +236,14 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
         timeoutMs: this.timeoutMs,
       })
     }
-    const {Registry} = await import('../registry/registry.js')
+    const {Registry} = await import('../lib/registry/registry.js')
     return new Registry(await this.openStore())
   }
 
   /** The token commands' client the registry flags name: local over the store, or remote for https://. */
   protected async tokenClient(): Promise<TokenClient> {
     const f = this.flags as Record<string, string | undefined>
-    const {openTokenClient} = await import('../auth/token-client.js')
+    const {openTokenClient} = await import('../lib/auth/token-client.js')
     return openTokenClient({
       registry: f.registry,
       token: f.token,
@@ -257,8 +257,8 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   protected async printRows<R>(rows: R[], columns: Column<R>[], data?: unknown): Promise<void> {
     if (this.jsonEnabled()) return
     const f = this.flags as {output?: string; 'no-headers'?: boolean; 'no-color'?: boolean}
-    const {formatRows} = await import('../output/print-rows.js')
-    const {colourEnabled} = await import('../output/colour.js')
+    const {formatRows} = await import('../lib/output/print-rows.js')
+    const {colourEnabled} = await import('../lib/output/colour.js')
     const tty = Boolean(process.stdout.isTTY)
     const text = await formatRows(rows, columns, {
       format: f.output ?? 'table',
@@ -277,7 +277,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   protected async streamRows<R>(rows: AsyncIterable<R>, columns: Column<R>[]): Promise<void> {
     const f = this.flags as {output?: string; 'no-headers'?: boolean}
     const format = this.jsonEnabled() ? 'json' : (f.output ?? 'table')
-    const {formatRowsStream} = await import('../output/print-rows.js')
+    const {formatRowsStream} = await import('../lib/output/print-rows.js')
     for await (const text of formatRowsStream(rows, columns, {format, headers: !f['no-headers']})) {
       if (!process.stdout.write(text)) await new Promise((resolve) => process.stdout.once('drain', resolve))
     }
