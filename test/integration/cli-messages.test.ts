@@ -13,7 +13,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {BIN, type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, type CliResult, ROOT, isolatedEnv, runCli} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
 import {startServe} from '../support/serve-server.js'
 
@@ -235,5 +235,29 @@ describe('a failed command leaves no new, empty registry file behind', () => {
     )
     assert.equal(r.code, 5)
     assert.equal(existsSync(named), true, 'a registry that existed before stays')
+  })
+})
+
+describe('one meaning per flag name', () => {
+  it('-n/--namespace is always a roster namespace, --kube-namespace always a Kubernetes one', () => {
+    type Flag = {name: string; char?: string; aliases?: string[]; description?: string}
+    const manifest = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'), 'utf8')) as {
+      commands: Record<string, {flags: Record<string, Flag>}>
+    }
+    let checked = 0
+    for (const [id, command] of Object.entries(manifest.commands)) {
+      for (const flag of Object.values(command.flags)) {
+        if (flag.name === 'namespace' || flag.name === 'namespaces') {
+          assert.equal(flag.char, 'n', `${id} --${flag.name} is -n`)
+          assert.doesNotMatch(flag.description ?? '', /kubernetes/i, `${id} --${flag.name} is roster's`)
+          checked++
+        }
+        if (/kubernetes namespace/i.test(flag.description ?? '')) {
+          assert.equal(flag.name, 'kube-namespace', `${id}: a Kubernetes namespace is --kube-namespace, not --${flag.name}`)
+          checked++
+        }
+      }
+    }
+    assert.ok(checked >= 8, `${checked} flags checked`)
   })
 })
