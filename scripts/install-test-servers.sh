@@ -10,6 +10,7 @@ packages=(
   bind9 bind9-utils bind9-dnsutils   # the rfc2136 provider's tests: named, named-checkzone, dig
   prometheus             # node-status: promtool checks the exposition, a real server scrapes --serve
   prometheus-node-exporter   # serve and sd export: a real exporter registered and scraped end to end
+  prometheus-blackbox-exporter   # the docs' blackbox scrape configs: a real probe through it
   libsecret-1-dev        # keytar is built from source here
   gnome-keyring dbus dbus-user-session   # a Secret Service for the keychain tests
   sqlite3 openssl ca-certificates
@@ -25,10 +26,10 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 # Debian starts packaged daemons on install where it can; the tests start their own on free
 # loopback ports, so stop any that came up (no-op in containers without an init system).
-for svc in named bind9 pdns etcd prometheus; do
+for svc in named bind9 pdns etcd prometheus prometheus-blackbox-exporter; do
   (command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" 2>/dev/null) || true
 done
-for bin in etcd prometheus-node-exporter pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session lintian zsh dpkg-deb dpkg-shlibdeps systemd-analyze; do
+for bin in etcd prometheus-node-exporter prometheus-blackbox-exporter pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session lintian zsh dpkg-deb dpkg-shlibdeps systemd-analyze; do
   command -v "$bin" >/dev/null || { echo "missing after install: $bin" >&2; exit 1; }
 done
 echo "test servers installed: $(etcd --version | head -1); $(pdns_server --version 2>&1 | grep -o 'Authoritative Server [0-9.]*'); $(named -v)"

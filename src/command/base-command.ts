@@ -10,13 +10,15 @@ import type {Store} from '../lib/store/store.js'
 import type {RegistryClient} from '../lib/registry/registry-client.js'
 import type {TokenClient} from '../lib/auth/token-client.js'
 import type {Column} from '../lib/output/print-rows.js'
-import {ExitCode, InvalidInputError, RosterError, exitCodeOf, listProblems, shortValue} from '../lib/errors.js'
+import {ExitCode, InvalidInputError, RosterError, exitCodeOf} from '../lib/errors.js'
 import {parseDuration} from '../lib/config/duration.js'
 import {checkNoReplacementCharacter} from '../lib/text/input-limits.js'
 import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../lib/config/layers.js'
-import {nearestName} from '../lib/text/nearest.js'
 import {isSecretName, scrubSecrets} from '../lib/config/secrets.js'
 import {ETCD_OPTIONS, type EtcdOptionName, isRemoteRegistry} from '../lib/store/open-store.js'
+import {type ParseContext, parseErrorAsInvalidInput} from './parse-error.js'
+import {holdsNoKey, registryFileToCreate, removeRegistryFile} from './registry-file.js'
+import {watchRemoteCalls} from './remote-calls.js'
 
 export type RosterFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RosterCommand)['baseFlags'] & T['flags']>
 export type RosterArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -89,11 +91,16 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /** Names of this command's flags (global ones included) that take env and file values. */
   protected declaredFlagNames: string[] = []
   private store?: Store
+  /** The SQLite file this command's store creates, removed again if the command fails with nothing stored. */
+  private newRegistryFile?: string
+  /** Stops the progress line and Ctrl-C message of remote calls (src/command/remote-calls.ts). */
+  private stopWatchingCalls?: () => void
   /** The stored login's token source (refreshed before it expires), when the token came from roster login. */
   private loginToken?: () => Promise<string | undefined>
 
   public override async init(): Promise<void> {
     await super.init()
+    this.stopWatchingCalls = await watchRemoteCalls({quiet: this.jsonEnabled()})
     const ctor = this.ctor as typeof RosterCommand
     const explicitConfig = argvValue(this.argv, 'config') ?? process.env.ROSTER_CONFIG
     const {loadConfig} = await import('../lib/config/load-config.js')
@@ -203,6 +210,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   protected async openStore(): Promise<Store> {
     if (this.store) return this.store
     const {openStore, storeOptionsFromFlags} = await import('../lib/store/open-store.js')
+    if (!this.readOnlyStore()) this.newRegistryFile = registryFileToCreate((this.flags as {registry?: string}).registry)
     this.store = await openStore({
       ...storeOptionsFromFlags(this.flags as Record<string, unknown>, this.timeoutMs),
       readOnly: this.readOnlyStore(),
@@ -291,8 +299,9 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       .map(([, value]) => value as string)
   }
 
-  protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
-    if (error instanceof Errors.ExitError) throw error
+  protected override async catch(caught: Error & {exitCode?: number}): Promise<unknown> {
+    if (caught instanceof Errors.ExitError) throw caught
+    const error = parseErrorAsInvalidInput(caught, this.parseContext()) ?? caught
     const exitCode = exitCodeOf(error)
     const debug = this.argv.includes('--debug') || isTruthy(process.env.ROSTER_DEBUG)
     let message = scrubSecrets(this.oneLine(error, exitCode), this.secretValues())
@@ -312,9 +321,15 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     return undefined
   }
 
+  /** This command's flags (global ones included) and arguments, and the argv, for parse errors. */
+  private parseContext(): ParseContext {
+    const ctor = this.ctor as typeof RosterCommand
+    return {argv: this.argv, flags: {...ctor.baseFlags, ...ctor.flags}, args: ctor.args ?? {}}
+  }
+
   /**
-   * One line: oclif's parse errors carry "See more help with --help" on later lines; a mistyped
-   * flag gets the nearest flag of this command; a line longer than MAX_MESSAGE_CHARS is cut.
+   * One line: a message's later lines are joined to the first, oclif's "See more help with
+   * --help" dropped; a line longer than MAX_MESSAGE_CHARS is cut.
    */
   private oneLine(error: Error, exitCode: number): string {
     const lines = String(error.message || error.name || 'error')
@@ -322,24 +337,19 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       .map((l) => l.trim())
       .filter((l) => l !== '' && !/^See more help with --help$/.test(l))
     let text = lines.join(' ').replace(/\s+/g, ' ')
-    const unknownFlags = (error as {flags?: unknown}).flags
-    if (/^Nonexistent flags?:/.test(text) && Array.isArray(unknownFlags)) {
-      const typed = unknownFlags.map((f) => String(f).replace(/=.*$/s, ''))
-      text = `unknown flag${typed.length === 1 ? '' : 's'} ${listProblems(typed.map((f) => shortValue(f)))}`
-      const ctor = this.ctor as typeof RosterCommand
-      const names = Object.keys({...ctor.baseFlags, ...ctor.flags}).map((n) => `--${n}`)
-      const hints = typed.map((f) => nearestName(f, names)).filter((n): n is string => n !== undefined)
-      if (hints.length > 0) text += `; did you mean ${[...new Set(hints)].join(', ')}?`
-    }
     if (exitCode === ExitCode.invalidInput && !(error instanceof RosterError)) text += ' (see --help)'
     if (text.length > MAX_MESSAGE_CHARS) text = `${text.slice(0, MAX_MESSAGE_CHARS)}…(${text.length - MAX_MESSAGE_CHARS} more characters)`
     return text
   }
 
   protected override async finally(error: Error | undefined): Promise<unknown> {
+    this.stopWatchingCalls?.()
     const store = this.store
     this.store = undefined
+    const failed = error !== undefined && exitCodeOf(error) !== ExitCode.ok
+    const remove = store && failed && this.newRegistryFile ? await holdsNoKey(store).catch(() => false) : false
     if (store) await store.close().catch(() => undefined)
+    if (remove && this.newRegistryFile) removeRegistryFile(this.newRegistryFile)
     return super.finally(error)
   }
 }

@@ -548,7 +548,7 @@ describe('dns sync --source kubernetes', () => {
         'kubernetes',
         '--kubeconfig',
         kube.kubeconfigPath(),
-        '--namespace',
+        '--kube-namespace',
         'prod',
         '--zone-file',
         zoneFile,
@@ -573,5 +573,16 @@ describe('dns sync --source kubernetes', () => {
     const zone = parseZoneFile(readFileSync(zoneFile, 'utf8'), {origin: ZONE})
     assert.equal(zone.records.find((x) => x.name === 'web.example.com')?.ttl, 120)
     assert.match(namedCheckzone(zoneFile), /OK/)
+  })
+
+  it('takes --namespace, the deprecated name of --kube-namespace, with one warning', async () => {
+    const {zoneFile} = setup('kube-alias', '')
+    const argv = ['dns', 'sync', '--policy', 'sync', '--owner-id', 'k8s', '--source', 'kubernetes', '--kubeconfig', kube.kubeconfigPath()]
+    const r = await runCli([...argv, '--namespace', 'prod', '--zone-file', zoneFile, '--zone', ZONE], {env})
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stderr, 'roster: warning: --namespace is deprecated in dns sync: use --kube-namespace (a Kubernetes namespace)\n')
+    const view = zoneView(zoneFile)
+    assert.ok(view.includes('web.example.com A 203.0.113.10'), view.join('\n'))
+    assert.ok(!view.some((l) => l.startsWith('dev.')), 'only the prod namespace')
   })
 })

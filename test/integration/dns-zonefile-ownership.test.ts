@@ -2,10 +2,10 @@
  * `roster dns sync` into a zone file keeps the file's owner, group and mode (issue 11): a `named`
  * that reads the zone through its group must still read it after the rewrite. The built CLI, real
  * files; as root the test gives files to other uids/gids, and runs the CLI as a non-root user (nobody, in one group)
- * through setpriv(1) for the cases only such a user meets.
+ * (test/support/cli.ts's runBinAs) for the cases only such a user meets.
  */
 import assert from 'node:assert/strict'
-import {execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {
   chmodSync,
   chownSync,
@@ -23,7 +23,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {BIN, isolatedEnv, runCli, type CliResult} from '../support/cli.js'
+import {isolatedEnv, runBinAs, runCli, type CliResult} from '../support/cli.js'
 
 const ZONE = 'example.com'
 const ZONE_TEXT = `$TTL 3600
@@ -93,19 +93,7 @@ function runAsServiceAccount(cliArgs: string[]): Promise<CliResult> {
   const home = mkdtempSync(path.join(dir, 'home-'))
   chownSync(home, OWNER, GROUP)
   const env = {...isolatedEnv(), HOME: home, XDG_CONFIG_HOME: path.join(home, '.config'), XDG_DATA_HOME: path.join(home, '.local', 'share')}
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [`--reuid=${OWNER}`, `--regid=${GROUP}`, `--groups=${GROUP}`, '--', process.execPath, BIN, ...cliArgs], {
-      cwd: home,
-      env: env as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code: code ?? 1, stdout, stderr}))
-  })
+  return runBinAs({uid: OWNER, gid: GROUP, groups: [GROUP]}, cliArgs, {env, cwd: home})
 }
 
 describe('dns sync --provider zonefile keeps the zone file owner, group and mode', {skip: isRoot ? false : 'needs root to chown'}, () => {

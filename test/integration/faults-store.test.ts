@@ -6,10 +6,9 @@
  *   directory");
  * - read-only commands open the store read-only and never create it: a read-only directory still
  *   lists, a registry that does not exist yet lists as empty and is not created.
- * Root ignores file modes, so the permission cases run the CLI as `nobody` through setpriv(1).
+ * Root ignores file modes, so the permission cases run the CLI as `nobody` (test/support/cli.ts's runBinAs).
  */
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {
   chmodSync,
@@ -27,9 +26,8 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {BIN, isolatedEnv, runCli, type CliResult} from '../support/cli.js'
+import {NOBODY, isolatedEnv, runBinAs, runCli, type CliResult} from '../support/cli.js'
 
-const NOBODY = 65534
 const isRoot = process.getuid?.() === 0
 let dir: string
 /** A registry file with 200 services, checkpointed (no -wal beside it). */
@@ -45,7 +43,7 @@ function oneLine(r: CliResult): void {
   assert.doesNotMatch(r.stderr, /^\s+at /m)
 }
 
-/** The built CLI as `nobody` (setpriv), with HOME `home`. */
+/** The built CLI as `nobody`, with HOME `home`. */
 function runAsNobody(args: string[], home: string, extraEnv: Record<string, string> = {}): Promise<CliResult> {
   const env = {
     ...isolatedEnv(),
@@ -54,19 +52,7 @@ function runAsNobody(args: string[], home: string, extraEnv: Record<string, stri
     XDG_DATA_HOME: path.join(home, '.local', 'share'),
     ...extraEnv,
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', process.execPath, BIN, ...args], {
-      cwd: '/',
-      env: env as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code: code ?? 1, stdout, stderr}))
-  })
+  return runBinAs(NOBODY, args, {env})
 }
 
 /** A directory for one case, searchable by everyone. */
@@ -155,12 +141,12 @@ describe('files and directories the user may not read or write', {skip: isRoot ?
   let home: string
   before(() => {
     home = caseDir('home-nobody')
-    chownSync(home, NOBODY, NOBODY)
+    chownSync(home, NOBODY.uid, NOBODY.gid)
   })
 
   it('a registry file nobody may read: exit 4 naming the file and "tried to open it for reading", for reads and writes', async () => {
     const d = caseDir('unreadable')
-    chownSync(d, NOBODY, NOBODY)
+    chownSync(d, NOBODY.uid, NOBODY.gid)
     const file = path.join(d, 'r.db')
     copyFileSync(seed, file)
     chmodSync(file, 0o600) // owned by root

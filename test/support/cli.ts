@@ -8,10 +8,24 @@
  * terminal are those of the call and are restored after it, so calls run one at a time (a queue).
  *
  * `runBin` spawns `node bin/run.js` for what only a process shows: the exit status end to end,
- * signals, pipes, NODE_OPTIONS, and many commands at once.
+ * signals, pipes, NODE_OPTIONS, and many commands at once. `runBinAs` spawns it as another user
+ * (root ignores file modes, so permission cases run as `nobody`), from a copy that user can read.
  */
 import {spawn} from 'node:child_process'
-import {mkdtempSync, realpathSync} from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {Readable} from 'node:stream'
@@ -148,12 +162,30 @@ function restoreProperty(target: object, name: string, descriptor: PropertyDescr
 /** Runs `node bin/run.js ...args` as a child process. */
 export function runBin(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const env = options.env ?? isolatedEnv()
+  return runProcess(process.execPath, [BIN, ...args], {...options, env, cwd: options.cwd ?? env.HOME ?? ROOT})
+}
+
+/** A user for `runBinAs`: a uid with a passwd entry (os.userInfo() needs one), its group and supplementary groups. */
+export interface OtherUser {
+  uid: number
+  gid: number
+  /** Supplementary groups; none by default. */
+  groups?: number[]
+}
+
+export const NOBODY: OtherUser = {uid: 65534, gid: 65534}
+
+/** The built CLI as another user (setpriv(1) execs it: no process in between), from `installationForOtherUsers()`. */
+export function runBinAs(user: OtherUser, args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const installed = installationForOtherUsers()
+  const groups = user.groups?.length ? `--groups=${user.groups.join(',')}` : '--clear-groups'
+  const argv = [`--reuid=${user.uid}`, `--regid=${user.gid}`, groups, '--', installed.node, installed.bin, ...args]
+  return runProcess('setpriv', argv, {...options, env: options.env ?? isolatedEnv(), cwd: options.cwd ?? '/'})
+}
+
+function runProcess(command: string, argv: string[], options: CliOptions & {cwd: string}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? env.HOME ?? ROOT,
-      env: env as NodeJS.ProcessEnv,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
+    const child = spawn(command, argv, {cwd: options.cwd, env: options.env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
@@ -166,4 +198,69 @@ export function runBin(args: string[], options: CliOptions = {}): Promise<CliRes
     })
     child.stdin.end(options.input ?? '')
   })
+}
+
+let installation: {root: string; bin: string; node: string} | undefined
+
+/**
+ * The built CLI where every user can read it: the repository may sit in a directory only its
+ * owner may enter (a clone in a `mktemp -d` directory is 0700), and then no other user can load
+ * bin/run.js from there. bin/, dist/, node_modules/, package.json and the manifest are linked
+ * (or copied, across file systems or when a file is not world-readable) into a fresh directory
+ * under the temporary directory, once per test process, removed when it exits; so is Node when
+ * its own path is closed to others. Throws, saying why, when no such place can be made.
+ */
+export function installationForOtherUsers(): {root: string; bin: string; node: string} {
+  if (installation) return installation
+  const root = mkdtempSync(path.join(tmpdir(), 'roster-installed-'))
+  process.once('exit', () => rmSync(root, {recursive: true, force: true}))
+  chmodSync(root, 0o755)
+  const closed = closedAncestor(root)
+  if (closed) {
+    throw new Error(
+      `cannot run the CLI as another user: ${closed} (on the way to the temporary directory ${tmpdir()}) is closed to other users; set TMPDIR to a directory they may enter`,
+    )
+  }
+  for (const name of ['bin', 'dist', 'node_modules', 'package.json', 'oclif.manifest.json']) {
+    shareTree(path.join(ROOT, name), path.join(root, name))
+  }
+  let node = process.execPath
+  if (closedAncestor(node) || (statSync(node).mode & 0o005) !== 0o005) {
+    node = path.join(root, 'node')
+    shareTree(process.execPath, node)
+  }
+  installation = {root, bin: path.join(root, 'bin', 'run.js'), node}
+  return installation
+}
+
+/** The first directory of `file`'s path that other users may not search (no o+x), or undefined. */
+function closedAncestor(file: string): string | undefined {
+  for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) return dir
+    if (path.dirname(dir) === dir) return undefined
+  }
+}
+
+/** `from` at `to`, readable by everyone: directories made 0755, files hard-linked when already world-readable, else copied. */
+function shareTree(from: string, to: string): void {
+  const stat = lstatSync(from)
+  if (stat.isSymbolicLink()) {
+    symlinkSync(readlinkSync(from), to)
+  } else if (stat.isDirectory()) {
+    mkdirSync(to, {mode: 0o755})
+    chmodSync(to, 0o755)
+    for (const name of readdirSync(from)) shareTree(path.join(from, name), path.join(to, name))
+  } else if (stat.isFile()) {
+    const executable = (stat.mode & 0o100) !== 0
+    if ((stat.mode & 0o004) !== 0 && (!executable || (stat.mode & 0o001) !== 0)) {
+      try {
+        linkSync(from, to)
+        return
+      } catch {
+        // another file system, or links refused: a copy
+      }
+    }
+    copyFileSync(from, to)
+    chmodSync(to, executable ? 0o755 : 0o644)
+  }
 }

@@ -66,7 +66,12 @@ describe('registry validation', () => {
 
   it('rejects endpoints that are not absolute http(s) URLs with a host', () => {
     rejects(() => validateEndpoint('endpoint', 'ftp://x'), /^endpoint "ftp:\/\/x": scheme "ftp" is not allowed; use http or https$/)
-    rejects(() => validateEndpoint('endpoint', 'db1:9100'), /^endpoint "db1:9100": scheme "db1" is not allowed/)
+    rejects(
+      () => validateEndpoint('endpoint', 'db1:9100'),
+      /^endpoint "db1:9100": has no scheme; add http:\/\/ or https:\/\/ \(http:\/\/db1:9100\)$/,
+    )
+    rejects(() => validateEndpoint('endpoint', 'db1'), /has no scheme; add http:\/\/ or https:\/\/ \(http:\/\/db1\)$/)
+    rejects(() => validateEndpoint('endpoint', 'mailto:a@b'), /scheme "mailto" is not allowed/)
     rejects(() => validateEndpoint('endpoint', '/metrics'), /must be an absolute http or https URL/)
     rejects(() => validateEndpoint('endpoint', 'http://'), /must be an absolute http or https URL/)
     rejects(() => validateEndpoint('endpoint', 'http://u:p@h/'), /must not contain credentials/)

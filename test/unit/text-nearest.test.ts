@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {editDistance, nearest, unknownKeyMessage} from '../../src/lib/text/nearest.js'
+import {didYouMean, editDistance, nearest, nearestAll, nearestNames, unknownKeyMessage} from '../../src/lib/text/nearest.js'
 
 describe('editDistance', () => {
   const cases: [string, string, number][] = [
@@ -38,5 +38,21 @@ describe('nearest', () => {
   it('says what is wrong and what was meant, or what is known', () => {
     assert.equal(unknownKeyMessage('recordTtl', keys), 'unknown key "recordTtl" (did you mean "recordTTL"?)')
     assert.equal(unknownKeyMessage('weight', keys), 'unknown key "weight" (known keys: dnsName, recordType, targets, recordTTL)')
+  })
+})
+
+describe('every nearest candidate, not just one', () => {
+  it('names all the candidates equally near, in the order given (sorted for the command line)', () => {
+    assert.deepEqual(nearestAll('servce', ['service', 'serve', 'server list']), ['service', 'serve'])
+    assert.deepEqual(nearestNames('servce', ['service', 'serve', 'server list']), ['serve', 'service'])
+    assert.deepEqual(nearestNames('--tokn', ['--token', '--timeout']), ['--token'])
+    assert.deepEqual(nearestNames('zzzzzzzz', ['serve', 'service']), [])
+  })
+  it('phrases them as a question', () => {
+    assert.equal(didYouMean(['serve', 'service']), 'did you mean "serve" or "service"?')
+    assert.equal(didYouMean(['a', 'b', 'c'], false), 'did you mean a, b or c?')
+    assert.equal(didYouMean([]), '')
+    assert.equal(unknownKeyMessage('targe', ['target', 'targets', 'x']), 'unknown key "targe" (did you mean "target"?)')
+    assert.equal(unknownKeyMessage('recordTTl', ['recordTTL', 'recordTtl2']), 'unknown key "recordTTl" (did you mean "recordTTL"?)')
   })
 })

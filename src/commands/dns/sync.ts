@@ -174,7 +174,11 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       helpGroup: 'KUBERNETES',
     }),
     context: Flags.string({description: 'kubernetes source: kubeconfig context.', helpGroup: 'KUBERNETES'}),
-    namespace: Flags.string({description: 'kubernetes source: only this namespace (default: all).', helpGroup: 'KUBERNETES'}),
+    'kube-namespace': Flags.string({
+      description: 'kubernetes source: only this Kubernetes namespace (default: all). --namespace is a deprecated alias.',
+      aliases: ['namespace'],
+      helpGroup: 'KUBERNETES',
+    }),
     'label-filter': Flags.string({description: 'kubernetes source: label selector for Services and Ingresses.', helpGroup: 'KUBERNETES'}),
     'annotation-prefix': Flags.string({
       description:
@@ -210,7 +214,7 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
           new KubernetesSource({
             kubeconfig: f.kubeconfig,
             context: f.context,
-            namespace: f.namespace,
+            namespace: f['kube-namespace'],
             labelSelector: f['label-filter'],
             annotationPrefix: f['annotation-prefix'],
             timeoutMs: this.timeoutMs,
@@ -353,13 +357,17 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
       kubeconfig: f.kubeconfig,
       context: f.context,
       timeoutMs: this.timeoutMs,
-      namespace: f.namespace,
+      namespace: f['kube-namespace'],
       labelSelector: f['label-filter'],
     }
     return syncWatchLoop(dnsSyncTriggers({sources: f.source, store, cluster}))
   }
 
   async run(): Promise<SyncResult | {runs: number}> {
+    // -n/--namespace is roster's namespace in every other command; here it once meant Kubernetes'.
+    if (this.argv.some((a) => a === '--namespace' || a.startsWith('--namespace='))) {
+      this.logToStderr('roster: warning: --namespace is deprecated in dns sync: use --kube-namespace (a Kubernetes namespace)')
+    }
     try {
       return await this.sync()
     } catch (error) {

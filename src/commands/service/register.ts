@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../command/base-command.js'
+import {requireRegistryUnderSystemd} from '../../command/systemd-hook.js'
 import {InvalidInputError, NotFoundError} from '../../lib/errors.js'
 import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
 import type {RegisterServicesResult} from '../../lib/registry/registry.js'
@@ -8,7 +9,7 @@ import {parseLabels, splitEndpointList} from '../../lib/registry/validation.js'
 
 export default class ServiceRegister extends RosterCommand<typeof ServiceRegister> {
   static override description = `Register a service: one service per endpoint, assigned to servers by rendezvous hashing. Idempotent (the ID is derived from namespace and endpoint, so registering again updates in place).
-For systemd units: with no NAME, the name, endpoints and namespace come from ROSTER_NAME, ROSTER_ENDPOINTS (comma or space separated) and ROSTER_NAMESPACE. An unreachable registry is retried with backoff until --timeout, then exits 3.
+For systemd units: with no NAME, the name, endpoints and namespace come from ROSTER_NAME, ROSTER_ENDPOINTS (comma or space separated) and ROSTER_NAMESPACE. Under systemd (INVOCATION_ID set) the registry must be configured (ROSTER_REGISTRY, registry: in a config file, or --registry), else exit 2: the default is a private file no Prometheus reads. An unreachable registry is retried with backoff until --timeout, then exits 3.
 With no server registered yet, services are stored unassigned; when servers exist, a selector matching none of them exits 2.
 --ttl 24h stores an expiry (shown by service list) that every registration with --ttl renews, so a systemd timer or the unit's restart that registers again keeps the service; service prune --expired removes the services past it. A service registered without --ttl never expires (and registering it again without --ttl clears an expiry).`
 
@@ -40,6 +41,7 @@ With no server registered yet, services are stored unassigned; when servers exis
   }
 
   async run(): Promise<RegisterServicesResult> {
+    requireRegistryUnderSystemd(this.valueSources.get('registry'))
     const name = this.args.name ?? process.env.ROSTER_NAME
     if (name === undefined || name === '') throw InvalidInputError.forField('name', '', 'give a NAME argument or set ROSTER_NAME')
     const endpoints = this.flags.endpoint?.length ? this.flags.endpoint : splitEndpointList(process.env.ROSTER_ENDPOINTS ?? '')

@@ -1,13 +1,15 @@
 import {Args, Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../command/base-command.js'
+import {requireRegistryUnderSystemd} from '../../command/systemd-hook.js'
 import {InvalidInputError} from '../../lib/errors.js'
 import type {UnregisterServicesResult} from '../../lib/registry/registry.js'
-import {splitEndpointList} from '../../lib/registry/validation.js'
+import type {RegistryClient} from '../../lib/registry/registry-client.js'
+import {splitEndpointList, validateEndpoint} from '../../lib/registry/validation.js'
 
 export default class ServiceUnregister extends RosterCommand<typeof ServiceUnregister> {
   static override description = `Unregister services by endpoint URL or service ID. Idempotent: a service that is not registered is reported, not an error (exit 0).
-URLs are looked up in --namespace (default "default"); IDs in --namespace, or in every namespace when none is given. For systemd units: with no argument, unregisters the endpoints in ROSTER_ENDPOINTS.`
+URLs are looked up in --namespace (default "default"); IDs in --namespace, or in every namespace when none is given. A URL not found in that namespace is reported with the namespaces that do hold it. For systemd units: with no argument, unregisters the endpoints in ROSTER_ENDPOINTS; under systemd (INVOCATION_ID set) the registry must be configured (ROSTER_REGISTRY, registry: in a config file, or --registry), else exit 2.`
 
   static override examples = [
     '<%= config.bin %> service unregister http://db1:9100/metrics',
@@ -26,15 +28,56 @@ URLs are looked up in --namespace (default "default"); IDs in --namespace, or in
     ...registryFlags,
   }
 
-  async run(): Promise<UnregisterServicesResult> {
+  async run(): Promise<UnregisterServicesResult & {registeredElsewhere?: RegisteredElsewhere[]}> {
+    requireRegistryUnderSystemd(this.valueSources.get('registry'))
     const refs = this.argvParsed.length > 0 ? this.argvParsed : splitEndpointList(process.env.ROSTER_ENDPOINTS ?? '')
     if (refs.length === 0) throw InvalidInputError.forField('service', '', 'give endpoint URLs or service IDs, or set ROSTER_ENDPOINTS')
     const registry = await this.registry()
     const result = await registry.unregisterServices(refs, this.flags.namespace)
+    const elsewhere = await registeredElsewhere(registry, result.notFound, this.flags.namespace ?? 'default')
     if (!this.jsonEnabled()) {
       for (const s of result.removed) this.log(`unregistered ${s.namespace}/${s.name} ${s.endpoint} (${s.id})`)
-      for (const ref of result.notFound) this.logToStderr(`not registered: ${ref}`)
+      for (const ref of result.notFound) {
+        const other = elsewhere.find((e) => e.ref === ref)
+        if (!other) this.logToStderr(`not registered: ${ref}`)
+        else {
+          const where = other.namespaces.map((n) => JSON.stringify(n)).join(', ')
+          const searched = JSON.stringify(this.flags.namespace ?? 'default')
+          this.logToStderr(
+            `not registered in namespace ${searched}: ${ref}; it is registered in namespace ${where}: roster service unregister ${ref} -n ${other.namespaces[0]}`,
+          )
+        }
+      }
     }
-    return result
+    return elsewhere.length > 0 ? {...result, registeredElsewhere: elsewhere} : result
   }
+}
+
+interface RegisteredElsewhere {
+  ref: string
+  namespaces: string[]
+}
+
+/**
+ * The namespaces other than `searched` that hold an endpoint URL that was not found, so that
+ * "not registered" can say where it is (a URL is looked up in one namespace only).
+ */
+async function registeredElsewhere(registry: RegistryClient, notFound: string[], searched: string): Promise<RegisteredElsewhere[]> {
+  const urls = new Map<string, string>()
+  for (const ref of notFound) {
+    try {
+      urls.set(validateEndpoint('endpoint', ref), ref)
+    } catch {
+      // a service ID, looked up in every namespace already
+    }
+  }
+  if (urls.size === 0) return []
+  const pattern = `^(${[...urls.keys()].map((u) => u.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`
+  const found = new Map<string, Set<string>>()
+  for await (const service of registry.listServices({endpoint: pattern})) {
+    const ref = urls.get(service.endpoint)
+    if (ref === undefined || service.namespace === searched) continue
+    found.set(ref, (found.get(ref) ?? new Set()).add(service.namespace))
+  }
+  return [...found].map(([ref, namespaces]) => ({ref, namespaces: [...namespaces].sort()}))
 }

@@ -47,6 +47,8 @@ interface IndexEntry {
 interface CredentialsFile {
   version: 1
   registries: Record<string, IndexEntry>
+  /** Secret flags' values stored by `roster config set-secret` where no keychain answered, by account. */
+  secrets?: Record<string, string>
 }
 
 export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -255,4 +257,33 @@ export async function withLoginLock<T>(fn: () => Promise<T>, waitMs = 20_000): P
   } finally {
     rmSync(file, {force: true})
   }
+}
+
+/** A secret flag's value kept in the file (`roster config set-secret` with no keychain), or undefined. */
+export function loadFileSecret(account: string): string | undefined {
+  return readFile(credentialsPath()).secrets?.[account]
+}
+
+/** Keeps a secret flag's value in the file (0600, in a 0700 directory); returns the file. */
+export async function saveFileSecret(account: string, value: string): Promise<string> {
+  const file = credentialsPath()
+  await withLoginLock(async () => {
+    const content = readFile(file)
+    content.secrets = {...content.secrets, [account]: value}
+    writeFile(file, content)
+  })
+  return file
+}
+
+/** Removes a secret flag's value from the file; whether it was there. */
+export async function deleteFileSecret(account: string): Promise<boolean> {
+  const file = credentialsPath()
+  if (loadFileSecret(account) === undefined) return false
+  return withLoginLock(async () => {
+    const content = readFile(file)
+    if (content.secrets?.[account] === undefined) return false
+    delete content.secrets[account]
+    writeFile(file, content)
+    return true
+  })
 }

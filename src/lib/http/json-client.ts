@@ -76,6 +76,23 @@ interface ErrorBody {
 
 const RETRYABLE_STATUS = new Set([502, 503, 504])
 
+/** What a call reports to its observer: it started, an attempt failed and another follows, it ended. */
+export type CallEvent =
+  | {type: 'start'; where: string}
+  | {type: 'retry'; where: string; error: string; /** Failed attempts so far. */ attempt: number; elapsedMs: number; budgetMs: number}
+  | {type: 'end'; where: string}
+
+let callObserver: ((event: CallEvent) => void) | undefined
+
+/**
+ * Sets the one observer of every call this process makes (undefined: none). The command layer
+ * shows a progress line while a call is retried and says what was interrupted on Ctrl-C; this
+ * module never prints.
+ */
+export function observeCalls(observer: ((event: CallEvent) => void) | undefined): void {
+  callObserver = observer
+}
+
 /** A server answer that is worth another attempt; carries the error it becomes if none succeeds. */
 class RetryableResponse extends Error {
   constructor(readonly final: RosterError) {
@@ -110,21 +127,37 @@ export class JsonHttpClient {
     const url = this.urlFor(path, options.query)
     const budget = this.options.retryBudgetMs ?? this.options.timeoutMs
     const attempt = () => this.once<T>(method, url, options)
-    if (!idempotent) {
-      try {
-        return await attempt()
-      } catch (error) {
-        throw error instanceof RetryableResponse ? error.final : error
+    const where = this.where
+    const observer = callObserver
+    observer?.({type: 'start', where})
+    try {
+      if (!idempotent) {
+        try {
+          return await attempt()
+        } catch (error) {
+          throw error instanceof RetryableResponse ? error.final : error
+        }
       }
+      const started = Date.now()
+      let failures = 0
+      return await retryWithBackoff(attempt, {
+        deadline: started + budget,
+        initialDelayMs: 100,
+        maxDelayMs: 2000,
+        minAttemptMs: 50,
+        isRetryable: (error) => {
+          const retryable = error instanceof RetryableResponse || error instanceof BackendUnavailableError
+          if (retryable) {
+            const message = (error as Error).message
+            observer?.({type: 'retry', where, error: message, attempt: ++failures, elapsedMs: Date.now() - started, budgetMs: budget})
+          }
+          return retryable
+        },
+        onExhausted: (error) => (error instanceof RetryableResponse ? error.final : (error as Error)),
+      })
+    } finally {
+      observer?.({type: 'end', where})
     }
-    return retryWithBackoff(attempt, {
-      deadline: Date.now() + budget,
-      initialDelayMs: 100,
-      maxDelayMs: 2000,
-      minAttemptMs: 50,
-      isRetryable: (error) => error instanceof RetryableResponse || error instanceof BackendUnavailableError,
-      onExhausted: (error) => (error instanceof RetryableResponse ? error.final : (error as Error)),
-    })
   }
 
   get<T = unknown>(path: string, options?: RequestOptions): Promise<JsonResponse<T>> {

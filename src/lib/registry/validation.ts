@@ -134,6 +134,10 @@ export function validateEndpoint(field: string, value: unknown): string {
   const text = value.trim()
   if (text.length > MAX_ENDPOINT_LENGTH)
     throw InvalidInputError.forField(field, text.slice(0, 80) + '...', `must be at most ${MAX_ENDPOINT_LENGTH} characters`)
+  // `db1:9100` parses as a URL of scheme "db1": a host and port without a scheme is the likelier meaning.
+  if (/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?([/?#].*)?$/i.test(text) && URL.canParse(`http://${text}`)) {
+    throw InvalidInputError.forField(field, text, `has no scheme; add http:// or https:// (http://${text})`)
+  }
   let url: URL
   try {
     url = new URL(text)

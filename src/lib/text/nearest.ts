@@ -23,32 +23,53 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate nearest to `word` (case is ignored, so `recordTtl` finds `recordTTL`), or
- * undefined when none is close enough to be a likely typo: at most a third of the word's length,
- * and at least `minLimit`, edits away. Ties go to the candidate listed first.
+ * Every candidate nearest to `word` (case is ignored, so `recordTtl` finds `recordTTL`), in the
+ * order given, or none when none is close enough to be a likely typo: at most a third of the
+ * word's length, and at least `minLimit`, edits away. Several when they are equally near
+ * (`servce` is one edit from both `serve` and `service`): a guess between them would mislead.
  */
-export function nearest(word: string, candidates: Iterable<string>, minLimit = 1): string | undefined {
+export function nearestAll(word: string, candidates: Iterable<string>, minLimit = 1): string[] {
   const w = word.toLowerCase()
   const limit = Math.max(minLimit, Math.floor(w.length / 3))
-  let best: string | undefined
+  let best: string[] = []
   let bestDistance = Infinity
   for (const c of candidates) {
     const d = editDistance(w, c.toLowerCase())
     if (d < bestDistance) {
-      best = c
+      best = [c]
       bestDistance = d
+    } else if (d === bestDistance && !best.includes(c)) {
+      best.push(c)
     }
   }
-  return bestDistance <= limit ? best : undefined
+  return bestDistance <= limit ? best : []
 }
 
-/** The command line's hint (config keys, flags, commands): up to 2 edits for short names; ties go to the first in sorted order. */
+/** The first of `nearestAll`: for a single suggestion. */
+export function nearest(word: string, candidates: Iterable<string>, minLimit = 1): string | undefined {
+  return nearestAll(word, candidates, minLimit)[0]
+}
+
+/** The command line's hints (config keys, flags, commands, option values): up to 2 edits for short names, in sorted order. */
+export function nearestNames(typed: string, candidates: Iterable<string>): string[] {
+  return nearestAll(typed, [...new Set(candidates)].sort(), 2)
+}
+
+/** The first of `nearestNames`. */
 export function nearestName(typed: string, candidates: Iterable<string>): string | undefined {
-  return nearest(typed, [...new Set(candidates)].sort(), 2)
+  return nearestNames(typed, candidates)[0]
+}
+
+/** `did you mean "serve" or "service"?` (`quote` false: `did you mean --registry?`); '' for no names. */
+export function didYouMean(names: readonly string[], quote = true): string {
+  const shown = names.map((n) => (quote ? JSON.stringify(n) : n))
+  if (shown.length === 0) return ''
+  const list = shown.length === 1 ? shown[0] : `${shown.slice(0, -1).join(', ')} or ${shown.at(-1)}`
+  return `did you mean ${list}?`
 }
 
 /** `unknown key "recordTtl" (did you mean "recordTTL"?)`, or the known keys when none is near. */
 export function unknownKeyMessage(key: string, known: readonly string[]): string {
-  const near = nearest(key, known)
-  return near !== undefined ? `unknown key "${key}" (did you mean "${near}"?)` : `unknown key "${key}" (known keys: ${known.join(', ')})`
+  const near = nearestAll(key, known)
+  return near.length > 0 ? `unknown key "${key}" (${didYouMean(near)})` : `unknown key "${key}" (known keys: ${known.join(', ')})`
 }
