@@ -67,7 +67,7 @@ export function bearerToken(header: string | undefined): string {
 }
 
 /** How long a verified token is taken as verified (never past its expiry). */
-export const VERIFIED_TTL_MS = 10_000
+const VERIFIED_TTL_MS = 10_000
 const MAX_VERIFIED = 10_000
 
 /**
@@ -76,7 +76,7 @@ const MAX_VERIFIED = 10_000
  * with the key it was verified against: a replaced or deleted signing key drops every entry at
  * once. Revocation is not cached: authenticate() checks the view on every request.
  */
-export class VerifiedTokens {
+class VerifiedTokens {
   private readonly entries = new Map<string, {caller: Caller; until: number; keyId: string | undefined}>()
 
   constructor(
