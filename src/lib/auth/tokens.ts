@@ -238,6 +238,11 @@ export class TokenAuthority {
     return authority
   }
 
+  /** The `kid` of the signing key that verify() checks against now; undefined before the first token. */
+  get keyId(): string | undefined {
+    return this.key?.kid
+  }
+
   /** Stops the watch or the polling (the store stays open: it is the caller's). */
   async close(): Promise<void> {
     if (this.poll) clearInterval(this.poll)

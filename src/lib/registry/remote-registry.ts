@@ -8,15 +8,20 @@
  *
  * Registering and unregistering services are idempotent (service IDs derive from namespace and
  * endpoint), so they are retried like GET/PUT/DELETE: a systemd hook rides out a restarting server.
+ *
+ * What it sends and reads is typed from the server's own route schemas (ApiBody, ApiQuery,
+ * ApiReply of server/schemas.ts, types only: nothing of the server is loaded), so that a change
+ * to a route that this client does not follow fails the build.
  */
 import {readFileSync} from 'node:fs'
 import {isIP} from 'node:net'
 
 import {InvalidInputError} from '../errors.js'
 import type {JsonHttpClient} from '../http/json-client.js'
+import type {ApiBody, ApiQuery, ApiReply, ApiRoute} from '../server/schemas.js'
 import type {Namespace, RegistrySettings, Server, Service} from './model.js'
 import type {RegistryClient} from './registry-client.js'
-import {validateName} from './validation.js'
+import {validateExport, validateName, validateReplicas} from './validation.js'
 import type {
   ImportResult,
   RedistributionResult,
@@ -107,68 +112,71 @@ class RemoteRegistry implements RegistryClient {
     return this.client
   }
 
-  private async call<T>(
+  /** One request to `route` (the schemas.ts name of the route at `method path`): its body and query as the route takes them. */
+  private async call<R extends ApiRoute>(
+    route: R,
     method: 'GET' | 'PUT' | 'POST' | 'DELETE',
     path: string,
-    options: {body?: unknown; query?: Record<string, string | number | boolean | undefined>; idempotent?: boolean; accept?: number[]} = {},
-  ): Promise<{status: number; body: T}> {
+    options: {body?: ApiBody<R>; query?: ApiQuery<R>; idempotent?: boolean; accept?: number[]} = {},
+  ): Promise<{status: number; body: ApiReply<R>}> {
     const http = await this.http()
     const token = await this.options.tokenProvider?.()
-    const response = await http.request<T>(method, path, token ? {...options, headers: {authorization: `Bearer ${token}`}} : options)
+    const response = await http.request<ApiReply<R>>(
+      method,
+      path,
+      token ? {...options, headers: {authorization: `Bearer ${token}`}} : options,
+    )
     return {status: response.status, body: response.body}
   }
 
   async getSettings(): Promise<RegistrySettings> {
-    return (await this.call<RegistrySettings>('GET', '/v1/settings')).body
+    return (await this.call('getSettings', 'GET', '/v1/settings')).body
   }
 
   async updateSettings(update: {replicas?: unknown}): Promise<{settings: RegistrySettings} & RedistributionResult> {
-    return (await this.call<{settings: RegistrySettings} & RedistributionResult>('PUT', '/v1/settings', {body: update})).body
+    const body = {replicas: validateReplicas('replicas', update.replicas)}
+    return (await this.call('putSettings', 'PUT', '/v1/settings', {body})).body
   }
 
   async getServer(name: string): Promise<Server | undefined> {
-    const r = await this.call<Server>('GET', `/v1/servers/${seg(name)}`, {accept: [404]})
+    const r = await this.call('getServer', 'GET', `/v1/servers/${seg(name)}`, {accept: [404]})
     return r.status === 404 ? undefined : r.body
   }
 
   async listServers(selector?: string): Promise<Server[]> {
-    return (await this.call<Server[]>('GET', '/v1/servers', {query: {selector}})).body
+    return (await this.call('listServers', 'GET', '/v1/servers', {query: {selector}})).body
   }
 
   async registerServer(name: string, labels: Record<string, string> = {}): Promise<ServerChangeResult> {
-    return (await this.call<ServerChangeResult>('PUT', `/v1/servers/${seg(name)}`, {body: {labels}})).body
+    return (await this.call('putServer', 'PUT', `/v1/servers/${seg(name)}`, {body: {labels}})).body
   }
 
   async unregisterServer(name: string): Promise<UnregisterServerResult> {
-    return (await this.call<UnregisterServerResult>('DELETE', `/v1/servers/${seg(name)}`)).body
+    return (await this.call('deleteServer', 'DELETE', `/v1/servers/${seg(name)}`)).body
   }
 
   async getNamespace(name: string): Promise<Namespace | undefined> {
-    const r = await this.call<Namespace>('GET', `/v1/namespaces/${seg(name, 'namespace')}`, {accept: [404]})
+    const r = await this.call('getNamespace', 'GET', `/v1/namespaces/${seg(name, 'namespace')}`, {accept: [404]})
     return r.status === 404 ? undefined : r.body
   }
 
   async listNamespaces(): Promise<Namespace[]> {
-    return (await this.call<Namespace[]>('GET', '/v1/namespaces')).body
+    return (await this.call('listNamespaces', 'GET', '/v1/namespaces')).body
   }
 
   async registerNamespace(name: string, exportConfig?: unknown): Promise<Namespace> {
-    return (
-      await this.call<Namespace>('PUT', `/v1/namespaces/${seg(name, 'namespace')}`, {
-        body: exportConfig === undefined ? {} : {export: exportConfig},
-      })
-    ).body
+    const body = exportConfig === undefined ? {} : {export: validateExport('export', exportConfig)}
+    return (await this.call('putNamespace', 'PUT', `/v1/namespaces/${seg(name, 'namespace')}`, {body})).body
   }
 
   async unregisterNamespace(name: string, force = false): Promise<UnregisterNamespaceResult> {
-    return (
-      await this.call<UnregisterNamespaceResult>('DELETE', `/v1/namespaces/${seg(name, 'namespace')}`, {
-        query: {force: force ? 'true' : undefined},
-      })
-    ).body
+    const query = {force: force ? ('true' as const) : undefined}
+    return (await this.call('deleteNamespace', 'DELETE', `/v1/namespaces/${seg(name, 'namespace')}`, {query})).body
   }
 
   async registerServices(input: ServiceInput): Promise<RegisterServicesResult> {
+    // Each field by name (the input may carry others): a ServiceInput field left out here, or one
+    // the route does not take (_EveryServiceFieldSent below), fails the build.
     const body = {
       name: input.name,
       endpoints: [...input.endpoints],
@@ -178,36 +186,34 @@ class RemoteRegistry implements RegistryClient {
       description: input.description,
       ttl: input.ttl,
       expiresAt: input.expiresAt,
-    }
-    return (await this.call<RegisterServicesResult>('POST', '/v1/services', {body: dropUndefined(body), idempotent: true})).body
+    } satisfies Record<keyof ServiceInput, unknown> & ApiBody<'registerServices'>
+    return (await this.call('registerServices', 'POST', '/v1/services', {body: dropUndefined(body), idempotent: true})).body
   }
 
   async unregisterServices(refs: readonly string[], namespace?: string): Promise<UnregisterServicesResult> {
-    return (
-      await this.call<UnregisterServicesResult>('POST', '/v1/services/unregister', {
-        body: dropUndefined({refs: [...refs], namespace}),
-        idempotent: true,
-      })
-    ).body
+    const body = dropUndefined({refs: [...refs], namespace})
+    return (await this.call('unregisterServices', 'POST', '/v1/services/unregister', {body, idempotent: true})).body
   }
 
   async *listServices(filter: ServiceFilter = {}): AsyncIterable<Service> {
     let next: string | undefined
     do {
-      const page: {items: Service[]; continue?: string} = (
-        await this.call<{items: Service[]; continue?: string}>('GET', '/v1/services', {
-          query: {...filter, limit: REMOTE_PAGE_SIZE, continue: next},
-        })
-      ).body
+      const query = {...filter, limit: String(REMOTE_PAGE_SIZE), continue: next}
+      const page = (await this.call('listServices', 'GET', '/v1/services', {query})).body
       yield* page.items
       next = page.continue
     } while (next)
   }
 
   async importServices(document: unknown, source?: string): Promise<ImportResult> {
-    return (await this.call<ImportResult>('POST', '/v1/services/import', {body: dropUndefined({document, source}), idempotent: true})).body
+    const body = dropUndefined({document, source})
+    return (await this.call('importServices', 'POST', '/v1/services/import', {body, idempotent: true})).body
   }
 }
+
+/** Fails the build, naming them, if a ServiceInput has fields that POST /v1/services does not take (registerServices sends them all). */
+type _EveryServiceFieldSent = NoneOf<Exclude<keyof ServiceInput, keyof ApiBody<'registerServices'>>>
+type NoneOf<T extends never> = T
 
 /** A name as one path segment; validated here as the registry would, so that "" or "a/b" never changes the route. */
 function seg(value: string, field = 'name'): string {

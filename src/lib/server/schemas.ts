@@ -3,7 +3,17 @@
  * refused) and @fastify/swagger turns the same objects into /v1/openapi.json, so the document
  * and the validation cannot disagree. The registry's own validation (names, labels, endpoint
  * URLs, selectors) runs after them, with the same messages as the CLI.
+ *
+ * The TypeScript types of requests and answers are read from these same objects (json-schema-to-ts's
+ * FromSchema, at compile time only: nothing of it runs): the server's handlers get them through
+ * fastify's type provider (ApiTypeProvider), and the HTTP client (remote-registry.ts) sends
+ * ApiBody/ApiQuery and reads ApiReply. A schema change that one side does not follow fails
+ * the build. Response objects list what they hold (`required`, no additional properties), which
+ * is also what fastify's serializer sends.
  */
+import type {JsonSchemaToTsProvider} from '@fastify/type-provider-json-schema-to-ts'
+import type {FromSchema, JSONSchema} from 'json-schema-to-ts'
+
 import {SORT_KEYS} from '../registry/services.js'
 
 const labels = {type: 'object', additionalProperties: {type: 'string'}, description: 'Label names to values.'} as const
@@ -15,10 +25,12 @@ export const ErrorSchema = {
   $id: 'Error',
   type: 'object',
   required: ['error'],
+  additionalProperties: false,
   properties: {
     error: {
       type: 'object',
       required: ['code', 'message'],
+      additionalProperties: false,
       properties: {
         code: {
           type: 'string',
@@ -35,6 +47,7 @@ export const ServerSchema = {
   $id: 'Server',
   type: 'object',
   required: ['name', 'labels', 'state', 'modified'],
+  additionalProperties: false,
   properties: {name, labels, state: {type: 'string', enum: ['joining', 'active', 'leaving']}, modified: {type: 'string'}},
 } as const
 
@@ -42,6 +55,7 @@ export const NamespaceSchema = {
   $id: 'Namespace',
   type: 'object',
   required: ['name', 'export', 'modified'],
+  additionalProperties: false,
   properties: {name, export: {type: 'string', enum: ['standard', 'blackbox', 'disabled']}, modified: {type: 'string'}},
 } as const
 
@@ -49,6 +63,7 @@ export const ServiceSchema = {
   $id: 'Service',
   type: 'object',
   required: ['id', 'name', 'namespace', 'endpoint', 'labels', 'selector', 'servers', 'description', 'modified'],
+  additionalProperties: false,
   properties: {
     id: {type: 'string'},
     name,
@@ -67,6 +82,7 @@ export const SettingsSchema = {
   $id: 'Settings',
   type: 'object',
   required: ['replicas'],
+  additionalProperties: false,
   properties: {replicas: {type: 'integer'}},
 } as const
 
@@ -74,6 +90,7 @@ export const TokenInfoSchema = {
   $id: 'TokenInfo',
   type: 'object',
   required: ['id', 'role', 'namespaces', 'issuedAt', 'expiresAt', 'issuer', 'audience'],
+  additionalProperties: false,
   properties: {
     id: {type: 'string'},
     role: {type: 'string'},
@@ -93,29 +110,56 @@ export const TargetGroupSchema = {
   $id: 'TargetGroup',
   type: 'object',
   required: ['targets', 'labels'],
+  additionalProperties: false,
   properties: {targets: {type: 'array', items: {type: 'string'}}, labels},
 } as const
 
-export const sharedSchemas = [ErrorSchema, ServerSchema, NamespaceSchema, ServiceSchema, SettingsSchema, TokenInfoSchema, TargetGroupSchema]
+/** The schemas the routes name with `$ref` (registered with fastify, and components of the OpenAPI document). */
+export const sharedSchemas = [
+  ErrorSchema,
+  ServerSchema,
+  NamespaceSchema,
+  ServiceSchema,
+  SettingsSchema,
+  TokenInfoSchema,
+  TargetGroupSchema,
+] as const
 
-const ref = (id: string) => ({$ref: `${id}#`})
-const errors = {'4xx': ref('Error'), '5xx': ref('Error')}
+const ref = <Id extends (typeof sharedSchemas)[number]['$id']>(id: Id) => ({$ref: `${id}#`}) as const
+const errors = {'4xx': ref('Error'), '5xx': ref('Error')} as const
 const redistribution = {checked: {type: 'integer'}, moved: {type: 'integer'}, unassigned: {type: 'integer'}} as const
-const unregisterServicesResult = {
-  type: 'object',
-  properties: {removed: {type: 'array', items: ref('Service')}, notFound: {type: 'array', items: {type: 'string'}}},
-} as const
+const redistributionFields = ['checked', 'moved', 'unassigned'] as const
+/** An object answer: every property listed is sent, and nothing else. */
+const answer = <P extends Record<string, JSONSchema>, R extends readonly (keyof P & string)[]>(properties: P, required: R) =>
+  ({type: 'object', required, additionalProperties: false, properties}) as const
+const unregisterServicesResult = answer(
+  {removed: {type: 'array', items: ref('Service')}, notFound: {type: 'array', items: {type: 'string'}}},
+  ['removed', 'notFound'],
+)
 
 const nameParam = {type: 'object', required: ['name'], properties: {name}, additionalProperties: false} as const
 const noQuery = {type: 'object', additionalProperties: false, properties: {}} as const
 
 export const routes = {
+  authConfig: {
+    tags: ['auth'],
+    summary: 'How to sign in: the OpenID Provider this server trusts, if any. Needs no token.',
+    security: [],
+    response: {
+      200: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {issuer: {type: 'string'}, clientId: {type: 'string'}, audience: {type: 'string'}, rolesClaim: {type: 'string'}},
+      },
+      ...errors,
+    },
+  },
   getSettings: {tags: ['settings'], summary: 'The registry settings.', querystring: noQuery, response: {200: ref('Settings'), ...errors}},
   putSettings: {
     tags: ['settings'],
     summary: 'Change the registry settings (admin); services are redistributed.',
     body: {type: 'object', required: ['replicas'], additionalProperties: false, properties: {replicas: {type: 'integer'}}},
-    response: {200: {type: 'object', properties: {settings: ref('Settings'), ...redistribution}}, ...errors},
+    response: {200: answer({settings: ref('Settings'), ...redistribution}, ['settings', ...redistributionFields]), ...errors},
   },
   listServers: {
     tags: ['servers'],
@@ -135,13 +179,13 @@ export const routes = {
     summary: 'Register a scrape server or change its labels (admin).',
     params: nameParam,
     body: {type: 'object', additionalProperties: false, properties: {labels}},
-    response: {200: {type: 'object', properties: {server: ref('Server'), ...redistribution}}, ...errors},
+    response: {200: answer({server: ref('Server'), ...redistribution}, ['server', ...redistributionFields]), ...errors},
   },
   deleteServer: {
     tags: ['servers'],
     summary: 'Unregister a scrape server (admin); its services move to the others.',
     params: nameParam,
-    response: {200: {type: 'object', properties: {server: {type: 'string'}, ...redistribution}}, ...errors},
+    response: {200: answer({server: {type: 'string'}, ...redistribution}, ['server', ...redistributionFields]), ...errors},
   },
   listNamespaces: {
     tags: ['namespaces'],
@@ -168,7 +212,7 @@ export const routes = {
     summary: 'Unregister a namespace (admin); with force=true, with its services.',
     params: nameParam,
     querystring: {type: 'object', additionalProperties: false, properties: {force: {type: 'string', enum: ['true', 'false']}}},
-    response: {200: {type: 'object', properties: {namespace: {type: 'string'}, servicesRemoved: {type: 'integer'}}}, ...errors},
+    response: {200: answer({namespace: {type: 'string'}, servicesRemoved: {type: 'integer'}}, ['namespace', 'servicesRemoved']), ...errors},
   },
   listServices: {
     tags: ['services'],
@@ -182,15 +226,12 @@ export const routes = {
         endpoint: {type: 'string', description: 'Regular expression over the endpoint.'},
         server: {type: 'string', description: 'Regular expression one of its servers must match.'},
         selector: {type: 'string', description: 'Label selector over the service labels.'},
-        sortBy: {type: 'string', enum: [...SORT_KEYS]},
+        sortBy: {type: 'string', enum: SORT_KEYS},
         limit: {type: 'string', pattern: '^[0-9]{1,6}$', description: 'Page size, 1 to 10000 (default 1000).'},
         continue: {type: 'string', maxLength: 2048, description: 'The `continue` of the previous page.'},
       },
     },
-    response: {
-      200: {type: 'object', required: ['items'], properties: {items: {type: 'array', items: ref('Service')}, continue: {type: 'string'}}},
-      ...errors,
-    },
+    response: {200: answer({items: {type: 'array', items: ref('Service')}, continue: {type: 'string'}}, ['items']), ...errors},
   },
   registerServices: {
     tags: ['services'],
@@ -211,13 +252,7 @@ export const routes = {
       },
     },
     response: {
-      200: {
-        type: 'object',
-        properties: {
-          services: {type: 'array', items: ref('Service')},
-          ...writeCounts,
-        },
-      },
+      200: answer({services: {type: 'array', items: ref('Service')}, ...writeCounts}, ['services', 'created', 'updated', 'unchanged']),
       ...errors,
     },
   },
@@ -249,14 +284,13 @@ export const routes = {
       properties: {document: {description: 'A list of services, or {services: [...]}.'}, source: {type: 'string', maxLength: 200}},
     },
     response: {
-      200: {
-        type: 'object',
-        properties: {
-          entries: {type: 'integer'},
-          services: {type: 'integer'},
-          ...writeCounts,
-        },
-      },
+      200: answer({entries: {type: 'integer'}, services: {type: 'integer'}, ...writeCounts}, [
+        'entries',
+        'services',
+        'created',
+        'updated',
+        'unchanged',
+      ]),
       ...errors,
     },
   },
@@ -274,7 +308,7 @@ export const routes = {
         expires: {type: 'string', description: '"90d", "12h", "never"…'},
       },
     },
-    response: {200: {type: 'object', properties: {token: {type: 'string'}, info: ref('TokenInfo')}}, ...errors},
+    response: {200: answer({token: {type: 'string'}, info: ref('TokenInfo')}, ['token', 'info']), ...errors},
   },
   listTokens: {
     tags: ['tokens'],
@@ -286,7 +320,7 @@ export const routes = {
     tags: ['tokens'],
     summary: 'Revoke a token (admin); every instance refuses it within a second.',
     params: {type: 'object', required: ['id'], properties: {id: {type: 'string'}}, additionalProperties: false},
-    response: {200: {type: 'object', properties: {id: {type: 'string'}, revoked: {type: 'boolean'}}}, ...errors},
+    response: {200: answer({id: {type: 'string'}, revoked: {type: 'boolean'}}, ['id', 'revoked']), ...errors},
   },
   inspectToken: {
     tags: ['tokens'],
@@ -313,3 +347,35 @@ export const routes = {
     response: {200: {type: 'array', items: ref('TargetGroup')}, ...errors},
   },
 } as const
+
+/** How FromSchema reads these schemas: a `$ref` is the shared schema of that `$id`. */
+type SchemaOptions = {references: Mutable<typeof sharedSchemas>}
+type Mutable<T extends readonly unknown[]> = [...T]
+
+/** The type provider of serve's fastify instance: handlers' requests and answers typed from the route schemas. */
+export type ApiTypeProvider = JsonSchemaToTsProvider<{ValidatorSchemaOptions: SchemaOptions; SerializerSchemaOptions: SchemaOptions}>
+
+export type ApiRoute = keyof typeof routes
+/** The schema of any route. */
+export type RouteSchema = (typeof routes)[ApiRoute]
+type Part<S, K extends string> = S extends {readonly [P in K]: infer T extends JSONSchema} ? FromSchema<T, SchemaOptions> : never
+/** The validated parts of a request to the route of schema `S`. */
+export interface RequestParts<S extends RouteSchema> {
+  body: Part<S, 'body'>
+  query: Part<S, 'querystring'>
+  params: Part<S, 'params'>
+}
+/** What each route takes and answers: its body, its query parameters, and its answer when it succeeds (200). */
+export type Api = {
+  [R in ApiRoute]: {
+    body: Part<(typeof routes)[R], 'body'>
+    query: Part<(typeof routes)[R], 'querystring'>
+    reply: Part<(typeof routes)[R]['response'], '200'>
+  }
+}
+/** The request body of a route, as its schema validates it. */
+export type ApiBody<R extends ApiRoute> = Api[R]['body']
+/** The query parameters of a route. */
+export type ApiQuery<R extends ApiRoute> = Api[R]['query']
+/** The answer of a route when it succeeds (200). */
+export type ApiReply<R extends ApiRoute> = Api[R]['reply']

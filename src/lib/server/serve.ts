@@ -95,7 +95,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const oidc =
     options.oidc && options.auth === 'token' ? new (await import('../auth/oidc-verifier.js')).OidcVerifier(options.oidc) : undefined
-  const late: {metrics?: Awaited<ReturnType<typeof createMetrics>>; noteAuthChange?: () => void} = {}
+  const late: {metrics?: Awaited<ReturnType<typeof createMetrics>>} = {}
   const view = new RegistryView(store, {
     pollMs: options.pollMs,
     onError: (error) => {
@@ -104,7 +104,6 @@ export async function serve(options: ServeOptions): Promise<void> {
     },
     onChange: (keys) => {
       if (!tokens || !keys.some((k) => k.startsWith('auth/'))) return
-      late.noteAuthChange?.()
       void tokens.reload().catch(() => late.metrics?.storeErrors.inc({source: 'tokens'}))
     },
   })
@@ -112,8 +111,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   late.metrics = metrics
   await view.start()
 
-  const {buildApp, noteAuthChange} = await import('./app.js')
-  late.noteAuthChange = noteAuthChange
+  const {buildApp} = await import('./app.js')
   const app = await buildApp({
     store,
     registry: new Registry(store),

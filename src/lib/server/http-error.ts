@@ -1,0 +1,75 @@
+/**
+ * The status and JSON body (`{"error": {"code", "message", "field"?}}`, the Error schema) of any
+ * error a request ends with: roster's error classes by class, fastify's validation errors with
+ * the field they name, and fastify's own refusals (body too large, not JSON). Anything else is a
+ * 500 "internal error", whose details go to the log, never to the client.
+ */
+import {
+  BackendUnavailableError,
+  ConflictError,
+  InvalidInputError,
+  NotAllowedError,
+  NotAuthenticatedError,
+  NotFoundError,
+  RosterError,
+  TooLargeError,
+  firstLineOf,
+} from '../errors.js'
+
+/** The largest request body serve reads. */
+export const BODY_LIMIT = 1024 * 1024
+
+interface FastifyishError {
+  code?: string
+  statusCode?: number
+  message?: string
+  validation?: {keyword: string; instancePath: string; params: Record<string, unknown>; message?: string}[]
+  validationContext?: string
+}
+
+/** The status and JSON body for any error a request ended with. */
+export function httpError(error: unknown): {status: number; body: {error: {code: string; message: string; field?: string}}} {
+  const body = (code: string, message: string, field?: string) => ({error: {code, message, ...(field ? {field} : {})}})
+  if (error instanceof RosterError) {
+    const message = firstLineOf(error)
+    const field = error instanceof InvalidInputError ? error.field : undefined
+    if (error instanceof TooLargeError) return {status: 413, body: body(error.code, message, field)}
+    if (error instanceof InvalidInputError) return {status: 400, body: body(error.code, message, field)}
+    if (error instanceof NotAuthenticatedError) return {status: 401, body: body(error.code, message)}
+    if (error instanceof NotAllowedError) return {status: 403, body: body(error.code, message)}
+    if (error instanceof NotFoundError) return {status: 404, body: body(error.code, message)}
+    if (error instanceof ConflictError) return {status: 409, body: body(error.code, message)}
+    if (error instanceof BackendUnavailableError) return {status: 503, body: body(error.code, message)}
+    return {status: 500, body: body('failure', 'internal error')}
+  }
+  const e = (error ?? {}) as FastifyishError
+  if (e.validation && e.validation.length > 0) {
+    const v = e.validation[0]!
+    const where = e.validationContext === 'querystring' ? 'query parameter ' : e.validationContext === 'params' ? 'path parameter ' : ''
+    const path = v.instancePath.replace(/^\//, '').replace(/\//g, '.')
+    if (v.keyword === 'additionalProperties') {
+      const field = [path, String(v.params.additionalProperty)].filter(Boolean).join('.')
+      return {status: 400, body: body('invalid_input', `${where}${field}: unknown field`, field)}
+    }
+    if (v.keyword === 'required') {
+      const field = [path, String(v.params.missingProperty)].filter(Boolean).join('.')
+      return {status: 400, body: body('invalid_input', `${where}${field}: is required`, field)}
+    }
+    const field = path || e.validationContext || 'body'
+    return {status: 400, body: body('invalid_input', `${where}${field}: ${v.message ?? 'is invalid'}`, field)}
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return {status: 413, body: body('too_large', `request body larger than ${BODY_LIMIT} bytes (1 MiB)`)}
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return {status: 400, body: body('invalid_input', `body: not valid JSON (${firstLineOf(error)})`, 'body')}
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return {status: 400, body: body('invalid_input', 'body: Content-Type must be application/json', 'body')}
+  }
+  if (error instanceof SyntaxError) return {status: 400, body: body('invalid_input', `body: not valid JSON (${error.message})`, 'body')}
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return {status: e.statusCode, body: body('invalid_input', firstLineOf(error))}
+  }
+  return {status: 500, body: body('failure', 'internal error')}
+}

@@ -1,0 +1,37 @@
+/** Namespaces: listed (each caller sees its own), read in a caller's namespaces, changed by admins. */
+import {mayAccessNamespace} from '../../auth/caller.js'
+import {NotFoundError} from '../../errors.js'
+import {validateName} from '../../registry/validation.js'
+import type {AppContext, ServeApp} from '../app-context.js'
+import {adminOnly, callerOf, inNamespaces, signedIn, withAccess} from '../authorization.js'
+import {routes} from '../schemas.js'
+
+export function registerNamespaceRoutes(app: ServeApp, {registry, view}: AppContext): void {
+  app.get('/v1/namespaces', withAccess(routes.listNamespaces, signedIn), async (request) => {
+    const caller = callerOf(request)
+    return (await registry.listNamespaces()).filter((n) => mayAccessNamespace(caller, n.name))
+  })
+  app.get(
+    '/v1/namespaces/:name',
+    withAccess(
+      routes.getNamespace,
+      inNamespaces('read', ({params}) => [validateName('namespace', params.name)]),
+    ),
+    async (request) => {
+      const name = request.params.name
+      const namespace = await registry.getNamespace(name)
+      if (!namespace) throw new NotFoundError(`namespace ${JSON.stringify(name)} is not registered`)
+      return namespace
+    },
+  )
+  app.put('/v1/namespaces/:name', withAccess(routes.putNamespace, adminOnly), async (request) => {
+    const namespace = await registry.registerNamespace(request.params.name, request.body?.export)
+    await view.settle(() => view.namespace(namespace.name)?.export === namespace.export)
+    return namespace
+  })
+  app.delete('/v1/namespaces/:name', withAccess(routes.deleteNamespace, adminOnly), async (request) => {
+    const result = await registry.unregisterNamespace(request.params.name, request.query.force === 'true')
+    await view.settle(() => !view.namespaces.has(result.namespace) && [...view.servicesIn(result.namespace)].length === 0)
+    return result
+  })
+}

@@ -1,0 +1,40 @@
+/**
+ * What monitoring calls: /healthz (the process answers), /readyz (the view is loaded and the
+ * store answers) and /metrics (Prometheus exposition). Without a token when serve listens on
+ * loopback only; left out of the OpenAPI document and of the request log.
+ */
+import {BackendUnavailableError, firstLineOf} from '../../errors.js'
+import type {AppContext, ServeApp} from '../app-context.js'
+
+/** How long /readyz waits for the store. */
+const READY_TIMEOUT_MS = 2000
+
+export function registerProbeRoutes(app: ServeApp, {view, store, metrics}: AppContext): void {
+  const probe = {schema: {hide: true}, config: {unauthenticated: 'probe'}} as const
+  app.get('/healthz', probe, async () => ({ok: true}))
+  app.get('/readyz', probe, async (_request, reply) => {
+    if (!view.synced) return reply.code(503).send({error: {code: 'unavailable', message: 'the registry view is not loaded yet'}})
+    try {
+      await withTimeout(
+        store.get('settings'),
+        READY_TIMEOUT_MS,
+        `registry ${store.description} did not answer within ${READY_TIMEOUT_MS / 1000} s`,
+      )
+    } catch (error) {
+      metrics.storeErrors.inc({source: 'readyz'})
+      return reply.code(503).send({error: {code: 'unavailable', message: firstLineOf(error)}})
+    }
+    return {ready: true, revision: view.storeRevision}
+  })
+  app.get('/metrics', probe, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()))
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BackendUnavailableError(message)), ms)
+    }),
+  ])
+}
