@@ -7,7 +7,7 @@ import {after, describe, it} from 'node:test'
 
 import {BackendUnavailableError, InvalidInputError} from '../../src/lib/errors.js'
 import {defaultSqlitePath, describeRegistry, normalizeEtcdPrefix, openStore, parseRegistry} from '../../src/lib/store/open-store.js'
-import {prefixUpperBound} from '../../src/lib/store/sqlite-store.js'
+import {compactSqliteStore, prefixUpperBound} from '../../src/lib/store/sqlite-store.js'
 import {storeConformanceSuite} from '../support/store-suite.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'roster-sqlite-store-'))
@@ -16,8 +16,12 @@ after(() => rmSync(dir, {recursive: true, force: true}))
 const fileRegistry = `sqlite:${join(dir, 'conformance.db')}`
 storeConformanceSuite('sqlite file', () => openStore({registry: fileRegistry, timeoutMs: 30_000}), {
   childStoreOptions: () => ({registry: fileRegistry, timeoutMs: 60_000}),
+  compact: compactSqliteStore,
 })
-storeConformanceSuite('sqlite :memory:', () => openStore({registry: 'sqlite::memory:', timeoutMs: 5000}), {opensShareData: false})
+storeConformanceSuite('sqlite :memory:', () => openStore({registry: 'sqlite::memory:', timeoutMs: 5000}), {
+  opensShareData: false,
+  compact: compactSqliteStore,
+})
 
 function expectRegistryError(pattern: RegExp) {
   return (error: unknown) => {
