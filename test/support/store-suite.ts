@@ -730,3 +730,78 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
     }
   })
 }
+
+/**
+ * A store over another whose watches a test can end, as a compaction or a broken stream would,
+ * and whose next ranges can fail (a store that is down): what a follower must survive.
+ */
+export class BreakableStore implements Store {
+  /** Ranges that fail before one succeeds again. */
+  failingRanges = 0
+  ranges = 0
+  private readonly enders = new Set<(error: Error) => void>()
+
+  constructor(readonly inner: Store) {}
+
+  get description(): string {
+    return this.inner.description
+  }
+
+  get(key: string): Promise<KeyValue | undefined> {
+    return this.inner.get(key)
+  }
+
+  async *range(prefix: string, options?: {pageSize?: number}): AsyncIterable<RangePage> {
+    this.ranges++
+    if (this.failingRanges > 0) {
+      this.failingRanges--
+      throw new BackendUnavailableError(`${this.description}: down for the test`)
+    }
+    yield* this.inner.range(prefix, options)
+  }
+
+  txn(compares: Parameters<Store['txn']>[0], success: Parameters<Store['txn']>[1]): ReturnType<Store['txn']> {
+    return this.inner.txn(compares, success)
+  }
+
+  async watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch> {
+    let ended = false
+    const inner = await this.inner.watch(prefix, fromRevision, (event) => {
+      if (!ended) onEvent(event)
+    })
+    let end!: (error: Error | undefined) => void
+    const endedPromise = new Promise<Error | undefined>((resolve) => (end = resolve))
+    const ender = (error: Error): void => {
+      ended = true
+      this.enders.delete(ender)
+      void inner.close()
+      end(error)
+    }
+    this.enders.add(ender)
+    void inner.ended.then((error) => {
+      this.enders.delete(ender)
+      end(error)
+    })
+    return {
+      ended: endedPromise,
+      progress: () => inner.progress(),
+      sync: () => inner.sync(),
+      close: async () => {
+        ended = true
+        this.enders.delete(ender)
+        await inner.close()
+      },
+    }
+  }
+
+  /** Ends every open watch with `error`, as the backend would. */
+  endWatches(error: Error): number {
+    const enders = [...this.enders]
+    for (const end of enders) end(error)
+    return enders.length
+  }
+
+  close(): Promise<void> {
+    return this.inner.close()
+  }
+}
