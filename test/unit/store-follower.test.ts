@@ -122,6 +122,16 @@ describe('the store follower', () => {
     assert.deepEqual([r.snapshots.length, r.events.length], counts)
   })
 
+  it('stops when its store is closed under it: no relist, no error', async () => {
+    const r = recorder()
+    follower = await follow(store, '', r.handlers, fast)
+    const ranges = store.ranges
+    await store.close()
+    await follower.close()
+    assert.deepEqual(r.errors, [])
+    assert.equal(store.ranges, ranges)
+  })
+
   it('a first list that fails is thrown (the caller decides), and nothing is left running', async () => {
     store.failingRanges = 1
     await assert.rejects(follow(store, '', recorder().handlers), BackendUnavailableError)

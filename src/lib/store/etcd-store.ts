@@ -141,7 +141,8 @@ const passThrough = passThroughPolicy as unknown as NonNullable<FaultHandling['g
 class EtcdStore implements Store {
   readonly description: string
   private readonly prefix: Buffer
-  private readonly watchers = new Set<Watcher>()
+  /** Each open watcher, with what ends its Watch. */
+  private readonly watchers = new Map<Watcher, () => void>()
   private closed = false
 
   constructor(
@@ -299,7 +300,7 @@ class EtcdStore implements Store {
       })
       return w
     })
-    this.watchers.add(watcher)
+    this.watchers.set(watcher, () => finish(undefined))
     let active = true
     /** Every event up to it has been delivered. */
     let revision = start - 1
@@ -373,7 +374,12 @@ class EtcdStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await Promise.all([...this.watchers].map((w) => w.cancel().catch(() => undefined)))
+    await Promise.all(
+      [...this.watchers].map(([watcher, finish]) => {
+        finish()
+        return watcher.cancel().catch(() => undefined)
+      }),
+    )
     this.watchers.clear()
     this.client.close()
   }

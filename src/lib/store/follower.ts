@@ -9,7 +9,6 @@
  * A consumer gets a snapshot (the prefix at one revision: the first, and one after every relist,
  * which replaces what it held) and then the events after it, in revision order.
  */
-import {BackendUnavailableError} from '../errors.js'
 import {retryWithBackoff} from './retry.js'
 import {storeRevision, type KeyValue, type Store, type Watch, type WatchEvent} from './store.js'
 
@@ -95,13 +94,20 @@ class StoreFollower implements Follower {
     await this.running
   }
 
-  /** Relists whenever the watch ends, until closed. */
+  /**
+   * Relists whenever the watch ends with an error, until closed. A watch that ends without one
+   * was closed by its store (store.close()): there is nothing left to follow, so the follower stops.
+   */
   private async run(): Promise<void> {
     while (!this.closed && this.watch) {
       const error = await this.watch.ended
       if (this.closed) return
       this.watch = undefined
-      this.report(error ?? new BackendUnavailableError(`${this.store.description}: the watch on ${JSON.stringify(this.prefix)} ended`))
+      if (!error) {
+        this.closed = true
+        return
+      }
+      this.report(error)
       try {
         await retryWithBackoff(
           () =>
