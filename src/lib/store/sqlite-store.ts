@@ -95,7 +95,6 @@ CREATE TABLE IF NOT EXISTS kv (
   mod_revision INTEGER NOT NULL,
   version INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS kv_mod_revision ON kv (mod_revision);
 CREATE TABLE IF NOT EXISTS meta (
   name TEXT NOT NULL PRIMARY KEY,
   value INTEGER NOT NULL
@@ -105,6 +104,7 @@ CREATE TABLE IF NOT EXISTS tombstone (
   key TEXT NOT NULL,
   PRIMARY KEY (revision, key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_mod_revision ON kv (mod_revision);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
 -- A file of schema 1 deleted without tombstones: a watch may start at its current revision, no earlier.
 INSERT OR IGNORE INTO meta (name, value) SELECT 'compact_revision', value + 1 FROM meta WHERE name = 'revision';
