@@ -24,6 +24,7 @@ const benches = [
   'dns-rfc2136.ts',
   'serve-sd.ts',
   'tokens.ts',
+  'store-watch.ts',
   'kube-discover.ts',
   'metrics-proxy.ts',
 ]

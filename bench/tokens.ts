@@ -2,8 +2,8 @@
  * Machine tokens: verify() throughput as a ratio to jose's jwtVerify alone (revocations in memory,
  * as serve runs it, and read from the store, as the CLI does); create() latency; the start-up of
  * `roster token create`/`info`/`list` as a ratio to `node -e 0`, beside `roster namespace list`
- * (a command without jose); how long a revocation takes to reach a second instance (etcd watch;
- * SQLite polling every 250 ms).
+ * (a command without jose); how long a revocation takes to reach a second instance (its view,
+ * kept current by the store follower: etcd's watch, SQLite's poller).
  *
  *   npm run build && node --import tsx bench/tokens.ts [runs]
  */
@@ -15,7 +15,9 @@ import path from 'node:path'
 import {importJWK, jwtVerify, type JWK} from 'jose'
 
 import {TokenAuthority} from '../src/lib/auth/tokens.js'
+import {RegistryView} from '../src/lib/server/view.js'
 import {openStore} from '../src/lib/store/open-store.js'
+import {WATCH_POLL_INTERVAL_MS} from '../src/lib/store/sqlite-watch.js'
 import type {Store} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
@@ -38,7 +40,9 @@ async function opsPerSecond(fn: () => Promise<unknown>, ms = 1000): Promise<numb
 
 async function revocationDelays(cliStore: Store, serveStore: Store, label: string, count: number): Promise<void> {
   const cli = await TokenAuthority.open(cliStore)
-  const serve = await TokenAuthority.open(serveStore, {revocations: 'watch'})
+  const view = new RegistryView(serveStore)
+  await view.start()
+  const serve = await TokenAuthority.open(serveStore, {isRevoked: (id) => view.isRevoked(id)})
   const delays: number[] = []
   for (let i = 0; i < count; i++) {
     const id = `${label.split(' ')[0]!.toLowerCase()}-${i}`
@@ -48,7 +52,7 @@ async function revocationDelays(cliStore: Store, serveStore: Store, label: strin
     while (!(await serve.isRevoked(id))) await new Promise((r) => setTimeout(r, 1))
     delays.push(performance.now() - start)
   }
-  await serve.close()
+  await view.close()
   console.log(
     `revocation reaches a second instance, ${label.padEnd(22)} median ${median(delays).toFixed(1).padStart(6)} ms, max ${Math.max(...delays).toFixed(1)} ms (${count} revocations)`,
   )
@@ -65,7 +69,7 @@ try {
     creates.push(performance.now() - start)
   }
   console.log(`create() on SQLite: median ${median(creates).toFixed(2)} ms (${runs} tokens, token ${token.length} bytes)`)
-  const memory = await TokenAuthority.open(store, {revocations: 'manual'})
+  const memory = await TokenAuthority.open(store, {isRevoked: () => false})
   const jwk = JSON.parse((await store.get('auth/signing-key'))!.value) as JWK
   const publicKey = await importJWK({kty: jwk.kty, crv: jwk.crv, x: jwk.x}, 'EdDSA')
   // Interleaved rounds, medians: the machine's load moves every variant alike; the ratios are the figures.
@@ -115,7 +119,7 @@ try {
 
   const a = await openStore({registry, timeoutMs: 10_000})
   const b = await openStore({registry, timeoutMs: 10_000})
-  await revocationDelays(a, b, 'SQLite (250 ms poll)', runs)
+  await revocationDelays(a, b, `SQLite (${WATCH_POLL_INTERVAL_MS} ms poll)`, runs)
   await Promise.all([a.close(), b.close()])
   const etcd = await startEtcd()
   try {

@@ -9,7 +9,7 @@ const {token: _token, 'registry-ca': _registryCa, ...storeFlags} = registryFlags
 export default class Serve extends RosterCommand<typeof Serve> {
   static override description = `Serve the registry (SQLite or etcd) over HTTP/JSON: the API under /v1/ (OpenAPI at /v1/openapi.json), Prometheus http_sd at /v1/sd/SERVER[/NAMESPACE], /metrics, /healthz and /readyz.
 Every /v1 request needs a bearer token (roster token create); --auth none makes every caller admin and is accepted only on a loopback --listen. Off loopback, HTTPS (--tls-cert, --tls-key) is required unless --insecure-plaintext.
-Answers come from an in-memory view of the registry kept current by etcd's watch or, on SQLite, a change check every 200 ms: a change made anywhere is served within a second. SIGTERM stops accepting connections, finishes the requests in flight and exits 0.`
+Answers come from an in-memory view of the registry that follows the store (etcd's watch; on SQLite, a poll of the store revision every 100 ms): a change made anywhere is served within a second. SIGTERM stops accepting connections, finishes the requests in flight and exits 0.`
 
   static override examples = [
     '<%= config.bin %> serve',

@@ -7,7 +7,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {BackendUnavailableError, NotAllowedError} from '../../src/lib/errors.js'
 import {openStore, type StoreOptions} from '../../src/lib/store/open-store.js'
-import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type Store, type WatchEvent} from '../../src/lib/store/store.js'
+import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type Store} from '../../src/lib/store/store.js'
 import {freePort} from '../support/free-port.js'
 import {makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
 import {runStoreChild, storeConformanceSuite} from '../support/store-suite.js'
@@ -28,7 +28,17 @@ const etcdOptions = (extra: Partial<StoreOptions> = {}): StoreOptions => ({
   ...extra,
 })
 
-storeConformanceSuite('etcd', () => openStore(etcdOptions()), {childStoreOptions: () => etcdOptions({timeoutMs: 60_000})})
+storeConformanceSuite('etcd', () => openStore(etcdOptions()), {
+  childStoreOptions: () => etcdOptions({timeoutMs: 60_000}),
+  compact: async (_store, revision) => {
+    const raw = await rawClient(etcd.endpoint)
+    try {
+      await raw.kv.compact({revision: String(revision), physical: true})
+    } finally {
+      raw.close()
+    }
+  },
+})
 
 async function rawClient(endpoint: string) {
   const {Etcd3} = await import('etcd3')
@@ -112,34 +122,6 @@ describe('etcd store', () => {
     } finally {
       await store.close()
     }
-  })
-
-  it('watch reports puts and deletes under a prefix after a revision, and close() ends it', async () => {
-    const store = await openStore(etcdOptions())
-    try {
-      const p = `watch-${randomUUID().slice(0, 8)}/`
-      const start = await store.txn([], [{type: 'put', key: `${p}before`, value: '0'}])
-      const events: WatchEvent[] = []
-      const watch = await store.watch!(p, start.revision, (e) => events.push(e))
-      const put = await store.txn([], [{type: 'put', key: `${p}a`, value: '1'}])
-      await store.txn([], [{type: 'put', key: `other-${p}x`, value: 'not watched'}])
-      const del = await store.txn([], [{type: 'delete', key: `${p}a`}])
-      const deadline = Date.now() + 5000
-      while (events.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
-      await watch.close()
-      assert.deepEqual(events, [
-        {type: 'put', kv: {key: `${p}a`, value: '1', createRevision: put.revision, modRevision: put.revision, version: 1}},
-        {type: 'delete', key: `${p}a`, modRevision: del.revision},
-      ])
-    } finally {
-      await store.close()
-    }
-  })
-
-  it('a process with an open watch exits promptly after close()', async () => {
-    const result = await runStoreChild(etcdOptions(), `await store.watch('w/', 0, () => {}); await store.get('w/x')`, null, 15_000)
-    assert.equal(result.code, 0, result.stderr)
-    assert.ok(result.exitAfterCloseMs! < 2000, `exited ${result.exitAfterCloseMs}ms after close()`)
   })
 })
 

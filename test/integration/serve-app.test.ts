@@ -33,9 +33,9 @@ interface InProcessApp {
 /** What serve() puts together, over `sqlite:DIR/NAME.db`, without listening. */
 async function startApp(dir: string, name: string): Promise<InProcessApp> {
   const store = await openStore({registry: `sqlite:${path.join(dir, `${name}.db`)}`, timeoutMs: 10_000})
-  const tokens = await TokenAuthority.open(store, {revocations: 'manual'})
   const view = new RegistryView(store)
   await view.start()
+  const tokens = await TokenAuthority.open(store, {isRevoked: (id) => view.isRevoked(id)})
   const app = await buildApp({
     store,
     registry: new Registry(store),
@@ -57,7 +57,6 @@ async function startApp(dir: string, name: string): Promise<InProcessApp> {
     async close() {
       await app.close()
       await view.close()
-      await tokens.close()
       await store.close()
     },
   }

@@ -1,7 +1,8 @@
 /**
- * Tokens on a real etcd: two "serve instances" (TokenAuthority in 'watch' mode, each on its own
- * connection) verify the tokens a third (the CLI, 'store' mode) creates, and a revocation reaches
- * both through the etcd watch. No timed assertions: the test waits for the positive signal.
+ * Tokens on a real etcd: two "serve instances" (each a view of the registry on its own
+ * connection, which answers its TokenAuthority's revocation checks) verify the tokens a third
+ * (the CLI, reading revocations from the store) creates, and a revocation reaches both through
+ * the store follower's etcd watch. No timed assertions: the test waits for the positive signal.
  * And the token commands (the built CLI) on an etcd registry.
  */
 import assert from 'node:assert/strict'
@@ -9,6 +10,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {NotAuthenticatedError} from '../../src/lib/errors.js'
+import {RegistryView} from '../../src/lib/server/view.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import type {Store} from '../../src/lib/store/store.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
@@ -31,6 +33,13 @@ async function store(): Promise<Store> {
   return s
 }
 
+/** A serve instance's token authority: revocations from its view, which follows the store. */
+async function serveInstance(s: Store): Promise<{tokens: TokenAuthority; view: RegistryView}> {
+  const view = new RegistryView(s)
+  await view.start()
+  return {tokens: await TokenAuthority.open(s, {isRevoked: (id) => view.isRevoked(id)}), view}
+}
+
 async function until(check: () => Promise<boolean>): Promise<void> {
   while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 10))
 }
@@ -38,8 +47,9 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 describe('tokens on etcd', () => {
   it('every instance verifies the same tokens and sees a revocation through the watch', async () => {
     // The servers start before any key or revocation exists (an empty auth/ prefix).
-    const serveA = await TokenAuthority.open(await store(), {revocations: 'watch'})
-    const serveB = await TokenAuthority.open(await store(), {revocations: 'watch'})
+    const a = await serveInstance(await store())
+    const b = await serveInstance(await store())
+    const [serveA, serveB] = [a.tokens, b.tokens]
     const cli = await TokenAuthority.open(await store())
 
     const {token} = await cli.create({id: 'db1', role: 'service', namespaces: ['default']})
@@ -55,9 +65,9 @@ describe('tokens on etcd', () => {
     }
 
     // A server opened after the revocation loads it at start.
-    const serveC = await TokenAuthority.open(await store(), {revocations: 'watch'})
-    assert.equal(await serveC.isRevoked('db1'), true)
-    await Promise.all([serveA.close(), serveB.close(), serveC.close()])
+    const c = await serveInstance(await store())
+    assert.equal(await c.tokens.isRevoked('db1'), true)
+    await Promise.all([a.view.close(), b.view.close(), c.view.close()])
   })
 })
 
@@ -71,7 +81,7 @@ describe('roster token on an etcd registry', () => {
     const token = created.stdout.trim()
     const s = await openStore({registry: etcd.url, etcdPrefix: prefix, timeoutMs: 10_000})
     stores.push(s)
-    const serve = await TokenAuthority.open(s, {revocations: 'watch'})
+    const {tokens: serve, view} = await serveInstance(s)
     assert.deepEqual(await serve.verify(token), {subject: 'prom1', role: 'read', namespaces: ['*'], kind: 'token'})
     const revoked = await cli('token', 'revoke', 'prom1')
     assert.equal(revoked.code, 0, revoked.stderr)
@@ -80,6 +90,6 @@ describe('roster token on an etcd registry', () => {
     assert.equal((JSON.parse(info.stdout) as {revoked: boolean}).revoked, true)
     await until(() => serve.isRevoked('prom1'))
     await assert.rejects(serve.verify(token), NotAuthenticatedError)
-    await serve.close()
+    await view.close()
   })
 })

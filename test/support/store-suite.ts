@@ -1,7 +1,10 @@
 /**
  * The conformance suite every Store backend passes (test/unit/sqlite-store.test.ts,
  * test/integration/etcd-store.test.ts). Each case works under its own key prefix, so one store
- * serves the whole suite and cases never see each other's keys.
+ * serves the whole suite and cases never see each other's keys. The watch cases wait for the
+ * events they expect (never for a time) and assert what a consumer can rely on on both
+ * backends: the events after a revision, in order, that applied to the state at that revision
+ * give the state now (SQLite may coalesce the puts to one key between two polls; etcd does not).
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
@@ -11,9 +14,21 @@ import {dirname, resolve} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
-import {InvalidInputError} from '../../src/lib/errors.js'
+import {BackendUnavailableError, InvalidInputError} from '../../src/lib/errors.js'
 import type {StoreOptions} from '../../src/lib/store/open-store.js'
-import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type KeyValue, type RangePage, type Store} from '../../src/lib/store/store.js'
+import {
+  CompactedError,
+  MAX_TXN_BYTES,
+  MAX_TXN_OPS,
+  rangeAll,
+  storeRevision,
+  type KeyValue,
+  type RangePage,
+  type Store,
+  type Watch,
+  type WatchEvent,
+} from '../../src/lib/store/store.js'
+import {eventually} from './serve-server.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repoRoot = resolve(here, '..', '..')
@@ -34,6 +49,8 @@ export interface StoreSuiteOptions {
   childStoreOptions?: () => StoreOptions
   /** False when every open() makes a new, empty store (sqlite::memory:). Default true. */
   opensShareData?: boolean
+  /** Compacts the store's history before `revision` (etcd's Compact), for the compaction cases. */
+  compact: (store: Store, revision: number) => Promise<void>
 }
 
 export interface ChildResult {
@@ -143,7 +160,50 @@ for (let i = 0; i < args.times; i++) {
 process.stdout.write(JSON.stringify({conflicts}))
 `
 
-export function storeConformanceSuite(name: string, open: () => Promise<Store>, options: StoreSuiteOptions = {}): void {
+/** A watch under test: its events as they come, and a wait for a count of them. */
+interface Watched {
+  watch: Watch
+  events: WatchEvent[]
+  /** Resolves once `count` events came; fails (after a generous bound) if they never do. */
+  until(count: number): Promise<void>
+}
+
+async function watched(store: Store, prefix: string, fromRevision: number): Promise<Watched> {
+  const events: WatchEvent[] = []
+  const watch = await store.watch(prefix, fromRevision, (event) => events.push(event))
+  return {
+    watch,
+    events,
+    until: async (count) => {
+      await eventually(async () => events.length >= count, 30_000, `${count} watch events under ${prefix}`)
+    },
+  }
+}
+
+/** The state the events give, applied to `start` (key → value). */
+function applyEvents(start: Map<string, string>, events: WatchEvent[]): Map<string, string> {
+  const state = new Map(start)
+  for (const event of events) {
+    if (event.type === 'put') state.set(event.kv.key, event.kv.value)
+    else state.delete(event.key)
+  }
+  return state
+}
+
+async function stateOf(store: Store, prefix: string): Promise<Map<string, string>> {
+  return new Map((await rangeAll(store, prefix)).map((kv) => [kv.key, kv.value]))
+}
+
+function revisionOf(event: WatchEvent): number {
+  return event.type === 'put' ? event.kv.modRevision : event.modRevision
+}
+
+const WATCH_CHILD_BODY = `
+await store.txn([], [{type: 'put', key: args.prefix + 'from-child', value: String(process.pid)}])
+await store.txn([], [{type: 'delete', key: args.prefix + 'doomed'}])
+`
+
+export function storeConformanceSuite(name: string, open: () => Promise<Store>, options: StoreSuiteOptions): void {
   describe(`Store conformance: ${name}`, () => {
     let store: Store
     const run = randomUUID().slice(0, 8)
@@ -362,8 +422,13 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       )
     })
 
-    it('range of an empty prefix-space returns no keys', async () => {
-      assert.deepEqual(await rangeAll(store, fresh()), [])
+    it('range of an empty prefix-space returns no keys, in one page that carries the revision', async () => {
+      const written = await put(store, `${fresh()}elsewhere`, 'x')
+      const pages = await collect(store, fresh())
+      assert.equal(pages.length, 1)
+      assert.deepEqual(pages[0]!.kvs, [])
+      assert.ok(pages[0]!.revision >= written, `${pages[0]!.revision} >= ${written}`)
+      assert.ok((await storeRevision(store)) >= written)
     })
 
     it("range reads every page at the first page's revision, while writes go on", async () => {
@@ -472,8 +537,165 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       assert.equal((await store.get(key))?.version, 100)
     })
 
+    it('watch: puts, updates and deletes under the prefix after the revision, in order; nothing else', async () => {
+      const p = fresh()
+      const start = await put(store, `${p}before`, 'not an event')
+      const w = await watched(store, p, start)
+      try {
+        const created = await put(store, `${p}a`, '1')
+        await w.until(1)
+        await put(store, `other-${p}x`, 'outside the prefix')
+        const updated = await put(store, `${p}a`, '2')
+        await w.until(2)
+        const deleted = (await store.txn([], [{type: 'delete', key: `${p}a`}])).revision
+        await w.until(3)
+        assert.deepEqual(w.events, [
+          {type: 'put', kv: {key: `${p}a`, value: '1', createRevision: created, modRevision: created, version: 1}},
+          {type: 'put', kv: {key: `${p}a`, value: '2', createRevision: created, modRevision: updated, version: 2}},
+          {type: 'delete', key: `${p}a`, modRevision: deleted},
+        ])
+        assert.ok(w.watch.progress().revision >= deleted)
+      } finally {
+        await w.watch.close()
+      }
+    })
+
+    it('watch: a burst of writes, applied in order, gives the state now', async () => {
+      const p = fresh()
+      const start = await put(store, `${p}k0`, 'v0')
+      const before = await stateOf(store, p)
+      const w = await watched(store, p, start)
+      try {
+        let last = start
+        for (let i = 0; i < 30; i++) {
+          const ops = [
+            {type: 'put' as const, key: `${p}k${i % 7}`, value: `v${i}`},
+            ...(i % 5 === 4 ? [{type: 'delete' as const, key: `${p}k${(i + 3) % 7}`}] : []),
+          ]
+          last = (await store.txn([], ops)).revision
+        }
+        await eventually(async () => w.events.length > 0 && revisionOf(w.events.at(-1)!) === last, 30_000, 'the last write')
+        const revisions = w.events.map(revisionOf)
+        assert.deepEqual(
+          revisions,
+          [...revisions].sort((a, b) => a - b),
+          'in revision order',
+        )
+        assert.deepEqual([...applyEvents(before, w.events)].sort(), [...(await stateOf(store, p))].sort())
+      } finally {
+        await w.watch.close()
+      }
+    })
+
+    it('watch from an older revision replays what changed since, deletions included', async () => {
+      const p = fresh()
+      const from = await put(store, `${p}kept`, 'old')
+      await put(store, `${p}doomed`, 'x')
+      const atFrom = new Map([[`${p}kept`, 'old']])
+      await put(store, `${p}kept`, 'new')
+      const deleted = (await store.txn([], [{type: 'delete', key: `${p}doomed`}])).revision
+      // All of it happened before the watch began: the delete comes from the store's history
+      // (SQLite: its tombstone).
+      const w = await watched(store, p, from)
+      try {
+        await eventually(async () => w.events.some((e) => e.type === 'delete'), 30_000, 'the replayed delete')
+        assert.deepEqual(w.events.at(-1), {type: 'delete', key: `${p}doomed`, modRevision: deleted})
+        assert.deepEqual([...applyEvents(atFrom, w.events)], [[`${p}kept`, 'new']])
+      } finally {
+        await w.watch.close()
+      }
+    })
+
+    it('several watches on one store: each gets the events of its own prefix and revision; closing one leaves the others', async () => {
+      const p = fresh()
+      const start = await put(store, `${p}a/0`, '0')
+      const onA = await watched(store, `${p}a/`, start)
+      const onAll = await watched(store, p, start)
+      const onB = await watched(store, `${p}b/`, start)
+      try {
+        await put(store, `${p}a/1`, '1')
+        await put(store, `${p}b/1`, '1')
+        await Promise.all([onA.until(1), onAll.until(2), onB.until(1)])
+        await onB.watch.close()
+        assert.equal(await onB.watch.ended, undefined, 'a closed watch ends without an error')
+        await put(store, `${p}b/2`, '2')
+        const late = await watched(store, p, start)
+        const last = await put(store, `${p}a/2`, '2')
+        await Promise.all([onA.until(2), onAll.until(4), late.until(4)])
+        assert.deepEqual(
+          onA.events.map((e) => (e.type === 'put' ? e.kv.key : e.key)),
+          [`${p}a/1`, `${p}a/2`],
+        )
+        assert.deepEqual(
+          late.events.map((e) => (e.type === 'put' ? e.kv.key : e.key)),
+          onAll.events.map((e) => (e.type === 'put' ? e.kv.key : e.key)),
+        )
+        assert.deepEqual(onB.events.length, 1, 'no event after close()')
+        assert.equal(revisionOf(onAll.events.at(-1)!), last)
+        await late.watch.close()
+      } finally {
+        await Promise.all([onA.watch.close(), onAll.watch.close(), onB.watch.close()])
+      }
+    })
+
+    it('compaction: a watch from before the compacted revision ends with CompactedError; from it, the watch works', async () => {
+      const p = fresh()
+      const old = await put(store, `${p}k`, '1')
+      await store.txn([], [{type: 'delete', key: `${p}k`}])
+      const now = await put(store, `${p}k`, '2')
+      await options.compact(store, now)
+      const w = await watched(store, p, old)
+      const ended = await w.watch.ended
+      assert.ok(ended instanceof CompactedError, `ended with ${String(ended)}`)
+      assert.ok(ended instanceof BackendUnavailableError, 'retryable, exit 3')
+      assert.equal(ended.exitCode, 3)
+      assert.equal(ended.revision, old)
+      assert.deepEqual(w.events, [], 'no event from a compacted watch')
+      await w.watch.close()
+      // The revision just before the compaction still works (etcd: start revision = compact revision).
+      const ok = await watched(store, p, now - 1)
+      try {
+        await ok.until(1)
+        assert.deepEqual(ok.events, [{type: 'put', kv: {key: `${p}k`, value: '2', createRevision: now, modRevision: now, version: 1}}])
+        await put(store, `${p}k`, '3')
+        await ok.until(2)
+      } finally {
+        await ok.watch.close()
+      }
+    })
+
     if (options.childStoreOptions) {
       const childOptions = options.childStoreOptions
+      it('watch: the writes of another process reach a watcher in this one', async () => {
+        const p = fresh()
+        const start = await put(store, `${p}doomed`, 'x')
+        const w = await watched(store, p, start)
+        try {
+          const result = await runStoreChild(childOptions(), WATCH_CHILD_BODY, {prefix: p}, 30_000)
+          assert.equal(result.code, 0, result.stderr)
+          await w.until(2)
+          assert.equal(w.events[0]?.type, 'put')
+          assert.equal(w.events[0]?.type === 'put' && w.events[0].kv.key, `${p}from-child`)
+          assert.deepEqual(w.events[1] && {...w.events[1], modRevision: 0}, {type: 'delete', key: `${p}doomed`, modRevision: 0})
+        } finally {
+          await w.watch.close()
+        }
+      })
+
+      it('a process with an open watch exits by itself after close()', async () => {
+        const p = fresh()
+        const result = await runStoreChild(
+          childOptions(),
+          `const events = []; await store.watch(args.prefix, 0, (e) => events.push(e)); await store.txn([], [{type: 'put', key: args.prefix + 'k', value: 'v'}])`,
+          {prefix: p},
+          20_000,
+        )
+        // A watch or poller left running keeps the event loop alive: the child would be killed.
+        assert.equal(result.signal, null, `killed: ${result.stderr}`)
+        assert.equal(result.code, 0, result.stderr)
+        assert.notEqual(result.exitAfterCloseMs, undefined)
+      })
+
       it('concurrent compare-and-swap increments from separate processes lose no update', {timeout: 180_000}, async () => {
         const key = `${fresh()}counter`
         const processes = 8
@@ -507,4 +729,79 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       })
     }
   })
+}
+
+/**
+ * A store over another whose watches a test can end, as a compaction or a broken stream would,
+ * and whose next ranges can fail (a store that is down): what a follower must survive.
+ */
+export class BreakableStore implements Store {
+  /** Ranges that fail before one succeeds again. */
+  failingRanges = 0
+  ranges = 0
+  private readonly enders = new Set<(error: Error) => void>()
+
+  constructor(readonly inner: Store) {}
+
+  get description(): string {
+    return this.inner.description
+  }
+
+  get(key: string): Promise<KeyValue | undefined> {
+    return this.inner.get(key)
+  }
+
+  async *range(prefix: string, options?: {pageSize?: number}): AsyncIterable<RangePage> {
+    this.ranges++
+    if (this.failingRanges > 0) {
+      this.failingRanges--
+      throw new BackendUnavailableError(`${this.description}: down for the test`)
+    }
+    yield* this.inner.range(prefix, options)
+  }
+
+  txn(compares: Parameters<Store['txn']>[0], success: Parameters<Store['txn']>[1]): ReturnType<Store['txn']> {
+    return this.inner.txn(compares, success)
+  }
+
+  async watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch> {
+    let ended = false
+    const inner = await this.inner.watch(prefix, fromRevision, (event) => {
+      if (!ended) onEvent(event)
+    })
+    let end!: (error: Error | undefined) => void
+    const endedPromise = new Promise<Error | undefined>((resolve) => (end = resolve))
+    const ender = (error: Error): void => {
+      ended = true
+      this.enders.delete(ender)
+      void inner.close()
+      end(error)
+    }
+    this.enders.add(ender)
+    void inner.ended.then((error) => {
+      this.enders.delete(ender)
+      end(error)
+    })
+    return {
+      ended: endedPromise,
+      progress: () => inner.progress(),
+      sync: () => inner.sync(),
+      close: async () => {
+        ended = true
+        this.enders.delete(ender)
+        await inner.close()
+      },
+    }
+  }
+
+  /** Ends every open watch with `error`, as the backend would. */
+  endWatches(error: Error): number {
+    const enders = [...this.enders]
+    for (const end of enders) end(error)
+    return enders.length
+  }
+
+  close(): Promise<void> {
+    return this.inner.close()
+  }
 }

@@ -7,8 +7,9 @@ import {after, before, describe, it} from 'node:test'
 
 import {SignJWT, UnsecuredJWT, base64url, decodeProtectedHeader, generateKeyPair, importJWK, type CryptoKey, type JWK} from 'jose'
 
-import {SIGNING_KEY_KEY, TokenAuthority} from '../../src/lib/auth/tokens.js'
+import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {NotAuthenticatedError} from '../../src/lib/errors.js'
+import {SIGNING_KEY_KEY} from '../../src/lib/registry/keys.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import type {Store} from '../../src/lib/store/store.js'
 
@@ -31,7 +32,6 @@ before(async () => {
   privateKey = (await importJWK({kty: jwk.kty, crv: jwk.crv, x: jwk.x, d: jwk.d}, 'EdDSA')) as CryptoKey
 })
 after(async () => {
-  await authority.close()
   await store.close()
 })
 

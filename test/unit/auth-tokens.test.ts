@@ -6,8 +6,10 @@ import {after, afterEach, beforeEach, describe, it} from 'node:test'
 
 import {decodeJwt, decodeProtectedHeader} from 'jose'
 
-import {REVOKED_PREFIX, SIGNING_KEY_KEY, TOKENS_PREFIX, TokenAuthority, parseExpires} from '../../src/lib/auth/tokens.js'
+import {TokenAuthority, parseExpires} from '../../src/lib/auth/tokens.js'
 import {ConflictError, InvalidInputError, NotAuthenticatedError, NotFoundError} from '../../src/lib/errors.js'
+import {SIGNING_KEY_KEY, TOKENS_PREFIX} from '../../src/lib/registry/keys.js'
+import {RegistryView} from '../../src/lib/server/view.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {rangeAll, type Store} from '../../src/lib/store/store.js'
 
@@ -21,7 +23,6 @@ beforeEach(async () => {
   authority = await TokenAuthority.open(store)
 })
 afterEach(async () => {
-  await authority.close()
   await store.close()
 })
 
@@ -167,40 +168,35 @@ describe('TokenAuthority: create, verify, inspect, list, revoke', () => {
   })
 })
 
-describe('TokenAuthority: revocations in memory', () => {
-  it("'manual': applies store events and reload()", async () => {
-    const cli = authority
-    const {token} = await cli.create({id: 'db1', role: 'service', namespaces: ['default']})
-    const serve = await TokenAuthority.open(store, {revocations: 'manual'})
-    await serve.verify(token)
-    await cli.revoke('db1')
-    // Not yet told: memory still says not revoked (the positive signal that memory is used).
-    assert.equal(await serve.isRevoked('db1'), false)
-    const kv = (await store.get(REVOKED_PREFIX + 'db1'))!
-    serve.applyStoreEvent({type: 'put', kv})
+describe('TokenAuthority: revocations answered from memory (serve)', () => {
+  it('asks isRevoked, not the store', async () => {
+    const {token} = await authority.create({id: 'db1', role: 'service', namespaces: ['default']})
+    const revoked = new Set<string>()
+    const serve = await TokenAuthority.open(store, {isRevoked: (id) => revoked.has(id)})
+    await authority.revoke('db1')
+    // Not yet in memory: the positive signal that the store is not read.
+    assert.equal((await serve.verify(token)).subject, 'db1')
+    revoked.add('db1')
     await refusedAs(serve.verify(token), /revoked/)
-    serve.applyStoreEvent({type: 'delete', key: REVOKED_PREFIX + 'db1', modRevision: kv.modRevision + 1})
-    assert.equal(await serve.isRevoked('db1'), false)
-    await serve.reload()
-    assert.equal(await serve.isRevoked('db1'), true)
-    serve.applyStoreEvent({type: 'put', kv: {...kv, key: 'services/x'}})
-    await serve.close()
+    assert.equal((await serve.inspect(token)).revoked, true)
   })
 
-  it("'watch' on SQLite: a revocation by another process reaches the server by polling", async () => {
-    const path = join(dir, 'watch.db')
+  it("on SQLite: another process's revocation reaches serve's view, and with it verify()", async () => {
+    const path = join(dir, 'follow.db')
     const s1 = await openStore({registry: `sqlite:${path}`, timeoutMs: 5000})
     const s2 = await openStore({registry: `sqlite:${path}`, timeoutMs: 5000})
-    const cli = await TokenAuthority.open(s1)
-    const serve = await TokenAuthority.open(s2, {revocations: 'watch', pollIntervalMs: 50})
+    const view = new RegistryView(s2)
     try {
+      const cli = await TokenAuthority.open(s1)
+      await view.start()
+      const serve = await TokenAuthority.open(s2, {isRevoked: (id) => view.isRevoked(id)})
       const {token} = await cli.create({id: 'db1', role: 'service', namespaces: ['default']})
       assert.equal((await serve.verify(token)).subject, 'db1', 'the key created after open is picked up')
       await cli.revoke('db1')
-      while (!(await serve.isRevoked('db1'))) await new Promise((r) => setTimeout(r, 10))
+      while (!view.isRevoked('db1')) await new Promise((r) => setTimeout(r, 10))
       await refusedAs(serve.verify(token), /revoked/)
     } finally {
-      await serve.close()
+      await view.close()
       await s1.close()
       await s2.close()
     }

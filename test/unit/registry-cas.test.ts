@@ -10,7 +10,7 @@ import {Registry} from '../../src/lib/registry/registry.js'
 import {RETRY, compareAndSwap} from '../../src/lib/store/cas.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {backoffDelay} from '../../src/lib/store/retry.js'
-import type {Compare, Operation, Store, TxnResult} from '../../src/lib/store/store.js'
+import type {Compare, Operation, Store, TxnResult, WatchEvent} from '../../src/lib/store/store.js'
 
 /** A step that always lost its compare, counting its attempts. */
 function alwaysConflicting(): {step: () => Promise<typeof RETRY>; attempts: () => number} {
@@ -121,6 +121,9 @@ class ContendedStore implements Store {
   }
   range(prefix: string, options?: {pageSize?: number}) {
     return this.inner.range(prefix, options)
+  }
+  watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void) {
+    return this.inner.watch(prefix, fromRevision, onEvent)
   }
   async txn(compares: Compare[], ops: Operation[]): Promise<TxnResult> {
     if (compares.length > 0 && this.failures > 0) {

@@ -7,7 +7,7 @@ import type {Service} from '../../src/lib/registry/model.js'
 import {BULK_WRITE_THRESHOLD, Registry} from '../../src/lib/registry/registry.js'
 import {serviceId} from '../../src/lib/registry/service-id.js'
 import {openStore} from '../../src/lib/store/open-store.js'
-import {MAX_TXN_OPS, type Compare, type Operation, type Store, type TxnResult} from '../../src/lib/store/store.js'
+import {MAX_TXN_OPS, type Compare, type Operation, type Store, type TxnResult, type WatchEvent} from '../../src/lib/store/store.js'
 
 async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = []
@@ -185,6 +185,9 @@ class ObservedStore implements Store {
 
   range(prefix: string, options?: {pageSize?: number}) {
     return this.inner.range(prefix, options)
+  }
+  watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void) {
+    return this.inner.watch(prefix, fromRevision, onEvent)
   }
 
   async txn(compares: Compare[], success: Operation[]): Promise<TxnResult> {

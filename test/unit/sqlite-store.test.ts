@@ -6,8 +6,11 @@ import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 
 import {BackendUnavailableError, InvalidInputError} from '../../src/lib/errors.js'
+import {follow} from '../../src/lib/store/follower.js'
 import {defaultSqlitePath, describeRegistry, normalizeEtcdPrefix, openStore, parseRegistry} from '../../src/lib/store/open-store.js'
-import {prefixUpperBound} from '../../src/lib/store/sqlite-store.js'
+import {SCHEMA_VERSION, compactSqliteStore, openSqliteStore, prefixUpperBound} from '../../src/lib/store/sqlite-store.js'
+import {CompactedError, type Store, type WatchEvent} from '../../src/lib/store/store.js'
+import {eventually} from '../support/serve-server.js'
 import {storeConformanceSuite} from '../support/store-suite.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'roster-sqlite-store-'))
@@ -16,8 +19,12 @@ after(() => rmSync(dir, {recursive: true, force: true}))
 const fileRegistry = `sqlite:${join(dir, 'conformance.db')}`
 storeConformanceSuite('sqlite file', () => openStore({registry: fileRegistry, timeoutMs: 30_000}), {
   childStoreOptions: () => ({registry: fileRegistry, timeoutMs: 60_000}),
+  compact: compactSqliteStore,
 })
-storeConformanceSuite('sqlite :memory:', () => openStore({registry: 'sqlite::memory:', timeoutMs: 5000}), {opensShareData: false})
+storeConformanceSuite('sqlite :memory:', () => openStore({registry: 'sqlite::memory:', timeoutMs: 5000}), {
+  opensShareData: false,
+  compact: compactSqliteStore,
+})
 
 function expectRegistryError(pattern: RegExp) {
   return (error: unknown) => {
@@ -225,6 +232,127 @@ describe('sqlite store: files', () => {
       assert.equal((await store.get('k'))?.value, 'v2')
     } finally {
       await holder.done
+      await store.close()
+    }
+  })
+})
+
+/** A registry file as roster wrote it before tombstones: schema 1, `revision` writes. */
+async function schemaOneFile(path: string, writes: number): Promise<void> {
+  const {default: Database} = await import('better-sqlite3')
+  const db = new Database(path)
+  db.pragma('journal_mode = WAL')
+  db.exec(`
+    CREATE TABLE kv (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL, create_revision INTEGER NOT NULL,
+      mod_revision INTEGER NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE meta (name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta (name, value) VALUES ('revision', 0);`)
+  db.pragma('user_version = 1')
+  for (let i = 1; i <= writes; i++) schemaOneWrite(db, `k${i}`, i)
+  db.close()
+}
+
+/** A write of roster before tombstones (schema 1): no tombstone, the revision raised. */
+function schemaOneWrite(db: import('better-sqlite3').Database, key: string, revision: number): void {
+  db.prepare('INSERT OR REPLACE INTO kv VALUES (?, ?, ?, ?, 1)').run(key, 'v', revision, revision)
+  db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'").run(revision)
+}
+
+async function rawCount(path: string, sql: string): Promise<number> {
+  const {default: Database} = await import('better-sqlite3')
+  const db = new Database(path, {readonly: true})
+  try {
+    return db.prepare(sql).pluck().get() as number
+  } finally {
+    db.close()
+  }
+}
+
+async function endingOf(store: Store, fromRevision: number): Promise<Error | undefined> {
+  const watch = await store.watch('', fromRevision, () => undefined)
+  const ended = await Promise.race([watch.ended, watch.sync().then(() => 'running' as const)])
+  await watch.close()
+  return ended === 'running' ? undefined : ended
+}
+
+describe('sqlite store: watch, tombstones, schema', () => {
+  it('a file of schema 1 is upgraded on open: watches start at its revision, and deletions are kept from then on', async () => {
+    const path = join(dir, 'schema-one.db')
+    await schemaOneFile(path, 3)
+    const store = await openStore({registry: `sqlite:${path}`, timeoutMs: 5000})
+    try {
+      assert.equal(await rawCount(path, 'PRAGMA user_version'), SCHEMA_VERSION)
+      // Deletions before the upgrade are unknown: a watch from before revision 3 cannot replay.
+      const early = await store.watch('', 1, () => undefined)
+      assert.ok((await early.ended) instanceof CompactedError)
+      const events: WatchEvent[] = []
+      const watch = await store.watch('', 3, (e) => events.push(e))
+      const deleted = (await store.txn([], [{type: 'delete', key: 'k2'}])).revision
+      await watch.sync()
+      assert.deepEqual(events, [{type: 'delete', key: 'k2', modRevision: deleted}])
+      await watch.close()
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('read-only on a file of schema 1 (nothing upgrades it), every change makes the follower list again', async () => {
+    const path = join(dir, 'schema-one-readonly.db')
+    await schemaOneFile(path, 2)
+    const store = await openStore({registry: `sqlite:${path}`, timeoutMs: 5000, readOnly: true})
+    const snapshots: string[][] = []
+    const errors: unknown[] = []
+    const follower = await follow(store, '', {
+      onSnapshot: (kvs) => snapshots.push(kvs.map((kv) => kv.key)),
+      onEvent: () => assert.fail('no event: schema 1 keeps no history'),
+      onError: (error) => errors.push(error),
+    })
+    const {default: Database} = await import('better-sqlite3')
+    const writer = new Database(path)
+    try {
+      schemaOneWrite(writer, 'k3', 3)
+      await eventually(async () => snapshots.length === 2, 10_000, 'the relist')
+      assert.deepEqual(snapshots, [
+        ['k1', 'k2'],
+        ['k1', 'k2', 'k3'],
+      ])
+      assert.ok(errors[0] instanceof CompactedError, String(errors[0]))
+    } finally {
+      writer.close()
+      await follower.close()
+      await store.close()
+    }
+  })
+
+  it('keeps a bounded number of tombstones: past it, the oldest go and a watch from before them is compacted', async () => {
+    const path = join(dir, 'tombstones.db')
+    const store = await openSqliteStore({path, timeoutMs: 5000, keepTombstones: 10})
+    try {
+      const first = (
+        await store.txn(
+          [],
+          Array.from({length: 40}, (_, i) => ({type: 'put' as const, key: `k${i}`, value: 'v'})),
+        )
+      ).revision
+      let last = first
+      for (let i = 0; i < 40; i++) last = (await store.txn([], [{type: 'delete', key: `k${i}`}])).revision
+      const kept = await rawCount(path, 'SELECT count(*) FROM tombstone')
+      assert.ok(kept >= 10 && kept <= 11, `${kept} tombstones kept`)
+      assert.equal(await rawCount(path, "SELECT value FROM meta WHERE name = 'tombstones'"), kept)
+      assert.ok((await endingOf(store, first)) instanceof CompactedError, 'the oldest deletions are gone')
+      assert.equal(await endingOf(store, last - 5), undefined, 'the newest are kept')
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('compact() refuses a revision after the current one', async () => {
+    const store = await openStore({registry: 'sqlite::memory:', timeoutMs: 5000})
+    try {
+      const revision = (await store.txn([], [{type: 'put', key: 'k', value: 'v'}])).revision
+      await assert.rejects(compactSqliteStore(store, revision + 1), /after the current/)
+      await compactSqliteStore(store, revision)
+    } finally {
       await store.close()
     }
   })

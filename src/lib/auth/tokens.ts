@@ -17,14 +17,10 @@
  * parsing, any alg but EdDSA, a `kid` other than the stored key's, a bad signature, a wrong
  * iss/aud, exp/nbf outside a 30 s clock skew, claims of the wrong types, and revoked ids.
  *
- * Revocation checks (`isRevoked`), chosen with `open(store, {revocations})`:
- * - 'store' (default; the CLI): each check reads `auth/revoked/<id>` from the store.
- * - 'watch' (`roster serve`): the revoked ids are loaded into memory at open and kept current by
- *   Store.watch on `auth/` (etcd), or, when the store has no watch (SQLite), by reloading every
- *   `pollIntervalMs` (default 250 ms). A revocation reaches every instance well within 1 s.
- *   The signing key is kept current the same way. Call `close()` to stop watching.
- * - 'manual': in memory, loaded at open; the caller keeps it current with `applyStoreEvent(event)`
- *   (events of its own watch; keys outside `auth/` are ignored) and/or `reload()`.
+ * Revocation checks (`isRevoked`): by default (the CLI) each check reads `auth/revoked/<id>` from
+ * the store. `roster serve` passes `isRevoked`, answered from its in-memory view of the registry,
+ * which the store follower keeps current on every instance (server/view.ts); it calls `reload()`
+ * when a key under `auth/` changed, so that a signing key created after start is used at once.
  *
  * Key rotation is out of scope; the `kid` header leaves room for it (several keys by kid).
  */
@@ -32,13 +28,9 @@ import type {CryptoKey, JWK, JWTPayload} from 'jose'
 
 import {ConflictError, InvalidInputError, NotAuthenticatedError, NotFoundError, RosterError, firstLineOf} from '../errors.js'
 import {validateName} from '../registry/validation.js'
-import type {Store, Watch, WatchEvent} from '../store/store.js'
+import {REVOKED_PREFIX, SIGNING_KEY_KEY, TOKENS_PREFIX} from '../registry/keys.js'
+import type {Store} from '../store/store.js'
 import {ALL_NAMESPACES, type Caller, type Role, ROLES, isRole} from './caller.js'
-
-export const SIGNING_KEY_KEY = 'auth/signing-key'
-export const TOKENS_PREFIX = 'auth/tokens/'
-export const REVOKED_PREFIX = 'auth/revoked/'
-const AUTH_PREFIX = 'auth/'
 
 export const DEFAULT_ISSUER = 'roster'
 export const DEFAULT_AUDIENCE = 'roster-api'
@@ -91,10 +83,8 @@ export interface TokenAuthorityOptions {
   now?: () => Date
   issuer?: string
   audience?: string
-  /** How isRevoked() is answered; see the file header. Default 'store'. */
-  revocations?: 'store' | 'watch' | 'manual'
-  /** Reload period of 'watch' mode on stores without a watch (SQLite). Default 250 ms. */
-  pollIntervalMs?: number
+  /** Answers isRevoked() from memory (serve: its view); see the file header. Default: a store read per check. */
+  isRevoked?: (id: string) => boolean
 }
 
 interface SigningKey {
@@ -195,10 +185,6 @@ function looksLikeJwt(token: string): boolean {
 
 export class TokenAuthority {
   private key?: SigningKey
-  /** The revoked ids, in 'watch' and 'manual' modes. */
-  private revoked?: Set<string>
-  private watch?: Watch
-  private poll?: NodeJS.Timeout
   private reloading?: Promise<void>
   private lastKeyLookup = 0
   readonly issuer: string
@@ -214,27 +200,10 @@ export class TokenAuthority {
     this.audience = options.audience ?? DEFAULT_AUDIENCE
   }
 
-  /** Opens the authority over `store`: loads the signing key (if any) and, per mode, the revocations. */
+  /** Opens the authority over `store` and loads the signing key, if there is one. */
   static async open(store: Store, options: TokenAuthorityOptions = {}): Promise<TokenAuthority> {
     const authority = new TokenAuthority(store, options)
-    const mode = options.revocations ?? 'store'
-    if (mode === 'store') {
-      await authority.loadKey()
-      return authority
-    }
-    // The watch starts at a revision read before the revocations: events in between are applied
-    // again, which changes nothing (an empty prefix reads at no revision, hence the empty txn).
-    const watching = mode === 'watch' && store.watch !== undefined
-    const before = watching ? (await store.txn([{key: SIGNING_KEY_KEY, modRevision: 0}], [])).revision : 0
-    await authority.reloadNow()
-    if (mode === 'watch') {
-      if (store.watch) {
-        authority.watch = await store.watch(AUTH_PREFIX, before, (event) => authority.applyStoreEvent(event))
-      } else {
-        authority.poll = setInterval(() => void authority.reload().catch(() => undefined), options.pollIntervalMs ?? 250)
-        authority.poll.unref()
-      }
-    }
+    await authority.loadKey()
     return authority
   }
 
@@ -243,55 +212,16 @@ export class TokenAuthority {
     return this.key?.kid
   }
 
-  /** Stops the watch or the polling (the store stays open: it is the caller's). */
-  async close(): Promise<void> {
-    if (this.poll) clearInterval(this.poll)
-    this.poll = undefined
-    const watch = this.watch
-    this.watch = undefined
-    if (watch) await watch.close()
-  }
-
-  /** Re-reads the signing key and (in memory modes) the revoked ids from the store. */
+  /** Re-reads the signing key from the store. */
   async reload(): Promise<void> {
     if (this.reloading) return this.reloading
-    this.reloading = this.reloadNow().finally(() => (this.reloading = undefined))
+    this.reloading = this.loadKey().finally(() => (this.reloading = undefined))
     return this.reloading
   }
 
-  /** Reads the key and (memory modes) the revocations. */
-  private async reloadNow(): Promise<void> {
-    if ((this.options.revocations ?? 'store') !== 'store') {
-      const revoked = new Set<string>()
-      for await (const page of this.store.range(REVOKED_PREFIX)) {
-        for (const kv of page.kvs) revoked.add(kv.key.slice(REVOKED_PREFIX.length))
-      }
-      this.revoked = revoked
-    }
-    await this.loadKey()
-  }
-
-  /** Applies one store event (keys outside `auth/` are ignored), for the memory modes. */
-  applyStoreEvent(event: WatchEvent): void {
-    const key = event.type === 'put' ? event.kv.key : event.key
-    if (key.startsWith(REVOKED_PREFIX)) {
-      this.revoked ??= new Set()
-      const id = key.slice(REVOKED_PREFIX.length)
-      if (event.type === 'put') this.revoked.add(id)
-      else this.revoked.delete(id)
-    } else if (key === SIGNING_KEY_KEY) {
-      if (event.type === 'delete') this.key = undefined
-      else
-        void this.importKey(event.kv.value).then(
-          (key) => (this.key = key),
-          () => (this.key = undefined),
-        )
-    }
-  }
-
-  /** Whether token id `id` is revoked: from memory in the memory modes, else from the store. */
+  /** Whether token id `id` is revoked: from memory when the authority was given `isRevoked`, else from the store. */
   async isRevoked(id: string): Promise<boolean> {
-    if (this.revoked) return this.revoked.has(id)
+    if (this.options.isRevoked) return this.options.isRevoked(id)
     return (await this.store.get(REVOKED_PREFIX + id)) !== undefined
   }
 
@@ -424,10 +354,7 @@ export class TokenAuthority {
         ],
         [{type: 'put', key: REVOKED_PREFIX + id, value: JSON.stringify({id, revokedAt: this.now().toISOString()})}],
       )
-      if (result.succeeded) {
-        this.revoked?.add(id)
-        return {id, revoked: true}
-      }
+      if (result.succeeded) return {id, revoked: true}
     }
   }
 

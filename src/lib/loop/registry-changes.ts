@@ -1,27 +1,23 @@
 /**
  * Change triggers for the loops (`dns sync --watch`, `sd export --watch`, `kube discover`): call
- * `onChange` when the registry's store changes. etcd: the store's watch (one stream, pushed). SQLite
- * (no watch): a cheap check of the store-wide revision every `pollMs` — one indexed read of one
- * key, never a read of the services. The callback only *requests* a sync (a bounded-frequency
- * runner coalesces the bursts); it is never given the data.
+ * `onChange` when the registry's store changes, through the store follower on the whole store,
+ * listing only the revision (a trigger reads no data: on SQLite an idle poll is one indexed
+ * read, on etcd a pushed event). The callback only *requests* a sync (a bounded-frequency runner
+ * coalesces the bursts); it is never given the data. A relist (after a compacted or broken
+ * watch) requests one too: a change may have gone unseen.
  */
-import type {Store, Watch} from '../store/store.js'
+import {follow} from '../store/follower.js'
+import type {Store} from '../store/store.js'
+
+export {storeRevision} from '../store/store.js'
 
 export interface RegistryChangeWatch {
   close(): Promise<void>
 }
 
 export interface WatchRegistryOptions {
-  /** Revision check interval when the store has no watch. Default 1000 ms. */
-  pollMs?: number
-  /** An error of the watch or the check (the next check goes on). */
+  /** An error of the follower: an ended watch, a failed relist (it goes on). */
   onError?: (error: unknown) => void
-}
-
-/** The store-wide revision, read with one key (0 for an empty store). */
-export async function storeRevision(store: Store): Promise<number> {
-  for await (const page of store.range('', {pageSize: 1})) return page.revision
-  return 0
 }
 
 export async function watchRegistryChanges(
@@ -29,33 +25,17 @@ export async function watchRegistryChanges(
   onChange: () => void,
   options: WatchRegistryOptions = {},
 ): Promise<RegistryChangeWatch> {
-  let revision = await storeRevision(store)
-  if (store.watch) {
-    const watch: Watch = await store.watch('', revision, () => onChange())
-    return {close: () => watch.close()}
-  }
-  let closed = false
-  let checking: Promise<void> | undefined
-  const check = async (): Promise<void> => {
-    try {
-      const now = await storeRevision(store)
-      if (!closed && now !== revision) {
-        revision = now
-        onChange()
-      }
-    } catch (error) {
-      if (!closed) options.onError?.(error)
-    }
-  }
-  const timer = setInterval(() => {
-    if (!checking) checking = check().finally(() => (checking = undefined))
-  }, options.pollMs ?? 1000)
-  timer.unref()
-  return {
-    close: async () => {
-      closed = true
-      clearInterval(timer)
-      await checking
+  const follower = await follow(
+    store,
+    '',
+    {
+      onSnapshot: (_kvs, _revision, relisted) => {
+        if (relisted) onChange()
+      },
+      onEvent: () => onChange(),
+      onError: (error) => options.onError?.(error),
     },
-  }
+    {list: 'revision'},
+  )
+  return {close: () => follower.close()}
 }

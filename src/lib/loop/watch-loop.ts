@@ -66,11 +66,11 @@ export async function runWatchLoop(sync: () => Promise<void>, o: WatchLoopOption
   return runner.syncs
 }
 
-/** Registry changes: the store's watch (etcd) or a revision check (SQLite). */
-export function registryTrigger(store: Store, pollMs?: number): ChangeTrigger {
+/** Registry changes: the store follower (registry-changes.ts). */
+export function registryTrigger(store: Store): ChangeTrigger {
   return async (onChange, signal, onError) => {
     const {watchRegistryChanges} = await import('./registry-changes.js')
-    const watch = await watchRegistryChanges(store, onChange, {pollMs, onError})
+    const watch = await watchRegistryChanges(store, onChange, {onError})
     await new Promise<void>((resolve) => {
       if (signal.aborted) return resolve()
       signal.addEventListener('abort', () => resolve(), {once: true})

@@ -10,12 +10,21 @@
  *                         setting changes; writes that depend on the server set compare its
  *                         mod revision, so they never commit an assignment computed from a
  *                         stale server set.
+ *
+ * And the machine tokens' keys (auth/tokens.ts), in the same store:
+ *
+ *   auth/signing-key      the private signing key (JWK)
+ *   auth/tokens/ID        the record of an issued token
+ *   auth/revoked/ID       a revocation: token ID is refused from then on
  */
 export const SERVERS_PREFIX = 'servers/'
 export const NAMESPACES_PREFIX = 'namespaces/'
 export const SERVICES_PREFIX = 'services/'
 export const SETTINGS_KEY = 'settings'
 export const TOPOLOGY_KEY = 'topology'
+export const SIGNING_KEY_KEY = 'auth/signing-key'
+export const TOKENS_PREFIX = 'auth/tokens/'
+export const REVOKED_PREFIX = 'auth/revoked/'
 
 export function serverKey(name: string): string {
   return SERVERS_PREFIX + name

@@ -24,8 +24,6 @@ export interface ServeOptions {
   /** People signing in with an OpenID Provider (issue 9); with --auth token only. */
   oidc?: import('../auth/oidc-verifier.js').OidcOptions
   version: string
-  /** Change-check interval of a SQLite store. */
-  pollMs?: number
   /** Lines for stderr (never a token). */
   log: (line: string) => void
   /** Resolves to stop the server (tests); signals stop it too. */
@@ -91,13 +89,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   let tokens: import('../auth/tokens.js').TokenAuthority | undefined
   if (options.auth === 'token') {
     const {TokenAuthority} = await import('../auth/tokens.js')
-    tokens = await TokenAuthority.open(store, {revocations: 'manual'})
+    // Revocations are answered from the view (below), which the store follower keeps current.
+    tokens = await TokenAuthority.open(store, {isRevoked: (id) => view.isRevoked(id)})
   }
   const oidc =
     options.oidc && options.auth === 'token' ? new (await import('../auth/oidc-verifier.js')).OidcVerifier(options.oidc) : undefined
   const late: {metrics?: Awaited<ReturnType<typeof createMetrics>>} = {}
   const view = new RegistryView(store, {
-    pollMs: options.pollMs,
     onError: (error) => {
       late.metrics?.storeErrors.inc({source: 'view'})
       options.log(`warning: following the registry: ${(error as Error).message?.split('\n')[0]}`)
@@ -161,7 +159,6 @@ export async function serve(options: ServeOptions): Promise<void> {
   } finally {
     if (!stopping) await app.close().catch(() => undefined)
     await view.close()
-    await tokens?.close()
     process.off('SIGTERM', onSignal)
     process.off('SIGINT', onSignal)
   }

@@ -1,25 +1,22 @@
 /**
  * The in-memory view of the registry that `roster serve` answers from: servers, namespaces,
- * services, settings and token revocations, kept current by the store's watch (etcd) or by a
- * cheap change check polled every `pollMs` (SQLite, written by other processes too), never by a
- * store read per request.
+ * services, settings and token revocations (the token authority asks the view whether a token is
+ * revoked), kept current by the store follower (store/follower.ts), never by a store read per
+ * request.
  *
- * Every key carries its mod revision, so an event older than what the view holds (a watch that
- * replays from the load revision) is ignored. `revision` rises with every applied change; the
- * http_sd answers are cached per revision.
+ * Every key carries its mod revision, so an event older than what the view holds is ignored.
+ * A relist of the follower replaces the whole view. `generation` rises with every applied change;
+ * the http_sd answers are cached per generation.
  */
-import {NAMESPACES_PREFIX, SERVERS_PREFIX, SERVICES_PREFIX, SETTINGS_KEY} from '../registry/keys.js'
+import {NAMESPACES_PREFIX, REVOKED_PREFIX, SERVERS_PREFIX, SERVICES_PREFIX, SETTINGS_KEY} from '../registry/keys.js'
 import {DEFAULT_NAMESPACE, type Namespace, type RegistrySettings, type Server, type Service} from '../registry/model.js'
-import type {KeyValue, Store, Watch, WatchEvent} from '../store/store.js'
-
-export const REVOKED_PREFIX = 'auth/revoked/'
+import {follow, type Follower} from '../store/follower.js'
+import type {KeyValue, Store, WatchEvent} from '../store/store.js'
 
 export interface ViewOptions {
-  /** Change-check interval for stores without watch. Default 200 ms. */
-  pollMs?: number
-  /** Called with every error of the watch or the change check (counted as store errors). */
+  /** Called with every error of the follower (an ended watch, a failed relist; counted as store errors). */
   onError?: (error: unknown) => void
-  /** Called after every applied batch of changes, with the store keys that changed. */
+  /** Called after every applied change, with the store keys that changed (every key after a relist). */
   onChange?: (keys: string[]) => void
 }
 
@@ -31,10 +28,8 @@ interface Entry<T> {
 export class RegistryView {
   /** Store revision the view reflects (the highest applied). */
   storeRevision = 0
-  /** Rises by one with every applied batch; keys caches. */
+  /** Rises by one with every applied change; keys caches. */
   generation = 0
-  /** When the view last confirmed it was current (epoch ms). */
-  lastSyncedAt = 0
   synced = false
 
   readonly servers = new Map<string, Entry<Server>>()
@@ -44,14 +39,9 @@ export class RegistryView {
   readonly revoked = new Map<string, number>()
   settings: RegistrySettings = {replicas: 1}
   private settingsRevision = 0
-  /** Keys in the store at the last change check (SQLite). */
-  private keyCount = 0
   private serviceCount = 0
   private sortedKeys?: string[]
-  private watch?: Watch
-  private timer?: NodeJS.Timeout
-  private closed = false
-  private polling?: Promise<void>
+  private follower?: Follower
   private readonly waiters = new Set<() => void>()
 
   constructor(
@@ -59,51 +49,33 @@ export class RegistryView {
     private readonly options: ViewOptions = {},
   ) {}
 
-  /** Loads the whole registry, then follows it. Resolves when the view is current. */
-  async start(): Promise<void> {
-    let revision = 0
-    if (this.store.changesSince) {
-      // SQLite: one snapshot gives the keys, the revision and the key count the checks start from.
-      const first = await this.store.changesSince(-1, -1)
-      revision = first?.revision ?? 0
-      this.keyCount = first?.keyCount ?? 0
-      for (const kv of first?.changed ?? []) this.put(kv)
-    } else {
-      for await (const page of this.store.range('', {pageSize: 5000})) {
-        revision = page.revision
-        for (const kv of page.kvs) this.put(kv)
-      }
-    }
-    this.storeRevision = revision
-    this.touch()
-    if (this.store.watch) {
-      this.watch = await this.store.watch('', revision, (event) => this.applyEvent(event))
-    } else if (this.store.changesSince) {
-      this.timer = setInterval(() => void this.poll(), this.options.pollMs ?? 200)
-      this.timer.unref()
-    }
-    this.synced = true
-    this.lastSyncedAt = Date.now()
+  /** When the view last confirmed it was current (epoch ms): a snapshot, an event, or a poll of the store that found nothing new. */
+  get lastSyncedAt(): number {
+    return this.follower?.confirmedAt ?? 0
   }
 
-  /** Applies the changes since the view's revision (SQLite); one check at a time. */
-  poll(): Promise<void> {
-    if (this.polling) return this.polling
-    this.polling = this.pollNow().finally(() => (this.polling = undefined))
-    return this.polling
+  /** Loads the whole registry, then follows it. Resolves when the view is current. */
+  async start(): Promise<void> {
+    this.follower = await follow(
+      this.store,
+      '',
+      {
+        onSnapshot: (kvs, revision, relisted) => this.replace(kvs, revision, relisted),
+        onEvent: (event) => this.applyEvent(event),
+        onError: (error) => this.options.onError?.(error),
+      },
+      {pageSize: 5000},
+    )
+    this.synced = true
   }
 
   /**
-   * Read-your-writes for this instance's own writes: on SQLite, a fresh change check (after any
-   * in flight); on etcd, waits (at most `timeoutMs`) until `done()` holds, re-checked on every
-   * watch event.
+   * Read-your-writes for this instance's own writes: waits (at most `timeoutMs`) until `done()`
+   * holds, re-checked on every change, after asking the store for what is committed.
    */
   async settle(done: () => boolean, timeoutMs = 2000): Promise<void> {
-    if (this.store.changesSince) {
-      if (this.polling) await this.polling
-      await this.poll()
-      return
-    }
+    if (done()) return
+    await this.fresh()
     if (done()) return
     await new Promise<void>((resolve) => {
       const check = () => {
@@ -120,58 +92,56 @@ export class RegistryView {
     })
   }
 
-  /** On SQLite, one cheap change check before a read that should see this instance's writes. */
+  /** Before a read that should see the writes committed so far (see Watch.sync). */
   async fresh(): Promise<void> {
-    if (!this.store.changesSince) return
-    if (this.polling) await this.polling
-    await this.poll()
-  }
-
-  private async pollNow(): Promise<void> {
-    if (this.closed || !this.store.changesSince) return
     try {
-      const changes = await this.store.changesSince(this.storeRevision, this.keyCount)
-      this.lastSyncedAt = Date.now()
-      if (!changes) return
-      const keys: string[] = []
-      if (changes.keys) {
-        const present = new Set(changes.keys)
-        for (const key of [...this.allKeys()]) {
-          if (!present.has(key)) {
-            this.remove(key, Number.MAX_SAFE_INTEGER)
-            keys.push(key)
-          }
-        }
-      }
-      this.keyCount = changes.keyCount
-      for (const kv of changes.changed) {
-        this.put(kv)
-        keys.push(kv.key)
-      }
-      this.storeRevision = changes.revision
-      this.touch()
-      this.options.onChange?.(keys)
+      await this.follower?.sync()
     } catch (error) {
       this.options.onError?.(error)
     }
   }
 
-  private applyEvent(event: WatchEvent): void {
-    try {
-      if (event.type === 'put') {
-        this.put(event.kv)
-        this.storeRevision = Math.max(this.storeRevision, event.kv.modRevision)
-        this.touch()
-        this.options.onChange?.([event.kv.key])
-      } else {
-        this.remove(event.key, event.modRevision)
-        this.storeRevision = Math.max(this.storeRevision, event.modRevision)
-        this.touch()
-        this.options.onChange?.([event.key])
+  /** A snapshot: the first load, or after a relist, the whole view anew. */
+  private replace(kvs: KeyValue[], revision: number, relisted: boolean): void {
+    const before = relisted ? new Set(this.allKeys()) : undefined
+    if (relisted) this.clear()
+    for (const kv of kvs) {
+      try {
+        this.put(kv)
+      } catch (error) {
+        this.options.onError?.(error)
       }
-      this.lastSyncedAt = Date.now()
-    } catch (error) {
-      this.options.onError?.(error)
+    }
+    this.storeRevision = revision
+    this.touch()
+    if (before) {
+      for (const kv of kvs) before.add(kv.key)
+      this.options.onChange?.([...before])
+    }
+  }
+
+  private clear(): void {
+    this.servers.clear()
+    this.namespaces.clear()
+    this.services.clear()
+    this.revoked.clear()
+    this.settings = {replicas: 1}
+    this.settingsRevision = 0
+    this.serviceCount = 0
+    this.sortedKeys = undefined
+  }
+
+  private applyEvent(event: WatchEvent): void {
+    if (event.type === 'put') {
+      this.put(event.kv)
+      this.storeRevision = Math.max(this.storeRevision, event.kv.modRevision)
+      this.touch()
+      this.options.onChange?.([event.kv.key])
+    } else {
+      this.remove(event.key, event.modRevision)
+      this.storeRevision = Math.max(this.storeRevision, event.modRevision)
+      this.touch()
+      this.options.onChange?.([event.key])
     }
   }
 
@@ -292,12 +262,9 @@ export class RegistryView {
   }
 
   async close(): Promise<void> {
-    this.closed = true
-    if (this.timer) clearInterval(this.timer)
-    this.timer = undefined
-    const watch = this.watch
-    this.watch = undefined
-    if (watch) await watch.close()
+    const follower = this.follower
+    this.follower = undefined
+    await follower?.close()
   }
 }
 

@@ -19,6 +19,12 @@
  *   re-read and find their write done, which is why every registry write is "make it so", never
  *   "add one".
  * - Authentication failures and permission denials are NotAllowedError (exit 4).
+ * - `watch()`: one etcd watcher per call (etcd3 multiplexes them on one stream, and after a
+ *   broken connection resumes each from the last revision it delivered). etcd cancels a watcher
+ *   whose start revision was compacted without saying so in words (a bare cancel carrying
+ *   compact_revision, which etcd3 turns into an error "Watcher canceled: "), so a cancelled
+ *   watcher is told apart by a range at its start revision: ErrCompacted there makes the
+ *   ending a CompactedError, the class a range at a compacted revision throws too.
  * - `close()` cancels watchers and closes every gRPC channel, so the process can exit.
  */
 import type {Etcd3, IKeyValue, IOptions, IRequestOp, ICompare, Watcher} from 'etcd3'
@@ -28,6 +34,7 @@ import {formatDuration} from '../config/duration.js'
 import {retryWithBackoff} from './retry.js'
 import {
   checkTxnLimits,
+  CompactedError,
   type Compare,
   type KeyValue,
   type Operation,
@@ -110,6 +117,11 @@ function isAuthError(error: unknown): boolean {
   )
 }
 
+/** etcd's ErrCompacted, as a range reports it ("mvcc: required revision has been compacted"). */
+function isCompacted(error: unknown): boolean {
+  return /required revision has been compacted/.test(errorMessage(error))
+}
+
 function isMessageTooLarge(error: unknown): boolean {
   return (
     errorName(error) === 'GRPCResourceExhastedError' || /larger than max|message too large|RESOURCE_EXHAUSTED/i.test(errorMessage(error))
@@ -129,7 +141,8 @@ const passThrough = passThroughPolicy as unknown as NonNullable<FaultHandling['g
 class EtcdStore implements Store {
   readonly description: string
   private readonly prefix: Buffer
-  private readonly watchers = new Set<Watcher>()
+  /** Each open watcher, with what ends its Watch. */
+  private readonly watchers = new Map<Watcher, () => void>()
   private closed = false
 
   constructor(
@@ -227,17 +240,20 @@ class EtcdStore implements Store {
           pageSize = Math.max(1, Math.floor(pageSize / 2))
           continue
         }
-        if (/required revision has been compacted/.test(errorMessage(error))) {
-          throw new BackendUnavailableError(
+        if (isCompacted(error)) {
+          throw new CompactedError(
             `etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(prefix)}; run the command again`,
+            revision,
             {cause: error},
           )
         }
         throw error
       }
-      if (revision === 0) revision = Number(response.header.revision)
+      const first = revision === 0
+      if (first) revision = Number(response.header.revision)
       const kvs = response.kvs
-      if (kvs.length > 0) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
+      // The first page comes even when empty: it carries the revision.
+      if (kvs.length > 0 || first) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
       if (!response.more || kvs.length === 0) return
       from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
     }
@@ -260,30 +276,110 @@ class EtcdStore implements Store {
   }
 
   async watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch> {
-    const watcher = await this.call('watch', () =>
-      this.client
-        .watch()
-        .prefix(this.fullKey(prefix))
-        .startRevision(String(fromRevision + 1))
-        .create(),
-    )
-    this.watchers.add(watcher)
-    watcher.on('put', (kv) => onEvent({type: 'put', kv: this.toKeyValue(kv)}))
+    const start = Math.max(0, fromRevision) + 1
+    const watcher = await this.call('watch', async ({deadline}) => {
+      // Listeners go on before the watcher connects: etcd may cancel it right after creating it.
+      const w = this.client.watch().prefix(this.fullKey(prefix)).startRevision(String(start)).watcher()
+      await new Promise<void>((resolve, reject) => {
+        // etcd3 reconnects a watcher for ever; the call's deadline bounds the wait (then retried).
+        const timer = setTimeout(() => fail(new Error('watch: no answer from etcd (request timed out)')), deadline.getTime() - Date.now())
+        const fail = (error: unknown): void => {
+          clearTimeout(timer)
+          w.off('connected', connected)
+          w.on('error', () => undefined)
+          void w.cancel().catch(() => undefined)
+          reject(error)
+        }
+        const connected = (): void => {
+          clearTimeout(timer)
+          w.off('error', fail)
+          resolve()
+        }
+        w.once('connected', connected)
+        w.once('error', fail)
+      })
+      return w
+    })
+    this.watchers.set(watcher, () => finish(undefined))
+    let active = true
+    /** Every event up to it has been delivered. */
+    let revision = start - 1
+    let confirmedAt = Date.now()
+    let resolveEnded!: (error: Error | undefined) => void
+    const ended = new Promise<Error | undefined>((resolve) => (resolveEnded = resolve))
+    const finish = (error: Error | undefined): void => {
+      if (!active) return
+      active = false
+      watcher.removeAllListeners()
+      // etcd3 emits 'error' on a watcher without listeners as an uncaught exception.
+      watcher.on('error', () => undefined)
+      this.watchers.delete(watcher)
+      resolveEnded(error)
+    }
+    const deliver = (event: WatchEvent): void => {
+      if (!active) return
+      try {
+        onEvent(event)
+      } catch (error) {
+        finish(error instanceof Error ? error : new Error(String(error)))
+        void watcher.cancel().catch(() => undefined)
+      }
+    }
+    watcher.on('put', (kv) => deliver({type: 'put', kv: this.toKeyValue(kv)}))
     watcher.on('delete', (kv) =>
-      onEvent({type: 'delete', key: kv.key.subarray(this.prefix.length).toString('utf8'), modRevision: Number(kv.mod_revision)}),
+      deliver({type: 'delete', key: kv.key.subarray(this.prefix.length).toString('utf8'), modRevision: Number(kv.mod_revision)}),
     )
+    // A response's events were delivered (its 'put'/'delete' came first); a response without
+    // events is a progress notification: the watcher is current up to its header's revision.
+    // (The header of a response with events is the store's revision, which a watcher replaying
+    // older events has not reached yet.)
+    watcher.on('data', (response: {header: {revision: string}; events: {kv: {mod_revision: string}}[]}) => {
+      const last = response.events.at(-1)
+      revision = Math.max(revision, Number(last ? last.kv.mod_revision : response.header.revision))
+      confirmedAt = Date.now()
+    })
+    watcher.on('error', (error: unknown) => {
+      if (!active) return
+      // Until this resolves the watcher delivers nothing: etcd has already removed it.
+      void this.endingOf(error, revision + 1).then(finish)
+    })
     return {
+      ended,
+      progress: () => ({revision, confirmedAt}),
+      sync: async () => undefined,
       close: async () => {
-        if (!this.watchers.delete(watcher)) return
+        if (!active) return
+        finish(undefined)
         await watcher.cancel().catch(() => undefined)
       },
     }
   }
 
+  /** Why etcd cancelled a watcher that was to go on from `startRevision`: compacted, or the error itself. */
+  private async endingOf(error: unknown, startRevision: number): Promise<Error> {
+    try {
+      await this.client.kv.range({key: this.prefix, limit: 1, revision: String(startRevision)})
+    } catch (rangeError) {
+      if (isCompacted(rangeError)) {
+        return new CompactedError(
+          `etcd at ${this.options.hosts.join(', ')}: cannot watch from revision ${startRevision - 1}: it was compacted; list again`,
+          startRevision - 1,
+          {cause: error},
+        )
+      }
+    }
+    return error instanceof Error ? error : new Error(String(error))
+  }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await Promise.all([...this.watchers].map((w) => w.cancel().catch(() => undefined)))
+    await Promise.all(
+      [...this.watchers].map(([watcher, finish]) => {
+        finish()
+        return watcher.cancel().catch(() => undefined)
+      }),
+    )
     this.watchers.clear()
     this.client.close()
   }

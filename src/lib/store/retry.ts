@@ -2,7 +2,7 @@
  * Retry with exponential backoff and jitter, bounded by a deadline. Used by both store backends:
  * SQLite retries SQLITE_BUSY beyond its busy timeout, etcd retries an unreachable cluster, both
  * until the command's `--timeout`; then the caller turns the last error into a
- * BackendUnavailableError.
+ * BackendUnavailableError. The store follower retries a list with no deadline, until closed.
  */
 export interface RetryOptions {
   /** Epoch milliseconds after which no new attempt starts. */
@@ -19,10 +19,23 @@ export interface RetryOptions {
    * with no time to succeed only replaces a telling error ("connection refused") with a timeout.
    */
   minAttemptMs?: number
+  /** Ends the retries: the wait in progress stops at once and the last error is thrown. */
+  signal?: AbortSignal
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
+/** Waits `ms`; an aborted `signal` ends the wait early (resolving, not rejecting). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return new Promise((resolve) => setTimeout(resolve, ms))
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, {once: true})
+  })
 }
 
 /**
@@ -42,10 +55,11 @@ export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T> | 
     try {
       return await fn(attempt)
     } catch (error) {
-      if (!options.isRetryable(error)) throw error
+      if (!options.isRetryable(error) || options.signal?.aborted) throw error
       const remaining = options.deadline - Date.now() - (options.minAttemptMs ?? 0)
       if (remaining <= 0) throw options.onExhausted(error, attempt, Date.now() - started)
-      await sleep(Math.min(remaining, backoffDelay(attempt, initial, max)))
+      await sleep(Math.min(remaining, backoffDelay(attempt, initial, max)), options.signal)
+      if (options.signal?.aborted) throw error
     }
   }
 }

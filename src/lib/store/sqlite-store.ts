@@ -3,7 +3,19 @@
  *
  * - `kv(key, value, create_revision, mod_revision, version)`, WITHOUT ROWID, keys in byte order
  *   (SQLite's BINARY collation compares UTF-8 bytes, as etcd compares keys);
- * - `meta('revision')`: the store-wide revision, raised by one by every transaction that writes.
+ * - `meta('revision')`: the store-wide revision, raised by one by every transaction that writes;
+ * - `tombstone(revision, key)`: the deletions, written in the transaction of each delete, so that
+ *   a watch learns of them (sqlite-watch.ts); `meta('compact_revision')` is the oldest revision a
+ *   watch may start at, `meta('tombstones')` their count.
+ *
+ * Tombstones: the newest `keepTombstones` (default 10,000) are kept; a deleting transaction that
+ * finds more than a tenth over that removes the oldest, down to the bound, and raises the compact
+ * revision past them (etcd's compaction, for deletions only: the keys themselves are always
+ * current). Past that many deletions a list is cheaper than their replay, and a watcher in this
+ * process is never more than a poll behind. A count, not an age: the table only grows with
+ * deletions, and a count needs no clock.
+ *
+ * Watch: one poller per process per database over the revision column (sqlite-watch.ts).
  *
  * Concurrency: WAL mode, so readers never block the writer; every write transaction starts with
  * `BEGIN IMMEDIATE` (a deferred transaction that upgrades to a writer fails with SQLITE_BUSY
@@ -31,12 +43,13 @@
  * the database file.
  */
 import type BetterSqlite3 from 'better-sqlite3'
-import {accessSync, closeSync, constants as fsConstants, openSync, readFileSync, statSync} from 'node:fs'
+import {accessSync, closeSync, constants as fsConstants, openSync, readFileSync, realpathSync, statSync} from 'node:fs'
 import {dirname} from 'node:path'
 
 import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
 import {retryWithBackoff} from './retry.js'
+import {POLL_BUSY_TIMEOUT_MS, toKeyValue, watchSqlite, type PolledWatch, type Row} from './sqlite-watch.js'
 import {
   checkTxnLimits,
   type Compare,
@@ -45,8 +58,9 @@ import {
   type RangeOptions,
   type RangePage,
   type Store,
-  type StoreChanges,
   type TxnResult,
+  type Watch,
+  type WatchEvent,
 } from './store.js'
 
 type Database = BetterSqlite3.Database
@@ -61,9 +75,13 @@ export interface SqliteStoreOptions {
   readOnly?: boolean
   /** With readOnly: a missing directory is an empty registry too (the default path), not exit 2. */
   missingDirectoryIsEmpty?: boolean
+  /** Tombstones kept (see "Tombstones" in the header). Default DEFAULT_KEEP_TOMBSTONES. */
+  keepTombstones?: number
 }
 
-export const SCHEMA_VERSION = 1
+/** 2: tombstones and the index on mod_revision, for the watch (a file of schema 1 is upgraded on open). */
+export const SCHEMA_VERSION = 2
+export const DEFAULT_KEEP_TOMBSTONES = 10_000
 export const DEFAULT_PAGE_SIZE = 1000
 export const MAX_PAGE_SIZE = 10_000
 /** SQLite's own busy wait, per attempt; beyond it roster retries with backoff until the timeout. */
@@ -81,26 +99,17 @@ CREATE TABLE IF NOT EXISTS meta (
   name TEXT NOT NULL PRIMARY KEY,
   value INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tombstone (
+  revision INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  PRIMARY KEY (revision, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS kv_mod_revision ON kv (mod_revision);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
+-- A file of schema 1 deleted without tombstones: a watch may start at its current revision, no earlier.
+INSERT OR IGNORE INTO meta (name, value) SELECT 'compact_revision', value + 1 FROM meta WHERE name = 'revision';
+INSERT OR IGNORE INTO meta (name, value) VALUES ('tombstones', 0);
 `
-
-interface Row {
-  key: string
-  value: string
-  create_revision: number
-  mod_revision: number
-  version: number
-}
-
-function toKeyValue(row: Row): KeyValue {
-  return {
-    key: row.key,
-    value: row.value,
-    createRevision: row.create_revision,
-    modRevision: row.mod_revision,
-    version: row.version,
-  }
-}
 
 /**
  * The least string greater than every string that starts with `prefix` (code-point order, which
@@ -125,6 +134,24 @@ function sqliteCode(error: unknown): string | undefined {
 function isBusy(error: unknown): boolean {
   const code = sqliteCode(error)
   return code !== undefined && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+}
+
+/**
+ * The one busy retry of the SQLite store: runs `fn` (synchronous SQLite work), and while it fails
+ * with SQLITE_BUSY (beyond the connection's own busy timeout) runs it again with backoff, until
+ * `timeoutMs`; then BackendUnavailableError naming the file and `what` was tried. Other errors
+ * pass through as `fn` threw them.
+ */
+function retryBusy<T>(path: string, what: string, timeoutMs: number, fn: () => T): Promise<T> {
+  return retryWithBackoff(fn, {
+    deadline: Date.now() + timeoutMs,
+    isRetryable: isBusy,
+    onExhausted: (error, attempts, elapsed) =>
+      new BackendUnavailableError(
+        `registry "sqlite:${path}" is busy: ${what} did not get the database within ${formatDuration(elapsed)} (${attempts} attempts; ${(error as Error).message}); another process holds it`,
+        {cause: error},
+      ),
+  })
 }
 
 function registryError(path: string, reason: string, cause?: unknown): InvalidInputError {
@@ -235,20 +262,28 @@ function mapError(path: string, error: unknown, readOnly = false): unknown {
   }
 }
 
+interface WriteStatements {
+  revision: Statement
+  setRevision: Statement
+  modRevision: Statement
+  upsert: Statement
+  delete: Statement
+  tombstone: Statement
+  meta: Statement
+  setMeta: Statement
+  oldestKept: Statement
+  compact: Statement
+}
+
 class SqliteStore implements Store {
   readonly description: string
   private readonly idleReaders: Database[] = []
   private readonly readers = new Set<Database>()
+  private readonly watches = new Set<PolledWatch>()
   private closed = false
-  private readonly stmts: {
-    get: Statement
-    revision: Statement
-    setRevision: Statement
-    modRevision: Statement
-    upsert: Statement
-    delete: Statement
-  }
-  private readonly writeTxn: BetterSqlite3.Transaction<(compares: Compare[], success: Operation[]) => TxnResult>
+  private readonly stmts: {get: Statement; revision: Statement}
+  /** Prepared on the first write: a file of schema 1 opened read-only has no tombstone table. */
+  private writes?: {stmts: WriteStatements; txn: BetterSqlite3.Transaction<(compares: Compare[], success: Operation[]) => TxnResult>}
 
   constructor(
     private readonly DatabaseClass: typeof BetterSqlite3,
@@ -256,11 +291,20 @@ class SqliteStore implements Store {
     private readonly path: string,
     private readonly timeoutMs: number,
     private readonly readOnly = false,
+    private readonly keepTombstones = DEFAULT_KEEP_TOMBSTONES,
   ) {
     this.description = `sqlite:${path}`
     this.stmts = {
       get: db.prepare('SELECT key, value, create_revision, mod_revision, version FROM kv WHERE key = ?'),
       revision: db.prepare("SELECT value FROM meta WHERE name = 'revision'").pluck(),
+    }
+  }
+
+  private writer(): NonNullable<SqliteStore['writes']> {
+    if (this.writes) return this.writes
+    const db = this.db
+    const s: WriteStatements = {
+      revision: this.stmts.revision,
       setRevision: db.prepare("UPDATE meta SET value = ? WHERE name = 'revision'"),
       modRevision: db.prepare('SELECT mod_revision FROM kv WHERE key = ?').pluck(),
       upsert: db.prepare(
@@ -268,50 +312,78 @@ class SqliteStore implements Store {
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, version = version + 1`,
       ),
       delete: db.prepare('DELETE FROM kv WHERE key = ?'),
+      tombstone: db.prepare('INSERT INTO tombstone (revision, key) VALUES (?, ?)'),
+      meta: db.prepare('SELECT value FROM meta WHERE name = ?').pluck(),
+      setMeta: db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
+      oldestKept: db.prepare('SELECT revision FROM tombstone ORDER BY revision LIMIT 1 OFFSET ?').pluck(),
+      compact: db.prepare('DELETE FROM tombstone WHERE revision < ?'),
     }
-    this.writeTxn = db.transaction((compares: Compare[], success: Operation[]): TxnResult => {
-      const revision = this.stmts.revision.get() as number
+    const txn = db.transaction((compares: Compare[], success: Operation[]): TxnResult => {
+      const revision = s.revision.get() as number
       for (const c of compares) {
-        const actual = (this.stmts.modRevision.get(c.key) as number | undefined) ?? 0
+        const actual = (s.modRevision.get(c.key) as number | undefined) ?? 0
         if (actual !== c.modRevision) return {succeeded: false, revision}
       }
       const next = revision + 1
       let changed = false
+      let deleted = 0
       for (const op of success) {
         if (op.type === 'put') {
-          this.stmts.upsert.run(op.key, op.value, next, next)
+          s.upsert.run(op.key, op.value, next, next)
           changed = true
-        } else if (this.stmts.delete.run(op.key).changes > 0) {
+        } else if (s.delete.run(op.key).changes > 0) {
+          s.tombstone.run(next, op.key)
+          deleted++
           changed = true
         }
       }
       if (!changed) return {succeeded: true, revision}
-      this.stmts.setRevision.run(next)
+      s.setRevision.run(next)
+      if (deleted > 0) {
+        const count = (s.meta.get('tombstones') as number) + deleted
+        s.setMeta.run(count, 'tombstones')
+        if (count > this.keepTombstones + Math.ceil(this.keepTombstones / 10)) {
+          // The revision of the oldest tombstone to keep: those before it go.
+          const keepFrom = s.oldestKept.get(count - this.keepTombstones) as number
+          this.compactTombstones(s, keepFrom)
+        }
+      }
       return {succeeded: true, revision: next}
+    })
+    this.writes = {stmts: s, txn}
+    return this.writes
+  }
+
+  /** Removes the tombstones before `revision`; a watch may then start at `revision - 1`, no earlier. */
+  private compactTombstones(s: WriteStatements, revision: number): void {
+    const removed = s.compact.run(revision).changes
+    s.setMeta.run((s.meta.get('tombstones') as number) - removed, 'tombstones')
+    if (revision > (s.meta.get('compact_revision') as number)) s.setMeta.run(revision, 'compact_revision')
+  }
+
+  /**
+   * etcd's compaction, for the tombstones: forgets the deletions before `revision` (at most the
+   * current revision), so that a watch from before `revision - 1` fails with CompactedError.
+   * The automatic bound does the same (header); tests and the bench call it to get there at once.
+   */
+  async compact(revision: number): Promise<void> {
+    await this.run('a compaction', () => {
+      const {stmts} = this.writer()
+      this.db
+        .transaction(() => {
+          const current = stmts.revision.get() as number
+          if (revision > current)
+            throw new Error(`${this.description}: cannot compact at revision ${revision}, after the current ${current}`)
+          this.compactTombstones(stmts, revision)
+        })
+        .immediate()
     })
   }
 
-  /** Runs `fn`, retrying SQLITE_BUSY with backoff until the timeout. */
+  /** Runs `fn` with the store's busy retry, its errors mapped for the user. */
   private run<T>(what: string, fn: () => T): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`${this.description}: store is closed`))
-    return retryWithBackoff(
-      () => {
-        try {
-          return fn()
-        } catch (error) {
-          throw mapError(this.path, error, this.readOnly)
-        }
-      },
-      {
-        deadline: Date.now() + this.timeoutMs,
-        isRetryable: isBusy,
-        onExhausted: (error, attempts, elapsed) =>
-          new BackendUnavailableError(
-            `registry "sqlite:${this.path}" is busy: ${what} did not get the database within ${formatDuration(elapsed)} (${attempts} attempts; ${(error as Error).message}); another process holds it`,
-            {cause: error},
-          ),
-      },
-    )
+    return retryBusy(this.path, what, this.timeoutMs, () => this.mapped(fn))
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -321,43 +393,33 @@ class SqliteStore implements Store {
     })
   }
 
-  /**
-   * The change check of `roster serve` (see Store.changesSince): one indexed read when nothing
-   * changed; otherwise the changed rows through an index on mod_revision (created here, on first
-   * use: the one index only a serving process needs), and the key list only when the key count
-   * shows a deletion.
-   */
-  async changesSince(revision: number, keyCount: number): Promise<StoreChanges | undefined> {
-    return this.run('a change check', () => {
-      if ((this.stmts.revision.get() as number) === revision) return undefined
-      if (!this.changeStmts) {
-        if (!this.db.memory) this.db.exec('CREATE INDEX IF NOT EXISTS kv_mod_revision ON kv (mod_revision)')
-        this.changeStmts = {
-          changed: this.db.prepare('SELECT key, value, create_revision, mod_revision, version FROM kv WHERE mod_revision > ?'),
-          count: this.db.prepare('SELECT count(*) FROM kv').pluck(),
-          keys: this.db.prepare('SELECT key FROM kv').pluck(),
-        }
-      }
-      const s = this.changeStmts
-      return this.db.transaction(() => {
-        const now = this.stmts.revision.get() as number
-        const changed = (s.changed.all(revision) as Row[]).map(toKeyValue)
-        const count = s.count.get() as number
-        const created = changed.filter((kv) => kv.createRevision > revision).length
-        // Without a deletion the count grew by exactly the keys created since `revision`.
-        const keys = count === keyCount + created ? undefined : (s.keys.all() as string[])
-        return {revision: now, changed, keyCount: count, keys}
-      })()
-    })
-  }
-
-  private changeStmts?: {changed: Statement; count: Statement; keys: Statement}
-
   async txn(compares: Compare[], success: Operation[]): Promise<TxnResult> {
     checkTxnLimits(compares, success)
     // A command that declared itself read-only and writes is a bug in roster, not the user's doing.
     if (this.readOnly && success.length > 0) throw new Error(`${this.description}: opened read-only, but a write was attempted`)
-    return this.run('a write', () => this.writeTxn.immediate(compares, success))
+    return this.run('a write', () => this.writer().txn.immediate(compares, success))
+  }
+
+  /**
+   * Through the poller of this database (sqlite-watch.ts): a file's poller reads through a
+   * connection of its own and serves every store of this process on that file; a database in
+   * memory (or a read-only snapshot) has its own.
+   */
+  async watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch> {
+    const own = !this.db.memory
+    const key = own ? realPath(this.path) : this.db
+    const source = {
+      description: this.description,
+      ownsConnection: own,
+      connect: () =>
+        own ? new this.DatabaseClass(this.path, {readonly: true, fileMustExist: true, timeout: POLL_BUSY_TIMEOUT_MS}) : this.db,
+      isBusy,
+      mapError: (error: unknown) => mapError(this.path, error, true),
+    }
+    const watch = await this.run('a watch', () => watchSqlite(key, source, (what, fn) => this.run(what, fn), prefix, fromRevision, onEvent))
+    this.watches.add(watch)
+    void watch.ended.then(() => this.watches.delete(watch))
+    return watch
   }
 
   async *range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
@@ -384,13 +446,15 @@ class SqliteStore implements Store {
           throw error
         }
       })
+      // The first page comes even when empty: it carries the revision.
       let rows = this.readPage(pageAfter, true, prefix, end, pageSize)
-      while (rows.length > 0) {
-        const last = rows[rows.length - 1]!.key
+      for (;;) {
+        const last = rows[rows.length - 1]?.key
         const full = rows.length === pageSize
         yield {kvs: rows.map(toKeyValue), revision}
-        if (!full) break
+        if (!full || last === undefined) break
         rows = this.readPage(pageAfter, false, last, end, pageSize)
+        if (rows.length === 0) break
       }
     } finally {
       // A damaged page can fail the COMMIT too: that error must not replace the (mapped) first one.
@@ -428,6 +492,7 @@ class SqliteStore implements Store {
         revision: this.stmts.revision.get() as number,
       }))(),
     )
+    if (rows.length === 0) yield {kvs: [], revision}
     for (let i = 0; i < rows.length; i += pageSize) {
       yield {kvs: rows.slice(i, i + pageSize).map(toKeyValue), revision}
     }
@@ -457,10 +522,26 @@ class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    for (const watch of [...this.watches]) await watch.close()
     for (const reader of this.readers) if (reader.open) reader.close()
     this.readers.clear()
     this.idleReaders.length = 0
     if (this.db.open) this.db.close()
+  }
+}
+
+/** SqliteStore.compact on a store openStore opened (tests, bench); a store of another backend is refused. */
+export async function compactSqliteStore(store: Store, revision: number): Promise<void> {
+  if (!(store instanceof SqliteStore)) throw new Error(`${store.description}: not a SQLite store`)
+  await store.compact(revision)
+}
+
+/** The file's real path, so that every spelling of one file shares its poller. */
+function realPath(path: string): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    return path
   }
 }
 
@@ -503,25 +584,14 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     throw mapError(path, error)
   }
   try {
-    await retryWithBackoff(
-      () => {
-        try {
-          initialize(db, path)
-        } catch (error) {
-          throw mapError(path, error)
-        }
-      },
-      {
-        deadline: Date.now() + timeoutMs,
-        isRetryable: isBusy,
-        onExhausted: (error, attempts, elapsed) =>
-          new BackendUnavailableError(
-            `registry "sqlite:${path}" is busy: could not open it within ${formatDuration(elapsed)} (${attempts} attempts; ${(error as Error).message})`,
-            {cause: error},
-          ),
-      },
-    )
-    return new SqliteStore(DatabaseClass, db, memory ? ':memory:' : path, timeoutMs)
+    await retryBusy(path, 'opening it', timeoutMs, () => {
+      try {
+        initialize(db, path)
+      } catch (error) {
+        throw mapError(path, error)
+      }
+    })
+    return new SqliteStore(DatabaseClass, db, memory ? ':memory:' : path, timeoutMs, false, options.keepTombstones)
   } catch (error) {
     db.close()
     throw error
@@ -544,6 +614,7 @@ function initialize(db: Database, path: string): void {
     if (current === 0 && tables > 0) {
       throw registryError(path, 'a SQLite database, but not a roster registry; choose another --registry')
     }
+    // A new file, or one of schema 1: the statements only add what is missing.
     db.exec(SCHEMA)
     db.pragma(`user_version = ${SCHEMA_VERSION}`)
   }).immediate()
@@ -586,15 +657,7 @@ async function openReadOnly(options: SqliteStoreOptions): Promise<Store> {
   try {
     db = new DatabaseClass(path, {readonly: true, fileMustExist: true, timeout: Math.min(timeoutMs, MAX_BUSY_TIMEOUT_MS)})
     const opened = db
-    const empty = await retryWithBackoff(() => checkReadOnly(opened, path), {
-      deadline: Date.now() + timeoutMs,
-      isRetryable: isBusy,
-      onExhausted: (error, attempts, elapsed) =>
-        new BackendUnavailableError(
-          `registry "sqlite:${path}" is busy: could not read it within ${formatDuration(elapsed)} (${attempts} attempts; ${(error as Error).message})`,
-          {cause: error},
-        ),
-    })
+    const empty = await retryBusy(path, 'reading it', timeoutMs, () => checkReadOnly(opened, path))
     if (empty) {
       db.close()
       return new SqliteStore(DatabaseClass, emptyDatabase(DatabaseClass), path, timeoutMs, true)

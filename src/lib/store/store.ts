@@ -6,7 +6,7 @@
  * Keys are logical ("servers/prom1"); a backend may add its own prefix (etcd: `/roster/`).
  * Revisions are store-wide and increase with every successful write transaction, as in etcd.
  */
-import {InvalidInputError} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError} from '../errors.js'
 
 export interface KeyValue {
   key: string
@@ -47,10 +47,51 @@ export interface RangeOptions {
   pageSize?: number
 }
 
+/**
+ * A change under a watched prefix. Every event carries the revision of the write that made it.
+ * A watch may coalesce the puts to one key between two of its reads into the last one (SQLite
+ * does; etcd sends each), so a consumer applies events as "the key is now this", never "add one".
+ */
 export type WatchEvent = {type: 'put'; kv: KeyValue} | {type: 'delete'; key: string; modRevision: number}
 
 export interface Watch {
+  /**
+   * Resolves when the watch ends by itself, with why: a CompactedError when the history it had to
+   * replay is gone, another error when the backend broke it off. A watch that ended delivers no
+   * more events; its follower lists again (follower.ts). Resolves with undefined after close().
+   */
+  readonly ended: Promise<Error | undefined>
+  /**
+   * The store revision up to which this watch has delivered every event under its prefix, and
+   * when it last confirmed that (epoch ms): SQLite at every poll, etcd with every response of
+   * the watch stream (events and etcd's progress notifications).
+   */
+  progress(): {revision: number; confirmedAt: number}
+  /**
+   * Resolves once the events committed before the call are delivered, as far as the backend can
+   * make sure without waiting: SQLite reads the changes at once instead of at its next poll;
+   * etcd has already pushed them down the watch stream, so it resolves at once.
+   */
+  sync(): Promise<void>
+  /** Stops the events (none is delivered after it resolves) and releases the watch. */
   close(): Promise<void>
+}
+
+/**
+ * A watch from a revision whose history the store no longer keeps (etcd: ErrCompacted, "mvcc:
+ * required revision has been compacted"; SQLite: older than the kept tombstones), and a range at
+ * such a revision. Retryable: list again at the current revision, then watch from there.
+ */
+export class CompactedError extends BackendUnavailableError {
+  override readonly code: string = 'compacted'
+  constructor(
+    message: string,
+    /** The revision asked for, whose history is gone. */
+    readonly revision: number,
+    options?: {cause?: unknown},
+  ) {
+    super(message, options)
+  }
 }
 
 /** The most operations one transaction holds (etcd's default --max-txn-ops is 128). */
@@ -122,7 +163,8 @@ export interface Store {
   get(key: string): Promise<KeyValue | undefined>
   /**
    * Every key under `prefix`, in key order, page by page. Backends never read a prefix in one
-   * unbounded request; all pages are read at the revision of the first.
+   * unbounded request; all pages are read at the revision of the first. At least one page comes,
+   * empty for an empty prefix, so the caller always learns the revision it read at.
    */
   range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage>
   /**
@@ -130,27 +172,22 @@ export interface Store {
    * At most MAX_TXN_OPS operations (compares and operations counted separately, as etcd does).
    */
   txn(compares: Compare[], success: Operation[]): Promise<TxnResult>
-  /** Optional: events under `prefix` after `fromRevision`. */
-  watch?(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch>
   /**
-   * Optional, for a backend without `watch` that other processes write too (SQLite): a cheap
-   * change check. Undefined when the store revision is still `revision`; otherwise, read in one
-   * snapshot: the keys written after `revision`, the number of keys now in the store, and, only
-   * when some key was deleted since `revision` (the count tells: `keyCount` is the count the
-   * previous check returned), every key now present (a key missing from it was deleted).
-   * `roster serve` polls it to keep its in-memory view current.
+   * Calls `onEvent` with every change under `prefix` after `fromRevision`, in revision order,
+   * first those already made (replayed from the store's history), then each new one, until
+   * close() or until the watch ends by itself (`Watch.ended`: a CompactedError when
+   * `fromRevision` is older than the history kept). Consumers do not call it directly: the one
+   * follower (follower.ts) lists, watches and lists again when a watch ends.
    */
-  changesSince?(revision: number, keyCount: number): Promise<StoreChanges | undefined>
+  watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch>
   /** Release connections, watchers and leases, so that the process can exit. */
   close(): Promise<void>
 }
 
-export interface StoreChanges {
-  revision: number
-  changed: KeyValue[]
-  keyCount: number
-  /** Every key now present; only when keys were deleted since the revision asked about. */
-  keys?: string[]
+/** The store revision now (one read of at most one key). */
+export async function storeRevision(store: Store): Promise<number> {
+  for await (const page of store.range('', {pageSize: 1})) return page.revision
+  return 0
 }
 
 /** Collects a whole prefix; for small prefixes (servers, namespaces), never services at scale. */
