@@ -145,7 +145,8 @@ containers+=("$base")
 fill "$base" "$runtime"
 buildah config --os linux --arch amd64 --user 65532:65532 --workingdir /home/nonroot \
 	--env PATH=/usr/local/bin:/usr/bin --env HOME=/home/nonroot --env XDG_CACHE_HOME=/var/cache \
-	--env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$base"
+	--env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+	--created-by "scripts/image.sh: Debian's libc6, libstdc++6, libgcc-s1, CA certificates; Node.js $node_version" "$base"
 base_image=$(buildah commit --quiet --timestamp "$epoch" "$base")
 ctr=$(buildah from "$base_image")
 containers+=("$ctr")
@@ -155,7 +156,7 @@ buildah config --entrypoint '["/usr/bin/roster"]' --cmd '[]' \
 	--label org.opencontainers.image.title=roster --label "org.opencontainers.image.version=$version" \
 	--label "org.opencontainers.image.created=$created" \
 	--label "org.opencontainers.image.description=$(node -p 'require("./package.json").description')" \
-	--label "io.roster.node-version=$node_version" "$ctr"
+	--label "io.roster.node-version=$node_version" --created-by "scripts/image.sh: roster $version" "$ctr"
 previous=$(podman image inspect --format '{{.Id}}' "$name:$version" 2>/dev/null || true)
 buildah commit --quiet --timestamp "$epoch" "$ctr" "$name:$version" >/dev/null
 buildah tag "$name:$version" "$name:latest"
