@@ -45,7 +45,7 @@ done
 for tool in buildah podman apt-get dpkg-deb readelf strip npm; do
 	command -v "$tool" >/dev/null || { echo "image.sh: $tool is missing (bash scripts/install-test-servers.sh installs it)" >&2; exit 3; }
 done
-[ "$(id -u)" = 0 ] || { echo 'image.sh: run as root (or inside `buildah unshare`): buildah mounts the image to fill it' >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo 'image.sh: run as root: buildah mounts the image to fill it' >&2; exit 2; }
 
 # install_node and prepare_tree (the Node.js of a major from the npm registry, and a copy of the
 # tree with its native modules rebuilt for it); this also checks that dist/ is built.

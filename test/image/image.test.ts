@@ -356,7 +356,7 @@ describe('the image', {skip: unavailable}, () => {
       assert.equal(inspect.code, 0, inspect.stderr)
       assert.equal((JSON.parse(inspect.stdout) as {Labels: Record<string, string>}).Labels['org.opencontainers.image.version'], VERSION)
     } finally {
-      podman([...storeOptions, 'system', 'reset', '--force'])
+      podman([...storeOptions, 'rmi', '--all', '--force'])
       rmSync(store, {recursive: true, force: true})
     }
   })
