@@ -15,6 +15,7 @@
  * Prints figures; asserts nothing. Needs root, podman and the image: npm run image, then
  *   node --import tsx bench/image.ts     (BENCH_NODES, BENCH_RUNS, BENCH_SCRAPES, BENCH_PODS, BENCH_SERVICES)
  */
+import {spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import {tmpdir} from 'node:os'
@@ -54,7 +55,11 @@ interface Memory {
   hwmKb: number
   /** The container's cgroup peak (v1 max_usage_in_bytes, v2 memory.peak), when readable. */
   cgroupPeakBytes?: number
+  /** CPU time used so far (user + system), for the requests. */
+  cpuMs: number
 }
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).stdout.trim()) || 100
 
 function memoryOf(container: Container): Memory {
   const pid = containerPid(container.name)
@@ -75,7 +80,12 @@ function memoryOf(container: Container): Memory {
       // not readable here
     }
   }
-  return {rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), cgroupPeakBytes}
+  // /proc/PID/stat: utime and stime are the 14th and 15th fields, after the name in parentheses.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    .replace(/^.*\) /s, '')
+    .split(' ')
+  const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
+  return {rssKb: kb('VmRSS'), hwmKb: kb('VmHWM'), cgroupPeakBytes, cpuMs}
 }
 
 /** Pod i's address: 127.0.1.0 onwards. */
@@ -83,7 +93,7 @@ const podIp = (i: number) => `127.0.${1 + (i >> 8)}.${i & 255}`
 
 function formatMemory(m: Memory): string {
   const cgroup = m.cgroupPeakBytes === undefined ? '' : `, cgroup peak ${mib(m.cgroupPeakBytes)}`
-  return `RSS ${mib(m.rssKb * 1024)}, peak RSS ${mib(m.hwmKb * 1024)}${cgroup}`
+  return `RSS ${mib(m.rssKb * 1024)}, peak RSS ${mib(m.hwmKb * 1024)}${cgroup}, CPU ${(m.cpuMs / 1000).toFixed(2)} s in all`
 }
 
 async function clusterWith(
@@ -121,7 +131,7 @@ async function exporterStart(
   api: KubeApiServer,
   sa: string,
   cache?: string,
-): Promise<{firstMs: number; syncedMs: number; container: Container}> {
+): Promise<{firstMs: number; syncedMs: number; container: Container; port: number}> {
   const port = await freePort()
   const started = performance.now()
   const container = startContainer(['node-status', '--serve', `127.0.0.1:${port}`], {
@@ -181,10 +191,12 @@ async function exporterMemory(): Promise<void> {
   const {api, sa} = await clusterWith(NODES)
   try {
     const {container, syncedMs, port} = await exporterStart(api, sa)
+    const listed = memoryOf(container)
     let bytes = 0
     for (let i = 0; i < SCRAPES; i++) bytes = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).arrayBuffer()).byteLength
+    const scraped = memoryOf(container)
     console.log(
-      `memory, node-status --serve, ${NODES} nodes, listed in ${syncedMs.toFixed(0)} ms, after ${SCRAPES} scrapes of ${(bytes / 1024).toFixed(0)} KiB: ${formatMemory(memoryOf(container))}`,
+      `memory, node-status --serve, ${NODES} nodes, listed in ${syncedMs.toFixed(0)} ms, after ${SCRAPES} scrapes of ${(bytes / 1024).toFixed(0)} KiB: ${formatMemory(scraped)}; CPU ${((scraped.cpuMs - listed.cpuMs) / SCRAPES).toFixed(0)} ms a scrape`,
     )
     await container.stop()
   } finally {
