@@ -27,6 +27,8 @@ const benches = [
   'store-watch.ts',
   'kube-discover.ts',
   'metrics-proxy.ts',
+  // the image under podman: needs root and `npm run image` (skipped, saying why, without podman)
+  'image.ts',
 ]
 /** Node versions scripts/test-node-versions.sh installed, each with its tree: [--node, --bin]. */
 function otherNodes(): string[][] {

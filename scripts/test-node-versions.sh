@@ -106,6 +106,9 @@ smoke() {
   rm -rf "$tmp"
 }
 
+# Sourced (scripts/image.sh uses install_node and prepare_tree): the functions only.
+[[ ${BASH_SOURCE[0]} != "$0" ]] && return 0
+
 status=0
 for major in $VERSIONS; do
   started=$SECONDS

@@ -6,12 +6,14 @@ import {InvalidInputError} from '../../lib/errors.js'
 
 export default class KubeMetricsProxy extends RosterCommand<typeof KubeMetricsProxy> {
   static override description = `Serve the metrics of every pod annotated prometheus.io/scrape: "true" (Running and Ready) as one static target.
-Each GET /metrics scrapes the pods in parallel and adds pod and namespace labels to every sample (a clashing label becomes exported_<name>) and up{pod,namespace} 0/1 per pod; a pod slower than --scrape-timeout or failing costs only its own up 0. Loopback by default; off loopback it needs --tls-cert/--tls-key or --insecure-plaintext. SIGTERM/SIGINT stop it cleanly.`
+Each GET /metrics scrapes the pods in parallel and adds pod and namespace labels to every sample (a clashing label becomes exported_<name>) and up{pod,namespace} 0/1 per pod; a pod slower than --scrape-timeout or failing costs only its own up 0. Loopback by default; off loopback it needs --tls-cert/--tls-key or --insecure-plaintext. SIGTERM/SIGINT stop it cleanly.
+metrics-k8s-proxy's environment works too, below the flags, ROSTER_* and the config file: POD_LABEL_SELECTOR (--selector), SCRAPE_TIMEOUT (--scrape-timeout) and PORT (--listen 0.0.0.0:PORT, every interface as that tool listens: add --insecure-plaintext or TLS).`
 
   static override examples = [
     '<%= config.bin %> kube metrics-proxy',
     '<%= config.bin %> kube metrics-proxy --kube-namespace shop -l app=api --scrape-timeout 5s',
     '<%= config.bin %> kube metrics-proxy --listen 0.0.0.0:15090 --tls-cert proxy.crt --tls-key proxy.key --auth-token-file /etc/roster/proxy-token',
+    'POD_LABEL_SELECTOR=app=ztunnel PORT=15090 <%= config.bin %> kube metrics-proxy --insecure-plaintext',
   ]
 
   static override flags = {
@@ -32,8 +34,10 @@ Each GET /metrics scrapes the pods in parallel and adds pod and namespace labels
 
   async run(): Promise<{requests: number; pods: number}> {
     const f = this.flags
-    const scrapeTimeoutMs = parseDuration(f['scrape-timeout'], '--scrape-timeout')
-    if (scrapeTimeoutMs <= 0) throw InvalidInputError.forField('--scrape-timeout', f['scrape-timeout'], 'must be positive')
+    this.useMetricsK8sProxyEnv()
+    const timeoutField = this.valueSources.get('scrape-timeout') === 'env SCRAPE_TIMEOUT' ? 'SCRAPE_TIMEOUT' : '--scrape-timeout'
+    const scrapeTimeoutMs = parseDuration(f['scrape-timeout'], timeoutField)
+    if (scrapeTimeoutMs <= 0) throw InvalidInputError.forField(timeoutField, f['scrape-timeout'], 'must be positive')
     const {startMetricsProxy} = await import('../../lib/metrics-proxy/proxy.js')
     const proxy = await startMetricsProxy({
       kubeconfig: f.kubeconfig,
@@ -60,5 +64,32 @@ Each GET /metrics scrapes the pods in parallel and adds pod and namespace labels
       process.off('SIGINT', stop)
     }
     return proxy.stats()
+  }
+
+  /**
+   * metrics-k8s-proxy's settings, for a flag that the command line, ROSTER_* and the config file
+   * left at its default: that tool's Deployment then runs roster with only its image and args
+   * changed. PORT listens on every interface, as metrics-k8s-proxy does.
+   */
+  private useMetricsK8sProxyEnv(): void {
+    const f = this.flags
+    const env = process.env
+    const unset = (name: string): boolean => this.valueSources.get(name) === 'default'
+    if (env.POD_LABEL_SELECTOR && unset('selector')) {
+      f.selector = env.POD_LABEL_SELECTOR
+      this.valueSources.set('selector', 'env POD_LABEL_SELECTOR')
+    }
+    if (env.SCRAPE_TIMEOUT && unset('scrape-timeout')) {
+      f['scrape-timeout'] = env.SCRAPE_TIMEOUT
+      this.valueSources.set('scrape-timeout', 'env SCRAPE_TIMEOUT')
+    }
+    if (env.PORT && unset('listen')) {
+      const port = env.PORT.trim()
+      if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) {
+        throw InvalidInputError.forField('PORT', env.PORT, 'expected a port number from 1 to 65535')
+      }
+      f.listen = `0.0.0.0:${Number(port)}`
+      this.valueSources.set('listen', 'env PORT')
+    }
   }
 }
