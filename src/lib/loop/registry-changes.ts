@@ -1,5 +1,5 @@
 /**
- * Change triggers for the loops (`dns sync --watch`, `sd export --watch`, `kube discover`): call
+ * Change triggers for the loops (`dns sync` and `sd export` in watch mode, `kube discover`): call
  * `onChange` when the registry's store changes. etcd: the store's watch (one stream, pushed). SQLite
  * (no watch): a cheap check of the store-wide revision every `pollMs` — one indexed read of one
  * key, never a read of the services. The callback only *requests* a sync (a bounded-frequency

@@ -40,9 +40,9 @@ export interface AppContext {
   store: Store
   registry: Registry
   view: RegistryView
-  /** Undefined with `--auth none` (every caller is admin; loopback only). */
+  /** Undefined with auth none (every caller is admin; loopback only). */
   tokens?: TokenAuthority
-  /** People's tokens from an OpenID Provider (serve --oidc-issuer). */
+  /** People's tokens from an OpenID Provider (serve's oidc-issuer). */
   oidc?: OidcVerifier
   /** Whether the server listens on loopback only: then /healthz, /readyz and /metrics need no token. */
   loopback: boolean
@@ -346,7 +346,8 @@ function registerRoutes(app: FastifyInstance, ctx: AppContext): void {
 
   // ------------------------------------------------------------------ tokens
   const authority = (): TokenAuthority => {
-    if (!ctx.tokens) throw new InvalidInputError('tokens: this server runs with --auth none; manage tokens against the store directly')
+    if (!ctx.tokens)
+      throw new InvalidInputError('tokens: this server runs without authentication (auth none); manage tokens against the store directly')
     return ctx.tokens
   }
   app.post(
