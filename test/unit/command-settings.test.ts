@@ -45,12 +45,16 @@ describe('src/lib speaks in settings', () => {
 
 describe('nameSettings', () => {
   const flags = new Set(['listen', 'serve', 'registry', 'token', 'tls-cert', 'tls-key', 'owner-id', 'timeout'])
-  const command = (sources: Record<string, string> = {}) => ({flags, sources: new Map(Object.entries(sources)) as never})
+  /** The command, every flag's value typed (the base command records each flag's source once parsed), or as `sources` says. */
+  const command = (sources: Record<string, string> = {}) => ({
+    flags,
+    sources: new Map([...flags].map((flag) => [flag, sources[flag] ?? 'flag'])) as never,
+  })
 
   it('names the field as the user gave it: flag, default, ROSTER_ variable or config key', () => {
     const bad = () => InvalidInputError.forField('owner-id', ' ', 'must not be empty')
     assert.equal(nameSettings(bad(), command({'owner-id': 'flag'})).message, '--owner-id " ": must not be empty')
-    assert.equal(nameSettings(bad(), command()).message, '--owner-id " ": must not be empty')
+    assert.equal(nameSettings(bad(), command({'owner-id': 'default'})).message, '--owner-id " ": must not be empty')
     assert.equal(nameSettings(bad(), command({'owner-id': 'env ROSTER_OWNER_ID'})).message, 'ROSTER_OWNER_ID " ": must not be empty')
     assert.equal(
       nameSettings(bad(), command({'owner-id': 'file /etc/roster/config.yaml'})).message,
@@ -60,7 +64,7 @@ describe('nameSettings', () => {
   })
 
   it('finds the flag of a setting whose flag has another name (node-status --serve sets listen)', () => {
-    const onlyServe = {flags: new Set(['serve']), sources: new Map()}
+    const onlyServe = {flags: new Set(['serve']), sources: new Map([['serve', 'flag' as const]])}
     assert.equal(nameSettings(InvalidInputError.forField('listen', 'x', 'bad'), onlyServe).message, '--serve "x": bad')
     assert.equal(nameSettings(InvalidInputError.forField('listen', 'x', 'bad'), command()).message, '--listen "x": bad')
   })
@@ -78,6 +82,16 @@ describe('nameSettings', () => {
     assert.equal(
       e.message,
       'not authenticated: https://r.example needs a token; pass --token (or ROSTER_TOKEN, or token: in a config file), or run roster login',
+    )
+  })
+
+  it('leaves a field named like an argument, and one whose source is not known yet (the flags were not parsed)', () => {
+    const arg = InvalidInputError.forField('token', 'x', 'not a JWT')
+    assert.equal(nameSettings(arg, {...command(), args: new Set(['token'])}).message, 'token "x": not a JWT')
+    const early = InvalidInputError.forField('config', '/etc/roster/config.yaml', 'cannot be read')
+    assert.equal(
+      nameSettings(early, {flags: new Set(['config']), sources: new Map()}).message,
+      'config "/etc/roster/config.yaml": cannot be read',
     )
   })
 
