@@ -8,7 +8,7 @@ const {token: _token, 'registry-ca': _registryCa, ...storeFlags} = registryFlags
 
 export default class Serve extends RosterCommand<typeof Serve> {
   static override description = `Serve the registry (SQLite or etcd) over HTTP/JSON: the API under /v1/ (OpenAPI at /v1/openapi.json), Prometheus http_sd at /v1/sd/SERVER[/NAMESPACE], /metrics, /healthz and /readyz.
-Every /v1 request needs a bearer token (roster token create); --auth none makes every caller admin and is accepted only on a loopback --listen. Off loopback, HTTPS (--tls-cert, --tls-key) is required unless --insecure-plaintext.
+Every /v1 request needs a bearer token (roster token create); --auth none makes every caller admin and is accepted only on a loopback --listen. Off loopback, HTTPS (--tls-cert, --tls-key) is required: serve never sends tokens in clear over a network.
 Answers come from an in-memory view of the registry that follows the store (etcd's watch; on SQLite, a poll of the store revision every 100 ms): a change made anywhere is served within a second. SIGTERM stops accepting connections, finishes the requests in flight and exits 0.`
 
   static override examples = [
@@ -18,12 +18,13 @@ Answers come from an in-memory view of the registry that follows the store (etcd
   ]
 
   static override flags = {
-    listen: Flags.string({description: 'Address to listen on, HOST:PORT (loopback by default).', default: '127.0.0.1:3002'}),
+    listen: Flags.string({
+      description:
+        'Address to listen on: PORT or :PORT (127.0.0.1), HOST:PORT, [IPv6]:PORT; 0.0.0.0:PORT or [::]:PORT for every interface (needs TLS).',
+      default: '127.0.0.1:3002',
+    }),
     'tls-cert': Flags.string({description: 'PEM certificate (chain) file: serve HTTPS.'}),
     'tls-key': Flags.string({description: 'PEM private key file for --tls-cert.'}),
-    'insecure-plaintext': Flags.boolean({
-      description: 'Allow plain HTTP on a non-loopback address (tokens then cross the network in clear).',
-    }),
     auth: Flags.string({
       description: 'token: bearer machine tokens; none: every caller is admin (loopback only).',
       options: ['token', 'none'],
@@ -49,7 +50,6 @@ Answers come from an in-memory view of the registry that follows the store (etcd
       listen: this.flags.listen,
       tlsCert: this.flags['tls-cert'],
       tlsKey: this.flags['tls-key'],
-      insecurePlaintext: this.flags['insecure-plaintext'],
       auth: this.flags.auth as 'token' | 'none',
       oidc,
       version: this.config.version,

@@ -165,25 +165,25 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       await registerServers()
       const before = ok(await cli('service', 'list', '-o', 'json')).stdout
       const servers = ok(await cli('server', 'list', '-o', 'json')).stdout
-      fails(await cli('service', 'register', 'x', '-e', 'ftp://x'), 2, /^roster: endpoint "ftp:\/\/x": scheme "ftp" is not allowed/)
-      fails(await cli('service', 'register', 'x', '-e', 'http://ok/', '-e', 'nope'), 2, /^roster: endpoint "nope": /)
+      fails(await cli('service', 'register', 'x', '-e', 'ftp://x'), 2, /^roster: --endpoint "ftp:\/\/x": scheme "ftp" is not allowed/)
+      fails(await cli('service', 'register', 'x', '-e', 'http://ok/', '-e', 'nope'), 2, /^roster: --endpoint "nope": /)
       fails(await cli('service', 'register', 'a/b', '-e', 'http://x/'), 2, /^roster: name "a\/b": /)
-      fails(await cli('service', 'register', 'x', '-e', 'http://x/', '-l', 'a=b c'), 2, /^roster: label "a=b c": /)
+      fails(await cli('service', 'register', 'x', '-e', 'http://x/', '-l', 'a=b c'), 2, /^roster: --label "a=b c": /)
       fails(
         await cli('service', 'register', 'x', '-e', 'http://x/', '-s', 'env in prod'),
         2,
-        /^roster: selector "env in prod": expected "\(" .* at position 8$/,
+        /^roster: --selector "env in prod": expected "\(" .* at position 8$/,
       )
       fails(
         await cli('service', 'register', 'x', '-e', 'http://x/', '-s', 'env=qa'),
         2,
-        /^roster: selector "env=qa": matches none of the 2 registered servers/,
+        /^roster: --selector "env=qa": matches none of the 2 registered servers/,
       )
-      fails(await cli('service', 'register', 'x'), 2, /^roster: endpoint "": /)
+      fails(await cli('service', 'register', 'x'), 2, /^roster: --endpoint "": /)
       fails(await cli('server', 'register', 'bad.name'), 2, /^roster: server "bad.name": /)
-      fails(await cli('server', 'register', 'p', '-l', 'x'), 2, /^roster: label "x": expected name=value$/)
-      fails(await cli('server', 'list', '-s', '!'), 2, /^roster: selector "!": /)
-      fails(await cli('service', 'list', '--name', '('), 2, /^roster: name "\(": not a valid regular expression/)
+      fails(await cli('server', 'register', 'p', '-l', 'x'), 2, /^roster: --label "x": expected name=value$/)
+      fails(await cli('server', 'list', '-s', '!'), 2, /^roster: --selector "!": /)
+      fails(await cli('service', 'list', '--name', '('), 2, /^roster: --name "\(": not a valid regular expression/)
       fails(await cli('service', 'unregister', 'not-a-url'), 2, /^roster: endpoint "not-a-url": /)
       fails(await cli('namespace', 'register', 'x', '--export', 'weird'), 2, /export/)
       fails(await cli('server', 'unregister', 'prom9'), 5, /^roster: server "prom9" is not registered/)
@@ -349,7 +349,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       assert.deepEqual(JSON.parse(bad.stdout), {
         error: {
           code: 'invalid_input',
-          message: 'name "(": not a valid regular expression (/(/: Unterminated group)',
+          message: '--name "(": not a valid regular expression (/(/: Unterminated group)',
           exitCode: 2,
           field: 'name',
         },

@@ -12,6 +12,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {makeTlsFiles} from '../support/etcd-server.js'
 import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
 
 function ok(r: CliResult): CliResult {
@@ -137,7 +138,11 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
   it('maps statuses to exit codes: 400→2, 401/403→4, 404→5, 409→6', async () => {
     fails(await cli(admin, 'service', 'register', 'x', '-e', 'ftp://db1/metrics'), 2, /endpoint "ftp:\/\/db1\/metrics": scheme "ftp"/)
     fails(await cli('not-a-jwt', 'service', 'list'), 4, /not authenticated: malformed token/)
-    fails(await cli(undefined, 'server', 'list'), 4, /not authenticated: no token .*--token, ROSTER_TOKEN or a roster login/)
+    fails(
+      await cli(undefined, 'server', 'list'),
+      4,
+      /not authenticated: no token \(send "Authorization: Bearer TOKEN"\); pass --token \(or ROSTER_TOKEN, or token: in a config file\), or run roster login$/,
+    )
     fails(await cli(svcToken, 'server', 'register', 'evil'), 4, /not allowed: token "svc-1"/)
     fails(await cli(svcToken, 'service', 'register', 'x', '-n', 'team-b', '-e', 'http://x:1/'), 4, /not allowed.*team-b/)
     fails(await cli(readToken, 'service', 'register', 'x', '-n', 'team-a', '-e', 'http://x:1/'), 4, /not allowed/)
@@ -245,7 +250,7 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     fails(
       await runCli(['server', 'list'], {env: isolatedEnv({ROSTER_REGISTRY: 'http://192.0.2.1:3002', ROSTER_TOKEN: admin})}),
       2,
-      /registry "http:\/\/192\.0\.2\.1:3002": http:\/\/ is allowed only for a loopback host/,
+      /ROSTER_REGISTRY "http:\/\/192\.0\.2\.1:3002": http:\/\/ is allowed only for a loopback host/,
     )
     fails(
       await runCli(['server', 'list', '--timeout', '1s'], {env: isolatedEnv({ROSTER_REGISTRY: 'http://127.0.0.1:1', ROSTER_TOKEN: admin})}),
@@ -279,12 +284,32 @@ describe('roster serve: refusals and shutdown', () => {
       2,
       /listen "0\.0\.0\.0:0": is not a loopback address: serve HTTPS/,
     )
+    const tls = makeTlsFiles(dir)
     fails(
-      await runCli(['serve', '--registry', registry, '--listen', '0.0.0.0:0', '--insecure-plaintext', '--auth', 'none'], {env}),
+      await runCli(
+        [
+          'serve',
+          '--registry',
+          registry,
+          '--listen',
+          '0.0.0.0:0',
+          '--tls-cert',
+          tls.serverCertFile,
+          '--tls-key',
+          tls.serverKeyFile,
+          '--auth',
+          'none',
+        ],
+        {env},
+      ),
       2,
-      /auth "none": only with a loopback --listen/,
+      /^roster: --auth "none": only on a loopback listen address/,
     )
-    fails(await runCli(['serve', '--registry', registry, '--listen', 'nonsense'], {env}), 2, /listen "nonsense": expected HOST:PORT/)
+    fails(
+      await runCli(['serve', '--registry', registry, '--listen', 'nonsense'], {env}),
+      2,
+      /--listen "nonsense": expected PORT, :PORT, HOST:PORT/,
+    )
   })
 
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {

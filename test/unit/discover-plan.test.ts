@@ -50,7 +50,7 @@ describe('kube discover: pods', () => {
     assert.equal(serviceNameOf(t, parseNameFrom('pod')), 'web_v2-0')
     assert.equal(serviceNameOf(t, parseNameFrom('label:app')), 'shop_web')
     assert.equal(serviceNameOf(t, parseNameFrom('label:missing')), 'web_v2', 'falls back to the owner')
-    assert.throws(() => parseNameFrom('colour'), /--name-from "colour"/)
+    assert.throws(() => parseNameFrom('colour'), /name-from "colour"/)
   })
 })
 

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {RosterCommand} from '../../command/base-command.js'
-import {parseDuration} from '../../lib/config/duration.js'
+import {parseDuration, timerMs} from '../../lib/config/duration.js'
 import {InvalidInputError} from '../../lib/errors.js'
 
 export default class KubeMetricsProxy extends RosterCommand<typeof KubeMetricsProxy> {
@@ -17,7 +17,10 @@ metrics-k8s-proxy's environment works too, below the flags, ROSTER_* and the con
   ]
 
   static override flags = {
-    listen: Flags.string({description: 'Address to serve on, HOST:PORT.', default: '127.0.0.1:15090'}),
+    listen: Flags.string({
+      description: 'Address to serve on: PORT or :PORT (127.0.0.1), HOST:PORT, [IPv6]:PORT; 0.0.0.0:PORT or [::]:PORT for every interface.',
+      default: '127.0.0.1:15090',
+    }),
     selector: Flags.string({char: 'l', description: 'Only pods matching this Kubernetes label selector.'}),
     'kube-namespace': Flags.string({description: 'Only pods of this Kubernetes namespace (default: all namespaces).'}),
     'scrape-timeout': Flags.string({description: 'Answer within this long; pods not scraped by then are up 0.', default: '9s'}),
@@ -35,10 +38,9 @@ metrics-k8s-proxy's environment works too, below the flags, ROSTER_* and the con
   async run(): Promise<{requests: number; pods: number}> {
     const f = this.flags
     this.useMetricsK8sProxyEnv()
-    const timeoutField = this.valueSources.get('scrape-timeout') === 'env SCRAPE_TIMEOUT' ? 'SCRAPE_TIMEOUT' : '--scrape-timeout'
-    const scrapeTimeoutMs = parseDuration(f['scrape-timeout'], timeoutField)
-    if (scrapeTimeoutMs <= 0) throw InvalidInputError.forField(timeoutField, f['scrape-timeout'], 'must be positive')
+    const scrapeTimeoutMs = timerMs(parseDuration(f['scrape-timeout'], 'scrape-timeout'))
     const {startMetricsProxy} = await import('../../lib/metrics-proxy/proxy.js')
+    const {runUntilSignal} = await import('../../lib/loop/run-until-signal.js')
     const proxy = await startMetricsProxy({
       kubeconfig: f.kubeconfig,
       context: f.context,
@@ -54,16 +56,11 @@ metrics-k8s-proxy's environment works too, below the flags, ROSTER_* and the con
       authTokenFile: f['auth-token-file'],
       onLog: (line) => this.logToStderr(`roster: ${line}`),
     })
-    const stop = (): void => void proxy.close()
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
-    try {
+    return runUntilSignal(async (signal) => {
+      signal.addEventListener('abort', () => void proxy.close(), {once: true})
       await proxy.done
-    } finally {
-      process.off('SIGTERM', stop)
-      process.off('SIGINT', stop)
-    }
-    return proxy.stats()
+      return proxy.stats()
+    })
   }
 
   /**

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
-import {parseDuration} from '../../lib/config/duration.js'
+import {parseDuration, timerMs} from '../../lib/config/duration.js'
 import {InvalidInputError} from '../../lib/errors.js'
 import type {Column} from '../../lib/output/print-rows.js'
 import type {PruneEntry, PruneResult} from '../../lib/registry/prune.js'
@@ -54,7 +54,7 @@ Prints the removed services (under --dry-run, those that would go); --json print
   async run(): Promise<PruneResult> {
     const f = this.flags
     if (!f.expired && !f.unresolvable) throw new InvalidInputError('give --expired, --unresolvable or both', {field: 'expired'})
-    const timeoutMs = parseDuration(f['resolve-timeout'], 'resolve-timeout')
+    const timeoutMs = timerMs(parseDuration(f['resolve-timeout'], 'resolve-timeout'))
     const registry = await this.registry()
     const {pruneServices, UnsafePruneError} = await import('../../lib/registry/prune.js')
     const result = await pruneServices(registry, {

@@ -1,20 +1,21 @@
 /**
- * `node-status --serve`: a Prometheus exporter kept current by ONE watch (list once, then watch;
- * no polling). /metrics serves the last known state; /healthz says whether the API answered last
- * time. A failed API call never ends it: the node series keep the last good state,
+ * The node-status exporter: a Prometheus exporter kept current by ONE watch (list once, then
+ * watch; no polling). /metrics serves the last known state; /healthz says whether the API
+ * answered last time. A failed API call never ends it: the node series keep the last good state,
  * roster_node_status_last_error goes to 1, and the informer retries with backoff. A deleted
- * node's series disappear with it.
+ * node's series disappear with it. It listens as every roster server does
+ * (net/listen-address.ts): off loopback, TLS or, asked for, plain HTTP.
  */
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 
-import {InvalidInputError} from '../errors.js'
+import {listenOn, listenTransport, listenUrl, parseListenAddress, type TransportSettings} from '../net/listen-address.js'
 import {createClusterClient, type ClusterClientOptions} from './cluster-client.js'
 import {formatHealthSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
 import type {NodeSummary} from './node-readiness.js'
 import {nodeReport, runNodeInformer, type NodeStatusReport} from './node-status.js'
 
-export interface NodeExporterOptions extends ClusterClientOptions {
-  /** `--serve`: HOST:PORT, :PORT (all interfaces) or PORT (127.0.0.1). Port 0 picks a free one. */
+export interface NodeExporterOptions extends ClusterClientOptions, TransportSettings {
+  /** A listen address (net/listen-address.ts). Port 0 picks a free one. */
   listen: string
   labelSelector?: string
   /** Progress and errors, one line each (the command writes them to stderr). */
@@ -23,7 +24,7 @@ export interface NodeExporterOptions extends ClusterClientOptions {
 }
 
 export interface NodeExporter {
-  /** http://HOST:PORT */
+  /** http://HOST:PORT, or https:// */
   url: string
   /** Resolves when the informer stops (after close()); rejects on a fatal error. */
   done: Promise<void>
@@ -33,24 +34,9 @@ export interface NodeExporter {
   close(): Promise<void>
 }
 
-export function parseListenAddress(text: string): {host: string; port: number} {
-  const t = text.trim()
-  let host = '127.0.0.1'
-  let portText = t
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(t)
-  if (m) {
-    host = m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] as string))
-    portText = m[3] as string
-  }
-  const port = Number(portText)
-  if (!/^\d+$/.test(portText) || port > 65535) {
-    throw InvalidInputError.forField('--serve', text, 'expected HOST:PORT (127.0.0.1:2112), :PORT or PORT')
-  }
-  return {host, port}
-}
-
 export async function startNodeExporter(options: NodeExporterOptions): Promise<NodeExporter> {
-  const {host, port} = parseListenAddress(options.listen)
+  const address = parseListenAddress(options.listen)
+  const tls = listenTransport(address, options, 'when-asked')
   const client = await createClusterClient(options)
   const log = options.onLog ?? (() => undefined)
   const health: ExporterHealth = {lastError: false, errorsTotal: 0, synced: false}
@@ -58,7 +44,7 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
   let nodeSeries: string | undefined
   let lastLogged = ''
 
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, {Allow: 'GET, HEAD'}).end()
@@ -80,21 +66,13 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
     } else {
       res.writeHead(404, {'Content-Type': 'text/plain; charset=utf-8'}).end('not found\n')
     }
+  }
+  const server: Server = tls ? (await import('node:https')).createServer(tls, handle) : (await import('node:http')).createServer(handle)
+  const boundPort = await listenOn(server, address).catch((error: unknown) => {
+    client.close()
+    throw error
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      client.close()
-      reject(
-        error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
-          ? InvalidInputError.forField('--serve', options.listen, `cannot listen there (${error.code})`)
-          : error,
-      )
-    })
-    server.listen(port, host, () => resolve())
-  })
-  const address = server.address()
-  const boundPort = address && typeof address === 'object' ? address.port : port
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`
+  const url = listenUrl(address, boundPort, tls !== undefined)
   log(`serving node readiness of ${client.describe()} on ${url}/metrics`)
 
   const controller = new AbortController()

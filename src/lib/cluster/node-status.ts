@@ -141,7 +141,7 @@ export interface WatchNodeStatusOptions extends NodeStatusOptions {
   backoff?: {initialMs?: number; maxMs?: number}
 }
 
-/** The informer of the nodes matching `labelSelector`, each summarized (node-status --watch and --serve). */
+/** The informer of the nodes matching `labelSelector`, each summarized (node-status watching or serving). */
 export function runNodeInformer(
   client: ClusterClient,
   labelSelector: string | undefined,

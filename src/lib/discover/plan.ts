@@ -5,7 +5,7 @@
  * hand, or by another cluster's discoverer — is left alone, and a pod whose endpoint is already
  * such a service is reported as a conflict, not written.
  */
-import {CommandExitError, ExitCode} from '../errors.js'
+import {CommandExitError, ExitCode, setting} from '../errors.js'
 import type {Service} from '../registry/model.js'
 import {labelKeyProblem, labelValueProblem, validateEndpoint} from '../registry/validation.js'
 import {serviceNameOf, type NameFrom, type PodTarget} from './pods.js'
@@ -141,7 +141,7 @@ export function planDiscovery(targets: Iterable<PodTarget>, current: Iterable<Se
   for (const [endpoint, service] of owned) if (!wanted.has(endpoint)) plan.remove.push(service)
   if (!o.force && plan.desired === 0 && plan.owned > EMPTY_GUARD_MIN_OWNED && plan.remove.length > 0) {
     throw new EmptySourceError(
-      `refusing to remove all ${plan.owned} services owned by "${o.ownerId}": the cluster listed no target pods (use --force if that is intended)`,
+      `refusing to remove all ${plan.owned} services owned by "${o.ownerId}": the cluster listed no target pods (use ${setting('force')} if that is intended)`,
     )
   }
   return plan

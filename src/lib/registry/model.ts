@@ -35,7 +35,7 @@ export interface Service {
   description: string
   modified: string
   /**
-   * RFC 3339 time after which `service prune --expired` removes it; set by registering with a
+   * RFC 3339 time after which `service prune` removes it as expired; set by registering with a
    * TTL, renewed by every such registration. Absent (records written before it existed too): never.
    */
   expires?: string

@@ -1,7 +1,7 @@
 /**
  * The one registry interface the commands hold. Two implementations: `Registry` (local: the
  * registry logic over a Store, SQLite or etcd) and the HTTP client of `roster serve` (remote:
- * an `https://` --registry). Commands never know which one they hold; authorization happens in
+ * an `https://` registry). Commands never know which one they hold; authorization happens in
  * the server, at the level of these operations.
  */
 import type {Namespace, RegistrySettings, Server, Service} from './model.js'

@@ -1,5 +1,5 @@
 /**
- * The HTTP client of `roster serve`: the RegistryClient for an https:// --registry (http:// only
+ * The HTTP client of `roster serve`: the RegistryClient for an https:// registry (http:// only
  * for a loopback host, so that a bearer token never crosses a network in clear). Built on the one
  * JSON client (src/lib/http/json-client.ts): a timeout on every request, bounded retries of
  * idempotent calls, and the server's statuses mapped to the same exit codes as local mode
@@ -14,9 +14,9 @@
  * to a route that this client does not follow fails the build.
  */
 import {readFileSync} from 'node:fs'
-import {isIP} from 'node:net'
 
-import {InvalidInputError} from '../errors.js'
+import {InvalidInputError, setting} from '../errors.js'
+import {isLoopbackHost} from '../net/loopback.js'
 import type {JsonHttpClient} from '../http/json-client.js'
 import type {ApiBody, ApiQuery, ApiReply, ApiRoute} from '../server/schemas.js'
 import type {Namespace, RegistrySettings, Server, Service} from './model.js'
@@ -46,12 +46,6 @@ export interface RemoteRegistryOptions {
 /** Services per page of a remote listing. */
 export const REMOTE_PAGE_SIZE = 1000
 
-function isLoopbackHostname(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '')
-  if (h === 'localhost' || h === '::1') return true
-  return isIP(h) === 4 && h.startsWith('127.')
-}
-
 /** Checks the URL (https://, or http:// on loopback) and the CA file; throws InvalidInputError (exit 2). */
 export function remoteBaseUrl(value: string): URL {
   let url: URL
@@ -64,10 +58,10 @@ export function remoteBaseUrl(value: string): URL {
     throw InvalidInputError.forField(
       'registry',
       `${url.protocol}//***@${url.host}`,
-      'must not hold credentials; use --token or ROSTER_TOKEN',
+      `must not hold credentials; give the token with ${setting('token')}`,
     )
   }
-  if (url.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw InvalidInputError.forField(
       'registry',
       url.origin,
@@ -106,6 +100,7 @@ class RemoteRegistry implements RegistryClient {
           what: 'roster serve',
           timeoutMs: this.options.timeoutMs,
           headers: this.options.token ? {authorization: `Bearer ${this.options.token}`} : undefined,
+          authField: 'token',
           ca: this.ca,
         }),
     )

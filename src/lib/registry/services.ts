@@ -69,7 +69,7 @@ export async function* listServices(ctx: RegistryContext, filter: ServiceFilter 
   }
 }
 
-/** The order of `--sort-by KEY`: namespace, name, endpoint for "namespace"; the field, then endpoint, otherwise. */
+/** The order of sort-by KEY: namespace, name, endpoint for "namespace"; the field, then endpoint, otherwise. */
 export function serviceComparator(sortBy: (typeof SORT_KEYS)[number]): (a: Service, b: Service) => number {
   if (sortBy === 'namespace')
     return (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.endpoint, b.endpoint)
