@@ -29,7 +29,7 @@ import type {TLSSocket} from 'node:tls'
 import type {KubeObject} from './kube-objects.js'
 import {parseLabelSelector} from './kube-selector.js'
 
-export type ResourceName = 'nodes' | 'services' | 'ingresses' | 'pods'
+export type ResourceName = 'nodes' | 'services' | 'ingresses' | 'pods' | 'leases'
 export type Verb = 'list' | 'watch' | 'get' | 'discovery' | 'other'
 
 export interface RequestRecord {
@@ -50,6 +50,8 @@ export interface KubeApiServerOptions {
   services?: KubeObject[]
   ingresses?: KubeObject[]
   pods?: KubeObject[]
+  /** Leases (coordination.k8s.io/v1): node heartbeats live in kube-node-lease. */
+  leases?: KubeObject[]
   /** Bearer token → user name. Default: admin-token → admin, viewer-token → viewer. */
   tokens?: Record<string, string>
   /**
@@ -119,6 +121,10 @@ export interface KubeApiServer {
   addPod(pod: KubeObject): void
   updatePod(namespace: string, name: string, change: (pod: KubeObject) => void): void
   deletePod(namespace: string, name: string): void
+  addLease(lease: KubeObject): void
+  updateLease(namespace: string, name: string, change: (lease: KubeObject) => void): void
+  deleteLease(namespace: string, name: string): void
+  getLease(namespace: string, name: string): KubeObject | undefined
   /** The current (latest) resourceVersion. */
   resourceVersion(): number
   readonly requests: RequestRecord[]
@@ -214,7 +220,19 @@ const RESOURCES: Record<ResourceName, ResourceInfo> = {
     singular: 'pod',
     shortNames: ['po'],
   },
+  leases: {
+    name: 'leases',
+    kind: 'Lease',
+    listKind: 'LeaseList',
+    apiVersion: 'coordination.k8s.io/v1',
+    group: 'coordination.k8s.io',
+    namespaced: true,
+    singular: 'lease',
+    shortNames: [],
+  },
 }
+
+const FIELD_LABELS = ['metadata.name', 'metadata.namespace', 'spec.nodeName', 'status.phase']
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
 
@@ -230,7 +248,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   let compactedRv = 0
   let failContinue = 0
   let bookmarks = 0
-  const stores: Record<ResourceName, Map<string, Entry>> = {nodes: new Map(), services: new Map(), ingresses: new Map(), pods: new Map()}
+  const stores: Record<ResourceName, Map<string, Entry>> = {
+    nodes: new Map(),
+    services: new Map(),
+    ingresses: new Map(),
+    pods: new Map(),
+    leases: new Map(),
+  }
   const sortedKeys: Partial<Record<ResourceName, string[]>> = {}
   const history: HistoryEvent[] = []
   const watchers = new Set<Watcher>()
@@ -322,6 +346,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   for (const p of options.pods ?? []) {
     rv++
     store('pods', structuredClone(p))
+  }
+  for (const l of options.leases ?? []) {
+    rv++
+    store('leases', structuredClone(l))
   }
   compactedRv = rv
 
@@ -509,9 +537,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       const m = /^([^=!]+)(==|=|!=)(.*)$/.exec(part.trim())
       if (!m) throw new Error(`invalid field selector: ${part}`)
       const [, field, op, value] = m
-      const get = (obj: KubeObject): string | undefined =>
-        field === 'metadata.name' ? obj.metadata.name : field === 'metadata.namespace' ? obj.metadata.namespace : undefined
-      if (field !== 'metadata.name' && field !== 'metadata.namespace') throw new Error(`field label not supported: ${field}`)
+      // The field labels the real server supports for the resources here (pods add spec.nodeName
+      // and status.phase, which kubectl describe node uses).
+      if (!FIELD_LABELS.includes(field as string)) throw new Error(`field label not supported: ${field}`)
+      const get = (obj: KubeObject): string =>
+        String((field as string).split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj) ?? '')
       return op === '!=' ? (obj: KubeObject) => get(obj) !== value : (obj: KubeObject) => get(obj) === value
     })
     return (obj) => checks.every((c) => c(obj))
@@ -707,6 +737,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       versions: [{groupVersion: 'networking.k8s.io/v1', version: 'v1'}],
       preferredVersion: {groupVersion: 'networking.k8s.io/v1', version: 'v1'},
     }
+    const coordination = {
+      name: 'coordination.k8s.io',
+      versions: [{groupVersion: 'coordination.k8s.io/v1', version: 'v1'}],
+      preferredVersion: {groupVersion: 'coordination.k8s.io/v1', version: 'v1'},
+    }
     let body: unknown
     switch (path) {
       case '/api':
@@ -720,13 +755,19 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         body = resourceList('v1', ['nodes', 'services', 'pods'])
         break
       case '/apis':
-        body = {kind: 'APIGroupList', apiVersion: 'v1', groups: [networking]}
+        body = {kind: 'APIGroupList', apiVersion: 'v1', groups: [networking, coordination]}
         break
       case '/apis/networking.k8s.io':
         body = {kind: 'APIGroup', apiVersion: 'v1', ...networking}
         break
       case '/apis/networking.k8s.io/v1':
         body = resourceList('networking.k8s.io/v1', ['ingresses'])
+        break
+      case '/apis/coordination.k8s.io':
+        body = {kind: 'APIGroup', apiVersion: 'v1', ...coordination}
+        break
+      case '/apis/coordination.k8s.io/v1':
+        body = resourceList('coordination.k8s.io/v1', ['leases'])
         break
       default:
         return false
@@ -844,6 +885,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     addPod: (p) => put('pods', p),
     updatePod: (ns, name, change) => update('pods', `${ns}/${name}`, change),
     deletePod: (ns, name) => remove('pods', `${ns}/${name}`),
+    addLease: (l) => put('leases', l),
+    updateLease: (ns, name, change) => update('leases', `${ns}/${name}`, change),
+    deleteLease: (ns, name) => remove('leases', `${ns}/${name}`),
+    getLease: (ns, name) => {
+      const e = stores.leases.get(`${ns}/${name}`)
+      return e ? structuredClone(e.obj) : undefined
+    },
     resourceVersion: () => rv,
     requests,
     requestCount(filter = {}) {
@@ -984,10 +1032,10 @@ function matchResource(path: string): {resource: ResourceName; namespace?: strin
     if (m[3] && !m[1]) return undefined
     return {resource: m[2] as 'services' | 'pods', namespace: m[1], name: m[3] ? decodeURIComponent(m[3]) : undefined}
   }
-  m = /^\/apis\/networking\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?ingresses(?:\/([^/]+))?$/.exec(path)
-  if (m) {
-    if (m[2] && !m[1]) return undefined
-    return {resource: 'ingresses', namespace: m[1], name: m[2] ? decodeURIComponent(m[2]) : undefined}
+  m = /^\/apis\/(networking|coordination)\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?(ingresses|leases)(?:\/([^/]+))?$/.exec(path)
+  if (m && (m[1] === 'networking') === (m[3] === 'ingresses')) {
+    if (m[4] && !m[2]) return undefined
+    return {resource: m[3] as 'ingresses' | 'leases', namespace: m[2], name: m[4] ? decodeURIComponent(m[4]) : undefined}
   }
   return undefined
 }

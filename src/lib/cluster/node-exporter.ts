@@ -1,15 +1,20 @@
 /**
- * `node-status --serve`: a Prometheus exporter kept current by ONE watch (list once, then watch;
- * no polling). /metrics serves the last known state; /healthz says whether the API answered last
- * time. A failed API call never ends it: the node series keep the last good state,
+ * `node-status --serve`: a Prometheus exporter kept current by watches (list once, then watch; no
+ * polling): one on the nodes, one on their Leases in kube-node-lease (heartbeat ages, computed
+ * at each scrape). /metrics serves the last known state; /healthz says whether the API answered
+ * last time; /readyz whether the first list of nodes is in; /livez that the process answers.
+ * A failed API call never ends it: the node series keep the last good state,
  * roster_node_status_last_error goes to 1, and the informer retries with backoff. A deleted
- * node's series disappear with it.
+ * node's series disappear with it. Leases that cannot be read (not allowed) leave the node
+ * series as they are: their errors are logged, and retried, apart.
  */
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 
 import {InvalidInputError} from '../errors.js'
 import {createClusterClient, type ClusterClientOptions} from './cluster-client.js'
-import {formatHealthSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
+import {runInformer} from './informer.js'
+import {LEASE_FIELDS_UNREAD, NODE_LEASE_PATH, summarizeLease, type KubeLease, type NodeLease} from './node-lease.js'
+import {formatHealthSeries, formatLeaseSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
 import type {NodeSummary} from './node-readiness.js'
 import {nodeReport, runNodeInformer, type NodeStatusReport} from './node-status.js'
 
@@ -55,6 +60,8 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
   const log = options.onLog ?? (() => undefined)
   const health: ExporterHealth = {lastError: false, errorsTotal: 0, synced: false}
   let state: ReadonlyMap<string, NodeSummary> = new Map()
+  /** Node name → its Lease. */
+  const leases = new Map<string, NodeLease>()
   let nodeSeries: string | undefined
   let lastLogged = ''
 
@@ -66,7 +73,7 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
     }
     if (path === '/metrics') {
       nodeSeries ??= formatNodeSeries(state.values())
-      const body = nodeSeries + formatHealthSeries(health)
+      const body = nodeSeries + formatLeaseSeries(state.values(), leases, Date.now()) + formatHealthSeries(health)
       res.writeHead(200, {'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body)})
       res.end(req.method === 'HEAD' ? undefined : body)
     } else if (path === '/healthz') {
@@ -75,8 +82,17 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
         ? 'ok\n'
         : `${health.synced ? 'stale' : 'not synced'}: ${health.lastErrorMessage ?? 'waiting for the first list of nodes'}\n`
       res.writeHead(ok ? 200 : 503, {'Content-Type': 'text/plain; charset=utf-8'}).end(body)
+    } else if (path === '/readyz') {
+      // Ready once the nodes are listed: an API outage after that keeps it ready, so that the
+      // last state and roster_node_status_up 0 are still scraped.
+      res.writeHead(health.synced ? 200 : 503, {'Content-Type': 'text/plain; charset=utf-8'})
+      res.end(health.synced ? 'ok\n' : 'not synced: waiting for the first list of nodes\n')
+    } else if (path === '/livez') {
+      res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'}).end('ok\n')
     } else if (path === '/') {
-      res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'}).end('roster node-status exporter: /metrics, /healthz\n')
+      res
+        .writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'})
+        .end('roster node-status exporter: /metrics, /healthz, /readyz, /livez\n')
     } else {
       res.writeHead(404, {'Content-Type': 'text/plain; charset=utf-8'}).end('not found\n')
     }
@@ -98,7 +114,7 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
   log(`serving node readiness of ${client.describe()} on ${url}/metrics`)
 
   const controller = new AbortController()
-  const done = runNodeInformer(client, options.labelSelector, {
+  const nodeInformer = runNodeInformer(client, options.labelSelector, {
     signal: controller.signal,
     backoff: options.backoff,
     onSynced: (items, info) => {
@@ -125,7 +141,35 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
       if (error.message !== lastLogged) log(`${error.message} (keeping the last state; retrying in ${retryInMs} ms, then with backoff)`)
       lastLogged = error.message
     },
-  }).finally(() => client.close())
+  })
+  let lastLeaseError = ''
+  const leaseInformer = runInformer<KubeLease, NodeLease>({
+    client,
+    path: NODE_LEASE_PATH,
+    map: summarizeLease,
+    list: {drop: LEASE_FIELDS_UNREAD},
+    signal: controller.signal,
+    backoff: options.backoff,
+    isFatal: () => false,
+    onSynced: (items) => {
+      leases.clear()
+      for (const lease of items.values()) leases.set(lease.name, lease)
+      if (lastLeaseError) log('the Leases are read again')
+      lastLeaseError = ''
+    },
+    onChange: (_type, _key, item, previous) => {
+      if (item) leases.set(item.name, item)
+      else if (previous) leases.delete(previous.name)
+    },
+    onError: (error, retryInMs) => {
+      if (error.message !== lastLeaseError)
+        log(`${error.message} (node heartbeat ages are not exported meanwhile; retrying in ${retryInMs} ms, then with backoff)`)
+      lastLeaseError = error.message
+    },
+  })
+  const done = Promise.all([nodeInformer, leaseInformer.catch(() => undefined)])
+    .then(() => undefined)
+    .finally(() => client.close())
 
   return {
     url,
