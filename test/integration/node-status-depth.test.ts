@@ -230,7 +230,7 @@ describe('node-status: taints, cordons, transitions and Leases', () => {
       assert.equal(r.stdout.trimEnd().split('\n').at(-1), '1/1 nodes ready')
       assert.match(
         r.stderr,
-        /warning: .*leases is forbidden: User "viewer" cannot list resource "leases" in API group "coordination\.k8s\.io" in the namespace "kube-node-lease".*: node heartbeats \(Leases\) are left out/,
+        /warning: .*leases\.coordination\.k8s\.io is forbidden: User "viewer" cannot list resource "leases" in API group "coordination\.k8s\.io" in the namespace "kube-node-lease".*: node heartbeats \(Leases\) are left out/,
       )
       exporter = await startNodeExporter({kubeconfig: config, listen: '127.0.0.1:0', backoff: {initialMs: 50, maxMs: 200}})
       const deadline = Date.now() + 20_000

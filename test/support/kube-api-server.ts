@@ -27,6 +27,7 @@ import {join} from 'node:path'
 import type {TLSSocket} from 'node:tls'
 
 import type {KubeObject} from './kube-objects.js'
+import {serviceAccountGroups, type Decision, type RequestAttributes} from './kube-rbac.js'
 import {parseLabelSelector} from './kube-selector.js'
 
 export type ResourceName = 'nodes' | 'services' | 'ingresses' | 'pods' | 'leases'
@@ -59,6 +60,13 @@ export interface KubeApiServerOptions {
    * Default: viewer may do nothing (every resource request is 403).
    */
   permissions?: Record<string, ResourceName[]>
+  /**
+   * RBAC for the users it knows (kube-rbac.ts: the service accounts of rendered manifests, whose
+   * tokens are added to `tokens`): every request of theirs, discovery included, is authorized by
+   * it and refused as kube-apiserver refuses (403, a Forbidden Status). Other users keep
+   * `permissions`.
+   */
+  authorizer?: {tokens(): Record<string, string>; knows(user: string): boolean; authorize(a: RequestAttributes): Decision}
   /** How many change events the watch history keeps (older resourceVersions get 410). */
   historyLimit?: number
   /** How often open watches that asked for bookmarks get one. Default 60 s, like the real server. */
@@ -125,6 +133,10 @@ export interface KubeApiServer {
   updateLease(namespace: string, name: string, change: (lease: KubeObject) => void): void
   deleteLease(namespace: string, name: string): void
   getLease(namespace: string, name: string): KubeObject | undefined
+  /** Accept this bearer token for this user from now on. */
+  addToken(token: string, user: string): void
+  /** Refuse this bearer token from now on (401), as kube-apiserver refuses an expired or revoked one. */
+  revokeToken(token: string): void
   /** The current (latest) resourceVersion. */
   resourceVersion(): number
   readonly requests: RequestRecord[]
@@ -239,7 +251,11 @@ const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const dir = mkdtempSync(join(tmpdir(), 'roster-kube-api-'))
   const pki = makePki(dir)
-  const tokens = options.tokens ?? {'admin-token': 'admin', 'viewer-token': 'viewer'}
+  const tokens: Record<string, string> = {
+    ...(options.tokens ?? {'admin-token': 'admin', 'viewer-token': 'viewer'}),
+    ...options.authorizer?.tokens(),
+  }
+  const authorizer = options.authorizer
   const permissions = options.permissions ?? {viewer: []}
   const historyLimit = options.historyLimit ?? 1000
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000
@@ -397,7 +413,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const header = req.headers.authorization
     if (header) {
       const m = /^Bearer\s+(.+)$/i.exec(header)
-      return m ? tokens[m[1]?.trim() ?? ''] : undefined
+      const token = m?.[1]?.trim() ?? ''
+      return m && Object.hasOwn(tokens, token) ? tokens[token] : undefined
     }
     if (options.plainHttpUser) return options.plainHttpUser
     const socket = req.socket as TLSSocket
@@ -465,6 +482,21 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       status(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
       return
     }
+    const decides = authorizer?.knows(user) === true
+    const attributes = {user, groups: serviceAccountGroups(user), path}
+    if (decides && isDiscoveryPath(path)) {
+      const decision = authorizer.authorize({...attributes, verb: 'get', resourceRequest: false, apiGroup: '', resource: ''})
+      if (!decision.allowed) {
+        status(
+          res,
+          403,
+          'Forbidden',
+          `forbidden: User "${user}" cannot get path "${path}"${decision.reason ? `: ${decision.reason}` : ''}`,
+          {},
+        )
+        return
+      }
+    }
     if (discovery(path, res)) {
       rec.verb = 'discovery'
       return
@@ -479,16 +511,34 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const watch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '')
     const verb: Verb = route.name ? 'get' : watch ? 'watch' : 'list'
     rec.verb = verb
-    if (!allowed(user, route.resource)) {
+    // A list or watch of one object by name (fieldSelector metadata.name=NAME) is authorized as
+    // that name, as kube-apiserver's request info has it.
+    const name =
+      route.name ?? (verb === 'get' ? undefined : /^metadata\.name==?([^,]+)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1])
+    const decision = decides
+      ? authorizer.authorize({
+          ...attributes,
+          verb,
+          resourceRequest: true,
+          apiGroup: info.group,
+          resource: info.name,
+          ...(route.namespace ? {namespace: route.namespace} : {}),
+          ...(name ? {name} : {}),
+        })
+      : {allowed: allowed(user, route.resource)}
+    if (!decision.allowed) {
+      // kube-apiserver's responsewriters.Forbidden: NewForbidden(group resource, name, forbiddenMessage[: reason]).
       const scope = route.namespace ? `in the namespace "${route.namespace}"` : 'at the cluster scope'
-      const what = route.name ? `${info.name} "${route.name}"` : info.name
+      const qualified = info.group ? `${info.name}.${info.group}` : info.name
+      const what = name ? `${qualified} "${name}"` : qualified
+      const reason = decision.reason ? `: ${decision.reason}` : ''
       status(
         res,
         403,
         'Forbidden',
-        `${what} is forbidden: User "${user}" cannot ${verb} resource "${info.name}" in API group "${info.group}" ${scope}`,
+        `${what} is forbidden: User "${user}" cannot ${verb} resource "${info.name}" in API group "${info.group}" ${scope}${reason}`,
         {
-          ...(route.name ? {name: route.name} : {}),
+          ...(name ? {name} : {}),
           ...(info.group ? {group: info.group} : {}),
           kind: info.name,
         },
@@ -892,6 +942,12 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       const e = stores.leases.get(`${ns}/${name}`)
       return e ? structuredClone(e.obj) : undefined
     },
+    addToken(token, user) {
+      tokens[token] = user
+    },
+    revokeToken(token) {
+      delete tokens[token]
+    },
     resourceVersion: () => rv,
     requests,
     requestCount(filter = {}) {
@@ -926,6 +982,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       rmSync(dir, {recursive: true, force: true})
     },
   }
+}
+
+/** The paths `discovery` answers (and /openapi), which RBAC checks as non-resource requests. */
+function isDiscoveryPath(path: string): boolean {
+  return /^\/(api|apis)$|^\/api\/[^/]+$|^\/apis\/[^/]+(\/[^/]+)?$|^\/openapi\//.test(path)
 }
 
 function lowerBound(sorted: string[], key: string): number {
