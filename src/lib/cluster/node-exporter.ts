@@ -13,7 +13,7 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import {InvalidInputError} from '../errors.js'
 import {createClusterClient, type ClusterClientOptions} from './cluster-client.js'
 import {runInformer} from './informer.js'
-import {LEASE_FIELDS_UNREAD, NODE_LEASE_PATH, summarizeLease, type KubeLease, type NodeLease} from './node-lease.js'
+import {LEASE_FIELDS_UNREAD, LEASE_PAGE_SIZE, NODE_LEASE_PATH, summarizeLease, type KubeLease, type NodeLease} from './node-lease.js'
 import {formatHealthSeries, formatLeaseSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
 import type {NodeSummary} from './node-readiness.js'
 import {nodeReport, runNodeInformer, type NodeStatusReport} from './node-status.js'
@@ -62,7 +62,7 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
   let state: ReadonlyMap<string, NodeSummary> = new Map()
   /** Node name → its Lease. */
   const leases = new Map<string, NodeLease>()
-  let nodeSeries: string | undefined
+  let nodeSeries: Buffer | undefined
   let lastLogged = ''
 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -72,10 +72,16 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
       return
     }
     if (path === '/metrics') {
-      nodeSeries ??= formatNodeSeries(state.values())
-      const body = nodeSeries + formatLeaseSeries(state.values(), leases, Date.now()) + formatHealthSeries(health)
-      res.writeHead(200, {'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body)})
-      res.end(req.method === 'HEAD' ? undefined : body)
+      // The node series change only with the nodes: kept as bytes. Lease ages grow with time:
+      // written at each scrape.
+      nodeSeries ??= Buffer.from(formatNodeSeries(state.values()))
+      const rest = Buffer.from(formatLeaseSeries(state.values(), leases, Date.now()) + formatHealthSeries(health))
+      res.writeHead(200, {'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': nodeSeries.length + rest.length})
+      if (req.method === 'HEAD') res.end()
+      else {
+        res.write(nodeSeries)
+        res.end(rest)
+      }
     } else if (path === '/healthz') {
       const ok = health.synced && !health.lastError
       const body = ok
@@ -147,7 +153,7 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
     client,
     path: NODE_LEASE_PATH,
     map: summarizeLease,
-    list: {drop: LEASE_FIELDS_UNREAD},
+    list: {drop: LEASE_FIELDS_UNREAD, limit: LEASE_PAGE_SIZE},
     signal: controller.signal,
     backoff: options.backoff,
     isFatal: () => false,
