@@ -78,7 +78,7 @@ export function staleLeaseNodes(names: Iterable<string>, leases: ReadonlyMap<str
 
 /** What a report says of the Leases: which nodes' are stale, or why none could be read. */
 export interface LeaseReport {
-  /** A Lease renewed longer ago than this is stale (`--lease-stale`). */
+  /** A Lease renewed longer ago than this is stale (the lease-stale setting). */
   staleAfterSeconds: number
   /** The nodes whose Lease is stale, sorted by name. */
   stale: string[]
