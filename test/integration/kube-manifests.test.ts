@@ -130,6 +130,18 @@ describe('deploy/kubernetes against the Kubernetes schemas', () => {
   })
 })
 
+describe('every object of a job', () => {
+  it('carries the job’s component label (what removing one job selects), the shared Namespace none', () => {
+    for (const job of JOBS) {
+      for (const o of rendered.get(job) ?? []) {
+        const component = o.metadata.labels?.['app.kubernetes.io/component']
+        if (o.kind === 'Namespace') assert.equal(component, undefined, `${job}: the Namespace`)
+        else assert.equal(component, job, `${job}: ${o.kind} ${o.metadata.name}`)
+      }
+    }
+  })
+})
+
 describe('every container of deploy/kubernetes', () => {
   it('runs non-root, read-only, unprivileged, with no capability and the RuntimeDefault seccomp profile', () => {
     for (const {base, pod, container} of containers()) {
