@@ -43,6 +43,12 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
       description: 'After the list, print changes as they happen (watch API) until interrupted.',
       exclusive: ['serve'],
     }),
+    'lease-stale': Flags.string({
+      description:
+        'Name, in the summary line, every node whose Lease in kube-node-lease (its kubelet heartbeat) is older than this, even while its Ready condition still says True.',
+      default: '40s',
+      helpValue: 'DURATION',
+    }),
     serve: Flags.string({
       description:
         'Serve Prometheus metrics (/metrics, /healthz), kept current by a watch, until interrupted, on PORT or :PORT (127.0.0.1), HOST:PORT or [IPv6]:PORT; 0.0.0.0:PORT or [::]:PORT for every interface (needs --tls-cert/--tls-key or --insecure-plaintext).',
@@ -63,6 +69,8 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
         field: 'fail-if-not-ready',
       })
     }
+    const {parseDuration} = await import('../lib/config/duration.js')
+    const leaseStaleMs = parseDuration(f['lease-stale'], 'lease-stale')
     const clusterOptions = {kubeconfig: f.kubeconfig, context: f.context, timeoutMs: this.timeoutMs, labelSelector: f.selector}
 
     if (f.serve) {
@@ -79,7 +87,10 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
     const {getNodeStatus, getNodeTable} = await import('../lib/cluster/node-status.js')
     // The default table needs what the server prints (kubectl's Table); everything else, the nodes.
     const tableOnly = !this.jsonEnabled() && f.output === 'table'
-    const {requests: _requests, ...report} = tableOnly ? await getNodeTable(clusterOptions) : await getNodeStatus(clusterOptions)
+    const options = {...clusterOptions, leaseStaleMs}
+    const {requests: _requests, ...report} = tableOnly ? await getNodeTable(options) : await getNodeStatus(options)
+    if (report.leases?.unavailable && !this.jsonEnabled())
+      this.logToStderr(`roster: warning: ${report.leases.unavailable}: node heartbeats (Leases) are left out`)
     await this.printReport(report)
     if (threshold) {
       const failure = checkNotReady(report.totals, threshold)
@@ -97,9 +108,14 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
       await this.printRows(full().nodes, nodeColumns(false), report)
     } else if (output === 'prometheus') {
       const {formatNodeMetrics} = await import('../lib/cluster/node-metrics.js')
-      process.stdout.write(formatNodeMetrics(full().nodes))
+      const nodes = full().nodes
+      const leases = report.leases?.unavailable
+        ? undefined
+        : new Map(nodes.flatMap((n) => (n.leaseRenewTime ? [[n.name, {name: n.name, renewTime: n.leaseRenewTime}] as const] : [])))
+      process.stdout.write(formatNodeMetrics(nodes, {leases}))
     } else {
       const {summaryLine} = await import('../lib/cluster/node-readiness.js')
+      const {staleLeaseText} = await import('../lib/cluster/node-lease.js')
       if (report.nodes.length > 0) {
         if (output === 'wide') await this.printRows(full().nodes, nodeColumns(true))
         else await this.printRows<NodeRow>(report.nodes, nodeColumns(false))
@@ -107,7 +123,7 @@ export default class NodeStatus extends RosterCommand<typeof NodeStatus> {
       const line =
         report.nodes.length === 0 && this.flags.selector
           ? `0 nodes match ${JSON.stringify(this.flags.selector)}`
-          : summaryLine(report.totals)
+          : summaryLine(report.totals) + staleLeaseText(report.leases)
       // After the table on stdout, as a person expects; to stderr under --no-headers so scripts reading rows get only rows.
       if (this.flags['no-headers']) this.logToStderr(line)
       else this.log(line)

@@ -162,7 +162,7 @@ describe('Prometheus exposition', () => {
     assert.equal(escapeLabelValue('a"b\\c\nd'), 'a\\"b\\\\c\\nd')
   })
   it('adds the exporter health series when given', () => {
-    const text = formatNodeMetrics([], {lastError: true, lastErrorTime: 1_700_000_000_000, errorsTotal: 3, synced: true})
+    const text = formatNodeMetrics([], {health: {lastError: true, lastErrorTime: 1_700_000_000_000, errorsTotal: 3, synced: true}})
     assert.match(text, /\nroster_node_status_last_error 1\n/)
     assert.match(text, /\nroster_node_status_up 0\n/)
     assert.match(text, /\nroster_node_status_last_error_timestamp_seconds 1700000000\n/)

@@ -42,6 +42,8 @@ export interface NodeSummary {
   conditions: NodeConditionSummary[]
   /** Conditions other than Ready that are True (MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable…). */
   problems: string[]
+  /** When the node last renewed its Lease in kube-node-lease (its kubelet's heartbeat), when known. */
+  leaseRenewTime?: string
 }
 
 /** What the default table shows of a node (NAME STATUS ROLES AGE VERSION) and what the totals count. */

@@ -48,7 +48,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     const route = request.routeOptions.url ?? 'unmatched'
     ctx.metrics.requests.inc({route, method: request.method, code: String(reply.statusCode)})
     ctx.metrics.duration.observe({route}, reply.elapsedTime / 1000)
-    if (request.routeOptions.config.unauthenticated !== 'probe') {
+    const unauthenticated = request.routeOptions.config.unauthenticated
+    if (unauthenticated !== 'probe' && unauthenticated !== 'health') {
       ctx.log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`)
     }
   })
