@@ -1,0 +1,113 @@
+/**
+ * The registry's history (GET /v1/events): the /ui/history page with its filters, and the event
+ * tables the overview and a service's page show. A server without the events route says so
+ * instead of a table.
+ */
+import {count, time} from '../format.js'
+import {type Html, html} from '../html.js'
+import {V1Error, type Query, type V1Client} from '../v1.js'
+import {type Page, href, pager, problem, table} from './page.js'
+
+/** An event as GET /v1/events gives it. */
+export interface RegistryEvent {
+  id: string
+  time: string
+  actor: {kind: string; id?: string; role?: string; email?: string; user?: string; host?: string}
+  action: string
+  object: {kind: string; namespace?: string; name?: string; endpoint?: string; id?: string}
+  changes?: Record<string, {before?: unknown; after?: unknown}>
+}
+
+export interface EventPage {
+  items: RegistryEvent[]
+  continue?: string
+}
+
+/** A page of events, or a message saying why there is none. */
+export async function readEvents(v1: V1Client, query: Query): Promise<EventPage | Html> {
+  try {
+    const body = await v1.getJson<EventPage | RegistryEvent[]>('/events', query)
+    return Array.isArray(body) ? {items: body} : body
+  } catch (error) {
+    if (error instanceof V1Error && error.status === 404 && /no such route/.test(error.message))
+      return html`<p class="empty">This server keeps no history of changes (its API has no /v1/events).</p>`
+    if (error instanceof V1Error && error.status < 500) return problem(error.message)
+    throw error
+  }
+}
+
+export function eventTable(caption: string, events: RegistryEvent[], empty = 'No changes recorded.'): Html {
+  return table(
+    caption,
+    ['Time', 'Who', 'Action', 'Object', 'Changes'],
+    events.map(
+      (e) =>
+        html`<tr>
+          <td>${time(e.time)}</td>
+          <td>${actorOf(e.actor)}</td>
+          <td>${e.action}</td>
+          <td>${objectOf(e.object)}</td>
+          <td>${changesOf(e.changes)}</td>
+        </tr>`,
+    ),
+    empty,
+  )
+}
+
+function actorOf(actor: RegistryEvent['actor']): Html {
+  const who = actor.email ?? actor.user ?? actor.id ?? actor.kind
+  const where = actor.host ? `@${actor.host}` : ''
+  const what = [actor.kind, actor.role].filter(Boolean).join(', ')
+  return html`${who}${where} <span class="muted">(${what})</span>`
+}
+
+function objectOf(object: RegistryEvent['object']): Html {
+  const label = object.endpoint ?? object.name ?? object.id ?? ''
+  const link =
+    object.kind === 'service' && object.id
+      ? href(`/ui/services/${encodeURIComponent(object.id)}`)
+      : object.kind === 'server' && object.name
+        ? `/ui/servers/${encodeURIComponent(object.name)}`
+        : object.kind === 'namespace'
+          ? '/ui/namespaces'
+          : undefined
+  const where = object.namespace && object.kind === 'service' ? html` <span class="muted">in ${object.namespace}</span>` : ''
+  return html`<span class="muted">${object.kind}</span> ${link ? html`<a href="${link}">${label}</a>` : label}${where}`
+}
+
+function changesOf(changes: RegistryEvent['changes']): Html {
+  const fields = Object.entries(changes ?? {})
+  if (fields.length === 0) return html``
+  return html`<ul class="changes">
+    ${fields.map(([field, {before, after}]) => html`<li><code>${field}</code>: ${show(before)} → ${show(after)}</li>`)}
+  </ul>`
+}
+
+function show(value: unknown): string {
+  if (value === undefined || value === null) return '∅'
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  return text.length > 120 ? `${text.slice(0, 117)}…` : text
+}
+
+const FILTERS = ['since', 'until', 'actor', 'namespace', 'endpoint'] as const
+const PAGE = 50
+
+export const historyPage: Page = async ({v1, query}) => {
+  const filter: Query = {}
+  for (const f of FILTERS) filter[f] = query[f]?.trim() || undefined
+  const events = await readEvents(v1, {...filter, limit: String(PAGE), continue: query.continue})
+  const form = html`<form class="filters" method="get" action="/ui/history" role="search" aria-label="Filter the history">
+    <label>Since <input name="since" value="${filter.since ?? ''}" placeholder="24h or 2025-01-31T00:00:00Z" /></label>
+    <label>Until <input name="until" value="${filter.until ?? ''}" placeholder="RFC 3339 time" /></label>
+    <label>Who <input name="actor" value="${filter.actor ?? ''}" placeholder="user, token or host" /></label>
+    <label>Namespace <input name="namespace" value="${filter.namespace ?? ''}" /></label>
+    <label>Endpoint <input name="endpoint" value="${filter.endpoint ?? ''}" placeholder="http://db1:9100/metrics" /></label>
+    <button type="submit">Filter</button>
+  </form>`
+  if (!('items' in events)) return {title: 'History', main: html`${form}${events}`}
+  return {
+    title: 'History',
+    main: html`${form} ${eventTable(`Changes${events.items.length ? ` (${count(events.items.length)} on this page)` : ''}`, events.items)}
+    ${pager('/ui/history', {...filter, continue: query.continue, from: query.from}, events.items.length, events.continue)}`,
+  }
+}
