@@ -6,7 +6,7 @@
 import {count, time} from '../format.js'
 import {type Html, html} from '../html.js'
 import {V1Error, type Query, type V1Client} from '../v1.js'
-import {type Page, href, pager, problem, table} from './page.js'
+import {type Page, href, pager, problem, table, textField} from './page.js'
 
 /** An event as GET /v1/events gives it. */
 export interface RegistryEvent {
@@ -97,11 +97,11 @@ export const historyPage: Page = async ({v1, query}) => {
   for (const f of FILTERS) filter[f] = query[f]?.trim() || undefined
   const events = await readEvents(v1, {...filter, limit: String(PAGE), continue: query.continue})
   const form = html`<form class="filters" method="get" action="/ui/history" role="search" aria-label="Filter the history">
-    <label>Since <input name="since" value="${filter.since ?? ''}" placeholder="24h or 2025-01-31T00:00:00Z" /></label>
-    <label>Until <input name="until" value="${filter.until ?? ''}" placeholder="RFC 3339 time" /></label>
-    <label>Who <input name="actor" value="${filter.actor ?? ''}" placeholder="user, token or host" /></label>
-    <label>Namespace <input name="namespace" value="${filter.namespace ?? ''}" /></label>
-    <label>Endpoint <input name="endpoint" value="${filter.endpoint ?? ''}" placeholder="http://db1:9100/metrics" /></label>
+    ${textField('Since', 'since', filter.since, {placeholder: '24h or 2025-01-31T00:00:00Z'})}
+    ${textField('Until', 'until', filter.until, {placeholder: 'RFC 3339 time'})}
+    ${textField('Who', 'actor', filter.actor, {placeholder: 'user, token or host'})}
+    ${textField('Namespace', 'namespace', filter.namespace)}
+    ${textField('Endpoint', 'endpoint', filter.endpoint, {placeholder: 'http://db1:9100/metrics'})}
     <button type="submit">Filter</button>
   </form>`
   if (!('items' in events)) return {title: 'History', main: html`${form}${events}`}

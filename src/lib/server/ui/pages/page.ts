@@ -68,3 +68,32 @@ export function pager(path: string, query: Query, shown: number, next: string | 
 export function problem(message: string): Html {
   return html`<p class="problem" role="alert">${message}</p>`
 }
+
+/** A labelled text field of a GET form (label and field tied by id). */
+export function textField(label: string, name: string, value: string | undefined, o: {placeholder?: string; search?: boolean} = {}): Html {
+  return html`<div class="field${o.search ? ' wide' : ''}">
+    <label for="f-${name}">${label}</label>
+    <input
+      id="f-${name}"
+      name="${name}"
+      value="${value ?? ''}"
+      ${o.search ? html`type="search" data-search` : html`type="text"`}
+      placeholder="${o.placeholder ?? ''}"
+    />
+  </div>`
+}
+
+/** A labelled choice of a GET form: `options` as [value, label]. */
+export function selectField(
+  label: string,
+  name: string,
+  options: readonly (readonly [string, string])[],
+  selected: string | undefined,
+): Html {
+  return html`<div class="field">
+    <label for="f-${name}">${label}</label>
+    <select id="f-${name}" name="${name}">
+      ${options.map(([value, text]) => html`<option value="${value}" ${value === (selected ?? '') ? html`selected` : ''}>${text}</option>`)}
+    </select>
+  </div>`
+}

@@ -3,7 +3,7 @@ import {count, labelChips, literalPattern, span, time} from '../format.js'
 import {html} from '../html.js'
 import {V1Error} from '../v1.js'
 import {eventTable, readEvents} from './history.js'
-import {type Page, href, pager, problem, table} from './page.js'
+import {type Page, href, pager, problem, table, textField} from './page.js'
 
 const TARGETS_PAGE = 50
 const MOVES_SHOWN = 50
@@ -60,7 +60,7 @@ export const overviewPage: Page = async ({v1}) => {
 export const serversPage: Page = async ({v1, query}) => {
   const selector = query.selector?.trim() || undefined
   const form = html`<form class="filters" method="get" action="/ui/servers" role="search" aria-label="Filter the servers">
-    <label>Label selector <input name="selector" value="${selector ?? ''}" placeholder="region=eu,tier!=canary" /></label>
+    ${textField('Label selector', 'selector', selector, {placeholder: 'region=eu,tier!=canary'})}
     <button type="submit">Filter</button>
   </form>`
   let servers

@@ -8,7 +8,7 @@ import {fromNow, labelChips, literalPattern, time} from '../format.js'
 import {type Html, html} from '../html.js'
 import {V1Error, type Query} from '../v1.js'
 import {eventTable, readEvents} from './history.js'
-import {type Page, href, pager, problem, table} from './page.js'
+import {type Page, href, pager, problem, selectField, table, textField} from './page.js'
 
 const SORTS = [
   ['name', 'Name'],
@@ -33,36 +33,19 @@ export const servicesPage: Page = async ({v1, query}) => {
     v1.get('listNamespaces', '/namespaces'),
     v1.get('status', '/status'),
   ])
-  const option = (value: string, label: string, selected: string | undefined) =>
-    html`<option value="${value}" ${value === (selected ?? '') ? html` selected` : ''}>${label}</option>`
   const form = html`<form class="filters search" method="get" action="/ui/services" role="search" aria-label="Search the services">
-    <label class="wide">Endpoint contains <input type="search" name="q" value="${q ?? ''}" placeholder="db1:9100" data-search /></label>
-    <label>Name contains <input name="name" value="${name ?? ''}" placeholder="node" /></label>
-    <label>Label selector <input name="selector" value="${selector ?? ''}" placeholder="env=prod,team in (a,b)" /></label>
-    <label
-      >Server
-      <select name="server">
-        ${option('', 'any', server)}${option(UNASSIGNED, 'none (unassigned)', server)} ${servers.map((s) => option(s.name, s.name, server))}
-      </select></label
-    >
-    <label
-      >Namespace
-      <select name="namespace">
-        ${option('', 'all', namespace)} ${namespaces.map((n) => option(n.name, n.name, namespace))}
-      </select></label
-    >
-    <label
-      >Sort by
-      <select name="sort">
-        ${SORTS.map(([key, label]) => option(key, label, sort))}
-      </select></label
-    >
-    <label
-      >Per page
-      <select name="limit">
-        ${PAGE_SIZES.map((n) => option(n, n, limit))}
-      </select></label
-    >
+    ${textField('Endpoint contains', 'q', q, {placeholder: 'db1:9100', search: true})}
+    ${textField('Name contains', 'name', name, {placeholder: 'node'})}
+    ${textField('Label selector', 'selector', selector, {placeholder: 'env=prod,team in (a,b)'})}
+    ${selectField('Server', 'server', [['', 'any'], [UNASSIGNED, 'none (unassigned)'], ...servers.map((s) => [s.name, s.name] as const)], server)}
+    ${selectField('Namespace', 'namespace', [['', 'all'], ...namespaces.map((n) => [n.name, n.name] as const)], namespace)}
+    ${selectField('Sort by', 'sort', SORTS, sort)}
+    ${selectField(
+      'Per page',
+      'limit',
+      PAGE_SIZES.map((n) => [n, n] as const),
+      limit,
+    )}
     <button type="submit">Search</button>
   </form>`
   let page
