@@ -237,6 +237,33 @@ describe('the web console in a real browser', {skip: missing}, () => {
     assert.equal(callback.status, 400)
   })
 
+  it('the overview and a service’s page show the CLI’s writes from the history (GET /v1/events), newest first', async (t) => {
+    const probe = await http(`${fx.url}/v1/events?limit=1`, {token: await readToken(fx)})
+    if (probe.status === 404) return t.skip('this serve has no GET /v1/events (the registry history is not in this build)')
+    const {page} = adminPage
+    await fx.roster([
+      'service',
+      'register',
+      'node',
+      '-e',
+      'http://db5.example.net:9100/metrics',
+      '-l',
+      'env=prod',
+      '-l',
+      'tier=db',
+      '--selector',
+      'region=eu',
+    ])
+    await page.goto(`${fx.url}/ui/`)
+    const last = page.getByRole('region', {name: 'Last changes'}).locator('tbody tr').first()
+    assert.match((await last.textContent())!, /update.*http:\/\/db5\.example\.net:9100\/metrics/s)
+    await page.goto(`${fx.url}/ui/services/${await idOf(fx, 'http://db5.example.net:9100/metrics')}`)
+    const history = page.getByRole('region', {name: /^Changes to http:\/\/db5/}).locator('tbody tr')
+    assert.match((await history.first().textContent())!, /update.*tier/s)
+    assert.match((await history.last().textContent())!, /register/)
+    assert.deepEqual(await adminPage.problems(), [])
+  })
+
   it('sign out: the cookie goes, and the back button shows nothing private', async () => {
     const {page} = adminPage
     await page.goto(`${fx.url}/ui/services/${await idOf(fx, 'http://db4.example.net:9100/metrics')}`)

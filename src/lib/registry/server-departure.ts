@@ -6,7 +6,7 @@
  */
 import {assignServers} from './distribution.js'
 import type {Server, Service} from './model.js'
-import {SelectorCache} from './selector.js'
+import {type SelectorCache} from './selector.js'
 
 export interface Move {
   service: Service
@@ -14,21 +14,14 @@ export interface Move {
   to: string[]
 }
 
-/** The services `server` holds and the servers each would gain if it left. */
-export function movesIfServerLeaves(server: string, services: Iterable<Service>, servers: readonly Server[], replicas: number): Move[] {
-  const staying = servers.filter((s) => s.name !== server)
-  const selectors = new SelectorCache()
-  const moves: Move[] = []
-  for (const service of services) {
-    if (!service.servers.includes(server)) continue
-    let after: string[]
-    try {
-      after = assignServers(service, staying, replicas, selectors)
-    } catch {
-      // A selector the registry stored but cannot parse any more selects no server.
-      after = []
-    }
-    moves.push({service, to: after.filter((name) => !service.servers.includes(name))})
+/** The servers `service` would gain if it were assigned again over `staying` (the servers but the one leaving). */
+export function serversGained(service: Service, staying: readonly Server[], replicas: number, selectors: SelectorCache): string[] {
+  let after: string[]
+  try {
+    after = assignServers(service, staying, replicas, selectors)
+  } catch {
+    // A selector the registry stored but cannot parse any more selects no server.
+    after = []
   }
-  return moves
+  return after.filter((name) => !service.servers.includes(name))
 }

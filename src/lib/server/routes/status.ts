@@ -7,7 +7,9 @@
  */
 import {mayAccessNamespace} from '../../auth/caller.js'
 import {InvalidInputError, NotFoundError} from '../../errors.js'
-import {type Move, movesIfServerLeaves} from '../../registry/server-departure.js'
+import type {Server} from '../../registry/model.js'
+import {SelectorCache} from '../../registry/selector.js'
+import {type Move, serversGained} from '../../registry/server-departure.js'
 import type {AppContext, ServeApp} from '../app-context.js'
 import {callerOf, registryRead, withAccess} from '../authorization.js'
 import {routes} from '../schemas.js'
@@ -19,7 +21,7 @@ const MAX_MOVES = 1000
 export function registerStatusRoutes(app: ServeApp, {view}: AppContext): void {
   const counts = perGeneration(view, () => countServices(view))
   const moves = perGeneration(view, () => new Map<string, Move[]>())
-
+  const gained = new GainedServers()
   app.get('/v1/status', withAccess(routes.status, registryRead), async (request) => {
     const caller = callerOf(request)
     const c = counts()
@@ -55,12 +57,7 @@ export function registerStatusRoutes(app: ServeApp, {view}: AppContext): void {
     const cache = moves()
     let all = cache.get(name)
     if (!all) {
-      all = movesIfServerLeaves(
-        name,
-        allServices(view),
-        [...view.servers.values()].map((e) => e.value),
-        view.settings.replicas,
-      )
+      all = gained.movesOf(name, view)
       all.sort((a, b) => compare(a.service.name, b.service.name) || compare(a.service.endpoint, b.service.endpoint))
       cache.set(name, all)
     }
@@ -73,6 +70,40 @@ export function registerStatusRoutes(app: ServeApp, {view}: AppContext): void {
     }
     return {server: name, services: visible.length, unassigned, destinations: sortedKeys(destinations), moves: visible.slice(0, limit)}
   })
+}
+
+const MAX_REMEMBERED = 500_000
+
+/**
+ * What each service would gain if one server left, remembered across view generations: it
+ * depends only on the service's endpoint, selector and servers, and on the servers and replicas,
+ * whose change forgets it all. A write of one service then costs one assignment, not one per
+ * service the server holds.
+ */
+class GainedServers {
+  private readonly remembered = new Map<string, string[]>()
+  private signature = ''
+  private selectors = new SelectorCache()
+
+  movesOf(server: string, view: RegistryView): Move[] {
+    const servers: Server[] = [...view.servers.values()].map((e) => e.value)
+    const signature = JSON.stringify([view.settings.replicas, servers.map((s) => [s.name, s.state, s.labels])])
+    if (signature !== this.signature || this.remembered.size > MAX_REMEMBERED) {
+      this.remembered.clear()
+      this.selectors = new SelectorCache()
+      this.signature = signature
+    }
+    const staying = servers.filter((s) => s.name !== server)
+    const moves: Move[] = []
+    for (const service of allServices(view)) {
+      if (!service.servers.includes(server)) continue
+      const key = `${server}\0${service.endpoint}\0${service.selector}\0${service.servers.join(',')}`
+      let to = this.remembered.get(key)
+      if (!to) this.remembered.set(key, (to = serversGained(service, staying, view.settings.replicas, this.selectors)))
+      moves.push({service, to})
+    }
+    return moves
+  }
 }
 
 interface ServiceCounts {

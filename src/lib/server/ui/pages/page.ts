@@ -90,7 +90,7 @@ export function selectField(
   options: readonly (readonly [string, string])[],
   selected: string | undefined,
 ): Html {
-  return html`<div class="field">
+  return html`<div class="field choice">
     <label for="f-${name}">${label}</label>
     <select id="f-${name}" name="${name}">
       ${options.map(([value, text]) => html`<option value="${value}" ${value === (selected ?? '') ? html`selected` : ''}>${text}</option>`)}

@@ -2,7 +2,7 @@
 import {count, labelChips, literalPattern, span, time} from '../format.js'
 import {html} from '../html.js'
 import {V1Error} from '../v1.js'
-import {eventTable, readEvents} from './history.js'
+import {eventTable, latestEvents} from './history.js'
 import {type Page, href, pager, problem, table, textField} from './page.js'
 
 const TARGETS_PAGE = 50
@@ -12,7 +12,7 @@ export const overviewPage: Page = async ({v1}) => {
   const [status, servers, events] = await Promise.all([
     v1.get('status', '/status'),
     v1.get('listServers', '/servers'),
-    readEvents(v1, {limit: '10'}),
+    latestEvents(v1, {}, 10),
   ])
   const most = Math.max(1, ...Object.values(status.servicesByServer))
   const lag = status.lagSeconds < 1 ? `${Math.round(status.lagSeconds * 1000)} ms` : span(status.lagSeconds * 1000)

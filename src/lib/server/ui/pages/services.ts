@@ -7,7 +7,7 @@ import {type TargetGroup, sdConfigOf, serializeTargetGroups, targetGroups} from 
 import {fromNow, labelChips, literalPattern, time} from '../format.js'
 import {type Html, html} from '../html.js'
 import {V1Error, type Query} from '../v1.js'
-import {eventTable, readEvents} from './history.js'
+import {eventTable, latestEvents} from './history.js'
 import {type Page, href, pager, problem, selectField, table, textField} from './page.js'
 
 const SORTS = [
@@ -123,7 +123,7 @@ export const servicePage: Page = async ({v1, params}) => {
   }
   const [namespace, events] = await Promise.all([
     v1.get('getNamespace', `/namespaces/${encodeURIComponent(service.namespace)}`),
-    readEvents(v1, {namespace: service.namespace, endpoint: service.endpoint, limit: '20'}),
+    latestEvents(v1, {namespace: service.namespace, endpoint: `^${literalPattern(service.endpoint)}$`}, 20),
   ])
   const config = sdConfigOf(namespace.export)
   const groups: {server: string; group: TargetGroup | undefined}[] = service.servers.map((server) => ({
