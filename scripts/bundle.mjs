@@ -12,6 +12,7 @@ import {readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:f
 import {createRequire} from 'node:module'
 import path from 'node:path'
 import {etcdPrecompiledProto} from './bundle-etcd.mjs'
+import {bundleConsole} from './bundle-console.mjs'
 
 const nodeRequire = createRequire(import.meta.url)
 
@@ -332,3 +333,5 @@ await build({
 const cjs = readFileSync('dist/roster.cjs', 'utf8').replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 const hash = createHash('sha256').update(cjs).digest('hex').slice(0, 16)
 writeFileSync('dist/roster.cjs', `/*! roster ${pkg.version} bundle ${hash} */\n${cjs}`)
+// The web console's stylesheet, script and icon (dist/console/), which serve reads at start.
+await bundleConsole()

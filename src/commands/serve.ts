@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {RosterCommand, registryFlags} from '../command/base-command.js'
 import {InvalidInputError} from '../lib/errors.js'
 import {oidcOptionsOf, oidcServeFlags} from '../command/oidc-flags.js'
+import {consoleOptionsOf, consoleServeFlags} from '../command/console-flags.js'
 
 const {token: _token, 'registry-ca': _registryCa, ...storeFlags} = registryFlags
 
@@ -31,6 +32,7 @@ Answers come from an in-memory view of the registry that follows the store (etcd
       default: 'token',
     }),
     ...oidcServeFlags,
+    ...consoleServeFlags,
     ...storeFlags,
   }
 
@@ -54,6 +56,7 @@ Answers come from an in-memory view of the registry that follows the store (etcd
       oidc,
       version: this.config.version,
       log: (line) => process.stderr.write(`roster serve: ${line}\n`),
+      console: await consoleOptionsOf(this.flags, this.config.root),
     })
   }
 }

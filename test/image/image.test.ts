@@ -278,7 +278,7 @@ describe('the image', {skip: unavailable}, () => {
     }
   })
 
-  it('serve: over etcd, HTTPS from a mounted certificate; /healthz, /readyz and the API answer', async () => {
+  it('serve: over etcd, HTTPS from a mounted certificate; /healthz, /readyz, the API and the console answer', async () => {
     const etcd = await startEtcd()
     const tlsDir = mkdtempSync(path.join(work, 'tls-'))
     const tls = makeTlsFiles(tlsDir)
@@ -324,6 +324,11 @@ describe('the image', {skip: unavailable}, () => {
       const servers = await get('/v1/servers', admin)
       assert.equal(servers.status, 200, servers.body)
       assert.equal((await get('/v1/servers')).status, 401)
+      // The web console's assets are in the image: its sign-in page links a stylesheet that answers.
+      const page = await get('/ui/')
+      const stylesheet = /href="(\/ui\/assets\/[^"]+\.css)"/.exec(page.body)?.[1]
+      assert.ok(stylesheet, `a stylesheet link on /ui/: ${page.status} ${page.body.slice(0, 300)}`)
+      assert.equal((await get(stylesheet)).status, 200)
     } finally {
       assert.equal(await serve.stop(), 0, serve.stderr())
       await etcd.stop()

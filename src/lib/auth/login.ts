@@ -127,8 +127,8 @@ function decodePayload(jwt: string | undefined): Record<string, unknown> | undef
   }
 }
 
-/** A StoredLogin from a token response (after a login or a refresh). */
-function loginFrom(
+/** A StoredLogin from a token response (after a login or a refresh; the console keeps one per session). */
+export function loginFrom(
   response: TokenResponse,
   base: {registry: string; issuer: string; clientId: string; rolesClaim: string; flow: StoredLogin['flow']; previous?: StoredLogin},
 ): StoredLogin {

@@ -10,6 +10,7 @@ import type {Registry} from '../registry/registry.js'
 import type {Store} from '../store/store.js'
 import type {ServeMetrics} from './metrics.js'
 import type {ApiTypeProvider} from './schemas.js'
+import type {ConsoleOptions} from './ui/options.js'
 import type {RegistryView} from './view.js'
 
 export interface AppContext {
@@ -27,6 +28,8 @@ export interface AppContext {
   log: (line: string) => void
   https?: {cert: Buffer; key: Buffer}
   version: string
+  /** The web console under /ui/ (ui/console.ts); absent: no console. */
+  console?: ConsoleOptions
 }
 
 /** serve's fastify instance: requests and answers typed from the route schemas. */

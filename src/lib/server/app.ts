@@ -23,6 +23,7 @@ import {registerProbeRoutes} from './routes/probes.js'
 import {registerServerRoutes} from './routes/servers.js'
 import {registerServiceRoutes} from './routes/services.js'
 import {registerSettingsRoutes} from './routes/settings.js'
+import {registerStatusRoutes} from './routes/status.js'
 import {registerTokenRoutes} from './routes/tokens.js'
 import {type ApiTypeProvider, sharedSchemas} from './schemas.js'
 
@@ -74,7 +75,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   registerNamespaceRoutes(app, ctx)
   registerServiceRoutes(app, ctx)
   registerTokenRoutes(app, ctx)
+  registerStatusRoutes(app, ctx)
   registerHttpSdRoutes(app, ctx)
   registerProbeRoutes(app, ctx)
+  if (ctx.console) await (await import('./ui/console.js')).registerConsole(app, ctx, ctx.console)
   return app as unknown as FastifyInstance
 }

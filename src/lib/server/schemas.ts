@@ -339,6 +339,66 @@ export const routes = {
     },
     response: {200: {type: 'array', items: ref('TargetGroup')}, ...errors},
   },
+  getService: {
+    tags: ['services'],
+    summary: 'One service by ID (namespace= when the ID is in more than one namespace).',
+    params: {type: 'object', required: ['id'], properties: {id: {type: 'string'}}, additionalProperties: false},
+    querystring: {type: 'object', additionalProperties: false, properties: {namespace: {type: 'string'}}},
+    response: {200: ref('Service'), ...errors},
+  },
+  serverMoves: {
+    tags: ['servers'],
+    summary:
+      "What would move if this server left (unregistered or leaving): how many of its services each remaining server would take (the registry's rendezvous distribution over the servers that stay), how many no other server would take, and the first `limit` of them (default 100), in the caller's namespaces.",
+    params: nameParam,
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {limit: {type: 'string', pattern: '^[0-9]{1,4}$', description: 'How many moves to list, 0 to 1000.'}},
+    },
+    response: {
+      200: answer(
+        {
+          server: {type: 'string'},
+          services: {type: 'integer'},
+          unassigned: {type: 'integer', description: 'Services no other server would take (left with fewer servers, or none).'},
+          destinations: {
+            type: 'object',
+            additionalProperties: {type: 'integer'},
+            description: 'Server name to the number of services it would gain.',
+          },
+          moves: {
+            type: 'array',
+            items: answer({service: ref('Service'), to: {type: 'array', items: {type: 'string'}}}, ['service', 'to']),
+          },
+        },
+        ['server', 'services', 'unassigned', 'destinations', 'moves'],
+      ),
+      ...errors,
+    },
+  },
+  status: {
+    tags: ['status'],
+    summary:
+      "The in-memory view serve answers from: the store revision it reflects, the seconds since it last confirmed it was current, and its counts (servers, namespaces, services, unassigned services, services per server and per namespace), in the caller's namespaces.",
+    querystring: noQuery,
+    response: {
+      200: answer(
+        {
+          revision: {type: 'integer'},
+          lagSeconds: {type: 'number'},
+          servers: {type: 'integer'},
+          namespaces: {type: 'integer'},
+          services: {type: 'integer'},
+          unassigned: {type: 'integer', description: 'Services assigned to no server.'},
+          servicesByServer: {type: 'object', additionalProperties: {type: 'integer'}},
+          servicesByNamespace: {type: 'object', additionalProperties: {type: 'integer'}},
+        },
+        ['revision', 'lagSeconds', 'servers', 'namespaces', 'services', 'unassigned', 'servicesByServer', 'servicesByNamespace'],
+      ),
+      ...errors,
+    },
+  },
   sdServer: {
     tags: ['http_sd'],
     summary: 'Prometheus http_sd: the targets of every exported namespace assigned to a server.',

@@ -30,6 +30,8 @@ export interface ServeOptions {
   stop?: Promise<void>
   /** Called with the address once listening. */
   onListening?: (url: string) => void
+  /** The web console under /ui/; absent: none. */
+  console?: import('./ui/options.js').ConsoleOptions
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -79,6 +81,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     log: options.log,
     https,
     version: options.version,
+    console: options.console,
   })
 
   try {

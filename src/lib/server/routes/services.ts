@@ -4,6 +4,7 @@
  * that a client reads its own writes.
  */
 import {mayAccessNamespace} from '../../auth/caller.js'
+import {InvalidInputError, NotFoundError} from '../../errors.js'
 import {DEFAULT_NAMESPACE, type Service} from '../../registry/model.js'
 import {validateName} from '../../registry/validation.js'
 import type {AppContext, ServeApp} from '../app-context.js'
@@ -24,6 +25,23 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       const {limit, continue: next, ...filter} = request.query
       await view.fresh()
       return queryServices(view, filter, {limit, continue: next}, (ns) => mayAccessNamespace(caller, ns))
+    },
+  )
+  app.get(
+    '/v1/services/:id',
+    withAccess(
+      routes.getService,
+      inNamespaces('read', ({params, query}) => unregisterNamespaces(view, [params.id], query.namespace)),
+    ),
+    async (request) => {
+      await view.fresh()
+      const id = request.params.id.trim().toLowerCase()
+      const holders = request.query.namespace === undefined ? view.namespacesHolding(id) : [request.query.namespace]
+      if (holders.length > 1)
+        throw InvalidInputError.forField('namespace', '', `service ${id} is in namespaces ${holders.join(', ')}: name one with namespace=`)
+      const service = holders[0] === undefined ? undefined : view.services.get(holders[0])?.get(id)?.value
+      if (!service) throw new NotFoundError(`service ${JSON.stringify(id)} is not registered`)
+      return service
     },
   )
   app.post(
