@@ -302,7 +302,7 @@ describe('the web console with --auth none on loopback', {skip: missing}, () => 
     assert.match((await watched.page.locator('main').textContent())!, /prom1/)
     assert.equal(await watched.page.getByRole('button', {name: 'Sign out'}).count(), 0)
     await watched.page.goto(`${serve.url}/ui/tokens`)
-    assert.match((await watched.page.locator('main').textContent())!, /runs with --auth none/)
+    assert.match((await watched.page.locator('main').textContent())!, /runs without authentication \(auth none\)/)
   })
 })
 
