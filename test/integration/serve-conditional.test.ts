@@ -180,6 +180,7 @@ describe('roster serve: ETags and If-Match on every write route (SQLite)', () =>
         const takesIfMatch = (operation.parameters ?? []).some((p) => p.in === 'header' && p.name.toLowerCase() === 'if-match')
         const fixture = fixtures[route]
         if (takesIfMatch) assert.ok(fixture, `${route} takes If-Match: give it a fixture in this test`)
+        else assert.equal(fixture, undefined, `${route} has a fixture but its document does not list the If-Match header`)
         const url = fixture?.url ?? template.replace(/\{[^}]+\}/g, 'x')
         const body = fixture ? fixture.body : method === 'delete' ? undefined : {}
         let stale = '"1"'

@@ -7,13 +7,13 @@
  * Revision 0 means "absent": expecting 0 writes only if the object does not exist yet.
  */
 import {InvalidInputError, PreconditionFailedError} from '../errors.js'
-import {MAX_TXN_OPS, type KeyValue} from '../store/store.js'
+import type {KeyValue} from '../store/store.js'
 import {parseJson} from './context.js'
 import type {Revisioned} from './model.js'
 
 /**
  * The most services one conditional call writes or deletes. A conditional call is written in ONE
- * store transaction (at most MAX_TXN_OPS compares: the services, their namespaces and the
+ * store transaction (at most 128 compares, etcd's limit: the services, their namespaces and the
  * topology), so that a 412 always means that nothing was changed; callers cut larger sets into
  * calls of this size.
  */
@@ -62,9 +62,4 @@ export function requireRevision(what: string, expected: number | undefined, curr
         ? `it exists (revision ${current}) and revision 0 means only if absent`
         : `it is at revision ${current} now`
   throw new PreconditionFailedError(`${what}: revision ${expected} expected, ${now}; nothing was changed`)
-}
-
-/** Whether a transaction of `compares` compares fits one store transaction (see MAX_CONDITIONAL_SERVICES). */
-export function fitsOneTransaction(compares: number): boolean {
-  return compares <= MAX_TXN_OPS
 }
