@@ -14,7 +14,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {OWNER_LABEL} from '../../src/lib/discover/plan.js'
 import type {PodTarget} from '../../src/lib/discover/pods.js'
-import {reconcile} from '../../src/lib/discover/reconcile.js'
+import {reconcile, reconcileLine} from '../../src/lib/discover/reconcile.js'
 import {pruneServices} from '../../src/lib/registry/prune.js'
 import type {RegistryClient} from '../../src/lib/registry/registry-client.js'
 import {Registry} from '../../src/lib/registry/registry.js'
@@ -174,6 +174,10 @@ for (const backend of backends) {
       )
       assert.deepEqual([result.created, result.removed], [1, 0])
       assert.ok(result.replanned >= 1, 'the reconcile planned again after its write was refused')
+      assert.match(
+        reconcileLine(result),
+        /→ 1 created, .*; 2 conflicting \(not owned, left alone\), planned again 1× \(services changed between read and write\)\.$/,
+      )
     })
   })
 }

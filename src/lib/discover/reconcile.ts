@@ -178,6 +178,7 @@ export function reconcileLine(r: ReconcileResult): string {
   const extra = [
     r.conflicts.length > 0 ? `${r.conflicts.length} conflicting (not owned, left alone)` : '',
     r.skipped.length > 0 ? `${r.skipped.length} pods skipped` : '',
+    r.replanned > 0 ? `planned again ${r.replanned}× (services changed between read and write)` : '',
   ]
     .filter(Boolean)
     .join(', ')
