@@ -19,6 +19,8 @@ interface SettingEntry {
 export const SETTINGS: Readonly<Record<string, SettingEntry>> = {
   // node-status serves its exporter with --serve; serve and kube metrics-proxy take --listen.
   listen: {flags: ['listen', 'serve']},
+  // The revision a conditional write expects (the library's expectRevision): service register/unregister --if-revision.
+  revision: {flags: ['if-revision']},
   token: {hint: 'pass {token} (or ROSTER_TOKEN, or token: in a config file), or run roster login'},
 }
 

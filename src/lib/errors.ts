@@ -109,6 +109,14 @@ export class ConflictError extends RosterError {
   override readonly code: string = 'conflict'
 }
 
+/**
+ * A conditional write or delete (HTTP If-Match, the library's expectRevision) whose object moved:
+ * its revision is no longer the one expected. Nothing was changed. Exit 6, HTTP 412.
+ */
+export class PreconditionFailedError extends ConflictError {
+  override readonly code: string = 'precondition_failed'
+}
+
 /** A request body or value larger than the limit (HTTP 413). Exit 2. */
 export class TooLargeError extends InvalidInputError {
   override readonly code: string = 'too_large'

@@ -76,7 +76,9 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
       ],
     )
     ok(await cli(admin, 'registry', 'settings', '--replicas', '2'))
-    assert.deepEqual(JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout), {replicas: 2})
+    const settings = JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout) as {revision: number}
+    assert.deepEqual(settings, {replicas: 2, revision: settings.revision})
+    assert.ok(settings.revision > 0)
     ok(await cli(admin, 'registry', 'settings', '--replicas', '1'))
 
     const reg = ok(

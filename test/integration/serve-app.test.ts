@@ -119,7 +119,7 @@ describe('serve app: routes cannot skip authorization or the OpenAPI document', 
     const app = await bareApp()
     requireAccessRules(app)
     assert.throws(
-      () => app.get('/v1/settings', {schema: routes.getSettings}, async () => ({replicas: 1})),
+      () => app.get('/v1/settings', {schema: routes.getSettings}, async () => ({replicas: 1, revision: 0})),
       /GET \/v1\/settings: .*withAccess/,
     )
     // Another route's schema does not stand for this one's.
@@ -127,7 +127,7 @@ describe('serve app: routes cannot skip authorization or the OpenAPI document', 
       () => app.get('/v1/servers', {...withAccess(routes.getSettings, adminOnly), schema: routes.listServers}, async () => []),
       /GET \/v1\/servers/,
     )
-    app.get('/v1/settings', withAccess(routes.getSettings, adminOnly), async () => ({replicas: 1}))
+    app.get('/v1/settings', withAccess(routes.getSettings, adminOnly), async () => ({replicas: 1, revision: 0}))
     app.get('/open', {config: {unauthenticated: 'public'}}, async () => ({}))
     await app.ready()
     await app.close()

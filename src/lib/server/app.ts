@@ -14,6 +14,7 @@ import {firstLineOf} from '../errors.js'
 import type {AppContext, ServeApp} from './app-context.js'
 import {addAuthentication} from './authentication.js'
 import {requireAccessRules} from './authorization.js'
+import {refuseIfMatchWithoutEntityTag} from './conditional.js'
 import {BODY_LIMIT, httpError} from './http-error.js'
 import {registerHttpSdRoutes} from './http-sd.js'
 import {registerOpenApi} from './openapi.js'
@@ -44,6 +45,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   for (const schema of sharedSchemas) app.addSchema(schema)
 
   requireAccessRules(app)
+  refuseIfMatchWithoutEntityTag(app)
   addAuthentication(app, ctx)
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'

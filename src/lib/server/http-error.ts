@@ -11,6 +11,7 @@ import {
   NotAllowedError,
   NotAuthenticatedError,
   NotFoundError,
+  PreconditionFailedError,
   RosterError,
   TooLargeError,
   firstLineOf,
@@ -38,6 +39,7 @@ export function httpError(error: unknown): {status: number; body: {error: {code:
     if (error instanceof NotAuthenticatedError) return {status: 401, body: body(error.code, message)}
     if (error instanceof NotAllowedError) return {status: 403, body: body(error.code, message)}
     if (error instanceof NotFoundError) return {status: 404, body: body(error.code, message)}
+    if (error instanceof PreconditionFailedError) return {status: 412, body: body(error.code, message)}
     if (error instanceof ConflictError) return {status: 409, body: body(error.code, message)}
     if (error instanceof BackendUnavailableError) return {status: 503, body: body(error.code, message)}
     return {status: 500, body: body('failure', 'internal error')}
