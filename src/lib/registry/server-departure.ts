@@ -5,11 +5,11 @@
  * does not depend on the other servers, so one leaving changes nothing else.
  */
 import {assignServers} from './distribution.js'
-import type {Server, Service} from './model.js'
+import type {Revisioned, Server, Service} from './model.js'
 import {type SelectorCache} from './selector.js'
 
 export interface Move {
-  service: Service
+  service: Revisioned<Service>
   /** The servers the service would gain; empty when no other server is a candidate (it would be left with fewer, or none). */
   to: string[]
 }

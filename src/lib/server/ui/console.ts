@@ -55,7 +55,8 @@ const PAGES: [string, Page][] = [
   ['/history', historyPage],
   ['/tokens', tokensPage],
 ]
-const PUBLIC = {config: {unauthenticated: 'public'}} as const
+/** The console's routes: no bearer token (a session instead), and not part of the API's OpenAPI document. */
+const PUBLIC = {config: {unauthenticated: 'public'}, schema: {hide: true}} as const
 const FORM_LIMIT = 8192
 
 function csp(formAction: string[] = []): string {
