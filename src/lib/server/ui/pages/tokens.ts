@@ -24,7 +24,7 @@ export const tokensPage: Page = async ({v1}) => {
             <td><span class="state state-${state(t)}">${state(t)}</span></td>
           </tr>`,
       ),
-      'No machine token has been issued: roster token create ID --role ROLE.',
+      'No machine token has been issued (roster token create makes one).',
     ),
   }
 }
