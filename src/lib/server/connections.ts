@@ -10,12 +10,12 @@
  * The connection limits, in total and per client address, are counted here. A connection is idle
  * when no request of it is in flight: before its first request (TLS handshake and headers
  * included) and between requests. At a limit, a new connection takes the place of the one idle
- * longest, if that one has been idle for REUSE_AFTER_IDLE_MS (nginx reuses its idle keep-alive
- * connections the same way when it runs out), so that clients holding connections they do not
- * use cannot lock others out, while a connection about to send its request is left alone. When
- * none is idle that long, the new connection goes to the probe pool, whose connections answer
- * only /healthz, /readyz and /metrics, so that monitoring still sees a full server; when that
- * pool is full too, the connection is closed at once.
+ * longest (nginx reuses its idle keep-alive connections the same way when it runs out), so that
+ * clients holding connections they do not use cannot lock others out: a client that sends its
+ * request promptly gets in, however many connections others hold. When none is idle (every
+ * connection has a request in flight), the new connection goes to the probe pool, whose
+ * connections answer only /healthz, /readyz and /metrics, so that monitoring still sees a full
+ * server; when that pool is full of busy connections too, the connection is closed at once.
  */
 import {createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
@@ -24,8 +24,6 @@ import type {Socket} from 'node:net'
 import type {ServeLimits} from './limits.js'
 import type {ConnectionLimit, ServeMetrics} from './metrics.js'
 
-/** How long a connection must have been idle before a new one may take its place at a limit. */
-export const REUSE_AFTER_IDLE_MS = 1000
 /** How often Node checks the headers and request timeouts; a timeout fires up to this much late. */
 const CHECK_INTERVAL_MS = 500
 
@@ -34,8 +32,6 @@ const CONNECTION = Symbol('roster.connection')
 interface Connection {
   raw: Socket
   address: string
-  /** When its last request ended, or when it was accepted. */
-  idleSince: number
   inFlight: number
   /** The request whose body is still coming, if any. */
   reading?: IncomingMessage
@@ -57,10 +53,9 @@ class Pool {
     return this.limit > 0 && this.open >= this.limit
   }
 
-  /** The connection idle longest, if it has been idle REUSE_AFTER_IDLE_MS by `now`. */
-  reusable(now: number): Connection | undefined {
-    const oldest = this.idle.values().next().value
-    return oldest && now - oldest.idleSince >= REUSE_AFTER_IDLE_MS ? oldest : undefined
+  /** The connection idle longest. */
+  oldestIdle(): Connection | undefined {
+    return this.idle.values().next().value
   }
 }
 
@@ -116,22 +111,21 @@ export class ConnectionGuard {
   }
 
   private accept(raw: Socket, tls: boolean): void {
-    const now = Date.now()
     const address = clientAddress(raw.remoteAddress)
     const pool = this.byAddress.get(address) ?? new Pool(this.limits.maxConnectionsPerAddress)
     let refusedBy: ConnectionLimit | undefined
-    if (pool.full && !this.reuse(pool, now, 'max-connections-per-address')) refusedBy = 'max-connections-per-address'
-    else if (this.all.full && !this.reuse(this.all, now, 'max-connections')) refusedBy = 'max-connections'
+    if (pool.full && !this.reuse(pool, 'max-connections-per-address')) refusedBy = 'max-connections-per-address'
+    else if (this.all.full && !this.reuse(this.all, 'max-connections')) refusedBy = 'max-connections'
     let probesOnly = false
     if (refusedBy) {
-      if (this.limits.probeConnections === 0 || (this.probes.full && !this.reuse(this.probes, now, 'probe-connections'))) {
+      if (this.limits.probeConnections === 0 || (this.probes.full && !this.reuse(this.probes, 'probe-connections'))) {
         this.metrics.connectionsRefused.inc({reason: refusedBy})
         raw.destroy()
         return
       }
       probesOnly = true
     }
-    const conn: Connection = {raw, address, idleSince: now, inFlight: 0, probesOnly, closed: false}
+    const conn: Connection = {raw, address, inFlight: 0, probesOnly, closed: false}
     // Set again: reusing its last connection may have dropped the address's pool.
     if (!probesOnly) this.byAddress.set(address, pool)
     for (const p of this.poolsOf(conn)) {
@@ -171,14 +165,13 @@ export class ConnectionGuard {
     })
     response.once('close', () => {
       if (conn.closed || --conn.inFlight > 0) return
-      conn.idleSince = Date.now()
       for (const p of this.poolsOf(conn)) p.idle.add(conn)
     })
   }
 
-  /** Closes the connection of `pool` idle longest, if it may be reused; whether it did. */
-  private reuse(pool: Pool, now: number, limit: ConnectionLimit): boolean {
-    const conn = pool.reusable(now)
+  /** Closes the connection of `pool` idle longest, if one is idle; whether it did. */
+  private reuse(pool: Pool, limit: ConnectionLimit): boolean {
+    const conn = pool.oldestIdle()
     if (!conn) return false
     this.metrics.connectionsReused.inc({reason: limit})
     this.closed(conn)

@@ -101,7 +101,7 @@ export const LIMITS: readonly LimitSpec[] = [
     min: 1,
     max: 1_000_000,
     description:
-      'Connections open at once. At the limit, a new connection takes the place of the one idle longest (no request in flight, idle for a second or more), else it is closed at once.',
+      'Connections open at once. At the limit, a new connection takes the place of the one idle longest (no request in flight), else it goes to the probe pool, else it is closed at once.',
     counter: 'roster_serve_connections_refused_total{reason="max-connections"}',
   },
   {
