@@ -23,6 +23,7 @@ const benches = [
   'dns-pdns.ts',
   'dns-rfc2136.ts',
   'serve-sd.ts',
+  'serve-hostile.ts',
   'tokens.ts',
   'store-watch.ts',
   'kube-discover.ts',

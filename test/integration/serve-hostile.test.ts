@@ -93,7 +93,7 @@ describe('serve under hostile clients', {skip: enabled ? false : 'run by npm run
       `${name}: ${Math.round((Date.now() - started) / 1000)} s (limits acted ${actedAfter + RUN_MS} ms in); slowest answers: ` +
         `http_sd ${seen.sd.maxMs.toFixed(0)} ms of ${seen.sd.requests}, register ${seen.register.maxMs.toFixed(0)} ms of ${seen.register.requests}, ` +
         `/healthz ${seen.healthz.maxMs.toFixed(0)} ms, /metrics ${seen.metrics.maxMs.toFixed(0)} ms; ` +
-        `serve RSS peak ${seen.rssPeakMiB.toFixed(0)} MiB, CPU ${seen.cpuSeconds.toFixed(1)} s`,
+        `serve RSS peak ${seen.rssPeakMiB.toFixed(0)} MiB, CPU ${seen.cpuSeconds.toFixed(1)} s, waited for a CPU ${seen.cpuWaitSeconds.toFixed(1)} s`,
     )
     t.diagnostic(
       `${name}: counters: ${[
@@ -135,7 +135,11 @@ describe('serve under hostile clients', {skip: enabled ? false : 'run by npm run
       '/metrics': seen.metrics,
     })) {
       assert.equal(s.failed, 0, `${what} under ${name}: ${s.failed} of ${s.requests} failed: ${s.failures.join('; ')}`)
-      assert.ok(s.maxMs <= BOUND_MS, `${what} under ${name}: slowest answer ${s.maxMs.toFixed(0)} ms (bound ${BOUND_MS} ms)`)
+      assert.ok(
+        s.maxMs <= BOUND_MS,
+        `${what} under ${name}: slowest answer ${s.maxMs.toFixed(0)} ms (bound ${BOUND_MS} ms); serve used ${seen.cpuSeconds.toFixed(1)} s of CPU ` +
+          `and waited ${seen.cpuWaitSeconds.toFixed(1)} s for one (other processes' load)`,
+      )
       assert.ok(s.requests > 0, `${what} was asked under ${name}`)
     }
     return seen
@@ -174,7 +178,8 @@ describe('serve under hostile clients', {skip: enabled ? false : 'run by npm run
     )
   })
 
-  test('a reconnect storm: waves of 500 clients connecting at once, each asking http_sd', async (t) => {
-    await run(t, 'storm', {clients: 500, addresses: 10, group: 14, token: readToken, waveMs: 2000}, () => true)
+  test('a reconnect storm: waves of 250 clients connecting at once, each asking http_sd', async (t) => {
+    const seen = await run(t, 'storm', {clients: 250, addresses: 10, group: 14, token: readToken, waveMs: 2000}, () => true)
+    assert.ok(seen.sd.requests > 0)
   })
 })

@@ -226,8 +226,10 @@ export interface HostileClients {
 
 /**
  * Starts `attack` in a child process whose open-file limit is raised to `files` first (`ulimit
- * -n` in the child's shell: it works where the hard limit allows, as root always); resolves once
- * every client was started.
+ * -n` in the child's shell: it works where the hard limit allows, as root always), at a lower CPU
+ * priority (nice 10): hostile clients run on other machines than serve, and on a shared one they
+ * should not take serve's CPU, or a bound on serve's answers would measure the load generator.
+ * Resolves once every client was started.
  */
 export async function startHostileClients(attack: Attack, files = 20_000): Promise<HostileClients> {
   const self = fileURLToPath(import.meta.url)

@@ -27,6 +27,8 @@ export interface Series {
   requests: number
   /** The slowest answer, ms (a failure counts as its time to fail). */
   maxMs: number
+  /** Every answer's time, ms, in order. */
+  latencies: number[]
   /** The first few failures: a status other than expected, or a connection error. */
   failures: string[]
   failed: number
@@ -40,6 +42,11 @@ export interface MonitorReport {
   rssPeakMiB: number
   /** CPU time serve used meanwhile (user and system), s. */
   cpuSeconds: number
+  /**
+   * Time serve was ready to run but waited for a CPU meanwhile, s: when it is large, other
+   * processes on the machine took serve's CPU, and latencies measure them.
+   */
+  cpuWaitSeconds: number
 }
 
 /** A bound on one request, so that a stuck one counts as a failure instead of stopping the client. */
@@ -55,6 +62,11 @@ export function rssMiB(pid: number): number {
 export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
   return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** The time process `pid` has waited for a CPU while ready to run, s (Linux schedstat). */
+export function cpuWaitSeconds(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9
 }
 
 /** One request on a new connection: the status and body, or the error. */
@@ -91,7 +103,7 @@ export function once(
 
 export function startMonitor(o: MonitorOptions): {stop(): Promise<MonitorReport>} {
   let running = true
-  const series = (): Series => ({requests: 0, maxMs: 0, failures: [], failed: 0})
+  const series = (): Series => ({requests: 0, maxMs: 0, latencies: [], failures: [], failed: 0})
   const report: MonitorReport = {
     sd: series(),
     register: series(),
@@ -99,8 +111,10 @@ export function startMonitor(o: MonitorOptions): {stop(): Promise<MonitorReport>
     metrics: series(),
     rssPeakMiB: 0,
     cpuSeconds: 0,
+    cpuWaitSeconds: 0,
   }
   const cpuBefore = cpuSeconds(o.pid)
+  const waitBefore = cpuWaitSeconds(o.pid)
   let registered = 0
   const loop = async (s: Series, everyMs: number, ask: () => Promise<{status: number; body: string}>, ok: (status: number) => boolean) => {
     while (running) {
@@ -115,6 +129,7 @@ export function startMonitor(o: MonitorOptions): {stop(): Promise<MonitorReport>
       const ms = performance.now() - started
       s.requests++
       s.maxMs = Math.max(s.maxMs, ms)
+      s.latencies.push(ms)
       if (failure !== undefined) {
         s.failed++
         if (s.failures.length < 5) s.failures.push(failure)
@@ -166,6 +181,7 @@ export function startMonitor(o: MonitorOptions): {stop(): Promise<MonitorReport>
       clearInterval(memory)
       await Promise.all(loops)
       report.cpuSeconds = cpuSeconds(o.pid) - cpuBefore
+      report.cpuWaitSeconds = cpuWaitSeconds(o.pid) - waitBefore
       return report
     },
   }

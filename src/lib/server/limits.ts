@@ -10,7 +10,7 @@
  * the connection limits, the header size), fastify's body limit in app.ts, the render bound in
  * http-sd.ts.
  */
-import {byteSizeText, parseByteSize} from '../config/byte-size.js'
+import {parseByteSize} from '../config/byte-size.js'
 import {durationText, parseDuration} from '../config/duration.js'
 import {InvalidInputError, setting} from '../errors.js'
 
@@ -63,7 +63,8 @@ export const LIMITS: readonly LimitSpec[] = [
     kind: 'duration',
     default: '10s',
     maxMs: 3_600_000,
-    description: 'Close a connection whose request headers are not all in this long after it opened or after its last answer (408).',
+    description:
+      'Close a connection whose request headers are not all in this long after it was accepted (after its TLS handshake) or after its last answer (408).',
     counter: 'roster_serve_timeouts_total{kind="headers"}',
   },
   {
@@ -201,8 +202,3 @@ function parseLimit(spec: LimitSpec, value: string): number {
 
 export const DEFAULT_LIMITS: ServeLimits = parseLimits()
 
-/** A limit's value as a user writes it: `10s`, `1MiB`, `1024`. */
-export function limitText(spec: LimitSpec, limits: ServeLimits): string {
-  const value = limits[spec.key]
-  return spec.kind === 'duration' ? durationText(value) : spec.kind === 'size' ? byteSizeText(value) : String(value)
-}

@@ -99,7 +99,10 @@ export async function serve(options: ServeOptions): Promise<void> {
     await runUntilSignal(
       async (signal) => {
         try {
-          await app.listen({host: address.host, port: address.port})
+          // The kernel queues as many connections as serve may hold (up to net.core.somaxconn), so
+          // that a burst of them waits to be accepted instead of having its SYNs dropped (a
+          // client then retries after a second).
+          await app.listen({host: address.host, port: address.port, backlog: limits.maxConnections + limits.probeConnections})
         } catch (error) {
           throw listenError(error, address)
         }
