@@ -16,6 +16,7 @@ import {type ConnectionOptions, connect as tlsConnect, type TLSSocket} from 'nod
 import {makeTlsFiles} from '../support/etcd-server.js'
 import {captureClientHello} from '../support/hostile-clients.js'
 import {seedRegistry} from '../support/seed-registry.js'
+import {LIMITS} from '../../src/lib/server/limits.js'
 import {metricValue, once} from '../support/serve-monitor.js'
 import {createToken, startServe, type ServeProcess} from '../support/serve-server.js'
 
@@ -101,7 +102,12 @@ describe('roster serve: each limit acts and is counted', () => {
     assert.equal(r.status, 413)
     assert.equal((JSON.parse(r.body) as {error: {message: string}}).error.message, 'request body larger than 2048 bytes (2KiB)')
     assert.equal(metricValue(await s.metrics(), 'roster_serve_requests_refused_total{reason="max-body-size"}'), 1)
-    assert.equal(metricValue(await s.metrics(), 'roster_serve_limit{limit="max-body-size"}'), 2048)
+    const text = await s.metrics()
+    assert.equal(metricValue(text, 'roster_serve_limit{limit="max-body-size"}'), 2048)
+    for (const spec of LIMITS) {
+      assert.match(text, new RegExp(`^${spec.counter.replace(/[{}"]/g, '\\$&')} \\d+$`, 'm'), `${spec.setting} is counted`)
+      assert.match(text, new RegExp(`^roster_serve_limit\\{limit="${spec.setting}"\\} `, 'm'), `${spec.setting} is shown`)
+    }
   })
 
   it('headers over max-header-size are answered 431, and counted', async () => {
