@@ -29,7 +29,7 @@ describe('serve limits', () => {
       probeConnections: 16,
       maxBodyBytes: 1024 * 1024,
       maxHeaderBytes: 16 * 1024,
-      maxSdRenders: 2,
+      maxSdRenders: 1,
       sdRenderWaitMs: 5000,
     })
   })

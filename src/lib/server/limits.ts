@@ -151,7 +151,7 @@ export const LIMITS: readonly LimitSpec[] = [
     setting: 'max-sd-renders',
     key: 'maxSdRenders',
     kind: 'count',
-    default: '2',
+    default: '1',
     min: 1,
     max: 64,
     description: 'http_sd answers rendered at once; an answer already rendered for the current registry is sent without waiting.',
