@@ -164,7 +164,8 @@ export class ConnectionGuard {
       if (conn.reading === request) conn.reading = undefined
     })
     response.once('close', () => {
-      if (conn.closed || --conn.inFlight > 0) return
+      conn.inFlight--
+      if (conn.closed || conn.inFlight > 0) return
       for (const p of this.poolsOf(conn)) p.idle.add(conn)
     })
   }

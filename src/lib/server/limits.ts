@@ -55,7 +55,7 @@ export interface LimitSpec {
   counter: string
 }
 
-/** The limits, in the order --help and docs/serve.md give them. */
+/** The limits, in the order serve's help and docs/serve.md give them. */
 export const LIMITS: readonly LimitSpec[] = [
   {
     setting: 'headers-timeout',
@@ -201,4 +201,3 @@ function parseLimit(spec: LimitSpec, value: string): number {
 }
 
 export const DEFAULT_LIMITS: ServeLimits = parseLimits()
-
