@@ -24,6 +24,7 @@ const benches = [
   'dns-rfc2136.ts',
   'serve-sd.ts',
   'console.ts',
+  'serve-hostile.ts',
   'tokens.ts',
   'store-watch.ts',
   'kube-discover.ts',

@@ -15,6 +15,7 @@ import {Registry} from '../../src/lib/registry/registry.js'
 import type {ServeApp} from '../../src/lib/server/app-context.js'
 import {buildApp} from '../../src/lib/server/app.js'
 import {requireAccessRules, withAccess, adminOnly} from '../../src/lib/server/authorization.js'
+import {DEFAULT_LIMITS} from '../../src/lib/server/limits.js'
 import {createMetrics} from '../../src/lib/server/metrics.js'
 import {OPENAPI_PATH, registerOpenApi} from '../../src/lib/server/openapi.js'
 import {routes, sharedSchemas} from '../../src/lib/server/schemas.js'
@@ -42,7 +43,7 @@ async function startApp(dir: string, name: string): Promise<InProcessApp> {
     view,
     tokens,
     loopback: true,
-    metrics: await createMetrics(view),
+    metrics: await createMetrics(view, DEFAULT_LIMITS),
     log: () => undefined,
     version: 'test',
   })

@@ -14,6 +14,7 @@ import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {Registry} from '../../src/lib/registry/registry.js'
 import {buildApp} from '../../src/lib/server/app.js'
 import {createMetrics} from '../../src/lib/server/metrics.js'
+import {DEFAULT_LIMITS} from '../../src/lib/server/limits.js'
 import {RegistryView} from '../../src/lib/server/view.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import type {Store} from '../../src/lib/store/store.js'
@@ -44,7 +45,7 @@ describe('serve: the reads the console is built on', () => {
       view,
       tokens: authority,
       loopback: true,
-      metrics: await createMetrics(view),
+      metrics: await createMetrics(view, DEFAULT_LIMITS),
       log: () => undefined,
       version: 'test',
     })

@@ -6,6 +6,7 @@ import type {FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawR
 
 import type {OidcVerifier} from '../auth/oidc-verifier.js'
 import type {TokenAuthority} from '../auth/tokens.js'
+import type {ServeLimits} from './limits.js'
 import type {Registry} from '../registry/registry.js'
 import type {Store} from '../store/store.js'
 import type {ServeMetrics} from './metrics.js'
@@ -30,6 +31,8 @@ export interface AppContext {
   version: string
   /** The web console under /ui/ (ui/console.ts); absent: no console. */
   console?: ConsoleOptions
+  /** serve's limits (limits.ts); their defaults when left out. */
+  limits?: ServeLimits
 }
 
 /** serve's fastify instance: requests and answers typed from the route schemas. */

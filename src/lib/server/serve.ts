@@ -6,12 +6,16 @@
  *
  * Refusals before anything listens (exit 2): an address off loopback without TLS (the listen
  * rule of net/listen-address.ts: serve never serves plaintext off loopback); auth none off
- * loopback; half a TLS pair; unreadable TLS files.
+ * loopback; half a TLS pair; unreadable TLS files; a limit (limits.ts) that is malformed or out of
+ * range.
  */
+import {readFileSync} from 'node:fs'
+
 import {InvalidInputError} from '../errors.js'
 import {listenError, listenTransport, listenUrl, parseListenAddress} from '../net/listen-address.js'
 import {runUntilSignal, untilAborted} from '../loop/run-until-signal.js'
 import type {Store} from '../store/store.js'
+import {type LimitSettings, parseLimits} from './limits.js'
 
 export interface ServeOptions {
   /** Opened after the options are checked, so that a refused listen address never touches the store. */
@@ -32,6 +36,8 @@ export interface ServeOptions {
   onListening?: (url: string) => void
   /** The web console under /ui/; absent: none. */
   console?: import('./ui/options.js').ConsoleOptions
+  /** The limits as typed, by setting (limits.ts); a missing one takes its default. */
+  limits?: LimitSettings
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -40,6 +46,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   const loopback = address.loopback
   if (options.auth === 'none' && !loopback) {
     throw InvalidInputError.forField('auth', 'none', `only on a loopback listen address (not ${options.listen}); use tokens`)
+  }
+  const limits = parseLimits(options.limits)
+  const files = openFileLimit()
+  if (files !== undefined && limits.maxConnections + limits.probeConnections + FILES_BESIDES_CONNECTIONS > files) {
+    options.log(
+      `warning: max-connections (${limits.maxConnections}) and probe-connections (${limits.probeConnections}) need more open files than this process may have (${files}, ulimit -n): raise it (systemd: LimitNOFILE=) or lower them`,
+    )
   }
 
   const store = await options.openStore()
@@ -65,7 +78,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       void tokens.reload().catch(() => late.metrics?.storeErrors.inc({source: 'tokens'}))
     },
   })
-  const metrics = await createMetrics(view)
+  const metrics = await createMetrics(view, limits)
   late.metrics = metrics
   await view.start()
 
@@ -82,13 +95,17 @@ export async function serve(options: ServeOptions): Promise<void> {
     https,
     version: options.version,
     console: options.console,
+    limits,
   })
 
   try {
     await runUntilSignal(
       async (signal) => {
         try {
-          await app.listen({host: address.host, port: address.port})
+          // The kernel queues as many connections as serve may hold (up to net.core.somaxconn), so
+          // that a burst of them waits to be accepted instead of having its SYNs dropped (a
+          // client then retries after a second).
+          await app.listen({host: address.host, port: address.port, backlog: limits.maxConnections + limits.probeConnections})
         } catch (error) {
           throw listenError(error, address)
         }
@@ -109,4 +126,17 @@ export async function serve(options: ServeOptions): Promise<void> {
     await view.close()
   }
   options.log('stopped')
+}
+
+/** Files serve holds besides its connections: the store's, the listening socket, stdio, and a margin. */
+const FILES_BESIDES_CONNECTIONS = 64
+
+/** The process's open-file limit (Node raises its soft limit to the hard one at start), where /proc tells it. */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+    return m ? Number(m[1]) : undefined
+  } catch {
+    return undefined
+  }
 }

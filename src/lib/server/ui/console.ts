@@ -44,6 +44,7 @@ import {
 } from './session.js'
 import {V1Client, V1Error} from './v1.js'
 import {WebSignIn} from './sign-in.js'
+import {DEFAULT_LIMITS} from '../limits.js'
 
 const PAGES: [string, Page][] = [
   ['/', overviewPage],
@@ -158,7 +159,7 @@ export async function registerConsole(app: ServeApp, ctx: AppContext, options: C
         ),
       )
       ui.setErrorHandler(async (error, request, reply) => {
-        const {status, body} = httpError(error)
+        const {status, body} = httpError(error, (ctx.limits ?? DEFAULT_LIMITS).maxBodyBytes)
         if (status >= 500 && status !== 503) ctx.log(`error: ${request.method} ${request.url.split('?')[0]}: ${firstLineOf(error)}`)
         const text = status >= 500 && status !== 503 ? 'Something went wrong in serve; its log says what.' : body.error.message
         return message(request, reply, status, status === 503 ? 'Registry unavailable' : 'Error', problem(text))
