@@ -218,8 +218,8 @@ export async function registerConsole(app: ServeApp, ctx: AppContext, options: C
             'Sign-in is not set up',
             html`<p>
               This server has no identity provider to sign people in with. Give <code>roster serve</code> the settings
-              <code>oidc-issuer</code> and <code>oidc-client-id</code> (and <code>ui-client-id</code> when the provider keeps the
-              console's client apart), or <code>auth</code> <code>none</code> on a loopback address.
+              <code>oidc-issuer</code> and <code>oidc-client-id</code> (and <code>ui-client-id</code> when the provider keeps the console's
+              client apart), or <code>auth</code> <code>none</code> on a loopback address.
             </p>`,
           )
         let providerOrigin: string
