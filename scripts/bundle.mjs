@@ -101,7 +101,7 @@ await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   external,
   plugins: [kubeConfigOnly, etcdPrecompiledProto()],
   chunkNames: 'chunks/[name]-[hash]',
@@ -116,8 +116,8 @@ await build({
 })
 
 // dist/roster.cjs: the same program as ONE CommonJS file, what bin/run.js runs. One file is one
-// compilation that V8 can cache (vm.Script cachedData, see bin/run.js) on Node versions without
-// module.enableCompileCache, and no module graph to resolve and link on any version. Commands and
+// compilation that V8 can cache, with the functions a call ran (vm.Script cachedData, see
+// bin/run.js), and no module graph to resolve and link. Commands and
 // hooks, roster's and its plugins', are bundled in, each evaluated only when oclif asks for it
 // (useBundledModules in src/oclif.ts); dist/ above stays what oclif's manifest and the in-process
 // tests load.
@@ -233,7 +233,8 @@ module.exports = function bindings(name) {
   },
 }
 // Edits to @oclif/core's and cosmiconfig's code in this bundle, each for a cost paid on every
-// call; the build fails if the code an edit replaces is not found (a new version: check it holds).
+// call; the build fails if the code an edit replaces is not found (a new version: check it holds),
+// and test/integration/startup-edits.test.ts fails if the work an edit removes is done anyway.
 const NODE_MODULES = path.resolve('node_modules')
 const edits = {
   // Plugin.load sorts each plugin's commands with localeCompare: the first call sets up ICU's
@@ -318,7 +319,7 @@ await build({
   bundle: true,
   format: 'cjs',
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   external: cjsExternal,
   plugins: [cjsPlugin, editsPlugin, kubeConfigOnly, etcdPrecompiledProto()],
   minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
