@@ -7,14 +7,14 @@
  * a terminal and DEBUG output.
  */
 import assert from 'node:assert/strict'
-import {spawn, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {before, describe, it} from 'node:test'
 
-import {BIN, ROOT, isolatedEnv} from '../support/cli.js'
+import {BIN, ROOT, isolatedEnv, runBin} from '../support/cli.js'
 
 type Env = Record<string, string | undefined>
 interface Run {
@@ -23,18 +23,8 @@ interface Run {
   stderr: string
 }
 
-/** `node <bin> ...args`, as runBin does, for any bin/run.js (or another entry script). */
-function run(bin: string, args: string[], env: Env): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {cwd: env.HOME, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code: code ?? 1, stdout, stderr}))
-  })
-}
+/** `node <bin> ...args` (runBin), for any bin/run.js (or another entry script). */
+const run = (bin: string, args: string[], env: Env): Promise<Run> => runBin(args, {bin, env})
 
 /** A copy of the installation (bin, dist, package.json, the manifest; node_modules linked). */
 function installCopy(): string {

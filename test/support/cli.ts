@@ -35,6 +35,8 @@ export interface CliOptions {
   cwd?: string
   input?: string
   timeoutMs?: number
+  /** runBin only: another bin/run.js (that of a copy of the installation). */
+  bin?: string
   /** In-process only: which streams are terminals (all three with `true`). Default: none, as under a pipe. */
   tty?: boolean | {stdin?: boolean; stdout?: boolean; stderr?: boolean}
 }
@@ -149,7 +151,7 @@ function restoreProperty(target: object, name: string, descriptor: PropertyDescr
 export function runBin(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const env = options.env ?? isolatedEnv()
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
       cwd: options.cwd ?? env.HOME ?? ROOT,
       env: env as NodeJS.ProcessEnv,
       stdio: ['pipe', 'pipe', 'pipe'],
