@@ -100,6 +100,6 @@ for (const [name, xs] of Object.entries(times)) {
   const m = median(xs)
   const t = commands[name]?.target
   const verdict = t === undefined ? '' : `   target ≤ ${t}x: ${m / floor <= t ? 'met' : 'NOT met'}`
-  console.log(`${name.padEnd(38)} ${m.toFixed(1).padStart(7)} ms   ${(m / floor).toFixed(2)}x node -e 0${verdict}`)
+  console.log(`${name.padEnd(50)} ${m.toFixed(1).padStart(7)} ms   ${(m / floor).toFixed(2)}x node -e 0${verdict}`)
 }
 rmSync(dir, {recursive: true, force: true})
