@@ -126,14 +126,11 @@ fi
 # Modes: directories 0755, files 0644 unless executable; owner root (dpkg-deb --root-owner-group).
 find "$root" -type d -exec chmod 0755 {} +
 find "$root" -type f ! -path "$root/etc/default/*" -exec chmod go-w,a+r {} +
-# An executable bit only on scripts (npm packages set it on plain modules too).
-find "$root/usr/lib/roster" -type f -perm -u+x -print0 | while IFS= read -r -d '' file; do
-	if [ "$(head -c 2 "$file")" = '#!' ]; then chmod 0755 "$file"; else chmod 0644 "$file"; fi
-done
-# Node.js is a program, not a script; bin/run.js is npm's entry (#!/usr/bin/env node), which
-# /usr/bin/roster runs with that Node.js, never with the one on PATH.
+# An executable bit on Node.js alone: /usr/bin/roster runs bin/run.js with it. The scripts npm
+# packages carry (#!/usr/bin/env node: their own command lines, and bin/run.js for npm) are never
+# run here, and would ask for a nodejs on PATH that the package does not depend on.
+find "$root/usr/lib/roster" -type f -perm /111 ! -path "$app/bin/node" -exec chmod 0644 {} +
 chmod 0755 "$app/bin/node"
-chmod 0644 "$app/bin/run.js"
 
 # Control: shared-library dependencies of Node.js and better-sqlite3 (keytar's libsecret is a
 # Recommends: keytar is optional and roster works without it, except for keychain: secrets).
