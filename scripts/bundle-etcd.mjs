@@ -3,8 +3,8 @@
 // `loadSync(rpc.proto)` that etcd3's lib/connection-pool.js runs when it is loaded is replaced by a
 // package definition prepared here, at build time.
 //
-// Why: loading etcd3 from node_modules cost ~150 ms over `node -e 0` on every command that opens an
-// etcd registry: resolving and reading ~150 files, loading @grpc/proto-loader with all of
+// Why: loading etcd3 from node_modules cost several times `node -e 0` on every command that opens
+// an etcd registry: resolving and reading ~150 files, loading @grpc/proto-loader with all of
 // protobufjs (the .proto parser, the descriptor extension), parsing rpc.proto, then building a
 // reflection descriptor (toDescriptor) of every message of every method, which a gRPC client never
 // reads.
@@ -95,7 +95,7 @@ export function rewriteConnectionPool(source, file) {
  * Each method gets the protobufjs JSON of just the types its request and response reach (each
  * top-level message or enum of a package, with what it nests, stored once), and builds a Root of
  * them on its first call: a command makes two or three kinds of call (Authenticate, Range, Txn),
- * and a Root of all of rpc.proto's ~100 types cost ~9 ms to build.
+ * and a Root of all of rpc.proto's ~100 types is slow to build.
  */
 export function packageDefinitionModule(paths = etcd3Paths()) {
   const fromLoader = createRequire(paths.protoLoader)
