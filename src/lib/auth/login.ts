@@ -23,6 +23,7 @@ import {
   updateLogin,
   withLoginLock,
 } from './credentials.js'
+import {readPemFile} from '../fs/input-file.js'
 import {type AuthConfig, issuerUrl, rolesAt} from './oidc-verifier.js'
 
 /** Refresh the bearer token when less than this remains. */
@@ -70,15 +71,7 @@ export async function fetchAuthConfig(
 ): Promise<Required<Pick<AuthConfig, 'issuer' | 'clientId'>> & AuthConfig> {
   const {remoteBaseUrl} = await import('../registry/remote-registry.js')
   const base = remoteBaseUrl(registry)
-  let ca: Buffer | undefined
-  if (o.registryCa) {
-    const {readFileSync} = await import('node:fs')
-    try {
-      ca = readFileSync(o.registryCa)
-    } catch (error) {
-      throw InvalidInputError.forField('registry-ca', o.registryCa, `cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
-    }
-  }
+  const ca = o.registryCa ? readPemFile(o.registryCa, {field: 'registry-ca'}) : undefined
   const {JsonHttpClient} = await import('../http/json-client.js')
   const http = new JsonHttpClient({
     baseUrl: base.origin + base.pathname.replace(/\/+$/, ''),
