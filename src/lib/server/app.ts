@@ -16,6 +16,7 @@ import {addAuthentication} from './authentication.js'
 import {requireAccessRules} from './authorization.js'
 import {BODY_LIMIT, httpError} from './http-error.js'
 import {registerHttpSdRoutes} from './http-sd.js'
+import {addJsonBodyParser} from './json-body.js'
 import {registerOpenApi} from './openapi.js'
 import {registerAuthConfigRoute} from './routes/auth-config.js'
 import {registerNamespaceRoutes} from './routes/namespaces.js'
@@ -38,8 +39,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     return503OnClosing: true,
     ajv: {customOptions: {removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false}},
   }).withTypeProvider<ApiTypeProvider>()
-  // JSON bodies only: a text/plain body is refused (415 → 400), not handed to the schemas as a string.
-  app.removeContentTypeParser('text/plain')
+  // JSON bodies only, their bytes UTF-8: a text/plain body is refused (415 → 400), not handed to the schemas as a string.
+  addJsonBodyParser(app)
   for (const schema of sharedSchemas) app.addSchema(schema)
 
   requireAccessRules(app)
