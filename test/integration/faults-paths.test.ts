@@ -177,6 +177,9 @@ function slots(): Slot[] {
   add('serve', 'tls-cert', {argv: (p) => [...serve, '--tls-cert', p, '--tls-key', pem]})
   add('serve', 'tls-key', {argv: (p) => [...serve, '--tls-key', p, '--tls-cert', pem]})
   add('login', 'registry-ca', {argv: (p) => ['login', '--registry', `https://127.0.0.1:${port}`, '--registry-ca', p, '--device']})
+  add('login', 'oidc-ca', {argv: (p) => ['login', '--registry', `https://127.0.0.1:${port}`, '--oidc-ca', p, '--device']})
+  const oidc = ['--oidc-issuer', `https://127.0.0.1:${port}`, '--oidc-client-id', 'roster']
+  add('serve', 'oidc-ca', {argv: (p) => [...serve, ...oidc, '--oidc-ca', p]})
   // --config: every command reads it first, before anything else it does.
   const manifest = readManifest()
   for (const id of Object.keys(manifest.commands)) {

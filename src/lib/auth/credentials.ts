@@ -35,6 +35,8 @@ export interface StoredLogin {
   name?: string
   roles: string[]
   flow: 'pkce' | 'device' | 'password'
+  /** PEM CA certificates trusted for the identity provider (the oidc-ca setting at login), for refreshes and revocation. */
+  providerCa?: string
 }
 
 export type CredentialStoreKind = 'keychain' | 'file'
