@@ -39,7 +39,8 @@ export function readInputBytesSync(path: string, o: InputFileOptions): Buffer {
     const chunks: Buffer[] = []
     let size = 0
     for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(Math.max(stats.size - size, 0) + 1, 1024 * 1024, maxBytes - size + 1))
+      // The size stat gives, and one byte more to see the end; files that say 0 (/proc) are read in 64 KiB steps.
+      const chunk = Buffer.allocUnsafe(Math.min(Math.max(stats.size - size + 1, 64 * 1024), 1024 * 1024, maxBytes - size + 1))
       const n = readSync(fd, chunk, 0, chunk.length, null)
       if (n === 0) break
       size += n
