@@ -23,7 +23,7 @@ export interface InputFileOptions extends PathSetting {
 }
 
 /** The bytes of a regular file, checked as the header says (no UTF-8 check: see readInputFileSync). */
-export function readInputBytesSync(path: string, o: InputFileOptions): Buffer {
+function readInputBytesSync(path: string, o: InputFileOptions): Buffer {
   const maxBytes = o.maxBytes ?? MAX_INPUT_FILE_BYTES
   if (checkFile(path, {...o, missingOk: o.missing !== undefined}) === undefined) throw o.missing!(path)
   let fd: number
