@@ -143,19 +143,14 @@ async function exporterStart(
   let exited = false
   void container.exited.then(() => (exited = true))
   const answers = async (route: string) => {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}${route}`)
-      await response.arrayBuffer()
-      return response.status === 200
-    } catch {
-      return false
-    }
+    if (exited) throw new Error(`the exporter exited: ${container.stderr()}`)
+    const response = await fetch(`http://127.0.0.1:${port}${route}`)
+    await response.arrayBuffer()
+    return response.status === 200
   }
+  // A short interval: the figure is the time to the first answer.
   const waitFor = async (route: string) => {
-    while (!(await answers(route))) {
-      if (exited) throw new Error(`the exporter exited: ${container.stderr()}`)
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
+    await until(`the exporter's ${route}`, () => answers(route), {timeoutMs: 120_000, intervalMs: 5})
     return performance.now() - started
   }
   const firstMs = await waitFor('/metrics')
