@@ -19,6 +19,7 @@ import {seedRegistry} from '../support/seed-registry.js'
 import {LIMITS} from '../../src/lib/server/limits.js'
 import {metricValue, once} from '../support/serve-monitor.js'
 import {createToken, startServe, type ServeProcess} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 
 /** How long a test waits for the server to close a connection: a bound for a loaded machine. */
 const CLOSE_WITHIN_MS = 30_000
@@ -168,6 +169,60 @@ describe('roster serve: each limit acts and is counted', () => {
       await closed.finally(() => clearInterval(trickle))
       assert.ok(sent < hello.length, 'closed before the ClientHello was all sent')
       assert.equal(metricValue(await s.metrics(), 'roster_serve_timeouts_total{kind="tls-handshake"}'), 1)
+    })
+  })
+
+  describe('send-timeout', () => {
+    // The default keep-alive timeout: a shorter one would close the connection while the slow
+    // reader still takes the last answer's tail from the kernel.
+    let s: Awaited<ReturnType<typeof serveWith>>
+    before(async () => {
+      s = await serveWith('--send-timeout', '3s')
+    })
+
+    /**
+     * Three requests for 10,000 services each, pipelined: more than the kernel's socket buffers
+     * hold (the sender's up to 4 MiB), so that what the client does not take stays in serve.
+     */
+    const LARGE_ANSWERS = (): string =>
+      `GET /v1/services?limit=10000 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${readToken}\r\n\r\n`.repeat(3)
+
+    it('answers their client stops taking: closed after send-timeout, counted; a client reading slowly gets all of them', async () => {
+      const stalled = await tlsClient(s.port)
+      stalled.pause()
+      stalled.write(LARGE_ANSWERS())
+      await until(
+        'the stalled connection counted',
+        async () => metricValue(await s.metrics(), 'roster_serve_timeouts_total{kind="send"}') === 1,
+      )
+      // A paused socket sees its end only when it reads again: what the kernel held, then the end.
+      const closed = untilClosed(stalled)
+      stalled.resume()
+      assert.match(await closed, /^HTTP\/1\.1 200 /)
+
+      // The same answers to a client that pauses between bursts of reading: the kernel takes some
+      // bytes within every send timeout, so it is never cut off, though it takes longer in all.
+      const one = await once(`${s.url}/v1/services?limit=10000`, {ca, token: readToken})
+      const bodies = 3 * Buffer.byteLength(one.body)
+      const slow = await tlsClient(s.port)
+      let received = 0
+      let chunks = 0
+      const done = new Promise<void>((resolve, reject) => {
+        slow.on('data', (chunk: Buffer) => {
+          received += chunk.length
+          if (received >= bodies) return resolve()
+          if (++chunks % 32 === 0) {
+            slow.pause()
+            setTimeout(() => slow.resume(), 300)
+          }
+        })
+        slow.once('close', () => reject(new Error(`closed after ${received} of at least ${bodies} bytes`)))
+        slow.once('error', reject)
+      })
+      slow.write(LARGE_ANSWERS())
+      await done
+      slow.destroy()
+      assert.equal(metricValue(await s.metrics(), 'roster_serve_timeouts_total{kind="send"}'), 1)
     })
   })
 

@@ -24,6 +24,7 @@ describe('serve limits', () => {
       requestTimeoutMs: 30_000,
       keepAliveTimeoutMs: 72_000,
       tlsHandshakeTimeoutMs: 10_000,
+      sendTimeoutMs: 60_000,
       maxConnections: 1024,
       maxConnectionsPerAddress: 128,
       probeConnections: 16,

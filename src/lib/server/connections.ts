@@ -16,6 +16,11 @@
  * connection has a request in flight), the new connection goes to the probe pool, whose
  * connections answer only /healthz, /readyz and /metrics, so that monitoring still sees a full
  * server; when that pool is full of busy connections too, the connection is closed at once.
+ *
+ * Node has no timeout for an answer the client stops taking: the send timeout is checked here, by
+ * one sweep over the connections with a request in flight. A connection is stalled while bytes
+ * wait to be sent and the kernel has taken none since the sweep that first saw it so; a client
+ * that reads, however slowly, makes room for some between sweeps and is never cut off.
  */
 import {createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import {createServer as createHttpsServer} from 'node:https'
@@ -40,6 +45,12 @@ interface Connection {
   /** In the probe pool: it may ask for /healthz, /readyz and /metrics only. */
   probesOnly: boolean
   closed: boolean
+  /** The socket the HTTP layer writes to (the TLS socket, or the raw one), once known. */
+  socket?: Socket
+  /** Since when the socket has held unsent bytes and sent none (as of the last sweep). */
+  stalledSince?: number
+  /** Bytes the kernel had taken from the connection at that sweep. */
+  sentAtStall?: number
 }
 
 /** Connections counted against one limit, the idle ones in the order they became idle. */
@@ -68,6 +79,8 @@ export class ConnectionGuard {
   private readonly byAddress = new Map<string, Pool>()
   /** TLS connections still in their handshake, by peer, to find them again when it is done. */
   private readonly handshaking = new Map<string, Connection>()
+  /** Connections with a request in flight: those the send timeout watches. */
+  private readonly busy = new Set<Connection>()
 
   constructor(
     private readonly limits: ServeLimits,
@@ -89,6 +102,8 @@ export class ConnectionGuard {
 
   attach(server: Server, tls: boolean): void {
     server.on('connection', (raw: Socket) => this.accept(raw, tls))
+    const sweep = setInterval(() => this.sweepStalled(Date.now()), Math.min(1000, Math.max(50, this.limits.sendTimeoutMs / 4))).unref()
+    server.once('close', () => clearInterval(sweep))
     if (tls) {
       server.on('secureConnection', (socket: Socket) => {
         const conn = this.handshaking.get(peerOf(socket))
@@ -149,6 +164,7 @@ export class ConnectionGuard {
   /** The socket the HTTP layer reads from (the TLS socket, or the raw one) is the connection's. */
   private follow(socket: Socket, conn: Connection): void {
     ;(socket as SocketWithConnection)[CONNECTION] = conn
+    conn.socket = socket
     // Node sets the socket's timeout between requests only (the keep-alive timeout); it then closes it.
     socket.on('timeout', () => {
       if (conn.inFlight === 0) this.metrics.timeouts.inc({kind: 'keep-alive'})
@@ -159,15 +175,47 @@ export class ConnectionGuard {
     const conn = (request.socket as SocketWithConnection)[CONNECTION]
     if (!conn || conn.closed) return
     if (conn.inFlight++ === 0) for (const p of this.poolsOf(conn)) p.idle.delete(conn)
+    this.busy.add(conn)
     conn.reading = request
     request.once('end', () => {
       if (conn.reading === request) conn.reading = undefined
     })
     response.once('close', () => {
       conn.inFlight--
+      if (conn.inFlight === 0) {
+        this.busy.delete(conn)
+        conn.stalledSince = undefined
+      }
       if (conn.closed || conn.inFlight > 0) return
       for (const p of this.poolsOf(conn)) p.idle.add(conn)
     })
+  }
+
+  /** Closes every busy connection whose client has taken nothing for the send timeout. */
+  private sweepStalled(now: number): void {
+    for (const conn of this.busy) {
+      const {socket, raw} = conn
+      // What waits in the process: in the HTTP layer's socket (TLS or not), in the TCP socket's
+      // stream, and in libuv's write queue of the TCP handle. One large write (a whole answer)
+      // leaves the first two unchanged until the kernel has taken all of it, so a client's
+      // progress is read from the handle's queue. Node documents no public way to read it; if
+      // that field went away, a slow reader of one large answer would be cut off after the
+      // timeout (serve-hostile-limits.test.ts checks it is not).
+      const queued = (raw as Socket & {_handle?: {writeQueueSize?: number}})._handle?.writeQueueSize ?? 0
+      const waiting = (socket && socket !== raw ? socket.writableLength : 0) + raw.writableLength + queued
+      const sent = raw.bytesWritten - raw.writableLength - queued
+      if (!socket || waiting === 0) {
+        conn.stalledSince = undefined
+      } else if (conn.stalledSince === undefined || sent !== conn.sentAtStall) {
+        conn.stalledSince = now
+        conn.sentAtStall = sent
+      } else if (now - conn.stalledSince >= this.limits.sendTimeoutMs) {
+        this.metrics.timeouts.inc({kind: 'send'})
+        this.busy.delete(conn)
+        socket.destroy()
+        raw.destroy()
+      }
+    }
   }
 
   /** Closes the connection of `pool` idle longest, if one is idle; whether it did. */
@@ -183,6 +231,7 @@ export class ConnectionGuard {
   private closed(conn: Connection): void {
     if (conn.closed) return
     conn.closed = true
+    this.busy.delete(conn)
     clearTimeout(conn.handshakeTimer)
     if (conn.handshakeTimer) this.handshaking.delete(peerOf(conn.raw))
     for (const p of this.poolsOf(conn)) {

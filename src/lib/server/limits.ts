@@ -23,6 +23,8 @@ export interface ServeLimits {
   keepAliveTimeoutMs: number
   /** From a TLS connection's accept until its handshake is done. */
   tlsHandshakeTimeoutMs: number
+  /** How long an answer may sit unsent because its client takes none of it. */
+  sendTimeoutMs: number
   maxConnections: number
   /** 0: none. An IPv6 client's address is its /64. */
   maxConnectionsPerAddress: number
@@ -93,6 +95,16 @@ export const LIMITS: readonly LimitSpec[] = [
     maxMs: 3_600_000,
     description: 'Close a TLS connection whose handshake is not done this long after it was accepted.',
     counter: 'roster_serve_timeouts_total{kind="tls-handshake"}',
+  },
+  {
+    setting: 'send-timeout',
+    key: 'sendTimeoutMs',
+    kind: 'duration',
+    default: '60s',
+    maxMs: 3_600_000,
+    description:
+      'Close a connection whose client has taken nothing of an answer for this long (the kernel accepts no more of it): a stalled reader of a backup, a history stream or a large answer.',
+    counter: 'roster_serve_timeouts_total{kind="send"}',
   },
   {
     setting: 'max-connections',

@@ -12,7 +12,7 @@ import type {RegistryView} from './view.js'
 
 /** Why a connection was refused or reused: the limit it hit (the probe pool's connections are reused too). */
 export type ConnectionLimit = 'max-connections' | 'max-connections-per-address' | 'probe-connections'
-export type TimeoutKind = 'headers' | 'request' | 'keep-alive' | 'tls-handshake'
+export type TimeoutKind = 'headers' | 'request' | 'keep-alive' | 'tls-handshake' | 'send'
 /** The limit a request was refused by. */
 export type RequestLimit = 'probe-connections' | 'max-body-size' | 'max-header-size'
 
@@ -107,6 +107,7 @@ export async function createMetrics(view: RegistryView, limits: ServeLimits): Pr
     'request',
     'keep-alive',
     'tls-handshake',
+    'send',
   ] satisfies TimeoutKind[])
   const requestsRefused = counter('roster_serve_requests_refused_total', 'Requests refused by a limit, by that limit.', 'reason', [
     'probe-connections',
