@@ -247,17 +247,18 @@ export async function pruneServices(registry: RegistryClient, options: PruneOpti
       `refusing to remove ${result.removed.length} of ${result.matched} matching services (${share.toFixed(1)}%, more than the ${maxPercent}% allowed); nothing was removed`,
     )
 
-  // 4. Remove, by ID within each namespace.
+  // 4. Remove, by ID within each namespace; the history tells an expiry from a pruned host.
   if (!result.dryRun) {
-    const byNamespace = new Map<string, string[]>()
+    const byNamespace = new Map<string, {namespace: string; action: 'expire' | 'prune'; ids: string[]}>()
     for (const e of result.removed) {
-      const ids = byNamespace.get(e.namespace)
-      if (ids) ids.push(e.id)
-      else byNamespace.set(e.namespace, [e.id])
+      const action = e.reason === 'expired' ? 'expire' : 'prune'
+      const group = byNamespace.get(`${action} ${e.namespace}`)
+      if (group) group.ids.push(e.id)
+      else byNamespace.set(`${action} ${e.namespace}`, {namespace: e.namespace, action, ids: [e.id]})
     }
-    for (const [namespace, ids] of byNamespace)
+    for (const {namespace, action, ids} of byNamespace.values())
       for (let i = 0; i < ids.length; i += UNREGISTER_CHUNK)
-        await registry.unregisterServices(ids.slice(i, i + UNREGISTER_CHUNK), namespace)
+        await registry.unregisterServices(ids.slice(i, i + UNREGISTER_CHUNK), namespace, {action})
   }
   return result
 }

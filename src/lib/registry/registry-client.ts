@@ -4,6 +4,8 @@
  * an `https://` --registry). Commands never know which one they hold; authorization happens in
  * the server, at the level of these operations.
  */
+import type {HistoryEvent} from './history/event.js'
+import type {HistoryFilter, HistoryFollow} from './history/read.js'
 import type {Namespace, RegistrySettings, Server, Service} from './model.js'
 import type {
   ImportResult,
@@ -12,7 +14,9 @@ import type {
   ServerChangeResult,
   ServiceFilter,
   ServiceInput,
+  SettingsUpdate,
   UnregisterNamespaceResult,
+  UnregisterOptions,
   UnregisterServerResult,
   UnregisterServicesResult,
 } from './registry.js'
@@ -22,7 +26,7 @@ export interface RegistryClient {
   readonly description: string
 
   getSettings(): Promise<RegistrySettings>
-  updateSettings(update: {replicas?: unknown}): Promise<{settings: RegistrySettings} & RedistributionResult>
+  updateSettings(update: SettingsUpdate): Promise<{settings: RegistrySettings} & RedistributionResult>
 
   getServer(name: string): Promise<Server | undefined>
   listServers(selector?: string): Promise<Server[]>
@@ -36,9 +40,14 @@ export interface RegistryClient {
 
   registerServices(input: ServiceInput): Promise<RegisterServicesResult>
   /** Endpoint URLs or service IDs; URLs are looked up in `namespace` (default "default"). */
-  unregisterServices(refs: readonly string[], namespace?: string): Promise<UnregisterServicesResult>
+  unregisterServices(refs: readonly string[], namespace?: string, options?: UnregisterOptions): Promise<UnregisterServicesResult>
   /** Streams the matching services; sorted when `filter.sortBy` is set. */
   listServices(filter?: ServiceFilter): AsyncIterable<Service>
   /** All or nothing: every entry is validated before anything is written. */
   importServices(document: unknown, source?: string): Promise<ImportResult>
+
+  /** The history's events matching `filter`, oldest first. */
+  listEvents(filter?: HistoryFilter): AsyncIterable<HistoryEvent>
+  /** The events from `filter.since` (else from now), then each new one, until close(). */
+  followEvents(filter: HistoryFilter, onEvent: (event: HistoryEvent) => void | Promise<void>): Promise<HistoryFollow>
 }

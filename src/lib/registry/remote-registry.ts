@@ -19,8 +19,11 @@ import {isIP} from 'node:net'
 import {InvalidInputError} from '../errors.js'
 import type {JsonHttpClient} from '../http/json-client.js'
 import type {ApiBody, ApiQuery, ApiReply, ApiRoute} from '../server/schemas.js'
+import type {HistoryEvent} from './history/event.js'
+import type {HistoryFilter, HistoryFollow} from './history/read.js'
 import type {Namespace, RegistrySettings, Server, Service} from './model.js'
 import type {RegistryClient} from './registry-client.js'
+import {validateRetention} from './history/retention.js'
 import {validateExport, validateName, validateReplicas} from './validation.js'
 import type {
   ImportResult,
@@ -29,7 +32,9 @@ import type {
   ServerChangeResult,
   ServiceFilter,
   ServiceInput,
+  SettingsUpdate,
   UnregisterNamespaceResult,
+  UnregisterOptions,
   UnregisterServerResult,
   UnregisterServicesResult,
 } from './registry.js'
@@ -133,8 +138,11 @@ class RemoteRegistry implements RegistryClient {
     return (await this.call('getSettings', 'GET', '/v1/settings')).body
   }
 
-  async updateSettings(update: {replicas?: unknown}): Promise<{settings: RegistrySettings} & RedistributionResult> {
-    const body = {replicas: validateReplicas('replicas', update.replicas)}
+  async updateSettings(update: SettingsUpdate): Promise<{settings: RegistrySettings} & RedistributionResult> {
+    const body = dropUndefined({
+      replicas: update.replicas === undefined ? undefined : validateReplicas('replicas', update.replicas),
+      historyRetention: update.historyRetention === undefined ? undefined : validateRetention(update.historyRetention),
+    })
     return (await this.call('putSettings', 'PUT', '/v1/settings', {body})).body
   }
 
@@ -190,24 +198,61 @@ class RemoteRegistry implements RegistryClient {
     return (await this.call('registerServices', 'POST', '/v1/services', {body: dropUndefined(body), idempotent: true})).body
   }
 
-  async unregisterServices(refs: readonly string[], namespace?: string): Promise<UnregisterServicesResult> {
-    const body = dropUndefined({refs: [...refs], namespace})
+  async unregisterServices(
+    refs: readonly string[],
+    namespace?: string,
+    options: UnregisterOptions = {},
+  ): Promise<UnregisterServicesResult> {
+    const body = dropUndefined({refs: [...refs], namespace, action: options.action})
     return (await this.call('unregisterServices', 'POST', '/v1/services/unregister', {body, idempotent: true})).body
   }
 
-  async *listServices(filter: ServiceFilter = {}): AsyncIterable<Service> {
-    let next: string | undefined
-    do {
-      const query = {...filter, limit: String(REMOTE_PAGE_SIZE), continue: next}
-      const page = (await this.call('listServices', 'GET', '/v1/services', {query})).body
-      yield* page.items
-      next = page.continue
-    } while (next)
+  listServices(filter: ServiceFilter = {}): AsyncIterable<Service> {
+    return this.pages('listServices', '/v1/services', filter)
   }
 
   async importServices(document: unknown, source?: string): Promise<ImportResult> {
     const body = dropUndefined({document, source})
     return (await this.call('importServices', 'POST', '/v1/services/import', {body, idempotent: true})).body
+  }
+
+  listEvents(filter: HistoryFilter = {}): AsyncIterable<HistoryEvent> {
+    return this.pages('listEvents', '/v1/events', filter)
+  }
+
+  /** The items of a paged list route, REMOTE_PAGE_SIZE a page, following `continue`. */
+  private async *pages<R extends 'listServices' | 'listEvents'>(
+    route: R,
+    path: string,
+    filter: Omit<ApiQuery<R>, 'limit' | 'continue'>,
+  ): AsyncIterable<ApiReply<R>['items'][number]> {
+    let next: string | undefined
+    do {
+      const query = {...filter, limit: String(REMOTE_PAGE_SIZE), continue: next} as ApiQuery<R>
+      const page = (await this.call(route, 'GET', path, {query})).body
+      yield* page.items
+      next = page.continue
+    } while (next)
+  }
+
+  async followEvents(filter: HistoryFilter, onEvent: (event: HistoryEvent) => void | Promise<void>): Promise<HistoryFollow> {
+    const http = await this.http()
+    const token = await this.options.tokenProvider?.()
+    const query: ApiQuery<'listEvents'> = {...filter, follow: '1'}
+    const stream = http.streamLines('/v1/events', {query, headers: token ? {authorization: `Bearer ${token}`} : undefined}, (line) =>
+      onEvent(JSON.parse(line) as HistoryEvent),
+    )
+    const ended = stream.ended.then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    )
+    return {
+      ended,
+      close: async () => {
+        stream.close()
+        await ended
+      },
+    }
   }
 }
 

@@ -7,6 +7,9 @@ import {RETRY} from '../store/cas.js'
 import type {Compare, Operation} from '../store/store.js'
 import {BatchBudget, chunkSpecs} from './batches.js'
 import {type RegistryContext, parseJson, sameService} from './context.js'
+import {actorText} from './history/actor.js'
+import type {ObjectChange} from './history/event.js'
+import {historyOp, serviceChange} from './history/record.js'
 import {assignServers, requireCandidates} from './distribution.js'
 import {TOPOLOGY_KEY, namespaceKey, namespaceServicesPrefix, serviceKey} from './keys.js'
 import {DEFAULT_NAMESPACE, type Service} from './model.js'
@@ -240,6 +243,7 @@ async function writeChunk(
       ...namespaces.map((ns) => ({key: namespaceKey(ns), modRevision: state.namespaces.get(ns) ?? 0})),
     ]
     const ops: Operation[] = []
+    const history: ObjectChange[] = []
     const results: Service[] = []
     let created = 0
     let updated = 0
@@ -249,9 +253,9 @@ async function writeChunk(
       const stored = current[i] as KnownService
       const key = keys[i] as string
       const servers = assignServers(spec, topology.servers, topology.settings.replicas, state.selectors)
-      const service: Service = {...spec, servers, modified}
-      if (stored.value !== undefined) {
-        const existing = parseJson<Service>({key, value: stored.value})
+      const service: Service = {...spec, servers, modified, registeredBy: actorText(ctx.actor)}
+      const existing = stored.value === undefined ? undefined : parseJson<Service>({key, value: stored.value})
+      if (existing) {
         if (sameService(existing, service)) {
           unchanged++
           results.push(existing)
@@ -261,9 +265,10 @@ async function writeChunk(
       } else created++
       compares.push({key, modRevision: stored.modRevision})
       ops.push({type: 'put', key, value: JSON.stringify(service)})
+      history.push(serviceChange(existing, service))
       results.push(service)
     })
-    const result = ops.length === 0 ? {succeeded: true} : await ctx.store.txn(compares, ops)
+    const result = ops.length === 0 ? {succeeded: true} : await ctx.store.txn(compares, [...ops, historyOp(ctx, ...history)])
     if (!result.succeeded) {
       state.topology = undefined
       return RETRY

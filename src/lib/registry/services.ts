@@ -3,13 +3,14 @@
  */
 import {InvalidInputError} from '../errors.js'
 import type {KeyValue} from '../store/store.js'
-import {type RegistryContext, deleteKeys, parseJson} from './context.js'
+import {type RegistryContext, deleteRecords, parseJson} from './context.js'
+import {serviceChange} from './history/record.js'
 import {SERVICES_PREFIX, namespaceServicesPrefix, serviceKey} from './keys.js'
 import {DEFAULT_NAMESPACE, type Service} from './model.js'
 import {listNamespaces} from './namespaces.js'
 import {parseSelector} from './selector.js'
 import {isServiceId, serviceId} from './service-id.js'
-import type {ServiceFilter, UnregisterServicesResult} from './types.js'
+import type {ServiceFilter, UnregisterOptions, UnregisterServicesResult} from './types.js'
 import {parseRegex, validateEndpoint, validateName} from './validation.js'
 
 export const SORT_KEYS = ['namespace', 'name', 'endpoint', 'date'] as const
@@ -121,6 +122,7 @@ export async function unregisterServices(
   ctx: RegistryContext,
   refs: readonly string[],
   namespaceInput?: string,
+  options: UnregisterOptions = {},
 ): Promise<UnregisterServicesResult> {
   const namespace = namespaceInput === undefined ? undefined : validateName('namespace', namespaceInput)
   const lookups: {ref: string; keys: string[]}[] = []
@@ -141,13 +143,13 @@ export async function unregisterServices(
     }
   }
   const notFound: string[] = []
-  const toDelete = new Map<string, Service>()
+  const toDelete = new Map<string, KeyValue>()
   for (const {ref, keys} of lookups) {
     const kvs = await Promise.all(keys.map((k) => ctx.store.get(k)))
     const found = kvs.filter((kv): kv is KeyValue => kv !== undefined)
     if (found.length === 0) notFound.push(ref)
-    for (const kv of found) if (!toDelete.has(kv.key)) toDelete.set(kv.key, parseJson<Service>(kv))
+    for (const kv of found) if (!toDelete.has(kv.key)) toDelete.set(kv.key, kv)
   }
-  await deleteKeys(ctx.store, [...toDelete.keys()])
-  return {removed: [...toDelete.values()], notFound}
+  await deleteRecords(ctx, [...toDelete.values()], (kv) => serviceChange(parseJson<Service>(kv), undefined, options.action))
+  return {removed: [...toDelete.values()].map((kv) => parseJson<Service>(kv)), notFound}
 }

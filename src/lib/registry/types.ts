@@ -2,6 +2,7 @@
  * The inputs and results of the registry operations, as the RegistryClient interface and the
  * HTTP API of `roster serve` name them (re-exported by registry.ts).
  */
+import type {Actor} from './history/event.js'
 import type {Server, Service} from './model.js'
 
 /** What a caller gives to register services: one service per endpoint. */
@@ -22,7 +23,7 @@ export interface ServiceInput {
 }
 
 /** A validated service, before its assignment is computed. */
-export type ServiceSpec = Omit<Service, 'servers' | 'modified'>
+export type ServiceSpec = Omit<Service, 'servers' | 'modified' | 'registeredBy'>
 
 export interface RegisterServicesResult {
   services: Service[]
@@ -51,6 +52,18 @@ export interface UnregisterServerResult extends RedistributionResult {
 export interface UnregisterNamespaceResult {
   namespace: string
   servicesRemoved: number
+}
+
+/** A change of the registry settings: the fields given are set, the others kept. */
+export interface SettingsUpdate {
+  replicas?: unknown
+  /** A duration (`30d`). */
+  historyRetention?: unknown
+}
+
+export interface UnregisterOptions {
+  /** Why the services go, as the history records it: unregistered (default), expired or pruned. */
+  action?: 'unregister' | 'expire' | 'prune'
 }
 
 export interface UnregisterServicesResult {
@@ -90,6 +103,8 @@ export interface ImportResult {
 }
 
 export interface RegistryOptions {
+  /** Who the writes are recorded as in the history. Default: the system ("roster"). */
+  actor?: Actor
   now?: () => Date
   /** Attempts of one compare-and-swap write before giving up with a ConflictError. Default 50. */
   maxAttempts?: number
