@@ -3,7 +3,7 @@ import {mayAccessNamespace} from '../../auth/caller.js'
 import {NotFoundError} from '../../errors.js'
 import {validateName} from '../../registry/validation.js'
 import type {AppContext, ServeApp} from '../app-context.js'
-import {adminOnly, callerOf, inNamespaces, signedIn, withAccess} from '../authorization.js'
+import {actorOf, adminOnly, callerOf, inNamespaces, signedIn, withAccess} from '../authorization.js'
 import {routes} from '../schemas.js'
 
 export function registerNamespaceRoutes(app: ServeApp, {registry, view}: AppContext): void {
@@ -25,12 +25,12 @@ export function registerNamespaceRoutes(app: ServeApp, {registry, view}: AppCont
     },
   )
   app.put('/v1/namespaces/:name', withAccess(routes.putNamespace, adminOnly), async (request) => {
-    const namespace = await registry.registerNamespace(request.params.name, request.body?.export)
+    const namespace = await registry.withActor(actorOf(request)).registerNamespace(request.params.name, request.body?.export)
     await view.settle(() => view.namespace(namespace.name)?.export === namespace.export)
     return namespace
   })
   app.delete('/v1/namespaces/:name', withAccess(routes.deleteNamespace, adminOnly), async (request) => {
-    const result = await registry.unregisterNamespace(request.params.name, request.query.force === 'true')
+    const result = await registry.withActor(actorOf(request)).unregisterNamespace(request.params.name, request.query.force === 'true')
     await view.settle(() => !view.namespaces.has(result.namespace) && [...view.servicesIn(result.namespace)].length === 0)
     return result
   })

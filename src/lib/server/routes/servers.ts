@@ -1,7 +1,7 @@
 /** Scrape servers: read by admin and read callers, registered and unregistered by admins. */
 import {NotFoundError} from '../../errors.js'
 import type {AppContext, ServeApp} from '../app-context.js'
-import {adminOnly, registryRead, withAccess} from '../authorization.js'
+import {actorOf, adminOnly, registryRead, withAccess} from '../authorization.js'
 import {routes} from '../schemas.js'
 
 export function registerServerRoutes(app: ServeApp, {registry, view}: AppContext): void {
@@ -13,12 +13,12 @@ export function registerServerRoutes(app: ServeApp, {registry, view}: AppContext
     return server
   })
   app.put('/v1/servers/:name', withAccess(routes.putServer, adminOnly), async (request) => {
-    const result = await registry.registerServer(request.params.name, request.body?.labels ?? {})
+    const result = await registry.withActor(actorOf(request)).registerServer(request.params.name, request.body?.labels ?? {})
     await view.settle(() => view.server(result.server.name)?.modified === result.server.modified)
     return result
   })
   app.delete('/v1/servers/:name', withAccess(routes.deleteServer, adminOnly), async (request) => {
-    const result = await registry.unregisterServer(request.params.name)
+    const result = await registry.withActor(actorOf(request)).unregisterServer(request.params.name)
     await view.settle(() => view.server(result.server) === undefined)
     return result
   })

@@ -3,11 +3,14 @@
  * service ID) and imported through the Registry, each write answered once the view shows it, so
  * that a client reads its own writes.
  */
+import type {FastifyRequest} from 'fastify'
+
 import {mayAccessNamespace} from '../../auth/caller.js'
+import type {UnregisterOptions} from '../../registry/types.js'
 import {DEFAULT_NAMESPACE, type Service} from '../../registry/model.js'
 import {validateName} from '../../registry/validation.js'
 import type {AppContext, ServeApp} from '../app-context.js'
-import {callerOf, importNamespaces, inNamespaces, unregisterNamespaces, withAccess} from '../authorization.js'
+import {actorOf, callerOf, importNamespaces, inNamespaces, unregisterNamespaces, withAccess} from '../authorization.js'
 import {routes} from '../schemas.js'
 import {queryServices} from '../service-query.js'
 import type {RegistryView} from '../view.js'
@@ -33,14 +36,19 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       inNamespaces('write', ({body}) => [validateName('namespace', body.namespace ?? DEFAULT_NAMESPACE)]),
     ),
     async (request) => {
-      const result = await registry.registerServices(request.body)
+      const result = await registry.withActor(actorOf(request)).registerServices(request.body)
       await view.settle(() => result.services.every((s) => sameInView(view, s)))
       return result
     },
   )
 
-  const unregister = async (refs: string[], namespace: string | undefined) => {
-    const result = await registry.unregisterServices(refs, namespace)
+  const unregister = async (
+    request: FastifyRequest,
+    refs: string[],
+    namespace: string | undefined,
+    action?: UnregisterOptions['action'],
+  ) => {
+    const result = await registry.withActor(actorOf(request)).unregisterServices(refs, namespace, {action})
     await view.settle(() => result.removed.every((s) => !view.services.get(s.namespace)?.has(s.id)))
     return result
   }
@@ -50,7 +58,7 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       routes.unregisterServices,
       inNamespaces('write', ({body}) => unregisterNamespaces(view, body.refs, body.namespace)),
     ),
-    async (request) => unregister(request.body.refs, request.body.namespace),
+    async (request) => unregister(request, request.body.refs, request.body.namespace, request.body.action),
   )
   app.delete(
     '/v1/services/:id',
@@ -58,7 +66,7 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       routes.deleteService,
       inNamespaces('write', ({params, query}) => unregisterNamespaces(view, [params.id], query.namespace)),
     ),
-    async (request) => unregister([request.params.id], request.query.namespace),
+    async (request) => unregister(request, [request.params.id], request.query.namespace),
   )
 
   app.post(
@@ -68,7 +76,7 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       inNamespaces('write', ({body}) => importNamespaces(body.document)),
     ),
     async (request) => {
-      const result = await registry.importServices(request.body.document, request.body.source ?? 'document')
+      const result = await registry.withActor(actorOf(request)).importServices(request.body.document, request.body.source ?? 'document')
       await view.fresh()
       return result
     },
