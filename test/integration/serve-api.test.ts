@@ -75,7 +75,7 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
       ],
     )
     ok(await cli(admin, 'registry', 'settings', '--replicas', '2'))
-    assert.deepEqual(JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout), {replicas: 2})
+    assert.deepEqual(JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout), {replicas: 2, historyRetention: '30d'})
     ok(await cli(admin, 'registry', 'settings', '--replicas', '1'))
 
     const reg = ok(

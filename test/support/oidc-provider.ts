@@ -23,12 +23,13 @@ export const ADMIN_ROLE = 'roster-admin'
 export interface TestUser {
   password: string
   name: string
+  email: string
   roles: string[]
 }
 
 export const USERS: Record<string, TestUser> = {
-  alice: {password: 'alice-Pa55-word', name: 'Alice Admin', roles: [ADMIN_ROLE, 'staff']},
-  bob: {password: 'bob-Pa55-word', name: 'Bob Viewer', roles: ['staff']},
+  alice: {password: 'alice-Pa55-word', name: 'Alice Admin', email: 'alice@roster.test', roles: [ADMIN_ROLE, 'staff']},
+  bob: {password: 'bob-Pa55-word', name: 'Bob Viewer', email: 'bob@roster.test', roles: ['staff']},
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -123,7 +124,8 @@ export async function startOidcProvider(o: {accessTokenTtl?: number} = {}): Prom
     scopes: ['openid', 'offline_access', 'profile'],
     issueRefreshToken: async (_ctx: unknown, client: {grantTypeAllowed(t: string): boolean}) => client.grantTypeAllowed('refresh_token'),
     extraTokenClaims: async (_ctx: unknown, token: {accountId?: string}) =>
-      token.accountId && USERS[token.accountId] ? {roles: USERS[token.accountId]!.roles} : undefined,
+      // The e-mail too, as providers that put it in access tokens do: roster's history records it.
+      token.accountId && USERS[token.accountId] ? {roles: USERS[token.accountId]!.roles, email: USERS[token.accountId]!.email} : undefined,
     features: {
       devInteractions: {enabled: true},
       deviceFlow: {enabled: true},

@@ -165,9 +165,12 @@ export async function followHistory(
   const done = new Promise<Error | undefined>((resolve) => (ended = resolve))
   let finished = false
   let stopFollowing = async (): Promise<void> => undefined
+  // A follow waits for writes, and keeps the process alive meanwhile: SQLite's poll timer does not.
+  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1)
   const finish = (error: Error | undefined): void => {
     if (finished) return
     finished = true
+    clearInterval(keepAlive)
     void stopFollowing().then(() => ended(error))
   }
   /** Delivery, one record at a time, in the order they came; a failure ends the follow. */
@@ -205,23 +208,29 @@ export async function followHistory(
       for (const kv of later) if (kv.modRevision > listedAt) await deliverNow(kv)
     })
   }
-  const follower = await follow(
-    store,
-    HISTORY_PREFIX,
-    {
-      // After a relist the watch starts anew: what was written meanwhile is read back.
-      onSnapshot: (_kvs, revision, relisted) => {
-        if (relisted) list(`${lastKey}\0`)
-        else firstSnapshot = revision
+  let follower: Awaited<ReturnType<typeof follow>>
+  try {
+    follower = await follow(
+      store,
+      HISTORY_PREFIX,
+      {
+        // After a relist the watch starts anew: what was written meanwhile is read back.
+        onSnapshot: (_kvs, revision, relisted) => {
+          if (relisted) list(`${lastKey}\0`)
+          else firstSnapshot = revision
+        },
+        onEvent: (event) => {
+          if (event.type !== 'put') return // a retention sweep
+          if (held) held.push(event.kv)
+          else if (event.kv.modRevision > listedAt) enqueue(() => deliverNow(event.kv))
+        },
       },
-      onEvent: (event) => {
-        if (event.type !== 'put') return // a retention sweep
-        if (held) held.push(event.kv)
-        else if (event.kv.modRevision > listedAt) enqueue(() => deliverNow(event.kv))
-      },
-    },
-    {list: 'revision'},
-  )
+      {list: 'revision'},
+    )
+  } catch (error) {
+    clearInterval(keepAlive)
+    throw error
+  }
   stopFollowing = () => follower.close()
   list(filter.since ? filter.start : undefined)
   return {
