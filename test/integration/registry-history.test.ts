@@ -20,7 +20,7 @@ import {type BindServer, startBind} from '../support/bind-server.js'
 import {BIN, type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-api-server.js'
-import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, startOidcProvider} from '../support/oidc-provider.js'
+import {USERS, startOidcServe} from '../support/oidc-provider.js'
 import {makePod} from '../support/pod-fixtures.js'
 import {type ServeProcess, createToken, eventually, http, startServe} from '../support/serve-server.js'
 
@@ -269,29 +269,16 @@ describe('history through roster serve (tokens)', () => {
 
 describe('history through roster serve (a person signed in with OIDC)', () => {
   let dir: string
-  let provider: OidcProviderServer
+  let oidc: Awaited<ReturnType<typeof startOidcServe>>
   let serve: ServeProcess
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-history-oidc-'))
-    provider = await startOidcProvider()
-    serve = await startServe({
-      registry: `sqlite:${path.join(dir, 'registry.db')}`,
-      args: [
-        '--oidc-issuer',
-        provider.issuer,
-        '--oidc-client-id',
-        CLIENT_ID,
-        '--oidc-audience',
-        AUDIENCE,
-        '--oidc-admin-roles',
-        ADMIN_ROLE,
-      ],
-    })
+    oidc = await startOidcServe(dir)
+    serve = oidc.serve
   })
   after(async () => {
-    await serve?.stop()
-    await provider?.stop()
+    await oidc?.stop()
     rmSync(dir, {recursive: true, force: true})
   })
 

@@ -13,8 +13,11 @@
  */
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
+import path from 'node:path'
 
 import {SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload} from 'jose'
+
+import {type ServeProcess, startServe} from './serve-server.js'
 
 export const CLIENT_ID = 'roster-cli'
 export const AUDIENCE = 'https://roster.test/api'
@@ -310,4 +313,35 @@ export async function playBrowser(
     body = fields.toString()
   }
   throw new Error(`the browser did not finish within 40 steps (at ${url.href})`)
+}
+
+/** A provider and a `roster serve` (on a new SQLite registry under `dir`) that trusts it, `ADMIN_ROLE` its admin role. */
+export async function startOidcServe(dir: string): Promise<{provider: OidcProviderServer; serve: ServeProcess; stop(): Promise<void>}> {
+  const provider = await startOidcProvider()
+  try {
+    const serve = await startServe({
+      registry: `sqlite:${path.join(dir, 'registry.db')}`,
+      args: [
+        '--oidc-issuer',
+        provider.issuer,
+        '--oidc-client-id',
+        CLIENT_ID,
+        '--oidc-audience',
+        AUDIENCE,
+        '--oidc-admin-roles',
+        ADMIN_ROLE,
+      ],
+    })
+    return {
+      provider,
+      serve,
+      stop: async () => {
+        await serve.stop()
+        await provider.stop()
+      },
+    }
+  } catch (error) {
+    await provider.stop()
+    throw error
+  }
 }
