@@ -18,7 +18,8 @@ import {SWEEP_MAX_BATCHES} from '../../src/lib/registry/history/retention.js'
 import {pruneServices} from '../../src/lib/registry/prune.js'
 import {Registry} from '../../src/lib/registry/registry.js'
 import {openStore} from '../../src/lib/store/open-store.js'
-import {MAX_TXN_OPS, type Store, rangeAll, storeRevision} from '../../src/lib/store/store.js'
+import {MAX_TXN_OPS, type Operation, type Store, rangeAll, storeRevision} from '../../src/lib/store/store.js'
+import {withTxn} from '../support/store-hooks.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -49,6 +50,14 @@ function memoryRegistry(open: typeof before, close: typeof after) {
     await t.store?.close()
   })
   return t
+}
+
+/** `store`, running `before` ahead of each of its transactions (another writer's turn). */
+function racingStore(store: Store, before: (ops: Operation[]) => Promise<void>): Store {
+  return withTxn(store, async (compares, ops) => {
+    await before(ops)
+    return store.txn(compares, ops)
+  })
 }
 
 /** Every event, and what identifies it: "action kind namespace/name actor". */
@@ -169,15 +178,13 @@ describe('registry history: what each write records', () => {
   it('a write whose compare failed records nothing; its retry records the write once', async () => {
     const other = new Registry(t.store, {now: t.now, actor: ANSIBLE})
     let raced = false
-    const racing: Store = Object.create(t.store) as Store
-    racing.txn = async (compares, ops) => {
+    const racing = racingStore(t.store, async (ops) => {
       if (!raced && ops.some((op) => op.key.startsWith('services/'))) {
         raced = true
         // Another writer changes the same service between this write's read and its transaction.
         await other.registerServices({name: 'node', endpoints: ['http://db1/'], labels: {by: 'other'}})
       }
-      return t.store.txn(compares, ops)
-    }
+    })
     await new Registry(racing, {now: t.now, actor: ALICE}).registerServices({
       name: 'node',
       endpoints: ['http://db1/'],
@@ -198,14 +205,12 @@ describe('registry history: what each write records', () => {
     await t.registry.registerServices({name: 'node', endpoints: ['http://db1/', 'http://db2/']})
     const other = new Registry(t.store, {now: t.now, actor: ANSIBLE})
     let raced = false
-    const racing: Store = Object.create(t.store) as Store
-    racing.txn = async (compares, ops) => {
+    const racing = racingStore(t.store, async (ops) => {
       if (!raced && ops.some((op) => op.type === 'delete')) {
         raced = true
         await other.unregisterServices(['http://db1/'])
       }
-      return t.store.txn(compares, ops)
-    }
+    })
     const result = await new Registry(racing, {now: t.now, actor: ALICE}).unregisterServices(['http://db1/', 'http://db2/'])
     assert.equal(result.removed.length, 2)
     assert.deepEqual((await summary(t.registry)).slice(2), [
