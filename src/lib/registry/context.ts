@@ -93,28 +93,30 @@ export async function deleteRecords(
   change: (kv: KeyValue) => ObjectChange,
 ): Promise<KeyValue[]> {
   const deleted: KeyValue[] = []
+  const described = (kv: KeyValue) => ({kv, change: change(kv)})
   let i = 0
   while (i < kvs.length) {
-    let chunk: KeyValue[] = []
+    let chunk: {kv: KeyValue; change: ObjectChange}[] = []
     let bytes = 0
     for (; i < kvs.length && chunk.length < MAX_TXN_OPS - 1; i++) {
-      const size = changeBytes(change(kvs[i]!))
+      const item = described(kvs[i]!)
+      const size = changeBytes(item.change)
       if (chunk.length > 0 && bytes + size > BATCH_BYTES) break
-      chunk.push(kvs[i]!)
+      chunk.push(item)
       bytes += size
     }
-    await ctx.cas(`delete of "${chunk[0]?.key}"`, async (attempt) => {
+    await ctx.cas(`delete of "${chunk[0]?.kv.key}"`, async (attempt) => {
       if (attempt > 1) {
-        const now = await Promise.all(chunk.map((kv) => ctx.store.get(kv.key)))
-        chunk = now.filter((kv): kv is KeyValue => kv !== undefined)
+        const now = await Promise.all(chunk.map(({kv}) => ctx.store.get(kv.key)))
+        chunk = now.filter((kv): kv is KeyValue => kv !== undefined).map(described)
       }
       if (chunk.length === 0) return
       const result = await ctx.store.txn(
-        chunk.map((kv) => ({key: kv.key, modRevision: kv.modRevision})),
-        [...chunk.map((kv) => ({type: 'delete' as const, key: kv.key})), historyOp(ctx, ...chunk.map(change))],
+        chunk.map(({kv}) => ({key: kv.key, modRevision: kv.modRevision})),
+        [...chunk.map(({kv}) => ({type: 'delete' as const, key: kv.key})), historyOp(ctx, ...chunk.map((item) => item.change))],
       )
       if (!result.succeeded) return RETRY
-      deleted.push(...chunk)
+      deleted.push(...chunk.map(({kv}) => kv))
     })
   }
   return deleted

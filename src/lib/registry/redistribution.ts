@@ -6,6 +6,7 @@ import {RETRY} from '../store/cas.js'
 import {type Compare, type KeyValue, MAX_TXN_OPS, type Operation} from '../store/store.js'
 import {BATCH_BYTES} from './batches.js'
 import {type RegistryContext, parseJson} from './context.js'
+import type {ObjectChange} from './history/event.js'
 import {changeBytes, historyOp, serviceChange} from './history/record.js'
 import {assignServers, sameServers} from './distribution.js'
 import {SERVICES_PREFIX, TOPOLOGY_KEY} from './keys.js'
@@ -44,7 +45,7 @@ async function redistributionPass(ctx: RegistryContext): Promise<RedistributionR
     }
   }
   const counts: RedistributionResult = {checked: 0, moved: 0, unassigned: 0}
-  let batch: {kv: KeyValue; before: Service; service: Service}[] = []
+  let batch: {kv: KeyValue; service: Service; change: ObjectChange}[] = []
   let batchBytes = 0
 
   const flush = async (): Promise<void> => {
@@ -57,7 +58,7 @@ async function redistributionPass(ctx: RegistryContext): Promise<RedistributionR
       ...items.map(({kv}) => ({key: kv.key, modRevision: kv.modRevision})),
     ]
     const ops: Operation[] = items.map(({kv, service}) => ({type: 'put', key: kv.key, value: JSON.stringify(service)}))
-    const result = await ctx.store.txn(compares, [...ops, historyOp(ctx, ...items.map((i) => serviceChange(i.before, i.service, 'move')))])
+    const result = await ctx.store.txn(compares, [...ops, historyOp(ctx, ...items.map((i) => i.change))])
     if (result.succeeded) return
     if ((await topologyRevision(ctx)) !== topology.revision) throw new TopologyChanged()
     // Some of the services changed since the page was read: redo them one by one.
@@ -73,8 +74,9 @@ async function redistributionPass(ctx: RegistryContext): Promise<RedistributionR
       if (sameServers(servers, service.servers)) continue
       counts.moved++
       const moved: Service = {...service, servers, modified: ctx.timestamp()}
-      batch.push({kv, before: service, service: moved})
-      batchBytes += kv.key.length + kv.value.length + 64 * servers.length + 256 + changeBytes(serviceChange(service, moved, 'move'))
+      const change = serviceChange(service, moved, 'move')
+      batch.push({kv, service: moved, change})
+      batchBytes += kv.key.length + kv.value.length + 64 * servers.length + 256 + changeBytes(change)
       if (batch.length >= MAX_TXN_OPS - 1 || batchBytes >= BATCH_BYTES) await flush()
     }
   }

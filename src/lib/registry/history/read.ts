@@ -117,7 +117,7 @@ export async function readHistory(
   let scanned = 0
   /** Where the next page starts, once this one is full: in a record, or after one (if another follows). */
   let stop: {key: string; next: number} | undefined
-  for await (const {kvs} of store.range(HISTORY_PREFIX, {start, end: filter.end, pageSize: Math.min(limit + 1, 1000)})) {
+  for await (const {kvs} of store.range(HISTORY_PREFIX, {start, end: filter.end, pageSize: limit + 1})) {
     for (const kv of kvs) {
       if (stop) return {items, continue: encodeContinue(stop.key, stop.next)}
       const events = eventsOf(kv)

@@ -54,18 +54,21 @@ export function changedFields<T extends object>(
   fields: readonly (keyof T & string)[],
 ): Changes {
   const changes: Changes = {}
-  const whole = before === undefined || after === undefined
   for (const field of fields) {
     const b = before?.[field]
     const a = after?.[field]
-    if (JSON.stringify(b) === JSON.stringify(a) || (whole && isEmpty(b ?? a))) continue
-    changes[field] = {...(b === undefined ? {} : {before: b}), ...(a === undefined ? {} : {after: a})}
+    if (before === undefined || after === undefined) {
+      if (!isEmpty(b ?? a)) changes[field] = before === undefined ? {after: a} : {before: b}
+    } else if (b !== a && JSON.stringify(b) !== JSON.stringify(a)) {
+      changes[field] = {...(b === undefined ? {} : {before: b}), ...(a === undefined ? {} : {after: a})}
+    }
   }
   return changes
 }
 
 function isEmpty(value: unknown): boolean {
   return (
+    value === undefined ||
     value === '' ||
     (Array.isArray(value) && value.length === 0) ||
     (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
