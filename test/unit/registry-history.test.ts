@@ -11,8 +11,8 @@ import {after, afterEach, before, beforeEach, describe, it} from 'node:test'
 import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {InvalidInputError} from '../../src/lib/errors.js'
 import {localActor} from '../../src/lib/registry/history/actor.js'
-import {type Actor, HISTORY_PREFIX, type HistoryEvent} from '../../src/lib/registry/history/event.js'
-import {compileHistoryFilter, followHistory, readHistory} from '../../src/lib/registry/history/read.js'
+import {type Actor, HISTORY_PREFIX, type HistoryEvent, historyTimeKey} from '../../src/lib/registry/history/event.js'
+import {compileHistoryFilter, followHistory, historyRecords, readHistory} from '../../src/lib/registry/history/read.js'
 import {eventOp} from '../../src/lib/registry/history/record.js'
 import {SWEEP_MAX_BATCHES} from '../../src/lib/registry/history/retention.js'
 import {pruneServices} from '../../src/lib/registry/prune.js'
@@ -353,6 +353,42 @@ describe('registry history: reading', () => {
   })
 })
 
+describe('registry history: reading by windows of time', () => {
+  const t = memoryRegistry(before, after)
+
+  it('gives every record from the start on, in key order, in windows that widen when sparse and narrow when dense', async () => {
+    const times = [
+      T0 - 25 * DAY,
+      ...Array.from({length: 300}, (_, i) => T0 - 10 * DAY + i * 100),
+      T0 - HOUR,
+      T0 + 2 * DAY, // a writer whose clock is ahead
+    ]
+    for (let i = 0; i < times.length; i += MAX_TXN_OPS)
+      await t.store.txn(
+        [],
+        times.slice(i, i + MAX_TXN_OPS).map((time) => eventOp(ALICE, new Date(time), [])),
+      )
+    let ranges = 0
+    const counted = withTxn(t.store, (compares, ops) => t.store.txn(compares, ops))
+    counted.range = (prefix, options) => {
+      ranges++
+      return t.store.range(prefix, options)
+    }
+    const read: string[] = []
+    for await (const kv of historyRecords(counted, historyTimeKey(new Date(T0 - 30 * DAY)), undefined, new Date(T0), 20)) read.push(kv.key)
+    assert.deepEqual(
+      read,
+      (await rangeAll(t.store, HISTORY_PREFIX)).map((kv) => kv.key),
+    )
+    assert.ok(ranges < 40, `${ranges} ranges`)
+    // Up to an end: what lies before it.
+    const until: string[] = []
+    for await (const kv of historyRecords(t.store, historyTimeKey(new Date(T0 - 30 * DAY)), historyTimeKey(new Date(T0)), new Date(T0)))
+      until.push(kv.key)
+    assert.equal(until.length, times.length - 1)
+  })
+})
+
 describe('registry history: retention', () => {
   const t = memoryRegistry(before, after)
   const kept = async () => (await rangeAll(t.store, HISTORY_PREFIX)).length
@@ -383,15 +419,15 @@ describe('registry history: retention', () => {
     const names = (await all(t.registry.listEvents())).map((e) => e.object.name)
     assert.deepEqual(names, ['a', 'b', 'c'])
 
-    // A write that records nothing (unchanged) sweeps nothing either, and a read never does.
+    // A write that records nothing (unchanged) sweeps nothing either, and a read never does;
+    // but a read shows only what the retention keeps, swept or not.
     t.clock = T0 + 10 * DAY
     await t.registry.registerNamespace('c')
     await all(t.registry.listServices())
-    assert.deepEqual(
-      (await all(t.registry.listEvents())).map((e) => e.object.name),
-      ['a', 'b', 'c'],
-    )
+    assert.deepEqual(await all(t.registry.listEvents()), [])
+    assert.equal(await kept(), 3)
     await t.registry.registerNamespace('d')
+    assert.equal(await kept(), 1)
     assert.deepEqual(
       (await all(t.registry.listEvents())).map((e) => e.object.name),
       ['d'],

@@ -7,7 +7,7 @@ export default class RegistryHistory extends RosterCommand<typeof RegistryHistor
   static readOnly = true
 
   static override description = `Who changed what in the registry, and when: every write (services, servers, namespaces, settings, tokens) is recorded with its actor (a token's id and role, a person's OIDC subject and e-mail, the local user@host, or kube discover's owner id) and the fields it changed, oldest first. The registry keeps events for --history-retention (registry settings; default 30d).
---since and --until take a duration back from now (1h, 7d) or an RFC 3339 time. --actor matches a token id, an OIDC subject or e-mail, user@host or a user. Output is streamed; --json prints what -o json prints (a JSON array of events).
+--since and --until take a duration back from now (1h, 7d) or an RFC 3339 time; without --since, the history starts where the retention does. --actor matches a token id, an OIDC subject or e-mail, user@host or a user. Output is streamed; --json prints what -o json prints (a JSON array of events).
 --follow prints the events from --since on (without --since: none of the past) and then each new one as it is written, until Ctrl-C; not with --until.`
 
   static override examples = [

@@ -6,10 +6,11 @@
  */
 import {InvalidInputError} from '../../errors.js'
 import {follow} from '../../store/follower.js'
-import type {KeyValue, Store} from '../../store/store.js'
+import {type KeyValue, type Store, storeRevision} from '../../store/store.js'
 import {parseRegex, validateName, validateTime, validateTtl} from '../validation.js'
 import {actorMatches} from './actor.js'
 import {HISTORY_PREFIX, type HistoryEvent, eventsOf, historyTimeKey} from './event.js'
+import {retentionStart} from './retention.js'
 
 export interface HistoryFilter {
   /** From this time on: a duration back from now (`1h`, `7d`) or an RFC 3339 time. */
@@ -27,6 +28,8 @@ export interface HistoryFilter {
 export interface CompiledHistoryFilter {
   start?: string
   end?: string
+  /** The time `since` and `until` count back from. */
+  now: Date
   /** Whether the filter names a start (else a follow shows only what comes next). */
   since: boolean
   matches(event: HistoryEvent): boolean
@@ -65,6 +68,7 @@ export function compileHistoryFilter(filter: HistoryFilter, now: Date, mayRead?:
     ...(since ? {start: historyTimeKey(since)} : {}),
     ...(until ? {end: historyTimeKey(until)} : {}),
     since: since !== undefined,
+    now,
     matches: (e) =>
       (!actor || actorMatches(e.actor, actor)) &&
       (!namespace || e.object.namespace === namespace) &&
@@ -100,8 +104,9 @@ function decodeContinue(token: string): {key: string; next: number} {
 }
 
 /**
- * One page of the events matching `filter`, oldest first: at most `limit` events, reading at most
- * MAX_SCAN_RECORDS records (a page may then hold fewer, with a `continue`).
+ * One page of the events matching `filter`, oldest first (without a `since`: from the retention
+ * back from `filter.now`): at most `limit` events, reading at most MAX_SCAN_RECORDS records (a
+ * page may then hold fewer, with a `continue`).
  */
 export async function readHistory(
   store: Store,
@@ -112,23 +117,60 @@ export async function readHistory(
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY_PAGE)
     throw InvalidInputError.forField('limit', page.limit ?? '', `must be an integer from 1 to ${MAX_HISTORY_PAGE}`)
   const from = page.continue === undefined ? undefined : decodeContinue(page.continue)
-  const start = from && (!filter.start || from.key > filter.start) ? from.key : filter.start
+  const start = from && (!filter.start || from.key > filter.start) ? from.key : (filter.start ?? (await retentionStart(store, filter.now)))
   const items: HistoryEvent[] = []
   let scanned = 0
   /** Where the next page starts, once this one is full: in a record, or after one (if another follows). */
   let stop: {key: string; next: number} | undefined
-  for await (const {kvs} of store.range(HISTORY_PREFIX, {start, end: filter.end, pageSize: limit + 1})) {
-    for (const kv of kvs) {
-      if (stop) return {items, continue: encodeContinue(stop.key, stop.next)}
-      const events = eventsOf(kv)
-      for (let i = from && kv.key === from.key ? from.next : 0; i < events.length; i++) {
-        if (items.length === limit) return {items, continue: encodeContinue(kv.key, i)}
-        if (filter.matches(events[i]!)) items.push(events[i]!)
-      }
-      if (items.length === limit || ++scanned >= MAX_SCAN_RECORDS) stop = {key: `${kv.key}\0`, next: 0}
+  for await (const kv of historyRecords(store, start, filter.end, filter.now, limit + 1)) {
+    if (stop) return {items, continue: encodeContinue(stop.key, stop.next)}
+    const events = eventsOf(kv)
+    for (let i = from && kv.key === from.key ? from.next : 0; i < events.length; i++) {
+      if (items.length === limit) return {items, continue: encodeContinue(kv.key, i)}
+      if (filter.matches(events[i]!)) items.push(events[i]!)
     }
+    if (items.length === limit || ++scanned >= MAX_SCAN_RECORDS) stop = {key: `${kv.key}\0`, next: 0}
   }
   return {items}
+}
+
+/** The first window a read of the history asks the store for. */
+const FIRST_WINDOW_MS = 3_600_000
+/** Records stamped later than this past `now` (a writer's clock ahead) are read in one last range. */
+const CLOCK_AHEAD_MS = 86_400_000
+
+/**
+ * The history's records from the key `start` to the key `end` (absent: to the last), in key
+ * order, read a window of time at a time rather than in one range: etcd counts every key of a
+ * range's span to answer it, however small its page, so one range over a large history would
+ * cost the whole history per page. A window that held few records doubles the next one; one that
+ * held many halves it.
+ */
+export async function* historyRecords(
+  store: Store,
+  start: string,
+  end: string | undefined,
+  now: Date,
+  pageSize = 1000,
+): AsyncGenerator<KeyValue> {
+  let from = start
+  let time = Date.parse(start.slice(HISTORY_PREFIX.length, HISTORY_PREFIX.length + 24))
+  let width = FIRST_WINDOW_MS
+  for (;;) {
+    const last = !Number.isFinite(time) || time + width > now.getTime() + CLOCK_AHEAD_MS
+    const windowEnd = last ? undefined : historyTimeKey(new Date(time + width))
+    const to = windowEnd === undefined || (end !== undefined && end <= windowEnd) ? end : windowEnd
+    let read = 0
+    for await (const page of store.range(HISTORY_PREFIX, {start: from, end: to, pageSize})) {
+      read += page.kvs.length
+      yield* page.kvs
+    }
+    if (to === end) return
+    from = to as string
+    time += width
+    if (read < pageSize / 4) width *= 2
+    else if (read > pageSize * 4) width = Math.max(1000, width / 2)
+  }
 }
 
 /** Every event matching `filter`, oldest first, a page at a time. */
@@ -183,29 +225,37 @@ export async function followHistory(
   let lastKey = filter.start ?? historyTimeKey(new Date())
   /** While a listing runs: the records the watch brought, released once it is done. */
   let held: KeyValue[] | undefined = []
-  let listedAt = 0
+  /** The revision a listing started at, and the records written since that it delivered. */
+  let listedFrom = 0
+  let listed = new Set<string>()
   let firstSnapshot = 0
   const deliverNow = async (kv: KeyValue): Promise<void> => {
     if (finished) return
     if (kv.key > lastKey) lastKey = kv.key
     for (const event of eventsOf(kv)) if (filter.matches(event)) await onEvent(event)
   }
+  /** A record the watch brought: new unless the listing had it (the watch replays from before it). */
+  const fresh = (kv: KeyValue): boolean => kv.modRevision > listedFrom && !listed.has(kv.key)
   /**
-   * Delivers what lies from `start` on, read at one revision (without `start`: nothing, as of the
-   * follower's first snapshot), then the held records written after it.
+   * Delivers what lies from `start` on (without `start`: nothing, as of the follower's first
+   * snapshot), then the held records it did not hold. The listing reads windows at revisions of
+   * their own, so it remembers the records written once it began.
    */
   const list = (start: string | undefined): void => {
     held ??= []
     enqueue(async () => {
-      if (start === undefined) listedAt = firstSnapshot
-      else
-        for await (const page of store.range(HISTORY_PREFIX, {start, pageSize: 1000})) {
-          listedAt = page.revision
-          for (const kv of page.kvs) await deliverNow(kv)
+      listed = new Set()
+      if (start === undefined) listedFrom = firstSnapshot
+      else {
+        listedFrom = await storeRevision(store)
+        for await (const kv of historyRecords(store, start, undefined, filter.now)) {
+          if (kv.modRevision > listedFrom) listed.add(kv.key)
+          await deliverNow(kv)
         }
+      }
       const later = held ?? []
       held = undefined
-      for (const kv of later) if (kv.modRevision > listedAt) await deliverNow(kv)
+      for (const kv of later) if (fresh(kv)) await deliverNow(kv)
     })
   }
   let follower: Awaited<ReturnType<typeof follow>>
@@ -222,7 +272,7 @@ export async function followHistory(
         onEvent: (event) => {
           if (event.type !== 'put') return // a retention sweep
           if (held) held.push(event.kv)
-          else if (event.kv.modRevision > listedAt) enqueue(() => deliverNow(event.kv))
+          else if (fresh(event.kv)) enqueue(() => deliverNow(event.kv))
         },
       },
       {list: 'revision'},

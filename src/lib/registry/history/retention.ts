@@ -1,16 +1,16 @@
 /**
  * History retention: the registry setting `history-retention` (default 30d: DEFAULT_SETTINGS), enforced as writes
  * happen. After a write that recorded an event, the registry deletes the events older than the
- * retention from the front of the history (its keys sort by time), MAX_TXN_OPS a transaction and
- * at most SWEEP_MAX_BATCHES transactions per write, then rests SWEEP_INTERVAL_MS (by the
- * registry's clock) unless it left expired events behind.
+ * retention from the front of the history (its keys sort by time): one range of at most
+ * SWEEP_MAX_BATCHES × MAX_TXN_OPS keys, deleted MAX_TXN_OPS a transaction, then it rests
+ * SWEEP_INTERVAL_MS (by the registry's clock) unless it left expired events behind.
  *
  * Why not an etcd lease: SQLite has none (the store seam would need one on both backends), a
  * lease fixes an event's lifetime when it is written (a changed retention would not reach the
  * events already there), and a lease per event or per time bucket is state etcd keeps for every
  * one of them. Deleting by key range costs one bounded range read per sweep, the same on both stores.
  */
-import {MAX_TXN_OPS} from '../../store/store.js'
+import {MAX_TXN_OPS, type Store} from '../../store/store.js'
 import type {RegistryContext} from '../context.js'
 import {SETTINGS_KEY} from '../keys.js'
 import {DEFAULT_SETTINGS, settingsOf} from '../topology.js'
@@ -59,30 +59,33 @@ export function sweepHistory(ctx: RegistryContext): Promise<number> {
   return state.sweeping
 }
 
+/** The first history key the retention keeps at `now`: every key before it has expired. */
+export async function retentionStart(store: Store, now: Date): Promise<string> {
+  const settings = settingsOf(await store.get(SETTINGS_KEY))
+  return historyTimeKey(new Date(now.getTime() - parseRetention(settings.historyRetention ?? DEFAULT_SETTINGS.historyRetention)))
+}
+
 async function sweep(ctx: RegistryContext): Promise<number> {
   const now = ctx.now().getTime()
-  const settings = settingsOf(await ctx.store.get(SETTINGS_KEY))
-  const retentionMs = parseRetention(settings.historyRetention ?? DEFAULT_SETTINGS.historyRetention)
-  const end = historyTimeKey(new Date(now - retentionMs))
-  let deleted = 0
-  for (let batch = 0; batch < SWEEP_MAX_BATCHES; batch++) {
-    const keys: string[] = []
-    for await (const page of ctx.store.range(HISTORY_PREFIX, {end, pageSize: MAX_TXN_OPS})) {
-      keys.push(...page.kvs.map((kv) => kv.key))
-      break
-    }
-    if (keys.length > 0)
-      await ctx.store.txn(
-        [],
-        keys.map((key) => ({type: 'delete', key})),
-      )
-    deleted += keys.length
-    if (keys.length < MAX_TXN_OPS) {
-      ctx.history.nextSweepAt = now + SWEEP_INTERVAL_MS
-      return deleted
-    }
+  const end = await retentionStart(ctx.store, new Date(now))
+  // One range for the whole bound: etcd counts every key of a range's span (here: every expired
+  // record) to answer it, so reading the bound a transaction's worth at a time would pay that count
+  // once per transaction.
+  const keys: string[] = []
+  for await (const page of ctx.store.range(HISTORY_PREFIX, {end, pageSize: SWEEP_MAX_BATCHES * MAX_TXN_OPS})) {
+    keys.push(...page.kvs.map((kv) => kv.key))
+    break
+  }
+  for (let i = 0; i < keys.length; i += MAX_TXN_OPS)
+    await ctx.store.txn(
+      [],
+      keys.slice(i, i + MAX_TXN_OPS).map((key) => ({type: 'delete', key})),
+    )
+  if (keys.length < SWEEP_MAX_BATCHES * MAX_TXN_OPS) {
+    ctx.history.nextSweepAt = now + SWEEP_INTERVAL_MS
+    return keys.length
   }
   // Expired events are left: the next write sweeps again.
   ctx.history.nextSweepAt = now
-  return deleted
+  return keys.length
 }
