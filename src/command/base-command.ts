@@ -12,18 +12,20 @@ import type {Actor} from '../lib/registry/history/event.js'
 import type {TokenClient} from '../lib/auth/token-client.js'
 import type {Column} from '../lib/output/print-rows.js'
 import {ExitCode, InvalidInputError, RosterError, exitCodeOf} from '../lib/errors.js'
-import {parseDuration} from '../lib/config/duration.js'
+import {parseDuration, timerMs} from '../lib/config/duration.js'
 import {checkNoReplacementCharacter} from '../lib/text/input-limits.js'
 import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../lib/config/layers.js'
 import {isSecretName, scrubSecrets} from '../lib/config/secrets.js'
-import {ETCD_OPTIONS, type EtcdOptionName, isRemoteRegistry} from '../lib/store/open-store.js'
+import {isRemoteRegistry} from '../lib/store/open-store.js'
 import {type ParseContext, parseErrorAsInvalidInput} from './parse-error.js'
 import {holdsNoKey, registryFileToCreate, removeRegistryFile} from './registry-file.js'
 import {watchRemoteCalls} from './remote-calls.js'
+import {nameSettings, typedName} from './settings.js'
 
 export type RosterFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RosterCommand)['baseFlags'] & T['flags']>
 export type RosterArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 export {envNameOf, type ValueSource}
+export {registryFlags} from './registry-flags.js'
 
 /** A one-line error message is cut here (the --json error keeps every problem in `problems`). */
 const MAX_MESSAGE_CHARS = 2000
@@ -39,28 +41,6 @@ export function outputFlags<F extends string>(formats: readonly F[], defaultForm
     })(),
     'no-headers': Flags.boolean({description: 'Omit the header line of tables and CSV.'}),
   }
-}
-
-/** The `--etcd-*` flags, one per entry of ETCD_OPTIONS (src/lib/store/open-store.ts). */
-const etcdFlags = Object.fromEntries(
-  Object.entries(ETCD_OPTIONS).map(([name, o]) => [
-    name,
-    Flags.string({description: o.description, helpGroup: 'REGISTRY', ...('default' in o ? {default: o.default} : {})}),
-  ]),
-) as Record<EtcdOptionName, Interfaces.OptionFlag<string | undefined>>
-
-/** The registry location and etcd connection flags, for commands that use the registry. */
-export const registryFlags = {
-  registry: Flags.string({
-    description: 'Registry: sqlite:PATH (default: $XDG_DATA_HOME/roster/registry.db) or etcd://HOST:PORT[,HOST:PORT...].',
-    helpGroup: 'REGISTRY',
-  }),
-  ...etcdFlags,
-  token: Flags.string({
-    description: 'Bearer token for an https:// registry (roster serve); prefer ROSTER_TOKEN or keychain:ACCOUNT.',
-    helpGroup: 'REGISTRY',
-  }),
-  'registry-ca': Flags.string({description: 'CA certificate file to trust for an https:// registry.', helpGroup: 'REGISTRY'}),
 }
 
 export abstract class RosterCommand<T extends typeof Command> extends Command {
@@ -134,7 +114,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     this.args = args as RosterArgs<T>
     this.argvParsed = (argv as unknown[]).map(String)
     const timeout = (flags as {timeout?: string}).timeout
-    if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
+    if (timeout !== undefined) this.timeoutMs = timerMs(parseDuration(timeout, 'timeout'))
     // roster login (issue 9): without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
     const f = flags as Record<string, unknown>
     const remote = typeof f.registry === 'string' && isRemoteRegistry(f.registry)
@@ -162,13 +142,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   private checkUtf8(flags: Record<string, unknown>, args: Record<string, unknown>): void {
     const values = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [])
     for (const [name, value] of Object.entries(flags)) {
-      const source = this.valueSources.get(name) ?? 'flag'
-      const field = source.startsWith('env ')
-        ? source.slice(4)
-        : source.startsWith('file ')
-          ? `${name} (in ${source.slice(5)})`
-          : `--${name}`
-      for (const text of values(value)) checkNoReplacementCharacter(field, text)
+      for (const text of values(value)) checkNoReplacementCharacter(typedName(name, this.valueSources.get(name)), text)
     }
     for (const [name, value] of Object.entries(args)) for (const text of values(value)) checkNoReplacementCharacter(name, text)
   }
@@ -210,7 +184,8 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /** The registry store named by the registry flags, opened once and closed when the command ends. */
   protected async openStore(): Promise<Store> {
     if (this.store) return this.store
-    const {openStore, storeOptionsFromFlags} = await import('../lib/store/open-store.js')
+    const {openStore} = await import('../lib/store/open-store.js')
+    const {storeOptionsFromFlags} = await import('./registry-flags.js')
     if (!this.readOnlyStore()) this.newRegistryFile = registryFileToCreate((this.flags as {registry?: string}).registry)
     this.store = await openStore({
       ...storeOptionsFromFlags(this.flags as Record<string, unknown>, this.timeoutMs),
@@ -309,9 +284,23 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       .map(([, value]) => value as string)
   }
 
+  /**
+   * A library error as the user should read it: naming the flag, ROSTER_ variable or config key
+   * they gave instead of the setting (src/command/settings.ts). For errors a command reports
+   * itself (a failed pass of a loop) as well as those that end it.
+   */
+  protected nameSettings<E>(error: E): E {
+    const ctor = this.ctor as typeof RosterCommand
+    return nameSettings(error, {
+      flags: new Set(Object.keys({...ctor.baseFlags, ...ctor.flags})),
+      args: new Set(Object.keys(ctor.args ?? {})),
+      sources: this.valueSources,
+    })
+  }
+
   protected override async catch(caught: Error & {exitCode?: number}): Promise<unknown> {
     if (caught instanceof Errors.ExitError) throw caught
-    const error = parseErrorAsInvalidInput(caught, this.parseContext()) ?? caught
+    const error = this.nameSettings(parseErrorAsInvalidInput(caught, this.parseContext()) ?? caught)
     const exitCode = exitCodeOf(error)
     const debug = this.argv.includes('--debug') || isTruthy(process.env.ROSTER_DEBUG)
     let message = scrubSecrets(this.oneLine(error, exitCode), this.secretValues())

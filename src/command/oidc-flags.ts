@@ -1,9 +1,9 @@
-/** `roster serve`'s --oidc-* flags (issue 9): people sign in with the identity provider. */
+/** `roster serve`'s --oidc-* flags: people sign in with the identity provider. */
 import {Flags} from '@oclif/core'
 
 import {OIDC_CLOCK_SKEW_S, OIDC_MAX_CLOCK_SKEW_S, type OidcOptions} from '../lib/auth/oidc-verifier.js'
 import {parseDuration} from '../lib/config/duration.js'
-import {InvalidInputError} from '../lib/errors.js'
+import {InvalidInputError, setting} from '../lib/errors.js'
 
 export const oidcServeFlags = {
   'oidc-issuer': Flags.string({
@@ -40,10 +40,10 @@ export function oidcOptionsOf(flags: {
   'oidc-clock-skew'?: string
 }): OidcOptions | undefined {
   if (!flags['oidc-issuer']) {
-    if (flags['oidc-client-id']) throw InvalidInputError.forField('oidc-issuer', '', 'is required with --oidc-client-id')
+    if (flags['oidc-client-id']) throw InvalidInputError.forField('oidc-issuer', '', `is required with ${setting('oidc-client-id')}`)
     return undefined
   }
-  if (!flags['oidc-client-id']) throw InvalidInputError.forField('oidc-client-id', '', 'is required with --oidc-issuer')
+  if (!flags['oidc-client-id']) throw InvalidInputError.forField('oidc-client-id', '', `is required with ${setting('oidc-issuer')}`)
   return {
     issuer: flags['oidc-issuer'],
     clientId: flags['oidc-client-id'],
@@ -57,9 +57,5 @@ export function oidcOptionsOf(flags: {
 /** --oidc-clock-skew in seconds: a duration from 0 to OIDC_MAX_CLOCK_SKEW_S. */
 function clockSkewOf(value: string | undefined): number | undefined {
   if (value === undefined) return undefined
-  const ms = /^\s*0+(\.0+)?(ms|s|m|h)?\s*$/.test(value) ? 0 : parseDuration(value, 'oidc-clock-skew')
-  if (ms > OIDC_MAX_CLOCK_SKEW_S * 1000) {
-    throw InvalidInputError.forField('oidc-clock-skew', value, `expected at most ${OIDC_MAX_CLOCK_SKEW_S / 60}m`)
-  }
-  return ms / 1000
+  return parseDuration(value, 'oidc-clock-skew', {zero: true, maxMs: OIDC_MAX_CLOCK_SKEW_S * 1000}) / 1000
 }

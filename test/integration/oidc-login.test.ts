@@ -303,12 +303,12 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     const env = isolatedEnv()
     const local = await runCli(['login', '--registry', registry], {env})
     assert.equal(local.code, 2, local.stderr)
-    assert.match(local.stderr, /^roster: registry "sqlite:.*": expected the https:\/\/ URL of a roster serve registry/)
+    assert.match(local.stderr, /^roster: --registry "sqlite:.*": expected the https:\/\/ URL of a roster serve registry/)
     const plain = await startServe({registry: `sqlite:${path.join(dir, 'plain.db')}`})
     try {
       const r = await runCli(['login', '--registry', plain.url, '--device'], {env})
       assert.equal(r.code, 2, r.stderr)
-      assert.match(r.stderr, /has no identity provider \(start roster serve with --oidc-issuer and --oidc-client-id\)/)
+      assert.match(r.stderr, /has no identity provider \(its roster serve has no oidc-issuer and oidc-client-id\)/)
       assert.equal(r.stderr.trim().split('\n').length, 1)
     } finally {
       await plain.stop()
@@ -323,8 +323,8 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.equal(half.code, 2, half.stderr)
     assert.match(half.stderr, /oidc-client-id/)
     for (const [skew, reason] of [
-      ['1h', /^roster: oidc-clock-skew "1h": expected at most 5m$/m],
-      ['soon', /^roster: oidc-clock-skew "soon": expected a duration/m],
+      ['1h', /^roster: --oidc-clock-skew "1h": must be at most 5m$/m],
+      ['soon', /^roster: --oidc-clock-skew "soon": expected a duration/m],
     ] as const) {
       const r = await badServe('--oidc-issuer', provider.issuer, '--oidc-client-id', CLIENT_ID, '--oidc-clock-skew', skew)
       assert.equal(r.code, 2, r.stderr)

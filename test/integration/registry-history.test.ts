@@ -258,7 +258,8 @@ describe('history through roster serve (tokens)', () => {
 
   it('registry settings --history-retention through serve: recorded, and shown', async () => {
     const r = ok(await remote(admin, 'registry', 'settings', '--history-retention', '90d', '-o', 'json'))
-    assert.deepEqual(JSON.parse(r.stdout), {replicas: 1, historyRetention: '90d'})
+    const settings = JSON.parse(r.stdout) as {revision: number}
+    assert.deepEqual(settings, {replicas: 1, historyRetention: '90d', revision: settings.revision})
     const last = (await history(env, '--registry', serve.url, '--token', admin)).at(-1)!
     assert.equal(brief(last), 'update settings settings by token:admin')
     assert.deepEqual(last.changes, {historyRetention: {before: '30d', after: '90d'}})

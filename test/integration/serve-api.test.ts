@@ -12,6 +12,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {makeTlsFiles} from '../support/etcd-server.js'
 import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
 
 function ok(r: CliResult): CliResult {
@@ -75,7 +76,9 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
       ],
     )
     ok(await cli(admin, 'registry', 'settings', '--replicas', '2'))
-    assert.deepEqual(JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout), {replicas: 2, historyRetention: '30d'})
+    const settings = JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout) as {revision: number}
+    assert.deepEqual(settings, {replicas: 2, historyRetention: '30d', revision: settings.revision})
+    assert.ok(settings.revision > 0)
     ok(await cli(admin, 'registry', 'settings', '--replicas', '1'))
 
     const reg = ok(
@@ -137,7 +140,11 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
   it('maps statuses to exit codes: 400→2, 401/403→4, 404→5, 409→6', async () => {
     fails(await cli(admin, 'service', 'register', 'x', '-e', 'ftp://db1/metrics'), 2, /endpoint "ftp:\/\/db1\/metrics": scheme "ftp"/)
     fails(await cli('not-a-jwt', 'service', 'list'), 4, /not authenticated: malformed token/)
-    fails(await cli(undefined, 'server', 'list'), 4, /not authenticated: no token .*--token, ROSTER_TOKEN or a roster login/)
+    fails(
+      await cli(undefined, 'server', 'list'),
+      4,
+      /not authenticated: no token \(send "Authorization: Bearer TOKEN"\); pass --token \(or ROSTER_TOKEN, or token: in a config file\), or run roster login$/,
+    )
     fails(await cli(svcToken, 'server', 'register', 'evil'), 4, /not allowed: token "svc-1"/)
     fails(await cli(svcToken, 'service', 'register', 'x', '-n', 'team-b', '-e', 'http://x:1/'), 4, /not allowed.*team-b/)
     fails(await cli(readToken, 'service', 'register', 'x', '-n', 'team-a', '-e', 'http://x:1/'), 4, /not allowed/)
@@ -233,19 +240,33 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     const doc = (await http(`${serve.url}/v1/openapi.json`)).json() as {
       openapi: string
       paths: Record<string, Record<string, {requestBody?: unknown}>>
+      components: {schemas: Record<string, unknown>}
     }
     assert.match(doc.openapi, /^3\./)
     assert.ok(doc.paths['/v1/services']?.post?.requestBody, 'POST /v1/services documented with its body')
     assert.ok(doc.paths['/v1/sd/{server}/{namespace}']?.get)
     const body = JSON.stringify(doc.paths['/v1/services']!.post!.requestBody)
     assert.match(body, /"additionalProperties":false/)
+    // The query that turns the history into a stream that never ends is marked, for clients and generated tests to leave alone.
+    const events = doc.paths['/v1/events']!.get as {
+      'x-stream'?: {parameter: string; values: string[]; contentType: string; item: string}
+      parameters: {name: string; description?: string}[]
+    }
+    assert.deepEqual(events['x-stream'], {
+      parameter: 'follow',
+      values: ['1', 'true'],
+      contentType: 'application/x-ndjson',
+      item: '#/components/schemas/Event',
+    })
+    assert.match(events.parameters.find((p) => p.name === 'follow')?.description ?? '', /stream of newline-delimited events/)
+    assert.ok(doc.components.schemas.Event, 'the streamed item is a schema of the document')
   })
 
   it('refuses an http:// registry off loopback, an unreachable one exits 3 naming it', async () => {
     fails(
       await runCli(['server', 'list'], {env: isolatedEnv({ROSTER_REGISTRY: 'http://192.0.2.1:3002', ROSTER_TOKEN: admin})}),
       2,
-      /registry "http:\/\/192\.0\.2\.1:3002": http:\/\/ is allowed only for a loopback host/,
+      /ROSTER_REGISTRY "http:\/\/192\.0\.2\.1:3002": http:\/\/ is allowed only for a loopback host/,
     )
     fails(
       await runCli(['server', 'list', '--timeout', '1s'], {env: isolatedEnv({ROSTER_REGISTRY: 'http://127.0.0.1:1', ROSTER_TOKEN: admin})}),
@@ -279,12 +300,32 @@ describe('roster serve: refusals and shutdown', () => {
       2,
       /listen "0\.0\.0\.0:0": is not a loopback address: serve HTTPS/,
     )
+    const tls = makeTlsFiles(dir)
     fails(
-      await runCli(['serve', '--registry', registry, '--listen', '0.0.0.0:0', '--insecure-plaintext', '--auth', 'none'], {env}),
+      await runCli(
+        [
+          'serve',
+          '--registry',
+          registry,
+          '--listen',
+          '0.0.0.0:0',
+          '--tls-cert',
+          tls.serverCertFile,
+          '--tls-key',
+          tls.serverKeyFile,
+          '--auth',
+          'none',
+        ],
+        {env},
+      ),
       2,
-      /auth "none": only with a loopback --listen/,
+      /^roster: --auth "none": only on a loopback listen address/,
     )
-    fails(await runCli(['serve', '--registry', registry, '--listen', 'nonsense'], {env}), 2, /listen "nonsense": expected HOST:PORT/)
+    fails(
+      await runCli(['serve', '--registry', registry, '--listen', 'nonsense'], {env}),
+      2,
+      /--listen "nonsense": expected PORT, :PORT, HOST:PORT/,
+    )
   })
 
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {

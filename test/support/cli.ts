@@ -49,6 +49,8 @@ export interface CliOptions {
   cwd?: string
   input?: string
   timeoutMs?: number
+  /** runBin only: another bin/run.js (that of a copy of the installation). */
+  bin?: string
   /** In-process only: which streams are terminals (all three with `true`). Default: none, as under a pipe. */
   tty?: boolean | {stdin?: boolean; stdout?: boolean; stderr?: boolean}
 }
@@ -162,7 +164,7 @@ function restoreProperty(target: object, name: string, descriptor: PropertyDescr
 /** Runs `node bin/run.js ...args` as a child process. */
 export function runBin(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const env = options.env ?? isolatedEnv()
-  return runProcess(process.execPath, [BIN, ...args], {...options, env, cwd: options.cwd ?? env.HOME ?? ROOT})
+  return runProcess(process.execPath, [options.bin ?? BIN, ...args], {...options, env, cwd: options.cwd ?? env.HOME ?? ROOT})
 }
 
 /** A user for `runBinAs`: a uid with a passwd entry (os.userInfo() needs one), its group and supplementary groups. */

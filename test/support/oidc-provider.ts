@@ -20,6 +20,8 @@ import {SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload} from 'jo
 import {type ServeProcess, startServe} from './serve-server.js'
 
 export const CLIENT_ID = 'roster-cli'
+/** The console's client (startOidcProvider's `consoleRedirectUris`): a public web client, code + PKCE. */
+export const CONSOLE_CLIENT_ID = 'roster-console'
 export const AUDIENCE = 'https://roster.test/api'
 export const ADMIN_ROLE = 'roster-admin'
 
@@ -84,7 +86,7 @@ function processKey() {
   return keyPromise
 }
 
-export async function startOidcProvider(o: {accessTokenTtl?: number} = {}): Promise<OidcProviderServer> {
+export async function startOidcProvider(o: {accessTokenTtl?: number; consoleRedirectUris?: string[]} = {}): Promise<OidcProviderServer> {
   // oidc-provider ships no types: the little used here is typed below.
   const {default: Provider, errors} = (await import('oidc-provider' as string)) as OidcProviderModule
   const key = await processKey()
@@ -120,6 +122,19 @@ export async function startOidcProvider(o: {accessTokenTtl?: number} = {}): Prom
         response_types: ['code'],
         id_token_signed_response_alg: 'ES256',
       },
+      ...(o.consoleRedirectUris
+        ? [
+            {
+              client_id: CONSOLE_CLIENT_ID,
+              token_endpoint_auth_method: 'none',
+              application_type: 'web',
+              redirect_uris: o.consoleRedirectUris,
+              grant_types: ['authorization_code', 'refresh_token'],
+              response_types: ['code'],
+              id_token_signed_response_alg: 'ES256',
+            },
+          ]
+        : []),
     ],
     jwks: {keys: [key.privateJwk]},
     findAccount: async (_ctx: unknown, id: string) => account(id),

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import {after, afterEach, before, beforeEach, describe, it} from 'node:test'
 
 import {TokenAuthority} from '../../src/lib/auth/tokens.js'
-import {InvalidInputError} from '../../src/lib/errors.js'
+import {InvalidInputError, PreconditionFailedError} from '../../src/lib/errors.js'
 import {localActor} from '../../src/lib/registry/history/actor.js'
 import {type Actor, HISTORY_PREFIX, type HistoryEvent, historyTimeKey} from '../../src/lib/registry/history/event.js'
 import {compileHistoryFilter, followHistory, historyRecords, readHistory} from '../../src/lib/registry/history/read.js'
@@ -173,6 +173,42 @@ describe('registry history: what each write records', () => {
     )
     assert.deepEqual(await rangeAll(t.store, HISTORY_PREFIX), before)
     assert.equal(await storeRevision(t.store), revision)
+  })
+
+  it('a conditional write at a stale revision (412) changes nothing and records nothing; at the current one, its event', async () => {
+    await t.registry.registerServer('prom1')
+    await t.registry.registerNamespace('team-a')
+    const [service] = (await t.registry.registerServices({name: 'node', namespace: 'team-a', endpoints: ['http://db1/']})).services
+    await t.registry.updateSettings({historyRetention: '7d'})
+    const before = await rangeAll(t.store, HISTORY_PREFIX)
+    const revision = await storeRevision(t.store)
+    const stale = {expectRevision: 1}
+    const refused = [
+      t.registry.registerServer('prom1', {dc: 'a'}, stale),
+      t.registry.unregisterServer('prom1', stale),
+      t.registry.registerNamespace('team-a', 'blackbox', stale),
+      t.registry.unregisterNamespace('team-a', true, stale),
+      t.registry.updateSettings({replicas: 2, historyRetention: '1d'}, stale),
+      t.registry.registerServices({name: 'node', namespace: 'team-a', endpoints: ['http://db1/'], labels: {a: 'b'}}, stale),
+      t.registry.registerServices({name: 'new', namespace: 'team-a', endpoints: ['http://db2/']}, {expectRevision: service!.revision}),
+      t.registry.unregisterServices(['http://db1/'], 'team-a', {expectRevisions: [1]}),
+      t.registry.importServices([{name: 'node', namespace: 'team-a', endpoint: 'http://db1/', revision: 1}]),
+    ]
+    for (const write of refused) await assert.rejects(write, PreconditionFailedError)
+    assert.deepEqual(await rangeAll(t.store, HISTORY_PREFIX), before, 'no event for a write that did not happen')
+    assert.equal(await storeRevision(t.store), revision, 'nothing changed')
+
+    const server = (await t.registry.getServer('prom1'))!
+    await t.registry.registerServer('prom1', {dc: 'a'}, {expectRevision: server.revision})
+    await t.registry.unregisterServices(['http://db1/'], 'team-a', {expectRevisions: [service!.revision], action: 'expire'})
+    const settings = await t.registry.getSettings()
+    await t.registry.updateSettings({historyRetention: '1d'}, {expectRevision: settings.revision})
+    assert.deepEqual((await summary(t.registry)).slice(-4), [
+      'update server /prom1 alice@db1',
+      'update server /prom1 alice@db1',
+      'expire service team-a/node alice@db1',
+      'update settings /settings alice@db1',
+    ])
   })
 
   it('a write whose compare failed records nothing; its retry records the write once', async () => {

@@ -39,20 +39,14 @@ export default class RegistryHistory extends RosterCommand<typeof RegistryHistor
       return
     }
     const {followedEvents} = await import('../../lib/registry/history/read.js')
-    const controller = new AbortController()
-    const stop = (): void => controller.abort()
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
-    try {
-      // One row at a time: a follow prints each event as it comes.
-      await this.streamRows(
-        followedEvents((onEvent) => registry.followEvents(filter, onEvent), controller.signal),
+    const {runUntilSignal} = await import('../../lib/loop/run-until-signal.js')
+    // One row at a time: a follow prints each event as it comes, until SIGINT or SIGTERM.
+    await runUntilSignal((signal) =>
+      this.streamRows(
+        followedEvents((onEvent) => registry.followEvents(filter, onEvent), signal),
         HISTORY_COLUMNS,
         1,
-      )
-    } finally {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-    }
+      ),
+    )
   }
 }

@@ -5,11 +5,12 @@
  * login lives, who, until when), so a command finds a login without loading keytar or waiting
  * for D-Bus; for keychain logins the tokens themselves are only in the keychain.
  */
-import {chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
 
 import {BackendUnavailableError, firstLineOf} from '../errors.js'
+import {LockFile, describeHolder} from '../fs/lock-file.js'
 
 export const LOGIN_KEYCHAIN_SERVICE = 'roster-login'
 /** How long a Secret Service has to answer before the file is used. */
@@ -225,37 +226,27 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer))
 }
 
-/** A lock older than this is left over from a killed process. */
-const STALE_LOCK_MS = 30_000
-
 /**
- * Runs `fn` holding the credentials lock (a file created exclusively next to the credentials), so
- * that two roster processes never refresh the same login at once: providers that rotate refresh
- * tokens treat a second use of one as theft and revoke the whole sign-in.
+ * Runs `fn` holding the credentials lock (a lock file next to the credentials, fs/lock-file.ts),
+ * so that two roster processes never refresh the same login at once: providers that rotate
+ * refresh tokens treat a second use of one as theft and revoke the whole sign-in. A lock left by
+ * a process that died is broken; one held by a live process is waited for, `waitMs` at most.
  */
 export async function withLoginLock<T>(fn: () => Promise<T>, waitMs = 20_000): Promise<T> {
   const file = `${credentialsPath()}.lock`
   mkdirSync(path.dirname(file), {recursive: true, mode: 0o700})
-  const started = Date.now()
-  for (;;) {
-    try {
-      writeFileSync(file, String(process.pid), {flag: 'wx', mode: 0o600})
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      try {
-        if (Date.now() - statSync(file).mtimeMs > STALE_LOCK_MS) rmSync(file, {force: true})
-      } catch {
-        // Released meanwhile.
-      }
-      if (Date.now() - started > waitMs) throw new BackendUnavailableError(`credentials: ${file} is held by another roster process`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
+  const lock = await LockFile.acquire(file, {
+    mode: 0o600,
+    waitMs,
+    held: (holder) =>
+      new BackendUnavailableError(
+        `credentials: ${file} is held by another roster process (${describeHolder(holder)}); remove it if none runs`,
+      ),
+  })
   try {
     return await fn()
   } finally {
-    rmSync(file, {force: true})
+    await lock.release()
   }
 }
 

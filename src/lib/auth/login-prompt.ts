@@ -1,5 +1,5 @@
-/** The password of `roster login --username`: a no-echo prompt on a terminal, or all of stdin with --password-stdin. */
-import {InvalidInputError} from '../errors.js'
+/** The password of a login with a user name: a no-echo prompt on a terminal, or all of stdin (password-stdin). */
+import {InvalidInputError, setting} from '../errors.js'
 
 export async function readPasswordStdin(): Promise<string> {
   const chunks: Buffer[] = []
@@ -14,7 +14,7 @@ export async function readPasswordStdin(): Promise<string> {
 export async function promptPassword(prompt: string): Promise<string> {
   const stdin = process.stdin
   if (!stdin.isTTY) {
-    throw InvalidInputError.forField('password', '', 'no terminal to ask on: pipe the password with --password-stdin')
+    throw InvalidInputError.forField('password', '', `no terminal to ask on: pipe the password with ${setting('password-stdin')}`)
   }
   process.stderr.write(prompt)
   stdin.setRawMode(true)

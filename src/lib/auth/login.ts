@@ -3,7 +3,7 @@
  * on (issue 9). The flows are openid-client's (v6): authorization code + PKCE with a loopback
  * redirect, the device authorization grant, and the resource-owner password grant (for
  * compatibility with discovery). The provider and client id come from the registry's
- * GET /v1/auth/config, so `roster login --registry URL` needs nothing else configured.
+ * GET /v1/auth/config, so a login needs nothing configured but the registry's URL.
  *
  * Tokens are secrets: they are stored (credentials.ts), sent to the registry, and never printed.
  */
@@ -12,7 +12,7 @@ import {createServer} from 'node:http'
 
 import type {Configuration, TokenEndpointResponse, TokenEndpointResponseHelpers} from 'openid-client'
 
-import {BackendUnavailableError, InvalidInputError, NotAuthenticatedError, firstLineOf} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotAuthenticatedError, firstLineOf, setting} from '../errors.js'
 import {
   type StoredLogin,
   type LoadedLogin,
@@ -89,7 +89,8 @@ export async function fetchAuthConfig(
   const config = (await http.get<AuthConfig>('/v1/auth/config')).body
   if (!config?.issuer || !config.clientId) {
     throw new InvalidInputError(
-      `registry ${base.origin}: its server has no identity provider (start roster serve with --oidc-issuer and --oidc-client-id), so there is nothing to log in to; use a machine token (--token)`,
+      `registry ${base.origin}: its server has no identity provider (its roster serve has no oidc-issuer and oidc-client-id), so there is nothing to log in to; use a machine token (roster token create)`,
+      {field: 'registry'},
     )
   }
   return config as Required<Pick<AuthConfig, 'issuer' | 'clientId'>> & AuthConfig
@@ -126,8 +127,8 @@ function decodePayload(jwt: string | undefined): Record<string, unknown> | undef
   }
 }
 
-/** A StoredLogin from a token response (after a login or a refresh). */
-function loginFrom(
+/** A StoredLogin from a token response (after a login or a refresh; the console keeps one per session). */
+export function loginFrom(
   response: TokenResponse,
   base: {registry: string; issuer: string; clientId: string; rolesClaim: string; flow: StoredLogin['flow']; previous?: StoredLogin},
 ): StoredLogin {
@@ -214,7 +215,7 @@ async function passwordGrant(oidc: typeof import('openid-client'), config: Confi
 async function deviceGrant(oidc: typeof import('openid-client'), config: Configuration, o: LoginOptions): Promise<TokenResponse> {
   if (!config.serverMetadata().device_authorization_endpoint) {
     throw new InvalidInputError(
-      'the identity provider has no device authorization endpoint; log in with a browser (without --device) or with --username',
+      `the identity provider has no device authorization endpoint; log in with a browser (without ${setting('device')}) or with ${setting('username')}`,
     )
   }
   let start: Awaited<ReturnType<typeof oidc.initiateDeviceAuthorization>>
@@ -320,10 +321,6 @@ function openBrowser(url: string): void {
   }
 }
 
-function loginCommandFor(registry: string): string {
-  return `roster login --registry ${registry}`
-}
-
 /** Refreshes a login whose bearer token expires within REFRESH_MARGIN_MS; stores the new tokens. */
 export async function freshLogin(loaded: LoadedLogin, timeoutMs: number): Promise<StoredLogin> {
   if (!expiresSoon(loaded.login)) return loaded.login
@@ -342,7 +339,9 @@ function expiresSoon(login: StoredLogin): boolean {
 
 async function refreshLogin(current: StoredLogin, timeoutMs: number): Promise<StoredLogin> {
   const expired = (reason: string) =>
-    new NotAuthenticatedError(`your login at ${current.registry} has expired and ${reason}; run: ${loginCommandFor(current.registry)}`)
+    new NotAuthenticatedError(
+      `your login at ${current.registry} has expired and ${reason}; run: roster login ${setting('registry')} ${current.registry}`,
+    )
   if (!current.refreshToken) throw expired('cannot be refreshed (no refresh token)')
   const {oidc, config} = await providerConfig(current.issuer, current.clientId, timeoutMs).catch((error: unknown) => {
     throw expired(`could not be refreshed (${firstLineOf(error)})`)

@@ -1,22 +1,23 @@
 /**
- * `roster serve --oidc-issuer URL --oidc-client-id ID`: verifies the identity provider's tokens
+ * `roster serve` with the settings oidc-issuer and oidc-client-id: verifies the identity provider's tokens
  * (JWT access tokens, or ID tokens) for people. The issuer's discovery document names its JWKS;
  * jose's remote key set caches the keys, refetches them on an unknown `kid`, and waits a floor
  * between fetches. Checked: the signature (asymmetric algorithms only: RS256, PS256, ES256,
  * EdDSA — `none` and HMAC are refused), iss, aud, exp and nbf with a small clock skew.
  *
- * A person in one of --oidc-admin-roles (read from the --oidc-roles-claim dot path, e.g.
+ * A person in one of oidc-admin-roles (read from the oidc-roles-claim dot path, e.g.
  * `realm_access.roles` for Keycloak) is `admin`; any other signed-in person is `read`.
  */
 import type {JWTPayload, JWTVerifyGetKey} from 'jose'
 
 import type {Caller} from './caller.js'
-import {BackendUnavailableError, InvalidInputError, NotAuthenticatedError, firstLineOf} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotAuthenticatedError, firstLineOf, setting} from '../errors.js'
+import {isLoopbackHost} from '../net/loopback.js'
 
 export const OIDC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA']
-/** Seconds of clock skew accepted on exp and nbf, unless --oidc-clock-skew says otherwise. */
+/** Seconds of clock skew accepted on exp and nbf, unless oidc-clock-skew says otherwise. */
 export const OIDC_CLOCK_SKEW_S = 10
-/** The most --oidc-clock-skew may be: beyond it, an expired token is not expired in any useful sense. */
+/** The most oidc-clock-skew may be: beyond it, an expired token is not expired in any useful sense. */
 export const OIDC_MAX_CLOCK_SKEW_S = 300
 export const DEFAULT_ROLES_CLAIM = 'roles'
 
@@ -42,12 +43,6 @@ export interface AuthConfig {
   rolesClaim?: string
 }
 
-function isLoopbackHostname(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '')
-  if (h === 'localhost' || h === '::1') return true
-  return /^127\.\d+\.\d+\.\d+$/.test(h)
-}
-
 /** The issuer as a URL: https://, or http:// only on loopback. Throws InvalidInputError naming `field`. */
 export function issuerUrl(value: string, field = 'oidc-issuer'): URL {
   let url: URL
@@ -56,7 +51,7 @@ export function issuerUrl(value: string, field = 'oidc-issuer'): URL {
   } catch {
     throw InvalidInputError.forField(field, value, 'is not a URL')
   }
-  if (url.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw InvalidInputError.forField(field, url.origin, 'http:// is allowed only for a loopback issuer; use https://')
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw InvalidInputError.forField(field, value, 'expected https://HOST/...')
@@ -104,7 +99,7 @@ export class OidcVerifier {
     this.issuer = options.issuer.trim()
     void url
     if (!options.clientId?.trim())
-      throw InvalidInputError.forField('oidc-client-id', options.clientId ?? '', 'is required with --oidc-issuer')
+      throw InvalidInputError.forField('oidc-client-id', options.clientId ?? '', `is required with ${setting('oidc-issuer')}`)
     this.clientId = options.clientId.trim()
     this.audience = options.audience?.trim() || this.clientId
     this.rolesClaim = options.rolesClaim?.trim() || DEFAULT_ROLES_CLAIM

@@ -51,7 +51,7 @@ const toKebab = (key: string): string => key.replace(/([a-z0-9])([A-Z])/g, '$1-$
 /**
  * Loads roster's config files: /etc/roster/config.yaml, then ~/.config/roster/config.yaml, then
  * the project's rc files (found with cosmiconfig from `cwd` up to the project root); a later
- * file overrides an earlier one. `explicitPath` (--config / ROSTER_CONFIG) replaces the search.
+ * file overrides an earlier one. `explicitPath` (the config setting, ROSTER_CONFIG) replaces the search.
  * cosmiconfig is imported here, lazily: most of its cost is only paid by commands that read config.
  */
 export async function loadConfig(options: {explicitPath?: string; cwd?: string; env?: NodeJS.ProcessEnv} = {}): Promise<LoadedConfig> {

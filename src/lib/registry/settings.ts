@@ -7,14 +7,17 @@ import type {RegistryContext} from './context.js'
 import {historyOp, settingsChange} from './history/record.js'
 import {validateRetention} from './history/retention.js'
 import {SETTINGS_KEY} from './keys.js'
-import type {RegistrySettings} from './model.js'
+import type {RegistrySettings, Revisioned} from './model.js'
 import {redistribute} from './redistribution.js'
+import {requireRevision, validateRevision, withRevision} from './revisions.js'
 import {settingsOf, topologyOp} from './topology.js'
-import type {RedistributionResult, SettingsUpdate} from './types.js'
+import type {SettingsChangeResult, SettingsUpdate, WriteCondition} from './types.js'
 import {validateReplicas} from './validation.js'
 
-export async function getSettings(ctx: RegistryContext): Promise<RegistrySettings> {
-  return settingsOf(await ctx.store.get(SETTINGS_KEY))
+/** The settings, with the revision of the `settings` key (0: never changed, the defaults). */
+export async function getSettings(ctx: RegistryContext): Promise<Revisioned<RegistrySettings>> {
+  const kv = await ctx.store.get(SETTINGS_KEY)
+  return withRevision(settingsOf(kv), kv?.modRevision ?? 0)
 }
 
 /**
@@ -24,11 +27,15 @@ export async function getSettings(ctx: RegistryContext): Promise<RegistrySetting
 export async function updateSettings(
   ctx: RegistryContext,
   update: SettingsUpdate,
-): Promise<{settings: RegistrySettings} & RedistributionResult> {
+  condition: WriteCondition = {},
+): Promise<SettingsChangeResult> {
   const replicas = update.replicas === undefined ? undefined : validateReplicas('replicas', update.replicas)
   const historyRetention = update.historyRetention === undefined ? undefined : validateRetention(update.historyRetention)
+  const expected = condition.expectRevision === undefined ? undefined : validateRevision('revision', condition.expectRevision)
   const outcome = await ctx.cas('settings', async () => {
     const kv = await ctx.store.get(SETTINGS_KEY)
+    const revision = kv?.modRevision ?? 0
+    requireRevision('settings', expected, revision)
     const current = settingsOf(kv)
     const next: RegistrySettings = {
       ...current,
@@ -38,9 +45,9 @@ export async function updateSettings(
     const topologyChanged = next.replicas !== current.replicas
     const check = replicas !== undefined
     if (next.replicas === current.replicas && next.historyRetention === current.historyRetention && (kv || replicas === undefined))
-      return {settings: current, redistribute: check && kv !== undefined}
+      return {settings: withRevision(current, revision), redistribute: check && kv !== undefined}
     const result = await ctx.store.txn(
-      [{key: SETTINGS_KEY, modRevision: kv?.modRevision ?? 0}],
+      [{key: SETTINGS_KEY, modRevision: revision}],
       [
         {type: 'put', key: SETTINGS_KEY, value: JSON.stringify(next)},
         ...(topologyChanged || !kv ? [topologyOp(ctx)] : []),
@@ -50,7 +57,7 @@ export async function updateSettings(
     if (!result.succeeded) return RETRY
     // A new retention applies at this write's sweep, not at the next one's.
     ctx.history.nextSweepAt = 0
-    return {settings: next, redistribute: check}
+    return {settings: withRevision(next, result.revision), redistribute: check}
   })
   if (!outcome.redistribute) return {settings: outcome.settings, checked: 0, moved: 0, unassigned: 0}
   return {settings: outcome.settings, ...(await redistribute(ctx))}

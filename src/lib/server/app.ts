@@ -14,8 +14,11 @@ import {firstLineOf} from '../errors.js'
 import type {AppContext, ServeApp} from './app-context.js'
 import {addAuthentication} from './authentication.js'
 import {requireAccessRules} from './authorization.js'
-import {BODY_LIMIT, httpError} from './http-error.js'
+import {refuseIfMatchWithoutEntityTag} from './conditional.js'
+import {createLimitedServer, type ConnectionGuard} from './connections.js'
+import {httpError} from './http-error.js'
 import {registerHttpSdRoutes} from './http-sd.js'
+import {DEFAULT_LIMITS} from './limits.js'
 import {registerOpenApi} from './openapi.js'
 import {registerAuthConfigRoute} from './routes/auth-config.js'
 import {registerEventRoutes} from './routes/events.js'
@@ -24,6 +27,7 @@ import {registerProbeRoutes} from './routes/probes.js'
 import {registerServerRoutes} from './routes/servers.js'
 import {registerServiceRoutes} from './routes/services.js'
 import {registerSettingsRoutes} from './routes/settings.js'
+import {registerStatusRoutes} from './routes/status.js'
 import {registerTokenRoutes} from './routes/tokens.js'
 import {type ApiTypeProvider, sharedSchemas} from './schemas.js'
 
@@ -31,10 +35,16 @@ export type {AppContext} from './app-context.js'
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const {default: Fastify} = await import('fastify')
+  const limits = ctx.limits ?? DEFAULT_LIMITS
+  let guard: ConnectionGuard | undefined
   const app: ServeApp = Fastify({
     logger: false,
-    bodyLimit: BODY_LIMIT,
-    ...(ctx.https ? {https: {cert: ctx.https.cert, key: ctx.https.key}} : {}),
+    bodyLimit: limits.maxBodyBytes,
+    serverFactory: (handler) => {
+      const made = createLimitedServer(handler, {limits, metrics: ctx.metrics, https: ctx.https})
+      guard = made.guard
+      return made.server
+    },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     ajv: {customOptions: {removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false}},
@@ -44,18 +54,32 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   for (const schema of sharedSchemas) app.addSchema(schema)
 
   requireAccessRules(app)
+  refuseIfMatchWithoutEntityTag(app)
+  // Before authentication: a connection of the probe pool (connections.ts) serves monitoring only.
+  app.addHook('onRequest', async (request, reply) => {
+    const unauthenticated = request.routeOptions.config.unauthenticated
+    if (unauthenticated === 'health' || unauthenticated === 'probe' || !guard?.probesOnly(request.raw.socket)) return
+    ctx.metrics.requestsRefused.inc({reason: 'probe-connections'})
+    return reply
+      .code(503)
+      .header('retry-after', '1')
+      .header('connection', 'close')
+      .send({error: {code: 'unavailable', message: 'serve is at its connection limit; retry shortly'}})
+  })
   addAuthentication(app, ctx)
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     ctx.metrics.requests.inc({route, method: request.method, code: String(reply.statusCode)})
     ctx.metrics.duration.observe({route}, reply.elapsedTime / 1000)
-    if (request.routeOptions.config.unauthenticated !== 'probe') {
+    const unauthenticated = request.routeOptions.config.unauthenticated
+    if (unauthenticated !== 'probe' && unauthenticated !== 'health') {
       ctx.log(`${request.method} ${request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`)
     }
   })
   app.setErrorHandler(async (error, request, reply) => {
-    const {status, body} = httpError(error)
+    const {status, body} = httpError(error, limits.maxBodyBytes)
     if (status === 503) ctx.metrics.storeErrors.inc({source: 'request'})
+    if ((error as {code?: string}).code === 'FST_ERR_CTP_BODY_TOO_LARGE') ctx.metrics.requestsRefused.inc({reason: 'max-body-size'})
     // A refusal is logged with its reason, so that an operator whose scraper gets 401 can tell why
     // (the messages name a token's id, never the token).
     if (status === 401 || status === 403)
@@ -75,7 +99,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   registerServiceRoutes(app, ctx)
   registerTokenRoutes(app, ctx)
   registerEventRoutes(app, ctx)
+  registerStatusRoutes(app, ctx)
   registerHttpSdRoutes(app, ctx)
   registerProbeRoutes(app, ctx)
+  if (ctx.console) await (await import('./ui/console.js')).registerConsole(app, ctx, ctx.console)
   return app as unknown as FastifyInstance
 }

@@ -11,13 +11,12 @@ import {
   NotAllowedError,
   NotAuthenticatedError,
   NotFoundError,
+  PreconditionFailedError,
   RosterError,
   TooLargeError,
   firstLineOf,
 } from '../errors.js'
-
-/** The largest request body serve reads. */
-export const BODY_LIMIT = 1024 * 1024
+import {byteSizeText} from '../config/byte-size.js'
 
 interface FastifyishError {
   code?: string
@@ -27,8 +26,11 @@ interface FastifyishError {
   validationContext?: string
 }
 
-/** The status and JSON body for any error a request ended with. */
-export function httpError(error: unknown): {status: number; body: {error: {code: string; message: string; field?: string}}} {
+/** The status and JSON body for any error a request ended with; `maxBodyBytes` is the body limit serve runs with. */
+export function httpError(
+  error: unknown,
+  maxBodyBytes: number,
+): {status: number; body: {error: {code: string; message: string; field?: string}}} {
   const body = (code: string, message: string, field?: string) => ({error: {code, message, ...(field ? {field} : {})}})
   if (error instanceof RosterError) {
     const message = firstLineOf(error)
@@ -38,6 +40,7 @@ export function httpError(error: unknown): {status: number; body: {error: {code:
     if (error instanceof NotAuthenticatedError) return {status: 401, body: body(error.code, message)}
     if (error instanceof NotAllowedError) return {status: 403, body: body(error.code, message)}
     if (error instanceof NotFoundError) return {status: 404, body: body(error.code, message)}
+    if (error instanceof PreconditionFailedError) return {status: 412, body: body(error.code, message)}
     if (error instanceof ConflictError) return {status: 409, body: body(error.code, message)}
     if (error instanceof BackendUnavailableError) return {status: 503, body: body(error.code, message)}
     return {status: 500, body: body('failure', 'internal error')}
@@ -60,7 +63,7 @@ export function httpError(error: unknown): {status: number; body: {error: {code:
   }
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return {status: 413, body: body('too_large', `request body larger than ${BODY_LIMIT} bytes (1 MiB)`)}
+      return {status: 413, body: body('too_large', `request body larger than ${maxBodyBytes} bytes (${byteSizeText(maxBodyBytes)})`)}
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return {status: 400, body: body('invalid_input', `body: not valid JSON (${firstLineOf(error)})`, 'body')}

@@ -7,7 +7,8 @@
 import {InvalidInputError} from '../../errors.js'
 import {follow} from '../../store/follower.js'
 import {type KeyValue, type Store, storeRevision} from '../../store/store.js'
-import {parseRegex, validateName, validateTime, validateTtl} from '../validation.js'
+import {parseDuration} from '../../config/duration.js'
+import {parseRegex, validateName, validateTime} from '../validation.js'
 import {actorMatches} from './actor.js'
 import {HISTORY_PREFIX, type HistoryEvent, eventsOf, historyTimeKey} from './event.js'
 import {retentionStart} from './retention.js'
@@ -40,15 +41,15 @@ export const MAX_HISTORY_PAGE = 10_000
 /** Records one page reads at most, so that a filter that matches little still answers in bounded time. */
 const MAX_SCAN_RECORDS = 20_000
 
-/** A time of a filter: an RFC 3339 time, or a duration back from `now`. */
+/**
+ * A time of a filter: an RFC 3339 time, or a duration back from `now` (the one duration grammar
+ * and range: what starts with a digit is a duration, or refused as every setting refuses it).
+ */
 export function parseHistoryTime(field: string, value: string, now: Date): Date {
   const text = value.trim()
   if (/^\d{4}-\d\d-\d\dT/.test(text)) return new Date(validateTime(field, text))
-  try {
-    return new Date(now.getTime() - validateTtl(field, text))
-  } catch {
-    throw InvalidInputError.forField(field, value, 'expected a duration back from now (30m, 24h, 7d) or an RFC 3339 time')
-  }
+  if (/^\d/.test(text)) return new Date(now.getTime() - parseDuration(text, field))
+  throw InvalidInputError.forField(field, value, 'expected a duration back from now (30m, 24h, 7d) or an RFC 3339 time')
 }
 
 /**

@@ -10,11 +10,11 @@
  * events already there), and a lease per event or per time bucket is state etcd keeps for every
  * one of them. Deleting by key range costs one bounded range read per sweep, the same on both stores.
  */
+import {parseDuration} from '../../config/duration.js'
 import {MAX_TXN_OPS, type Store} from '../../store/store.js'
 import type {RegistryContext} from '../context.js'
 import {SETTINGS_KEY} from '../keys.js'
 import {DEFAULT_SETTINGS, settingsOf} from '../topology.js'
-import {validateTtl} from '../validation.js'
 import {HISTORY_PREFIX, historyTimeKey} from './event.js'
 
 /** Transactions of deletes one sweep sends at most. */
@@ -36,9 +36,9 @@ export function newHistoryState(): HistoryState {
   return {written: 0, nextSweepAt: 0}
 }
 
-/** The retention as typed (`30d`, `12h`) → milliseconds; InvalidInputError naming `field`. */
+/** The retention as typed (`30d`, `12h`) → milliseconds, in the one duration grammar and range; InvalidInputError naming `field`. */
 export function parseRetention(value: unknown, field = 'history-retention'): number {
-  return validateTtl(field, value)
+  return parseDuration(value, field)
 }
 
 /** The retention as stored: the text typed, checked. */
