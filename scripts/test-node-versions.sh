@@ -28,7 +28,12 @@ prepare_tree() {
   rm -rf "$work" && mkdir -p "$work"
   # Copies, not links: Node resolves imports from a module's real path, and would load the main
   # tree's native modules.
-  for f in bin dist src test scripts package.json oclif.manifest.json tsconfig.json tsconfig.test.json; do cp -a "$ROOT/$f" "$work/$f"; done
+  # Every top-level entry but node_modules and .git: tests read docs/, README.md and the like.
+  local f
+  for f in "$ROOT"/* "$ROOT"/.[!.]*; do
+    case ${f##*/} in node_modules | .git | '.[!.]*') continue ;; esac
+    cp -a "$f" "$work/"
+  done
   cp -al "$ROOT/node_modules" "$work/node_modules"
   for mod in better-sqlite3 keytar; do
     [ -d "$ROOT/node_modules/$mod" ] || continue

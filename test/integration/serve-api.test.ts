@@ -228,6 +228,36 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     assert.equal(JSON.stringify(await servicesJson()), before)
   })
 
+  it('refuses a body that is not UTF-8 with the byte offset (400, field body), storing nothing; token info - sends nothing', async () => {
+    ok(await cli(admin, 'service', 'register', 'keep', '-e', 'http://keep:9100/metrics'))
+    const before = JSON.stringify(await servicesJson())
+    const head = '{"name": "x", "endpoints": ["http://x:1/"], "description": "a'
+    const post = async (bytes: Buffer) => {
+      const response = await fetch(`${serve.url}/v1/services`, {
+        method: 'POST',
+        headers: {authorization: `Bearer ${admin}`, 'content-type': 'application/json; charset=utf-8'},
+        body: bytes,
+      })
+      return {status: response.status, body: (await response.json()) as {error: {code: string; message: string; field?: string}}}
+    }
+    // A byte that never starts a character, an overlong "/", a surrogate, a sequence cut short by the quote.
+    for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+      const r = await post(Buffer.concat([Buffer.from(head), Buffer.from(bad), Buffer.from('b"}')]))
+      assert.equal(r.status, 400, JSON.stringify(r.body))
+      assert.deepEqual(r.body, {error: {code: 'invalid_input', message: `body: invalid UTF-8 at byte ${head.length}`, field: 'body'}})
+    }
+    // U+FFFD itself, sent as UTF-8, is text like any other.
+    assert.equal((await post(Buffer.from(`${head}\uFFFD"}`))).status, 200)
+    ok(await cli(admin, 'service', 'unregister', 'http://x:1/'))
+    assert.equal(JSON.stringify(await servicesJson()), before)
+
+    const logged = serve.stderr().length
+    const token = Buffer.concat([Buffer.from(admin.slice(0, 10)), Buffer.from([0xc3, 0x28]), Buffer.from(admin.slice(10))])
+    const r = await runCli(['token', 'info', '-'], {env: isolatedEnv({ROSTER_REGISTRY: serve.url, ROSTER_TOKEN: admin}), input: token})
+    fails(r, 2, /^roster: standard input: invalid UTF-8 at byte 10$/)
+    assert.doesNotMatch(serve.stderr().slice(logged), /tokens\/inspect/, 'nothing was sent')
+  })
+
   it('answers /healthz, /readyz, /metrics and the OpenAPI document', async () => {
     assert.equal((await http(`${serve.url}/healthz`)).status, 200)
     const ready = await http(`${serve.url}/readyz`)

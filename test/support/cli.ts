@@ -47,7 +47,8 @@ export interface CliResult {
 export interface CliOptions {
   env?: Record<string, string | undefined>
   cwd?: string
-  input?: string
+  /** Standard input: text, or bytes (which need not be UTF-8). */
+  input?: string | Uint8Array
   timeoutMs?: number
   /** runBin only: another bin/run.js (that of a copy of the installation). */
   bin?: string
@@ -133,7 +134,7 @@ async function runInProcess(args: string[], options: CliOptions): Promise<CliRes
     for (const key of Object.keys(process.env)) delete process.env[key]
     for (const [key, value] of Object.entries(env)) if (value !== undefined) process.env[key] = value
     process.chdir(options.cwd ?? env.HOME ?? ROOT)
-    const stdin = Readable.from(options.input === undefined || options.input === '' ? [] : [Buffer.from(options.input)])
+    const stdin = Readable.from(options.input === undefined || options.input.length === 0 ? [] : [Buffer.from(options.input)])
     Object.assign(stdin, {isTTY: tty.stdin ? true : undefined, fd: 0})
     Object.defineProperty(process, 'stdin', {value: stdin, configurable: true, enumerable: true, writable: true})
     Object.defineProperty(process.stdout, 'isTTY', {value: tty.stdout ? true : undefined, configurable: true, writable: true})
