@@ -176,7 +176,7 @@ export const LIMITS: readonly LimitSpec[] = [
     min: 1,
     max: 10_000,
     description:
-      'History follows (GET /v1/events?follow=1, registry history --follow) open at once; each holds its connection and a store watch until its client goes. One more is answered 503 with Retry-After.',
+      'History follows (GET /v1/events?follow=1) open at once; each holds its connection and a store watch until its client goes. One more is answered 503 with Retry-After.',
     counter: 'roster_serve_requests_refused_total{reason="max-follows"}',
   },
 ]
