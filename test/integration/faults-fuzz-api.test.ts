@@ -171,6 +171,10 @@ const HINTS: Record<string, () => fc.Arbitrary<unknown>> = {
   config: () => fc.constantFrom('standard', 'blackbox', 'disabled', 'bogus'),
   'export-config': () => fc.constantFrom('standard', 'blackbox'),
   continue: () => fc.constantFrom('', 'bm9uZQ', 'not a cursor'),
+  limit: () => fc.constantFrom('1', '100', '1000'),
+  since: () => fc.constantFrom('1h', '7d', '2026-01-01T00:00:00Z'),
+  until: () => fc.constantFrom('1m', '2099-01-01T00:00:00Z'),
+  actor: () => fc.constantFrom('fuzz-admin', 'root@db1', 'root'),
 }
 
 /** Values of `schema`: mostly what the registry accepts (HINTS by field name), sometimes anything the schema allows. */
@@ -496,7 +500,7 @@ it('every route of the OpenAPI document accepts a request the generator makes (t
   const refusedAll: string[] = []
   for (const op of operations) {
     await seedRegistry()
-    const samples = fc.sample(requestOf(op), {seed: FUZZ.seed, numRuns: 40})
+    const samples = fc.sample(requestOf(op), {seed: FUZZ.seed, numRuns: 100})
     let accepted = false
     for (const sample of samples) {
       const s: Scenario = {op, caller: 'admin', mutation: {kind: 'none'}, ...sample}
