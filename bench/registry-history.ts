@@ -159,7 +159,8 @@ async function retentionAndReads(name: string, store: Store): Promise<void> {
   line(`${name}:   writes that drop half the history after a cut (${events / 2} records)`, `${Math.ceil(events / 2 / bound)}`.padStart(11))
 
   const now = new Date(clock)
-  const firstPage = async (filter: {since?: string}) => time(() => readHistory(store, compileHistoryFilter(filter, now), {limit: 1000}))
+  const firstPage = async (filter: {since?: string}) =>
+    time(async () => readHistory(store, await compileHistoryFilter(filter, now), {limit: 1000}))
   line(
     `${name}: first page of the history since 1d (limit 1000)`,
     ms(median([await firstPage({since: '1d'}), await firstPage({since: '1d'})])),

@@ -22,8 +22,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {NOBODY, ROOT, type CliResult, isolatedEnv, runBinAs, runCli} from '../support/cli.js'
 import {closedPort} from '../support/free-port.js'
-
-const isRoot = process.getuid?.() === 0
+import {isRoot, needsRoot, skipUnlessCi} from '../support/needs.js'
 
 type Case = 'directory' | 'fifo' | 'device' | 'dangling' | 'too-long' | 'permission' | 'read-only'
 const READ_CASES: Case[] = ['directory', 'fifo', 'device', 'dangling', 'too-long', 'permission']
@@ -393,7 +392,7 @@ describe('the table covers every path of every command (oclif.manifest.json)', (
 
 describe('a read-only file system stops only what writes', () => {
   it('the commands that only read a registry or a zone file there work (exit 0)', async (t) => {
-    if (readOnlySkip) return t.skip(readOnlySkip)
+    if (readOnlySkip) return t.skip(skipUnlessCi(readOnlySkip) || undefined)
     const registry = `sqlite:${path.join(readOnlyMount!, 'registry.db')}`
     const reads = registryCommands.filter(([command, , writes]) => !writes && command !== 'dns sync' && command !== 'token info')
     for (const [command, args] of reads) {
@@ -411,9 +410,8 @@ describe('a read-only file system stops only what writes', () => {
 
 describe('a path that is not usable as what the command wants: the documented exit code, one line naming it', () => {
   for (const c of [...READ_CASES, 'read-only'] as Case[]) {
-    const needsRoot = c === 'permission' ? (isRoot ? false : 'needs root to run the CLI as nobody') : false
-    it(`${c}`, {skip: needsRoot}, async (t) => {
-      if (c === 'read-only' && readOnlySkip) return t.skip(readOnlySkip)
+    it(`${c}`, {skip: c === 'permission' && needsRoot('to run the CLI as nobody')}, async (t) => {
+      if (c === 'read-only' && readOnlySkip) return t.skip(skipUnlessCi(readOnlySkip) || undefined)
       const rows = slots().filter((s) => c !== 'read-only' || s.writes)
       const failures: string[] = []
       // Runs as nobody are processes: a few at a time; in-process runs queue up anyway.

@@ -381,7 +381,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       assert.deepEqual(JSON.parse(bad.stdout), {
         error: {
           code: 'invalid_input',
-          message: '--name "(": not a valid regular expression (/(/: Unterminated group)',
+          message: '--name "(": not a valid regular expression (missing closing ): `(`)',
           exitCode: 2,
           field: 'name',
         },

@@ -22,7 +22,8 @@ import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-api-server.js'
 import {USERS, startOidcServe} from '../support/oidc-provider.js'
 import {makePod} from '../support/pod-fixtures.js'
-import {type ServeProcess, createToken, eventually, http, startServe} from '../support/serve-server.js'
+import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 
 const ZONE = 'example.test'
 
@@ -97,10 +98,9 @@ describe('history of a local registry (the CLI)', () => {
     ok(await cli('service', 'register', 'gone', '-n', 'prune', '-e', `http://gone.${ZONE}:9100/`))
     ok(await cli('service', 'register', 'kept', '-n', 'prune', '-e', `http://web.${ZONE}:9100/`))
     // The one-second TTL runs out on the real clock: prune until it has.
-    await eventually(
-      async () => JSON.parse(ok(await cli('service', 'prune', '--expired', '-n', 'prune', '--json')).stdout).removed.length === 1,
-      30_000,
+    await until(
       'the TTL to run out',
+      async () => JSON.parse(ok(await cli('service', 'prune', '--expired', '-n', 'prune', '--json')).stdout).removed.length === 1,
     )
     ok(await cli('service', 'prune', '--unresolvable', '-n', 'prune', '--resolver', `127.0.0.1:${bind.port}`, '--max-percent', '100'))
     const events = await history(env, '-n', 'prune')
@@ -140,9 +140,10 @@ describe('history of a local registry (the CLI)', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
     try {
       // The namespace's own event, from the past: the listing is done, the follow is live.
-      await eventually(async () => stdout.includes('"kind": "namespace"'), 60_000, `the past event in ${stdout} ${stderr}`)
+      const output = () => `stdout: ${stdout}\nstderr: ${stderr}`
+      await until('the past event', () => stdout.includes('"kind": "namespace"'), {timeoutMs: 60_000, describe: output})
       ok(await cli('service', 'register', 'late', '-n', 'follow', '-e', 'http://late:9100/'))
-      await eventually(async () => stdout.includes('http://late:9100/'), 60_000, `the new event in ${stdout} ${stderr}`)
+      await until('the new event', () => stdout.includes('http://late:9100/'), {timeoutMs: 60_000, describe: output})
     } finally {
       child.kill('SIGINT')
     }
@@ -323,7 +324,7 @@ describe('history on etcd', () => {
       const following = await registry.followEvents({}, (e) => void seen.push(e.object.endpoint ?? ''))
       try {
         await registry.registerServices({name: 'node', endpoints: ['http://late:9100/']})
-        await eventually(async () => seen.includes('http://late:9100/'), 30_000, 'the followed write')
+        await until('the followed write', () => seen.includes('http://late:9100/'))
         assert.deepEqual(seen, ['http://late:9100/'])
       } finally {
         await following.close()

@@ -137,6 +137,30 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     ok(await cli(admin, 'namespace', 'unregister', 'team-a', '--force'))
   })
 
+  it("runs a reader's pattern in linear time: (a+)+$ against a long name answers at once, and serve goes on answering", async () => {
+    // A backtracking engine takes 2^60 steps here, holding serve's one thread: the request (and
+    // the test) would never end.
+    const name = `${'a'.repeat(60)}-`
+    ok(await cli(admin, 'namespace', 'register', 'team-a'))
+    ok(await cli(admin, 'service', 'register', name, '-n', 'team-a', '-e', 'http://127.0.0.1:9100/metrics'))
+    const listed = await http(`${serve.url}/v1/services?namespace=team-a&name=${encodeURIComponent('(a+)+$')}`, {token: readToken})
+    assert.equal(listed.status, 200, listed.text)
+    assert.deepEqual((JSON.parse(listed.text) as {items: unknown[]}).items, [])
+    const prefixed = await http(`${serve.url}/v1/services?namespace=team-a&name=${encodeURIComponent('^(a+)+-$')}`, {token: readToken})
+    assert.deepEqual(
+      (JSON.parse(prefixed.text) as {items: {name: string}[]}).items.map((s) => s.name),
+      [name],
+    )
+    // Lookaround needs backtracking: refused as invalid, naming the field.
+    const lookahead = await http(`${serve.url}/v1/services?name=${encodeURIComponent('a(?=b)')}`, {token: readToken})
+    assert.equal(lookahead.status, 400)
+    assert.match(
+      (JSON.parse(lookahead.text) as {error: {message: string}}).error.message,
+      /^name "a\(\?=b\)": not a valid regular expression \(invalid or unsupported Perl syntax/,
+    )
+    ok(await cli(admin, 'namespace', 'unregister', 'team-a', '--force'))
+  })
+
   it('maps statuses to exit codes: 400→2, 401/403→4, 404→5, 409→6', async () => {
     fails(await cli(admin, 'service', 'register', 'x', '-e', 'ftp://db1/metrics'), 2, /endpoint "ftp:\/\/db1\/metrics": scheme "ftp"/)
     fails(await cli('not-a-jwt', 'service', 'list'), 4, /not authenticated: malformed token/)

@@ -19,6 +19,7 @@ import {seedRegistry} from '../support/seed-registry.js'
 import {LIMITS} from '../../src/lib/server/limits.js'
 import {metricValue, once} from '../support/serve-monitor.js'
 import {createToken, startServe, type ServeProcess} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 
 /** How long a test waits for the server to close a connection: a bound for a loaded machine. */
 const CLOSE_WITHIN_MS = 30_000
@@ -242,13 +243,15 @@ describe('roster serve: each limit acts and is counted', () => {
     }
     /** /metrics once `roster_serve_follows` is `n` (it counts a follow once it has started). */
     const followsAt = async (n: number): Promise<string> => {
-      const deadline = Date.now() + CLOSE_WITHIN_MS
-      for (;;) {
-        const text = await s.metrics()
-        if (metricValue(text, 'roster_serve_follows') === n) return text
-        if (Date.now() > deadline) throw new Error(`roster_serve_follows stayed at ${metricValue(text, 'roster_serve_follows')}, not ${n}`)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
+      let text = ''
+      return until(
+        `roster_serve_follows at ${n}`,
+        async () => {
+          text = await s.metrics()
+          return metricValue(text, 'roster_serve_follows') === n && text
+        },
+        {timeoutMs: CLOSE_WITHIN_MS, describe: () => `roster_serve_follows is ${metricValue(text, 'roster_serve_follows')}`},
+      )
     }
     const open = [await follow(), await follow()]
     await followsAt(2)

@@ -26,6 +26,7 @@ import {pathToFileURL} from 'node:url'
 import {before, describe, it} from 'node:test'
 
 import {BIN, ROOT, isolatedEnv, runBin} from '../support/cli.js'
+import {needsRoot} from '../support/needs.js'
 
 type Env = Record<string, string | undefined>
 interface Run {
@@ -170,10 +171,8 @@ describe('the code cache', () => {
 
   it('is skipped silently on a read-only file system, as in a container with a read-only root', (t) => {
     // A read-only bind mount in a mount namespace of the call's own: that needs root (CI runs as root).
-    if (process.getuid?.() !== 0) {
-      assert.ok(!process.env.CI, 'this test mounts a read-only file system: run it as root')
-      return t.skip('needs root')
-    }
+    const skip = needsRoot('to mount a read-only file system')
+    if (skip) return t.skip(skip)
     const home = isolatedEnv().HOME!
     const readOnly = path.join(home, 'read-only')
     mkdirSync(path.join(readOnly, 'existing', 'roster'), {recursive: true})

@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict'
 
 import type fc from 'fast-check'
+import {underCi} from './needs.js'
 
 const CI_SEED = 20261129
 
@@ -28,7 +29,7 @@ export interface FuzzSettings {
 }
 
 export function fuzzSettings(defaultRuns: number): FuzzSettings {
-  const seed = process.env.ROSTER_FUZZ_SEED ? Number(process.env.ROSTER_FUZZ_SEED) : process.env.CI ? CI_SEED : Date.now() % 2 ** 31
+  const seed = process.env.ROSTER_FUZZ_SEED ? Number(process.env.ROSTER_FUZZ_SEED) : underCi ? CI_SEED : Date.now() % 2 ** 31
   const seconds = process.env.ROSTER_FUZZ_SECONDS ? Number(process.env.ROSTER_FUZZ_SECONDS) : undefined
   const runs = seconds === undefined ? Number(process.env.ROSTER_FUZZ_RUNS ?? defaultRuns) : 1_000_000_000
   return {

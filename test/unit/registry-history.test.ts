@@ -307,7 +307,7 @@ describe('registry history: reading', () => {
     }
   })
   const page = async (filter: Parameters<typeof compileHistoryFilter>[0], p: {limit?: number; continue?: string} = {}) =>
-    readHistory(t.store, compileHistoryFilter(filter, new Date(T0 + 10 * HOUR)), p)
+    readHistory(t.store, await compileHistoryFilter(filter, new Date(T0 + 10 * HOUR)), p)
 
   it('filters by time (a duration back or an RFC 3339 time), actor, namespace and endpoint', async () => {
     const endpoints = async (filter: Parameters<typeof compileHistoryFilter>[0]) =>
@@ -329,6 +329,8 @@ describe('registry history: reading', () => {
     ])
     await assert.rejects(page({since: 'yesterday'}), /since.*duration back from now/)
     await assert.rejects(page({endpoint: '('}), /endpoint/)
+    // RE2, as every filter a reader sends: no lookaround, which needs backtracking.
+    await assert.rejects(page({endpoint: '(?=db)'}), /endpoint.*not a valid regular expression/)
     await assert.rejects(page({since: '1h', until: '2h'}), /until.*must be after since/)
   })
 
@@ -358,7 +360,7 @@ describe('registry history: reading', () => {
     let arrived: () => void = () => undefined
     const following = await followHistory(
       t.store,
-      compileHistoryFilter({since: '90m', namespace: 'team-a'}, new Date(T0 + 10 * HOUR)),
+      await compileHistoryFilter({since: '90m', namespace: 'team-a'}, new Date(T0 + 10 * HOUR)),
       (e) => {
         got.push(e)
         arrived()

@@ -23,7 +23,7 @@ export default class RegistryHistory extends RosterCommand<typeof RegistryHistor
     until: Flags.string({description: 'Only events before then: a duration back from now or an RFC 3339 time.'}),
     actor: Flags.string({description: 'Only events by this actor: token id, OIDC subject or e-mail, user@host, or user.'}),
     namespace: Flags.string({char: 'n', description: 'Only events of objects in this namespace.'}),
-    endpoint: Flags.string({description: 'Regular expression the endpoint of the service must match.'}),
+    endpoint: Flags.string({description: 'Regular expression (RE2 syntax) the endpoint of the service must match.'}),
     follow: Flags.boolean({char: 'f', description: 'Keep printing new events as they are written, until Ctrl-C.'}),
     ...registryFlags,
   }

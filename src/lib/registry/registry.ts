@@ -178,11 +178,11 @@ export class Registry implements RegistryClient {
   }
 
   /** The history's events matching `filter`, oldest first (times count back from the registry's clock). */
-  listEvents(filter: HistoryFilter = {}): AsyncIterable<HistoryEvent> {
-    return history.listHistory(this.store, history.compileHistoryFilter(filter, this.ctx.now()))
+  async *listEvents(filter: HistoryFilter = {}): AsyncIterable<HistoryEvent> {
+    yield* history.listHistory(this.store, await history.compileHistoryFilter(filter, this.ctx.now()))
   }
 
-  followEvents(filter: HistoryFilter, onEvent: (event: HistoryEvent) => void | Promise<void>): Promise<HistoryFollow> {
-    return history.followHistory(this.store, history.compileHistoryFilter(filter, this.ctx.now()), onEvent)
+  async followEvents(filter: HistoryFilter, onEvent: (event: HistoryEvent) => void | Promise<void>): Promise<HistoryFollow> {
+    return history.followHistory(this.store, await history.compileHistoryFilter(filter, this.ctx.now()), onEvent)
   }
 }

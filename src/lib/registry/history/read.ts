@@ -8,6 +8,7 @@ import {InvalidInputError} from '../../errors.js'
 import {follow} from '../../store/follower.js'
 import {type KeyValue, type Store, storeRevision} from '../../store/store.js'
 import {parseDuration} from '../../config/duration.js'
+import {loadRegexEngine} from '../../text/regex.js'
 import {parseRegex, validateName, validateTime} from '../validation.js'
 import {actorMatches} from './actor.js'
 import {HISTORY_PREFIX, type HistoryEvent, eventsOf, historyTimeKey} from './event.js'
@@ -21,7 +22,7 @@ export interface HistoryFilter {
   /** The actor's id, its text (`token:ansible`), its Unix user or its e-mail. */
   actor?: string
   namespace?: string
-  /** Regular expression (JavaScript syntax, unanchored) over the object's endpoint. */
+  /** Regular expression (RE2 syntax, unanchored) over the object's endpoint. */
   endpoint?: string
 }
 
@@ -56,7 +57,12 @@ export function parseHistoryTime(field: string, value: string, now: Date): Date 
  * Validates `filter` (errors name the field) into store bounds and a test. `mayRead`, when
  * given, keeps only the events the caller may see (serve: a read token's namespaces).
  */
-export function compileHistoryFilter(filter: HistoryFilter, now: Date, mayRead?: (event: HistoryEvent) => boolean): CompiledHistoryFilter {
+export async function compileHistoryFilter(
+  filter: HistoryFilter,
+  now: Date,
+  mayRead?: (event: HistoryEvent) => boolean,
+): Promise<CompiledHistoryFilter> {
+  if (filter.endpoint !== undefined) await loadRegexEngine()
   const since = filter.since === undefined ? undefined : parseHistoryTime('since', filter.since, now)
   const until = filter.until === undefined ? undefined : parseHistoryTime('until', filter.until, now)
   if (since && until && since.getTime() >= until.getTime())

@@ -39,7 +39,7 @@ export function registerEventRoutes(app: ServeApp, {store, metrics, limits = DEF
         caller.role === 'admin'
           ? undefined
           : (e: HistoryEvent) => e.object.namespace !== undefined && mayAccessNamespace(caller, e.object.namespace)
-      const compiled = compileHistoryFilter(filter, new Date(), mayRead)
+      const compiled = await compileHistoryFilter(filter, new Date(), mayRead)
       if (follow !== '1' && follow !== 'true')
         return readHistory(store, compiled, {limit: limit === undefined ? undefined : Number(limit), continue: next})
 
