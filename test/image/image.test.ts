@@ -300,14 +300,14 @@ describe('the image', {skip: unavailable}, () => {
     )
     const ca = readFileSync(tls.caFile)
     const get = (route: string, bearer?: string) =>
-      new Promise<{status: number; body: string}>((resolve, reject) => {
+      new Promise<{status: number; body: string; location?: string}>((resolve, reject) => {
         const req = request(
           `https://127.0.0.1:${port}${route}`,
           {ca, headers: bearer ? {authorization: `Bearer ${bearer}`} : {}},
           (res) => {
             let body = ''
             res.setEncoding('utf8').on('data', (d: string) => (body += d))
-            res.on('end', () => resolve({status: res.statusCode ?? 0, body}))
+            res.on('end', () => resolve({status: res.statusCode ?? 0, body, location: res.headers.location}))
           },
         )
         req.on('error', reject)
@@ -320,8 +320,12 @@ describe('the image', {skip: unavailable}, () => {
       const servers = await get('/v1/servers', admin)
       assert.equal(servers.status, 200, servers.body)
       assert.equal((await get('/v1/servers')).status, 401)
-      // The web console's assets are in the image: its sign-in page links a stylesheet that answers.
-      const page = await get('/ui/')
+      // The web console's assets are in the image: /ui/ sends a stranger to its sign-in page, which
+      // links a stylesheet that answers.
+      const entry = await get('/ui/')
+      assert.equal(entry.status, 303, entry.body)
+      assert.match(entry.location ?? '', /^\/ui\/auth\/sign-in/)
+      const page = await get(entry.location!)
       const stylesheet = /href="(\/ui\/assets\/[^"]+\.css)"/.exec(page.body)?.[1]
       assert.ok(stylesheet, `a stylesheet link on /ui/: ${page.status} ${page.body.slice(0, 300)}`)
       assert.equal((await get(stylesheet)).status, 200)
