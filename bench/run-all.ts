@@ -18,6 +18,7 @@ const benches = [
   'etcd-load.ts',
   'registry-import.ts',
   'registry-list.ts',
+  'registry-history.ts',
   'node-status.ts',
   'dns-plan.ts',
   'dns-pdns.ts',

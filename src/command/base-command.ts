@@ -8,6 +8,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {LoadedConfig} from '../lib/config/load-config.js'
 import type {Store} from '../lib/store/store.js'
 import type {RegistryClient} from '../lib/registry/registry-client.js'
+import type {Actor} from '../lib/registry/history/event.js'
 import type {TokenClient} from '../lib/auth/token-client.js'
 import type {Column} from '../lib/output/print-rows.js'
 import {ExitCode, InvalidInputError, RosterError, exitCodeOf} from '../lib/errors.js'
@@ -208,9 +209,10 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /**
    * The registry the registry flags name: local (the registry logic over the store) for sqlite:
    * and etcd://, or the HTTP client of `roster serve` for https:// (http:// on loopback only).
-   * Commands hold the RegistryClient interface and never know which.
+   * Commands hold the RegistryClient interface and never know which. A local registry records
+   * its writes as `actor`'s (default: the local user and host); `roster serve` records its caller.
    */
-  protected async registry(): Promise<RegistryClient> {
+  protected async registry(options: {actor?: Actor} = {}): Promise<RegistryClient> {
     const f = this.flags as Record<string, string | undefined>
     if (isRemoteRegistry(f.registry)) {
       const {openRemoteRegistry} = await import('../lib/registry/remote-registry.js')
@@ -223,7 +225,13 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       })
     }
     const {Registry} = await import('../lib/registry/registry.js')
-    return new Registry(await this.openStore())
+    return new Registry(await this.openStore(), {actor: options.actor ?? (await this.localActor())})
+  }
+
+  /** Who this command's writes to a local registry are recorded as: the Unix user and host. */
+  protected async localActor(): Promise<Actor> {
+    const {localActor} = await import('../lib/registry/history/actor.js')
+    return localActor()
   }
 
   /** The token commands' client the registry flags name: local over the store, or remote for https://. */
@@ -236,6 +244,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       registryCa: f['registry-ca'],
       timeoutMs: this.timeoutMs,
       openStore: () => this.openStore(),
+      actor: await this.localActor(),
     })
   }
 
@@ -257,14 +266,15 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   }
 
   /**
-   * Streams rows to stdout as they are read (see formatRowsStream), waiting for stdout to drain.
+   * Streams rows to stdout as they are read (see formatRowsStream), `pageSize` rows at a time
+   * (default: formatRowsStream's), waiting for stdout to drain.
    * Prints under --json too, as JSON: a command that streams returns nothing for oclif to print.
    */
-  protected async streamRows<R>(rows: AsyncIterable<R>, columns: Column<R>[]): Promise<void> {
+  protected async streamRows<R>(rows: AsyncIterable<R>, columns: Column<R>[], pageSize?: number): Promise<void> {
     const f = this.flags as {output?: string; 'no-headers'?: boolean}
     const format = this.jsonEnabled() ? 'json' : (f.output ?? 'table')
     const {formatRowsStream} = await import('../lib/output/print-rows.js')
-    for await (const text of formatRowsStream(rows, columns, {format, headers: !f['no-headers']})) {
+    for await (const text of formatRowsStream(rows, columns, {format, headers: !f['no-headers']}, pageSize)) {
       if (!process.stdout.write(text)) await new Promise((resolve) => process.stdout.once('drain', resolve))
     }
   }

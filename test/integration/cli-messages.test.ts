@@ -43,7 +43,7 @@ describe('suggestions', () => {
     fails(
       await runCli(['service', 'list', '-o', 'jsn']),
       2,
-      'roster: --output "jsn": expected one of table, json, yaml, csv; did you mean "json"? (see --help)',
+      'roster: --output "jsn": expected one of table, wide, json, yaml, csv; did you mean "json"? (see --help)',
     )
     const json = await runCli(['service', 'list', '-ojsn', '--json'])
     assert.equal(json.code, 2)
@@ -63,7 +63,7 @@ describe("oclif's parse errors, in one line naming the flag or argument and the 
     [
       'an option flag without its value',
       ['service', 'list', '--output'],
-      'roster: --output: needs a value, one of table, json, yaml, csv (see --help)',
+      'roster: --output: needs a value, one of table, wide, json, yaml, csv (see --help)',
     ],
     ['a missing argument', ['token', 'revoke'], 'roster: missing argument ID (see --help)'],
     [

@@ -10,7 +10,7 @@
  * ROSTER_FUZZ_RUNS scenarios (default 1000, some 12 s: the whole of `npm test` has two minutes),
  * or as many as fit in ROSTER_FUZZ_SECONDS when that is set (`npm run fuzz`: ten minutes). Commands run in-process (runCli). Nothing leaves loopback: registries, clusters
  * and endpoints are local files or closed loopback ports; commands that never end (serve,
- * --watch, --serve) and those that resolve host names (prune) or reach the keychain are left out.
+ * --watch, --serve, --follow) and those that resolve host names (prune) or reach the keychain are left out.
  */
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
@@ -54,6 +54,7 @@ const FIXED_FLAGS = new Set([
   'debug',
   'watch',
   'serve',
+  'follow',
   'kubeconfig',
   'context',
   'help',

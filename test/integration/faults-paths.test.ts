@@ -115,6 +115,7 @@ const registryCommands: [string, string[], boolean][] = [
   ['service import', [importFile], true],
   ['service prune', ['--expired'], true],
   ['registry settings', [], false],
+  ['registry history', [], false],
   ['token create', ['t1', '--role', 'admin'], true],
   ['token info', ['x.y.z'], false],
   ['token list', [], false],

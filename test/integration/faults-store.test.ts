@@ -84,8 +84,14 @@ describe('a damaged registry file', () => {
   it('service list and register exit 2 with "restore it from a backup" naming the file, wherever the damage is', async () => {
     const pages = statSync(seed).size / 4096
     assert.ok(pages > 8, `a registry of several pages (${pages})`)
-    // Garbage over whole pages (page 1 keeps its 100-byte header), first, middle and last pages.
-    for (const page of [1, 2, Math.floor(pages / 2), pages - 1]) {
+    // Garbage over whole pages (page 1 keeps its 100-byte header): the first pages, and the middle
+    // and last of those that hold services (the others hold the history and indexes, which service list
+    // does not read).
+    const seedBytes = readFileSync(seed)
+    const servicePages = Array.from({length: pages}, (_, p) => p).filter((p) =>
+      seedBytes.subarray(p * 4096, (p + 1) * 4096).includes('services/default/'),
+    )
+    for (const page of [1, 2, servicePages[Math.floor(servicePages.length / 2)]!, servicePages.at(-1)!]) {
       const file = path.join(dir, `damaged-${page}.db`)
       copyFileSync(seed, file)
       const bytes = readFileSync(file)

@@ -239,9 +239,9 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       ok(await cli('server', 'register', 'prom3', '-l', 'env=prod'))
       const settings = JSON.parse(ok(await cli('registry', 'settings', '--replicas', '2', '--json')).stdout) as {revision: number}
       assert.ok(settings.revision > 0, 'the settings carry the revision of their write')
-      assert.deepEqual(settings, {replicas: 2, revision: settings.revision})
+      assert.deepEqual(settings, {replicas: 2, historyRetention: '30d', revision: settings.revision})
       assert.ok((await services()).every((s) => s.servers.length === 2))
-      assert.match(ok(await cli('registry', 'settings')).stdout, /^REPLICAS\n2$/m)
+      assert.match(ok(await cli('registry', 'settings')).stdout, /^REPLICAS\tHISTORY RETENTION\n2\t30d$/m)
       ok(await cli('registry', 'settings', '--replicas', '1'))
       const r = ok(await cli('server', 'unregister', 'prom1'))
       assert.match(r.stdout, /server prom1 unregistered/)

@@ -125,6 +125,11 @@ for (const backend of backends) {
           ['reregistered', 'changed since it was listed'],
         ],
       )
+      // The history holds the one removal that happened, as an expiry; the refused ones recorded nothing.
+      const removals = []
+      for await (const e of b.client.listEvents({namespace: ns}))
+        if (e.object.kind === 'service' && e.action !== 'register' && e.action !== 'update') removals.push(`${e.action} ${e.object.name}`)
+      assert.deepEqual(removals, ['expire stale'])
     })
 
     it('kube discover never overwrites or removes a service registered by hand while it was paused', async () => {

@@ -77,7 +77,7 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     )
     ok(await cli(admin, 'registry', 'settings', '--replicas', '2'))
     const settings = JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout) as {revision: number}
-    assert.deepEqual(settings, {replicas: 2, revision: settings.revision})
+    assert.deepEqual(settings, {replicas: 2, historyRetention: '30d', revision: settings.revision})
     assert.ok(settings.revision > 0)
     ok(await cli(admin, 'registry', 'settings', '--replicas', '1'))
 
@@ -294,12 +294,26 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     const doc = (await http(`${serve.url}/v1/openapi.json`)).json() as {
       openapi: string
       paths: Record<string, Record<string, {requestBody?: unknown}>>
+      components: {schemas: Record<string, unknown>}
     }
     assert.match(doc.openapi, /^3\./)
     assert.ok(doc.paths['/v1/services']?.post?.requestBody, 'POST /v1/services documented with its body')
     assert.ok(doc.paths['/v1/sd/{server}/{namespace}']?.get)
     const body = JSON.stringify(doc.paths['/v1/services']!.post!.requestBody)
     assert.match(body, /"additionalProperties":false/)
+    // The query that turns the history into a stream that never ends is marked, for clients and generated tests to leave alone.
+    const events = doc.paths['/v1/events']!.get as {
+      'x-stream'?: {parameter: string; values: string[]; contentType: string; item: string}
+      parameters: {name: string; description?: string}[]
+    }
+    assert.deepEqual(events['x-stream'], {
+      parameter: 'follow',
+      values: ['1', 'true'],
+      contentType: 'application/x-ndjson',
+      item: '#/components/schemas/Event',
+    })
+    assert.match(events.parameters.find((p) => p.name === 'follow')?.description ?? '', /stream of newline-delimited events/)
+    assert.ok(doc.components.schemas.Event, 'the streamed item is a schema of the document')
   })
 
   it('refuses an http:// registry off loopback, an unreachable one exits 3 naming it', async () => {

@@ -287,4 +287,42 @@ describe('roster serve: each limit acts and is counted', () => {
       assert.equal((JSON.parse(r.body) as unknown[]).length, 1000, p)
     }
   })
+
+  it('max-follows: a history follow beyond the bound is answered 503 with Retry-After and counted; one that ends makes room', async () => {
+    const s = await serveWith('--max-follows', '2')
+    const follow = async (): Promise<TLSSocket> => {
+      const socket = await tlsClient(s.port)
+      socket.write(`GET /v1/events?follow=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${readToken}\r\n\r\n`)
+      return socket
+    }
+    /** /metrics once `roster_serve_follows` is `n` (it counts a follow once it has started). */
+    const followsAt = async (n: number): Promise<string> => {
+      let text = ''
+      return until(
+        `roster_serve_follows at ${n}`,
+        async () => {
+          text = await s.metrics()
+          return metricValue(text, 'roster_serve_follows') === n && text
+        },
+        {timeoutMs: CLOSE_WITHIN_MS, describe: () => `roster_serve_follows is ${metricValue(text, 'roster_serve_follows')}`},
+      )
+    }
+    const open = [await follow(), await follow()]
+    await followsAt(2)
+    const refused = await once(`${s.url}/v1/events?follow=1`, {ca, token: readToken})
+    assert.equal(refused.status, 503, refused.body)
+    assert.equal(refused.headers['retry-after'], '1')
+    assert.match(refused.body, /too many history follows are open \(max-follows 2\)/)
+    // A page of the history is no follow: still answered.
+    assert.equal((await once(`${s.url}/v1/events?limit=1`, {ca, token: readToken})).status, 200)
+    const text = await s.metrics()
+    assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="max-follows"}'), 1)
+    assert.equal(metricValue(text, 'roster_serve_limit{limit="max-follows"}'), 2)
+    open.shift()!.destroy()
+    await followsAt(1)
+    open.push(await follow())
+    await followsAt(2)
+    for (const socket of open) socket.destroy()
+    await followsAt(0)
+  })
 })

@@ -17,8 +17,11 @@
 import {createServer, type Server} from 'node:http'
 import {createServer as createHttpsServer, request as httpsRequest} from 'node:https'
 import type {AddressInfo} from 'node:net'
+import path from 'node:path'
 
 import {SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload} from 'jose'
+
+import {type ServeProcess, startServe} from './serve-server.js'
 
 export const CLIENT_ID = 'roster-cli'
 /** The console's client (startOidcProvider's `consoleRedirectUris`): a public web client, code + PKCE. */
@@ -29,12 +32,13 @@ export const ADMIN_ROLE = 'roster-admin'
 export interface TestUser {
   password: string
   name: string
+  email: string
   roles: string[]
 }
 
 export const USERS: Record<string, TestUser> = {
-  alice: {password: 'alice-Pa55-word', name: 'Alice Admin', roles: [ADMIN_ROLE, 'staff']},
-  bob: {password: 'bob-Pa55-word', name: 'Bob Viewer', roles: ['staff']},
+  alice: {password: 'alice-Pa55-word', name: 'Alice Admin', email: 'alice@roster.test', roles: [ADMIN_ROLE, 'staff']},
+  bob: {password: 'bob-Pa55-word', name: 'Bob Viewer', email: 'bob@roster.test', roles: ['staff']},
 }
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -146,7 +150,8 @@ export async function startOidcProvider(
     scopes: ['openid', 'offline_access', 'profile'],
     issueRefreshToken: async (_ctx: unknown, client: {grantTypeAllowed(t: string): boolean}) => client.grantTypeAllowed('refresh_token'),
     extraTokenClaims: async (_ctx: unknown, token: {accountId?: string}) =>
-      token.accountId && USERS[token.accountId] ? {roles: USERS[token.accountId]!.roles} : undefined,
+      // The e-mail too, as providers that put it in access tokens do: roster's history records it.
+      token.accountId && USERS[token.accountId] ? {roles: USERS[token.accountId]!.roles, email: USERS[token.accountId]!.email} : undefined,
     features: {
       devInteractions: {enabled: true},
       deviceFlow: {enabled: true},
@@ -343,4 +348,35 @@ export async function playBrowser(
     body = fields.toString()
   }
   throw new Error(`the browser did not finish within 40 steps (at ${url.href})`)
+}
+
+/** A provider and a `roster serve` (on a new SQLite registry under `dir`) that trusts it, `ADMIN_ROLE` its admin role. */
+export async function startOidcServe(dir: string): Promise<{provider: OidcProviderServer; serve: ServeProcess; stop(): Promise<void>}> {
+  const provider = await startOidcProvider()
+  try {
+    const serve = await startServe({
+      registry: `sqlite:${path.join(dir, 'registry.db')}`,
+      args: [
+        '--oidc-issuer',
+        provider.issuer,
+        '--oidc-client-id',
+        CLIENT_ID,
+        '--oidc-audience',
+        AUDIENCE,
+        '--oidc-admin-roles',
+        ADMIN_ROLE,
+      ],
+    })
+    return {
+      provider,
+      serve,
+      stop: async () => {
+        await serve.stop()
+        await provider.stop()
+      },
+    }
+  } catch (error) {
+    await provider.stop()
+    throw error
+  }
 }

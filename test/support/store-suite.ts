@@ -23,6 +23,7 @@ import {
   rangeAll,
   storeRevision,
   type KeyValue,
+  type RangeOptions,
   type RangePage,
   type Store,
   type Watch,
@@ -125,9 +126,9 @@ async function put(store: Store, key: string, value: string): Promise<number> {
   return result.revision
 }
 
-async function collect(store: Store, prefix: string, pageSize?: number): Promise<RangePage[]> {
+async function collect(store: Store, prefix: string, pageSize?: number, options: RangeOptions = {}): Promise<RangePage[]> {
   const pages: RangePage[] = []
-  for await (const page of store.range(prefix, {pageSize})) pages.push(page)
+  for await (const page of store.range(prefix, {...options, pageSize})) pages.push(page)
   return pages
 }
 
@@ -420,6 +421,32 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
         (await rangeAll(store, `${p}é`)).map((kv) => kv.key.slice(p.length)),
         ['é', 'é/1', 'éa'],
       )
+    })
+
+    it('range within start and end, and around a skipped sub-prefix, in pages at one revision', async () => {
+      const p = fresh()
+      const names = ['a', 'b/1', 'b/2', 'b0', 'c', 'd/1', 'd/2', 'e']
+      await store.txn(
+        [],
+        names.map((n) => ({type: 'put' as const, key: `${p}${n}`, value: n})),
+      )
+      const keys = async (options: {start?: string; end?: string; skip?: string}, pageSize = 2): Promise<string[]> => {
+        const pages = await collect(store, p, pageSize, options)
+        assert.equal(new Set(pages.map((page) => page.revision)).size, 1)
+        assert.ok(pages.length >= 1)
+        return pages.flatMap((page) => page.kvs.map((kv) => kv.key.slice(p.length)))
+      }
+      assert.deepEqual(await keys({start: `${p}b0`}), ['b0', 'c', 'd/1', 'd/2', 'e'])
+      assert.deepEqual(await keys({end: `${p}c`}), ['a', 'b/1', 'b/2', 'b0'])
+      assert.deepEqual(await keys({start: `${p}b/2`, end: `${p}d/2`}), ['b/2', 'b0', 'c', 'd/1'])
+      assert.deepEqual(await keys({skip: `${p}b/`}), ['a', 'b0', 'c', 'd/1', 'd/2', 'e'])
+      assert.deepEqual(await keys({skip: `${p}d/`, start: `${p}b0`}, 1), ['b0', 'c', 'e'])
+      assert.deepEqual(await keys({skip: `${p}b`, end: `${p}e`}), ['a', 'c', 'd/1', 'd/2'])
+      // Bounds outside the prefix change nothing; an empty span still gives one page.
+      assert.deepEqual(await keys({start: 'conf-', end: `${p}zzz`}), names)
+      assert.deepEqual(await keys({start: `${p}x`}), [])
+      assert.deepEqual(await keys({end: `${p}a`}), [])
+      assert.deepEqual(await keys({skip: p}), [])
     })
 
     it('range of an empty prefix-space returns no keys, in one page that carries the revision', async () => {

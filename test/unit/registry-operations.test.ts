@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {afterEach, beforeEach, describe, it} from 'node:test'
 
 import {ConflictError, InvalidInputError, NotFoundError} from '../../src/lib/errors.js'
+import {HISTORY_PREFIX, eventsOf} from '../../src/lib/registry/history/event.js'
 import {serviceKey} from '../../src/lib/registry/keys.js'
 import type {Service} from '../../src/lib/registry/model.js'
 import {BULK_WRITE_THRESHOLD, Registry} from '../../src/lib/registry/registry.js'
@@ -169,7 +170,8 @@ describe('Registry operations (sqlite::memory:)', () => {
  */
 class ObservedStore implements Store {
   serviceGets: string[] = []
-  txns: {compares: Compare[]; success: Operation[]; result: TxnResult}[] = []
+  /** `success` without the history record, which is `history` (one per write). */
+  txns: {compares: Compare[]; success: Operation[]; history: Operation[]; result: TxnResult}[] = []
   beforeTxn?: (index: number) => Promise<void>
 
   constructor(readonly inner: Store) {}
@@ -198,7 +200,8 @@ class ObservedStore implements Store {
       this.beforeTxn = hook
     }
     const result = await this.inner.txn(compares, success)
-    this.txns.push({compares, success, result})
+    const history = success.filter((op) => op.key.startsWith(HISTORY_PREFIX))
+    this.txns.push({compares, success: success.filter((op) => !history.includes(op)), history, result})
     return result
   }
 
@@ -211,6 +214,12 @@ class ObservedStore implements Store {
     this.txns = []
     this.beforeTxn = undefined
   }
+}
+
+/** The events of a transaction's history record. */
+function recordedEvents(t: ObservedStore['txns'][number]) {
+  const record = t.history[0] as {key: string; value: string}
+  return eventsOf({key: record.key, value: record.value, createRevision: t.result.revision})
 }
 
 async function storeRevision(store: Store): Promise<number> {
@@ -252,6 +261,9 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     for (const t of store.txns) {
       assert.ok(t.result.succeeded)
       assert.ok(t.compares.length <= MAX_TXN_OPS && t.success.length <= MAX_TXN_OPS - 2)
+      // One history record per transaction, an event for each service it writes.
+      assert.equal(t.history.length, 1)
+      assert.equal(recordedEvents(t).length, t.success.length)
       assert.equal(t.compares[0]!.key, 'topology')
       assert.deepEqual(t.compares[1], {key: 'namespaces/default', modRevision: 0})
       // Every put is guarded by "the key does not exist yet".
@@ -287,6 +299,12 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     assert.equal(store.txns.length, 1)
     const t = store.txns[0]!
     assert.equal(t.success.length, 26)
+    const events = recordedEvents(t)
+    assert.deepEqual(events.map((e) => e.action).sort(), [...Array(20).fill('register'), ...Array(6).fill('update')])
+    assert.deepEqual(
+      events.filter((e) => e.action === 'update').map((e) => e.changes),
+      [0, 100, 200, 300, 400, 500].map((n) => ({labels: {before: {n: String(n)}, after: {n: String(n), changed: 'yes'}}})),
+    )
     assert.deepEqual(
       t.compares.slice(2).map((c) => [c.key, c.modRevision]),
       t.success.map((op) => [op.key, revisions.get(op.key) ?? 0]),

@@ -32,6 +32,7 @@ describe('serve limits', () => {
       maxHeaderBytes: 16 * 1024,
       maxSdRenders: 1,
       sdRenderWaitMs: 5000,
+      maxFollows: 64,
     })
   })
 

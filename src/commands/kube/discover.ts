@@ -82,7 +82,8 @@ Without --once: watches the pods and reconciles on every change, at most every -
         keepAnnotations: nameFrom.kind === 'annotation' ? [nameFrom.key] : [],
       },
     }
-    const registry = await this.registry()
+    const {discoverActor} = await import('../../lib/registry/history/actor.js')
+    const registry = await this.registry({actor: discoverActor(ownerId)})
     const {reconcileLine} = await import('../../lib/discover/reconcile.js')
     const report = (r: ReconcileResult): void => {
       for (const c of r.conflicts) this.logToStderr(`roster: warning: ${c.pod} (${c.endpoint}): ${c.reason}`)

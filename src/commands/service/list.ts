@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
-import {SERVICE_COLUMNS} from '../../lib/registry/columns.js'
+import {SERVICE_COLUMNS, SERVICE_WIDE_COLUMNS} from '../../lib/registry/columns.js'
 import type {Service} from '../../lib/registry/model.js'
 import type {ServiceFilter} from '../../lib/registry/registry.js'
 
@@ -11,16 +11,18 @@ export default class ServiceList extends RosterCommand<typeof ServiceList> {
 
   static override description = `List services, read page by page, sorted by namespace, name and endpoint unless --sort-by says otherwise. -o json|yaml|csv, --json and tab-separated tables (stdout not a terminal) are streamed: the default order holds one namespace (with the namespaces that share its name up to a "-": team, team-a, team-b) at a time, so memory grows with the largest namespace, not the registry; --sort-by name|endpoint|date and a table on a terminal hold every matching service.
 --json prints exactly what -o json prints (a JSON array of services), written page by page as it is read. An error before output begins (a bad flag, an unreachable registry) is printed as the usual {"error": ...} object; should the registry fail after output has begun, the array is left unterminated, the error object follows it, and the exit code is the error's, so a consumer must check the exit code.
---name, --endpoint and --server take RE2 syntax (as Prometheus relabelling does; no lookaround or backreferences) and match anywhere unless anchored with ^ and $. --server REGEX matches any of a service's servers ("^$" finds unassigned services).`
+--name, --endpoint and --server take RE2 syntax (as Prometheus relabelling does; no lookaround or backreferences) and match anywhere unless anchored with ^ and $. --server REGEX matches any of a service's servers ("^$" finds unassigned services).
+-o wide adds who registered or changed each service last (REGISTERED BY: user@host, token:ID, oidc:E-MAIL or discover:OWNER; see registry history).`
 
   static override examples = [
     '<%= config.bin %> service list',
     '<%= config.bin %> service list -n team-a --name "^node" --sort-by endpoint',
     '<%= config.bin %> service list --server prom1 -s "app in (api,web)" -o json',
+    '<%= config.bin %> service list -n team-a -o wide',
   ]
 
   static override flags = {
-    ...outputFlags(['table', 'json', 'yaml', 'csv'] as const),
+    ...outputFlags(['table', 'wide', 'json', 'yaml', 'csv'] as const),
     namespace: Flags.string({char: 'n', description: 'Only this namespace.'}),
     name: Flags.string({description: 'Regular expression the service name must match.'}),
     endpoint: Flags.string({description: 'Regular expression the endpoint must match.'}),
@@ -52,13 +54,14 @@ export default class ServiceList extends RosterCommand<typeof ServiceList> {
     const services = registry.listServices(filter)
     // An aligned table needs every row for its column widths; everything else, --json included,
     // is streamed (oclif would hold the whole list: about 1 GiB for 100,000 services).
-    if (!this.jsonEnabled() && this.flags.output === 'table' && process.stdout.isTTY) {
+    const columns = this.flags.output === 'wide' ? SERVICE_WIDE_COLUMNS : SERVICE_COLUMNS
+    if (!this.jsonEnabled() && (this.flags.output === 'table' || this.flags.output === 'wide') && process.stdout.isTTY) {
       const all: Service[] = []
       for await (const s of services) all.push(s)
-      await this.printRows(all, SERVICE_COLUMNS)
+      await this.printRows(all, columns)
       return all
     }
-    await this.streamRows(services, SERVICE_COLUMNS)
+    await this.streamRows(services, columns)
     return undefined
   }
 }

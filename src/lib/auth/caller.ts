@@ -41,6 +41,8 @@ export interface Caller {
   /** The namespaces the caller may use; ['*'] = all. */
   namespaces: string[]
   kind: 'token' | 'oidc' | 'anonymous'
+  /** An OIDC caller's e-mail, when the provider's token carries one (the history records it). */
+  email?: string
 }
 
 export type Action = 'read' | 'write' | 'admin'

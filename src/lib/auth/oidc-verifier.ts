@@ -178,7 +178,8 @@ export class OidcVerifier {
     }
     const roles = rolesAt(payload as Record<string, unknown>, this.rolesClaim)
     const admin = roles.some((r) => this.adminRoles.has(r))
-    return {subject: String(payload.sub), role: admin ? 'admin' : 'read', namespaces: ['*'], kind: 'oidc'}
+    const email = typeof payload.email === 'string' ? {email: payload.email} : {}
+    return {subject: String(payload.sub), role: admin ? 'admin' : 'read', namespaces: ['*'], kind: 'oidc', ...email}
   }
 }
 

@@ -11,6 +11,7 @@
 import {InvalidInputError, NotAuthenticatedError} from '../errors.js'
 import {readPemFile} from '../fs/input-file.js'
 import {isLoopbackHost} from '../net/loopback.js'
+import type {Actor} from '../registry/history/event.js'
 import type {Store} from '../store/store.js'
 import type {CreateTokenInput, TokenInfo} from './tokens.js'
 
@@ -28,9 +29,9 @@ export interface TokenClient {
 }
 
 /** The local implementation: the token authority over the registry's store (opened by the caller). */
-export async function localTokenClient(store: Store): Promise<TokenClient> {
+export async function localTokenClient(store: Store, actor?: Actor): Promise<TokenClient> {
   const {TokenAuthority} = await import('./tokens.js')
-  const authority = await TokenAuthority.open(store)
+  const authority = await TokenAuthority.open(store, {actor})
   return {
     create: (input) => authority.create(input),
     list: () => authority.list(),
@@ -99,6 +100,8 @@ export interface OpenTokenClientOptions {
   timeoutMs: number
   /** Opens the local store (the base command's openStore, which also closes it). */
   openStore: () => Promise<Store>
+  /** Who a local store's token writes are recorded as (a remote server records its caller). */
+  actor?: Actor
 }
 
 /** Local for sqlite:/etcd:// (and the default), remote for http(s)://. */
@@ -107,5 +110,5 @@ export async function openTokenClient(o: OpenTokenClientOptions): Promise<TokenC
   if (isRemoteRegistry(o.registry)) {
     return remoteTokenClient({url: (o.registry ?? '').trim(), token: o.token, caFile: o.registryCa, timeoutMs: o.timeoutMs})
   }
-  return localTokenClient(await o.openStore())
+  return localTokenClient(await o.openStore(), o.actor)
 }

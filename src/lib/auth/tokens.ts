@@ -22,6 +22,10 @@
  * which the store follower keeps current on every instance (server/view.ts); it calls `reload()`
  * when a key under `auth/` changed, so that a signing key created after start is used at once.
  *
+ * Every write (a token issued, a revocation, the signing key made) records its event in the
+ * registry's history (registry/history/), in the same transaction: ids, roles, namespaces and
+ * expiries only, never a token or a key.
+ *
  * Key rotation is out of scope; the `kid` header leaves room for it (several keys by kid).
  */
 import type {CryptoKey, JWK, JWTPayload} from 'jose'
@@ -29,6 +33,9 @@ import type {CryptoKey, JWK, JWTPayload} from 'jose'
 import {ConflictError, InvalidInputError, NotAuthenticatedError, NotFoundError, RosterError, firstLineOf} from '../errors.js'
 import {validateName} from '../registry/validation.js'
 import {parseDuration} from '../config/duration.js'
+import {UNKNOWN_ACTOR} from '../registry/history/actor.js'
+import type {Actor} from '../registry/history/event.js'
+import {eventOp, tokenChange} from '../registry/history/record.js'
 import {REVOKED_PREFIX, SIGNING_KEY_KEY, TOKENS_PREFIX} from '../registry/keys.js'
 import type {Store} from '../store/store.js'
 import {ALL_NAMESPACES, type Caller, type Role, ROLES, isRole} from './caller.js'
@@ -43,6 +50,8 @@ export const CLOCK_SKEW_SECONDS = 30
 export const DEFAULT_EXPIRES = '90d'
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 export const MAX_ID_LENGTH = 128
+/** How the history names the signing key when it is made (its kid and value are never recorded). */
+const SIGNING_KEY_EVENT_NAME = 'signing-key'
 
 export interface TokenInfo {
   id: string
@@ -84,6 +93,8 @@ export interface TokenAuthorityOptions {
   audience?: string
   /** Answers isRevoked() from memory (serve: its view); see the file header. Default: a store read per check. */
   isRevoked?: (id: string) => boolean
+  /** Who issues and revokes, as the registry's history records it, unless a call names its own. */
+  actor?: Actor
 }
 
 interface SigningKey {
@@ -184,12 +195,14 @@ export class TokenAuthority {
   readonly issuer: string
   readonly audience: string
   private readonly now: () => Date
+  private readonly actor: Actor
 
   private constructor(
     private readonly store: Store,
     private readonly options: TokenAuthorityOptions,
   ) {
     this.now = options.now ?? (() => new Date())
+    this.actor = options.actor ?? UNKNOWN_ACTOR
     this.issuer = options.issuer ?? DEFAULT_ISSUER
     this.audience = options.audience ?? DEFAULT_AUDIENCE
   }
@@ -220,12 +233,12 @@ export class TokenAuthority {
   }
 
   /** Issues a token; generates the signing key on first use. Returns the JWT and its record. */
-  async create(input: CreateTokenInput): Promise<{token: string; info: TokenInfo}> {
+  async create(input: CreateTokenInput, actor = this.actor): Promise<{token: string; info: TokenInfo}> {
     const id = validateTokenId(input.id)
     const role = validateRole(input.role)
     const namespaces = validateNamespaces(role, input.namespaces)
     const lifetime = parseExpires(input.expiresIn)
-    const key = await this.signingKey()
+    const key = await this.signingKey(actor)
     const iat = Math.floor(this.now().getTime() / 1000)
     const exp = lifetime === null ? null : iat + lifetime
     const info: TokenInfo = {
@@ -252,7 +265,10 @@ export class TokenAuthority {
         {key: TOKENS_PREFIX + id, modRevision: 0},
         {key: REVOKED_PREFIX + id, modRevision: 0},
       ],
-      [{type: 'put', key: TOKENS_PREFIX + id, value: JSON.stringify({...info, kid: key.kid})}],
+      [
+        {type: 'put', key: TOKENS_PREFIX + id, value: JSON.stringify({...info, kid: key.kid})},
+        eventOp(actor, this.now(), [tokenChange('create', info)]),
+      ],
     )
     if (!result.succeeded) {
       throw new ConflictError(`id ${JSON.stringify(id)}: a token with this id exists or was revoked; choose another id`)
@@ -335,7 +351,7 @@ export class TokenAuthority {
   }
 
   /** Revokes every token issued with id `id` (idempotent); NotFoundError for an id never issued. */
-  async revoke(id: string): Promise<{id: string; revoked: true}> {
+  async revoke(id: string, actor = this.actor): Promise<{id: string; revoked: true}> {
     validateTokenId(id)
     for (;;) {
       const record = await this.store.get(TOKENS_PREFIX + id)
@@ -346,7 +362,10 @@ export class TokenAuthority {
           {key: TOKENS_PREFIX + id, modRevision: record.modRevision},
           {key: REVOKED_PREFIX + id, modRevision: 0},
         ],
-        [{type: 'put', key: REVOKED_PREFIX + id, value: JSON.stringify({id, revokedAt: this.now().toISOString()})}],
+        [
+          {type: 'put', key: REVOKED_PREFIX + id, value: JSON.stringify({id, revokedAt: this.now().toISOString()})},
+          eventOp(actor, this.now(), [tokenChange('revoke', {id})]),
+        ],
       )
       if (result.succeeded) return {id, revoked: true}
     }
@@ -440,7 +459,7 @@ export class TokenAuthority {
   }
 
   /** The signing key, generated and stored on first use (compare on "absent": one key per store). */
-  private async signingKey(): Promise<SigningKey> {
+  private async signingKey(actor: Actor): Promise<SigningKey> {
     if (this.key?.privateKey) return this.key
     await this.loadKey()
     if (this.key?.privateKey) return this.key
@@ -449,7 +468,13 @@ export class TokenAuthority {
     const jwk = await exportJWK(pair.privateKey)
     const kid = await calculateJwkThumbprint({kty: jwk.kty, crv: jwk.crv, x: jwk.x} as JWK)
     const stored = JSON.stringify({...jwk, kid, alg: ALGORITHM, use: 'sig', createdAt: this.now().toISOString()})
-    const result = await this.store.txn([{key: SIGNING_KEY_KEY, modRevision: 0}], [{type: 'put', key: SIGNING_KEY_KEY, value: stored}])
+    const result = await this.store.txn(
+      [{key: SIGNING_KEY_KEY, modRevision: 0}],
+      [
+        {type: 'put', key: SIGNING_KEY_KEY, value: stored},
+        eventOp(actor, this.now(), [tokenChange('create', {id: SIGNING_KEY_EVENT_NAME})]),
+      ],
+    )
     // Lost a race with another first create: use the key that was stored.
     if (!result.succeeded) await this.loadKey()
     else this.key = await this.importKey(stored)

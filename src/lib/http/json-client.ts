@@ -167,6 +167,79 @@ export class JsonHttpClient {
     return this.request<T>('GET', path, options)
   }
 
+  /**
+   * A GET whose answer is a stream of lines (newline-delimited JSON): each non-empty line goes to
+   * `onLine` as it arrives, the next only once a promise it returns settles. The timeout bounds
+   * the wait for the answer, not the stream, which lasts until the server ends it (`ended`
+   * resolves), `onLine` throws or the connection fails (it rejects), or close(). Not retried: a
+   * follower that lost its stream decides what to ask for next.
+   */
+  streamLines(
+    path: string,
+    options: Pick<RequestOptions, 'query' | 'headers'>,
+    onLine: (line: string) => void | Promise<void>,
+  ): {ended: Promise<void>; close(): void} {
+    const url = this.urlFor(path, options.query)
+    const headers: Record<string, string> = {accept: 'application/x-ndjson', ...this.options.headers, ...options.headers}
+    checkHeaderValues(headers)
+    const where = this.where
+    let closed = false
+    let stop = (): void => undefined
+    const ended = (async () => {
+      const {request} = url.protocol === 'https:' ? await import('node:https') : await import('node:http')
+      if (closed) return
+      await new Promise<void>((resolve, reject) => {
+        const fail = (error: Error): void => reject(scrub(error, headers))
+        const req = request(url, {method: 'GET', headers, ca: this.options.ca, timeout: this.options.timeoutMs}, (res) => {
+          req.setTimeout(0)
+          const status = res.statusCode ?? 0
+          if (status < 200 || status >= 300) {
+            const chunks: Buffer[] = []
+            res.on('data', (chunk: Buffer) => chunks.push(chunk))
+            res.on('end', () =>
+              fail(errorForStatus(status, where, parseBody(Buffer.concat(chunks).toString('utf8'), res.headers['content-type']))),
+            )
+            return
+          }
+          let rest = ''
+          let lines = Promise.resolve()
+          res.setEncoding('utf8')
+          res.on('data', (chunk: string) => {
+            const parts = (rest + chunk).split('\n')
+            rest = parts.pop() ?? ''
+            res.pause()
+            lines = parts
+              .filter((line) => line.trim() !== '')
+              .reduce((previous, line) => previous.then(() => onLine(line)), lines)
+              .then(() => void res.resume())
+            lines.catch((error: unknown) => {
+              req.destroy()
+              fail(error instanceof Error ? error : new Error(String(error)))
+            })
+          })
+          res.on('end', () => void lines.then(() => (rest.trim() === '' ? undefined : onLine(rest))).then(() => resolve(), reject))
+          res.on('error', fail)
+        })
+        stop = () => {
+          req.destroy()
+          resolve()
+        }
+        req.on('timeout', () =>
+          req.destroy(new BackendUnavailableError(`${where} did not answer GET ${url.pathname} within ${this.options.timeoutMs} ms`)),
+        )
+        req.on('error', (error: NodeJS.ErrnoException) => fail(error instanceof RosterError ? error : transportError(where, error)))
+        req.end()
+      })
+    })()
+    return {
+      ended,
+      close: () => {
+        closed = true
+        stop()
+      },
+    }
+  }
+
   /** `what at origin`, the way every message names the server. */
   get where(): string {
     return `${this.options.what} at ${this.origin}`

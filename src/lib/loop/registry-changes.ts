@@ -6,6 +6,7 @@
  * coalesces the bursts); it is never given the data. A relist (after a compacted or broken
  * watch) requests one too: a change may have gone unseen.
  */
+import {HISTORY_PREFIX} from '../registry/history/event.js'
 import {follow} from '../store/follower.js'
 import type {Store} from '../store/store.js'
 
@@ -32,7 +33,10 @@ export async function watchRegistryChanges(
       onSnapshot: (_kvs, _revision, relisted) => {
         if (relisted) onChange()
       },
-      onEvent: () => onChange(),
+      // A sweep of the history changes nothing a loop reads; every other write changes a registry key too.
+      onEvent: (event) => {
+        if (!(event.type === 'put' ? event.kv.key : event.key).startsWith(HISTORY_PREFIX)) onChange()
+      },
       onError: (error) => options.onError?.(error),
     },
     {list: 'revision'},

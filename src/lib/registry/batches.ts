@@ -9,8 +9,15 @@ import type {ServiceSpec} from './types.js'
 export const BATCH_BYTES = 1_000_000
 
 /**
+ * A service's share of its batch's bytes, as a multiple of its estimated record: the record, and
+ * its history event, which holds every field twice at most (before and after).
+ */
+const BYTES_PER_SPEC = 3
+
+/**
  * The limits of one service batch: at most MAX_TXN_OPS compares (topology + namespaces +
- * services; so at most MAX_TXN_OPS - 2 puts in one namespace) and BATCH_BYTES.
+ * services; so at most MAX_TXN_OPS - 2 puts in one namespace, which leaves room among the
+ * operations for the batch's one history record) and BATCH_BYTES of records and history.
  */
 export class BatchBudget {
   private namespaces = new Set<string>()
@@ -55,5 +62,5 @@ export function* chunkSpecs(specs: ServiceSpec[]): Generator<ServiceSpec[]> {
 function estimateBytes(spec: ServiceSpec): number {
   let n = 512 + spec.endpoint.length * 2 + spec.name.length + spec.description.length * 2 + spec.selector.length
   for (const [k, v] of Object.entries(spec.labels)) n += k.length + v.length + 8
-  return n
+  return n * BYTES_PER_SPEC
 }

@@ -31,3 +31,6 @@ export const SERVICE_COLUMNS: Column<Service>[] = [
   /** Empty: never expires. */
   {header: 'EXPIRES', get: (s) => s.expires ?? ''},
 ]
+
+/** `-o wide`: who registered or changed each service last, as the history names them (stored on the service). */
+export const SERVICE_WIDE_COLUMNS: Column<Service>[] = [...SERVICE_COLUMNS, {header: 'REGISTERED BY', get: (s) => s.registeredBy ?? ''}]

@@ -16,6 +16,10 @@
  *   auth/signing-key      the private signing key (JWK)
  *   auth/tokens/ID        the record of an issued token
  *   auth/revoked/ID       a revocation: token ID is refused from then on
+ *
+ * And the history (history/event.ts): one record per write, in the write's transaction.
+ *
+ *   events/TIME/SEQ-RAND  the events of one transaction; TIME is RFC 3339 UTC to the millisecond
  */
 export const SERVERS_PREFIX = 'servers/'
 export const NAMESPACES_PREFIX = 'namespaces/'

@@ -39,11 +39,15 @@ export interface Service {
    * TTL, renewed by every such registration. Absent (records written before it existed too): never.
    */
   expires?: string
+  /** Who registered or changed it last (history/actor.ts's actorText); absent in records older than the history. */
+  registeredBy?: string
 }
 
 export interface RegistrySettings {
   /** How many servers each service is assigned to. Default 1. */
   replicas: number
+  /** How long the history keeps events (a duration: `30d`). Default 30d. */
+  historyRetention?: string
 }
 
 export const DEFAULT_NAMESPACE = 'default'

@@ -4,10 +4,11 @@
  */
 import {ConflictError, InvalidInputError, NotFoundError} from '../errors.js'
 import {RETRY} from '../store/cas.js'
-import {MAX_TXN_OPS, rangeAll} from '../store/store.js'
-import {type RegistryContext, deleteKeys} from './context.js'
+import {type KeyValue, MAX_TXN_OPS, rangeAll} from '../store/store.js'
+import {type RegistryContext, deleteRecords, parseJson} from './context.js'
+import {historyOp, namespaceChange, serviceChange} from './history/record.js'
 import {NAMESPACES_PREFIX, namespaceKey, namespaceServicesPrefix} from './keys.js'
-import {DEFAULT_NAMESPACE, type ExportConfig, type Namespace, type Revisioned} from './model.js'
+import {DEFAULT_NAMESPACE, type ExportConfig, type Namespace, type Revisioned, type Service} from './model.js'
 import {readRecord, requireRevision, validateRevision, withRevision} from './revisions.js'
 import type {UnregisterNamespaceResult, WriteCondition} from './types.js'
 import {validateExport, validateName} from './validation.js'
@@ -63,12 +64,13 @@ export async function registerNamespace(
   return ctx.cas(`namespace "${name}"`, async () => {
     const kv = await ctx.store.get(key)
     requireRevision(`namespace "${name}"`, expected, kv?.modRevision ?? 0)
-    if (kv) {
-      const current = readRecord<Namespace>(kv)
-      if (current.export === exportConfig) return current
-    }
+    const current = kv ? readRecord<Namespace>(kv) : undefined
+    if (current?.export === exportConfig) return current
     const namespace: Namespace = {name, export: exportConfig, modified: ctx.timestamp()}
-    const result = await ctx.store.txn([{key, modRevision: kv?.modRevision ?? 0}], [{type: 'put', key, value: JSON.stringify(namespace)}])
+    const result = await ctx.store.txn(
+      [{key, modRevision: kv?.modRevision ?? 0}],
+      [{type: 'put', key, value: JSON.stringify(namespace)}, historyOp(ctx, namespaceChange(current, namespace))],
+    )
     return result.succeeded ? withRevision(namespace, result.revision) : RETRY
   })
 }
@@ -100,13 +102,19 @@ export async function unregisterNamespace(
     if (kv) {
       // Delete the namespace first: service writes compare its revision, so none can be
       // added after this; then sweep the services (a rerun finishes a killed sweep).
-      const result = await ctx.store.txn([{key, modRevision: kv.modRevision}], [{type: 'delete', key}])
+      const result = await ctx.store.txn(
+        [{key, modRevision: kv.modRevision}],
+        [{type: 'delete', key}, historyOp(ctx, namespaceChange(parseJson<Namespace>(kv), undefined))],
+      )
       if (!result.succeeded) return RETRY
     }
     const removed = await deletePrefix(ctx, prefix)
     if (removed > 0 && !force && kv) {
       // Services were registered between the count and the delete: put the namespace back.
-      await ctx.store.txn([{key, modRevision: 0}], [{type: 'put', key, value: kv.value}])
+      await ctx.store.txn(
+        [{key, modRevision: 0}],
+        [{type: 'put', key, value: kv.value}, historyOp(ctx, namespaceChange(undefined, parseJson<Namespace>(kv)))],
+      )
       throw new NamespaceNotEmptyError(name, `namespace "${name}" gained services while it was being unregistered`)
     }
     return {namespace: name, servicesRemoved: removed}
@@ -124,12 +132,12 @@ async function deletePrefix(ctx: RegistryContext, prefix: string): Promise<numbe
   for (;;) {
     // Re-read from the start each round: deleting while paging a snapshot is fine too, but
     // this also catches keys written after the first read.
-    const keys: string[] = []
+    const kvs: KeyValue[] = []
     for await (const page of ctx.store.range(prefix, {pageSize: MAX_TXN_OPS})) {
-      for (const kv of page.kvs) keys.push(kv.key)
-      if (keys.length >= MAX_TXN_OPS * 8) break
+      kvs.push(...page.kvs)
+      if (kvs.length >= MAX_TXN_OPS * 8) break
     }
-    if (keys.length === 0) return removed
-    removed += await deleteKeys(ctx.store, keys)
+    if (kvs.length === 0) return removed
+    removed += (await deleteRecords(ctx, kvs, (kv) => serviceChange(parseJson<Service>(kv), undefined))).length
   }
 }

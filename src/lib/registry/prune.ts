@@ -265,19 +265,21 @@ export async function pruneServices(registry: RegistryClient, options: PruneOpti
       `refusing to remove ${result.removed.length} of ${result.matched} matching services (${share.toFixed(1)}%, more than the ${maxPercent}% allowed); nothing was removed`,
     )
 
-  // 4. Remove, by ID within each namespace, each at the revision it was listed at.
+  // 4. Remove, by ID within each namespace, each at the revision it was listed at; the history
+  // tells an expiry from a pruned host.
   if (!result.dryRun) {
     await options.beforeWrite?.()
-    const byNamespace = new Map<string, PruneEntry[]>()
+    const groups = new Map<string, {namespace: string; action: 'expire' | 'prune'; entries: PruneEntry[]}>()
     for (const e of result.removed) {
-      const entries = byNamespace.get(e.namespace)
-      if (entries) entries.push(e)
-      else byNamespace.set(e.namespace, [e])
+      const action = e.reason === 'expired' ? 'expire' : 'prune'
+      const group = groups.get(`${action} ${e.namespace}`)
+      if (group) group.entries.push(e)
+      else groups.set(`${action} ${e.namespace}`, {namespace: e.namespace, action, entries: [e]})
     }
     const changed = new Set<PruneEntry>()
-    for (const [namespace, entries] of byNamespace)
+    for (const {namespace, action, entries} of groups.values())
       for (let i = 0; i < entries.length; i += MAX_CONDITIONAL_SERVICES)
-        for (const e of await removeListed(registry, namespace, entries.slice(i, i + MAX_CONDITIONAL_SERVICES))) changed.add(e)
+        for (const e of await removeListed(registry, namespace, action, entries.slice(i, i + MAX_CONDITIONAL_SERVICES))) changed.add(e)
     if (changed.size > 0) {
       result.removed = result.removed.filter((e) => !changed.has(e))
       result.changed = [...changed].map((e) => ({...e, reason: CHANGED_SINCE_LISTED}))
@@ -291,12 +293,17 @@ export async function pruneServices(registry: RegistryClient, options: PruneOpti
  * call; when one of them moved (the call removed nothing), one call each. Returns the entries
  * that moved, which were not removed.
  */
-async function removeListed(registry: RegistryClient, namespace: string, entries: PruneEntry[]): Promise<PruneEntry[]> {
+async function removeListed(
+  registry: RegistryClient,
+  namespace: string,
+  action: 'expire' | 'prune',
+  entries: PruneEntry[],
+): Promise<PruneEntry[]> {
   const unregister = (chunk: PruneEntry[]) =>
     registry.unregisterServices(
       chunk.map((e) => e.id),
       namespace,
-      {expectRevisions: chunk.map((e) => e.revision)},
+      {expectRevisions: chunk.map((e) => e.revision), action},
     )
   try {
     await unregister(entries)

@@ -6,6 +6,8 @@ import {RETRY} from '../store/cas.js'
 import {type Compare, type KeyValue, MAX_TXN_OPS, type Operation} from '../store/store.js'
 import {BATCH_BYTES} from './batches.js'
 import {type RegistryContext, parseJson} from './context.js'
+import type {ObjectChange} from './history/event.js'
+import {changeBytes, historyOp, serviceChange} from './history/record.js'
 import {assignServers, sameServers} from './distribution.js'
 import {SERVICES_PREFIX, TOPOLOGY_KEY} from './keys.js'
 import type {Service} from './model.js'
@@ -43,7 +45,7 @@ async function redistributionPass(ctx: RegistryContext): Promise<RedistributionR
     }
   }
   const counts: RedistributionResult = {checked: 0, moved: 0, unassigned: 0}
-  let batch: {kv: KeyValue; service: Service}[] = []
+  let batch: {kv: KeyValue; service: Service; change: ObjectChange}[] = []
   let batchBytes = 0
 
   const flush = async (): Promise<void> => {
@@ -56,7 +58,7 @@ async function redistributionPass(ctx: RegistryContext): Promise<RedistributionR
       ...items.map(({kv}) => ({key: kv.key, modRevision: kv.modRevision})),
     ]
     const ops: Operation[] = items.map(({kv, service}) => ({type: 'put', key: kv.key, value: JSON.stringify(service)}))
-    const result = await ctx.store.txn(compares, ops)
+    const result = await ctx.store.txn(compares, [...ops, historyOp(ctx, ...items.map((i) => i.change))])
     if (result.succeeded) return
     if ((await topologyRevision(ctx)) !== topology.revision) throw new TopologyChanged()
     // Some of the services changed since the page was read: redo them one by one.
@@ -71,8 +73,10 @@ async function redistributionPass(ctx: RegistryContext): Promise<RedistributionR
       if (servers.length === 0) counts.unassigned++
       if (sameServers(servers, service.servers)) continue
       counts.moved++
-      batch.push({kv, service: {...service, servers, modified: ctx.timestamp()}})
-      batchBytes += kv.key.length + kv.value.length + 64 * servers.length + 256
+      const moved: Service = {...service, servers, modified: ctx.timestamp()}
+      const change = serviceChange(service, moved, 'move')
+      batch.push({kv, service: moved, change})
+      batchBytes += kv.key.length + kv.value.length + 64 * servers.length + 256 + changeBytes(change)
       if (batch.length >= MAX_TXN_OPS - 1 || batchBytes >= BATCH_BYTES) await flush()
     }
   }
@@ -94,7 +98,7 @@ function rewriteOne(ctx: RegistryContext, key: string, topology: Topology, assig
         {key: TOPOLOGY_KEY, modRevision: topology.revision},
         {key, modRevision: kv.modRevision},
       ],
-      [{type: 'put', key, value: JSON.stringify(updated)}],
+      [{type: 'put', key, value: JSON.stringify(updated)}, historyOp(ctx, serviceChange(service, updated, 'move'))],
     )
     if (result.succeeded) return
     if ((await topologyRevision(ctx)) !== topology.revision) throw new TopologyChanged()

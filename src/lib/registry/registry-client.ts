@@ -4,6 +4,8 @@
  * an `https://` registry). Commands never know which one they hold; authorization happens in
  * the server, at the level of these operations.
  */
+import type {HistoryEvent} from './history/event.js'
+import type {HistoryFilter, HistoryFollow} from './history/read.js'
 import type {Namespace, RegistrySettings, Revisioned, Server, Service} from './model.js'
 import type {
   ImportResult,
@@ -12,8 +14,9 @@ import type {
   ServiceFilter,
   ServiceInput,
   SettingsChangeResult,
-  UnregisterConditions,
+  SettingsUpdate,
   UnregisterNamespaceResult,
+  UnregisterOptions,
   UnregisterServerResult,
   UnregisterServicesResult,
   WriteCondition,
@@ -29,7 +32,7 @@ export interface RegistryClient {
   readonly description: string
 
   getSettings(): Promise<Revisioned<RegistrySettings>>
-  updateSettings(update: {replicas?: unknown}, condition?: WriteCondition): Promise<SettingsChangeResult>
+  updateSettings(update: SettingsUpdate, condition?: WriteCondition): Promise<SettingsChangeResult>
 
   getServer(name: string): Promise<Revisioned<Server> | undefined>
   listServers(selector?: string): Promise<Revisioned<Server>[]>
@@ -46,8 +49,9 @@ export interface RegistryClient {
   /**
    * Endpoint URLs or service IDs; URLs are looked up in `namespace` (default "default"). A ref
    * that names no service is reported in `notFound`, with or without an expected revision.
+   * `options.action` is what the history records (unregister, expire, prune).
    */
-  unregisterServices(refs: readonly string[], namespace?: string, conditions?: UnregisterConditions): Promise<UnregisterServicesResult>
+  unregisterServices(refs: readonly string[], namespace?: string, options?: UnregisterOptions): Promise<UnregisterServicesResult>
   /** Streams the matching services; sorted when `filter.sortBy` is set. */
   listServices(filter?: ServiceFilter): AsyncIterable<Revisioned<Service>>
   /**
@@ -56,4 +60,9 @@ export interface RegistryClient {
    * transaction (at most MAX_CONDITIONAL_SERVICES services).
    */
   importServices(document: unknown, source?: string): Promise<ImportResult>
+
+  /** The history's events matching `filter`, oldest first. */
+  listEvents(filter?: HistoryFilter): AsyncIterable<HistoryEvent>
+  /** The events from `filter.since` (else from now), then each new one, until close(). */
+  followEvents(filter: HistoryFilter, onEvent: (event: HistoryEvent) => void | Promise<void>): Promise<HistoryFollow>
 }

@@ -30,6 +30,11 @@
  */
 import type {Store} from '../store/store.js'
 import {type RegistryContext, createContext} from './context.js'
+import {UNKNOWN_ACTOR} from './history/actor.js'
+import type {Actor, HistoryEvent} from './history/event.js'
+import * as history from './history/read.js'
+import type {HistoryFilter, HistoryFollow} from './history/read.js'
+import {type HistoryState, newHistoryState} from './history/retention.js'
 import * as imports from './import.js'
 import type {Namespace, RegistrySettings, Revisioned, Server, Service} from './model.js'
 import * as namespaces from './namespaces.js'
@@ -50,8 +55,9 @@ import type {
   ServiceInput,
   ServiceSpec,
   SettingsChangeResult,
-  UnregisterConditions,
+  SettingsUpdate,
   UnregisterNamespaceResult,
+  UnregisterOptions,
   UnregisterServerResult,
   UnregisterServicesResult,
   WriteCondition,
@@ -68,13 +74,21 @@ export class Registry implements RegistryClient {
 
   constructor(
     readonly store: Store,
-    options: RegistryOptions = {},
+    private readonly options: RegistryOptions = {},
+    history: HistoryState = newHistoryState(),
   ) {
     this.ctx = createContext(store, {
       now: options.now ?? (() => new Date()),
       maxAttempts: options.maxAttempts ?? 50,
       pageSize: options.pageSize ?? 1000,
+      actor: options.actor ?? UNKNOWN_ACTOR,
+      history,
     })
+  }
+
+  /** The same registry, its writes recorded as `actor`'s (serve: one per caller). */
+  withActor(actor: Actor): Registry {
+    return new Registry(this.store, {...this.options, actor}, this.ctx.history)
   }
 
   get description(): string {
@@ -86,7 +100,7 @@ export class Registry implements RegistryClient {
   }
 
   /** Changes the settings; a change of `replicas` redistributes every service. */
-  updateSettings(update: {replicas?: unknown}, condition?: WriteCondition): Promise<SettingsChangeResult> {
+  updateSettings(update: SettingsUpdate, condition?: WriteCondition): Promise<SettingsChangeResult> {
     return settings.updateSettings(this.ctx, update, condition)
   }
 
@@ -142,8 +156,8 @@ export class Registry implements RegistryClient {
   }
 
   /** Endpoint URLs (in `namespace`, default `default`) or service IDs (in `namespace`, or any). */
-  unregisterServices(refs: readonly string[], namespace?: string, conditions?: UnregisterConditions): Promise<UnregisterServicesResult> {
-    return services.unregisterServices(this.ctx, refs, namespace, conditions)
+  unregisterServices(refs: readonly string[], namespace?: string, options?: UnregisterOptions): Promise<UnregisterServicesResult> {
+    return services.unregisterServices(this.ctx, refs, namespace, options)
   }
 
   /** Streams the matching services; see services.ts for what each sort order holds in memory. */
@@ -161,5 +175,14 @@ export class Registry implements RegistryClient {
   /** All or nothing: every entry is validated before anything is written. */
   importServices(document: unknown, source = 'file'): Promise<ImportResult> {
     return imports.importServices(this.ctx, document, source)
+  }
+
+  /** The history's events matching `filter`, oldest first (times count back from the registry's clock). */
+  async *listEvents(filter: HistoryFilter = {}): AsyncIterable<HistoryEvent> {
+    yield* history.listHistory(this.store, await history.compileHistoryFilter(filter, this.ctx.now()))
+  }
+
+  async followEvents(filter: HistoryFilter, onEvent: (event: HistoryEvent) => void | Promise<void>): Promise<HistoryFollow> {
+    return history.followHistory(this.store, await history.compileHistoryFilter(filter, this.ctx.now()), onEvent)
   }
 }

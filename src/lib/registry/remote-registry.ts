@@ -24,6 +24,9 @@ import {readPemFile} from '../fs/input-file.js'
 import {isLoopbackHost} from '../net/loopback.js'
 import {type JsonHttpClient, serverMessage} from '../http/json-client.js'
 import type {ApiBody, ApiQuery, ApiReply, ApiRoute} from '../server/schemas.js'
+import type {HistoryEvent} from './history/event.js'
+import type {HistoryFilter, HistoryFollow} from './history/read.js'
+import {validateRetention} from './history/retention.js'
 import type {Namespace, RegistrySettings, Revisioned, Server, Service} from './model.js'
 import type {RegistryClient} from './registry-client.js'
 import {validateRevision} from './revisions.js'
@@ -35,8 +38,9 @@ import type {
   ServiceFilter,
   ServiceInput,
   SettingsChangeResult,
-  UnregisterConditions,
+  SettingsUpdate,
   UnregisterNamespaceResult,
+  UnregisterOptions,
   UnregisterServerResult,
   UnregisterServicesResult,
   WriteCondition,
@@ -139,8 +143,11 @@ class RemoteRegistry implements RegistryClient {
     return (await this.call('getSettings', 'GET', '/v1/settings')).body
   }
 
-  async updateSettings(update: {replicas?: unknown}, condition?: WriteCondition): Promise<SettingsChangeResult> {
-    const body = {replicas: validateReplicas('replicas', update.replicas)}
+  async updateSettings(update: SettingsUpdate, condition?: WriteCondition): Promise<SettingsChangeResult> {
+    const body = dropUndefined({
+      replicas: update.replicas === undefined ? undefined : validateReplicas('replicas', update.replicas),
+      historyRetention: update.historyRetention === undefined ? undefined : validateRetention(update.historyRetention),
+    })
     return (await this.call('putSettings', 'PUT', '/v1/settings', {body, condition})).body
   }
 
@@ -199,26 +206,64 @@ class RemoteRegistry implements RegistryClient {
   async unregisterServices(
     refs: readonly string[],
     namespace?: string,
-    conditions?: UnregisterConditions,
+    options: UnregisterOptions = {},
   ): Promise<UnregisterServicesResult> {
-    const revisions = conditions?.expectRevisions
-    const body = dropUndefined({refs: [...refs], namespace, revisions: revisions === undefined ? undefined : [...revisions]})
+    const revisions = options.expectRevisions
+    const body = dropUndefined({
+      refs: [...refs],
+      namespace,
+      revisions: revisions === undefined ? undefined : [...revisions],
+      action: options.action,
+    })
     return (await this.call('unregisterServices', 'POST', '/v1/services/unregister', {body, idempotent: true})).body
   }
 
-  async *listServices(filter: ServiceFilter = {}): AsyncIterable<Revisioned<Service>> {
-    let next: string | undefined
-    do {
-      const query = {...filter, limit: String(REMOTE_PAGE_SIZE), continue: next}
-      const page = (await this.call('listServices', 'GET', '/v1/services', {query})).body
-      yield* page.items
-      next = page.continue
-    } while (next)
+  listServices(filter: ServiceFilter = {}): AsyncIterable<Revisioned<Service>> {
+    return this.pages('listServices', '/v1/services', filter)
   }
 
   async importServices(document: unknown, source?: string): Promise<ImportResult> {
     const body = dropUndefined({document, source})
     return (await this.call('importServices', 'POST', '/v1/services/import', {body, idempotent: true})).body
+  }
+
+  listEvents(filter: HistoryFilter = {}): AsyncIterable<HistoryEvent> {
+    return this.pages('listEvents', '/v1/events', filter)
+  }
+
+  /** The items of a paged list route, REMOTE_PAGE_SIZE a page, following `continue`. */
+  private async *pages<R extends 'listServices' | 'listEvents'>(
+    route: R,
+    path: string,
+    filter: Omit<ApiQuery<R>, 'limit' | 'continue'>,
+  ): AsyncIterable<ApiReply<R>['items'][number]> {
+    let next: string | undefined
+    do {
+      const query = {...filter, limit: String(REMOTE_PAGE_SIZE), continue: next} as ApiQuery<R>
+      const page = (await this.call(route, 'GET', path, {query})).body
+      yield* page.items
+      next = page.continue
+    } while (next)
+  }
+
+  async followEvents(filter: HistoryFilter, onEvent: (event: HistoryEvent) => void | Promise<void>): Promise<HistoryFollow> {
+    const http = await this.http()
+    const token = await this.options.tokenProvider?.()
+    const query: ApiQuery<'listEvents'> = {...filter, follow: '1'}
+    const stream = http.streamLines('/v1/events', {query, headers: token ? {authorization: `Bearer ${token}`} : undefined}, (line) =>
+      onEvent(JSON.parse(line) as HistoryEvent),
+    )
+    const ended = stream.ended.then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    )
+    return {
+      ended,
+      close: async () => {
+        stream.close()
+        await ended
+      },
+    }
   }
 }
 

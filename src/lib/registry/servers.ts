@@ -6,6 +6,7 @@ import {ConflictError, NotFoundError} from '../errors.js'
 import {RETRY} from '../store/cas.js'
 import {rangeAll} from '../store/store.js'
 import {type RegistryContext, parseJson, sameLabels} from './context.js'
+import {historyOp, serverChange} from './history/record.js'
 import {SERVERS_PREFIX, serverKey} from './keys.js'
 import type {Revisioned, Server} from './model.js'
 import {redistribute} from './redistribution.js'
@@ -51,7 +52,7 @@ export async function registerServer(
     const server: Server = {name, labels, state: 'joining', modified: ctx.timestamp()}
     const result = await ctx.store.txn(
       [{key, modRevision: kv?.modRevision ?? 0}],
-      [{type: 'put', key, value: JSON.stringify(server)}, topologyOp(ctx)],
+      [{type: 'put', key, value: JSON.stringify(server)}, topologyOp(ctx), historyOp(ctx, serverChange(current, server))],
     )
     return result.succeeded ? {server, revision: result.revision, changed: true} : RETRY
   })
@@ -60,7 +61,10 @@ export async function registerServer(
   // One compare, not retried: if it fails, the server changed meanwhile by another register
   // (which finishes the job) or an unregister.
   const active: Server = {...joined.server, state: 'active', modified: ctx.timestamp()}
-  const result = await ctx.store.txn([{key, modRevision: joined.revision}], [{type: 'put', key, value: JSON.stringify(active)}])
+  const result = await ctx.store.txn(
+    [{key, modRevision: joined.revision}],
+    [{type: 'put', key, value: JSON.stringify(active)}, historyOp(ctx, serverChange(joined.server, active))],
+  )
   if (result.succeeded) return {server: withRevision(active, result.revision), ...distribution}
   const now = await ctx.store.get(key)
   if (!now) throw new ConflictError(`server "${name}" was unregistered while it was being registered`)
@@ -90,18 +94,22 @@ export async function unregisterServer(
     requireRevision(`server "${name}"`, expectedNow, kv.modRevision)
     const current = parseJson<Server>(kv)
     let leavingRevision = kv.modRevision
+    let leaving = current
     if (current.state !== 'leaving') {
-      const leaving: Server = {...current, state: 'leaving', modified: ctx.timestamp()}
+      leaving = {...current, state: 'leaving', modified: ctx.timestamp()}
       const result = await ctx.store.txn(
         [{key, modRevision: kv.modRevision}],
-        [{type: 'put', key, value: JSON.stringify(leaving)}, topologyOp(ctx)],
+        [{type: 'put', key, value: JSON.stringify(leaving)}, topologyOp(ctx), historyOp(ctx, serverChange(current, leaving))],
       )
       if (!result.succeeded) return RETRY
       leavingRevision = result.revision
       if (expectedNow !== undefined) expectedNow = leavingRevision
     }
     const distribution = await redistribute(ctx)
-    const deleted = await ctx.store.txn([{key, modRevision: leavingRevision}], [{type: 'delete', key}])
+    const deleted = await ctx.store.txn(
+      [{key, modRevision: leavingRevision}],
+      [{type: 'delete', key}, historyOp(ctx, serverChange(leaving, undefined))],
+    )
     if (deleted.succeeded) return {server: name, ...distribution}
     const now = await ctx.store.get(key)
     if (!now) return {server: name, ...distribution}

@@ -7,6 +7,9 @@ import {RETRY} from '../store/cas.js'
 import {type Compare, MAX_TXN_OPS, type Operation} from '../store/store.js'
 import {BatchBudget, chunkSpecs} from './batches.js'
 import {type RegistryContext, parseJson, sameService} from './context.js'
+import {actorText} from './history/actor.js'
+import type {ObjectChange} from './history/event.js'
+import {historyOp, serviceChange} from './history/record.js'
 import {assignServers, requireCandidates} from './distribution.js'
 import {TOPOLOGY_KEY, namespaceKey, namespaceServicesPrefix, serviceKey} from './keys.js'
 import {DEFAULT_NAMESPACE, type Service} from './model.js'
@@ -268,6 +271,7 @@ async function writeChunk(
       ...namespaces.map((ns) => ({key: namespaceKey(ns), modRevision: state.namespaces.get(ns) ?? 0})),
     ]
     const ops: Operation[] = []
+    const history: ObjectChange[] = []
     // A revision for each result: the stored one when unchanged, undefined when written (the transaction's).
     const results: {service: Service; revision?: number}[] = []
     let created = 0
@@ -280,9 +284,9 @@ async function writeChunk(
       const condition = expected?.[i]
       requireRevision(`service "${spec.endpoint}" in namespace "${spec.namespace}"`, condition, stored.modRevision)
       const servers = assignServers(spec, topology.servers, topology.settings.replicas, state.selectors)
-      const service: Service = {...spec, servers, modified}
-      if (stored.value !== undefined) {
-        const existing = parseJson<Service>({key, value: stored.value})
+      const service: Service = {...spec, servers, modified, registeredBy: actorText(ctx.actor)}
+      const existing = stored.value === undefined ? undefined : parseJson<Service>({key, value: stored.value})
+      if (existing) {
         if (sameService(existing, service)) {
           unchanged++
           results.push({service: existing, revision: stored.modRevision})
@@ -293,9 +297,10 @@ async function writeChunk(
       } else created++
       compares.push({key, modRevision: stored.modRevision})
       ops.push({type: 'put', key, value: JSON.stringify(service)})
+      history.push(serviceChange(existing, service))
       results.push({service})
     })
-    const result = ops.length === 0 ? {succeeded: true, revision: 0} : await ctx.store.txn(compares, ops)
+    const result = ops.length === 0 ? {succeeded: true, revision: 0} : await ctx.store.txn(compares, [...ops, historyOp(ctx, ...history)])
     if (!result.succeeded) {
       state.topology = undefined
       return RETRY

@@ -4,14 +4,15 @@
 import {InvalidInputError} from '../errors.js'
 import {RETRY} from '../store/cas.js'
 import type {Compare, KeyValue} from '../store/store.js'
-import {type RegistryContext, deleteKeys} from './context.js'
+import {type RegistryContext, deleteRecords} from './context.js'
+import {historyOp, serviceChange} from './history/record.js'
 import {SERVICES_PREFIX, namespaceServicesPrefix, serviceKey} from './keys.js'
 import {DEFAULT_NAMESPACE, type Revisioned, type Service} from './model.js'
 import {listNamespaces} from './namespaces.js'
 import {readRecord, requireRevision, validateRevisions} from './revisions.js'
 import {parseSelector} from './selector.js'
 import {isServiceId, serviceId} from './service-id.js'
-import type {ServiceFilter, UnregisterConditions, UnregisterServicesResult} from './types.js'
+import type {ServiceFilter, UnregisterOptions, UnregisterServicesResult} from './types.js'
 import {parseRegex, validateEndpoint, validateName} from './validation.js'
 import {loadRegexEngine} from '../text/regex.js'
 
@@ -129,11 +130,10 @@ export async function unregisterServices(
   ctx: RegistryContext,
   refs: readonly string[],
   namespaceInput?: string,
-  conditions: UnregisterConditions = {},
+  options: UnregisterOptions = {},
 ): Promise<UnregisterServicesResult> {
   const namespace = namespaceInput === undefined ? undefined : validateName('namespace', namespaceInput)
-  const expected =
-    conditions.expectRevisions === undefined ? undefined : validateRevisions('revision', conditions.expectRevisions, refs.length)
+  const expected = options.expectRevisions === undefined ? undefined : validateRevisions('revision', options.expectRevisions, refs.length)
   const lookups: {ref: string; keys: string[]; expected?: number}[] = []
   let allNamespaces: string[] | undefined
   for (const [i, ref] of refs.entries()) {
@@ -154,38 +154,41 @@ export async function unregisterServices(
   }
   const find = async () => {
     const notFound: string[] = []
-    const toDelete = new Map<string, Revisioned<Service>>()
+    const toDelete = new Map<string, KeyValue>()
     const compares: Compare[] = []
     for (const {ref, keys, expected: revision} of lookups) {
       const kvs = await Promise.all(keys.map((k) => ctx.store.get(k)))
       const found = kvs.filter((kv): kv is KeyValue => kv !== undefined)
       if (found.length === 0) notFound.push(ref)
       for (const kv of found) {
-        const service = readRecord<Service>(kv)
-        if (revision !== undefined)
+        if (revision !== undefined) {
+          const service = readRecord<Service>(kv)
           requireRevision(`service "${service.endpoint}" in namespace "${service.namespace}"`, revision, kv.modRevision)
+        }
         if (toDelete.has(kv.key)) continue
-        toDelete.set(kv.key, service)
+        toDelete.set(kv.key, kv)
         if (revision !== undefined) compares.push({key: kv.key, modRevision: kv.modRevision})
       }
     }
     return {notFound, toDelete, compares}
   }
+  const change = (kv: KeyValue) => serviceChange(readRecord<Service>(kv), undefined, options.action)
   if (expected === undefined) {
     const {notFound, toDelete} = await find()
-    await deleteKeys(ctx.store, [...toDelete.keys()])
-    return {removed: [...toDelete.values()], notFound}
+    // A service another writer deleted meanwhile is gone as asked: reported removed, recorded by that writer.
+    await deleteRecords(ctx, [...toDelete.values()], change)
+    return {removed: [...toDelete.values()].map((kv) => readRecord<Service>(kv)), notFound}
   }
-  // Conditional: one transaction, so that a failed condition deletes nothing.
+  // Conditional: one transaction, so that a failed condition deletes nothing and records nothing.
   return ctx.cas('services', async () => {
     const {notFound, toDelete, compares} = await find()
     if (toDelete.size > 0) {
-      const result = await ctx.store.txn(
-        compares,
-        [...toDelete.keys()].map((key) => ({type: 'delete', key})),
-      )
+      const result = await ctx.store.txn(compares, [
+        ...[...toDelete.keys()].map((key) => ({type: 'delete' as const, key})),
+        historyOp(ctx, ...[...toDelete.values()].map(change)),
+      ])
       if (!result.succeeded) return RETRY
     }
-    return {removed: [...toDelete.values()], notFound}
+    return {removed: [...toDelete.values()].map((kv) => readRecord<Service>(kv)), notFound}
   })
 }

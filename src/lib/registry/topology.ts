@@ -7,7 +7,7 @@ import {type RegistryContext, parseJson} from './context.js'
 import {SERVERS_PREFIX, SETTINGS_KEY, TOPOLOGY_KEY} from './keys.js'
 import type {RegistrySettings, Server} from './model.js'
 
-export const DEFAULT_SETTINGS: RegistrySettings = {replicas: 1}
+export const DEFAULT_SETTINGS: RegistrySettings = {replicas: 1, historyRetention: '30d'}
 
 /** The server set and settings, read under one topology revision. */
 export interface Topology {

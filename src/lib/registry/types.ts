@@ -2,6 +2,7 @@
  * The inputs and results of the registry operations, as the RegistryClient interface and the
  * HTTP API of `roster serve` name them (re-exported by registry.ts).
  */
+import type {Actor} from './history/event.js'
 import type {RegistrySettings, Revisioned, Server, Service} from './model.js'
 
 /** What a caller gives to register services: one service per endpoint. */
@@ -22,7 +23,7 @@ export interface ServiceInput {
 }
 
 /** A validated service, before its assignment is computed. */
-export type ServiceSpec = Omit<Service, 'servers' | 'modified'>
+export type ServiceSpec = Omit<Service, 'servers' | 'modified' | 'registeredBy'>
 
 /**
  * A condition on a write or delete of one object: it happens only if the object's revision is
@@ -72,6 +73,19 @@ export interface UnregisterNamespaceResult {
   servicesRemoved: number
 }
 
+/** A change of the registry settings: the fields given are set, the others kept. */
+export interface SettingsUpdate {
+  replicas?: unknown
+  /** A duration (`30d`). */
+  historyRetention?: unknown
+}
+
+/** Options of an unregister: its conditions, and why the services go. */
+export interface UnregisterOptions extends UnregisterConditions {
+  /** Why the services go, as the history records it: unregistered (default), expired or pruned. */
+  action?: 'unregister' | 'expire' | 'prune'
+}
+
 export interface UnregisterServicesResult {
   /** Each with the revision it had when it was removed. */
   removed: Revisioned<Service>[]
@@ -110,6 +124,8 @@ export interface ImportResult {
 }
 
 export interface RegistryOptions {
+  /** Who the writes are recorded as in the history. Default: the system ("roster"). */
+  actor?: Actor
   now?: () => Date
   /** Attempts of one compare-and-swap write before giving up with a ConflictError. Default 50. */
   maxAttempts?: number

@@ -22,6 +22,7 @@ import {addJsonBodyParser} from './json-body.js'
 import {DEFAULT_LIMITS} from './limits.js'
 import {registerOpenApi} from './openapi.js'
 import {registerAuthConfigRoute} from './routes/auth-config.js'
+import {registerEventRoutes} from './routes/events.js'
 import {registerNamespaceRoutes} from './routes/namespaces.js'
 import {registerProbeRoutes} from './routes/probes.js'
 import {registerServerRoutes} from './routes/servers.js'
@@ -105,6 +106,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   registerNamespaceRoutes(app, ctx)
   registerServiceRoutes(app, ctx)
   registerTokenRoutes(app, ctx)
+  registerEventRoutes(app, ctx)
   registerStatusRoutes(app, ctx)
   registerHttpSdRoutes(app, ctx)
   registerProbeRoutes(app, ctx)

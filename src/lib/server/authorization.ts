@@ -12,6 +12,8 @@ import type {FastifyRequest} from 'fastify'
 
 import {type Caller, NO_TOKEN_MESSAGE, authorize} from '../auth/caller.js'
 import {NotAuthenticatedError} from '../errors.js'
+import {callerActor} from '../registry/history/actor.js'
+import type {Actor} from '../registry/history/event.js'
 import {DEFAULT_NAMESPACE} from '../registry/model.js'
 import {isServiceId} from '../registry/service-id.js'
 import {validateName} from '../registry/validation.js'
@@ -48,6 +50,11 @@ export function requireAccessRules(app: ServeApp): void {
 export function callerOf(request: FastifyRequest): Caller {
   if (!request.caller) throw new NotAuthenticatedError(NO_TOKEN_MESSAGE)
   return request.caller
+}
+
+/** Who a request's writes are recorded as in the registry's history. */
+export function actorOf(request: FastifyRequest): Actor {
+  return callerActor(callerOf(request))
 }
 
 /** Admin only: changes to servers, settings and namespaces, and tokens. */

@@ -1,14 +1,14 @@
 /**
  * serve's limits against clients that misbehave: how long a client may take, how many
- * connections it may hold, how big its request may be, and how many http_sd answers are
- * rendered at once. This table is the one place each limit is named: its setting (the flag, the
+ * connections it may hold, how big its request may be, how many http_sd answers are
+ * rendered at once, and how many history follows stay open. This table is the one place each limit is named: its setting (the flag, the
  * ROSTER_ variable and the config key have this name), its default, what it bounds, and the
  * /metrics series that counts it. serve's command builds its flags from it; docs/serve.md shows
  * it (a test keeps the two alike).
  *
  * Where each is enforced: the Node server and its connections in connections.ts (the timeouts,
  * the connection limits, the header size), fastify's body limit in app.ts, the render bound in
- * http-sd.ts.
+ * http-sd.ts, the follows in routes/events.ts.
  */
 import {parseByteSize} from '../config/byte-size.js'
 import {durationText, parseDuration} from '../config/duration.js'
@@ -36,6 +36,8 @@ export interface ServeLimits {
   maxSdRenders: number
   /** How long an http_sd request waits for a render before it is answered 503. */
   sdRenderWaitMs: number
+  /** `GET /v1/events?follow=1` streams open at once. */
+  maxFollows: number
 }
 
 export interface LimitSpec {
@@ -177,6 +179,17 @@ export const LIMITS: readonly LimitSpec[] = [
     maxMs: 60_000,
     description: 'How long an http_sd request waits for its turn to render before it is answered 503 with Retry-After.',
     counter: 'roster_serve_sd_renders_refused_total',
+  },
+  {
+    setting: 'max-follows',
+    key: 'maxFollows',
+    kind: 'count',
+    default: '64',
+    min: 1,
+    max: 10_000,
+    description:
+      'History follows (GET /v1/events?follow=1) open at once; each holds its connection and a store watch until its client goes. One more is answered 503 with Retry-After.',
+    counter: 'roster_serve_requests_refused_total{reason="max-follows"}',
   },
 ]
 

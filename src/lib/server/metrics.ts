@@ -3,7 +3,8 @@
  * requests by route, method and status code, a latency histogram per route, the registry's sizes,
  * store errors, how far the in-memory view is behind the store, and what each of serve's limits
  * (limits.ts) did: connections open, refused and reused, timeouts by kind, requests refused by
- * the limit they broke, http_sd renders in flight, waiting and refused, and the limits themselves.
+ * the limit they broke, http_sd renders in flight, waiting and refused, history follows open, and
+ * the limits themselves.
  */
 import type {Counter, Gauge, Histogram, Registry as PromRegistry} from 'prom-client'
 
@@ -14,7 +15,7 @@ import type {RegistryView} from './view.js'
 export type ConnectionLimit = 'max-connections' | 'max-connections-per-address' | 'probe-connections'
 export type TimeoutKind = 'headers' | 'request' | 'keep-alive' | 'tls-handshake' | 'send'
 /** The limit a request was refused by. */
-export type RequestLimit = 'probe-connections' | 'max-body-size' | 'max-header-size'
+export type RequestLimit = 'probe-connections' | 'max-body-size' | 'max-header-size' | 'max-follows'
 
 export interface ServeMetrics {
   registry: PromRegistry
@@ -29,6 +30,7 @@ export interface ServeMetrics {
   sdRendersInFlight: Gauge
   sdRendersWaiting: Gauge
   sdRendersRefused: Counter
+  follows: Gauge
 }
 
 export async function createMetrics(view: RegistryView, limits: ServeLimits): Promise<ServeMetrics> {
@@ -113,6 +115,7 @@ export async function createMetrics(view: RegistryView, limits: ServeLimits): Pr
     'probe-connections',
     'max-body-size',
     'max-header-size',
+    'max-follows',
   ] satisfies RequestLimit[])
   const sdRendersInFlight = gauge('roster_serve_sd_renders_in_flight', 'http_sd answers being rendered now.')
   const sdRendersWaiting = gauge(
@@ -124,6 +127,7 @@ export async function createMetrics(view: RegistryView, limits: ServeLimits): Pr
     help: 'http_sd requests answered 503 after waiting sd-render-wait for a render slot.',
     registers: [registry],
   })
+  const follows = gauge('roster_serve_follows', 'History follows (GET /v1/events?follow=1) open now.')
   const limit = new prom.Gauge({
     name: 'roster_serve_limit',
     help: "serve's limits as configured: durations in seconds, sizes in bytes, counts as counts.",
@@ -144,5 +148,6 @@ export async function createMetrics(view: RegistryView, limits: ServeLimits): Pr
     sdRendersInFlight,
     sdRendersWaiting,
     sdRendersRefused,
+    follows,
   }
 }

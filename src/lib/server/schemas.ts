@@ -14,6 +14,7 @@
 import type {JsonSchemaToTsProvider} from '@fastify/type-provider-json-schema-to-ts'
 import type {FromSchema, JSONSchema} from 'json-schema-to-ts'
 
+import {ACTOR_KINDS, HISTORY_ACTIONS, OBJECT_KINDS} from '../registry/history/event.js'
 import {SORT_KEYS} from '../registry/services.js'
 
 const labels = {type: 'object', additionalProperties: {type: 'string'}, description: 'Label names to values.'} as const
@@ -91,6 +92,7 @@ export const ServiceSchema = {
     description: {type: 'string'},
     modified: {type: 'string'},
     expires: {type: 'string', description: 'RFC 3339 expiry of a registration made with a TTL; absent: never expires.'},
+    registeredBy: {type: 'string', description: 'Who registered or changed it last, as the history names them.'},
     revision,
   },
 } as const
@@ -100,7 +102,11 @@ export const SettingsSchema = {
   type: 'object',
   required: ['replicas', 'revision'],
   additionalProperties: false,
-  properties: {replicas: {type: 'integer'}, revision},
+  properties: {
+    replicas: {type: 'integer'},
+    historyRetention: {type: 'string', description: 'How long the history keeps events.'},
+    revision,
+  },
 } as const
 
 export const TokenInfoSchema = {
@@ -123,6 +129,49 @@ export const TokenInfoSchema = {
   },
 } as const
 
+/** One event of the registry's history (registry/history/event.ts). */
+export const EventSchema = {
+  $id: 'Event',
+  type: 'object',
+  required: ['id', 'time', 'actor', 'action', 'object', 'changes'],
+  additionalProperties: false,
+  properties: {
+    id: {type: 'string', description: '<revision>-<n>: the store revision of the write, and the place of the event in it.'},
+    time: {type: 'string'},
+    actor: {
+      type: 'object',
+      required: ['kind', 'id'],
+      additionalProperties: false,
+      properties: {
+        kind: {type: 'string', enum: ACTOR_KINDS},
+        id: {type: 'string'},
+        role: {type: 'string'},
+        email: {type: 'string'},
+        user: {type: 'string'},
+        host: {type: 'string'},
+      },
+    },
+    action: {type: 'string', enum: HISTORY_ACTIONS},
+    object: {
+      type: 'object',
+      required: ['kind', 'name'],
+      additionalProperties: false,
+      properties: {
+        kind: {type: 'string', enum: OBJECT_KINDS},
+        namespace: {type: 'string'},
+        name: {type: 'string'},
+        endpoint: {type: 'string'},
+        id: {type: 'string'},
+      },
+    },
+    changes: {
+      type: 'object',
+      description: 'The fields the write changed, before and after.',
+      additionalProperties: {type: 'object', additionalProperties: false, properties: {before: {}, after: {}}},
+    },
+  },
+} as const
+
 export const TargetGroupSchema = {
   $id: 'TargetGroup',
   type: 'object',
@@ -139,6 +188,7 @@ export const sharedSchemas = [
   ServiceSchema,
   SettingsSchema,
   TokenInfoSchema,
+  EventSchema,
   TargetGroupSchema,
 ] as const
 
@@ -194,9 +244,17 @@ export const routes = {
   },
   putSettings: {
     tags: ['settings'],
-    summary: 'Change the registry settings (admin); services are redistributed.',
+    summary: 'Change the registry settings (admin); a change of replicas redistributes the services.',
     headers: ifMatchHeaders,
-    body: {type: 'object', required: ['replicas'], additionalProperties: false, properties: {replicas: {type: 'integer'}}},
+    body: {
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: false,
+      properties: {
+        replicas: {type: 'integer'},
+        historyRetention: {type: 'string', description: 'How long the history keeps events: 30d, 12h.'},
+      },
+    },
     response: {200: answer({settings: ref('Settings'), ...redistribution}, ['settings', ...redistributionFields]), ...errors},
   },
   listServers: {
@@ -312,6 +370,7 @@ export const routes = {
       properties: {
         refs: {type: 'array', items: {type: 'string'}, minItems: 1, maxItems: 10000},
         namespace: {type: 'string'},
+        action: {type: 'string', enum: ['unregister', 'expire', 'prune'], description: 'Why they go, as the history records it.'},
         revisions: {
           type: 'array',
           items: {type: 'integer', minimum: 0},
@@ -389,6 +448,34 @@ export const routes = {
     summary: 'What a token says and whether it is valid (admin).',
     body: {type: 'object', required: ['token'], additionalProperties: false, properties: {token: {type: 'string'}}},
     response: {200: ref('TokenInfo'), ...errors},
+  },
+  listEvents: {
+    tags: ['history'],
+    summary:
+      'The registry history, oldest first, a page at a time (admin and read callers; a read token sees its namespaces only). With follow=1: newline-delimited events, from since (else from now) and then each new one.',
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        since: {type: 'string', description: 'A duration back from now (1h, 7d) or an RFC 3339 time.'},
+        until: {type: 'string', description: 'The same; not with follow.'},
+        actor: {type: 'string', description: 'Token id, OIDC subject or e-mail, user@host, or user.'},
+        namespace: {type: 'string'},
+        endpoint: {type: 'string', description: 'Regular expression over the endpoint.'},
+        limit: {type: 'string', pattern: '^[0-9]{1,6}$', description: 'Page size, 1 to 10000 (default 1000).'},
+        continue: {type: 'string', maxLength: 2048, description: 'The `continue` of the previous page.'},
+        follow: {
+          type: 'string',
+          enum: ['1', 'true', '0', 'false'],
+          description:
+            '1 or true: instead of a page, a stream of newline-delimited events (application/x-ndjson) that does not end until the client closes it or the server stops (x-stream); at most max-follows at once, else 503.',
+        },
+      },
+    },
+    response: {200: answer({items: {type: 'array', items: ref('Event')}, continue: {type: 'string'}}, ['items']), ...errors},
+    // An OpenAPI extension (copied into the operation): the query that makes the answer a stream that never ends, for clients
+    // and generated tests to recognise.
+    'x-stream': {parameter: 'follow', values: ['1', 'true'], contentType: 'application/x-ndjson', item: '#/components/schemas/Event'},
   },
   sdNamespace: {
     tags: ['http_sd'],

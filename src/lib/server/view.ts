@@ -8,6 +8,7 @@
  * A relist of the follower replaces the whole view. `generation` rises with every applied change;
  * the http_sd answers are cached per generation.
  */
+import {HISTORY_PREFIX} from '../registry/history/event.js'
 import {NAMESPACES_PREFIX, REVOKED_PREFIX, SERVERS_PREFIX, SERVICES_PREFIX, SETTINGS_KEY} from '../registry/keys.js'
 import {DEFAULT_NAMESPACE, type Namespace, type RegistrySettings, type Revisioned, type Server, type Service} from '../registry/model.js'
 import {follow, type Follower} from '../store/follower.js'
@@ -64,7 +65,8 @@ export class RegistryView {
         onEvent: (event) => this.applyEvent(event),
         onError: (error) => this.options.onError?.(error),
       },
-      {pageSize: 5000},
+      // The history is the bulk of a store and no answer of the view needs it (GET /v1/events reads the store).
+      {pageSize: 5000, skip: HISTORY_PREFIX},
     )
     this.synced = true
   }
@@ -132,6 +134,11 @@ export class RegistryView {
   }
 
   private applyEvent(event: WatchEvent): void {
+    if ((event.type === 'put' ? event.kv.key : event.key).startsWith(HISTORY_PREFIX)) {
+      // Not a change of anything the view holds: only the revision it has seen moves.
+      this.storeRevision = Math.max(this.storeRevision, event.type === 'put' ? event.kv.modRevision : event.modRevision)
+      return
+    }
     if (event.type === 'put') {
       this.put(event.kv)
       this.storeRevision = Math.max(this.storeRevision, event.kv.modRevision)

@@ -35,6 +35,7 @@ import {retryWithBackoff} from './retry.js'
 import {
   checkTxnLimits,
   CompactedError,
+  rangeSpans,
   type Compare,
   type KeyValue,
   type Operation,
@@ -224,38 +225,45 @@ class EtcdStore implements Store {
 
   async *range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
     let pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
-    const start = this.fullKey(prefix)
-    const rangeEnd = prefixRangeEnd(start)
-    let from = start
+    const storeEnd = prefixRangeEnd(this.fullKey(''))
+    const spans = rangeSpans(prefix, options).map(({from, to}) => ({
+      from: this.fullKey(from),
+      end: to === undefined ? storeEnd : this.fullKey(to),
+    }))
+    // No span at all still reads one (empty) page, for its revision.
+    if (spans.length === 0) spans.push({from: this.fullKey(prefix), end: this.fullKey(prefix)})
     let revision = 0
-    for (;;) {
-      let response
-      try {
-        response = await this.call('range', (o) =>
-          this.client.kv.range({key: from, range_end: rangeEnd, limit: pageSize, revision: revision || undefined}, o),
-        )
-      } catch (error) {
-        if (isMessageTooLarge(error) && pageSize > 1) {
-          // The page's values are large: the same page again, half the size.
-          pageSize = Math.max(1, Math.floor(pageSize / 2))
-          continue
-        }
-        if (isCompacted(error)) {
-          throw new CompactedError(
-            `etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(prefix)}; run the command again`,
-            revision,
-            {cause: error},
+    for (const span of spans) {
+      let from = span.from
+      for (;;) {
+        let response
+        try {
+          response = await this.call('range', (o) =>
+            this.client.kv.range({key: from, range_end: span.end, limit: pageSize, revision: revision || undefined}, o),
           )
+        } catch (error) {
+          if (isMessageTooLarge(error) && pageSize > 1) {
+            // The page's values are large: the same page again, half the size.
+            pageSize = Math.max(1, Math.floor(pageSize / 2))
+            continue
+          }
+          if (isCompacted(error)) {
+            throw new CompactedError(
+              `etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(prefix)}; run the command again`,
+              revision,
+              {cause: error},
+            )
+          }
+          throw error
         }
-        throw error
+        const first = revision === 0
+        if (first) revision = Number(response.header.revision)
+        const kvs = response.kvs
+        // The first page comes even when empty: it carries the revision.
+        if (kvs.length > 0 || first) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
+        if (!response.more || kvs.length === 0) break
+        from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
       }
-      const first = revision === 0
-      if (first) revision = Number(response.header.revision)
-      const kvs = response.kvs
-      // The first page comes even when empty: it carries the revision.
-      if (kvs.length > 0 || first) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
-      if (!response.more || kvs.length === 0) return
-      from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
     }
   }
 

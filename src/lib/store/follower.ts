@@ -29,6 +29,8 @@ export interface FollowOptions {
   list?: 'values' | 'revision'
   /** Page size of the list. */
   pageSize?: number
+  /** A sub-prefix the list leaves out (see RangeOptions.skip); the watch still delivers its changes. */
+  skip?: string
   /** Backoff between failed relists: first delay, doubling up to the maximum. Defaults 100 and 5000. */
   initialDelayMs?: number
   maxDelayMs?: number
@@ -136,7 +138,7 @@ class StoreFollower implements Follower {
     if (this.options.list === 'revision') {
       revision = await storeRevision(this.store)
     } else {
-      for await (const page of this.store.range(this.prefix, {pageSize: this.options.pageSize})) {
+      for await (const page of this.store.range(this.prefix, {pageSize: this.options.pageSize, skip: this.options.skip})) {
         revision = page.revision
         kvs.push(...page.kvs)
       }

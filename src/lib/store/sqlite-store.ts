@@ -52,7 +52,9 @@ import {retryWithBackoff} from './retry.js'
 import {POLL_BUSY_TIMEOUT_MS, toKeyValue, watchSqlite, type PolledWatch, type Row} from './sqlite-watch.js'
 import {
   checkTxnLimits,
+  rangeSpans,
   type Compare,
+  type KeySpan,
   type KeyValue,
   type Operation,
   type RangeOptions,
@@ -111,20 +113,7 @@ INSERT OR IGNORE INTO meta (name, value) SELECT 'compact_revision', value + 1 FR
 INSERT OR IGNORE INTO meta (name, value) VALUES ('tombstones', 0);
 `
 
-/**
- * The least string greater than every string that starts with `prefix` (code-point order, which
- * is UTF-8 byte order), or undefined when there is none (empty prefix, or only U+10FFFF).
- */
-export function prefixUpperBound(prefix: string): string | undefined {
-  const points = Array.from(prefix)
-  while (points.length > 0) {
-    const last = points.pop()!.codePointAt(0)!
-    let next = last + 1
-    if (next === 0xd800) next = 0xe000 // skip the surrogates: no string holds them
-    if (next <= 0x10ffff) return points.join('') + String.fromCodePoint(next)
-  }
-  return undefined
-}
+export {prefixUpperBound} from './store.js'
 
 function sqliteCode(error: unknown): string | undefined {
   const code = (error as {code?: unknown} | undefined)?.code
@@ -427,15 +416,15 @@ class SqliteStore implements Store {
 
   async *range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
     const pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
-    const end = prefixUpperBound(prefix)
+    const spans = rangeSpans(prefix, options)
     if (this.db.memory) {
-      yield* this.rangeAtOnce(prefix, end, pageSize)
+      yield* this.rangeAtOnce(spans, pageSize)
       return
     }
     const reader = await this.run('open a reader', () => this.acquireReader())
     let inRead = false
     try {
-      const pageAfter = this.mapped(() => prepareRangeStatements(reader, end !== undefined))
+      const statements = (bounded: boolean) => this.mapped(() => prepareRangeStatements(reader, bounded))
       // BEGIN + the first read fix the snapshot every later page reads.
       const revision = await this.run('a read', () => {
         if (reader.inTransaction) reader.exec('ROLLBACK')
@@ -450,15 +439,21 @@ class SqliteStore implements Store {
         }
       })
       // The first page comes even when empty: it carries the revision.
-      let rows = this.readPage(pageAfter, true, prefix, end, pageSize)
-      for (;;) {
-        const last = rows[rows.length - 1]?.key
-        const full = rows.length === pageSize
-        yield {kvs: rows.map(toKeyValue), revision}
-        if (!full || last === undefined) break
-        rows = this.readPage(pageAfter, false, last, end, pageSize)
-        if (rows.length === 0) break
+      let yielded = false
+      for (const {from, to} of spans) {
+        const pageAfter = statements(to !== undefined)
+        let rows = this.readPage(pageAfter, true, from, to, pageSize)
+        for (;;) {
+          const last = rows[rows.length - 1]?.key
+          const full = rows.length === pageSize
+          if (rows.length > 0 || !yielded) yield {kvs: rows.map(toKeyValue), revision}
+          yielded = true
+          if (!full || last === undefined) break
+          rows = this.readPage(pageAfter, false, last, to, pageSize)
+          if (rows.length === 0) break
+        }
       }
+      if (!yielded) yield {kvs: [], revision}
     } finally {
       // A damaged page can fail the COMMIT too: that error must not replace the (mapped) first one.
       try {
@@ -487,11 +482,13 @@ class SqliteStore implements Store {
     }
   }
 
-  private async *rangeAtOnce(prefix: string, end: string | undefined, pageSize: number): AsyncIterable<RangePage> {
-    const s = prepareRangeStatements(this.db, end !== undefined)
+  private async *rangeAtOnce(spans: KeySpan[], pageSize: number): AsyncIterable<RangePage> {
     const {rows, revision} = await this.run('a read', () =>
       this.db.transaction(() => ({
-        rows: (end === undefined ? s.first.all(prefix, -1) : s.first.all(prefix, end, -1)) as Row[],
+        rows: spans.flatMap(({from, to}) => {
+          const s = prepareRangeStatements(this.db, to !== undefined)
+          return (to === undefined ? s.first.all(from, -1) : s.first.all(from, to, -1)) as Row[]
+        }),
         revision: this.stmts.revision.get() as number,
       }))(),
     )

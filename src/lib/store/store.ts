@@ -45,6 +45,61 @@ export interface RangePage {
 export interface RangeOptions {
   /** Page size; backends cap it. Default 1000. */
   pageSize?: number
+  /** Only the keys from this one on (default: from the prefix). */
+  start?: string
+  /** Only the keys before this one (default: to the end of the prefix). */
+  end?: string
+  /**
+   * Leaves out the keys under this longer prefix: the rest is read in two spans at one revision
+   * (serve's view lists the whole store but the history).
+   */
+  skip?: string
+}
+
+/** One stretch of keys a range reads: from `from` (inclusive) to `to` (exclusive; undefined: the end of the key space). */
+export interface KeySpan {
+  from: string
+  to?: string
+}
+
+/** Orders keys as both backends do: by UTF-8 bytes. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
+}
+
+/**
+ * The least string greater than every string that starts with `prefix` (code-point order, which
+ * is UTF-8 byte order), or undefined when there is none (empty prefix, or only U+10FFFF).
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const points = Array.from(prefix)
+  while (points.length > 0) {
+    const last = points.pop()!.codePointAt(0)!
+    let next = last + 1
+    if (next === 0xd800) next = 0xe000 // skip the surrogates: no string holds them
+    if (next <= 0x10ffff) return points.join('') + String.fromCodePoint(next)
+  }
+  return undefined
+}
+
+/** The spans, in key order, that `range(prefix, options)` reads: none, one, or two around `skip`. */
+export function rangeSpans(prefix: string, options: RangeOptions = {}): KeySpan[] {
+  const min = (a: string | undefined, b: string | undefined): string | undefined =>
+    a === undefined ? b : b === undefined ? a : compareKeys(a, b) <= 0 ? a : b
+  const from = options.start !== undefined && compareKeys(options.start, prefix) > 0 ? options.start : prefix
+  const to = min(prefixUpperBound(prefix), options.end)
+  const spans: KeySpan[] = []
+  const add = (a: string, b: string | undefined): void => {
+    if (b === undefined || compareKeys(a, b) < 0) spans.push(b === undefined ? {from: a} : {from: a, to: b})
+  }
+  if (options.skip === undefined || !options.skip.startsWith(prefix)) {
+    add(from, to)
+    return spans
+  }
+  add(from, min(to, options.skip))
+  const afterSkip = prefixUpperBound(options.skip)
+  if (afterSkip !== undefined) add(compareKeys(afterSkip, from) > 0 ? afterSkip : from, to)
+  return spans
 }
 
 /**
@@ -162,9 +217,10 @@ export interface Store {
   readonly description: string
   get(key: string): Promise<KeyValue | undefined>
   /**
-   * Every key under `prefix`, in key order, page by page. Backends never read a prefix in one
-   * unbounded request; all pages are read at the revision of the first. At least one page comes,
-   * empty for an empty prefix, so the caller always learns the revision it read at.
+   * Every key under `prefix` (within `start`, `end` and `skip`: rangeSpans), in key order, page by
+   * page. Backends never read a prefix in one unbounded request; all pages are read at the
+   * revision of the first. At least one page comes, empty for an empty prefix, so the caller always
+   * learns the revision it read at.
    */
   range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage>
   /**

@@ -6,7 +6,7 @@ import {mayAccessNamespace} from '../../auth/caller.js'
 import {NotFoundError} from '../../errors.js'
 import {validateName} from '../../registry/validation.js'
 import type {AppContext, ServeApp} from '../app-context.js'
-import {adminOnly, callerOf, inNamespaces, signedIn, withAccess} from '../authorization.js'
+import {actorOf, adminOnly, callerOf, inNamespaces, signedIn, withAccess} from '../authorization.js'
 import {expectedRevision, sendEtag} from '../conditional.js'
 import {routes} from '../schemas.js'
 
@@ -31,14 +31,18 @@ export function registerNamespaceRoutes(app: ServeApp, {registry, view}: AppCont
   )
   app.put('/v1/namespaces/:name', withAccess(routes.putNamespace, adminOnly), async (request, reply) => {
     const expectRevision = expectedRevision(request.headers['if-match'])
-    const namespace = await registry.registerNamespace(request.params.name, request.body?.export, {expectRevision})
+    const namespace = await registry
+      .withActor(actorOf(request))
+      .registerNamespace(request.params.name, request.body?.export, {expectRevision})
     await view.settle(() => view.namespace(namespace.name)?.export === namespace.export)
     sendEtag(reply, namespace.revision)
     return namespace
   })
   app.delete('/v1/namespaces/:name', withAccess(routes.deleteNamespace, adminOnly), async (request) => {
     const expectRevision = expectedRevision(request.headers['if-match'])
-    const result = await registry.unregisterNamespace(request.params.name, request.query.force === 'true', {expectRevision})
+    const result = await registry
+      .withActor(actorOf(request))
+      .unregisterNamespace(request.params.name, request.query.force === 'true', {expectRevision})
     await view.settle(() => !view.namespaces.has(result.namespace) && [...view.servicesIn(result.namespace)].length === 0)
     return result
   })

@@ -4,7 +4,7 @@
  */
 import {NotFoundError} from '../../errors.js'
 import type {AppContext, ServeApp} from '../app-context.js'
-import {adminOnly, registryRead, withAccess} from '../authorization.js'
+import {actorOf, adminOnly, registryRead, withAccess} from '../authorization.js'
 import {expectedRevision, sendEtag} from '../conditional.js'
 import {routes} from '../schemas.js'
 
@@ -19,14 +19,16 @@ export function registerServerRoutes(app: ServeApp, {registry, view}: AppContext
   })
   app.put('/v1/servers/:name', withAccess(routes.putServer, adminOnly), async (request, reply) => {
     const expectRevision = expectedRevision(request.headers['if-match'])
-    const result = await registry.registerServer(request.params.name, request.body?.labels ?? {}, {expectRevision})
+    const result = await registry
+      .withActor(actorOf(request))
+      .registerServer(request.params.name, request.body?.labels ?? {}, {expectRevision})
     await view.settle(() => view.server(result.server.name)?.modified === result.server.modified)
     sendEtag(reply, result.server.revision)
     return result
   })
   app.delete('/v1/servers/:name', withAccess(routes.deleteServer, adminOnly), async (request) => {
     const expectRevision = expectedRevision(request.headers['if-match'])
-    const result = await registry.unregisterServer(request.params.name, {expectRevision})
+    const result = await registry.withActor(actorOf(request)).unregisterServer(request.params.name, {expectRevision})
     await view.settle(() => view.server(result.server) === undefined)
     return result
   })

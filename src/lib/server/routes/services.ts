@@ -5,12 +5,15 @@
  * and unregistering take If-Match (unregister also a `revisions` list); an import is conditional
  * through its entries' `revision`.
  */
+import type {FastifyRequest} from 'fastify'
+
 import {mayAccessNamespace} from '../../auth/caller.js'
 import {InvalidInputError, NotFoundError} from '../../errors.js'
 import {DEFAULT_NAMESPACE, type Service} from '../../registry/model.js'
+import type {UnregisterOptions} from '../../registry/types.js'
 import {validateName} from '../../registry/validation.js'
 import type {AppContext, ServeApp} from '../app-context.js'
-import {callerOf, importNamespaces, inNamespaces, unregisterNamespaces, withAccess} from '../authorization.js'
+import {actorOf, callerOf, importNamespaces, inNamespaces, unregisterNamespaces, withAccess} from '../authorization.js'
 import {expectedRevision, sendEtag, unregisterRevisions} from '../conditional.js'
 import {routes} from '../schemas.js'
 import {queryServices} from '../service-query.js'
@@ -55,7 +58,7 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
     ),
     async (request, reply) => {
       const expectRevision = expectedRevision(request.headers['if-match'])
-      const result = await registry.registerServices(request.body, {expectRevision})
+      const result = await registry.withActor(actorOf(request)).registerServices(request.body, {expectRevision})
       await view.settle(() => result.services.every((s) => sameInView(view, s)))
       const only = result.services.length === 1 ? result.services[0] : undefined
       if (only) sendEtag(reply, only.revision)
@@ -63,8 +66,8 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
     },
   )
 
-  const unregister = async (refs: string[], namespace: string | undefined, expectRevisions: number[] | undefined) => {
-    const result = await registry.unregisterServices(refs, namespace, {expectRevisions})
+  const unregister = async (request: FastifyRequest, refs: string[], namespace: string | undefined, options: UnregisterOptions) => {
+    const result = await registry.withActor(actorOf(request)).unregisterServices(refs, namespace, options)
     await view.settle(() => result.removed.every((s) => !view.services.get(s.namespace)?.has(s.id)))
     return result
   }
@@ -75,7 +78,10 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       inNamespaces('write', ({body}) => unregisterNamespaces(view, body.refs, body.namespace)),
     ),
     async (request) =>
-      unregister(request.body.refs, request.body.namespace, unregisterRevisions(request, request.body.refs, request.body.revisions)),
+      unregister(request, request.body.refs, request.body.namespace, {
+        expectRevisions: unregisterRevisions(request, request.body.refs, request.body.revisions),
+        action: request.body.action,
+      }),
   )
   app.delete(
     '/v1/services/:id',
@@ -84,7 +90,9 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       inNamespaces('write', ({params, query}) => unregisterNamespaces(view, [params.id], query.namespace)),
     ),
     async (request) =>
-      unregister([request.params.id], request.query.namespace, unregisterRevisions(request, [request.params.id], undefined)),
+      unregister(request, [request.params.id], request.query.namespace, {
+        expectRevisions: unregisterRevisions(request, [request.params.id], undefined),
+      }),
   )
 
   app.post(
@@ -94,7 +102,7 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       inNamespaces('write', ({body}) => importNamespaces(body.document)),
     ),
     async (request) => {
-      const result = await registry.importServices(request.body.document, request.body.source ?? 'document')
+      const result = await registry.withActor(actorOf(request)).importServices(request.body.document, request.body.source ?? 'document')
       await view.fresh()
       return result
     },

@@ -3,7 +3,7 @@
  * (services are redistributed), conditionally with If-Match.
  */
 import type {AppContext, ServeApp} from '../app-context.js'
-import {adminOnly, registryRead, withAccess} from '../authorization.js'
+import {actorOf, adminOnly, registryRead, withAccess} from '../authorization.js'
 import {expectedRevision, sendEtag} from '../conditional.js'
 import {routes} from '../schemas.js'
 
@@ -15,7 +15,9 @@ export function registerSettingsRoutes(app: ServeApp, {registry}: AppContext): v
   })
   app.put('/v1/settings', withAccess(routes.putSettings, adminOnly), async (request, reply) => {
     const expectRevision = expectedRevision(request.headers['if-match'])
-    const result = await registry.updateSettings({replicas: request.body.replicas}, {expectRevision})
+    const result = await registry
+      .withActor(actorOf(request))
+      .updateSettings({replicas: request.body.replicas, historyRetention: request.body.historyRetention}, {expectRevision})
     sendEtag(reply, result.settings.revision)
     return result
   })

@@ -2,7 +2,7 @@
 import type {TokenAuthority} from '../../auth/tokens.js'
 import {InvalidInputError} from '../../errors.js'
 import type {AppContext, ServeApp} from '../app-context.js'
-import {adminOnly, withAccess} from '../authorization.js'
+import {actorOf, adminOnly, withAccess} from '../authorization.js'
 import {routes} from '../schemas.js'
 
 export function registerTokenRoutes(app: ServeApp, ctx: AppContext): void {
@@ -14,11 +14,11 @@ export function registerTokenRoutes(app: ServeApp, ctx: AppContext): void {
   }
   app.post('/v1/tokens', withAccess(routes.createToken, adminOnly), async (request) => {
     const b = request.body
-    return authority().create({id: b.id, role: b.role, namespaces: b.namespaces, expiresIn: b.expires})
+    return authority().create({id: b.id, role: b.role, namespaces: b.namespaces, expiresIn: b.expires}, actorOf(request))
   })
   app.get('/v1/tokens', withAccess(routes.listTokens, adminOnly), async () => authority().list())
   app.delete('/v1/tokens/:id', withAccess(routes.revokeToken, adminOnly), async (request) => {
-    const result = await authority().revoke(request.params.id)
+    const result = await authority().revoke(request.params.id, actorOf(request))
     await view.settle(() => view.isRevoked(result.id))
     return result
   })

@@ -31,11 +31,6 @@ export class V1Client {
 
   /** GET `path` (under /v1) with `query`; the answer of route `R`, or V1Error with the API's status and message. */
   async get<R extends ApiRoute>(_route: R, path: string, query: Query = {}): Promise<ApiReply<R>> {
-    return this.getJson<ApiReply<R>>(path, query)
-  }
-
-  /** GET a /v1 route whose schema this build may not have (GET /v1/events). */
-  async getJson<T>(path: string, query: Query = {}): Promise<T> {
     const search = new URLSearchParams()
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') search.set(k, v)
     const qs = search.toString()
@@ -46,7 +41,7 @@ export class V1Client {
       remoteAddress: this.remoteAddress,
     })
     const body = response.body === '' ? undefined : (JSON.parse(response.body) as unknown)
-    if (response.statusCode >= 200 && response.statusCode < 300) return body as T
+    if (response.statusCode >= 200 && response.statusCode < 300) return body as ApiReply<R>
     const error = (body as {error?: {code?: string; message?: string}} | undefined)?.error
     throw new V1Error(response.statusCode, error?.code ?? 'failure', error?.message ?? `HTTP ${response.statusCode}`)
   }

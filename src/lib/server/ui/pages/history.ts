@@ -1,36 +1,23 @@
 /**
  * The registry's history (GET /v1/events): the /ui/history page with its filters, and the event
- * tables the overview and a service's page show. A server without the events route says so
- * instead of a table.
+ * tables the overview and a service's page show.
  */
+import type {ApiReply} from '../../schemas.js'
 import {count, literalPattern, time} from '../format.js'
 import {type Html, html} from '../html.js'
 import {V1Error, type Query, type V1Client} from '../v1.js'
 import {type Page, href, pager, problem, table, textField} from './page.js'
 
+/** A page of events as GET /v1/events gives it. */
+export type EventPage = ApiReply<'listEvents'>
 /** An event as GET /v1/events gives it. */
-export interface RegistryEvent {
-  id: string
-  time: string
-  actor: {kind: string; id?: string; role?: string; email?: string; user?: string; host?: string}
-  action: string
-  object: {kind: string; namespace?: string; name?: string; endpoint?: string; id?: string}
-  changes?: Record<string, {before?: unknown; after?: unknown}>
-}
-
-export interface EventPage {
-  items: RegistryEvent[]
-  continue?: string
-}
+export type RegistryEvent = EventPage['items'][number]
 
 /** A page of events, or a message saying why there is none. */
 export async function readEvents(v1: V1Client, query: Query): Promise<EventPage | Html> {
   try {
-    const body = await v1.getJson<EventPage | RegistryEvent[]>('/events', query)
-    return Array.isArray(body) ? {items: body} : body
+    return await v1.get('listEvents', '/events', query)
   } catch (error) {
-    if (error instanceof V1Error && error.status === 404 && /no such route/.test(error.message))
-      return html`<p class="empty">This server keeps no history of changes (its API has no /v1/events).</p>`
     if (error instanceof V1Error && error.status < 500) return problem(error.message)
     throw error
   }
@@ -84,14 +71,14 @@ export function eventTable(caption: string, events: RegistryEvent[], empty = 'No
 }
 
 function actorOf(actor: RegistryEvent['actor']): Html {
-  const who = actor.email ?? actor.user ?? actor.id ?? actor.kind
+  const who = actor.email ?? actor.user ?? actor.id
   const where = actor.host ? `@${actor.host}` : ''
   const what = [actor.kind, actor.role].filter(Boolean).join(', ')
   return html`${who}${where} <span class="muted">(${what})</span>`
 }
 
 function objectOf(object: RegistryEvent['object']): Html {
-  const label = object.endpoint ?? object.name ?? object.id ?? ''
+  const label = object.endpoint ?? object.name
   const link =
     object.kind === 'service' && object.id
       ? href(`/ui/services/${encodeURIComponent(object.id)}`)
@@ -105,7 +92,7 @@ function objectOf(object: RegistryEvent['object']): Html {
 }
 
 function changesOf(changes: RegistryEvent['changes']): Html {
-  const fields = Object.entries(changes ?? {})
+  const fields = Object.entries(changes)
   if (fields.length === 0) return html``
   return html`<ul class="changes">
     ${fields.map(([field, {before, after}]) => html`<li><code>${field}</code>: ${show(before)} → ${show(after)}</li>`)}
