@@ -8,6 +8,8 @@
  *   every page read at the first page's revision. An unbounded read of a large prefix fails at
  *   gRPC's 4 MiB receive limit; a page that still hits it (large values) is re-read at half the
  *   size.
+ * - `snapshot()` is a revision every range of it reads at (etcd's MVCC), kept until etcd
+ *   compacts it; a read at a compacted revision is a CompactedError.
  * - `txn()`: compares on mod revision (0: create revision = 0, the key is absent), at most 128
  *   operations and MAX_TXN_BYTES (etcd refuses more than 1.5 MiB a request), checked before
  *   sending.
@@ -29,7 +31,7 @@
  */
 import type {Etcd3, IKeyValue, IOptions, IRequestOp, ICompare, Watcher} from 'etcd3'
 
-import {BackendUnavailableError, NotAllowedError, RosterError} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
 import {retryWithBackoff} from './retry.js'
 import {
@@ -40,6 +42,7 @@ import {
   type Operation,
   type RangeOptions,
   type RangePage,
+  type Snapshot,
   type Store,
   type TxnResult,
   type Watch,
@@ -222,12 +225,73 @@ class EtcdStore implements Store {
     return kv ? this.toKeyValue(kv) : undefined
   }
 
-  async *range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
+  range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
+    return this.rangeAt(prefix, options, 0)
+  }
+
+  /** etcd keeps every revision until it is compacted: a snapshot is a revision every range reads at. */
+  async snapshot(revision?: number): Promise<Snapshot> {
+    // One key read at the revision: its header gives the current revision, and etcd answers
+    // ErrCompacted or ErrFutureRev for a revision it cannot read at.
+    const response = await this.readAt(this.prefix, revision ?? 0, 'a snapshot', {limit: 1, keys_only: true})
+    const at = revision ?? Number(response.header.revision)
+    let open = true
+    const check = (): void => {
+      if (!open) throw new Error(`${this.description}: the snapshot at revision ${at} is closed`)
+    }
+    const rangeAt = (prefix: string, options?: RangeOptions): AsyncIterable<RangePage> => this.rangeAt(prefix, options, at)
+    return {
+      revision: at,
+      range: async function* (prefix, options) {
+        check()
+        yield* rangeAt(prefix, options)
+      },
+      count: async (prefix) => {
+        check()
+        return Number((await this.readAt(this.fullKey(prefix), at, prefix, {count_only: true})).count)
+      },
+      close: async () => {
+        open = false
+      },
+    }
+  }
+
+  /** One range request over the keys that start with `key`, at `revision` (0: the current one). */
+  private async readAt(key: Buffer, revision: number, what: string, request: {limit?: number; keys_only?: boolean; count_only?: boolean}) {
+    try {
+      return await this.call('range', (o) =>
+        this.client.kv.range({key, range_end: prefixRangeEnd(key), revision: revision || undefined, ...request}, o),
+      )
+    } catch (error) {
+      throw this.revisionError(error, revision, what)
+    }
+  }
+
+  /** ErrCompacted and ErrFutureRev of a read at `revision`, as roster's errors; others as they are. */
+  private revisionError(error: unknown, revision: number, what: string): unknown {
+    if (isCompacted(error)) {
+      return new CompactedError(
+        `etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(what)}; run the command again`,
+        revision,
+        {cause: error},
+      )
+    }
+    if (/required revision is a future revision/.test(errorMessage(error))) {
+      return new InvalidInputError(`etcd at ${this.options.hosts.join(', ')}: revision ${revision} is after the current revision`, {
+        field: 'revision',
+        cause: error,
+      })
+    }
+    return error
+  }
+
+  /** Every key under `prefix`, page by page, all at `revision` (0: the revision of the first page). */
+  private async *rangeAt(prefix: string, options: RangeOptions | undefined, revision: number): AsyncIterable<RangePage> {
     let pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
     const start = this.fullKey(prefix)
     const rangeEnd = prefixRangeEnd(start)
     let from = start
-    let revision = 0
+    let first = true
     for (;;) {
       let response
       try {
@@ -240,20 +304,13 @@ class EtcdStore implements Store {
           pageSize = Math.max(1, Math.floor(pageSize / 2))
           continue
         }
-        if (isCompacted(error)) {
-          throw new CompactedError(
-            `etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(prefix)}; run the command again`,
-            revision,
-            {cause: error},
-          )
-        }
-        throw error
+        throw this.revisionError(error, revision, prefix)
       }
-      const first = revision === 0
-      if (first) revision = Number(response.header.revision)
+      if (revision === 0) revision = Number(response.header.revision)
       const kvs = response.kvs
       // The first page comes even when empty: it carries the revision.
       if (kvs.length > 0 || first) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
+      first = false
       if (!response.more || kvs.length === 0) return
       from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
     }
