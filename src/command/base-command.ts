@@ -8,6 +8,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import type {LoadedConfig} from '../lib/config/load-config.js'
 import type {Store} from '../lib/store/store.js'
 import type {RegistryClient} from '../lib/registry/registry-client.js'
+import type {RemoteRegistryOptions} from '../lib/registry/remote-registry.js'
 import type {TokenClient} from '../lib/auth/token-client.js'
 import type {Column} from '../lib/output/print-rows.js'
 import {ExitCode, InvalidInputError, RosterError, exitCodeOf} from '../lib/errors.js'
@@ -40,13 +41,24 @@ export function outputFlags<F extends string>(formats: readonly F[], defaultForm
   }
 }
 
-/** The `--etcd-*` flags, one per entry of ETCD_OPTIONS (src/lib/store/open-store.ts). */
-const etcdFlags = Object.fromEntries(
-  Object.entries(ETCD_OPTIONS).map(([name, o]) => [
-    name,
-    Flags.string({description: o.description, helpGroup: 'REGISTRY', ...('default' in o ? {default: o.default} : {})}),
-  ]),
-) as Record<EtcdOptionName, Interfaces.OptionFlag<string | undefined>>
+/**
+ * The `--etcd-*` flags, one per entry of ETCD_OPTIONS (src/lib/store/open-store.ts); with a
+ * `prefix` ("to-"), the same flags for a second registry (`registry migrate --to`).
+ */
+export function etcdFlagsFor<P extends string = ''>(prefix = '' as P, what = '') {
+  return Object.fromEntries(
+    Object.entries(ETCD_OPTIONS).map(([name, o]) => [
+      `${prefix}${name}`,
+      Flags.string({
+        description: what ? `${o.description.replace(/\.$/, '')} (${what}).` : o.description,
+        helpGroup: 'REGISTRY',
+        ...('default' in o ? {default: o.default} : {}),
+      }),
+    ]),
+  ) as Record<`${P}${EtcdOptionName}`, Interfaces.OptionFlag<string | undefined>>
+}
+
+const etcdFlags = etcdFlagsFor()
 
 /** The registry location and etcd connection flags, for commands that use the registry. */
 export const registryFlags = {
@@ -236,16 +248,16 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     const f = this.flags as Record<string, string | undefined>
     if (isRemoteRegistry(f.registry)) {
       const {openRemoteRegistry} = await import('../lib/registry/remote-registry.js')
-      return openRemoteRegistry({
-        url: f.registry ?? '',
-        token: f.token,
-        tokenProvider: this.loginToken,
-        caFile: f['registry-ca'],
-        timeoutMs: this.timeoutMs,
-      })
+      return openRemoteRegistry(this.remoteRegistryOptions())
     }
     const {Registry} = await import('../lib/registry/registry.js')
     return new Registry(await this.openStore())
+  }
+
+  /** How to reach the https:// registry the registry flags name: its URL, the token (or the login's), the CA. */
+  protected remoteRegistryOptions(): RemoteRegistryOptions {
+    const f = this.flags as Record<string, string | undefined>
+    return {url: f.registry ?? '', token: f.token, tokenProvider: this.loginToken, caFile: f['registry-ca'], timeoutMs: this.timeoutMs}
   }
 
   /** The token commands' client the registry flags name: local over the store, or remote for https://. */

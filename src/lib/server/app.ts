@@ -18,6 +18,7 @@ import {BODY_LIMIT, httpError} from './http-error.js'
 import {registerHttpSdRoutes} from './http-sd.js'
 import {registerOpenApi} from './openapi.js'
 import {registerAuthConfigRoute} from './routes/auth-config.js'
+import {registerBackupRoute} from './routes/backup.js'
 import {registerNamespaceRoutes} from './routes/namespaces.js'
 import {registerProbeRoutes} from './routes/probes.js'
 import {registerServerRoutes} from './routes/servers.js'
@@ -73,6 +74,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   registerNamespaceRoutes(app, ctx)
   registerServiceRoutes(app, ctx)
   registerTokenRoutes(app, ctx)
+  registerBackupRoute(app, ctx)
   registerHttpSdRoutes(app, ctx)
   registerProbeRoutes(app, ctx)
   return app as unknown as FastifyInstance

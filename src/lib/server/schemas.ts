@@ -328,6 +328,16 @@ export const routes = {
     body: {type: 'object', required: ['token'], additionalProperties: false, properties: {token: {type: 'string'}}},
     response: {200: ref('TokenInfo'), ...errors},
   },
+  backup: {
+    tags: ['backup'],
+    summary:
+      'A backup of the whole registry at one store revision (admin), streamed as roster-backup JSON lines; without the token signing key, which never leaves through the API.',
+    querystring: noQuery,
+    response: {
+      200: {description: 'The roster-backup file (application/x-ndjson): a header line, one line per record, a trailer line.'},
+      ...errors,
+    },
+  },
   sdNamespace: {
     tags: ['http_sd'],
     summary: "Prometheus http_sd: the targets of one namespace assigned to a server, in the namespace's export shape or ?config=.",
