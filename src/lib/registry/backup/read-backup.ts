@@ -160,15 +160,16 @@ export class BackupParser {
     }
     if (value.format !== FORMAT_NAME)
       throw this.problem(1, `not a roster backup (format ${JSON.stringify(value.format ?? null)}, expected "${FORMAT_NAME}")`)
+    // A newer version is named before the checksum: a later format may place its checksums otherwise.
     const version = value.version
-    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
-      throw this.problem(1, `the format version ${JSON.stringify(version ?? null)} is not a version number`)
-    }
-    if (version > FORMAT_VERSION) {
+    if (typeof version === 'number' && version > FORMAT_VERSION) {
       throw this.problem(1, `format version ${version} is newer than this roster reads (${FORMAT_VERSION}): upgrade roster to restore it`)
     }
     const checksum = lineChecksumProblem(bytes)
     if (checksum) throw this.problem(1, checksum)
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+      throw this.problem(1, `the format version ${JSON.stringify(version ?? null)} is not a version number`)
+    }
     this.strict(1, 'the header', value, HEADER_FIELDS)
     const source = value.source as Record<string, unknown> | null
     if (
