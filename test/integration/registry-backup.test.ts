@@ -94,6 +94,27 @@ describe('registry backup', () => {
     assert.match(json.stdout, /standard output/)
   })
 
+  it('a backup from a server that breaks off half-way is refused, and the file it would replace is left as it was', async () => {
+    const {createServer} = await import('node:http')
+    const server = createServer((_request, response) => {
+      response.writeHead(200, {'content-type': 'application/x-ndjson'})
+      // Half of it, then the connection closes without the end of the chunked answer.
+      response.write(backupText.slice(0, Math.floor(backupText.length / 2)), () => response.socket?.end())
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const file = path.join(dir, 'broken-off.jsonl')
+      writeFileSync(file, 'the previous backup\n')
+      const {port} = server.address() as {port: number}
+      const result = await roster('registry', 'backup', file, '--registry', `http://127.0.0.1:${port}`, '--token', 'x.y.z')
+      assert.ok(result.code === 2 || result.code === 3, `${result.code}: ${result.stderr}`)
+      assert.match(result.stderr, /broke off|cut short|ends inside/)
+      assert.equal(readFileSync(file, 'utf8'), 'the previous backup\n')
+    } finally {
+      server.close()
+    }
+  })
+
   it('a directory that does not exist: exit 2 naming the file, nothing written', async () => {
     const file = path.join(dir, 'no-such-dir', 'b.jsonl')
     const result = await roster('registry', 'backup', file, '--registry', sourceRegistry)
