@@ -34,7 +34,11 @@ let prefixes = 0
 /** A fresh etcd registry: its --registry/--etcd-prefix arguments and its StoreOptions. */
 const freshEtcd = () => {
   const prefix = `/backup-${++prefixes}/`
-  return {args: ['--registry', etcd.url, '--etcd-prefix', prefix], prefix, options: {registry: etcd.url, etcdPrefix: prefix, timeoutMs: 30_000}}
+  return {
+    args: ['--registry', etcd.url, '--etcd-prefix', prefix],
+    prefix,
+    options: {registry: etcd.url, etcdPrefix: prefix, timeoutMs: 30_000},
+  }
 }
 let sqlites = 0
 const freshSqlite = () => `sqlite:${path.join(dir, `registry-${++sqlites}.db`)}`
@@ -138,7 +142,17 @@ describe('registry migrate', () => {
     const again = await roster('registry', 'migrate', '--registry', sqlite, '--to', etcd.url, '--to-etcd-prefix', target.prefix)
     assert.equal(again.code, 6, again.stderr)
     assert.match(again.stderr, /roster registry migrate --replace/)
-    const replaced = await roster('registry', 'migrate', '--replace', '--registry', sqlite, '--to', etcd.url, '--to-etcd-prefix', target.prefix)
+    const replaced = await roster(
+      'registry',
+      'migrate',
+      '--replace',
+      '--registry',
+      sqlite,
+      '--to',
+      etcd.url,
+      '--to-etcd-prefix',
+      target.prefix,
+    )
     assert.equal(replaced.code, 0, replaced.stderr)
   })
 
@@ -193,14 +207,27 @@ describe('registry backup through roster serve', () => {
     const target = freshEtcd()
     assert.equal((await roster('registry', 'restore', file, ...target.args)).code, 0)
     await withStore(target.options, async (store) =>
-      assertSameRecords(await registryRecords(store), await withStore(sqlite, (s) => registryRecords(s, false)), 'etcd after a remote backup'),
+      assertSameRecords(
+        await registryRecords(store),
+        await withStore(sqlite, (s) => registryRecords(s, false)),
+        'etcd after a remote backup',
+      ),
     )
   })
 
   it('a read token is refused (exit 4), and --include-secrets is refused before asking (exit 2)', async () => {
     const refused = await roster('registry', 'backup', path.join(dir, 'refused.jsonl'), '--registry', serve.url, '--token', read)
     assert.equal(refused.code, 4, refused.stderr)
-    const secrets = await roster('registry', 'backup', '--include-secrets', path.join(dir, 'refused.jsonl'), '--registry', serve.url, '--token', admin)
+    const secrets = await roster(
+      'registry',
+      'backup',
+      '--include-secrets',
+      path.join(dir, 'refused.jsonl'),
+      '--registry',
+      serve.url,
+      '--token',
+      admin,
+    )
     assert.equal(secrets.code, 2, secrets.stderr)
     assert.match(secrets.stderr, /never hands out the token signing key/)
   })

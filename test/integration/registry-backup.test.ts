@@ -169,7 +169,9 @@ describe('registry restore', () => {
     const replaced = await roster('registry', 'restore', '--replace', backupFile, '--registry', target)
     assert.equal(replaced.code, 0, replaced.stderr)
     assert.match(replaced.stderr, /1 deleted/)
-    await withStore(target, async (store) => assertSameRecords(await registryRecords(store), await registryRecords(source, false), 'replaced'))
+    await withStore(target, async (store) =>
+      assertSameRecords(await registryRecords(store), await registryRecords(source, false), 'replaced'),
+    )
     // Again: nothing to write.
     const again = await roster('registry', 'restore', '--replace', backupFile, '--registry', target)
     assert.match(again.stderr, /\(0 written, 0 deleted, 70 unchanged\)/)

@@ -31,17 +31,20 @@ export async function fillRegistry(store: Store, services = 60): Promise<FilledR
   await registry.registerNamespace('team-b', 'disabled')
   await registry.updateSettings({replicas: 2})
   const namespaces = ['default', 'team-a', 'team-b']
-  for (let i = 0; i < services; i++) {
-    await registry.registerServices({
-      name: `svc${i % 7}`,
-      endpoints: [`http://host-${i}.example.com:9100/metrics`],
-      namespace: namespaces[i % 3],
-      labels: {app: `a${i % 5}`, rack: `r${i % 4}`},
-      selector: i % 2 === 0 ? 'dc=a' : '',
-      description: i % 4 === 0 ? `service number ${i}` : '',
-      ...(i % 3 === 0 ? {ttl: '24h'} : i % 5 === 0 ? {expiresAt: '2031-01-01T00:00:00Z'} : {}),
-    })
-  }
+  const input = (i: number) => ({
+    name: `svc${i % 7}`,
+    endpoints: [`http://host-${i}.example.com:9100/metrics`],
+    namespace: namespaces[i % 3],
+    labels: {app: `a${i % 5}`, rack: `r${i % 4}`},
+    selector: i % 2 === 0 ? 'dc=a' : '',
+    description: i % 4 === 0 ? `service number ${i}` : '',
+    ...(i % 3 === 0 ? {ttl: '24h'} : {}),
+  })
+  // A few one by one (an expiry time is not in an import), the many in one import.
+  const single = Math.min(services, 100)
+  for (let i = 0; i < single; i++)
+    await registry.registerServices({...input(i), ...(i % 5 === 0 && i % 3 !== 0 ? {expiresAt: '2031-01-01T00:00:00Z'} : {})})
+  if (services > single) await registry.importServices(Array.from({length: services - single}, (_, k) => input(single + k)))
   // A server half-way out: its state is part of what a backup carries.
   const leaving = await store.get(serverKey('prom3'))
   await store.txn([], [{type: 'put', key: serverKey('prom3'), value: JSON.stringify({...JSON.parse(leaving!.value), state: 'leaving'})}])

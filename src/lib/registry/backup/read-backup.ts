@@ -254,17 +254,17 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
 }
 
+/** The bytes of a backup, in chunks (text is UTF-8). */
+export type BackupBytes = AsyncIterable<Buffer | string> | Iterable<Buffer | string>
+
 /** Every record of a backup, each checked; throws at the first problem, and at the end if the file is incomplete. */
-export async function* readBackup(chunks: AsyncIterable<Buffer | string>, parser: BackupParser): AsyncGenerator<BackupRecord> {
+export async function* readBackup(chunks: BackupBytes, parser: BackupParser): AsyncGenerator<BackupRecord> {
   for await (const chunk of chunks) yield* parser.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
   parser.end()
 }
 
 /** Reads and checks a whole backup; returns its header and trailer. Writes nothing anywhere. */
-export async function verifyBackup(
-  chunks: AsyncIterable<Buffer | string>,
-  name: string,
-): Promise<{header: BackupHeader; trailer: BackupTrailer}> {
+export async function verifyBackup(chunks: BackupBytes, name: string): Promise<{header: BackupHeader; trailer: BackupTrailer}> {
   const parser = new BackupParser(name)
   for await (const record of readBackup(chunks, parser)) void record
   return {header: parser.header!, trailer: parser.trailer!}

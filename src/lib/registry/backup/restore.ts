@@ -39,7 +39,7 @@ import {type Compare, type KeyValue, MAX_TXN_OPS, type Operation, type Snapshot,
 import {BATCH_BYTES} from '../batches.js'
 import {RESTORE_MARKER_KEY, TOPOLOGY_KEY} from '../keys.js'
 import {type BackupHeader, type KindCounts, RECORD_KINDS, type RecordKind, describeCounts, zeroCounts} from './format.js'
-import {BackupParser, type BackupRecord, readBackup, verifyBackup} from './read-backup.js'
+import {type BackupBytes, BackupParser, type BackupRecord, readBackup, verifyBackup} from './read-backup.js'
 import {KINDS, type KindSpec} from './records.js'
 import {InterruptedRestoreError, countRecords, kindKeyValues} from './write-backup.js'
 
@@ -170,11 +170,7 @@ function restoreHistoryEvent(_header: BackupHeader, _counts: KindCounts): Operat
  * Restores the backup that `open()` reads (called once per pass: three times) into `store`.
  * See the file header for the protocol.
  */
-export async function restoreBackup(
-  store: Store,
-  open: () => AsyncIterable<Buffer | string>,
-  options: RestoreOptions,
-): Promise<RestoreResult> {
+export async function restoreBackup(store: Store, open: () => BackupBytes, options: RestoreOptions): Promise<RestoreResult> {
   const now = options.now ?? (() => new Date())
   const {header, trailer} = await verifyBackup(open(), options.name)
   const registry = store.description
