@@ -25,6 +25,7 @@ const benches = [
   'serve-sd.ts',
   'tokens.ts',
   'store-watch.ts',
+  'registry-backup.ts',
   'kube-discover.ts',
   'metrics-proxy.ts',
 ]

@@ -8,7 +8,7 @@ import {describe, it} from 'node:test'
 
 import {InvalidInputError} from '../../src/lib/errors.js'
 import {encodeLine, lineChecksumProblem} from '../../src/lib/registry/backup/format.js'
-import {BackupParser, MAX_LINE_BYTES, type BackupRecord, verifyBackup} from '../../src/lib/registry/backup/read-backup.js'
+import {BLOCK_RECORDS, BackupParser, MAX_LINE_BYTES, type BackupRecord, verifyBackup} from '../../src/lib/registry/backup/read-backup.js'
 import {backupChunks, backupHeader} from '../../src/lib/registry/backup/write-backup.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {fillRegistry} from '../support/backup-fixtures.js'
@@ -72,6 +72,26 @@ describe('BackupParser', () => {
     const {header, trailer} = await verifyBackup([text], 'test.jsonl')
     assert.equal(header.counts.service, 40)
     assert.equal(trailer.records, whole.records.length)
+  })
+
+  it('a later pass trusts only the bytes the first pass checked: a block that changed in between is refused', async () => {
+    const text = await backupOf(2500)
+    const first = new BackupParser('test.jsonl')
+    for (const record of first.push(Buffer.from(text))) void record
+    first.end()
+    assert.equal(first.blocks.length, Math.ceil(2511 / BLOCK_RECORDS))
+    // The same bytes: every record, a block at a time.
+    const again = new BackupParser('test.jsonl', {trusted: first.blocks})
+    const records = again.push(Buffer.from(text))
+    again.end()
+    assert.equal(records.length, 2511)
+    // A service changed (its line still well-formed, with a right checksum): refused at the end of its block.
+    const lines = text.trimEnd().split('\n')
+    const value = JSON.parse(lines[2000]!) as {kind: string; object: Record<string, unknown>}
+    value.object.description = 'changed in between'
+    lines[2000] = encodeLine({kind: value.kind, object: value.object}).trimEnd()
+    const changed = new BackupParser('test.jsonl', {trusted: first.blocks})
+    assert.throws(() => changed.push(Buffer.from(lines.join('\n') + '\n')), /line 2049: the file changed since it was first read and checked/)
   })
 
   it('refuses Windows line ends, a line longer than the limit, and anything after the trailer', async () => {

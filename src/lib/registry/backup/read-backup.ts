@@ -31,6 +31,19 @@ import {RecordContext, kindSpec} from './records.js'
 /** No line of a backup comes near this (a service is at most some tens of KiB). */
 export const MAX_LINE_BYTES = 1024 * 1024
 
+/** Record lines per fingerprint (BackupParser.blocks). */
+export const BLOCK_RECORDS = 1024
+
+export interface ParserOptions {
+  /**
+   * The fingerprints (`blocks`) of a first pass over the same file. With them, a later pass
+   * checks each line's checksum, the order of the keys and the trailer, not every field again:
+   * the records of a block come out only once its bytes hash as they did in the first pass,
+   * which checked every field of those very bytes. A file changed in between is refused.
+   */
+  trusted?: readonly string[]
+}
+
 /** A record as read from a file, checked. */
 export interface BackupRecord {
   /** 1-based line of the file. */
@@ -60,9 +73,18 @@ export class BackupParser {
   private lastKey = ''
   private lastLine = 0
   private readonly context = new RecordContext()
+  /** The SHA-256 of each BLOCK_RECORDS record lines (the last block may be shorter), as read so far. */
+  readonly blocks: string[] = []
+  private block = createHash('sha256')
+  private blockRecords = 0
+  /** Records of a trusted pass waiting for their block to match. */
+  private held: BackupRecord[] = []
 
   /** `name`: the file as messages name it (a path, "stdin", or where it came from). */
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    private readonly options: ParserOptions = {},
+  ) {}
 
   /** The records in the complete lines of `chunk` (the header and trailer are kept, not returned). */
   push(chunk: Buffer): BackupRecord[] {
@@ -75,8 +97,7 @@ export class BackupParser {
       const line = this.pending.length === 0 ? part : Buffer.concat([...this.pending, part])
       this.pending = []
       this.pendingBytes = 0
-      const record = this.readLine(line)
-      if (record) records.push(record)
+      records.push(...this.readLine(line))
       start = newline + 1
     }
     if (start < chunk.length) {
@@ -118,7 +139,8 @@ export class BackupParser {
     return new InvalidInputError(`${this.name} line ${line}: ${reason}`, {field: 'file'})
   }
 
-  private readLine(bytes: Buffer): BackupRecord | undefined {
+  /** The records a line gives: none (the header, the trailer), its own, or a trusted block's. */
+  private readLine(bytes: Buffer): BackupRecord[] {
     const n = ++this.lines
     if (bytes.length > MAX_LINE_BYTES) throw this.problem(n, `longer than ${MAX_LINE_BYTES} bytes: not a roster backup`)
     if (this.trailer)
@@ -126,18 +148,42 @@ export class BackupParser {
     if (n === 1) {
       this.readHeader(bytes)
       this.hash.update(bytes).update('\n')
-      return undefined
+      return []
     }
     const checksum = lineChecksumProblem(bytes)
     if (checksum) throw this.problem(n, checksum)
     const value = this.json(n, bytes)
     if ('end' in value) {
+      const released = this.blockRecords > 0 ? this.endBlock(n) : []
+      if (this.options.trusted && this.options.trusted.length !== this.blocks.length) throw this.changed(n)
       this.readTrailer(n, value)
-      return undefined
+      return released
     }
     const record = this.readRecord(n, value)
     this.hash.update(bytes).update('\n')
-    return record
+    this.block.update(bytes).update('\n')
+    if (!this.options.trusted) {
+      if (++this.blockRecords === BLOCK_RECORDS) this.endBlock(n)
+      return [record]
+    }
+    this.held.push(record)
+    return ++this.blockRecords === BLOCK_RECORDS ? this.endBlock(n) : []
+  }
+
+  /** Closes a block of record lines: its fingerprint, and in a trusted pass its records, once it matches. */
+  private endBlock(n: number): BackupRecord[] {
+    this.blocks.push(this.block.digest('hex'))
+    this.block = createHash('sha256')
+    this.blockRecords = 0
+    if (!this.options.trusted) return []
+    if (this.options.trusted[this.blocks.length - 1] !== this.blocks.at(-1)) throw this.changed(n)
+    const released = this.held
+    this.held = []
+    return released
+  }
+
+  private changed(n: number): InvalidInputError {
+    return this.problem(n, 'the file changed since it was first read and checked')
   }
 
   private json(n: number, bytes: Buffer): Record<string, unknown> {
@@ -229,7 +275,7 @@ export class BackupParser {
     const object = value.object as Record<string, unknown>
     let key: string
     try {
-      key = spec.check(object, this.context)
+      key = this.options.trusted ? spec.keyOf(object) : spec.check(object, this.context)
     } catch (error) {
       throw this.problem(n, `${kindLabel(spec.kind)} record: ${(error as Error).message}`)
     }
@@ -263,11 +309,14 @@ export async function* readBackup(chunks: BackupBytes, parser: BackupParser): As
   parser.end()
 }
 
-/** Reads and checks a whole backup; returns its header and trailer. Writes nothing anywhere. */
-export async function verifyBackup(chunks: BackupBytes, name: string): Promise<{header: BackupHeader; trailer: BackupTrailer}> {
+/** Reads and checks a whole backup: its header, its trailer and its fingerprints (ParserOptions). Writes nothing anywhere. */
+export async function verifyBackup(
+  chunks: BackupBytes,
+  name: string,
+): Promise<{header: BackupHeader; trailer: BackupTrailer; blocks: string[]}> {
   const parser = new BackupParser(name)
   for await (const record of readBackup(chunks, parser)) void record
-  return {header: parser.header!, trailer: parser.trailer!}
+  return {header: parser.header!, trailer: parser.trailer!, blocks: parser.blocks}
 }
 
 /**

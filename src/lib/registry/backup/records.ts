@@ -51,6 +51,8 @@ export interface KindSpec {
   single: boolean
   /** Checks a record (throws InvalidInputError naming the field) and returns its store key. */
   check(object: Fields, context: RecordContext): string
+  /** The store key of a record that was checked before (what check() returned for it). */
+  keyOf(object: Fields): string
 }
 
 /** The fields of a record: the required ones present, none unknown. */
@@ -78,6 +80,7 @@ const SPECS: Record<RecordKind, Omit<KindSpec, 'kind'>> = {
   revocation: {
     prefix: REVOKED_PREFIX,
     single: false,
+    keyOf: (r) => REVOKED_PREFIX + String(r.id),
     check(value) {
       const r = fields(value, ['id', 'revokedAt'])
       validateTime('revokedAt', r.revokedAt)
@@ -87,6 +90,7 @@ const SPECS: Record<RecordKind, Omit<KindSpec, 'kind'>> = {
   'signing-key': {
     prefix: SIGNING_KEY_KEY,
     single: true,
+    keyOf: () => SIGNING_KEY_KEY,
     check(value) {
       const k = fields(value, ['kty', 'crv', 'x', 'd', 'kid'], ['alg', 'use', 'createdAt'])
       if (k.kty !== 'OKP' || k.crv !== 'Ed25519')
@@ -106,6 +110,7 @@ const SPECS: Record<RecordKind, Omit<KindSpec, 'kind'>> = {
   token: {
     prefix: TOKENS_PREFIX,
     single: false,
+    keyOf: (t) => TOKENS_PREFIX + String(t.id),
     check(value) {
       const t = fields(value, ['id', 'role', 'namespaces', 'issuedAt', 'expiresAt', 'issuer', 'audience', 'kid'])
       const role = validateRole(t.role)
@@ -124,6 +129,7 @@ const SPECS: Record<RecordKind, Omit<KindSpec, 'kind'>> = {
   namespace: {
     prefix: NAMESPACES_PREFIX,
     single: false,
+    keyOf: (n) => NAMESPACES_PREFIX + String(n.name),
     check(value, context) {
       const n = fields(value, ['name', 'export', 'modified'])
       const name = validateName('namespace', n.name)
@@ -136,6 +142,7 @@ const SPECS: Record<RecordKind, Omit<KindSpec, 'kind'>> = {
   server: {
     prefix: SERVERS_PREFIX,
     single: false,
+    keyOf: (s) => SERVERS_PREFIX + String(s.name),
     check(value, context) {
       const s = fields(value, ['name', 'labels', 'state', 'modified'])
       const name = validateName('server', s.name)
@@ -151,6 +158,7 @@ const SPECS: Record<RecordKind, Omit<KindSpec, 'kind'>> = {
   service: {
     prefix: SERVICES_PREFIX,
     single: false,
+    keyOf: (s) => `${SERVICES_PREFIX}${String(s.namespace)}/${String(s.id)}`,
     check(value, context) {
       const s = fields(
         value,
@@ -183,6 +191,7 @@ const SPECS: Record<RecordKind, Omit<KindSpec, 'kind'>> = {
   settings: {
     prefix: SETTINGS_KEY,
     single: true,
+    keyOf: () => SETTINGS_KEY,
     check(value) {
       const s = fields(value, ['replicas'])
       if (typeof s.replicas !== 'number') throw InvalidInputError.forField('replicas', s.replicas ?? null, 'must be a number')

@@ -5,7 +5,8 @@
  * The protocol. A process killed at any point leaves the registry either as it was, or holding
  * the marker `restoring` (keys.ts), which says that what it holds is part of a backup:
  *
- *  1. Read and check the whole file (read-backup.ts). Nothing is written before it passed.
+ *  1. Read and check the whole file (read-backup.ts). Nothing is written before it passed. The
+ *     later passes read it again, each block of lines matched against this pass's fingerprints.
  *  2. The registry must hold no record a backup carries, and no marker: else
  *     RegistryNotEmptyError or InterruptedRestoreError (exit 6), unless `replace`.
  *  3. Write the marker (compared with what step 2 read, so two restores cannot both start).
@@ -172,7 +173,7 @@ function restoreHistoryEvent(_header: BackupHeader, _counts: KindCounts): Operat
  */
 export async function restoreBackup(store: Store, open: () => BackupBytes, options: RestoreOptions): Promise<RestoreResult> {
   const now = options.now ?? (() => new Date())
-  const {header, trailer} = await verifyBackup(open(), options.name)
+  const {header, trailer, blocks} = await verifyBackup(open(), options.name)
   const registry = store.description
 
   const before = await store.snapshot()
@@ -213,7 +214,7 @@ export async function restoreBackup(store: Store, open: () => BackupBytes, optio
   const writing = await store.snapshot()
   try {
     const batches = new GuardedBatches(store, guard, lost)
-    const parser = new BackupParser(options.name)
+    const parser = new BackupParser(options.name, {trusted: blocks})
     for await (const {key, a: record, b: stored} of byKey<BackupRecord, StoredRecord>(readBackup(open(), parser), storedRecords(writing))) {
       if (record) {
         if (stored?.kv.value === record.value) stats.unchanged++
@@ -239,7 +240,7 @@ export async function restoreBackup(store: Store, open: () => BackupBytes, optio
   let different = 0
   const checking = await store.snapshot()
   try {
-    const parser = new BackupParser(options.name)
+    const parser = new BackupParser(options.name, {trusted: blocks})
     for await (const {key, a: record, b: stored} of byKey<BackupRecord, StoredRecord>(
       readBackup(open(), parser),
       storedRecords(checking),
