@@ -50,7 +50,9 @@ export function etcdFlagsFor<P extends string = ''>(prefix = '' as P, what = '')
     Object.entries(ETCD_OPTIONS).map(([name, o]) => [
       `${prefix}${name}`,
       Flags.string({
-        description: what ? `${o.description.replace(/\.$/, '')} (${what}).` : o.description,
+        description: what
+          ? `${o.description.replace(/\.$/, '').replace(/ROSTER_ETCD_/g, envNameOf(`${prefix}etcd-`))} (${what}).`
+          : o.description,
         helpGroup: 'REGISTRY',
         ...('default' in o ? {default: o.default} : {}),
       }),
@@ -60,13 +62,18 @@ export function etcdFlagsFor<P extends string = ''>(prefix = '' as P, what = '')
 
 const etcdFlags = etcdFlagsFor()
 
-/** The registry location and etcd connection flags, for commands that use the registry. */
-export const registryFlags = {
+/** The flags of a registry's store (sqlite: or etcd://), for commands that refuse an https:// registry. */
+export const storeFlags = {
   registry: Flags.string({
     description: 'Registry: sqlite:PATH (default: $XDG_DATA_HOME/roster/registry.db) or etcd://HOST:PORT[,HOST:PORT...].',
     helpGroup: 'REGISTRY',
   }),
   ...etcdFlags,
+}
+
+/** The registry location and etcd connection flags, for commands that use the registry. */
+export const registryFlags = {
+  ...storeFlags,
   token: Flags.string({
     description: 'Bearer token for an https:// registry (roster serve); prefer ROSTER_TOKEN or keychain:ACCOUNT.',
     helpGroup: 'REGISTRY',

@@ -399,6 +399,28 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       )
     })
 
+    it('range pages over clusters, gaps and long keys: every key exactly once, in byte order', async () => {
+      const p = fresh()
+      const long = 'n'.repeat(120)
+      const keys = [
+        ...Array.from({length: 300}, (_, i) => `${p}a/${i}`),
+        ...Array.from({length: 200}, (_, i) => `${p}m/${'x'.repeat(i % 5)}/${i}`),
+        ...Array.from({length: 100}, (_, i) => `${p}q/${long}/${i}`),
+        ...Array.from({length: 20}, (_, i) => `${p}z/${String.fromCharCode(0x21 + i * 4)}`),
+      ]
+      for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
+        await store.txn(
+          [],
+          keys.slice(i, i + MAX_TXN_OPS).map((key) => ({type: 'put' as const, key, value: 'v'})),
+        )
+      }
+      const expected = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      for (const pageSize of [1, 7, 64]) {
+        const seen = (await collect(store, p, pageSize)).flatMap((page) => page.kvs.map((kv) => kv.key))
+        assert.deepEqual(seen, expected, `pages of ${pageSize}`)
+      }
+    })
+
     it('range isolates the prefix: "a/" returns neither "a" nor "ab"', async () => {
       const p = fresh()
       for (const k of ['a', 'a/', 'a/x', 'a/y/z', 'ab', 'a.', 'a0', '`', 'b']) await put(store, `${p}${k}`, k)

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, etcdFlagsFor, outputFlags, registryFlags} from '../../command/base-command.js'
+import {RosterCommand, etcdFlagsFor, outputFlags, storeFlags} from '../../command/base-command.js'
 import {holdsNoKey, registryFileToCreate, removeRegistryFile} from '../../command/registry-file.js'
 import {withReplaceHint} from '../../command/restore-conflicts.js'
 import {InvalidInputError} from '../../lib/errors.js'
@@ -24,7 +24,7 @@ To switch a fleet over: migrate, point roster serve (and every command's --regis
     replace: Flags.boolean({
       description: 'Move into a registry that is not empty (or holds an interrupted move), replacing what it holds.',
     }),
-    ...registryFlags,
+    ...storeFlags,
     ...etcdFlagsFor('to-', 'of --to'),
   }
 

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../../command/base-command.js'
+import {RosterCommand, storeFlags} from '../../command/base-command.js'
 import {withReplaceHint} from '../../command/restore-conflicts.js'
 import {InvalidInputError} from '../../lib/errors.js'
 import type {RestoreResult} from '../../lib/registry/backup/restore.js'
@@ -26,7 +26,7 @@ Tokens issued before the backup verify afterwards only if the file holds the sig
     replace: Flags.boolean({
       description: 'Restore into a registry that is not empty (or holds an interrupted restore), replacing what it holds.',
     }),
-    ...registryFlags,
+    ...storeFlags,
   }
 
   async run(): Promise<RestoreResult> {

@@ -79,6 +79,29 @@ export function prefixRangeEnd(prefix: Buffer): Buffer {
   return Buffer.from([0]) // all 0xff: to the end of the key space
 }
 
+/** How many bytes of a key after a range's prefix windowKeyNumber reads: a namespace name (63) and more. */
+const WINDOW_KEY_BYTES = 96
+
+/** The first WINDOW_KEY_BYTES bytes of `key` after its first `skip`, as a number (zeros past its end). */
+export function windowKeyNumber(key: Buffer, skip: number): bigint {
+  let n = 0n
+  for (let i = 0; i < WINDOW_KEY_BYTES; i++) n = (n << 8n) | BigInt(key[skip + i] ?? 0)
+  return n
+}
+
+/** The key `width` past `from` (both read after `prefix`), or `rangeEnd` when that is at or past it. */
+export function windowEnd(prefix: Buffer, from: Buffer, width: bigint, rangeEnd: Buffer): Buffer {
+  let n = windowKeyNumber(from, prefix.length) + width
+  if (n >> BigInt(8 * WINDOW_KEY_BYTES) > 0n) return rangeEnd
+  const bytes = Buffer.alloc(WINDOW_KEY_BYTES)
+  for (let i = WINDOW_KEY_BYTES - 1; i >= 0; i--) {
+    bytes[i] = Number(n & 0xffn)
+    n >>= 8n
+  }
+  const end = Buffer.concat([prefix, bytes])
+  return Buffer.compare(end, rangeEnd) >= 0 ? rangeEnd : end
+}
+
 function errorName(error: unknown): string {
   return (error as {constructor?: {name?: string}} | undefined)?.constructor?.name ?? ''
 }
@@ -285,18 +308,31 @@ class EtcdStore implements Store {
     return error
   }
 
-  /** Every key under `prefix`, page by page, all at `revision` (0: the revision of the first page). */
+  /**
+   * Every key under `prefix`, page by page, all at `revision` (0: the revision of the first page).
+   *
+   * etcd (3.4) answers a range with a limit by first collecting every key between its start and
+   * its end, so pages over a large prefix that all end at the prefix's end cost the square of
+   * its size (a million services: minutes). Each page after the first asks for a window of the
+   * key space that should hold about two pages, judged from the spacing of the keys just read
+   * (keys read as numbers, windowKeyNumber); a window that held too few grows, one that held
+   * too many gives a page and a narrower estimate. The windows follow each other without a gap,
+   * so every key comes once, in order, whatever the estimate.
+   */
   private async *rangeAt(prefix: string, options: RangeOptions | undefined, revision: number): AsyncIterable<RangePage> {
     let pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
     const start = this.fullKey(prefix)
     const rangeEnd = prefixRangeEnd(start)
     let from = start
+    let upper = rangeEnd
+    /** Key-space width (as windowKeyNumber counts it) per key, from the last page that had two keys. */
+    let spacing: bigint | undefined
     let first = true
     for (;;) {
       let response
       try {
         response = await this.call('range', (o) =>
-          this.client.kv.range({key: from, range_end: rangeEnd, limit: pageSize, revision: revision || undefined}, o),
+          this.client.kv.range({key: from, range_end: upper, limit: pageSize, revision: revision || undefined}, o),
         )
       } catch (error) {
         if (isMessageTooLarge(error) && pageSize > 1) {
@@ -311,8 +347,20 @@ class EtcdStore implements Store {
       // The first page comes even when empty: it carries the revision.
       if (kvs.length > 0 || first) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
       first = false
-      if (!response.more || kvs.length === 0) return
-      from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
+      if (response.more && kvs.length > 0) {
+        from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
+      } else if (upper === rangeEnd) {
+        return
+      } else {
+        from = upper
+      }
+      if (kvs.length >= 2) {
+        const width = windowKeyNumber(kvs[kvs.length - 1]!.key, start.length) - windowKeyNumber(kvs[0]!.key, start.length)
+        spacing = width / BigInt(kvs.length - 1) + 1n
+      } else if (spacing !== undefined) {
+        spacing *= 4n
+      }
+      upper = spacing === undefined ? rangeEnd : windowEnd(start, from, spacing * BigInt(2 * pageSize), rangeEnd)
     }
   }
 

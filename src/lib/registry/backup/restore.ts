@@ -132,10 +132,17 @@ async function* byKey<A extends {key: string}, B extends {key: string}>(
   }
 }
 
-/** Writes operations in transactions of at most MAX_TXN_OPS and BATCH_BYTES, each guarded by `guard`. */
+/**
+ * Writes operations in transactions of at most MAX_TXN_OPS and BATCH_BYTES, each guarded by
+ * `guard`, up to IN_FLIGHT of them at once: the keys of a restore are distinct and each
+ * transaction stands alone, so their order does not matter, and etcd answers each after a
+ * round trip and a disk write that the next need not wait for.
+ */
 class GuardedBatches {
   private ops: Operation[] = []
   private bytes = 0
+  private readonly inFlight = new Set<Promise<void>>()
+  private failure?: unknown
 
   constructor(
     private readonly store: Store,
@@ -145,19 +152,40 @@ class GuardedBatches {
 
   async add(op: Operation): Promise<void> {
     const size = txnSizeBytes([], [op])
-    if (this.ops.length >= MAX_TXN_OPS || (this.ops.length > 0 && this.bytes + size > BATCH_BYTES)) await this.flush()
+    if (this.ops.length >= MAX_TXN_OPS || (this.ops.length > 0 && this.bytes + size > BATCH_BYTES)) await this.send()
     this.ops.push(op)
     this.bytes += size
   }
 
+  /** Sends what is pending and waits for every transaction; throws the first failure. */
   async flush(): Promise<void> {
+    await this.send()
+    await Promise.all(this.inFlight)
+    if (this.failure !== undefined) throw this.failure
+  }
+
+  private async send(): Promise<void> {
+    if (this.failure !== undefined) throw this.failure
     if (this.ops.length === 0) return
-    const result = await this.store.txn(this.guard, this.ops)
-    if (!result.succeeded) throw this.lost()
+    const ops = this.ops
     this.ops = []
     this.bytes = 0
+    const sent: Promise<void> = this.store.txn(this.guard, ops).then(
+      (result) => {
+        if (!result.succeeded) this.failure ??= this.lost()
+      },
+      (error: unknown) => {
+        this.failure ??= error
+      },
+    )
+    const tracked = sent.finally(() => this.inFlight.delete(tracked))
+    this.inFlight.add(tracked)
+    if (this.inFlight.size >= IN_FLIGHT) await Promise.race(this.inFlight)
   }
 }
+
+/** Restore transactions sent before the first is answered. */
+const IN_FLIGHT = 4
 
 /**
  * The history event of a finished restore, written in the restore's last transaction (the

@@ -3,7 +3,7 @@ import {type BackupHeader, describeCounts} from './format.js'
 import type {MigrateResult} from './migrate.js'
 import type {RestoreResult} from './restore.js'
 
-/** What a backup command reports (and returns under --json). */
+/** What a backup command reports, and returns as its JSON. */
 export interface BackupResult {
   /** The file written, or "-" for standard output. */
   file: string
