@@ -1,10 +1,11 @@
 /**
  * `roster registry backup` and `registry restore` of 100,000 and 1,000,000 services, on SQLite
- * and on etcd: wall time and peak memory (maximum resident set size, /usr/bin/time -v) of each
- * command, beside what the stores do on their own in the same run: a copy of the SQLite file
- * (cp, after its WAL is checkpointed) and `etcdctl snapshot save` of the etcd member. At the
- * first size also `registry migrate` from SQLite to etcd. The registries are seeded with bare
- * store transactions of 128 operations. Prints figures; asserts nothing.
+ * and on etcd: wall time, CPU time (user and system: what a loaded machine changes least) and
+ * peak memory (maximum resident set size) of each command, from /usr/bin/time -v, beside what
+ * the stores do on their own in the same run: a copy of the SQLite file (cp, after its WAL is
+ * checkpointed) and `etcdctl snapshot save` of the etcd member. At the first size also
+ * `registry migrate` from SQLite to etcd. The registries are seeded with bare store
+ * transactions of 128 operations. Prints figures; asserts nothing.
  *
  *   npm run build && node --import tsx bench/registry-backup.ts [counts, default 100000,1000000]
  */
@@ -78,6 +79,8 @@ async function seed(registry: string, etcdPrefix: string | undefined, count: num
 
 interface Measured {
   seconds: number
+  /** User and system CPU time: what a loaded machine changes least. */
+  cpuSeconds: number
   rssMiB: number
 }
 
@@ -89,7 +92,8 @@ function measure(command: string, args: string[], env: NodeJS.ProcessEnv): Measu
   const parts = wall.split(':').map(Number)
   const seconds = parts.reduce((total, part) => total * 60 + part, 0)
   const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)![1])
-  return {seconds, rssMiB: rssKb / 1024}
+  const cpu = (name: string) => Number(new RegExp(`${name} time \\(seconds\\): ([\\d.]+)`).exec(r.stderr)![1])
+  return {seconds, cpuSeconds: cpu('User') + cpu('System'), rssMiB: rssKb / 1024}
 }
 
 const roster = (args: string[], env: NodeJS.ProcessEnv): Measured => measure(process.execPath, [BIN, ...args], env)
@@ -97,7 +101,7 @@ const mib = (file: string): string => `${(statSync(file).size / 1024 ** 2).toFix
 
 function report(label: string, m: Measured, extra = ''): void {
   console.log(
-    `${label.padEnd(52)} ${m.seconds.toFixed(1).padStart(7)} s  peak RSS ${m.rssMiB.toFixed(0).padStart(5)} MiB${extra ? `  ${extra}` : ''}`,
+    `${label.padEnd(48)} ${m.seconds.toFixed(1).padStart(7)} s wall ${m.cpuSeconds.toFixed(1).padStart(6)} s CPU  peak RSS ${m.rssMiB.toFixed(0).padStart(5)} MiB${extra ? `  ${extra}` : ''}`,
   )
 }
 
