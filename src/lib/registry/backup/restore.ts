@@ -195,6 +195,20 @@ function restoreHistoryEvent(_header: BackupHeader, _counts: KindCounts): Operat
   return []
 }
 
+/** What the passes over the file and the registry share. */
+interface Pass {
+  store: Store
+  open: () => BackupBytes
+  name: string
+  /** The first pass's fingerprints and trailer: the later passes read the same bytes. */
+  blocks: string[]
+  sha256: string
+  /** Kinds of which the registry keeps its own records beside the file's. */
+  kept: (kind: RecordKind) => boolean
+  guard: Compare[]
+  lost: () => Error
+}
+
 /**
  * Restores the backup that `open()` reads (called once per pass: three times) into `store`.
  * See the file header for the protocol.
@@ -202,111 +216,144 @@ function restoreHistoryEvent(_header: BackupHeader, _counts: KindCounts): Operat
 export async function restoreBackup(store: Store, open: () => BackupBytes, options: RestoreOptions): Promise<RestoreResult> {
   const now = options.now ?? (() => new Date())
   const {header, trailer, blocks} = await verifyBackup(open(), options.name)
+  const {markerRevision, keepAuth} = await claimRegistry(store, header, trailer.sha256, options.replace, now)
   const registry = store.description
+  const pass: Pass = {
+    store,
+    open,
+    name: options.name,
+    blocks,
+    sha256: trailer.sha256,
+    kept: (kind) => keepAuth && AUTH_KINDS.includes(kind),
+    guard: [{key: RESTORE_MARKER_KEY, modRevision: markerRevision}],
+    lost: () =>
+      new RestoreIncompleteError(
+        registry,
+        'another restore took over while this one was writing (its marker changed), so this one stopped',
+      ),
+  }
+  const stats = await writeRecords(pass)
+  const counts = await checkRecords(pass, header)
+  const final = await store.txn(pass.guard, [
+    {type: 'delete', key: RESTORE_MARKER_KEY},
+    {type: 'put', key: TOPOLOGY_KEY, value: JSON.stringify({changed: now().toISOString()})},
+    ...restoreHistoryEvent(header, counts),
+  ])
+  if (!final.succeeded) throw pass.lost()
+  return {registry, header, counts, ...stats, revision: final.revision}
+}
 
+/**
+ * Steps 2 and 3: refuses a registry that holds records or an interrupted restore (unless
+ * `replace`), then writes the marker. Returns its revision, and whether the registry keeps its
+ * own signing key, token records and revocations (a file without secrets over a registry with a key).
+ */
+async function claimRegistry(
+  store: Store,
+  header: BackupHeader,
+  sha256: string,
+  replace: boolean,
+  now: () => Date,
+): Promise<{markerRevision: number; keepAuth: boolean}> {
+  const registry = store.description
   const before = await store.snapshot()
-  let markerRevision: number
-  let keepAuth: boolean
   try {
     let marker: KeyValue | undefined
     for await (const page of before.range(RESTORE_MARKER_KEY, {pageSize: 1})) marker = page.kvs.find((kv) => kv.key === RESTORE_MARKER_KEY)
     const counts = await countRecords(before)
-    if (!options.replace) {
+    if (!replace) {
       if (marker) throw new InterruptedRestoreError(registry, marker.value)
       if (RECORD_KINDS.some((kind) => counts[kind] > 0)) throw new RegistryNotEmptyError(registry, counts)
     }
-    keepAuth = !header.secrets && counts['signing-key'] > 0
-    const value = JSON.stringify({backup: trailer.sha256, source: header.source, started: now().toISOString()})
+    const value = JSON.stringify({backup: sha256, source: header.source, started: now().toISOString()})
     const result = await store.txn(
       [{key: RESTORE_MARKER_KEY, modRevision: marker?.modRevision ?? 0}],
       [{type: 'put', key: RESTORE_MARKER_KEY, value}],
     )
-    if (!result.succeeded)
+    if (!result.succeeded) {
       throw new ConflictError(`registry ${registry}: another restore into it started at the same time; nothing was written`)
-    markerRevision = result.revision
+    }
+    return {markerRevision: result.revision, keepAuth: !header.secrets && counts['signing-key'] > 0}
   } finally {
     await before.close()
   }
+}
 
-  const kept = (kind: RecordKind): boolean => keepAuth && AUTH_KINDS.includes(kind)
-  const guard: Compare[] = [{key: RESTORE_MARKER_KEY, modRevision: markerRevision}]
-  const lost = () =>
-    new RestoreIncompleteError(registry, 'another restore took over while this one was writing (its marker changed), so this one stopped')
-  const sameFile = (parser: BackupParser): void => {
-    if (parser.trailer?.sha256 !== trailer.sha256)
-      throw new RestoreIncompleteError(registry, `${options.name} changed while it was being restored`)
+/** Walks the file and a snapshot of the registry side by side, in key order. */
+async function* fileBesideRegistry(
+  pass: Pass,
+  snapshot: Snapshot,
+): AsyncGenerator<{key: string; record?: BackupRecord; stored?: StoredRecord}> {
+  const parser = new BackupParser(pass.name, {trusted: pass.blocks})
+  for await (const {key, a, b} of byKey<BackupRecord, StoredRecord>(readBackup(pass.open(), parser), storedRecords(snapshot))) {
+    yield {key, record: a, stored: b}
   }
+  if (parser.trailer?.sha256 !== pass.sha256) {
+    throw new RestoreIncompleteError(pass.store.description, `${pass.name} changed while it was being restored`)
+  }
+}
 
-  // Step 4: make the registry hold what the file holds.
+/** Step 4: puts each record that is missing or different, deletes each key the file does not hold. */
+async function writeRecords(pass: Pass): Promise<{written: number; deleted: number; unchanged: number; kept: number}> {
   const stats = {written: 0, deleted: 0, unchanged: 0, kept: 0}
-  const writing = await store.snapshot()
+  const snapshot = await pass.store.snapshot()
   try {
-    const batches = new GuardedBatches(store, guard, lost)
-    const parser = new BackupParser(options.name, {trusted: blocks})
-    for await (const {key, a: record, b: stored} of byKey<BackupRecord, StoredRecord>(readBackup(open(), parser), storedRecords(writing))) {
+    const batches = new GuardedBatches(pass.store, pass.guard, pass.lost)
+    for await (const {key, record, stored} of fileBesideRegistry(pass, snapshot)) {
       if (record) {
         if (stored?.kv.value === record.value) stats.unchanged++
         else {
           await batches.add({type: 'put', key, value: record.value})
           stats.written++
         }
-      } else if (kept(stored!.spec.kind)) stats.kept++
+      } else if (pass.kept(stored!.spec.kind)) stats.kept++
       else {
         await batches.add({type: 'delete', key})
         stats.deleted++
       }
     }
     await batches.flush()
-    sameFile(parser)
   } finally {
-    await writing.close()
+    await snapshot.close()
   }
+  return stats
+}
 
-  // Step 5: every record there, equal, and nothing else.
+/** Step 5: every record there, equal, and nothing else; returns what the registry holds, by kind. */
+async function checkRecords(pass: Pass, header: BackupHeader): Promise<KindCounts> {
+  const registry = pass.store.description
   const counts = zeroCounts()
   const differences: string[] = []
   let different = 0
-  const checking = await store.snapshot()
+  const snapshot = await pass.store.snapshot()
   try {
-    const parser = new BackupParser(options.name, {trusted: blocks})
-    for await (const {key, a: record, b: stored} of byKey<BackupRecord, StoredRecord>(
-      readBackup(open(), parser),
-      storedRecords(checking),
-    )) {
+    for await (const {key, record, stored} of fileBesideRegistry(pass, snapshot)) {
       if (stored) counts[stored.spec.kind]++
       let problem: string | undefined
       if (record && !stored) problem = `${key} is missing`
       else if (record && stored && !sameRecord(record, stored.kv.value)) problem = `${key} differs`
-      else if (!record && !kept(stored!.spec.kind)) problem = `${key} is not in the backup`
+      else if (!record && !pass.kept(stored!.spec.kind)) problem = `${key} is not in the backup`
       if (problem && ++different <= 3) differences.push(problem)
     }
-    sameFile(parser)
   } finally {
-    await checking.close()
+    await snapshot.close()
   }
   if (different > 0) {
+    const listed = `${differences.join('; ')}${different > 3 ? '; …' : ''}`
     throw new RestoreIncompleteError(
       registry,
-      `after writing, it does not hold what the backup holds (${different} difference${different === 1 ? '' : 's'}: ${differences.join('; ')}${different > 3 ? '; …' : ''}): another process wrote to it meanwhile`,
+      `after writing, it does not hold what the backup holds (${different} difference${different === 1 ? '' : 's'}: ${listed}): another process wrote to it meanwhile`,
     )
   }
   for (const kind of RECORD_KINDS) {
-    if (kept(kind) ? counts[kind] < header.counts[kind] : counts[kind] !== header.counts[kind]) {
+    if (pass.kept(kind) ? counts[kind] < header.counts[kind] : counts[kind] !== header.counts[kind]) {
       throw new RestoreIncompleteError(
         registry,
         `after writing, it holds ${counts[kind]} records of kind ${kind}, the header counts ${header.counts[kind]}`,
       )
     }
   }
-
-  // Step 6: done.
-  const final = await store.txn(guard, [
-    {type: 'delete', key: RESTORE_MARKER_KEY},
-    {type: 'put', key: TOPOLOGY_KEY, value: JSON.stringify({changed: now().toISOString()})},
-    ...restoreHistoryEvent(header, counts),
-  ])
-  if (!final.succeeded) throw lost()
-  return {registry, header, counts, ...stats, revision: final.revision}
+  return counts
 }
 
 function sameRecord(record: BackupRecord, stored: string): boolean {
