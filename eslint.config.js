@@ -22,6 +22,21 @@ export default tseslint.config(
     },
   },
   {
+    // src/lib speaks in settings; only src/command and src/commands know oclif and flags
+    // (test/unit/command-settings.test.ts also fails on a --flag named under src/lib).
+    files: ['src/lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {group: ['@oclif/*'], message: 'src/lib never imports oclif: name the setting, and let src/command/ map it to a flag.'},
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: {globals: {process: 'readonly', console: 'readonly', URL: 'readonly'}},
   },

@@ -12,13 +12,10 @@ import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {serviceKey, serverKey} from '../src/lib/registry/keys.js'
-import type {Server, Service} from '../src/lib/registry/model.js'
-import {serviceId} from '../src/lib/registry/service-id.js'
-import {openStore} from '../src/lib/store/open-store.js'
-import {MAX_TXN_OPS, type Operation} from '../src/lib/store/store.js'
+import type {Service} from '../src/lib/registry/model.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
+import {seedRegistry} from '../test/support/seed-registry.js'
 import {createToken, http, startServe, type ServeProcess} from '../test/support/serve-server.js'
 import {arg, median} from './bench-support.js'
 
@@ -26,44 +23,6 @@ const SERVERS = 10
 const services = arg('services', 100_000)
 const etcdServices = arg('etcd-services', 20_000)
 const seconds = arg('seconds', 10)
-
-async function seed(registry: string, count: number): Promise<number> {
-  const started = Date.now()
-  const store = await openStore({registry, timeoutMs: 60_000})
-  try {
-    const modified = new Date().toISOString()
-    const servers: Operation[] = Array.from({length: SERVERS}, (_, i) => {
-      const server: Server = {name: `prom${i}`, labels: {}, state: 'active', modified}
-      return {type: 'put', key: serverKey(server.name), value: JSON.stringify(server)}
-    })
-    await store.txn([], servers)
-    const pending: Promise<unknown>[] = []
-    for (let start = 0; start < count; start += MAX_TXN_OPS) {
-      const ops: Operation[] = []
-      for (let i = start; i < Math.min(count, start + MAX_TXN_OPS); i++) {
-        const endpoint = `http://host-${i}.dc${i % 3}.example.com:9100/metrics`
-        const service: Service = {
-          id: serviceId('default', endpoint),
-          name: `node-${i % 100}`,
-          namespace: 'default',
-          endpoint,
-          labels: {app: 'node', rack: `r${i % 40}`},
-          selector: '',
-          servers: [`prom${i % SERVERS}`],
-          description: '',
-          modified,
-        }
-        ops.push({type: 'put', key: serviceKey('default', service.id), value: JSON.stringify(service)})
-      }
-      pending.push(store.txn([], ops))
-      if (pending.length >= 16) await Promise.all(pending.splice(0))
-    }
-    await Promise.all(pending)
-  } finally {
-    await store.close()
-  }
-  return Date.now() - started
-}
 
 /** Bytes on the wire (no decompression), and the content-encoding. */
 async function rawBytes(url: string, headers: Record<string, string>): Promise<string> {
@@ -143,7 +102,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-serve-'))
 try {
   const registry = `sqlite:${path.join(dir, 'registry.db')}`
   console.log(`SQLite: seeding ${services} services on ${SERVERS} servers...`)
-  console.log(`  seeded in ${(await seed(registry, services)) / 1000} s`)
+  console.log(`  seeded in ${(await seedRegistry(registry, services, SERVERS)) / 1000} s`)
   const token = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
   let started = Date.now()
   const serve = await startServe({registry, startTimeoutMs: 120_000})
@@ -173,7 +132,7 @@ try {
   console.log(`\netcd: seeding ${etcdServices} services on ${SERVERS} servers...`)
   const etcd = await startEtcd({args: ['--quota-backend-bytes', String(4 * 1024 ** 3)]})
   try {
-    console.log(`  seeded in ${(await seed(etcd.url, etcdServices)) / 1000} s`)
+    console.log(`  seeded in ${(await seedRegistry(etcd.url, etcdServices, SERVERS)) / 1000} s`)
     const etcdToken = await createToken(etcd.url, {id: 'prometheus', role: 'read', namespaces: ['*']})
     started = Date.now()
     const serveEtcd = await startServe({registry: etcd.url, startTimeoutMs: 120_000})

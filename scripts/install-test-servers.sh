@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages roster's build and tests need: the real servers the integration
 # tests start (etcd, PowerDNS with its SQLite backend, BIND and dig), the headers keytar builds
-# against, and kubectl when the machine has none. Run as root (or with sudo).
+# against, chromium for the console's browser tests, kubectl when the machine has none, and
+# podman with buildah for the image (with the containers.conf drop-in these machines need).
+# Run as root (or with sudo).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(
@@ -16,6 +18,8 @@ packages=(
   sqlite3 openssl ca-certificates
   lintian bash-completion zsh util-linux   # the .deb's checks, the completion tests in real shells, script(1)
   dpkg-dev adduser systemd   # npm run package (dpkg-deb, dpkg-shlibdeps), its maintainer scripts, systemd-analyze verify
+  podman runc buildah skopeo binutils   # npm run image (buildah, readelf, strip) and the image tests (podman, skopeo)
+  chromium               # the web console's browser tests (playwright-core drives it; no browser is downloaded)
 )
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
@@ -29,7 +33,18 @@ fi
 for svc in named bind9 pdns etcd prometheus prometheus-blackbox-exporter; do
   (command -v systemctl >/dev/null 2>&1 && systemctl stop "$svc" 2>/dev/null) || true
 done
-for bin in etcd prometheus-node-exporter prometheus-blackbox-exporter pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session lintian zsh dpkg-deb dpkg-shlibdeps systemd-analyze; do
+# podman on these machines: runc (crun is refused here) and no default ulimits (setting them is
+# refused too). A drop-in, so that the packaged containers.conf stays as Debian ships it.
+install -d -m 0755 /etc/containers/containers.conf.d
+cat >/etc/containers/containers.conf.d/50-roster-tests.conf <<'CONF'
+# Written by roster's scripts/install-test-servers.sh: what podman needs on the test machines.
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+CONF
+for bin in podman runc buildah skopeo readelf etcd prometheus-node-exporter prometheus-blackbox-exporter pdns_server named named-checkzone dig kubectl sqlite3 openssl prometheus promtool gnome-keyring-daemon dbus-run-session lintian zsh dpkg-deb dpkg-shlibdeps systemd-analyze chromium; do
   command -v "$bin" >/dev/null || { echo "missing after install: $bin" >&2; exit 1; }
 done
 echo "test servers installed: $(etcd --version | head -1); $(pdns_server --version 2>&1 | grep -o 'Authoritative Server [0-9.]*'); $(named -v)"

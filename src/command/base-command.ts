@@ -12,18 +12,20 @@ import type {RemoteRegistryOptions} from '../lib/registry/remote-registry.js'
 import type {TokenClient} from '../lib/auth/token-client.js'
 import type {Column} from '../lib/output/print-rows.js'
 import {ExitCode, InvalidInputError, RosterError, exitCodeOf} from '../lib/errors.js'
-import {parseDuration} from '../lib/config/duration.js'
+import {parseDuration, timerMs} from '../lib/config/duration.js'
 import {checkNoReplacementCharacter} from '../lib/text/input-limits.js'
 import {NOT_LAYERED, type FlagSpec, type ValueSource, envNameOf, layeredValue} from '../lib/config/layers.js'
 import {isSecretName, scrubSecrets} from '../lib/config/secrets.js'
-import {ETCD_OPTIONS, type EtcdOptionName, isRemoteRegistry} from '../lib/store/open-store.js'
+import {isRemoteRegistry} from '../lib/store/open-store.js'
 import {type ParseContext, parseErrorAsInvalidInput} from './parse-error.js'
 import {holdsNoKey, registryFileToCreate, removeRegistryFile} from './registry-file.js'
 import {watchRemoteCalls} from './remote-calls.js'
+import {nameSettings, typedName} from './settings.js'
 
 export type RosterFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RosterCommand)['baseFlags'] & T['flags']>
 export type RosterArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 export {envNameOf, type ValueSource}
+export {etcdFlagsFor, registryFlags, storeFlags} from './registry-flags.js'
 
 /** A one-line error message is cut here (the --json error keeps every problem in `problems`). */
 const MAX_MESSAGE_CHARS = 2000
@@ -39,46 +41,6 @@ export function outputFlags<F extends string>(formats: readonly F[], defaultForm
     })(),
     'no-headers': Flags.boolean({description: 'Omit the header line of tables and CSV.'}),
   }
-}
-
-/**
- * The `--etcd-*` flags, one per entry of ETCD_OPTIONS (src/lib/store/open-store.ts); with a
- * `prefix` ("to-"), the same flags for a second registry (`registry migrate --to`).
- */
-export function etcdFlagsFor<P extends string = ''>(prefix = '' as P, what = '') {
-  return Object.fromEntries(
-    Object.entries(ETCD_OPTIONS).map(([name, o]) => [
-      `${prefix}${name}`,
-      Flags.string({
-        description: what
-          ? `${o.description.replace(/\.$/, '').replace(/ROSTER_ETCD_/g, envNameOf(`${prefix}etcd-`))} (${what}).`
-          : o.description,
-        helpGroup: 'REGISTRY',
-        ...('default' in o ? {default: o.default} : {}),
-      }),
-    ]),
-  ) as Record<`${P}${EtcdOptionName}`, Interfaces.OptionFlag<string | undefined>>
-}
-
-const etcdFlags = etcdFlagsFor()
-
-/** The flags of a registry's store (sqlite: or etcd://), for commands that refuse an https:// registry. */
-export const storeFlags = {
-  registry: Flags.string({
-    description: 'Registry: sqlite:PATH (default: $XDG_DATA_HOME/roster/registry.db) or etcd://HOST:PORT[,HOST:PORT...].',
-    helpGroup: 'REGISTRY',
-  }),
-  ...etcdFlags,
-}
-
-/** The registry location and etcd connection flags, for commands that use the registry. */
-export const registryFlags = {
-  ...storeFlags,
-  token: Flags.string({
-    description: 'Bearer token for an https:// registry (roster serve); prefer ROSTER_TOKEN or keychain:ACCOUNT.',
-    helpGroup: 'REGISTRY',
-  }),
-  'registry-ca': Flags.string({description: 'CA certificate file to trust for an https:// registry.', helpGroup: 'REGISTRY'}),
 }
 
 export abstract class RosterCommand<T extends typeof Command> extends Command {
@@ -121,7 +83,10 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     await super.init()
     this.stopWatchingCalls = await watchRemoteCalls({quiet: this.jsonEnabled()})
     const ctor = this.ctor as typeof RosterCommand
-    const explicitConfig = argvValue(this.argv, 'config') ?? process.env.ROSTER_CONFIG
+    const typedConfig = argvValue(this.argv, 'config')
+    const explicitConfig = typedConfig ?? process.env.ROSTER_CONFIG
+    // Read before the flags are parsed: an error about the file names --config or ROSTER_CONFIG as typed.
+    if (explicitConfig) this.valueSources.set('config', typedConfig === undefined ? 'env ROSTER_CONFIG' : 'flag')
     const {loadConfig} = await import('../lib/config/load-config.js')
     this.loadedConfig = await loadConfig({explicitPath: explicitConfig || undefined})
     const {checkConfigKeys} = await import('../lib/config/layers.js')
@@ -152,7 +117,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     this.args = args as RosterArgs<T>
     this.argvParsed = (argv as unknown[]).map(String)
     const timeout = (flags as {timeout?: string}).timeout
-    if (timeout) this.timeoutMs = parseDuration(timeout, this.valueSources.get('timeout') === 'flag' ? '--timeout' : 'timeout')
+    if (timeout !== undefined) this.timeoutMs = timerMs(parseDuration(timeout, 'timeout'))
     // roster login (issue 9): without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
     const f = flags as Record<string, unknown>
     const remote = typeof f.registry === 'string' && isRemoteRegistry(f.registry)
@@ -180,13 +145,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   private checkUtf8(flags: Record<string, unknown>, args: Record<string, unknown>): void {
     const values = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x) => typeof x === 'string') : [])
     for (const [name, value] of Object.entries(flags)) {
-      const source = this.valueSources.get(name) ?? 'flag'
-      const field = source.startsWith('env ')
-        ? source.slice(4)
-        : source.startsWith('file ')
-          ? `${name} (in ${source.slice(5)})`
-          : `--${name}`
-      for (const text of values(value)) checkNoReplacementCharacter(field, text)
+      for (const text of values(value)) checkNoReplacementCharacter(typedName(name, this.valueSources.get(name)), text)
     }
     for (const [name, value] of Object.entries(args)) for (const text of values(value)) checkNoReplacementCharacter(name, text)
   }
@@ -228,7 +187,8 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   /** The registry store named by the registry flags, opened once and closed when the command ends. */
   protected async openStore(): Promise<Store> {
     if (this.store) return this.store
-    const {openStore, storeOptionsFromFlags} = await import('../lib/store/open-store.js')
+    const {openStore} = await import('../lib/store/open-store.js')
+    const {storeOptionsFromFlags} = await import('./registry-flags.js')
     if (!this.readOnlyStore()) this.newRegistryFile = registryFileToCreate((this.flags as {registry?: string}).registry)
     this.store = await openStore({
       ...storeOptionsFromFlags(this.flags as Record<string, unknown>, this.timeoutMs),
@@ -318,9 +278,23 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
       .map(([, value]) => value as string)
   }
 
+  /**
+   * A library error as the user should read it: naming the flag, ROSTER_ variable or config key
+   * they gave instead of the setting (src/command/settings.ts). For errors a command reports
+   * itself (a failed pass of a loop) as well as those that end it.
+   */
+  protected nameSettings<E>(error: E): E {
+    const ctor = this.ctor as typeof RosterCommand
+    return nameSettings(error, {
+      flags: new Set(Object.keys({...ctor.baseFlags, ...ctor.flags})),
+      args: new Set(Object.keys(ctor.args ?? {})),
+      sources: this.valueSources,
+    })
+  }
+
   protected override async catch(caught: Error & {exitCode?: number}): Promise<unknown> {
     if (caught instanceof Errors.ExitError) throw caught
-    const error = parseErrorAsInvalidInput(caught, this.parseContext()) ?? caught
+    const error = this.nameSettings(parseErrorAsInvalidInput(caught, this.parseContext()) ?? caught)
     const exitCode = exitCodeOf(error)
     const debug = this.argv.includes('--debug') || isTruthy(process.env.ROSTER_DEBUG)
     let message = scrubSecrets(this.oneLine(error, exitCode), this.secretValues())

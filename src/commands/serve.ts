@@ -1,14 +1,20 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../command/base-command.js'
+import {RosterCommand, storeFlags} from '../command/base-command.js'
 import {InvalidInputError} from '../lib/errors.js'
 import {oidcOptionsOf, oidcServeFlags} from '../command/oidc-flags.js'
+import {consoleOptionsOf, consoleServeFlags} from '../command/console-flags.js'
+import {LIMITS} from '../lib/server/limits.js'
 
-const {token: _token, 'registry-ca': _registryCa, ...storeFlags} = registryFlags
+/** One flag per limit of serve's limits table, named as its setting. */
+const limitFlags = Object.fromEntries(
+  LIMITS.map((limit) => [limit.setting, Flags.string({description: limit.description, default: limit.default, helpGroup: 'LIMITS'})]),
+)
 
 export default class Serve extends RosterCommand<typeof Serve> {
   static override description = `Serve the registry (SQLite or etcd) over HTTP/JSON: the API under /v1/ (OpenAPI at /v1/openapi.json), Prometheus http_sd at /v1/sd/SERVER[/NAMESPACE], /metrics, /healthz and /readyz.
-Every /v1 request needs a bearer token (roster token create); --auth none makes every caller admin and is accepted only on a loopback --listen. Off loopback, HTTPS (--tls-cert, --tls-key) is required unless --insecure-plaintext.
+Every /v1 request needs a bearer token (roster token create); --auth none makes every caller admin and is accepted only on a loopback --listen. Off loopback, HTTPS (--tls-cert, --tls-key) is required: serve never sends tokens in clear over a network.
+Every limit against misbehaving clients (timeouts, connections in total and per client address, request sizes, http_sd renders at once) has a flag below and a counter in /metrics (docs/serve.md).
 Answers come from an in-memory view of the registry that follows the store (etcd's watch; on SQLite, a poll of the store revision every 100 ms): a change made anywhere is served within a second. SIGTERM stops accepting connections, finishes the requests in flight and exits 0.`
 
   static override examples = [
@@ -18,19 +24,22 @@ Answers come from an in-memory view of the registry that follows the store (etcd
   ]
 
   static override flags = {
-    listen: Flags.string({description: 'Address to listen on, HOST:PORT (loopback by default).', default: '127.0.0.1:3002'}),
+    listen: Flags.string({
+      description:
+        'Address to listen on: PORT or :PORT (127.0.0.1), HOST:PORT, [IPv6]:PORT; 0.0.0.0:PORT or [::]:PORT for every interface (needs TLS).',
+      default: '127.0.0.1:3002',
+    }),
     'tls-cert': Flags.string({description: 'PEM certificate (chain) file: serve HTTPS.'}),
     'tls-key': Flags.string({description: 'PEM private key file for --tls-cert.'}),
-    'insecure-plaintext': Flags.boolean({
-      description: 'Allow plain HTTP on a non-loopback address (tokens then cross the network in clear).',
-    }),
     auth: Flags.string({
       description: 'token: bearer machine tokens; none: every caller is admin (loopback only).',
       options: ['token', 'none'],
       default: 'token',
     }),
     ...oidcServeFlags,
+    ...consoleServeFlags,
     ...storeFlags,
+    ...limitFlags,
   }
 
   async run(): Promise<void> {
@@ -49,11 +58,14 @@ Answers come from an in-memory view of the registry that follows the store (etcd
       listen: this.flags.listen,
       tlsCert: this.flags['tls-cert'],
       tlsKey: this.flags['tls-key'],
-      insecurePlaintext: this.flags['insecure-plaintext'],
       auth: this.flags.auth as 'token' | 'none',
       oidc,
       version: this.config.version,
       log: (line) => process.stderr.write(`roster serve: ${line}\n`),
+      console: await consoleOptionsOf(this.flags, this.config.root),
+      limits: Object.fromEntries(
+        LIMITS.map((limit) => [limit.setting, (this.flags as Record<string, unknown>)[limit.setting] as string | undefined]),
+      ),
     })
   }
 }

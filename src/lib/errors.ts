@@ -1,6 +1,6 @@
 /**
  * The error classes of roster and their exit codes. Every command maps a thrown error to its
- * exit code through `exitCodeOf`; oclif reads `exitCode` too, so the code survives `--json`.
+ * exit code through `exitCodeOf`; oclif reads `exitCode` too, so the code survives JSON output.
  *
  * 0 ok · 1 unexpected failure · 2 usage or invalid input · 3 backend unavailable (retryable)
  * · 4 not authenticated or not allowed · 5 not found · 6 conflict. Command-specific codes
@@ -19,28 +19,60 @@ export const ExitCode = {
   unsafePlan: 9,
 } as const
 
+export interface RosterErrorOptions {
+  cause?: unknown
+  /** The setting at fault, named as in the config file (`registry`, `owner-id`, `listen`), or a field of the input. */
+  field?: string
+}
+
+const SETTING_OPEN = '\u{E000}'
+const SETTING_CLOSE = '\u{E001}'
+const MARKED_SETTING = /\u{E000}([^\u{E000}\u{E001}]*)\u{E001}/gu
+
+/**
+ * A setting named inside an error message, as in `required with ${setting('tls-cert')}`: the
+ * message reads its bare name (`tls-cert`); the command layer shows the user the flag that sets
+ * it. Library code names settings this way, never as flags.
+ */
+export function setting(name: string): string {
+  return `${SETTING_OPEN}${name}${SETTING_CLOSE}`
+}
+
+/**
+ * The base of roster's errors. Library code names settings as the config file does, never as
+ * flags: `field` is the setting at fault, and settings named in the message are marked with
+ * `setting()`. The command layer (src/command/settings.ts) turns both into what the user typed.
+ */
 export class RosterError extends Error {
   readonly exitCode: number = ExitCode.failure
-  /** A short machine-readable code for `--json` output. */
+  /** A short machine-readable code for JSON output. */
   readonly code: string = 'failure'
+  readonly field?: string
+  /** The message with its settings marked (see `setting`), when it names any. */
+  declare readonly template?: string
 
-  constructor(message: string, options?: {cause?: unknown}) {
-    super(message, options)
+  constructor(message: string, options?: RosterErrorOptions) {
+    super(message.replace(MARKED_SETTING, '$1'), options?.cause === undefined ? undefined : {cause: options.cause})
     this.name = new.target.name
+    if (options?.field !== undefined) this.field = options.field
+    if (this.message !== message) Object.defineProperty(this, 'template', {value: message, writable: true})
   }
+}
+
+/** Each setting a message template marks, replaced by `name(setting)`. */
+export function renderSettings(template: string, name: (setting: string) => string): string {
+  return template.replace(MARKED_SETTING, (_marked, settingName: string) => name(settingName))
 }
 
 /** Usage errors and invalid input: names the field and the value. Exit 2. */
 export class InvalidInputError extends RosterError {
   override readonly exitCode: number = ExitCode.invalidInput
   override readonly code: string = 'invalid_input'
-  readonly field?: string
-  /** Every problem, when the message lists only the first few (see listProblems); all of them go into --json. */
+  /** Every problem, when the message lists only the first few (see listProblems); all of them go into JSON output. */
   readonly problems?: string[]
 
-  constructor(message: string, options?: {cause?: unknown; field?: string; problems?: string[]}) {
+  constructor(message: string, options?: RosterErrorOptions & {problems?: string[]}) {
     super(message, options)
-    this.field = options?.field
     if (options?.problems) this.problems = options.problems
   }
 
@@ -77,6 +109,14 @@ export class ConflictError extends RosterError {
   override readonly code: string = 'conflict'
 }
 
+/**
+ * A conditional write or delete (HTTP If-Match, the library's expectRevision) whose object moved:
+ * its revision is no longer the one expected. Nothing was changed. Exit 6, HTTP 412.
+ */
+export class PreconditionFailedError extends ConflictError {
+  override readonly code: string = 'precondition_failed'
+}
+
 /** A request body or value larger than the limit (HTTP 413). Exit 2. */
 export class TooLargeError extends InvalidInputError {
   override readonly code: string = 'too_large'
@@ -87,8 +127,8 @@ export class CommandExitError extends RosterError {
   override readonly exitCode: number
   override readonly code: string
 
-  constructor(message: string, exitCode: number, code: string) {
-    super(message)
+  constructor(message: string, exitCode: number, code: string, options?: RosterErrorOptions) {
+    super(message, options)
     this.exitCode = exitCode
     this.code = code
   }

@@ -52,7 +52,10 @@ describe('command contract', () => {
 
     const badEnv = await runCli(['config', 'show'], {env: isolatedEnv({ROSTER_TIMEOUT: 'soon'})})
     assert.equal(badEnv.code, 2)
-    assert.equal(badEnv.stderr.trim(), 'roster: timeout "soon": expected a duration such as 500ms, 10s, 1m or 1h30m')
+    assert.equal(
+      badEnv.stderr.trim(),
+      'roster: ROSTER_TIMEOUT "soon": expected a duration such as 500ms, 30s, 1h30m or 7d (a whole number and a unit: ms, s, m, h, d, w, y)',
+    )
 
     const badOption = await runCli(['config', 'show'], {env: isolatedEnv({ROSTER_OUTPUT: 'xml'})})
     assert.equal(badOption.code, 2)
@@ -87,7 +90,7 @@ describe('command contract', () => {
     const body = JSON.parse(result.stdout) as {error: {code: string; exitCode: number; message: string}}
     assert.equal(body.error.code, 'invalid_input')
     assert.equal(body.error.exitCode, 2)
-    assert.match(body.error.message, /timeout "never"/)
+    assert.match(body.error.message, /^ROSTER_TIMEOUT "never"/)
   })
 
   it('prints a tab-separated table when stdout is not a terminal, and honours --no-headers', async () => {

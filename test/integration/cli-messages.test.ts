@@ -83,7 +83,7 @@ describe('endpoints', () => {
     fails(
       await runCli(['service', 'register', 'node', '-e', 'db1:9100']),
       2,
-      'roster: endpoint "db1:9100": has no scheme; add http:// or https:// (http://db1:9100)',
+      'roster: --endpoint "db1:9100": has no scheme; add http:// or https:// (http://db1:9100)',
     )
   })
 

@@ -313,7 +313,7 @@ describe('etcd store: authentication', () => {
     await withStore({}, async (store) => {
       await assert.rejects(store.get('k'), (error: unknown) => {
         assert.ok(error instanceof NotAllowedError, String(error))
-        assert.match(error.message, /--etcd-username/)
+        assert.match(error.message, /set etcd-username and etcd-password/)
         return true
       })
     })

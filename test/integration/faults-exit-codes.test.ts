@@ -145,6 +145,16 @@ describe('every error class exits with its own code, never 1', () => {
       const r = await runCli(['namespace', 'unregister', 'team', '--registry', registry], {env})
       expectClass(r, ExitCode.conflict, 'ConflictError')
     },
+    PreconditionFailedError: async () => {
+      // A conditional write whose service moved: locally, and through serve (HTTP 412).
+      const stale = ['service', 'register', 'web', '-e', 'http://127.0.0.1:9100/metrics', '--if-revision', '0']
+      expectClass(await runCli([...stale, '--registry', registry], {env}), ExitCode.conflict, 'PreconditionFailedError')
+      const j = await runCli([...stale, '--registry', registry, '--json'], {env})
+      expectJsonClass(j, 6, 'precondition_failed', 'PreconditionFailedError --json')
+      const admin = await createToken(registry, {id: 'admin-412', role: 'admin', namespaces: ['*']})
+      const remote = await runCli([...stale, '--registry', serve.url, '--token', admin, '--json'], {env})
+      expectJsonClass(remote, 6, 'precondition_failed', 'PreconditionFailedError --json (roster serve)')
+    },
     CommandExitError: async () => {
       // 7: the node-status gate.
       const gate = await runCli(['node-status', '--kubeconfig', kube.kubeconfigPath(), '--fail-if-not-ready', '0'], {env})

@@ -155,15 +155,15 @@ describe('node-status --serve (exporter)', () => {
     setReady('c', 'False')
   })
 
-  it('sends nothing to the API while nothing changes: one open watch, bookmarks on it', async () => {
-    await until(() => api.openWatchCount() === 1, 'one watch')
+  it('sends nothing to the API while nothing changes: two open watches (nodes, Leases), bookmarks on them', async () => {
+    await until(() => api.openWatchCount() === 2, 'two watches')
     api.resetRequests()
     // Ten bookmarks (one every 300 ms) on the open watch: time passed with the exporter connected.
     const bookmarks = api.bookmarksSent()
     await until(() => api.bookmarksSent() >= bookmarks + 10, 'ten bookmarks on the open watch')
     for (let i = 0; i < 20; i++) await scrape()
     assert.equal(api.requests.length, 0, api.requests.map((r) => `${r.verb} ${r.path}`).join(', '))
-    assert.equal(api.openWatchCount(), 1)
+    assert.equal(api.openWatchCount(), 2)
   })
 
   it('keeps the last state and reports last_error when the API goes away; recovers when it returns', async () => {

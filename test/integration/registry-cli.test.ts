@@ -165,25 +165,25 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       await registerServers()
       const before = ok(await cli('service', 'list', '-o', 'json')).stdout
       const servers = ok(await cli('server', 'list', '-o', 'json')).stdout
-      fails(await cli('service', 'register', 'x', '-e', 'ftp://x'), 2, /^roster: endpoint "ftp:\/\/x": scheme "ftp" is not allowed/)
-      fails(await cli('service', 'register', 'x', '-e', 'http://ok/', '-e', 'nope'), 2, /^roster: endpoint "nope": /)
+      fails(await cli('service', 'register', 'x', '-e', 'ftp://x'), 2, /^roster: --endpoint "ftp:\/\/x": scheme "ftp" is not allowed/)
+      fails(await cli('service', 'register', 'x', '-e', 'http://ok/', '-e', 'nope'), 2, /^roster: --endpoint "nope": /)
       fails(await cli('service', 'register', 'a/b', '-e', 'http://x/'), 2, /^roster: name "a\/b": /)
-      fails(await cli('service', 'register', 'x', '-e', 'http://x/', '-l', 'a=b c'), 2, /^roster: label "a=b c": /)
+      fails(await cli('service', 'register', 'x', '-e', 'http://x/', '-l', 'a=b c'), 2, /^roster: --label "a=b c": /)
       fails(
         await cli('service', 'register', 'x', '-e', 'http://x/', '-s', 'env in prod'),
         2,
-        /^roster: selector "env in prod": expected "\(" .* at position 8$/,
+        /^roster: --selector "env in prod": expected "\(" .* at position 8$/,
       )
       fails(
         await cli('service', 'register', 'x', '-e', 'http://x/', '-s', 'env=qa'),
         2,
-        /^roster: selector "env=qa": matches none of the 2 registered servers/,
+        /^roster: --selector "env=qa": matches none of the 2 registered servers/,
       )
-      fails(await cli('service', 'register', 'x'), 2, /^roster: endpoint "": /)
+      fails(await cli('service', 'register', 'x'), 2, /^roster: --endpoint "": /)
       fails(await cli('server', 'register', 'bad.name'), 2, /^roster: server "bad.name": /)
-      fails(await cli('server', 'register', 'p', '-l', 'x'), 2, /^roster: label "x": expected name=value$/)
-      fails(await cli('server', 'list', '-s', '!'), 2, /^roster: selector "!": /)
-      fails(await cli('service', 'list', '--name', '('), 2, /^roster: name "\(": not a valid regular expression/)
+      fails(await cli('server', 'register', 'p', '-l', 'x'), 2, /^roster: --label "x": expected name=value$/)
+      fails(await cli('server', 'list', '-s', '!'), 2, /^roster: --selector "!": /)
+      fails(await cli('service', 'list', '--name', '('), 2, /^roster: --name "\(": not a valid regular expression/)
       fails(await cli('service', 'unregister', 'not-a-url'), 2, /^roster: endpoint "not-a-url": /)
       fails(await cli('namespace', 'register', 'x', '--export', 'weird'), 2, /export/)
       fails(await cli('server', 'unregister', 'prom9'), 5, /^roster: server "prom9" is not registered/)
@@ -237,8 +237,9 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       await registerNodes()
       await registerServers()
       ok(await cli('server', 'register', 'prom3', '-l', 'env=prod'))
-      const settings = JSON.parse(ok(await cli('registry', 'settings', '--replicas', '2', '--json')).stdout)
-      assert.deepEqual(settings, {replicas: 2})
+      const settings = JSON.parse(ok(await cli('registry', 'settings', '--replicas', '2', '--json')).stdout) as {revision: number}
+      assert.ok(settings.revision > 0, 'the settings carry the revision of their write')
+      assert.deepEqual(settings, {replicas: 2, revision: settings.revision})
       assert.ok((await services()).every((s) => s.servers.length === 2))
       assert.match(ok(await cli('registry', 'settings')).stdout, /^REPLICAS\n2$/m)
       ok(await cli('registry', 'settings', '--replicas', '1'))
@@ -261,6 +262,41 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       assert.deepEqual(result.notFound, ['http://never:1/'])
       const again = ok(await cli('service', 'unregister', web0!.endpoint))
       assert.match(again.stderr, /not registered: http:\/\/web0\//)
+      assert.deepEqual(await services('--name', '^web$'), [])
+    })
+
+    it('service register/unregister --if-revision act only at that revision: exit 6 and nothing changed otherwise', async () => {
+      const created = JSON.parse(
+        ok(await cli('service', 'register', 'web', '-e', 'http://web1:80/', '--if-revision', '0', '--json')).stdout,
+      ) as {
+        services: {revision: number}[]
+      }
+      const revision = created.services[0]!.revision
+      const [listed] = (await services('--name', '^web$')) as (ServiceJson & {revision: number})[]
+      assert.equal(listed!.revision, revision, 'service list shows the revision a write left')
+      fails(
+        await cli('service', 'register', 'web', '-e', 'http://web1:80/', '--if-revision', '0'),
+        6,
+        /^roster: service "http:\/\/web1\/" in namespace "default": revision 0 expected, it exists \(revision \d+\) and revision 0 means only if absent; nothing was changed$/,
+      )
+      ok(await cli('service', 'register', 'web', '-e', 'http://web1:80/', '-l', 'v=2', '--if-revision', String(revision)))
+      fails(
+        await cli('service', 'unregister', 'http://web1:80/', '--if-revision', String(revision)),
+        6,
+        /revision \d+ expected, it is at revision \d+ now; nothing was changed$/,
+      )
+      assert.deepEqual(
+        (await services('--name', '^web$')).map((s) => s.labels),
+        [{v: '2'}],
+        'neither the stale register nor the stale unregister changed it',
+      )
+      fails(
+        await cli('service', 'register', 'web', '-e', 'http://web1:80/', '-e', 'http://web2:80/', '--if-revision', '0'),
+        2,
+        /^roster: --if-revision 0: applies to one service: give one endpoint, not 2$/,
+      )
+      const [current] = (await services('--name', '^web$')) as (ServiceJson & {revision: number})[]
+      ok(await cli('service', 'unregister', 'http://web1:80/', '--if-revision', String(current!.revision)))
       assert.deepEqual(await services('--name', '^web$'), [])
     })
 
@@ -299,11 +335,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       assert.match(r.stdout, /imported 3 services from 2 entries: 3 created, 0 updated, 0 unchanged/)
       assert.match(ok(await cli('service', 'import', good)).stdout, /3 unchanged/)
       assert.equal((await services('--name', '^imp$')).length, 3)
-      fails(
-        await cli('service', 'import', path.join(dir, 'missing.yaml')),
-        2,
-        /^roster: file ".*missing\.yaml": cannot read it \(ENOENT\)$/,
-      )
+      fails(await cli('service', 'import', path.join(dir, 'missing.yaml')), 2, /^roster: file ".*missing\.yaml": no such file$/)
       writeFileSync(path.join(dir, 'broken.yaml'), '- name: [\n')
       fails(await cli('service', 'import', path.join(dir, 'broken.yaml')), 2, /^roster: file ".*broken\.yaml": not valid YAML or JSON/)
     })
@@ -349,7 +381,7 @@ for (const backend of ['sqlite', 'etcd'] as const) {
       assert.deepEqual(JSON.parse(bad.stdout), {
         error: {
           code: 'invalid_input',
-          message: 'name "(": not a valid regular expression (/(/: Unterminated group)',
+          message: '--name "(": not a valid regular expression (/(/: Unterminated group)',
           exitCode: 2,
           field: 'name',
         },

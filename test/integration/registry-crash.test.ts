@@ -126,7 +126,7 @@ describe('a killed or failed registry command', () => {
   it('a registry URL with an unknown scheme exits 2 naming the field', async () => {
     const result = await runCli(['service', 'list', '--registry', 'mysql://db/roster'])
     assert.equal(result.code, 2)
-    assert.match(result.stderr, /^roster: registry "mysql:\/\/db\/roster": /)
+    assert.match(result.stderr, /^roster: --registry "mysql:\/\/db\/roster": /)
     assert.equal(result.stderr.trim().split('\n').length, 1)
   })
 })

@@ -222,7 +222,7 @@ describe('service prune (BIND on loopback)', () => {
     fails(
       await cli('service', 'register', 'bad', '-n', 'ttl', '-e', 'http://bad/', '--ttl', 'soon'),
       2,
-      /^roster: ttl "soon": expected a duration/,
+      /^roster: --ttl "soon": expected a duration/,
     )
 
     // Renewal: registering again moves the expiry forward.

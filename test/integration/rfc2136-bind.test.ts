@@ -325,7 +325,7 @@ describe('rfc2136 provider with no server', () => {
     const base = {host: '127.0.0.1', port: 53, zone: ZONE, timeoutMs: 1000}
     assert.throws(
       () => new Rfc2136Provider({...base, tsigKeyName: 'k'}),
-      (e: unknown) => e instanceof InvalidInputError && e.field === 'rfc2136TsigSecret',
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'rfc2136-tsig-secret',
     )
     assert.throws(
       () => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: 'not base64!'}),
@@ -333,9 +333,9 @@ describe('rfc2136 provider with no server', () => {
     )
     assert.throws(
       () => new Rfc2136Provider({...base, tsigKeyName: 'k', tsigSecret: SECRET, tsigAlgorithm: 'hmac-sha3'}),
-      /rfc2136TsigAlg "hmac-sha3": must be one of hmac-sha256, /,
+      /rfc2136-tsig-alg "hmac-sha3": must be one of hmac-sha256, /,
     )
-    assert.throws(() => new Rfc2136Provider({...base, zone: ''}), /rfc2136Zone "": is required/)
+    assert.throws(() => new Rfc2136Provider({...base, zone: ''}), /rfc2136-zone "": is required/)
   })
 })
 

@@ -252,7 +252,11 @@ describe('roster sd export', () => {
       2,
       /^roster: --dir ".*no-such-dir": no such directory/,
     )
-    fails(await cli('sd', 'export', '--once', '--server', 'prom1', '--dir', path.join(dir, 'registry.db')), 2, /: not a directory$/)
+    fails(
+      await cli('sd', 'export', '--once', '--server', 'prom1', '--dir', path.join(dir, 'registry.db')),
+      2,
+      /: is a file, not a directory$/,
+    )
     fails(
       await cli('sd', 'export', '--server', 'prom1', '--dir', sd, '--interval', 'soon'),
       2,

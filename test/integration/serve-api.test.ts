@@ -12,6 +12,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {makeTlsFiles} from '../support/etcd-server.js'
 import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
 
 function ok(r: CliResult): CliResult {
@@ -75,7 +76,9 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
       ],
     )
     ok(await cli(admin, 'registry', 'settings', '--replicas', '2'))
-    assert.deepEqual(JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout), {replicas: 2})
+    const settings = JSON.parse(ok(await cli(admin, 'registry', 'settings', '--json')).stdout) as {revision: number}
+    assert.deepEqual(settings, {replicas: 2, revision: settings.revision})
+    assert.ok(settings.revision > 0)
     ok(await cli(admin, 'registry', 'settings', '--replicas', '1'))
 
     const reg = ok(
@@ -137,7 +140,11 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
   it('maps statuses to exit codes: 400→2, 401/403→4, 404→5, 409→6', async () => {
     fails(await cli(admin, 'service', 'register', 'x', '-e', 'ftp://db1/metrics'), 2, /endpoint "ftp:\/\/db1\/metrics": scheme "ftp"/)
     fails(await cli('not-a-jwt', 'service', 'list'), 4, /not authenticated: malformed token/)
-    fails(await cli(undefined, 'server', 'list'), 4, /not authenticated: no token .*--token, ROSTER_TOKEN or a roster login/)
+    fails(
+      await cli(undefined, 'server', 'list'),
+      4,
+      /not authenticated: no token \(send "Authorization: Bearer TOKEN"\); pass --token \(or ROSTER_TOKEN, or token: in a config file\), or run roster login$/,
+    )
     fails(await cli(svcToken, 'server', 'register', 'evil'), 4, /not allowed: token "svc-1"/)
     fails(await cli(svcToken, 'service', 'register', 'x', '-n', 'team-b', '-e', 'http://x:1/'), 4, /not allowed.*team-b/)
     fails(await cli(readToken, 'service', 'register', 'x', '-n', 'team-a', '-e', 'http://x:1/'), 4, /not allowed/)
@@ -221,6 +228,36 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     assert.equal(JSON.stringify(await servicesJson()), before)
   })
 
+  it('refuses a body that is not UTF-8 with the byte offset (400, field body), storing nothing; token info - sends nothing', async () => {
+    ok(await cli(admin, 'service', 'register', 'keep', '-e', 'http://keep:9100/metrics'))
+    const before = JSON.stringify(await servicesJson())
+    const head = '{"name": "x", "endpoints": ["http://x:1/"], "description": "a'
+    const post = async (bytes: Buffer) => {
+      const response = await fetch(`${serve.url}/v1/services`, {
+        method: 'POST',
+        headers: {authorization: `Bearer ${admin}`, 'content-type': 'application/json; charset=utf-8'},
+        body: bytes,
+      })
+      return {status: response.status, body: (await response.json()) as {error: {code: string; message: string; field?: string}}}
+    }
+    // A byte that never starts a character, an overlong "/", a surrogate, a sequence cut short by the quote.
+    for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+      const r = await post(Buffer.concat([Buffer.from(head), Buffer.from(bad), Buffer.from('b"}')]))
+      assert.equal(r.status, 400, JSON.stringify(r.body))
+      assert.deepEqual(r.body, {error: {code: 'invalid_input', message: `body: invalid UTF-8 at byte ${head.length}`, field: 'body'}})
+    }
+    // U+FFFD itself, sent as UTF-8, is text like any other.
+    assert.equal((await post(Buffer.from(`${head}\uFFFD"}`))).status, 200)
+    ok(await cli(admin, 'service', 'unregister', 'http://x:1/'))
+    assert.equal(JSON.stringify(await servicesJson()), before)
+
+    const logged = serve.stderr().length
+    const token = Buffer.concat([Buffer.from(admin.slice(0, 10)), Buffer.from([0xc3, 0x28]), Buffer.from(admin.slice(10))])
+    const r = await runCli(['token', 'info', '-'], {env: isolatedEnv({ROSTER_REGISTRY: serve.url, ROSTER_TOKEN: admin}), input: token})
+    fails(r, 2, /^roster: standard input: invalid UTF-8 at byte 10$/)
+    assert.doesNotMatch(serve.stderr().slice(logged), /tokens\/inspect/, 'nothing was sent')
+  })
+
   it('answers /healthz, /readyz, /metrics and the OpenAPI document', async () => {
     assert.equal((await http(`${serve.url}/healthz`)).status, 200)
     const ready = await http(`${serve.url}/readyz`)
@@ -245,7 +282,7 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     fails(
       await runCli(['server', 'list'], {env: isolatedEnv({ROSTER_REGISTRY: 'http://192.0.2.1:3002', ROSTER_TOKEN: admin})}),
       2,
-      /registry "http:\/\/192\.0\.2\.1:3002": http:\/\/ is allowed only for a loopback host/,
+      /ROSTER_REGISTRY "http:\/\/192\.0\.2\.1:3002": http:\/\/ is allowed only for a loopback host/,
     )
     fails(
       await runCli(['server', 'list', '--timeout', '1s'], {env: isolatedEnv({ROSTER_REGISTRY: 'http://127.0.0.1:1', ROSTER_TOKEN: admin})}),
@@ -279,12 +316,32 @@ describe('roster serve: refusals and shutdown', () => {
       2,
       /listen "0\.0\.0\.0:0": is not a loopback address: serve HTTPS/,
     )
+    const tls = makeTlsFiles(dir)
     fails(
-      await runCli(['serve', '--registry', registry, '--listen', '0.0.0.0:0', '--insecure-plaintext', '--auth', 'none'], {env}),
+      await runCli(
+        [
+          'serve',
+          '--registry',
+          registry,
+          '--listen',
+          '0.0.0.0:0',
+          '--tls-cert',
+          tls.serverCertFile,
+          '--tls-key',
+          tls.serverKeyFile,
+          '--auth',
+          'none',
+        ],
+        {env},
+      ),
       2,
-      /auth "none": only with a loopback --listen/,
+      /^roster: --auth "none": only on a loopback listen address/,
     )
-    fails(await runCli(['serve', '--registry', registry, '--listen', 'nonsense'], {env}), 2, /listen "nonsense": expected HOST:PORT/)
+    fails(
+      await runCli(['serve', '--registry', registry, '--listen', 'nonsense'], {env}),
+      2,
+      /--listen "nonsense": expected PORT, :PORT, HOST:PORT/,
+    )
   })
 
   it('on SIGTERM finishes the request in flight, then exits 0', async () => {

@@ -15,6 +15,7 @@ import {Registry} from '../../src/lib/registry/registry.js'
 import type {ServeApp} from '../../src/lib/server/app-context.js'
 import {buildApp} from '../../src/lib/server/app.js'
 import {requireAccessRules, withAccess, adminOnly} from '../../src/lib/server/authorization.js'
+import {DEFAULT_LIMITS} from '../../src/lib/server/limits.js'
 import {createMetrics} from '../../src/lib/server/metrics.js'
 import {OPENAPI_PATH, registerOpenApi} from '../../src/lib/server/openapi.js'
 import {routes, sharedSchemas} from '../../src/lib/server/schemas.js'
@@ -42,7 +43,7 @@ async function startApp(dir: string, name: string): Promise<InProcessApp> {
     view,
     tokens,
     loopback: true,
-    metrics: await createMetrics(view),
+    metrics: await createMetrics(view, DEFAULT_LIMITS),
     log: () => undefined,
     version: 'test',
   })
@@ -119,7 +120,7 @@ describe('serve app: routes cannot skip authorization or the OpenAPI document', 
     const app = await bareApp()
     requireAccessRules(app)
     assert.throws(
-      () => app.get('/v1/settings', {schema: routes.getSettings}, async () => ({replicas: 1})),
+      () => app.get('/v1/settings', {schema: routes.getSettings}, async () => ({replicas: 1, revision: 0})),
       /GET \/v1\/settings: .*withAccess/,
     )
     // Another route's schema does not stand for this one's.
@@ -127,7 +128,7 @@ describe('serve app: routes cannot skip authorization or the OpenAPI document', 
       () => app.get('/v1/servers', {...withAccess(routes.getSettings, adminOnly), schema: routes.listServers}, async () => []),
       /GET \/v1\/servers/,
     )
-    app.get('/v1/settings', withAccess(routes.getSettings, adminOnly), async () => ({replicas: 1}))
+    app.get('/v1/settings', withAccess(routes.getSettings, adminOnly), async () => ({replicas: 1, revision: 0}))
     app.get('/open', {config: {unauthenticated: 'public'}}, async () => ({}))
     await app.ready()
     await app.close()

@@ -119,7 +119,7 @@ describe('roster serve: tokens', () => {
     assert.equal(bare.status, 200, bare.text)
     const none = await call('/v1/servers', undefined)
     assert.equal(none.status, 401)
-    assert.match(none.text, /no token.*--token, ROSTER_TOKEN or a roster login/)
+    assert.match(none.text, /no token \(send \\"Authorization: Bearer TOKEN\\"\)/)
     assert.equal((await call('/v1/servers', undefined, {headers: {authorization: 'Bearer'}})).status, 401)
     assert.equal((await call('/v1/servers', service)).status, 403)
     const expired = await sign({...good(), iat: now() - 7200, nbf: now() - 7200, exp: now() - 3600})

@@ -53,11 +53,15 @@ describe('roster token', () => {
       2,
       /^roster: --role "root": expected one of service, read, admin/,
     )
-    fails(await cli('token', 'create', 'x'), 2, /^roster: namespaces "": a service token needs at least one namespace/)
-    fails(await cli('token', 'create', 'x', '--role', 'read', '-n', ''), 2, /^roster: namespaces "": must not be empty/)
-    fails(await cli('token', 'create', 'x', '-n', 'default', '--expires', '3months'), 2, /^roster: expires "3months": expected a lifetime/)
+    fails(await cli('token', 'create', 'x'), 2, /^roster: --namespaces "": a service token needs at least one namespace/)
+    fails(await cli('token', 'create', 'x', '--role', 'read', '-n', ''), 2, /^roster: --namespaces "": must not be empty/)
+    fails(
+      await cli('token', 'create', 'x', '-n', 'default', '--expires', '3months'),
+      2,
+      /^roster: --expires "3months": expected a duration/,
+    )
     fails(await cli('token', 'create', 'a/b', '-n', 'default'), 2, /^roster: id "a\/b": may contain only/)
-    fails(await cli('token', 'create', 'x', '-n', 'no such'), 2, /^roster: namespaces "no such"/)
+    fails(await cli('token', 'create', 'x', '-n', 'no such'), 2, /^roster: --namespaces "no such"/)
     const json = await cli('token', 'create', 'x', '--expires', 'soon', '-n', 'default', '--json')
     assert.equal(json.code, 2)
     assert.deepEqual((JSON.parse(json.stdout) as {error: {code: string; field: string}}).error.field, 'expires')
@@ -166,7 +170,7 @@ printf '%s' "$T" > "$OUT"
     fails(
       await runCli(['token', 'list', '--registry', 'http://192.0.2.1:8080'], {env}),
       2,
-      /^roster: registry "http:\/\/192\.0\.2\.1:8080": http:\/\/ only on loopback/,
+      /^roster: --registry "http:\/\/192\.0\.2\.1:8080": http:\/\/ only on loopback/,
     )
     fails(await runCli(['token', 'list', '--registry', 'https://127.0.0.1:1'], {env}), 4, /needs a token/)
   })

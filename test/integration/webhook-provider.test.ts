@@ -4,6 +4,7 @@ import {after, afterEach, describe, it} from 'node:test'
 import {emptyChanges} from '../../src/lib/dns/endpoint.js'
 import {WEBHOOK_MEDIA_TYPE, WebhookProvider} from '../../src/lib/dns/providers/webhook.js'
 import {BackendUnavailableError, InvalidInputError} from '../../src/lib/errors.js'
+import {closedPort} from '../support/free-port.js'
 import {startWebhookServer, type StartedWebhookServer} from '../support/webhook-provider-server.js'
 
 const OWNERSHIP = 'heritage=external-dns,external-dns/owner=roster,external-dns/resource=file/records.yaml'
@@ -183,9 +184,7 @@ describe('WebhookProvider against a webhook provider speaking protocol v1', () =
   })
 
   it('a provider that is down is BackendUnavailableError naming the URL', async () => {
-    const server = await startWebhookServer()
-    const url = server.url
-    await server.stop()
+    const url = `http://127.0.0.1:${await closedPort()}`
     const p = new WebhookProvider({url, timeoutMs: 2000})
     await assert.rejects(p.records(), (e: unknown) => e instanceof BackendUnavailableError && e.exitCode === 3 && e.message.includes(url))
   })

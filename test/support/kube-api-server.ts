@@ -27,9 +27,10 @@ import {join} from 'node:path'
 import type {TLSSocket} from 'node:tls'
 
 import type {KubeObject} from './kube-objects.js'
+import {serviceAccountGroups, type Decision, type RequestAttributes} from './kube-rbac.js'
 import {parseLabelSelector} from './kube-selector.js'
 
-export type ResourceName = 'nodes' | 'services' | 'ingresses' | 'pods'
+export type ResourceName = 'nodes' | 'services' | 'ingresses' | 'pods' | 'leases'
 export type Verb = 'list' | 'watch' | 'get' | 'discovery' | 'other'
 
 export interface RequestRecord {
@@ -50,6 +51,8 @@ export interface KubeApiServerOptions {
   services?: KubeObject[]
   ingresses?: KubeObject[]
   pods?: KubeObject[]
+  /** Leases (coordination.k8s.io/v1): node heartbeats live in kube-node-lease. */
+  leases?: KubeObject[]
   /** Bearer token → user name. Default: admin-token → admin, viewer-token → viewer. */
   tokens?: Record<string, string>
   /**
@@ -57,6 +60,13 @@ export interface KubeApiServerOptions {
    * Default: viewer may do nothing (every resource request is 403).
    */
   permissions?: Record<string, ResourceName[]>
+  /**
+   * RBAC for the users it knows (kube-rbac.ts: the service accounts of rendered manifests, whose
+   * tokens are added to `tokens`): every request of theirs, discovery included, is authorized by
+   * it and refused as kube-apiserver refuses (403, a Forbidden Status). Other users keep
+   * `permissions`.
+   */
+  authorizer?: {tokens(): Record<string, string>; knows(user: string): boolean; authorize(a: RequestAttributes): Decision}
   /** How many change events the watch history keeps (older resourceVersions get 410). */
   historyLimit?: number
   /** How often open watches that asked for bookmarks get one. Default 60 s, like the real server. */
@@ -119,6 +129,14 @@ export interface KubeApiServer {
   addPod(pod: KubeObject): void
   updatePod(namespace: string, name: string, change: (pod: KubeObject) => void): void
   deletePod(namespace: string, name: string): void
+  addLease(lease: KubeObject): void
+  updateLease(namespace: string, name: string, change: (lease: KubeObject) => void): void
+  deleteLease(namespace: string, name: string): void
+  getLease(namespace: string, name: string): KubeObject | undefined
+  /** Accept this bearer token for this user from now on. */
+  addToken(token: string, user: string): void
+  /** Refuse this bearer token from now on (401), as kube-apiserver refuses an expired or revoked one. */
+  revokeToken(token: string): void
   /** The current (latest) resourceVersion. */
   resourceVersion(): number
   readonly requests: RequestRecord[]
@@ -214,14 +232,30 @@ const RESOURCES: Record<ResourceName, ResourceInfo> = {
     singular: 'pod',
     shortNames: ['po'],
   },
+  leases: {
+    name: 'leases',
+    kind: 'Lease',
+    listKind: 'LeaseList',
+    apiVersion: 'coordination.k8s.io/v1',
+    group: 'coordination.k8s.io',
+    namespaced: true,
+    singular: 'lease',
+    shortNames: [],
+  },
 }
+
+const FIELD_LABELS = ['metadata.name', 'metadata.namespace', 'spec.nodeName', 'status.phase']
 
 const ALL_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']
 
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const dir = mkdtempSync(join(tmpdir(), 'roster-kube-api-'))
   const pki = makePki(dir)
-  const tokens = options.tokens ?? {'admin-token': 'admin', 'viewer-token': 'viewer'}
+  const tokens: Record<string, string> = {
+    ...(options.tokens ?? {'admin-token': 'admin', 'viewer-token': 'viewer'}),
+    ...options.authorizer?.tokens(),
+  }
+  const authorizer = options.authorizer
   const permissions = options.permissions ?? {viewer: []}
   const historyLimit = options.historyLimit ?? 1000
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000
@@ -230,7 +264,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   let compactedRv = 0
   let failContinue = 0
   let bookmarks = 0
-  const stores: Record<ResourceName, Map<string, Entry>> = {nodes: new Map(), services: new Map(), ingresses: new Map(), pods: new Map()}
+  const stores: Record<ResourceName, Map<string, Entry>> = {
+    nodes: new Map(),
+    services: new Map(),
+    ingresses: new Map(),
+    pods: new Map(),
+    leases: new Map(),
+  }
   const sortedKeys: Partial<Record<ResourceName, string[]>> = {}
   const history: HistoryEvent[] = []
   const watchers = new Set<Watcher>()
@@ -323,6 +363,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     rv++
     store('pods', structuredClone(p))
   }
+  for (const l of options.leases ?? []) {
+    rv++
+    store('leases', structuredClone(l))
+  }
   compactedRv = rv
 
   function keys(resource: ResourceName): string[] {
@@ -369,7 +413,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const header = req.headers.authorization
     if (header) {
       const m = /^Bearer\s+(.+)$/i.exec(header)
-      return m ? tokens[m[1]?.trim() ?? ''] : undefined
+      const token = m?.[1]?.trim() ?? ''
+      return m && Object.hasOwn(tokens, token) ? tokens[token] : undefined
     }
     if (options.plainHttpUser) return options.plainHttpUser
     const socket = req.socket as TLSSocket
@@ -437,6 +482,21 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       status(res, 405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`)
       return
     }
+    const decides = authorizer?.knows(user) === true
+    const attributes = {user, groups: serviceAccountGroups(user), path}
+    if (decides && isDiscoveryPath(path)) {
+      const decision = authorizer.authorize({...attributes, verb: 'get', resourceRequest: false, apiGroup: '', resource: ''})
+      if (!decision.allowed) {
+        status(
+          res,
+          403,
+          'Forbidden',
+          `forbidden: User "${user}" cannot get path "${path}"${decision.reason ? `: ${decision.reason}` : ''}`,
+          {},
+        )
+        return
+      }
+    }
     if (discovery(path, res)) {
       rec.verb = 'discovery'
       return
@@ -451,16 +511,34 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     const watch = ['1', 'true'].includes(url.searchParams.get('watch') ?? '')
     const verb: Verb = route.name ? 'get' : watch ? 'watch' : 'list'
     rec.verb = verb
-    if (!allowed(user, route.resource)) {
+    // A list or watch of one object by name (fieldSelector metadata.name=NAME) is authorized as
+    // that name, as kube-apiserver's request info has it.
+    const name =
+      route.name ?? (verb === 'get' ? undefined : /^metadata\.name==?([^,]+)$/.exec(url.searchParams.get('fieldSelector') ?? '')?.[1])
+    const decision = decides
+      ? authorizer.authorize({
+          ...attributes,
+          verb,
+          resourceRequest: true,
+          apiGroup: info.group,
+          resource: info.name,
+          ...(route.namespace ? {namespace: route.namespace} : {}),
+          ...(name ? {name} : {}),
+        })
+      : {allowed: allowed(user, route.resource)}
+    if (!decision.allowed) {
+      // kube-apiserver's responsewriters.Forbidden: NewForbidden(group resource, name, forbiddenMessage[: reason]).
       const scope = route.namespace ? `in the namespace "${route.namespace}"` : 'at the cluster scope'
-      const what = route.name ? `${info.name} "${route.name}"` : info.name
+      const qualified = info.group ? `${info.name}.${info.group}` : info.name
+      const what = name ? `${qualified} "${name}"` : qualified
+      const reason = decision.reason ? `: ${decision.reason}` : ''
       status(
         res,
         403,
         'Forbidden',
-        `${what} is forbidden: User "${user}" cannot ${verb} resource "${info.name}" in API group "${info.group}" ${scope}`,
+        `${what} is forbidden: User "${user}" cannot ${verb} resource "${info.name}" in API group "${info.group}" ${scope}${reason}`,
         {
-          ...(route.name ? {name: route.name} : {}),
+          ...(name ? {name} : {}),
           ...(info.group ? {group: info.group} : {}),
           kind: info.name,
         },
@@ -509,9 +587,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       const m = /^([^=!]+)(==|=|!=)(.*)$/.exec(part.trim())
       if (!m) throw new Error(`invalid field selector: ${part}`)
       const [, field, op, value] = m
-      const get = (obj: KubeObject): string | undefined =>
-        field === 'metadata.name' ? obj.metadata.name : field === 'metadata.namespace' ? obj.metadata.namespace : undefined
-      if (field !== 'metadata.name' && field !== 'metadata.namespace') throw new Error(`field label not supported: ${field}`)
+      // The field labels the real server supports for the resources here (pods add spec.nodeName
+      // and status.phase, which kubectl describe node uses).
+      if (!FIELD_LABELS.includes(field as string)) throw new Error(`field label not supported: ${field}`)
+      const get = (obj: KubeObject): string =>
+        String((field as string).split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj) ?? '')
       return op === '!=' ? (obj: KubeObject) => get(obj) !== value : (obj: KubeObject) => get(obj) === value
     })
     return (obj) => checks.every((c) => c(obj))
@@ -707,6 +787,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       versions: [{groupVersion: 'networking.k8s.io/v1', version: 'v1'}],
       preferredVersion: {groupVersion: 'networking.k8s.io/v1', version: 'v1'},
     }
+    const coordination = {
+      name: 'coordination.k8s.io',
+      versions: [{groupVersion: 'coordination.k8s.io/v1', version: 'v1'}],
+      preferredVersion: {groupVersion: 'coordination.k8s.io/v1', version: 'v1'},
+    }
     let body: unknown
     switch (path) {
       case '/api':
@@ -720,13 +805,19 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         body = resourceList('v1', ['nodes', 'services', 'pods'])
         break
       case '/apis':
-        body = {kind: 'APIGroupList', apiVersion: 'v1', groups: [networking]}
+        body = {kind: 'APIGroupList', apiVersion: 'v1', groups: [networking, coordination]}
         break
       case '/apis/networking.k8s.io':
         body = {kind: 'APIGroup', apiVersion: 'v1', ...networking}
         break
       case '/apis/networking.k8s.io/v1':
         body = resourceList('networking.k8s.io/v1', ['ingresses'])
+        break
+      case '/apis/coordination.k8s.io':
+        body = {kind: 'APIGroup', apiVersion: 'v1', ...coordination}
+        break
+      case '/apis/coordination.k8s.io/v1':
+        body = resourceList('coordination.k8s.io/v1', ['leases'])
         break
       default:
         return false
@@ -844,6 +935,19 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     addPod: (p) => put('pods', p),
     updatePod: (ns, name, change) => update('pods', `${ns}/${name}`, change),
     deletePod: (ns, name) => remove('pods', `${ns}/${name}`),
+    addLease: (l) => put('leases', l),
+    updateLease: (ns, name, change) => update('leases', `${ns}/${name}`, change),
+    deleteLease: (ns, name) => remove('leases', `${ns}/${name}`),
+    getLease: (ns, name) => {
+      const e = stores.leases.get(`${ns}/${name}`)
+      return e ? structuredClone(e.obj) : undefined
+    },
+    addToken(token, user) {
+      tokens[token] = user
+    },
+    revokeToken(token) {
+      delete tokens[token]
+    },
     resourceVersion: () => rv,
     requests,
     requestCount(filter = {}) {
@@ -878,6 +982,11 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       rmSync(dir, {recursive: true, force: true})
     },
   }
+}
+
+/** The paths `discovery` answers (and /openapi), which RBAC checks as non-resource requests. */
+function isDiscoveryPath(path: string): boolean {
+  return /^\/(api|apis)$|^\/api\/[^/]+$|^\/apis\/[^/]+(\/[^/]+)?$|^\/openapi\//.test(path)
 }
 
 function lowerBound(sorted: string[], key: string): number {
@@ -984,10 +1093,10 @@ function matchResource(path: string): {resource: ResourceName; namespace?: strin
     if (m[3] && !m[1]) return undefined
     return {resource: m[2] as 'services' | 'pods', namespace: m[1], name: m[3] ? decodeURIComponent(m[3]) : undefined}
   }
-  m = /^\/apis\/networking\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?ingresses(?:\/([^/]+))?$/.exec(path)
-  if (m) {
-    if (m[2] && !m[1]) return undefined
-    return {resource: 'ingresses', namespace: m[1], name: m[2] ? decodeURIComponent(m[2]) : undefined}
+  m = /^\/apis\/(networking|coordination)\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?(ingresses|leases)(?:\/([^/]+))?$/.exec(path)
+  if (m && (m[1] === 'networking') === (m[3] === 'ingresses')) {
+    if (m[4] && !m[2]) return undefined
+    return {resource: m[3] as 'ingresses' | 'leases', namespace: m[2], name: m[4] ? decodeURIComponent(m[4]) : undefined}
   }
   return undefined
 }

@@ -39,6 +39,8 @@ export interface NodeSpecInput {
   taints?: Array<{key: string; value?: string; effect: string}>
   /** How many container images to list in status.images (real nodes list dozens). */
   images?: number
+  /** When the conditions last changed status (their lastTransitionTime); default the creation time. */
+  transitionAt?: Date
 }
 
 let ipCounter = 0
@@ -46,6 +48,7 @@ let ipCounter = 0
 export function makeNode(input: NodeSpecInput): KubeObject {
   const created = (input.createdAt ?? new Date(Date.now() - 86_400_000)).toISOString().replace(/\.\d{3}Z$/, 'Z')
   const heartbeat = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
+  const transition = input.transitionAt ? input.transitionAt.toISOString().replace(/\.\d{3}Z$/, 'Z') : created
   const labels: Record<string, string> = {
     'beta.kubernetes.io/arch': 'amd64',
     'beta.kubernetes.io/os': 'linux',
@@ -62,7 +65,7 @@ export function makeNode(input: NodeSpecInput): KubeObject {
     type,
     status: ready === 'Unknown' ? 'Unknown' : bad ? 'True' : 'False',
     lastHeartbeatTime: heartbeat,
-    lastTransitionTime: created,
+    lastTransitionTime: transition,
     reason: ready === 'Unknown' ? 'NodeStatusUnknown' : bad ? badReason : okReason,
     message: ready === 'Unknown' ? 'Kubelet stopped posting node status.' : bad ? badMsg : okMsg,
   })
@@ -97,7 +100,7 @@ export function makeNode(input: NodeSpecInput): KubeObject {
       type: 'NetworkUnavailable',
       status: 'True',
       lastHeartbeatTime: heartbeat,
-      lastTransitionTime: created,
+      lastTransitionTime: transition,
       reason: 'NoRouteCreated',
       message: 'Node created without a route',
     })
@@ -107,7 +110,7 @@ export function makeNode(input: NodeSpecInput): KubeObject {
       type: 'Ready',
       status: ready,
       lastHeartbeatTime: heartbeat,
-      lastTransitionTime: created,
+      lastTransitionTime: transition,
       reason: ready === 'True' ? 'KubeletReady' : ready === 'False' ? 'KubeletNotReady' : 'NodeStatusUnknown',
       message:
         ready === 'True'
@@ -173,6 +176,41 @@ export function makeNode(input: NodeSpecInput): KubeObject {
       },
       images,
     },
+  }
+}
+
+/** A MicroTime as the API server writes it: microseconds, UTC. */
+export function microTime(at: Date): string {
+  return at.toISOString().replace(/Z$/, '000Z')
+}
+
+/** A node's Lease in kube-node-lease, as its kubelet keeps it, last renewed at `renewedAt`. */
+export function makeNodeLease(node: string, renewedAt: Date = new Date()): KubeObject {
+  const renewTime = microTime(renewedAt)
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: node,
+      namespace: 'kube-node-lease',
+      uid: cryptoRandomUid(),
+      creationTimestamp: new Date(Date.now() - 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      ownerReferences: [{apiVersion: 'v1', kind: 'Node', name: node, uid: cryptoRandomUid()}],
+      managedFields: [
+        {
+          manager: 'kubelet',
+          operation: 'Update',
+          apiVersion: 'coordination.k8s.io/v1',
+          time: renewedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          fieldsType: 'FieldsV1',
+          fieldsV1: {
+            'f:metadata': {'f:ownerReferences': {}},
+            'f:spec': {'f:holderIdentity': {}, 'f:leaseDurationSeconds': {}, 'f:renewTime': {}},
+          },
+        },
+      ],
+    },
+    spec: {holderIdentity: node, leaseDurationSeconds: 40, renewTime},
   }
 }
 

@@ -32,7 +32,9 @@ export interface StartServeOptions {
 
 export function startServe(options: StartServeOptions): Promise<ServeProcess> {
   const env = options.env ?? isolatedEnv()
-  const args = [BIN, 'serve', '--registry', options.registry, '--listen', '127.0.0.1:0', ...(options.args ?? [])]
+  // A free loopback port, unless the test names its own address (a redirect URI registered beforehand).
+  const listen = options.args?.includes('--listen') ? [] : ['--listen', '127.0.0.1:0']
+  const args = [BIN, 'serve', '--registry', options.registry, ...listen, ...(options.args ?? [])]
   const child = spawn(process.execPath, args, {env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']})
   let err = ''
   let out = ''

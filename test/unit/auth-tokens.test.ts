@@ -151,14 +151,16 @@ describe('TokenAuthority: create, verify, inspect, list, revoke', () => {
     assert.deepEqual(await rangeAll(store, 'auth/'), [])
   })
 
-  it('parses --expires forms', () => {
+  it('parses lifetimes: durations as every setting takes them, or never', () => {
     assert.equal(parseExpires('90d'), 90 * 86_400)
     assert.equal(parseExpires('12h'), 12 * 3600)
     assert.equal(parseExpires('2w'), 14 * 86_400)
     assert.equal(parseExpires('1y'), 365 * 86_400)
     assert.equal(parseExpires('never'), null)
     assert.equal(parseExpires(undefined), 90 * 86_400)
-    for (const bad of ['', '90', '1m', '-1d', 'forever', '1.5d']) assert.throws(() => parseExpires(bad), InvalidInputError)
+    assert.equal(parseExpires('30m'), 30 * 60)
+    assert.equal(parseExpires('1500ms'), 2, 'rounded up to whole seconds')
+    for (const bad of ['', '90', '-1d', 'forever', '1.5d', '0']) assert.throws(() => parseExpires(bad), InvalidInputError)
   })
 
   it('has no key before the first create, and does not make one to verify or inspect', async () => {

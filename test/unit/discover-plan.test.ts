@@ -4,14 +4,26 @@ import {describe, it} from 'node:test'
 
 import {EMPTY_GUARD_MIN_OWNED, EmptySourceError, OWNER_LABEL, planDiscovery} from '../../src/lib/discover/plan.js'
 import {ownerName, parseNameFrom, podTarget, serviceNameOf, type KubePod, type PodTarget} from '../../src/lib/discover/pods.js'
-import type {Service} from '../../src/lib/registry/model.js'
+import type {Revisioned, Service} from '../../src/lib/registry/model.js'
 import {makePod} from '../support/pod-fixtures.js'
 
 const pod = (spec: Parameters<typeof makePod>[0]) => makePod(spec) as unknown as KubePod
 const target = (spec: Parameters<typeof makePod>[0], copy: string[] = []) => podTarget(pod(spec), {copyLabels: copy}) as PodTarget
 
-function service(endpoint: string, labels: Record<string, string>, name = 'x'): Service {
-  return {id: `id-${endpoint}`, name, namespace: 'k8s', endpoint, labels, selector: '', servers: [], description: '', modified: ''}
+let revisions = 0
+function service(endpoint: string, labels: Record<string, string>, name = 'x'): Revisioned<Service> {
+  return {
+    id: `id-${endpoint}`,
+    name,
+    namespace: 'k8s',
+    endpoint,
+    labels,
+    selector: '',
+    servers: [],
+    description: '',
+    modified: '',
+    revision: ++revisions,
+  }
 }
 
 const opts = {ownerId: 'a', nameFrom: parseNameFrom('owner')}
@@ -50,7 +62,7 @@ describe('kube discover: pods', () => {
     assert.equal(serviceNameOf(t, parseNameFrom('pod')), 'web_v2-0')
     assert.equal(serviceNameOf(t, parseNameFrom('label:app')), 'shop_web')
     assert.equal(serviceNameOf(t, parseNameFrom('label:missing')), 'web_v2', 'falls back to the owner')
-    assert.throws(() => parseNameFrom('colour'), /--name-from "colour"/)
+    assert.throws(() => parseNameFrom('colour'), /name-from "colour"/)
   })
 })
 
@@ -70,12 +82,23 @@ describe('kube discover: plan', () => {
     const plan = planDiscovery([a, b], current, opts)
     assert.equal(plan.unchanged, 1)
     assert.deepEqual(
-      plan.upsert.map((d) => d.endpoint),
-      ['http://127.0.0.2:9100/metrics'],
+      plan.upsert.map((d) => [d.endpoint, d.revision]),
+      [['http://127.0.0.2:9100/metrics', 0]],
+      'a new service is written only if still absent (revision 0)',
+    )
+    current[0]!.labels = {...aLabels, node: 'node-z'}
+    assert.deepEqual(
+      planDiscovery([a, b], current, opts).upsert.map((d) => [d.endpoint, d.revision]),
+      [
+        ['http://127.0.0.1:9100/metrics', current[0]!.revision],
+        ['http://127.0.0.2:9100/metrics', 0],
+      ],
+      'an owned service is updated at the revision it was read at',
     )
     assert.deepEqual(
-      plan.remove.map((s) => s.endpoint),
-      ['http://127.0.0.3:9100/metrics'],
+      plan.remove.map((s) => [s.endpoint, s.revision]),
+      [['http://127.0.0.3:9100/metrics', current[1]!.revision]],
+      'an owned service is removed at the revision it was read at',
     )
     assert.equal(plan.owned, 2)
   })

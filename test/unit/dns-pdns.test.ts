@@ -105,13 +105,13 @@ describe('PdnsProvider options', () => {
   it('rejects a server that is not a URL, naming the setting and no CLI flag', () => {
     assert.throws(
       () => new PdnsProvider({server: 'not a url', apiKey: 'k', serverId: 'localhost', timeoutMs: 1000}),
-      (e: unknown) => e instanceof InvalidInputError && e.field === 'pdnsServer' && e.message === 'pdnsServer "not a url": is not a URL',
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'pdns-server' && e.message === 'pdns-server "not a url": is not a URL',
     )
   })
   it('requires an API key', () => {
     assert.throws(
       () => new PdnsProvider({server: 'http://127.0.0.1:8081', apiKey: '', serverId: 'localhost', timeoutMs: 1000}),
-      (e: unknown) => e instanceof InvalidInputError && e.field === 'pdnsApiKey' && !/--/.test(e.message),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'pdns-api-key' && !/--/.test(e.message),
     )
   })
 })

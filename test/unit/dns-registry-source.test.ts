@@ -61,7 +61,7 @@ describe('registry source', () => {
   it('a source without a zone is an error naming the setting', () => {
     assert.throws(
       () => new RegistrySource({listServices: async function* () {}}, ''),
-      (e: unknown) => e instanceof InvalidInputError && e.field === 'registryZone' && !e.message.includes('--'),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'registry-zone' && !e.message.includes('--'),
     )
   })
 })

@@ -93,7 +93,7 @@ describe('webhook media type negotiation', () => {
   it('rejects a URL that is not one, naming the setting and no CLI flag', () => {
     assert.throws(
       () => new WebhookProvider({url: 'nope', timeoutMs: 1000}),
-      (e: unknown) => e instanceof InvalidInputError && e.field === 'webhookUrl' && /^webhookUrl "nope": is not a URL$/.test(e.message),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'webhook-url' && /^webhook-url "nope": is not a URL$/.test(e.message),
     )
   })
 })

@@ -89,7 +89,7 @@ describe('service TTL and prune --expired', () => {
   it('expiresAt sets the expiry as a time; bad TTLs are invalid input naming the field', async () => {
     const r = await registry.registerServices({name: 'n', endpoints: ['http://a/'], expiresAt: '2026-12-01T01:00:00+01:00'})
     assert.equal(r.services[0]!.expires, '2026-12-01T00:00:00.000Z')
-    for (const ttl of ['0s', 'abc', '24', '400d', '1d1x', '']) {
+    for (const ttl of ['0s', 'abc', '24', '11y', '1d1x', '']) {
       await assert.rejects(
         registry.registerServices({name: 'n', endpoints: ['http://b/'], ttl}),
         (e: unknown) => e instanceof InvalidInputError && e.field === 'ttl' && e.message.startsWith(`ttl ${JSON.stringify(ttl)}: `),

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import path from 'node:path'
@@ -7,12 +6,7 @@ import {afterEach, beforeEach, describe, it} from 'node:test'
 
 import {ConflictError} from '../../src/lib/errors.js'
 import {DirectoryLock, LOCK_FILE, removeLeftovers, writeFileIfChanged} from '../../src/lib/sd/file-sd.js'
-
-async function deadPid(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', ''], {stdio: 'ignore'})
-  await new Promise((resolve) => child.on('exit', resolve))
-  return child.pid as number
-}
+import {deadPid} from '../support/dead-pid.js'
 
 describe('file_sd writes and lock', () => {
   let dir: string

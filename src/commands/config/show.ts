@@ -4,7 +4,8 @@ import {formatCell} from '../../lib/output/print-rows.js'
 
 /** The registry commands would use: a `roster serve` URL, or the store (default path resolved), no credentials. */
 async function effectiveRegistry(flags: Record<string, unknown>, source: string): Promise<{location: string; source: string}> {
-  const {describeRegistry, isRemoteRegistry, storeOptionsFromFlags} = await import('../../lib/store/open-store.js')
+  const {describeRegistry, isRemoteRegistry} = await import('../../lib/store/open-store.js')
+  const {storeOptionsFromFlags} = await import('../../command/registry-flags.js')
   const registry = typeof flags.registry === 'string' ? flags.registry : undefined
   const location = isRemoteRegistry(registry)
     ? registry!.replace(/(\/\/)[^/@]*@/, '$1***@')

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../command/base-command.js'
-import {parseDuration} from '../../lib/config/duration.js'
+import {parseDuration, timerMs} from '../../lib/config/duration.js'
 import {scrubSecrets} from '../../lib/config/secrets.js'
 import type {Endpoint, Provider, Source} from '../../lib/dns/endpoint.js'
 import {
@@ -17,9 +17,8 @@ import {
   TSIG_ALGORITHMS,
 } from '../../lib/dns/options.js'
 import type {PlanConflict} from '../../lib/dns/plan.js'
-import type {ProviderConfig} from '../../lib/dns/providers/create-provider.js'
-import type {SyncOptions, SyncResult, UnsafePlanError} from '../../lib/dns/sync.js'
-import {InvalidInputError, RosterError} from '../../lib/errors.js'
+import type {SyncOptions, SyncResult} from '../../lib/dns/sync.js'
+import {InvalidInputError, RosterError, setting} from '../../lib/errors.js'
 
 /** A row of the plan table. */
 interface PlanRow {
@@ -36,28 +35,6 @@ const PLAN_COLUMNS = [
   {header: 'TYPE', get: (r: PlanRow) => r.type},
   {header: 'TARGETS (OLD → NEW)', get: (r: PlanRow) => r.targets},
   {header: 'TTL', get: (r: PlanRow) => r.ttl},
-]
-
-/**
- * The settings library errors may name (InvalidInputError.field), each the camelCase of a flag
- * (`pdnsServer` → `--pdns-server`). Other fields (keys inside a records file) are not flags.
- */
-const SETTINGS: ReadonlyArray<Exclude<keyof ProviderConfig, 'provider' | 'timeoutMs'> | 'registryZone' | 'file'> = [
-  'zoneFile',
-  'zone',
-  'pdnsServer',
-  'pdnsApiKey',
-  'pdnsServerId',
-  'pdnsZone',
-  'rfc2136Host',
-  'rfc2136Port',
-  'rfc2136Zone',
-  'rfc2136TsigKeyName',
-  'rfc2136TsigSecret',
-  'rfc2136TsigAlg',
-  'webhookUrl',
-  'registryZone',
-  'file',
 ]
 
 /** Progress bar threshold: below this many changes a bar is noise. */
@@ -191,7 +168,7 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
   private intervalMs(): number | undefined {
     const value = this.flags.interval
     if (value === undefined || value === '') return undefined
-    return parseDuration(value, '--interval')
+    return timerMs(parseDuration(value, 'interval'))
   }
 
   private async buildSources(): Promise<Source[]> {
@@ -200,12 +177,12 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     const sources: Source[] = []
     for (const kind of kinds) {
       if (kind === 'file') {
-        if (!f.file || f.file.length === 0) throw new InvalidInputError('--file is required with --source file', {field: 'file'})
+        if (!f.file || f.file.length === 0) throw new InvalidInputError(`file is required with ${setting('source')} file`, {field: 'file'})
         const {FileSource} = await import('../../lib/dns/sources/file-source.js')
         sources.push(new FileSource(f.file))
       } else if (kind === 'registry') {
         const zone = f['registry-zone'] ?? f.zone ?? f['rfc2136-zone']
-        if (!zone) throw new InvalidInputError('--registry-zone is required with --source registry', {field: 'registry-zone'})
+        if (!zone) throw new InvalidInputError(`registry-zone is required with ${setting('source')} registry`, {field: 'registry-zone'})
         const {RegistrySource} = await import('../../lib/dns/sources/registry-source.js')
         sources.push(new RegistrySource(await this.registry(), zone))
       } else {
@@ -320,33 +297,6 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     }
   }
 
-  /**
-   * Library errors name the setting at fault (`pdnsServer`, `registryZone`) and say what is wrong;
-   * here that becomes the flag (`--pdns-server`) and what to do about it.
-   */
-  private withFlagHint(error: unknown): unknown {
-    if (!(error instanceof RosterError)) return error
-    if (error.code === 'unsafe_plan' && 'rule' in error) {
-      error.message +=
-        (error as UnsafePlanError).rule === 'emptySource'
-          ? ' (use --force if that is intended)'
-          : `; review it with --dry-run, then use --force (limit: --max-change-percent ${this.flags['max-change-percent']})`
-      return error
-    }
-    if (!(error instanceof InvalidInputError) || error.field === undefined) return error
-    const field = error.field
-    const flag = (SETTINGS as readonly string[]).includes(field)
-      ? Object.keys(DnsSync.flags).find((name) => name.replace(/-/g, '') === field.toLowerCase())
-      : undefined
-    if (flag !== undefined) {
-      if (error.message.startsWith(`${field} `)) error.message = `--${flag}${error.message.slice(field.length)}`
-      else error.message += ` (--${flag})`
-    } else if (field === 'dnsName' && /outside zone|not in zone/.test(error.message)) {
-      error.message += '; limit the names with --domain-filter'
-    }
-    return error
-  }
-
   /** --watch: runs started by registry and cluster changes (src/lib/loop/sync-watch.ts). */
   private async watchLoop(): Promise<ReturnType<typeof import('../../lib/loop/sync-watch.js').syncWatchLoop>> {
     const f = this.flags
@@ -368,16 +318,8 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
     if (this.argv.some((a) => a === '--namespace' || a.startsWith('--namespace='))) {
       this.logToStderr('roster: warning: --namespace is deprecated in dns sync: use --kube-namespace (a Kubernetes namespace)')
     }
-    try {
-      return await this.sync()
-    } catch (error) {
-      throw this.withFlagHint(error)
-    }
-  }
-
-  private async sync(): Promise<SyncResult | {runs: number}> {
     const f = this.flags
-    if (f['owner-id'].trim() === '') throw InvalidInputError.forField('--owner-id', f['owner-id'], 'must not be empty')
+    if (f['owner-id'].trim() === '') throw InvalidInputError.forField('owner-id', f['owner-id'], 'must not be empty')
     const intervalMs = this.intervalMs()
     const sources = await this.buildSources()
     const provider = await this.buildProvider()
@@ -395,31 +337,25 @@ export default class DnsSync extends RosterCommand<typeof DnsSync> {
         if (f['detailed-exitcode'] && hasChanges(result)) process.exitCode = 8
         return result
       }
-      const controller = new AbortController()
-      const stop = (): void => controller.abort()
-      process.once('SIGTERM', stop)
-      process.once('SIGINT', stop)
-      try {
-        const loop = f.watch ? await this.watchLoop() : runSyncLoop
-        const runs = await loop(async () => this.syncOptions(sources, provider), {
+      const {runUntilSignal} = await import('../../lib/loop/run-until-signal.js')
+      const loop = f.watch ? await this.watchLoop() : runSyncLoop
+      const runs = await runUntilSignal((signal) =>
+        loop(async () => this.syncOptions(sources, provider), {
           intervalMs: intervalMs ?? 60_000,
-          signal: controller.signal,
+          signal,
           onResult: (result) => {
             if (this.jsonEnabled()) this.log(JSON.stringify(result))
             else this.log(`${new Date().toISOString()} ${this.summaryLine(result)}`)
           },
           onError: (error) => {
-            this.withFlagHint(error)
+            this.nameSettings(error)
             const message = error instanceof Error ? error.message : String(error)
             const code = error instanceof RosterError ? ` (exit ${error.exitCode})` : ''
             this.logToStderr(`roster: ${new Date().toISOString()} sync failed${code}: ${scrubSecrets(message, this.secretValues())}`)
           },
-        })
-        return {runs}
-      } finally {
-        process.off('SIGTERM', stop)
-        process.off('SIGINT', stop)
-      }
+        }),
+      )
+      return {runs}
     } finally {
       await provider.close?.()
     }

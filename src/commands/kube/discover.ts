@@ -1,9 +1,9 @@
 import {Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../command/base-command.js'
-import {parseDuration} from '../../lib/config/duration.js'
+import {parseDuration, timerMs} from '../../lib/config/duration.js'
 import type {ReconcileResult} from '../../lib/discover/reconcile.js'
-import {InvalidInputError, RosterError} from '../../lib/errors.js'
+import {InvalidInputError, RosterError, setting} from '../../lib/errors.js'
 import {scrubSecrets} from '../../lib/config/secrets.js'
 
 export default class KubeDiscover extends RosterCommand<typeof KubeDiscover> {
@@ -58,13 +58,13 @@ Without --once: watches the pods and reconciles on every change, at most every -
     const ownerId = f['owner-id'].trim()
     const {labelValueProblem} = await import('../../lib/registry/validation.js')
     const problem = ownerId === '' ? 'must not be empty' : labelValueProblem(ownerId)
-    if (problem) throw InvalidInputError.forField('--owner-id', f['owner-id'], problem)
+    if (problem) throw InvalidInputError.forField('owner-id', f['owner-id'], problem)
     const {parseNameFrom} = await import('../../lib/discover/pods.js')
     const nameFrom = parseNameFrom(f['name-from'])
-    const minIntervalMs = parseDuration(f['min-interval'], '--min-interval')
-    const maxIntervalMs = parseDuration(f.interval, '--interval')
+    const minIntervalMs = timerMs(parseDuration(f['min-interval'], 'min-interval'))
+    const maxIntervalMs = timerMs(parseDuration(f.interval, 'interval'))
     if (maxIntervalMs < minIntervalMs)
-      throw InvalidInputError.forField('--interval', f.interval, `must not be shorter than --min-interval (${f['min-interval']})`)
+      throw InvalidInputError.forField('interval', f.interval, `must not be shorter than ${setting('min-interval')} (${f['min-interval']})`)
     const options = {
       kubeconfig: f.kubeconfig,
       context: f.context,
@@ -96,18 +96,15 @@ Without --once: watches the pods and reconciles on every change, at most every -
       return result
     }
     const {runDiscoverLoop} = await import('../../lib/discover/discover.js')
-    const controller = new AbortController()
-    const stop = (): void => controller.abort()
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
+    const {runUntilSignal} = await import('../../lib/loop/run-until-signal.js')
     let last = ''
     let lastError = ''
-    try {
-      return await runDiscoverLoop(registry, {
+    return runUntilSignal((signal) =>
+      runDiscoverLoop(registry, {
         ...options,
         minIntervalMs,
         maxIntervalMs,
-        signal: controller.signal,
+        signal,
         onResult: (r) => {
           lastError = ''
           const changed = r.created + r.updated + r.removed > 0
@@ -119,6 +116,7 @@ Without --once: watches the pods and reconciles on every change, at most every -
           else this.log(`${new Date().toISOString()} ${line}`)
         },
         onError: (error) => {
+          this.nameSettings(error)
           const message = error instanceof Error ? error.message : String(error)
           if (message === lastError) return
           lastError = message
@@ -129,10 +127,7 @@ Without --once: watches the pods and reconciles on every change, at most every -
           if (lastError) this.logToStderr('roster: the cluster answers again')
           lastError = ''
         },
-      })
-    } finally {
-      process.off('SIGTERM', stop)
-      process.off('SIGINT', stop)
-    }
+      }),
+    )
   }
 }

@@ -6,7 +6,8 @@ import {withReplaceHint} from '../../command/restore-conflicts.js'
 import {InvalidInputError} from '../../lib/errors.js'
 import {RECORD_KINDS, type RecordKind, kindLabel} from '../../lib/registry/backup/format.js'
 import type {MigrateResult} from '../../lib/registry/backup/migrate.js'
-import {ETCD_OPTIONS, describeRegistry, isRemoteRegistry, normalizeEtcdPrefix, parseRegistry} from '../../lib/store/open-store.js'
+import {ETCD_OPTIONS, storeOptionsFromFlags} from '../../command/registry-flags.js'
+import {describeRegistry, isRemoteRegistry, normalizeEtcdPrefix, parseRegistry} from '../../lib/store/open-store.js'
 
 export default class RegistryMigrate extends RosterCommand<typeof RegistryMigrate> {
   static override description = `Move the registry to another store (sqlite: to etcd://, or between etcd clusters): a backup with the token signing key, so machine tokens keep working, restored into --to as it is read, then compared with the source object by object; prints the counts of both.
@@ -31,7 +32,7 @@ To switch a fleet over: migrate, point roster serve (and every command's --regis
   static readOnly = true
 
   async run(): Promise<MigrateResult> {
-    const {openStore, storeOptionsFromFlags} = await import('../../lib/store/open-store.js')
+    const {openStore} = await import('../../lib/store/open-store.js')
     const f = this.flags as Record<string, unknown>
     const targetFlags: Record<string, unknown> = {registry: this.flags.to}
     for (const name of Object.keys(ETCD_OPTIONS)) targetFlags[name] = f[`to-${name}`]

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {RosterCommand, registryFlags} from '../../command/base-command.js'
-import {parseDuration} from '../../lib/config/duration.js'
+import {parseDuration, timerMs} from '../../lib/config/duration.js'
 import {scrubSecrets} from '../../lib/config/secrets.js'
 import {RosterError} from '../../lib/errors.js'
 import type {FileSdResult} from '../../lib/sd/file-sd.js'
@@ -47,23 +47,23 @@ With --watch, exports when the registry changes (at most every second, at least 
 
   async run(): Promise<FileSdResult | {passes: number}> {
     const f = this.flags
-    const intervalMs = f.once ? undefined : parseDuration(f.interval, '--interval')
+    // Checked with --once too: a bad interval in a shared config file should not wait for the first loop to show.
+    const interval = timerMs(parseDuration(f.interval, 'interval'))
+    const intervalMs = f.once ? undefined : interval
     const registry = await this.registry()
     const {runFileSdExport} = await import('../../lib/sd/file-sd.js')
+    const {runUntilSignal} = await import('../../lib/loop/run-until-signal.js')
     let last: FileSdResult | undefined
     let first = true
-    const controller = new AbortController()
-    const stop = (): void => controller.abort()
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
-    try {
-      const passes = await runFileSdExport({
+    const triggers = f.watch ? await this.watchTriggers() : undefined
+    const passes = await runUntilSignal((signal) =>
+      runFileSdExport({
         registry,
         server: f.server,
         dir: f.dir,
         intervalMs,
-        triggers: f.watch ? await this.watchTriggers() : undefined,
-        signal: controller.signal,
+        triggers,
+        signal,
         onResult: (result) => {
           last = result
           for (const name of result.ownershipNotKept)
@@ -76,18 +76,16 @@ With --watch, exports when the registry changes (at most every second, at least 
           first = false
         },
         onError: (error) => {
+          this.nameSettings(error)
           const message = error instanceof Error ? error.message : String(error)
           const code = error instanceof RosterError ? ` (exit ${error.exitCode})` : ''
           this.logToStderr(`roster: ${new Date().toISOString()} export failed${code}: ${scrubSecrets(message, this.secretValues())}`)
         },
-      })
-      if (intervalMs !== undefined) return {passes}
-      if (!this.jsonEnabled() && last) this.log(summary(last))
-      return last as FileSdResult
-    } finally {
-      process.off('SIGTERM', stop)
-      process.off('SIGINT', stop)
-    }
+      }),
+    )
+    if (intervalMs !== undefined) return {passes}
+    if (!this.jsonEnabled() && last) this.log(summary(last))
+    return last as FileSdResult
   }
 }
 

@@ -7,7 +7,8 @@ import {importSummary} from '../../lib/registry/summaries.js'
 
 export default class ServiceImport extends RosterCommand<typeof ServiceImport> {
   static override description = `Import services from a YAML or JSON file: a list of {name, endpoints (or endpoint), namespace, labels, selector, description}.
-All entries are validated first (names, URLs, labels, selectors, namespaces, duplicates). If any entry is invalid, NOTHING is written: every bad entry is reported by its position ("entry 3: endpoint ..."), and the command exits 2. Otherwise every service is written in batched transactions (at most 128 operations each); a large import reads the existing services of its namespaces with one paginated range and skips the unchanged ones. Importing again updates in place; rerunning finishes an interrupted import.`
+All entries are validated first (names, URLs, labels, selectors, namespaces, duplicates). If any entry is invalid, NOTHING is written: every bad entry is reported by its position ("entry 3: endpoint ..."), and the command exits 2. Otherwise every service is written in batched transactions (at most 128 operations each); a large import reads the existing services of its namespaces with one paginated range and skips the unchanged ones. Importing again updates in place; rerunning finishes an interrupted import.
+An entry may carry the revision its service is expected at (revision, with one endpoint; 0: not registered yet, as service list -o json shows it): the import is then conditional, at most 100 services written in one transaction, and if one of them moved it exits 6 with nothing written.`
 
   static override examples = ['<%= config.bin %> service import services.yaml', 'cat services.json | <%= config.bin %> service import -']
 
@@ -20,8 +21,9 @@ All entries are validated first (names, URLs, labels, selectors, namespaces, dup
   async run(): Promise<ImportResult> {
     const file = this.args.file
     // Input limits (issue 10): size and UTF-8 on the bytes, nesting depth before any parser recurses.
-    const {readInputFile, readInputStream, checkNestingDepth, checkTextNestingDepth} = await import('../../lib/text/input-limits.js')
-    const text = file === '-' ? await readInputStream(process.stdin, 'file') : await readInputFile(file, 'file')
+    const {checkNestingDepth, checkTextNestingDepth} = await import('../../lib/text/input-limits.js')
+    const {readInputFile, readInputStream} = await import('../../lib/fs/input-file.js')
+    const text = file === '-' ? await readInputStream(process.stdin, {field: 'file'}) : await readInputFile(file, {field: 'file'})
     const label = `file ${JSON.stringify(file)}`
     checkTextNestingDepth(text, 'file', label)
     const document = await parseDocument(text, file)

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {RosterCommand, outputFlags, registryFlags} from '../../command/base-command.js'
-import {parseDuration} from '../../lib/config/duration.js'
+import {parseDuration, timerMs} from '../../lib/config/duration.js'
 import {InvalidInputError} from '../../lib/errors.js'
 import type {Column} from '../../lib/output/print-rows.js'
 import type {PruneEntry, PruneResult} from '../../lib/registry/prune.js'
@@ -18,8 +18,9 @@ const PRUNE_COLUMNS: Column<PruneEntry>[] = [
 export default class ServicePrune extends RosterCommand<typeof ServicePrune> {
   static override description = `Unregister stale services: those whose registration expired (--expired; see service register --ttl) and those whose endpoint host no longer exists in DNS (--unresolvable).
 --unresolvable resolves every matching service's host once (A, then AAAA), with the system's resolver (getaddrinfo: /etc/hosts and search domains count) or, with --resolver, by asking those DNS servers directly; lookups run --concurrency at a time, each within --resolve-timeout. A host that does not exist (NXDOMAIN) or has no address is stale; an IP address always counts as resolvable. A temporary failure (timeout, SERVFAIL, refused) never removes anything: such services are kept and reported.
+A service renewed or registered again between the listing and its removal is kept (each removal expects the revision the service was listed at) and reported as changed; the next prune decides again.
 Safety, as in dns sync: a prune that would remove more than --max-percent of the matching services (when at least 10 match) is refused with exit 9 and nothing is removed, unless --force; --dry-run prints what would go (and still exits 9 when the real run would be refused).
-Prints the removed services (under --dry-run, those that would go); --json prints {matched, removed, kept, failed, dryRun}, where failed lists the services kept after a DNS failure. Works on a local or a remote registry (an admin token, or a service token for its namespaces, with -n).`
+Prints the removed services (under --dry-run, those that would go); --json prints {matched, removed, kept, failed, changed, dryRun}, where failed lists the services kept after a DNS failure and changed those kept because they changed after they were listed. Works on a local or a remote registry (an admin token, or a service token for its namespaces, with -n).`
 
   static override examples = [
     '<%= config.bin %> service prune --expired',
@@ -54,7 +55,7 @@ Prints the removed services (under --dry-run, those that would go); --json print
   async run(): Promise<PruneResult> {
     const f = this.flags
     if (!f.expired && !f.unresolvable) throw new InvalidInputError('give --expired, --unresolvable or both', {field: 'expired'})
-    const timeoutMs = parseDuration(f['resolve-timeout'], 'resolve-timeout')
+    const timeoutMs = timerMs(parseDuration(f['resolve-timeout'], 'resolve-timeout'))
     const registry = await this.registry()
     const {pruneServices, UnsafePruneError} = await import('../../lib/registry/prune.js')
     const result = await pruneServices(registry, {
@@ -86,13 +87,17 @@ Prints the removed services (under --dry-run, those that would go); --json print
     await this.printRows(result.removed, PRUNE_COLUMNS)
     for (const e of result.failed)
       this.logToStderr(`kept ${e.namespace}/${e.name} ${e.endpoint}: looking up ${e.host || 'its host'} failed (${e.reason ?? 'error'})`)
+    for (const e of result.changed)
+      this.logToStderr(`kept ${e.namespace}/${e.name} ${e.endpoint}: renewed or registered again after it was listed`)
     this.logToStderr(pruneSummary(result))
   }
 }
 
-/** `removed 2 of 14 services (1 expired, 1 not found); 1 kept after a DNS failure`. */
+/** `removed 2 of 14 services (1 expired, 1 not found); 1 kept after a DNS failure; 1 kept: changed since it was listed`. */
 function pruneSummary(r: PruneResult): string {
-  const failed = r.failed.length === 0 ? '' : `; ${count(r.failed.length, 'service')} kept after a DNS failure`
+  const failed =
+    (r.failed.length === 0 ? '' : `; ${count(r.failed.length, 'service')} kept after a DNS failure`) +
+    (r.changed.length === 0 ? '' : `; ${count(r.changed.length, 'service')} kept: changed since it was listed`)
   if (r.matched === 0) return 'no services match'
   if (r.removed.length === 0) return `no services to remove (${r.matched} checked)${failed}`
   const reasons = new Map<string, number>()

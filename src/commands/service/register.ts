@@ -11,13 +11,15 @@ export default class ServiceRegister extends RosterCommand<typeof ServiceRegiste
   static override description = `Register a service: one service per endpoint, assigned to servers by rendezvous hashing. Idempotent (the ID is derived from namespace and endpoint, so registering again updates in place).
 For systemd units: with no NAME, the name, endpoints and namespace come from ROSTER_NAME, ROSTER_ENDPOINTS (comma or space separated) and ROSTER_NAMESPACE. Under systemd (INVOCATION_ID set) the registry must be configured (ROSTER_REGISTRY, registry: in a config file, or --registry), else exit 2: the default is a private file no Prometheus reads. An unreachable registry is retried with backoff until --timeout, then exits 3.
 With no server registered yet, services are stored unassigned; when servers exist, a selector matching none of them exits 2.
---ttl 24h stores an expiry (shown by service list) that every registration with --ttl renews, so a systemd timer or the unit's restart that registers again keeps the service; service prune --expired removes the services past it. A service registered without --ttl never expires (and registering it again without --ttl clears an expiry).`
+--ttl 24h stores an expiry (shown by service list) that every registration with --ttl renews, so a systemd timer or the unit's restart that registers again keeps the service; service prune --expired removes the services past it. A service registered without --ttl never expires (and registering it again without --ttl clears an expiry).
+--if-revision R registers only if the service is still at revision R (its "revision" in service list -o json; 0: only if it is not registered yet), with one endpoint: otherwise exit 6 and nothing changes (compare-and-swap for scripts).`
 
   static override examples = [
     '<%= config.bin %> service register node -e http://db1:9100/metrics -e http://db2:9100/metrics',
     '<%= config.bin %> service register api -n team-a -l app=api -s "env=prod" --description "API servers"',
     'ROSTER_NAME=node ROSTER_ENDPOINTS=http://$(hostname):9100/metrics <%= config.bin %> service register',
     '<%= config.bin %> service register node -e http://db1:9100/metrics --ttl 24h',
+    '<%= config.bin %> service register node -e http://db1:9100/metrics --if-revision 0',
   ]
 
   static override args = {
@@ -37,6 +39,10 @@ With no server registered yet, services are stored unassigned; when servers exis
     ttl: Flags.string({
       description: 'Expire the registration after this long unless registered again (30s, 90m, 24h, 7d; at most 366d).',
     }),
+    'if-revision': Flags.integer({
+      description: 'Only if the service is still at this revision (0: only if not registered); else exit 6, nothing changed.',
+      min: 0,
+    }),
     ...registryFlags,
   }
 
@@ -49,15 +55,18 @@ With no server registered yet, services are stored unassigned; when servers exis
     const labels = parseLabels('label', this.flags.label)
     const registry = await this.registry()
     const result = await registry
-      .registerServices({
-        name,
-        endpoints,
-        namespace: this.flags.namespace,
-        labels,
-        selector: this.flags.selector,
-        description: this.flags.description,
-        ttl: this.flags.ttl,
-      })
+      .registerServices(
+        {
+          name,
+          endpoints,
+          namespace: this.flags.namespace,
+          labels,
+          selector: this.flags.selector,
+          description: this.flags.description,
+          ttl: this.flags.ttl,
+        },
+        {expectRevision: this.flags['if-revision']},
+      )
       .catch((error: unknown) => {
         // The one thing not found here is the namespace.
         if (error instanceof NotFoundError)

@@ -45,9 +45,8 @@ export interface Caller {
 
 export type Action = 'read' | 'write' | 'admin'
 
-/** The refusal of a request that carries no token: says how to send one, from HTTP and from the CLI. */
-export const NO_TOKEN_MESSAGE =
-  'not authenticated: no token (send "Authorization: Bearer TOKEN"; the CLI takes --token, ROSTER_TOKEN or a roster login)'
+/** The refusal of a request that carries no token: says how to send one (roster's own clients add how they take one). */
+export const NO_TOKEN_MESSAGE = 'not authenticated: no token (send "Authorization: Bearer TOKEN")'
 
 export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (ROLES as readonly string[]).includes(value)

@@ -5,11 +5,14 @@
  * login lives, who, until when), so a command finds a login without loading keytar or waiting
  * for D-Bus; for keychain logins the tokens themselves are only in the keychain.
  */
-import {chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, renameSync, writeFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
 
 import {BackendUnavailableError, firstLineOf} from '../errors.js'
+import {readInputFileSync} from '../fs/input-file.js'
+import {LockFile, describeHolder} from '../fs/lock-file.js'
+import {checkFile} from '../fs/path-check.js'
 
 export const LOGIN_KEYCHAIN_SERVICE = 'roster-login'
 /** How long a Secret Service has to answer before the file is used. */
@@ -32,6 +35,8 @@ export interface StoredLogin {
   name?: string
   roles: string[]
   flow: 'pkce' | 'device' | 'password'
+  /** PEM CA certificates trusted for the identity provider (the oidc-ca setting at login), for refreshes and revocation. */
+  providerCa?: string
 }
 
 export type CredentialStoreKind = 'keychain' | 'file'
@@ -63,13 +68,8 @@ export function registryKey(url: string): string {
 }
 
 function readFile(file: string): CredentialsFile {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {version: 1, registries: {}}
-    throw new BackendUnavailableError(`credentials: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
-  }
+  if (checkFile(file, {field: 'credentials', missingOk: true}) === undefined) return {version: 1, registries: {}}
+  const text = readInputFileSync(file, {field: 'credentials'})
   try {
     const parsed = JSON.parse(text) as CredentialsFile
     if (parsed?.version !== 1 || typeof parsed.registries !== 'object' || parsed.registries === null) throw new Error('unexpected content')
@@ -225,37 +225,27 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer))
 }
 
-/** A lock older than this is left over from a killed process. */
-const STALE_LOCK_MS = 30_000
-
 /**
- * Runs `fn` holding the credentials lock (a file created exclusively next to the credentials), so
- * that two roster processes never refresh the same login at once: providers that rotate refresh
- * tokens treat a second use of one as theft and revoke the whole sign-in.
+ * Runs `fn` holding the credentials lock (a lock file next to the credentials, fs/lock-file.ts),
+ * so that two roster processes never refresh the same login at once: providers that rotate
+ * refresh tokens treat a second use of one as theft and revoke the whole sign-in. A lock left by
+ * a process that died is broken; one held by a live process is waited for, `waitMs` at most.
  */
 export async function withLoginLock<T>(fn: () => Promise<T>, waitMs = 20_000): Promise<T> {
   const file = `${credentialsPath()}.lock`
   mkdirSync(path.dirname(file), {recursive: true, mode: 0o700})
-  const started = Date.now()
-  for (;;) {
-    try {
-      writeFileSync(file, String(process.pid), {flag: 'wx', mode: 0o600})
-      break
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-      try {
-        if (Date.now() - statSync(file).mtimeMs > STALE_LOCK_MS) rmSync(file, {force: true})
-      } catch {
-        // Released meanwhile.
-      }
-      if (Date.now() - started > waitMs) throw new BackendUnavailableError(`credentials: ${file} is held by another roster process`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-  }
+  const lock = await LockFile.acquire(file, {
+    mode: 0o600,
+    waitMs,
+    held: (holder) =>
+      new BackendUnavailableError(
+        `credentials: ${file} is held by another roster process (${describeHolder(holder)}); remove it if none runs`,
+      ),
+  })
   try {
     return await fn()
   } finally {
-    rmSync(file, {force: true})
+    await lock.release()
   }
 }
 

@@ -1,12 +1,11 @@
-/** The password of `roster login --username`: a no-echo prompt on a terminal, or all of stdin with --password-stdin. */
-import {InvalidInputError} from '../errors.js'
+/** The password of a login with a user name: a no-echo prompt on a terminal, or all of stdin (password-stdin). */
+import {InvalidInputError, setting} from '../errors.js'
+import {MAX_SECRET_BYTES} from '../text/input-limits.js'
 
 export async function readPasswordStdin(): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  const text = Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '')
+  const {readInputStream} = await import('../fs/input-file.js')
+  const input = await readInputStream(process.stdin, {field: 'password-stdin', label: 'standard input', maxBytes: MAX_SECRET_BYTES})
+  const text = input.replace(/\r?\n$/, '')
   if (text === '') throw InvalidInputError.forField('password-stdin', '', 'standard input is empty: pipe the password')
   return text
 }
@@ -14,7 +13,7 @@ export async function readPasswordStdin(): Promise<string> {
 export async function promptPassword(prompt: string): Promise<string> {
   const stdin = process.stdin
   if (!stdin.isTTY) {
-    throw InvalidInputError.forField('password', '', 'no terminal to ask on: pipe the password with --password-stdin')
+    throw InvalidInputError.forField('password', '', `no terminal to ask on: pipe the password with ${setting('password-stdin')}`)
   }
   process.stderr.write(prompt)
   stdin.setRawMode(true)

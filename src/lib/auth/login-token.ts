@@ -1,6 +1,6 @@
 /**
- * The base command's hook (issue 9): a remote command given no --token, ROSTER_TOKEN or config
- * `token:` uses the stored `roster login` for its registry, refreshed first when it expires soon.
+ * The base command's hook: a remote command given no token (no token setting, from a flag,
+ * ROSTER_TOKEN or the config file) uses the stored `roster login` for its registry, refreshed first when it expires soon.
  * Local registries load nothing more.
  */
 export async function storedLoginToken(registry: unknown, timeoutMs: number): Promise<string | undefined> {

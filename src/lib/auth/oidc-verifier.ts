@@ -1,22 +1,23 @@
 /**
- * `roster serve --oidc-issuer URL --oidc-client-id ID`: verifies the identity provider's tokens
+ * `roster serve` with the settings oidc-issuer and oidc-client-id: verifies the identity provider's tokens
  * (JWT access tokens, or ID tokens) for people. The issuer's discovery document names its JWKS;
  * jose's remote key set caches the keys, refetches them on an unknown `kid`, and waits a floor
  * between fetches. Checked: the signature (asymmetric algorithms only: RS256, PS256, ES256,
  * EdDSA — `none` and HMAC are refused), iss, aud, exp and nbf with a small clock skew.
  *
- * A person in one of --oidc-admin-roles (read from the --oidc-roles-claim dot path, e.g.
+ * A person in one of oidc-admin-roles (read from the oidc-roles-claim dot path, e.g.
  * `realm_access.roles` for Keycloak) is `admin`; any other signed-in person is `read`.
  */
 import type {JWTPayload, JWTVerifyGetKey} from 'jose'
 
 import type {Caller} from './caller.js'
-import {BackendUnavailableError, InvalidInputError, NotAuthenticatedError, firstLineOf} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotAuthenticatedError, firstLineOf, setting} from '../errors.js'
+import {isLoopbackHost} from '../net/loopback.js'
 
 export const OIDC_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA']
-/** Seconds of clock skew accepted on exp and nbf, unless --oidc-clock-skew says otherwise. */
+/** Seconds of clock skew accepted on exp and nbf, unless oidc-clock-skew says otherwise. */
 export const OIDC_CLOCK_SKEW_S = 10
-/** The most --oidc-clock-skew may be: beyond it, an expired token is not expired in any useful sense. */
+/** The most oidc-clock-skew may be: beyond it, an expired token is not expired in any useful sense. */
 export const OIDC_MAX_CLOCK_SKEW_S = 300
 export const DEFAULT_ROLES_CLAIM = 'roles'
 
@@ -32,6 +33,8 @@ export interface OidcOptions {
   timeoutMs?: number
   /** Seconds of clock skew accepted on exp and nbf. Default OIDC_CLOCK_SKEW_S. */
   clockSkewS?: number
+  /** PEM CA certificates to trust for the provider (oidc-ca), besides the system's. */
+  ca?: Buffer
 }
 
 /** What GET /v1/auth/config returns: all a client needs to sign in. */
@@ -42,12 +45,6 @@ export interface AuthConfig {
   rolesClaim?: string
 }
 
-function isLoopbackHostname(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '')
-  if (h === 'localhost' || h === '::1') return true
-  return /^127\.\d+\.\d+\.\d+$/.test(h)
-}
-
 /** The issuer as a URL: https://, or http:// only on loopback. Throws InvalidInputError naming `field`. */
 export function issuerUrl(value: string, field = 'oidc-issuer'): URL {
   let url: URL
@@ -56,7 +53,7 @@ export function issuerUrl(value: string, field = 'oidc-issuer'): URL {
   } catch {
     throw InvalidInputError.forField(field, value, 'is not a URL')
   }
-  if (url.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw InvalidInputError.forField(field, url.origin, 'http:// is allowed only for a loopback issuer; use https://')
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw InvalidInputError.forField(field, value, 'expected https://HOST/...')
@@ -104,7 +101,7 @@ export class OidcVerifier {
     this.issuer = options.issuer.trim()
     void url
     if (!options.clientId?.trim())
-      throw InvalidInputError.forField('oidc-client-id', options.clientId ?? '', 'is required with --oidc-issuer')
+      throw InvalidInputError.forField('oidc-client-id', options.clientId ?? '', `is required with ${setting('oidc-issuer')}`)
     this.clientId = options.clientId.trim()
     this.audience = options.audience?.trim() || this.clientId
     this.rolesClaim = options.rolesClaim?.trim() || DEFAULT_ROLES_CLAIM
@@ -131,11 +128,18 @@ export class OidcVerifier {
     const timeoutMs = this.options.timeoutMs ?? 10_000
     const where = `${this.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`
     let doc: {issuer?: unknown; jwks_uri?: unknown}
+    const {fetchTrusting, isTlsTrustError, tlsTrustProblem} = await import('../http/fetch-trusting.js')
+    const get = this.options.ca ? fetchTrusting(this.options.ca) : fetch
     try {
-      const response = await fetch(where, {signal: AbortSignal.timeout(timeoutMs), redirect: 'error'})
+      const response = await get(where, {signal: AbortSignal.timeout(timeoutMs), redirect: 'error'})
       if (!response.ok) throw new Error(`HTTP ${response.status}`)
       doc = (await response.json()) as typeof doc
     } catch (error) {
+      if (isTlsTrustError(error)) {
+        throw new BackendUnavailableError(
+          `identity provider unavailable: ${where}: TLS verification failed (${tlsTrustProblem(error)}); trust its CA with ${setting('oidc-ca')}`,
+        )
+      }
       throw new BackendUnavailableError(`identity provider unavailable: ${where}: ${firstLineOf(error)}`)
     }
     if (doc.issuer !== this.issuer) {
@@ -145,8 +149,13 @@ export class OidcVerifier {
     }
     if (typeof doc.jwks_uri !== 'string') throw new BackendUnavailableError('identity provider: discovery has no jwks_uri')
     const jwksUrl = issuerUrl(doc.jwks_uri, 'jwks_uri')
-    const {createRemoteJWKSet} = await import('jose')
-    return createRemoteJWKSet(jwksUrl, {timeoutDuration: timeoutMs, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000})
+    const {createRemoteJWKSet, customFetch} = await import('jose')
+    return createRemoteJWKSet(jwksUrl, {
+      timeoutDuration: timeoutMs,
+      cooldownDuration: 30_000,
+      cacheMaxAge: 10 * 60_000,
+      ...(this.options.ca ? {[customFetch]: fetchTrusting(this.options.ca)} : {}),
+    })
   }
 
   /** Verifies a person's token; the caller is admin (an admin role) or read. Never echoes the token. */

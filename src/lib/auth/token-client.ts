@@ -1,17 +1,16 @@
 /**
  * The token commands' one interface, local or remote (as RegistryClient is for the registry):
  *
- * - local (`--registry sqlite:…` / `etcd://…`): TokenAuthority over the store. Whoever can open
+ * - local (registry `sqlite:…` / `etcd://…`): TokenAuthority over the store. Whoever can open
  *   the store is the registry's owner: this is how the first admin token is made.
- * - remote (`--registry https://…`, http:// on loopback only): the `roster serve` API
+ * - remote (registry `https://…`, http:// on loopback only): the `roster serve` API
  *   (POST/GET /v1/tokens, DELETE /v1/tokens/{id}, POST /v1/tokens/inspect), admin tokens only.
  *
- * `openTokenClient()` chooses by the --registry value, as the base command's registry() does.
+ * `openTokenClient()` chooses by the registry setting, as the base command's registry() does.
  */
-import {readFileSync} from 'node:fs'
-import {isIP} from 'node:net'
-
 import {InvalidInputError, NotAuthenticatedError} from '../errors.js'
+import {readPemFile} from '../fs/input-file.js'
+import {isLoopbackHost} from '../net/loopback.js'
 import type {Store} from '../store/store.js'
 import type {CreateTokenInput, TokenInfo} from './tokens.js'
 
@@ -50,14 +49,6 @@ export interface RemoteTokenClientOptions {
   timeoutMs: number
 }
 
-function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '')
-  if (host === 'localhost') return true
-  if (isIP(host) === 4) return host.startsWith('127.')
-  if (isIP(host) === 6) return host === '::1'
-  return false
-}
-
 /** The remote implementation over the serve API. */
 export async function remoteTokenClient(o: RemoteTokenClientOptions): Promise<TokenClient> {
   let url: URL
@@ -70,26 +61,16 @@ export async function remoteTokenClient(o: RemoteTokenClientOptions): Promise<To
     throw InvalidInputError.forField('registry', url.origin, 'http:// only on loopback; use https:// (tokens must not travel in clear)')
   }
   if (!o.token) {
-    throw new NotAuthenticatedError(`not authenticated: ${url.origin} needs a token; pass --token, ROSTER_TOKEN or token: in the config`)
+    throw new NotAuthenticatedError(`not authenticated: ${url.origin} needs a token`, {field: 'token'})
   }
-  let ca: Buffer | undefined
-  if (o.caFile) {
-    try {
-      ca = readFileSync(o.caFile)
-    } catch (error) {
-      throw InvalidInputError.forField(
-        'registry-ca',
-        o.caFile,
-        `cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      )
-    }
-  }
+  const ca = o.caFile ? readPemFile(o.caFile, {field: 'registry-ca'}) : undefined
   const {JsonHttpClient} = await import('../http/json-client.js')
   const http = new JsonHttpClient({
     baseUrl: url.href,
     what: 'roster serve',
     timeoutMs: o.timeoutMs,
     headers: {authorization: `Bearer ${o.token}`},
+    authField: 'token',
     ca,
     maxResponseBytes: 64 * 1024 * 1024,
   })

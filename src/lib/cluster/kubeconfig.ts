@@ -1,30 +1,31 @@
 /**
  * Kubeconfig loading with kubectl's rules:
- *   1. `--kubeconfig PATH`: exactly that file (it must exist);
+ *   1. the kubeconfig setting: exactly that file (it must exist);
  *   2. else `KUBECONFIG`: every path in it (`:`-separated), missing files skipped, merged with
  *      kubectl's "first one wins" rule — the first file to set current-context sets it, and the
  *      first cluster / user / context of a given name wins over later ones;
  *   3. else `~/.kube/config`;
  *   4. else the in-cluster service account (KUBERNETES_SERVICE_HOST/PORT and its token file).
- * `--context` picks a context from the merged config. `@kubernetes/client-node` is loaded here,
+ * The context setting picks a context from the merged config. `@kubernetes/client-node` is loaded here,
  * lazily, and only its KubeConfig module (auth providers, exec plugins, token files): the package
  * root imports the whole generated API (≈0.4 s). scripts/bundle.mjs bundles that module with
  * what it needs (≈30 ms to load), leaving out the generated API and the proxy agents it never uses.
  */
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {homedir} from 'node:os'
-import {delimiter, join} from 'node:path'
+import {delimiter, dirname, join} from 'node:path'
 
 import type {Cluster, Context, KubeConfig, User} from '@kubernetes/client-node'
 
-import {InvalidInputError, firstLineOf} from '../errors.js'
+import {InvalidInputError, firstLineOf, setting} from '../errors.js'
+import {readInputFileSync} from '../fs/input-file.js'
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
 
 export interface KubeconfigOptions {
-  /** `--kubeconfig`: one file, used alone. */
+  /** One file, used alone. */
   kubeconfig?: string
-  /** `--context`: a context name from the loaded config. */
+  /** A context name from the loaded config. */
   context?: string
   /** The environment to read KUBECONFIG, HOME and KUBERNETES_SERVICE_* from (default process.env). */
   env?: NodeJS.ProcessEnv
@@ -54,7 +55,6 @@ export async function loadKubeconfig(options: KubeconfigOptions = {}): Promise<L
   let files: string[] = []
 
   if (options.kubeconfig) {
-    if (!existsSync(options.kubeconfig)) throw InvalidInputError.forField('--kubeconfig', options.kubeconfig, 'no such file')
     files = [options.kubeconfig]
     source = options.kubeconfig
   } else if (env.KUBECONFIG) {
@@ -74,7 +74,8 @@ export async function loadKubeconfig(options: KubeconfigOptions = {}): Promise<L
   }
 
   if (files.length > 0) {
-    const merged = mergeKubeconfigs(files.map((file) => parseKubeconfigFile(KubeConfig, file)))
+    const field = options.kubeconfig ? 'kubeconfig' : env.KUBECONFIG ? 'KUBECONFIG' : 'kubeconfig'
+    const merged = mergeKubeconfigs(files.map((file) => parseKubeconfigFile(KubeConfig, file, field)))
     kc.loadFromOptions(merged)
   } else {
     loadInCluster(kc, env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR)
@@ -85,11 +86,13 @@ export async function loadKubeconfig(options: KubeconfigOptions = {}): Promise<L
   const known = contextNames.length > 0 ? `known contexts: ${contextNames.join(', ')}` : 'it defines no contexts'
   if (options.context) {
     if (!kc.getContextObject(options.context)) {
-      throw InvalidInputError.forField('--context', options.context, `no such context in kubeconfig ${source} (${known})`)
+      throw InvalidInputError.forField('context', options.context, `no such context in kubeconfig ${source} (${known})`)
     }
     kc.setCurrentContext(options.context)
   } else if (!contextName) {
-    throw new InvalidInputError(`kubeconfig ${source}: current-context is not set; pass --context (${known})`, {field: 'context'})
+    throw new InvalidInputError(`kubeconfig ${source}: current-context is not set; choose one with ${setting('context')} (${known})`, {
+      field: 'context',
+    })
   } else if (!kc.getContextObject(contextName)) {
     throw new InvalidInputError(`kubeconfig ${source}: current-context "${contextName}" is not defined (${known})`, {field: 'context'})
   }
@@ -159,18 +162,13 @@ interface ParsedKubeconfig {
   currentContext?: string
 }
 
-function parseKubeconfigFile(KubeConfigClass: typeof KubeConfig, file: string): ParsedKubeconfig {
+/** One kubeconfig file, read as every input file is (src/lib/fs/input-file.ts); relative paths in it resolve from its directory, as kubectl's do. */
+function parseKubeconfigFile(KubeConfigClass: typeof KubeConfig, file: string, field: string): ParsedKubeconfig {
   const one = new KubeConfigClass()
+  const text = readInputFileSync(file, {field})
   try {
-    readFileSync(file)
-  } catch (error) {
-    throw new InvalidInputError(
-      `kubeconfig "${file}": ${(error as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : (error as Error).message}`,
-      {field: 'kubeconfig'},
-    )
-  }
-  try {
-    one.loadFromFile(file, {onInvalidEntry: 'throw'})
+    one.loadFromString(text, {onInvalidEntry: 'throw'})
+    one.makePathsAbsolute(dirname(file))
   } catch (error) {
     throw new InvalidInputError(`kubeconfig "${file}" is not a valid kubeconfig: ${firstLineOf(error)}`, {field: 'kubeconfig'})
   }
@@ -209,7 +207,7 @@ function loadInCluster(kc: KubeConfig, env: NodeJS.ProcessEnv, dir: string): voi
   const tokenFile = join(dir, 'token')
   if (!host || !port || !existsSync(tokenFile)) {
     throw new InvalidInputError(
-      'no kubeconfig: KUBECONFIG is not set, ~/.kube/config does not exist and this is not a pod with a service account; pass --kubeconfig PATH',
+      `no kubeconfig: KUBECONFIG is not set, ~/.kube/config does not exist and this is not a pod with a service account; give one with ${setting('kubeconfig')}`,
       {field: 'kubeconfig'},
     )
   }

@@ -1,20 +1,26 @@
 /**
- * `node-status --serve`: a Prometheus exporter kept current by ONE watch (list once, then watch;
- * no polling). /metrics serves the last known state; /healthz says whether the API answered last
- * time. A failed API call never ends it: the node series keep the last good state,
+ * The node-status exporter: a Prometheus exporter kept current by watches (list once, then watch;
+ * no polling): one on the nodes, one on their Leases in kube-node-lease (heartbeat ages, computed
+ * at each scrape). /metrics serves the last known state; /healthz says whether the API answered
+ * last time; /readyz whether the first list of nodes is in; /livez that the process answers.
+ * A failed API call never ends it: the node series keep the last good state,
  * roster_node_status_last_error goes to 1, and the informer retries with backoff. A deleted
- * node's series disappear with it.
+ * node's series disappear with it. Leases that cannot be read (not allowed) leave the node
+ * series as they are: their errors are logged, and retried, apart. It listens as every roster
+ * server does (net/listen-address.ts): off loopback, TLS or, asked for, plain HTTP.
  */
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 
-import {InvalidInputError} from '../errors.js'
+import {listenOn, listenTransport, listenUrl, parseListenAddress, type TransportSettings} from '../net/listen-address.js'
 import {createClusterClient, type ClusterClientOptions} from './cluster-client.js'
-import {formatHealthSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
+import {runInformer} from './informer.js'
+import {LEASE_FIELDS_UNREAD, LEASE_PAGE_SIZE, NODE_LEASE_PATH, summarizeLease, type KubeLease, type NodeLease} from './node-lease.js'
+import {formatHealthSeries, formatLeaseSeries, formatNodeSeries, PROMETHEUS_CONTENT_TYPE, type ExporterHealth} from './node-metrics.js'
 import type {NodeSummary} from './node-readiness.js'
 import {nodeReport, runNodeInformer, type NodeStatusReport} from './node-status.js'
 
-export interface NodeExporterOptions extends ClusterClientOptions {
-  /** `--serve`: HOST:PORT, :PORT (all interfaces) or PORT (127.0.0.1). Port 0 picks a free one. */
+export interface NodeExporterOptions extends ClusterClientOptions, TransportSettings {
+  /** A listen address (net/listen-address.ts). Port 0 picks a free one. */
   listen: string
   labelSelector?: string
   /** Progress and errors, one line each (the command writes them to stderr). */
@@ -23,7 +29,7 @@ export interface NodeExporterOptions extends ClusterClientOptions {
 }
 
 export interface NodeExporter {
-  /** http://HOST:PORT */
+  /** http://HOST:PORT, or https:// */
   url: string
   /** Resolves when the informer stops (after close()); rejects on a fatal error. */
   done: Promise<void>
@@ -33,72 +39,66 @@ export interface NodeExporter {
   close(): Promise<void>
 }
 
-export function parseListenAddress(text: string): {host: string; port: number} {
-  const t = text.trim()
-  let host = '127.0.0.1'
-  let portText = t
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(t)
-  if (m) {
-    host = m[1] ?? (m[2] === '' ? '0.0.0.0' : (m[2] as string))
-    portText = m[3] as string
-  }
-  const port = Number(portText)
-  if (!/^\d+$/.test(portText) || port > 65535) {
-    throw InvalidInputError.forField('--serve', text, 'expected HOST:PORT (127.0.0.1:2112), :PORT or PORT')
-  }
-  return {host, port}
-}
-
 export async function startNodeExporter(options: NodeExporterOptions): Promise<NodeExporter> {
-  const {host, port} = parseListenAddress(options.listen)
+  const address = parseListenAddress(options.listen)
+  const tls = listenTransport(address, options, 'when-asked')
   const client = await createClusterClient(options)
   const log = options.onLog ?? (() => undefined)
   const health: ExporterHealth = {lastError: false, errorsTotal: 0, synced: false}
   let state: ReadonlyMap<string, NodeSummary> = new Map()
-  let nodeSeries: string | undefined
+  /** Node name → its Lease. */
+  const leases = new Map<string, NodeLease>()
+  let nodeSeries: Buffer | undefined
   let lastLogged = ''
 
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, {Allow: 'GET, HEAD'}).end()
       return
     }
     if (path === '/metrics') {
-      nodeSeries ??= formatNodeSeries(state.values())
-      const body = nodeSeries + formatHealthSeries(health)
-      res.writeHead(200, {'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body)})
-      res.end(req.method === 'HEAD' ? undefined : body)
+      // The node series change only with the nodes: kept as bytes. Lease ages grow with time:
+      // written at each scrape.
+      nodeSeries ??= Buffer.from(formatNodeSeries(state.values()))
+      const rest = Buffer.from(formatLeaseSeries(state.values(), leases, Date.now()) + formatHealthSeries(health))
+      res.writeHead(200, {'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': nodeSeries.length + rest.length})
+      if (req.method === 'HEAD') res.end()
+      else {
+        res.write(nodeSeries)
+        res.end(rest)
+      }
     } else if (path === '/healthz') {
       const ok = health.synced && !health.lastError
       const body = ok
         ? 'ok\n'
         : `${health.synced ? 'stale' : 'not synced'}: ${health.lastErrorMessage ?? 'waiting for the first list of nodes'}\n`
       res.writeHead(ok ? 200 : 503, {'Content-Type': 'text/plain; charset=utf-8'}).end(body)
+    } else if (path === '/readyz') {
+      // Ready once the nodes are listed: an API outage after that keeps it ready, so that the
+      // last state and roster_node_status_up 0 are still scraped.
+      res.writeHead(health.synced ? 200 : 503, {'Content-Type': 'text/plain; charset=utf-8'})
+      res.end(health.synced ? 'ok\n' : 'not synced: waiting for the first list of nodes\n')
+    } else if (path === '/livez') {
+      res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'}).end('ok\n')
     } else if (path === '/') {
-      res.writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'}).end('roster node-status exporter: /metrics, /healthz\n')
+      res
+        .writeHead(200, {'Content-Type': 'text/plain; charset=utf-8'})
+        .end('roster node-status exporter: /metrics, /healthz, /readyz, /livez\n')
     } else {
       res.writeHead(404, {'Content-Type': 'text/plain; charset=utf-8'}).end('not found\n')
     }
+  }
+  const server: Server = tls ? (await import('node:https')).createServer(tls, handle) : (await import('node:http')).createServer(handle)
+  const boundPort = await listenOn(server, address).catch((error: unknown) => {
+    client.close()
+    throw error
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      client.close()
-      reject(
-        error.code === 'EADDRINUSE' || error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL'
-          ? InvalidInputError.forField('--serve', options.listen, `cannot listen there (${error.code})`)
-          : error,
-      )
-    })
-    server.listen(port, host, () => resolve())
-  })
-  const address = server.address()
-  const boundPort = address && typeof address === 'object' ? address.port : port
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${boundPort}`
+  const url = listenUrl(address, boundPort, tls !== undefined)
   log(`serving node readiness of ${client.describe()} on ${url}/metrics`)
 
   const controller = new AbortController()
-  const done = runNodeInformer(client, options.labelSelector, {
+  const nodeInformer = runNodeInformer(client, options.labelSelector, {
     signal: controller.signal,
     backoff: options.backoff,
     onSynced: (items, info) => {
@@ -125,7 +125,35 @@ export async function startNodeExporter(options: NodeExporterOptions): Promise<N
       if (error.message !== lastLogged) log(`${error.message} (keeping the last state; retrying in ${retryInMs} ms, then with backoff)`)
       lastLogged = error.message
     },
-  }).finally(() => client.close())
+  })
+  let lastLeaseError = ''
+  const leaseInformer = runInformer<KubeLease, NodeLease>({
+    client,
+    path: NODE_LEASE_PATH,
+    map: summarizeLease,
+    list: {drop: LEASE_FIELDS_UNREAD, limit: LEASE_PAGE_SIZE},
+    signal: controller.signal,
+    backoff: options.backoff,
+    isFatal: () => false,
+    onSynced: (items) => {
+      leases.clear()
+      for (const lease of items.values()) leases.set(lease.name, lease)
+      if (lastLeaseError) log('the Leases are read again')
+      lastLeaseError = ''
+    },
+    onChange: (_type, _key, item, previous) => {
+      if (item) leases.set(item.name, item)
+      else if (previous) leases.delete(previous.name)
+    },
+    onError: (error, retryInMs) => {
+      if (error.message !== lastLeaseError)
+        log(`${error.message} (node heartbeat ages are not exported meanwhile; retrying in ${retryInMs} ms, then with backoff)`)
+      lastLeaseError = error.message
+    },
+  })
+  const done = Promise.all([nodeInformer, leaseInformer.catch(() => undefined)])
+    .then(() => undefined)
+    .finally(() => client.close())
 
   return {
     url,

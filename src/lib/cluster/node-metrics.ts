@@ -4,6 +4,7 @@
  * Hand-written (no prom-client): a handful of gauges, HELP/TYPE lines, label values escaped
  * (backslash, double quote, line feed), HELP text escaped (backslash, line feed).
  */
+import {leaseAgeSeconds, type NodeLease} from './node-lease.js'
 import {countNodes, type NodeSummary} from './node-readiness.js'
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
@@ -52,9 +53,19 @@ class Exposition {
   }
 }
 
-/** Node readiness series; `health` adds the exporter's roster_node_status_* series. */
-export function formatNodeMetrics(nodes: Iterable<NodeSummary>, health?: ExporterHealth): string {
-  return formatNodeSeries(nodes) + (health ? formatHealthSeries(health) : '')
+/**
+ * Node readiness series; `leases` adds each node's heartbeat age (at `now`), `health` the
+ * exporter's roster_node_status_* series.
+ */
+export function formatNodeMetrics(
+  nodes: Iterable<NodeSummary>,
+  o: {health?: ExporterHealth; leases?: ReadonlyMap<string, NodeLease>; now?: number} = {},
+): string {
+  const list = [...nodes]
+  let text = formatNodeSeries(list)
+  if (o.leases) text += formatLeaseSeries(list, o.leases, o.now ?? Date.now())
+  if (o.health) text += formatHealthSeries(o.health)
+  return text
 }
 
 /** The kube_node_status* series. */
@@ -91,6 +102,43 @@ export function formatNodeSeries(nodes: Iterable<NodeSummary>): string {
     }
   }
 
+  out.family('kube_node_spec_unschedulable', 'gauge', 'Whether the node is cordoned (spec.unschedulable): 1, or 0.')
+  for (const n of list) out.sample('kube_node_spec_unschedulable', {node: n.name}, n.unschedulable ? 1 : 0)
+
+  out.family('kube_node_spec_taint', 'gauge', 'A taint of a cluster node (as kube-state-metrics reports it): 1 per taint.')
+  for (const n of list) {
+    for (const t of n.taints) out.sample('kube_node_spec_taint', {node: n.name, key: t.key, value: t.value ?? '', effect: t.effect}, 1)
+  }
+
+  out.family(
+    'roster_node_status_condition_last_transition_timestamp_seconds',
+    'gauge',
+    'When the condition last changed status (Unix time), from its lastTransitionTime.',
+  )
+  for (const n of list) {
+    for (const c of n.conditions) {
+      const t = c.lastTransitionTime ? Date.parse(c.lastTransitionTime) : NaN
+      if (!Number.isNaN(t))
+        out.sample('roster_node_status_condition_last_transition_timestamp_seconds', {node: n.name, condition: c.type}, t / 1000)
+    }
+  }
+
+  return out.toString()
+}
+
+/** Each node's heartbeat age from its Lease in kube-node-lease (nodes without one have no series). */
+export function formatLeaseSeries(nodes: Iterable<Pick<NodeSummary, 'name'>>, leases: ReadonlyMap<string, NodeLease>, now: number): string {
+  const out = new Exposition()
+  out.family(
+    'roster_node_lease_renew_age_seconds',
+    'gauge',
+    'Seconds since the node last renewed its Lease in kube-node-lease (its kubelet heartbeat).',
+  )
+  const names = [...nodes].map((n) => n.name).sort()
+  for (const name of names) {
+    const age = leaseAgeSeconds(leases.get(name), now)
+    if (age !== undefined) out.sample('roster_node_lease_renew_age_seconds', {node: name}, Math.round(age * 1000) / 1000)
+  }
   return out.toString()
 }
 

@@ -1,6 +1,6 @@
 /**
  * Node readiness, pure: a node object → a small summary (what roster prints and exports, nothing
- * more), kubectl's STATUS / ROLES / AGE text, totals, and the --fail-if-not-ready gate.
+ * more), kubectl's STATUS / ROLES / AGE text, totals, and the fail-if-not-ready gate.
  *
  * - The Ready condition is found by type, never by position in status.conditions.
  * - `ready` is the Ready condition's status: True, False, or Unknown (the node controller sets
@@ -8,7 +8,7 @@
  * - STATUS is kubectl's: Ready / NotReady (Ready False or Unknown) / Unknown (no Ready condition),
  *   plus ",SchedulingDisabled" when cordoned — so roster's table agrees with `kubectl get nodes`.
  */
-import {InvalidInputError} from '../errors.js'
+import {InvalidInputError, setting} from '../errors.js'
 import type {KubeNode, NodeAddress} from './kube-types.js'
 
 export type ReadyStatus = 'True' | 'False' | 'Unknown'
@@ -42,6 +42,8 @@ export interface NodeSummary {
   conditions: NodeConditionSummary[]
   /** Conditions other than Ready that are True (MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable…). */
   problems: string[]
+  /** When the node last renewed its Lease in kube-node-lease (its kubelet's heartbeat), when known. */
+  leaseRenewTime?: string
 }
 
 /** What the default table shows of a node (NAME STATUS ROLES AGE VERSION) and what the totals count. */
@@ -191,14 +193,14 @@ export function humanDuration(ms: number): string {
 
 export type NotReadyThreshold = {kind: 'count'; value: number; text: string} | {kind: 'percent'; value: number; text: string}
 
-/** `--fail-if-not-ready N` (a count) or `P%` (a percentage of the listed nodes, 0–100). */
+/** The fail-if-not-ready gate: `N` (a count) or `P%` (a percentage of the listed nodes, 0–100). */
 export function parseNotReadyThreshold(text: string): NotReadyThreshold {
   const t = text.trim()
   let m = /^(\d+)$/.exec(t)
   if (m) return {kind: 'count', value: Number(m[1]), text: t}
   m = /^(\d+(?:\.\d+)?)%$/.exec(t)
   if (m && Number(m[1]) <= 100) return {kind: 'percent', value: Number(m[1]), text: t}
-  throw InvalidInputError.forField('--fail-if-not-ready', text, 'expected a node count (2) or a percentage of the nodes (10%)')
+  throw InvalidInputError.forField('fail-if-not-ready', text, 'expected a node count (2) or a percentage of the nodes (10%)')
 }
 
 /** The gate's verdict: undefined when it passes, else the one-line reason. */
@@ -206,11 +208,11 @@ export function checkNotReady(totals: NodeTotals, threshold: NotReadyThreshold):
   const {notReady, total} = totals
   if (threshold.kind === 'count') {
     if (notReady <= threshold.value) return undefined
-    return `${notReady} of ${total} nodes are not Ready, more than the ${threshold.value} allowed by --fail-if-not-ready ${threshold.text}`
+    return `${notReady} of ${total} nodes are not Ready, more than the ${threshold.value} allowed by ${setting('fail-if-not-ready')} ${threshold.text}`
   }
   const percent = total === 0 ? 0 : (notReady * 100) / total
   if (percent <= threshold.value) return undefined
-  return `${formatPercent(percent)} of nodes are not Ready (${notReady} of ${total}), more than the ${threshold.text} allowed by --fail-if-not-ready`
+  return `${formatPercent(percent)} of nodes are not Ready (${notReady} of ${total}), more than the ${threshold.text} allowed by ${setting('fail-if-not-ready')}`
 }
 
 function formatPercent(p: number): string {

@@ -5,10 +5,13 @@
 import {createClusterClient, NotAcceptableError, type ClusterClient, type ClusterClientOptions} from './cluster-client.js'
 import {runInformer, type ChangeType, type InformerOptions} from './informer.js'
 import type {KubeNode, TableColumn, TableRow} from './kube-types.js'
+import {DEFAULT_LEASE_STALE_MS, leaseReport, listNodeLeases, type LeaseReport} from './node-lease.js'
 import {NODE_FIELDS_UNREAD, countNodes, summarizeNode, type NodeRow, type NodeSummary, type NodeTotals} from './node-readiness.js'
 
 export interface NodeStatusOptions extends ClusterClientOptions {
   labelSelector?: string
+  /** A node whose Lease was renewed longer ago than this is named as stale (default 40 s). */
+  leaseStaleMs?: number
 }
 
 export interface NodeStatusReport<N extends NodeRow = NodeSummary> {
@@ -16,6 +19,8 @@ export interface NodeStatusReport<N extends NodeRow = NodeSummary> {
   server: string
   totals: NodeTotals
   nodes: N[]
+  /** The nodes' Leases: which are stale. Absent where Leases are not read (a watch). */
+  leases?: LeaseReport
 }
 
 /** The report of a set of nodes: sorted by name, with their totals. */
@@ -27,13 +32,40 @@ export function nodeReport<N extends NodeRow>(
   return {context: client.kubeconfig.contextName, server: client.kubeconfig.server, totals: countNodes(sorted), nodes: sorted}
 }
 
+/** The nodes and, listed beside them (one more paginated list), their Leases. */
 export async function getNodeStatus(options: NodeStatusOptions): Promise<NodeStatusReport & {requests: number}> {
   const client = await createClusterClient(options)
   try {
-    const listed = await client.listNodes(summarizeNode, {labelSelector: options.labelSelector, drop: NODE_FIELDS_UNREAD})
-    return {...nodeReport(client, listed.items), requests: client.requestCount()}
+    const [listed, leases] = await Promise.all([
+      client.listNodes(summarizeNode, {labelSelector: options.labelSelector, drop: NODE_FIELDS_UNREAD}),
+      listNodeLeases(client),
+    ])
+    if ('leases' in leases) {
+      for (const node of listed.items) {
+        const renewTime = leases.leases.get(node.name)?.renewTime
+        if (renewTime) node.leaseRenewTime = renewTime
+      }
+    }
+    return {...withLeases(nodeReport(client, listed.items), leases, options), requests: client.requestCount()}
   } finally {
     client.close()
+  }
+}
+
+function withLeases<N extends NodeRow>(
+  report: NodeStatusReport<N>,
+  leases: Awaited<ReturnType<typeof listNodeLeases>>,
+  options: NodeStatusOptions,
+): NodeStatusReport<N> {
+  const staleMs = options.leaseStaleMs ?? DEFAULT_LEASE_STALE_MS
+  return {
+    ...report,
+    leases: leaseReport(
+      report.nodes.map((n) => n.name),
+      leases,
+      staleMs,
+      Date.now(),
+    ),
   }
 }
 
@@ -56,8 +88,9 @@ const MAX_LOOKUP = 100
 export async function getNodeTable(options: NodeStatusOptions): Promise<NodeStatusReport<NodeRow> & {requests: number}> {
   const client = await createClusterClient(options)
   try {
-    const nodes = await tableNodes(client, options.labelSelector)
-    return {...nodeReport(client, nodes ?? (await listNodeSummaries(client, options.labelSelector))), requests: client.requestCount()}
+    const [nodes, leases] = await Promise.all([tableNodes(client, options.labelSelector), listNodeLeases(client)])
+    const report = nodeReport(client, nodes ?? (await listNodeSummaries(client, options.labelSelector)))
+    return {...withLeases(report, leases, options), requests: client.requestCount()}
   } finally {
     client.close()
   }
@@ -141,7 +174,7 @@ export interface WatchNodeStatusOptions extends NodeStatusOptions {
   backoff?: {initialMs?: number; maxMs?: number}
 }
 
-/** The informer of the nodes matching `labelSelector`, each summarized (node-status --watch and --serve). */
+/** The informer of the nodes matching `labelSelector`, each summarized (node-status watching or serving). */
 export function runNodeInformer(
   client: ClusterClient,
   labelSelector: string | undefined,

@@ -1,6 +1,6 @@
 /**
  * `roster kube discover`: Kubernetes pods with Prometheus' scrape annotations become services in
- * the registry. `--once`: one paginated list, one reconcile. Otherwise an informer (list, then
+ * the registry. Once: one paginated list, one reconcile. Otherwise an informer (list, then
  * watch from the resourceVersion, relist on 410) keeps the target pods current and every change
  * requests a reconcile from a bounded-frequency runner: at most one per min interval (a burst of
  * pod events becomes one reconcile), at least one per max interval (repairs a hand-made change).

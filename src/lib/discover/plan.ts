@@ -5,8 +5,8 @@
  * hand, or by another cluster's discoverer — is left alone, and a pod whose endpoint is already
  * such a service is reported as a conflict, not written.
  */
-import {CommandExitError, ExitCode} from '../errors.js'
-import type {Service} from '../registry/model.js'
+import {CommandExitError, ExitCode, setting} from '../errors.js'
+import type {Revisioned, Service} from '../registry/model.js'
 import {labelKeyProblem, labelValueProblem, validateEndpoint} from '../registry/validation.js'
 import {serviceNameOf, type NameFrom, type PodTarget} from './pods.js'
 
@@ -35,8 +35,10 @@ export interface PlanIssue {
 }
 
 export interface DiscoveryPlan {
-  upsert: DesiredService[]
-  remove: Service[]
+  /** Each with the revision it is written at: the owned service's as read, 0 for a new one (only if still absent). */
+  upsert: (DesiredService & {revision: number})[]
+  /** Owned services whose pod is gone, with the revision they are removed at. */
+  remove: Revisioned<Service>[]
   unchanged: number
   /** Services of this owner before the plan. */
   owned: number
@@ -102,8 +104,8 @@ export function desiredService(target: PodTarget, o: PlanOptions): DesiredServic
  * namespace). Throws EmptySourceError when no pod is a target while more than
  * EMPTY_GUARD_MIN_OWNED services of this owner exist (unless `force`).
  */
-export function planDiscovery(targets: Iterable<PodTarget>, current: Iterable<Service>, o: PlanOptions): DiscoveryPlan {
-  const owned = new Map<string, Service>()
+export function planDiscovery(targets: Iterable<PodTarget>, current: Iterable<Revisioned<Service>>, o: PlanOptions): DiscoveryPlan {
+  const owned = new Map<string, Revisioned<Service>>()
   const foreign = new Map<string, Service>()
   for (const s of current) (s.labels[OWNER_LABEL] === o.ownerId ? owned : foreign).set(s.endpoint, s)
   const plan: DiscoveryPlan = {upsert: [], remove: [], unchanged: 0, owned: owned.size, desired: 0, conflicts: [], skipped: []}
@@ -136,12 +138,12 @@ export function planDiscovery(targets: Iterable<PodTarget>, current: Iterable<Se
       sameLabels(existing.labels, d.labels)
     )
       plan.unchanged++
-    else plan.upsert.push(d)
+    else plan.upsert.push({...d, revision: existing?.revision ?? 0})
   }
   for (const [endpoint, service] of owned) if (!wanted.has(endpoint)) plan.remove.push(service)
   if (!o.force && plan.desired === 0 && plan.owned > EMPTY_GUARD_MIN_OWNED && plan.remove.length > 0) {
     throw new EmptySourceError(
-      `refusing to remove all ${plan.owned} services owned by "${o.ownerId}": the cluster listed no target pods (use --force if that is intended)`,
+      `refusing to remove all ${plan.owned} services owned by "${o.ownerId}": the cluster listed no target pods (use ${setting('force')} if that is intended)`,
     )
   }
   return plan

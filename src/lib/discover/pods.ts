@@ -125,7 +125,7 @@ export function podTarget(pod: KubePod, o: PodSummaryOptions = {}): PodTarget | 
   return target
 }
 
-/** `--name-from`: owner (default), pod, label:KEY, annotation:KEY. */
+/** The name-from setting: owner (default), pod, label:KEY, annotation:KEY. */
 export type NameFrom = {kind: 'owner'} | {kind: 'pod'} | {kind: 'label'; key: string} | {kind: 'annotation'; key: string}
 
 export function parseNameFrom(text: string | undefined): NameFrom {
@@ -134,7 +134,7 @@ export function parseNameFrom(text: string | undefined): NameFrom {
   if (value === 'pod') return {kind: 'pod'}
   const m = /^(label|annotation):(.+)$/.exec(value)
   if (m) return {kind: m[1] as 'label' | 'annotation', key: m[2] as string}
-  throw InvalidInputError.forField('--name-from', value, 'must be owner, pod, label:KEY or annotation:KEY')
+  throw InvalidInputError.forField('name-from', value, 'must be owner, pod, label:KEY or annotation:KEY')
 }
 
 const MAX_NAME = 63

@@ -23,7 +23,7 @@ export interface Endpoint {
   labels?: Record<string, string>
 }
 
-/** What a plan decides; `updateOld[i]` is replaced by `updateNew[i]`. Under `--json` this is the output. */
+/** What a plan decides; `updateOld[i]` is replaced by `updateNew[i]`. In JSON output this is the plan. */
 export interface Changes {
   create: Endpoint[]
   updateOld: Endpoint[]
@@ -41,7 +41,7 @@ export interface Source {
   endpoints(): Promise<Endpoint[]>
 }
 
-/** Counts of the remote calls a provider made, for `--json`, tests and benchmarks. */
+/** Counts of the remote calls a provider made, for JSON output, tests and benchmarks. */
 export interface ProviderStats {
   readCalls: number
   writeCalls: number
@@ -54,7 +54,7 @@ export interface Provider {
   records(): Promise<Endpoint[]>
   /**
    * Apply the changes (ownership TXT records already included by the ownership layer).
-   * `onProgress(done, total)` is called as records are written. Never called under --dry-run.
+   * `onProgress(done, total)` is called as records are written. Never called under dry-run.
    */
   applyChanges(changes: Changes, onProgress?: (done: number, total: number) => void): Promise<void>
   /** Optional provider adjustment of desired endpoints (webhook `POST /adjustendpoints`). */

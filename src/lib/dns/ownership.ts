@@ -10,12 +10,12 @@
  *   unquoted, and quotes are stripped when reading, as external-dns does);
  * - name, new format: the record type in lower case and a dash before the first label:
  *   `a-www.example.com`, `cname-...`, `aaaa-...`, `srv-_x._tcp...`, `txt-...`; with
- *   `--txt-prefix P`: `P` + `a-www` + `.example.com` (`txt.a-www.example.com` for `txt.`); with
- *   `--txt-suffix S`: `a-www` + `S` + `.example.com`. When the prefix or suffix contains
+ *   txt-prefix `P`: `P` + `a-www` + `.example.com` (`txt.a-www.example.com` for `txt.`); with
+ *   txt-suffix `S`: `a-www` + `S` + `.example.com`. When the prefix or suffix contains
  *   `%{record_type}`, the type is substituted there instead and no `TYPE-` is added
  *   (`prefix%{record_type}.` → `prefixcname.www.example.com`). Prefix and suffix are exclusive.
  *   The name is split at the first dot (external-dns's behaviour without zone hints), so a record
- *   at a zone apex needs a prefix ending in a dot (`--txt-prefix 'own-%{record_type}.'`).
+ *   at a zone apex needs a prefix ending in a dot (txt-prefix `own-%{record_type}.`).
  * - legacy format (external-dns before v0.12 and the "both formats" versions): the record's own
  *   name with the prefix/suffix but no type (`www.example.com`, `txt.www.example.com`); it owns
  *   every type at the name except AAAA. Read, never written.

@@ -4,7 +4,7 @@
  * then, unless it is a dry run, the provider applies. Nothing is written when a source fails,
  * when a check refuses the plan, or under dry-run — enforced here, not left to providers.
  */
-import {CommandExitError, ExitCode, RosterError} from '../errors.js'
+import {CommandExitError, ExitCode, RosterError, setting} from '../errors.js'
 import {type Changes, type Endpoint, type Provider, type Source, normalizeEndpoint} from './endpoint.js'
 import {DEFAULT_MAX_CHANGE_PERCENT, MIN_OWNED_FOR_PERCENT_RULE} from './options.js'
 import {OwnershipProvider} from './ownership.js'
@@ -131,12 +131,12 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   }
   await options.onPlan?.({changes: result.changes, conflicts: plan.conflicts})
 
-  // 4. Safety checks (skipped only by --force); under dry-run they still report.
+  // 4. Safety checks (skipped only by force); under dry-run they still report.
   if (!options.force) {
     if (summary.delete > 0 && summary.delete >= plan.ownedCount && desiredAll.emptySources.length > 0) {
       countCalls()
       throw new UnsafePlanError(
-        `refusing to delete all ${plan.ownedCount} records owned by "${ownerId}": source ${desiredAll.emptySources.join(', ')} returned no endpoints`,
+        `refusing to delete all ${plan.ownedCount} records owned by "${ownerId}": source ${desiredAll.emptySources.join(', ')} returned no endpoints (use ${setting('force')} if that is intended)`,
         'emptySource',
       )
     }
@@ -145,7 +145,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
       countCalls()
       const percent = ((touched * 100) / plan.ownedCount).toFixed(1)
       throw new UnsafePlanError(
-        `refusing a plan that updates or deletes ${touched} of ${plan.ownedCount} owned records (${percent}% > the limit of ${maxChangePercent}%)`,
+        `refusing a plan that updates or deletes ${touched} of ${plan.ownedCount} owned records (${percent}% > the limit of ${maxChangePercent}%); review it with ${setting('dry-run')}, then use ${setting('force')} (limit: ${setting('max-change-percent')} ${maxChangePercent})`,
         'maxChangePercent',
       )
     }
@@ -160,7 +160,7 @@ export async function runSync(options: SyncOptions): Promise<SyncResult> {
   return result
 }
 
-/** True when the result holds changes (applied, or pending under dry-run): exit 8 under --detailed-exitcode. */
+/** True when the result holds changes (applied, or pending under dry-run): the detailed exit code 8. */
 export function hasChanges(result: Pick<SyncResult, 'summary'>): boolean {
   return result.summary.create + result.summary.update + result.summary.delete > 0
 }
@@ -174,7 +174,7 @@ export interface SyncLoopOptions {
   onError: (error: unknown) => void
 }
 
-/** Loop mode (`--interval`): one run, then a wait, until the signal aborts. */
+/** Loop mode (an interval): one run, then a wait, until the signal aborts. */
 export async function runSyncLoop(makeOptions: () => SyncOptions | Promise<SyncOptions>, loop: SyncLoopOptions): Promise<number> {
   let runs = 0
   while (!loop.signal.aborted) {

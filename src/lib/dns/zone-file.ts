@@ -46,7 +46,7 @@ interface LogicalLine {
 const CLASSES = new Set(['IN', 'CH', 'HS', 'CS', 'ANY'])
 
 function fail(file: string, line: number, message: string): InvalidInputError {
-  return new InvalidInputError(`${file}:${line}: ${message}`, {field: 'zoneFile'})
+  return new InvalidInputError(`${file}:${line}: ${message}`, {field: 'zone-file'})
 }
 
 /** Splits the text into logical lines: parentheses joined, comments dropped, quotes kept. */

@@ -21,6 +21,7 @@ import {
   TooLargeError,
 } from '../errors.js'
 import {retryWithBackoff} from '../store/retry.js'
+import {isTlsTrustError} from './fetch-trusting.js'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -43,6 +44,8 @@ export interface JsonClientOptions {
   maxResponseBytes?: number
   /** The name of the setting holding baseUrl, for the error when it is not a URL. Default "url". */
   urlField?: string
+  /** The setting holding the credentials (`token`): the field of a 401, so that the command layer can say how to give them. */
+  authField?: string
 }
 
 export interface RequestOptions {
@@ -280,7 +283,10 @@ export class JsonHttpClient {
     )
     const body = parseBody(text, resHeaders['content-type'])
     if ((status >= 200 && status < 300) || options.accept?.includes(status)) return {status, headers: resHeaders, body: body as T}
-    const error = scrub(options.describeError?.(status, body, where) ?? errorForStatus(status, where, body), headers)
+    const error = scrub(
+      options.describeError?.(status, body, where) ?? errorForStatus(status, where, body, this.options.authField),
+      headers,
+    )
     if (RETRYABLE_STATUS.has(status)) throw new RetryableResponse(error)
     throw error
   }
@@ -335,7 +341,7 @@ export function serverMessage(body: unknown): {message?: string; field?: string}
 }
 
 /** 400→2, 401/403→4, 404→5, 409→6, 413→2, 5xx and anything else unexpected→3. */
-export function errorForStatus(status: number, where: string, body: unknown): RosterError {
+export function errorForStatus(status: number, where: string, body: unknown, authField?: string): RosterError {
   const {message, field} = serverMessage(body)
   const text = message ?? `HTTP ${status}`
   switch (status) {
@@ -343,7 +349,7 @@ export function errorForStatus(status: number, where: string, body: unknown): Ro
     case 422:
       return new InvalidInputError(text, {field})
     case 401:
-      return new NotAuthenticatedError(`${where}: ${text}`)
+      return new NotAuthenticatedError(`${where}: ${text}`, {field: authField})
     case 403:
       return new NotAllowedError(`${where}: ${text}`)
     case 404:
@@ -359,7 +365,7 @@ export function errorForStatus(status: number, where: string, body: unknown): Ro
 
 function transportError(where: string, error: NodeJS.ErrnoException): RosterError {
   const code = error.code ?? ''
-  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code) || /certificate/i.test(error.message)) {
+  if (isTlsTrustError(error)) {
     return new InvalidInputError(`${where}: TLS verification failed (${code || error.message}); trust its CA or fix the certificate`)
   }
   return new BackendUnavailableError(`${where} is unreachable (${code || error.message})`)

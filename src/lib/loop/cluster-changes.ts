@@ -1,5 +1,5 @@
 /**
- * A change trigger for loops whose source is the cluster (`dns sync --watch --source kubernetes`):
+ * A change trigger for loops whose source is the cluster (`dns sync` watching the kubernetes source):
  * informers (list, then watch from the resourceVersion, relist on 410) on the given resources
  * call `onChange` after their first list and for every change that matters (status heartbeats
  * and resourceVersion-only updates are not changes). Runs until the signal aborts.

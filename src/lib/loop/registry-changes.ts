@@ -1,5 +1,5 @@
 /**
- * Change triggers for the loops (`dns sync --watch`, `sd export --watch`, `kube discover`): call
+ * Change triggers for the loops (`dns sync` and `sd export` in watch mode, `kube discover`): call
  * `onChange` when the registry's store changes, through the store follower on the whole store,
  * listing only the revision (a trigger reads no data: on SQLite an idle poll is one indexed
  * read, on etcd a pushed event). The callback only *requests* a sync (a bounded-frequency runner

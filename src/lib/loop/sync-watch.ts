@@ -1,5 +1,5 @@
 /**
- * `dns sync --watch`: the same runs as `--interval`'s loop (runSyncLoop), but started by changes —
+ * `dns sync` in watch mode: the same runs as the interval loop (runSyncLoop), but started by changes —
  * the registry's store (registry source) and the cluster's Services and Ingresses (kubernetes
  * source) — through the bounded-frequency runner: at most one run per min interval, at least one
  * per `intervalMs` (the max interval). Sources without a change feed (files) rely on the max interval.

@@ -1,7 +1,7 @@
 /**
- * Event-driven loops (`dns sync --watch`, `sd export --watch`): change triggers (the registry's
+ * Event-driven loops (`dns sync` and `sd export` in watch mode): change triggers (the registry's
  * store, the cluster) request syncs from one bounded-frequency runner — at most one per min
- * interval, bursts coalesced, and at least one per max interval (the old `--interval`), so a
+ * interval, bursts coalesced, and at least one per max interval (the interval setting), so a
  * missed event costs at most one interval. Runs until the signal aborts; a sync in progress
  * finishes first.
  */

@@ -3,17 +3,18 @@
  * informer keeps the annotated, ready pods current (list, then watch; relist on 410); each GET
  * /metrics scrapes all of them in parallel (bounded), merges their samples with `pod` and
  * `namespace` labels, and adds `up{pod,namespace}` 0/1 — a slow or failing pod costs only its own
- * `up 0`, and the answer comes within --scrape-timeout.
+ * `up 0`, and the answer comes within the scrape timeout.
  *
- * Server rules: loopback by default; off loopback it needs TLS (--tls-cert/--tls-key) or an
- * explicit --insecure-plaintext; with --auth-token-file every request needs that bearer token.
+ * Server rules: the listen address and its TLS rule of net/listen-address.ts (an exporter: plain
+ * HTTP off loopback only when insecure-plaintext is set); with an auth token file every request
+ * needs that bearer token.
  */
 import {timingSafeEqual} from 'node:crypto'
-import {readFileSync} from 'node:fs'
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
-import {isIP} from 'node:net'
 
 import {InvalidInputError} from '../errors.js'
+import {readInputFileSync} from '../fs/input-file.js'
+import {listenOn, listenTransport, listenUrl, parseListenAddress} from '../net/listen-address.js'
 import type {ClusterClientOptions} from '../cluster/cluster-client.js'
 import type {PodSelection} from '../discover/discover.js'
 import type {KubePod, PodTarget} from '../discover/pods.js'
@@ -37,45 +38,13 @@ export interface MetricsProxy {
   stats(): {requests: number; pods: number}
 }
 
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '')
-  if (h === 'localhost') return true
-  if (isIP(h) === 4) return h.startsWith('127.')
-  if (isIP(h) === 6) return h === '::1'
-  return false
-}
-
-function parseListen(text: string): {host: string; port: number} {
-  const m = /^(\[[^\]]+\]|[^:]*):(\d+)$/.exec(text.trim())
-  const port = m ? Number(m[2]) : NaN
-  if (!m || !(port >= 0 && port <= 65535)) throw InvalidInputError.forField('--listen', text, 'must be HOST:PORT, e.g. 127.0.0.1:15090')
-  const host = (m[1] as string).replace(/^\[|\]$/g, '')
-  return {host: host === '' ? '0.0.0.0' : host, port}
-}
-
 export async function startMetricsProxy(o: MetricsProxyOptions): Promise<MetricsProxy> {
-  const {host, port} = parseListen(o.listen)
-  const tls = Boolean(o.tlsCert || o.tlsKey)
-  if (tls && !(o.tlsCert && o.tlsKey))
-    throw new InvalidInputError('--tls-cert and --tls-key go together', {field: o.tlsCert ? 'tls-key' : 'tls-cert'})
-  if (!isLoopbackHost(host) && !tls && !o.insecurePlaintext)
-    throw InvalidInputError.forField(
-      '--listen',
-      o.listen,
-      'is not a loopback address: serve TLS (--tls-cert, --tls-key) or pass --insecure-plaintext',
-    )
+  const address = parseListenAddress(o.listen)
+  const tls = listenTransport(address, o, 'when-asked')
   let token: Buffer | undefined
   if (o.authTokenFile) {
-    try {
-      token = Buffer.from(readFileSync(o.authTokenFile, 'utf8').trim())
-    } catch (error) {
-      throw InvalidInputError.forField(
-        '--auth-token-file',
-        o.authTokenFile,
-        `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      )
-    }
-    if (token.length === 0) throw InvalidInputError.forField('--auth-token-file', o.authTokenFile, 'is empty')
+    token = Buffer.from(readInputFileSync(o.authTokenFile, {field: 'auth-token-file', maxBytes: 64 * 1024}).trim())
+    if (token.length === 0) throw InvalidInputError.forField('auth-token-file', o.authTokenFile, 'is empty')
   }
 
   const {createClusterClient} = await import('../cluster/cluster-client.js')
@@ -155,36 +124,13 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
       })
   }
 
-  let server: Server
-  if (tls) {
-    const {createServer} = await import('node:https')
-    let key: Buffer, cert: Buffer
-    try {
-      cert = readFileSync(o.tlsCert as string)
-      key = readFileSync(o.tlsKey as string)
-    } catch (error) {
-      throw new InvalidInputError(`--tls-cert/--tls-key: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`, {
-        field: 'tls-cert',
-      })
-    }
-    server = createServer({key, cert}, handle) as unknown as Server
-  } else {
-    const {createServer} = await import('node:http')
-    server = createServer(handle)
-  }
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(InvalidInputError.forField('--listen', o.listen, `cannot listen there (${error.code ?? error.message})`)),
-    )
-    server.listen(port, host, () => resolve())
-  }).catch((error: unknown) => {
+  const server: Server = tls ? (await import('node:https')).createServer(tls, handle) : (await import('node:http')).createServer(handle)
+  const boundPort = await listenOn(server, address).catch((error: unknown) => {
     client.close()
     scraper.close()
     throw error
   })
-  const address = server.address()
-  const boundPort = typeof address === 'object' && address ? address.port : port
-  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${boundPort}`
+  const url = listenUrl(address, boundPort, tls !== undefined)
   o.onLog?.(`serving ${url}/metrics`)
 
   let lastError = ''

@@ -2,7 +2,7 @@
  * Colours for the words that carry a state in a terminal table: server states (joining, active,
  * leaving), node readiness (Ready, NotReady, Unknown) and DNS plan actions (create, update,
  * delete). Only on a terminal: never when NO_COLOR is set (https://no-color.org), with
- * --no-color, on a dumb terminal, or in JSON, YAML, CSV and tab-separated output.
+ * no-color, on a dumb terminal, or in JSON, YAML, CSV and tab-separated output.
  * Cells are coloured by their column's header, so commands need no colour code of their own.
  */
 const GREEN = '\u001B[32m'
@@ -20,7 +20,7 @@ const COLOURS: Record<string, Record<string, string>> = {
 export interface ColourContext {
   /** Whether stdout is a terminal. */
   tty: boolean
-  /** The --no-color flag. */
+  /** The no-color setting. */
   noColor?: boolean
   env?: NodeJS.ProcessEnv
 }

@@ -9,12 +9,13 @@ import {requireCandidates} from './distribution.js'
 import {serviceKey} from './keys.js'
 import {listNamespaces} from './namespaces.js'
 import {SelectorCache} from './selector.js'
+import {validateRevision} from './revisions.js'
 import {prepareServices, writeServices} from './service-writes.js'
 import {readTopology} from './topology.js'
 import type {ImportEntryError, ImportResult, ServiceSpec} from './types.js'
 import {checkNestingDepth} from '../text/input-limits.js'
 
-const IMPORT_FIELDS = new Set(['name', 'endpoints', 'endpoint', 'namespace', 'labels', 'selector', 'description', 'ttl'])
+const IMPORT_FIELDS = new Set(['name', 'endpoints', 'endpoint', 'namespace', 'labels', 'selector', 'description', 'ttl', 'revision'])
 
 /** The list of entries of an import document: a list, or {services: [...]}. */
 function entriesOf(document: unknown): unknown[] {
@@ -24,8 +25,11 @@ function entriesOf(document: unknown): unknown[] {
   throw InvalidInputError.forField('file', typeof document, 'must hold a list of services (or an object with a "services" list)')
 }
 
-/** Validates one entry's shape and fields into its specs (one per endpoint). */
-function entrySpecs(entry: unknown, now: Date): ServiceSpec[] {
+/**
+ * Validates one entry's shape and fields into its specs (one per endpoint), and the revision the
+ * entry expects its service to be at (`revision`: one endpoint only; 0: not registered yet).
+ */
+function entrySpecs(entry: unknown, now: Date): {specs: ServiceSpec[]; expected?: number} {
   if (!entry || typeof entry !== 'object' || Array.isArray(entry)) throw new InvalidInputError('must be a map with name and endpoints')
   const e = entry as Record<string, unknown>
   const unknown = Object.keys(e).filter((k) => !IMPORT_FIELDS.has(k))
@@ -37,7 +41,8 @@ function entrySpecs(entry: unknown, now: Date): ServiceSpec[] {
   if (!Array.isArray(endpoints)) throw InvalidInputError.forField('endpoints', endpointsRaw, 'must be a list of URLs')
   for (const field of ['namespace', 'selector', 'ttl'] as const)
     if (e[field] !== undefined && typeof e[field] !== 'string') throw InvalidInputError.forField(field, e[field], 'must be a string')
-  return prepareServices(
+  const expected = e.revision === undefined ? undefined : validateRevision('revision', e.revision)
+  const specs = prepareServices(
     {
       name: e.name as string,
       endpoints: endpoints.map((x) => (typeof x === 'string' ? x : (JSON.stringify(x) ?? ''))),
@@ -49,23 +54,27 @@ function entrySpecs(entry: unknown, now: Date): ServiceSpec[] {
     },
     now,
   )
+  if (expected !== undefined && specs.length !== 1)
+    throw InvalidInputError.forField('revision', expected, `applies to one service: give one endpoint, not ${specs.length}`)
+  return {specs, expected}
 }
 
 /**
- * Validates import entries (parsed YAML or JSON: a list, or {services: [...]}) into specs.
- * Every bad entry is reported by its 1-based position; nothing is written here.
+ * Validates import entries (parsed YAML or JSON: a list, or {services: [...]}) into specs, and
+ * the revision each spec expects (index-aligned; undefined: none). Every bad entry is reported by
+ * its 1-based position; nothing is written here.
  */
 export async function validateImport(
   ctx: RegistryContext,
   document: unknown,
-): Promise<{specs: ServiceSpec[]; errors: ImportEntryError[]; entries: number}> {
+): Promise<{specs: ServiceSpec[]; expected: (number | undefined)[]; errors: ImportEntryError[]; entries: number}> {
   // Input limits (issue 10): an HTTP body or file nested deeper than any import is refused first.
   checkNestingDepth(document, 'document')
   const list = entriesOf(document)
   const now = ctx.now()
   const errors: ImportEntryError[] = []
   const byKey = new Map<string, number>()
-  const perEntry: {position: number; specs: ServiceSpec[]}[] = []
+  const perEntry: {position: number; specs: ServiceSpec[]; expected?: number}[] = []
   const invalid = (position: number, error: unknown): void => {
     if (!(error instanceof InvalidInputError)) throw error
     errors.push({position, message: error.message})
@@ -73,7 +82,7 @@ export async function validateImport(
   list.forEach((entry: unknown, index) => {
     const position = index + 1
     try {
-      const specs = entrySpecs(entry, now)
+      const {specs, expected} = entrySpecs(entry, now)
       for (const spec of specs) {
         const key = serviceKey(spec.namespace, spec.id)
         const previous = byKey.get(key)
@@ -81,7 +90,7 @@ export async function validateImport(
           throw InvalidInputError.forField('endpoint', spec.endpoint, `is also in entry ${previous} (namespace ${spec.namespace})`)
         byKey.set(key, position)
       }
-      perEntry.push({position, specs})
+      perEntry.push({position, specs, expected})
     } catch (error) {
       invalid(position, error)
     }
@@ -91,7 +100,8 @@ export async function validateImport(
   const topology = await readTopology(ctx)
   const selectors = new SelectorCache()
   const specs: ServiceSpec[] = []
-  for (const {position, specs: entry} of perEntry) {
+  const expectedRevisions: (number | undefined)[] = []
+  for (const {position, specs: entry, expected} of perEntry) {
     const first = entry[0]
     if (!first) continue
     if (!namespaces.has(first.namespace)) {
@@ -101,21 +111,23 @@ export async function validateImport(
     try {
       requireCandidates(first, topology.servers, 'selector', selectors)
       specs.push(...entry)
+      expectedRevisions.push(...entry.map(() => expected))
     } catch (error) {
       invalid(position, error)
     }
   }
   errors.sort((a, b) => a.position - b.position)
-  return {specs, errors, entries: list.length}
+  return {specs, expected: expectedRevisions, errors, entries: list.length}
 }
 
 /**
  * Imports services: validates every entry first; if any entry is bad, writes NOTHING and
  * throws an InvalidInputError listing every bad entry by position. Otherwise writes all of
- * them in batched transactions. Idempotent, so a rerun finishes an interrupted import.
+ * them in batched transactions. Idempotent, so a rerun finishes an interrupted import. Entries
+ * with a `revision` make the import conditional: one transaction, nothing written if one moved.
  */
 export async function importServices(ctx: RegistryContext, document: unknown, source = 'file'): Promise<ImportResult> {
-  const {specs, errors, entries} = await validateImport(ctx, document)
+  const {specs, expected, errors, entries} = await validateImport(ctx, document)
   if (errors.length > 0) {
     const problems = errors.map((e) => `entry ${e.position}: ${e.message}`)
     throw new InvalidInputError(
@@ -123,6 +135,6 @@ export async function importServices(ctx: RegistryContext, document: unknown, so
       {field: 'file', problems},
     )
   }
-  const result = await writeServices(ctx, specs)
+  const result = await writeServices(ctx, specs, undefined, expected)
   return {entries, services: result.services.length, created: result.created, updated: result.updated, unchanged: result.unchanged}
 }

@@ -35,7 +35,7 @@ export interface Service {
   description: string
   modified: string
   /**
-   * RFC 3339 time after which `service prune --expired` removes it; set by registering with a
+   * RFC 3339 time after which `service prune` removes it as expired; set by registering with a
    * TTL, renewed by every such registration. Absent (records written before it existed too): never.
    */
   expires?: string
@@ -47,3 +47,11 @@ export interface RegistrySettings {
 }
 
 export const DEFAULT_NAMESPACE = 'default'
+
+/**
+ * A record as the registry hands it out: its fields and `revision`, the store mod revision of its
+ * key (0: not stored, as the implicit `default` namespace and settings never changed). A
+ * conditional write expects it back (expectRevision; HTTP If-Match with the ETag). Never part of
+ * the stored value.
+ */
+export type Revisioned<T> = T & {revision: number}

@@ -5,10 +5,11 @@
 import {ConflictError, InvalidInputError, NotFoundError} from '../errors.js'
 import {RETRY} from '../store/cas.js'
 import {MAX_TXN_OPS, rangeAll} from '../store/store.js'
-import {type RegistryContext, deleteKeys, parseJson} from './context.js'
+import {type RegistryContext, deleteKeys} from './context.js'
 import {NAMESPACES_PREFIX, namespaceKey, namespaceServicesPrefix} from './keys.js'
-import {DEFAULT_NAMESPACE, type ExportConfig, type Namespace} from './model.js'
-import type {UnregisterNamespaceResult} from './types.js'
+import {DEFAULT_NAMESPACE, type ExportConfig, type Namespace, type Revisioned} from './model.js'
+import {readRecord, requireRevision, validateRevision, withRevision} from './revisions.js'
+import type {UnregisterNamespaceResult, WriteCondition} from './types.js'
 import {validateExport, validateName} from './validation.js'
 
 /**
@@ -30,54 +31,70 @@ export class NamespaceNotEmptyError extends ConflictError {
   }
 }
 
-export function implicitDefaultNamespace(): Namespace {
-  return {name: DEFAULT_NAMESPACE, export: 'standard', modified: ''}
+/** The `default` namespace when it is not stored: revision 0. */
+export function implicitDefaultNamespace(): Revisioned<Namespace> {
+  return {name: DEFAULT_NAMESPACE, export: 'standard', modified: '', revision: 0}
 }
 
-export async function getNamespace(ctx: RegistryContext, nameInput: string): Promise<Namespace | undefined> {
+export async function getNamespace(ctx: RegistryContext, nameInput: string): Promise<Revisioned<Namespace> | undefined> {
   const name = validateName('namespace', nameInput)
   const kv = await ctx.store.get(namespaceKey(name))
-  if (kv) return parseJson<Namespace>(kv)
+  if (kv) return readRecord<Namespace>(kv)
   return name === DEFAULT_NAMESPACE ? implicitDefaultNamespace() : undefined
 }
 
-export async function listNamespaces(ctx: RegistryContext): Promise<Namespace[]> {
-  const namespaces = (await rangeAll(ctx.store, NAMESPACES_PREFIX)).map((kv) => parseJson<Namespace>(kv))
+export async function listNamespaces(ctx: RegistryContext): Promise<Revisioned<Namespace>[]> {
+  const namespaces = (await rangeAll(ctx.store, NAMESPACES_PREFIX)).map((kv) => readRecord<Namespace>(kv))
   if (!namespaces.some((n) => n.name === DEFAULT_NAMESPACE)) namespaces.push(implicitDefaultNamespace())
   return namespaces.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }
 
 /** Registers a namespace, or changes its export configuration. Idempotent. */
-export async function registerNamespace(ctx: RegistryContext, nameInput: string, exportInput: unknown = 'standard'): Promise<Namespace> {
+export async function registerNamespace(
+  ctx: RegistryContext,
+  nameInput: string,
+  exportInput: unknown = 'standard',
+  condition: WriteCondition = {},
+): Promise<Revisioned<Namespace>> {
   const name = validateName('namespace', nameInput)
   const exportConfig: ExportConfig = validateExport('export', exportInput)
+  const expected = condition.expectRevision === undefined ? undefined : validateRevision('revision', condition.expectRevision)
   const key = namespaceKey(name)
   return ctx.cas(`namespace "${name}"`, async () => {
     const kv = await ctx.store.get(key)
+    requireRevision(`namespace "${name}"`, expected, kv?.modRevision ?? 0)
     if (kv) {
-      const current = parseJson<Namespace>(kv)
+      const current = readRecord<Namespace>(kv)
       if (current.export === exportConfig) return current
     }
     const namespace: Namespace = {name, export: exportConfig, modified: ctx.timestamp()}
     const result = await ctx.store.txn([{key, modRevision: kv?.modRevision ?? 0}], [{type: 'put', key, value: JSON.stringify(namespace)}])
-    return result.succeeded ? namespace : RETRY
+    return result.succeeded ? withRevision(namespace, result.revision) : RETRY
   })
 }
 
 /**
  * Unregisters a namespace. One that still has services is refused with a NamespaceNotEmptyError
  * naming the count, unless `force`, which deletes its services too. `default` always exists.
+ * With `expectRevision`, the namespace must still be at that revision when it is deleted.
  */
-export async function unregisterNamespace(ctx: RegistryContext, nameInput: string, force = false): Promise<UnregisterNamespaceResult> {
+export async function unregisterNamespace(
+  ctx: RegistryContext,
+  nameInput: string,
+  force = false,
+  condition: WriteCondition = {},
+): Promise<UnregisterNamespaceResult> {
   const name = validateName('namespace', nameInput)
   if (name === DEFAULT_NAMESPACE)
     throw InvalidInputError.forField('namespace', name, 'the default namespace always exists and cannot be unregistered')
+  const expected = condition.expectRevision === undefined ? undefined : validateRevision('revision', condition.expectRevision)
   const key = namespaceKey(name)
   const prefix = namespaceServicesPrefix(name)
   return ctx.cas(`namespace "${name}"`, async () => {
     const kv = await ctx.store.get(key)
     const count = await countKeys(ctx, prefix)
     if (!kv && count === 0) throw new NotFoundError(`namespace "${name}" is not registered`)
+    requireRevision(`namespace "${name}"`, expected, kv?.modRevision ?? 0)
     if (count > 0 && !force)
       throw new NamespaceNotEmptyError(name, `namespace "${name}" still has ${count} service${count === 1 ? '' : 's'}`)
     if (kv) {

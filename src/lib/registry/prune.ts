@@ -2,20 +2,25 @@
  * Stale registrations: finds the services whose registration expired or whose endpoint host no
  * longer exists in DNS, and unregisters them through any RegistryClient (local or remote),
  * unless that would remove more than the allowed share of the matching services.
+ *
+ * Each removal is conditional on the revision the service was listed at: a service renewed,
+ * registered again or otherwise changed between the listing and the removal is kept and reported
+ * in `changed` (the next prune decides again), never removed on a stale decision.
  */
 import {isIP} from 'node:net'
 
-import {CommandExitError, ExitCode, InvalidInputError} from '../errors.js'
-import type {Service} from './model.js'
+import {CommandExitError, ExitCode, InvalidInputError, PreconditionFailedError} from '../errors.js'
+import type {Revisioned, Service} from './model.js'
 import type {RegistryClient} from './registry-client.js'
+import {MAX_CONDITIONAL_SERVICES} from './revisions.js'
 
 /** Below this many matching services the percentage guard does not apply (as in `dns sync`). */
 export const PRUNE_GUARD_MIN_SERVICES = 10
 export const DEFAULT_PRUNE_MAX_PERCENT = 30
 export const DEFAULT_RESOLVE_TIMEOUT_MS = 5000
 export const DEFAULT_RESOLVE_CONCURRENCY = 16
-/** Services unregistered per call (well under the HTTP API's 1 MiB body). */
-const UNREGISTER_CHUNK = 500
+/** Why a service planned for removal was kept: its revision moved after it was listed. */
+export const CHANGED_SINCE_LISTED = 'changed since it was listed'
 
 export interface PruneOptions {
   /** Remove services past their `expires`. */
@@ -40,6 +45,11 @@ export interface PruneOptions {
   now?: () => Date
   /** Called with the plan before the guard and before anything is removed (to print a dry run). */
   onPlan?: (plan: PruneResult) => void | Promise<void>
+  /**
+   * Test seam, never set by a command: awaited after the services are listed and the plan made,
+   * before the first removal, so that a test can change the registry in that window.
+   */
+  beforeWrite?: () => Promise<void>
 }
 
 /** One service in a prune report. */
@@ -50,7 +60,12 @@ export interface PruneEntry {
   endpoint: string
   host: string
   expires?: string
-  /** removed: "expired", "not found" (NXDOMAIN) or "no address"; failed: the DNS error code (ETIMEOUT, ESERVFAIL, ...). */
+  /** The revision the service was listed at; its removal expects it. */
+  revision: number
+  /**
+   * removed: "expired", "not found" (NXDOMAIN) or "no address"; failed: the DNS error code
+   * (ETIMEOUT, ESERVFAIL, ...); changed: CHANGED_SINCE_LISTED.
+   */
   reason?: string
 }
 
@@ -63,6 +78,8 @@ export interface PruneResult {
   kept: PruneEntry[]
   /** Kept because DNS failed temporarily (timeout, SERVFAIL, refused): never a reason to remove. */
   failed: PruneEntry[]
+  /** Planned for removal but kept: renewed, registered again or changed after they were listed. */
+  changed: PruneEntry[]
   dryRun: boolean
 }
 
@@ -171,7 +188,7 @@ async function eachLimited<T>(items: readonly T[], concurrency: number, fn: (ite
   await Promise.all(Array.from({length: Math.max(1, Math.min(concurrency, items.length))}, worker))
 }
 
-function entryOf(s: Service, reason?: string): PruneEntry {
+function entryOf(s: Revisioned<Service>, reason?: string): PruneEntry {
   let host = ''
   try {
     host = endpointHost(s.endpoint)
@@ -185,6 +202,7 @@ function entryOf(s: Service, reason?: string): PruneEntry {
     endpoint: s.endpoint,
     host,
     ...(s.expires ? {expires: s.expires} : {}),
+    revision: s.revision,
     ...(reason ? {reason} : {}),
   }
 }
@@ -203,10 +221,10 @@ export async function pruneServices(registry: RegistryClient, options: PruneOpti
   if (!Number.isFinite(maxPercent) || maxPercent < 0 || maxPercent > 100)
     throw InvalidInputError.forField('max-percent', maxPercent, 'must be a number from 0 to 100')
   const now = (options.now ?? (() => new Date()))().getTime()
-  const result: PruneResult = {matched: 0, removed: [], kept: [], failed: [], dryRun: options.dryRun === true}
+  const result: PruneResult = {matched: 0, removed: [], kept: [], failed: [], changed: [], dryRun: options.dryRun === true}
 
   // 1. Expiry, decided on the listing; the rest wait for DNS, one lookup per host.
-  const byHost = new Map<string, Service[]>()
+  const byHost = new Map<string, Revisioned<Service>[]>()
   for await (const s of registry.listServices({namespace: options.namespace, selector: options.selector})) {
     result.matched++
     if (options.expired && s.expires !== undefined && Date.parse(s.expires) <= now) result.removed.push(entryOf(s, 'expired'))
@@ -247,17 +265,54 @@ export async function pruneServices(registry: RegistryClient, options: PruneOpti
       `refusing to remove ${result.removed.length} of ${result.matched} matching services (${share.toFixed(1)}%, more than the ${maxPercent}% allowed); nothing was removed`,
     )
 
-  // 4. Remove, by ID within each namespace.
+  // 4. Remove, by ID within each namespace, each at the revision it was listed at.
   if (!result.dryRun) {
-    const byNamespace = new Map<string, string[]>()
+    await options.beforeWrite?.()
+    const byNamespace = new Map<string, PruneEntry[]>()
     for (const e of result.removed) {
-      const ids = byNamespace.get(e.namespace)
-      if (ids) ids.push(e.id)
-      else byNamespace.set(e.namespace, [e.id])
+      const entries = byNamespace.get(e.namespace)
+      if (entries) entries.push(e)
+      else byNamespace.set(e.namespace, [e])
     }
-    for (const [namespace, ids] of byNamespace)
-      for (let i = 0; i < ids.length; i += UNREGISTER_CHUNK)
-        await registry.unregisterServices(ids.slice(i, i + UNREGISTER_CHUNK), namespace)
+    const changed = new Set<PruneEntry>()
+    for (const [namespace, entries] of byNamespace)
+      for (let i = 0; i < entries.length; i += MAX_CONDITIONAL_SERVICES)
+        for (const e of await removeListed(registry, namespace, entries.slice(i, i + MAX_CONDITIONAL_SERVICES))) changed.add(e)
+    if (changed.size > 0) {
+      result.removed = result.removed.filter((e) => !changed.has(e))
+      result.changed = [...changed].map((e) => ({...e, reason: CHANGED_SINCE_LISTED}))
+    }
   }
   return result
+}
+
+/**
+ * Unregisters `entries` of one namespace, each only at the revision it was listed at, in one
+ * call; when one of them moved (the call removed nothing), one call each. Returns the entries
+ * that moved, which were not removed.
+ */
+async function removeListed(registry: RegistryClient, namespace: string, entries: PruneEntry[]): Promise<PruneEntry[]> {
+  const unregister = (chunk: PruneEntry[]) =>
+    registry.unregisterServices(
+      chunk.map((e) => e.id),
+      namespace,
+      {expectRevisions: chunk.map((e) => e.revision)},
+    )
+  try {
+    await unregister(entries)
+    return []
+  } catch (error) {
+    if (!(error instanceof PreconditionFailedError)) throw error
+    if (entries.length === 1) return entries
+  }
+  const moved: PruneEntry[] = []
+  for (const e of entries) {
+    try {
+      await unregister([e])
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error
+      moved.push(e)
+    }
+  }
+  return moved
 }

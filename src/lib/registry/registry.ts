@@ -12,6 +12,7 @@
  *   service-writes.ts  registering services, single and bulk (batches.ts cuts the batches)
  *   services.ts        listing and unregistering services
  *   import.ts          validating and importing a document of services
+ *   revisions.ts       the revision every record read carries, and conditional writes on it
  *   context.ts         what they share; ../store/cas.ts, the one compare-and-swap loop
  *
  * Consistency rules (see keys.ts):
@@ -21,13 +22,16 @@
  *   server set was read, and the service key's own mod revision; on a failed compare it re-reads
  *   and retries. So no write commits an assignment computed from a stale server set, and
  *   concurrent writers never lose each other's changes.
+ * - A conditional write (expectRevision) compares the object's key with the expected revision in
+ *   the transaction that writes it; a conditional call is one transaction, so a failed condition
+ *   (PreconditionFailedError) changes nothing.
  * - Server changes are followed by a redistribution pass that pages through every service and
  *   rewrites the changed ones in transactions of at most MAX_TXN_OPS operations.
  */
 import type {Store} from '../store/store.js'
 import {type RegistryContext, createContext} from './context.js'
 import * as imports from './import.js'
-import type {Namespace, RegistrySettings, Server, Service} from './model.js'
+import type {Namespace, RegistrySettings, Revisioned, Server, Service} from './model.js'
 import * as namespaces from './namespaces.js'
 import {redistribute} from './redistribution.js'
 import type {RegistryClient} from './registry-client.js'
@@ -45,14 +49,18 @@ import type {
   ServiceFilter,
   ServiceInput,
   ServiceSpec,
+  SettingsChangeResult,
+  UnregisterConditions,
   UnregisterNamespaceResult,
   UnregisterServerResult,
   UnregisterServicesResult,
+  WriteCondition,
 } from './types.js'
 
 export type * from './types.js'
 export {DEFAULT_SETTINGS} from './topology.js'
 export {BULK_WRITE_THRESHOLD} from './service-writes.js'
+export {MAX_CONDITIONAL_SERVICES} from './revisions.js'
 export {NamespaceNotEmptyError, implicitDefaultNamespace} from './namespaces.js'
 
 export class Registry implements RegistryClient {
@@ -73,31 +81,31 @@ export class Registry implements RegistryClient {
     return this.store.description
   }
 
-  getSettings(): Promise<RegistrySettings> {
+  getSettings(): Promise<Revisioned<RegistrySettings>> {
     return settings.getSettings(this.ctx)
   }
 
   /** Changes the settings; a change of `replicas` redistributes every service. */
-  updateSettings(update: {replicas?: unknown}): Promise<{settings: RegistrySettings} & RedistributionResult> {
-    return settings.updateSettings(this.ctx, update)
+  updateSettings(update: {replicas?: unknown}, condition?: WriteCondition): Promise<SettingsChangeResult> {
+    return settings.updateSettings(this.ctx, update, condition)
   }
 
-  getServer(name: string): Promise<Server | undefined> {
+  getServer(name: string): Promise<Revisioned<Server> | undefined> {
     return servers.getServer(this.ctx, name)
   }
 
-  listServers(selectorText?: string): Promise<Server[]> {
+  listServers(selectorText?: string): Promise<Revisioned<Server>[]> {
     return servers.listServers(this.ctx, selectorText)
   }
 
   /** Writes the server `joining`, redistributes, marks it `active`. Idempotent. */
-  registerServer(name: string, labels: Record<string, string> = {}): Promise<ServerChangeResult> {
-    return servers.registerServer(this.ctx, name, labels)
+  registerServer(name: string, labels: Record<string, string> = {}, condition?: WriteCondition): Promise<ServerChangeResult> {
+    return servers.registerServer(this.ctx, name, labels, condition)
   }
 
   /** Marks the server `leaving`, moves its services off it, deletes it; a rerun finishes. */
-  unregisterServer(name: string): Promise<UnregisterServerResult> {
-    return servers.unregisterServer(this.ctx, name)
+  unregisterServer(name: string, condition?: WriteCondition): Promise<UnregisterServerResult> {
+    return servers.unregisterServer(this.ctx, name, condition)
   }
 
   /** Recomputes every assignment and rewrites the changed ones. */
@@ -105,22 +113,22 @@ export class Registry implements RegistryClient {
     return redistribute(this.ctx)
   }
 
-  getNamespace(name: string): Promise<Namespace | undefined> {
+  getNamespace(name: string): Promise<Revisioned<Namespace> | undefined> {
     return namespaces.getNamespace(this.ctx, name)
   }
 
-  listNamespaces(): Promise<Namespace[]> {
+  listNamespaces(): Promise<Revisioned<Namespace>[]> {
     return namespaces.listNamespaces(this.ctx)
   }
 
   /** Registers a namespace, or changes its export configuration. Idempotent. */
-  registerNamespace(name: string, exportConfig: unknown = 'standard'): Promise<Namespace> {
-    return namespaces.registerNamespace(this.ctx, name, exportConfig)
+  registerNamespace(name: string, exportConfig: unknown = 'standard', condition?: WriteCondition): Promise<Revisioned<Namespace>> {
+    return namespaces.registerNamespace(this.ctx, name, exportConfig, condition)
   }
 
   /** Refused (NamespaceNotEmptyError) while it has services, unless `force` deletes them too. */
-  unregisterNamespace(name: string, force = false): Promise<UnregisterNamespaceResult> {
-    return namespaces.unregisterNamespace(this.ctx, name, force)
+  unregisterNamespace(name: string, force = false, condition?: WriteCondition): Promise<UnregisterNamespaceResult> {
+    return namespaces.unregisterNamespace(this.ctx, name, force, condition)
   }
 
   /** Validates one service input into one spec per endpoint. */
@@ -129,22 +137,24 @@ export class Registry implements RegistryClient {
   }
 
   /** One service per endpoint; idempotent (the ID is derived from namespace and endpoint). */
-  registerServices(input: ServiceInput): Promise<RegisterServicesResult> {
-    return serviceWrites.registerServices(this.ctx, input)
+  registerServices(input: ServiceInput, condition?: WriteCondition): Promise<RegisterServicesResult> {
+    return serviceWrites.registerServices(this.ctx, input, condition)
   }
 
   /** Endpoint URLs (in `namespace`, default `default`) or service IDs (in `namespace`, or any). */
-  unregisterServices(refs: readonly string[], namespace?: string): Promise<UnregisterServicesResult> {
-    return services.unregisterServices(this.ctx, refs, namespace)
+  unregisterServices(refs: readonly string[], namespace?: string, conditions?: UnregisterConditions): Promise<UnregisterServicesResult> {
+    return services.unregisterServices(this.ctx, refs, namespace, conditions)
   }
 
   /** Streams the matching services; see services.ts for what each sort order holds in memory. */
-  listServices(filter: ServiceFilter = {}): AsyncGenerator<Service> {
+  listServices(filter: ServiceFilter = {}): AsyncGenerator<Revisioned<Service>> {
     return services.listServices(this.ctx, filter)
   }
 
   /** Validates every entry of an import document; writes nothing. */
-  validateImport(document: unknown): Promise<{specs: ServiceSpec[]; errors: ImportEntryError[]; entries: number}> {
+  validateImport(
+    document: unknown,
+  ): Promise<{specs: ServiceSpec[]; expected: (number | undefined)[]; errors: ImportEntryError[]; entries: number}> {
     return imports.validateImport(this.ctx, document)
   }
 

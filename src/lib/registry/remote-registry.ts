@@ -1,10 +1,15 @@
 /**
- * The HTTP client of `roster serve`: the RegistryClient for an https:// --registry (http:// only
+ * The HTTP client of `roster serve`: the RegistryClient for an https:// registry (http:// only
  * for a loopback host, so that a bearer token never crosses a network in clear). Built on the one
  * JSON client (src/lib/http/json-client.ts): a timeout on every request, bounded retries of
  * idempotent calls, and the server's statuses mapped to the same exit codes as local mode
- * (400→2, 401/403→4, 404→5, 409→6, unreachable or 5xx→3). Messages are the server's, which are
- * the registry library's own.
+ * (400→2, 401/403→4, 404→5, 409→6, 412→6 as PreconditionFailedError, unreachable or 5xx→3).
+ * Messages are the server's, which are the registry library's own.
+ *
+ * Conditional writes send the expected revision as If-Match (`"<revision>"`), or, for a bulk
+ * unregister, as the body's `revisions`. Like every write they are retried when the server is
+ * unreachable; a retry whose first attempt did apply answers 412 (the object moved: by that
+ * attempt), so a caller that gets 412 reads the object again before it decides.
  *
  * Registering and unregistering services are idempotent (service IDs derive from namespace and
  * endpoint), so they are retried like GET/PUT/DELETE: a systemd hook rides out a restarting server.
@@ -13,25 +18,28 @@
  * ApiReply of server/schemas.ts, types only: nothing of the server is loaded), so that a change
  * to a route that this client does not follow fails the build.
  */
-import {readFileSync} from 'node:fs'
-import {isIP} from 'node:net'
 
-import {InvalidInputError} from '../errors.js'
-import type {JsonHttpClient} from '../http/json-client.js'
+import {InvalidInputError, PreconditionFailedError, setting} from '../errors.js'
+import {readPemFile} from '../fs/input-file.js'
+import {isLoopbackHost} from '../net/loopback.js'
+import {type JsonHttpClient, serverMessage} from '../http/json-client.js'
 import type {ApiBody, ApiQuery, ApiReply, ApiRoute} from '../server/schemas.js'
-import type {Namespace, RegistrySettings, Server, Service} from './model.js'
+import type {Namespace, RegistrySettings, Revisioned, Server, Service} from './model.js'
 import type {RegistryClient} from './registry-client.js'
+import {validateRevision} from './revisions.js'
 import {validateExport, validateName, validateReplicas} from './validation.js'
 import type {
   ImportResult,
-  RedistributionResult,
   RegisterServicesResult,
   ServerChangeResult,
   ServiceFilter,
   ServiceInput,
+  SettingsChangeResult,
+  UnregisterConditions,
   UnregisterNamespaceResult,
   UnregisterServerResult,
   UnregisterServicesResult,
+  WriteCondition,
 } from './registry.js'
 
 export interface RemoteRegistryOptions {
@@ -46,12 +54,6 @@ export interface RemoteRegistryOptions {
 /** Services per page of a remote listing. */
 export const REMOTE_PAGE_SIZE = 1000
 
-function isLoopbackHostname(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, '')
-  if (h === 'localhost' || h === '::1') return true
-  return isIP(h) === 4 && h.startsWith('127.')
-}
-
 /** Checks the URL (https://, or http:// on loopback) and the CA file; throws InvalidInputError (exit 2). */
 export function remoteBaseUrl(value: string): URL {
   let url: URL
@@ -64,10 +66,10 @@ export function remoteBaseUrl(value: string): URL {
     throw InvalidInputError.forField(
       'registry',
       `${url.protocol}//***@${url.host}`,
-      'must not hold credentials; use --token or ROSTER_TOKEN',
+      `must not hold credentials; give the token with ${setting('token')}`,
     )
   }
-  if (url.protocol === 'http:' && !isLoopbackHostname(url.hostname)) {
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw InvalidInputError.forField(
       'registry',
       url.origin,
@@ -106,75 +108,79 @@ class RemoteRegistry implements RegistryClient {
           what: 'roster serve',
           timeoutMs: this.options.timeoutMs,
           headers: this.options.token ? {authorization: `Bearer ${this.options.token}`} : undefined,
+          authField: 'token',
           ca: this.ca,
         }),
     )
     return this.client
   }
 
-  /** One request to `route` (the schemas.ts name of the route at `method path`): its body and query as the route takes them. */
+  /**
+   * One request to `route` (the schemas.ts name of the route at `method path`): its body and query
+   * as the route takes them, and the If-Match of a conditional write.
+   */
   private async call<R extends ApiRoute>(
     route: R,
     method: 'GET' | 'PUT' | 'POST' | 'DELETE',
     path: string,
-    options: {body?: ApiBody<R>; query?: ApiQuery<R>; idempotent?: boolean; accept?: number[]} = {},
+    options: {body?: ApiBody<R>; query?: ApiQuery<R>; idempotent?: boolean; accept?: number[]; condition?: WriteCondition} = {},
   ): Promise<{status: number; body: ApiReply<R>}> {
     const http = await this.http()
     const token = await this.options.tokenProvider?.()
-    const response = await http.request<ApiReply<R>>(
-      method,
-      path,
-      token ? {...options, headers: {authorization: `Bearer ${token}`}} : options,
-    )
+    const {condition, ...request} = options
+    const headers: Record<string, string> = {}
+    if (token) headers.authorization = `Bearer ${token}`
+    if (condition?.expectRevision !== undefined) headers['if-match'] = `"${validateRevision('revision', condition.expectRevision)}"`
+    const response = await http.request<ApiReply<R>>(method, path, {...request, headers, describeError: preconditionFailed})
     return {status: response.status, body: response.body}
   }
 
-  async getSettings(): Promise<RegistrySettings> {
+  async getSettings(): Promise<Revisioned<RegistrySettings>> {
     return (await this.call('getSettings', 'GET', '/v1/settings')).body
   }
 
-  async updateSettings(update: {replicas?: unknown}): Promise<{settings: RegistrySettings} & RedistributionResult> {
+  async updateSettings(update: {replicas?: unknown}, condition?: WriteCondition): Promise<SettingsChangeResult> {
     const body = {replicas: validateReplicas('replicas', update.replicas)}
-    return (await this.call('putSettings', 'PUT', '/v1/settings', {body})).body
+    return (await this.call('putSettings', 'PUT', '/v1/settings', {body, condition})).body
   }
 
-  async getServer(name: string): Promise<Server | undefined> {
+  async getServer(name: string): Promise<Revisioned<Server> | undefined> {
     const r = await this.call('getServer', 'GET', `/v1/servers/${seg(name)}`, {accept: [404]})
     return r.status === 404 ? undefined : r.body
   }
 
-  async listServers(selector?: string): Promise<Server[]> {
+  async listServers(selector?: string): Promise<Revisioned<Server>[]> {
     return (await this.call('listServers', 'GET', '/v1/servers', {query: {selector}})).body
   }
 
-  async registerServer(name: string, labels: Record<string, string> = {}): Promise<ServerChangeResult> {
-    return (await this.call('putServer', 'PUT', `/v1/servers/${seg(name)}`, {body: {labels}})).body
+  async registerServer(name: string, labels: Record<string, string> = {}, condition?: WriteCondition): Promise<ServerChangeResult> {
+    return (await this.call('putServer', 'PUT', `/v1/servers/${seg(name)}`, {body: {labels}, condition})).body
   }
 
-  async unregisterServer(name: string): Promise<UnregisterServerResult> {
-    return (await this.call('deleteServer', 'DELETE', `/v1/servers/${seg(name)}`)).body
+  async unregisterServer(name: string, condition?: WriteCondition): Promise<UnregisterServerResult> {
+    return (await this.call('deleteServer', 'DELETE', `/v1/servers/${seg(name)}`, {condition})).body
   }
 
-  async getNamespace(name: string): Promise<Namespace | undefined> {
+  async getNamespace(name: string): Promise<Revisioned<Namespace> | undefined> {
     const r = await this.call('getNamespace', 'GET', `/v1/namespaces/${seg(name, 'namespace')}`, {accept: [404]})
     return r.status === 404 ? undefined : r.body
   }
 
-  async listNamespaces(): Promise<Namespace[]> {
+  async listNamespaces(): Promise<Revisioned<Namespace>[]> {
     return (await this.call('listNamespaces', 'GET', '/v1/namespaces')).body
   }
 
-  async registerNamespace(name: string, exportConfig?: unknown): Promise<Namespace> {
+  async registerNamespace(name: string, exportConfig?: unknown, condition?: WriteCondition): Promise<Revisioned<Namespace>> {
     const body = exportConfig === undefined ? {} : {export: validateExport('export', exportConfig)}
-    return (await this.call('putNamespace', 'PUT', `/v1/namespaces/${seg(name, 'namespace')}`, {body})).body
+    return (await this.call('putNamespace', 'PUT', `/v1/namespaces/${seg(name, 'namespace')}`, {body, condition})).body
   }
 
-  async unregisterNamespace(name: string, force = false): Promise<UnregisterNamespaceResult> {
+  async unregisterNamespace(name: string, force = false, condition?: WriteCondition): Promise<UnregisterNamespaceResult> {
     const query = {force: force ? ('true' as const) : undefined}
-    return (await this.call('deleteNamespace', 'DELETE', `/v1/namespaces/${seg(name, 'namespace')}`, {query})).body
+    return (await this.call('deleteNamespace', 'DELETE', `/v1/namespaces/${seg(name, 'namespace')}`, {query, condition})).body
   }
 
-  async registerServices(input: ServiceInput): Promise<RegisterServicesResult> {
+  async registerServices(input: ServiceInput, condition?: WriteCondition): Promise<RegisterServicesResult> {
     // Each field by name (the input may carry others): a ServiceInput field left out here, or one
     // the route does not take (_EveryServiceFieldSent below), fails the build.
     const body = {
@@ -187,15 +193,20 @@ class RemoteRegistry implements RegistryClient {
       ttl: input.ttl,
       expiresAt: input.expiresAt,
     } satisfies Record<keyof ServiceInput, unknown> & ApiBody<'registerServices'>
-    return (await this.call('registerServices', 'POST', '/v1/services', {body: dropUndefined(body), idempotent: true})).body
+    return (await this.call('registerServices', 'POST', '/v1/services', {body: dropUndefined(body), idempotent: true, condition})).body
   }
 
-  async unregisterServices(refs: readonly string[], namespace?: string): Promise<UnregisterServicesResult> {
-    const body = dropUndefined({refs: [...refs], namespace})
+  async unregisterServices(
+    refs: readonly string[],
+    namespace?: string,
+    conditions?: UnregisterConditions,
+  ): Promise<UnregisterServicesResult> {
+    const revisions = conditions?.expectRevisions
+    const body = dropUndefined({refs: [...refs], namespace, revisions: revisions === undefined ? undefined : [...revisions]})
     return (await this.call('unregisterServices', 'POST', '/v1/services/unregister', {body, idempotent: true})).body
   }
 
-  async *listServices(filter: ServiceFilter = {}): AsyncIterable<Service> {
+  async *listServices(filter: ServiceFilter = {}): AsyncIterable<Revisioned<Service>> {
     let next: string | undefined
     do {
       const query = {...filter, limit: String(REMOTE_PAGE_SIZE), continue: next}
@@ -211,6 +222,12 @@ class RemoteRegistry implements RegistryClient {
   }
 }
 
+/** 412: the object moved since the caller read it (exit 6); nothing was changed. */
+function preconditionFailed(status: number, body: unknown): PreconditionFailedError | undefined {
+  if (status !== 412) return undefined
+  return new PreconditionFailedError(serverMessage(body).message ?? 'the object moved since it was read (HTTP 412); nothing was changed')
+}
+
 /** Fails the build, naming them, if a ServiceInput has fields that POST /v1/services does not take (registerServices sends them all). */
 type _EveryServiceFieldSent = NoneOf<Exclude<keyof ServiceInput, keyof ApiBody<'registerServices'>>>
 type NoneOf<T extends never> = T
@@ -221,11 +238,7 @@ function seg(value: string, field = 'name'): string {
 }
 
 function readCa(path: string): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    throw InvalidInputError.forField('registry-ca', path, `cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
-  }
+  return readPemFile(path, {field: 'registry-ca'})
 }
 
 function dropUndefined<T extends Record<string, unknown>>(value: T): T {

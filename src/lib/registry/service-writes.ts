@@ -4,17 +4,18 @@
  */
 import {InvalidInputError, NotFoundError} from '../errors.js'
 import {RETRY} from '../store/cas.js'
-import type {Compare, Operation} from '../store/store.js'
+import {type Compare, MAX_TXN_OPS, type Operation} from '../store/store.js'
 import {BatchBudget, chunkSpecs} from './batches.js'
 import {type RegistryContext, parseJson, sameService} from './context.js'
 import {assignServers, requireCandidates} from './distribution.js'
 import {TOPOLOGY_KEY, namespaceKey, namespaceServicesPrefix, serviceKey} from './keys.js'
 import {DEFAULT_NAMESPACE, type Service} from './model.js'
 import {getNamespace} from './namespaces.js'
+import {MAX_CONDITIONAL_SERVICES, requireRevision, validateRevision, withRevision} from './revisions.js'
 import {SelectorCache, parseSelector} from './selector.js'
 import {serviceId} from './service-id.js'
 import {type Topology, readTopology} from './topology.js'
-import type {RegisterServicesResult, ServiceInput, ServiceSpec} from './types.js'
+import type {RegisterServicesResult, ServiceInput, ServiceSpec, WriteCondition} from './types.js'
 import {validateDescription, validateEndpoint, validateLabels, validateName, validateTime, validateTtl} from './validation.js'
 
 /** From this many services on, writeServices reads the existing ones with a range, not a get each. */
@@ -93,15 +94,23 @@ export function prepareServices(input: ServiceInput, now: Date = new Date()): Se
  * endpoint, so registering again updates in place (and writes nothing when nothing changed).
  * The namespace must exist (`default` always does). When servers are registered, the selector
  * must match at least one that is not leaving; with no server at all the services are stored
- * unassigned.
+ * unassigned. With `expectRevision` (one endpoint only), the service must still be at that
+ * revision (0: not registered) when it is written.
  */
-export async function registerServices(ctx: RegistryContext, input: ServiceInput): Promise<RegisterServicesResult> {
+export async function registerServices(
+  ctx: RegistryContext,
+  input: ServiceInput,
+  condition: WriteCondition = {},
+): Promise<RegisterServicesResult> {
   const specs = prepareServices(input, ctx.now())
+  const expected = condition.expectRevision === undefined ? undefined : validateRevision('revision', condition.expectRevision)
+  if (expected !== undefined && specs.length !== 1)
+    throw InvalidInputError.forField('revision', expected, `applies to one service: give one endpoint, not ${specs.length}`)
   const namespace = specs[0]?.namespace ?? DEFAULT_NAMESPACE
   if (!(await getNamespace(ctx, namespace))) throw namespaceNotFound(namespace)
   const topology = await readTopology(ctx)
   if (specs[0]) requireCandidates(specs[0], topology.servers)
-  return writeServices(ctx, specs, topology)
+  return writeServices(ctx, specs, topology, expected === undefined ? undefined : [expected])
 }
 
 /**
@@ -114,17 +123,34 @@ export async function registerServices(ctx: RegistryContext, input: ServiceInput
  * existing services of the namespaces involved are read once with a paginated range (keeping
  * only the mod revision and value of the keys being written), the unchanged ones are skipped,
  * and the rest are written in full batches: one transaction per batch and no read per service.
+ *
+ * With `expected` (index-aligned with `specs`; undefined: no condition on that one), the call is
+ * conditional: at most MAX_CONDITIONAL_SERVICES services, written in ONE transaction that also
+ * compares every expected revision, so that a failed condition (PreconditionFailedError) writes
+ * nothing.
  */
 export async function writeServices(
   ctx: RegistryContext,
   specs: ServiceSpec[],
   initialTopology?: Topology,
+  expected?: readonly (number | undefined)[],
 ): Promise<RegisterServicesResult> {
   const state: WriteState = {
     topology: initialTopology,
     namespaces: new Map(),
     selectors: new SelectorCache(),
     out: {services: [], created: 0, updated: 0, unchanged: 0},
+  }
+  if (expected?.some((r) => r !== undefined)) {
+    const namespaces = new Set(specs.map((s) => s.namespace)).size
+    if (specs.length > MAX_CONDITIONAL_SERVICES || 1 + namespaces + specs.length > MAX_TXN_OPS)
+      throw InvalidInputError.forField(
+        'revision',
+        `${specs.length} services`,
+        `a conditional write holds at most ${MAX_CONDITIONAL_SERVICES} services and their namespaces (one store transaction); split it`,
+      )
+    if (specs.length > 0) await writeChunk(ctx, state, specs, undefined, expected)
+    return state.out
   }
   if (specs.length < BULK_WRITE_THRESHOLD) {
     for (const chunk of chunkSpecs(specs)) await writeChunk(ctx, state, chunk)
@@ -145,7 +171,7 @@ export async function writeServices(
       const servers = assignServers(spec, topology.servers, topology.settings.replicas, state.selectors)
       if (sameService(current, {...spec, servers, modified: current.modified})) {
         state.out.unchanged++
-        state.out.services.push(current)
+        state.out.services.push(withRevision(current, known.modRevision))
         continue
       }
     }
@@ -214,13 +240,15 @@ async function prefetchServices(
  * Writes one batch (at most MAX_TXN_OPS compares) in one compare-and-swap transaction. The
  * first attempt uses `known` where given (index-aligned with `chunk`) and the namespace
  * revisions in the state; every key without a known state, and every key on a retry, is read
- * with a get.
+ * with a get. A service with an `expected` revision (index-aligned too) is compared with it,
+ * written or not, and one that moved fails the whole batch with PreconditionFailedError.
  */
 async function writeChunk(
   ctx: RegistryContext,
   state: WriteState,
   chunk: ServiceSpec[],
   known?: readonly (KnownService | undefined)[],
+  expected?: readonly (number | undefined)[],
 ): Promise<void> {
   const namespaces = [...new Set(chunk.map((s) => s.namespace))]
   const keys = chunk.map((s) => serviceKey(s.namespace, s.id))
@@ -240,7 +268,8 @@ async function writeChunk(
       ...namespaces.map((ns) => ({key: namespaceKey(ns), modRevision: state.namespaces.get(ns) ?? 0})),
     ]
     const ops: Operation[] = []
-    const results: Service[] = []
+    // A revision for each result: the stored one when unchanged, undefined when written (the transaction's).
+    const results: {service: Service; revision?: number}[] = []
     let created = 0
     let updated = 0
     let unchanged = 0
@@ -248,27 +277,30 @@ async function writeChunk(
     chunk.forEach((spec, i) => {
       const stored = current[i] as KnownService
       const key = keys[i] as string
+      const condition = expected?.[i]
+      requireRevision(`service "${spec.endpoint}" in namespace "${spec.namespace}"`, condition, stored.modRevision)
       const servers = assignServers(spec, topology.servers, topology.settings.replicas, state.selectors)
       const service: Service = {...spec, servers, modified}
       if (stored.value !== undefined) {
         const existing = parseJson<Service>({key, value: stored.value})
         if (sameService(existing, service)) {
           unchanged++
-          results.push(existing)
+          results.push({service: existing, revision: stored.modRevision})
+          if (condition !== undefined) compares.push({key, modRevision: stored.modRevision})
           return
         }
         updated++
       } else created++
       compares.push({key, modRevision: stored.modRevision})
       ops.push({type: 'put', key, value: JSON.stringify(service)})
-      results.push(service)
+      results.push({service})
     })
-    const result = ops.length === 0 ? {succeeded: true} : await ctx.store.txn(compares, ops)
+    const result = ops.length === 0 ? {succeeded: true, revision: 0} : await ctx.store.txn(compares, ops)
     if (!result.succeeded) {
       state.topology = undefined
       return RETRY
     }
-    state.out.services.push(...results)
+    state.out.services.push(...results.map((r) => withRevision(r.service, r.revision ?? result.revision)))
     state.out.created += created
     state.out.updated += updated
     state.out.unchanged += unchanged

@@ -2,14 +2,16 @@
  * Reading services (filtered, streamed, sorted) and unregistering them by endpoint URL or ID.
  */
 import {InvalidInputError} from '../errors.js'
-import type {KeyValue} from '../store/store.js'
-import {type RegistryContext, deleteKeys, parseJson} from './context.js'
+import {RETRY} from '../store/cas.js'
+import type {Compare, KeyValue} from '../store/store.js'
+import {type RegistryContext, deleteKeys} from './context.js'
 import {SERVICES_PREFIX, namespaceServicesPrefix, serviceKey} from './keys.js'
-import {DEFAULT_NAMESPACE, type Service} from './model.js'
+import {DEFAULT_NAMESPACE, type Revisioned, type Service} from './model.js'
 import {listNamespaces} from './namespaces.js'
+import {readRecord, requireRevision, validateRevisions} from './revisions.js'
 import {parseSelector} from './selector.js'
 import {isServiceId, serviceId} from './service-id.js'
-import type {ServiceFilter, UnregisterServicesResult} from './types.js'
+import type {ServiceFilter, UnregisterConditions, UnregisterServicesResult} from './types.js'
 import {parseRegex, validateEndpoint, validateName} from './validation.js'
 
 export const SORT_KEYS = ['namespace', 'name', 'endpoint', 'date'] as const
@@ -47,13 +49,13 @@ export function compileServiceFilter(filter: ServiceFilter, sortField: string): 
  * then ID) it holds one page at a time. `sortBy: 'namespace'` (namespace, name, endpoint) holds
  * one group of namespaces at a time (see below); the other sort keys hold every match.
  */
-export async function* listServices(ctx: RegistryContext, filter: ServiceFilter = {}): AsyncGenerator<Service> {
+export async function* listServices(ctx: RegistryContext, filter: ServiceFilter = {}): AsyncGenerator<Revisioned<Service>> {
   const {namespace, sortBy, matches} = compileServiceFilter(filter, 'sort-by')
   const prefix = namespace ? namespaceServicesPrefix(namespace) : SERVICES_PREFIX
-  const matching = async function* (): AsyncGenerator<{kv: KeyValue; service: Service}> {
+  const matching = async function* (): AsyncGenerator<{kv: KeyValue; service: Revisioned<Service>}> {
     for await (const page of ctx.store.range(prefix, {pageSize: ctx.pageSize})) {
       for (const kv of page.kvs) {
-        const service = parseJson<Service>(kv)
+        const service = readRecord<Service>(kv)
         if (matches(service)) yield {kv, service}
       }
     }
@@ -63,13 +65,13 @@ export async function* listServices(ctx: RegistryContext, filter: ServiceFilter 
   } else if (sortBy === 'namespace') {
     yield* byNamespace(matching())
   } else {
-    const all: Service[] = []
+    const all: Revisioned<Service>[] = []
     for await (const {service} of matching()) all.push(service)
     yield* all.sort(serviceComparator(sortBy))
   }
 }
 
-/** The order of `--sort-by KEY`: namespace, name, endpoint for "namespace"; the field, then endpoint, otherwise. */
+/** The order of sort-by KEY: namespace, name, endpoint for "namespace"; the field, then endpoint, otherwise. */
 export function serviceComparator(sortBy: (typeof SORT_KEYS)[number]): (a: Service, b: Service) => number {
   if (sortBy === 'namespace')
     return (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.endpoint, b.endpoint)
@@ -94,12 +96,12 @@ function family(namespace: string): string {
  * disagree only within a family, and every family is one contiguous run of keys: sorting each
  * run on its own gives the whole order. Holds the run's raw values, parsed again on the way out.
  */
-async function* byNamespace(matching: AsyncIterable<{kv: KeyValue; service: Service}>): AsyncGenerator<Service> {
+async function* byNamespace(matching: AsyncIterable<{kv: KeyValue; service: Service}>): AsyncGenerator<Revisioned<Service>> {
   let run: {namespace: string; name: string; endpoint: string; kv: KeyValue}[] = []
   let current: string | undefined
-  const flush = function* (): Generator<Service> {
+  const flush = function* (): Generator<Revisioned<Service>> {
     run.sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.endpoint, b.endpoint))
-    for (const item of run) yield parseJson<Service>(item.kv)
+    for (const item of run) yield readRecord<Service>(item.kv)
     run = []
   }
   for await (const {kv, service} of matching) {
@@ -116,38 +118,72 @@ async function* byNamespace(matching: AsyncIterable<{kv: KeyValue; service: Serv
 /**
  * Resolves the arguments of `service unregister`: URLs (in `namespace`, default `default`)
  * or service IDs (in `namespace`, or in any namespace when none is given), and deletes them.
+ * With `expectRevisions` (one per ref), each service found must still be at its expected revision
+ * (0: must not exist), compared in the one transaction that deletes them all: if one moved,
+ * PreconditionFailedError and nothing is deleted. A ref that names no service is reported in
+ * `notFound`, as without conditions.
  */
 export async function unregisterServices(
   ctx: RegistryContext,
   refs: readonly string[],
   namespaceInput?: string,
+  conditions: UnregisterConditions = {},
 ): Promise<UnregisterServicesResult> {
   const namespace = namespaceInput === undefined ? undefined : validateName('namespace', namespaceInput)
-  const lookups: {ref: string; keys: string[]}[] = []
+  const expected =
+    conditions.expectRevisions === undefined ? undefined : validateRevisions('revision', conditions.expectRevisions, refs.length)
+  const lookups: {ref: string; keys: string[]; expected?: number}[] = []
   let allNamespaces: string[] | undefined
-  for (const ref of refs) {
+  for (const [i, ref] of refs.entries()) {
     const text = ref.trim()
+    const condition = expected?.[i]
     if (isServiceId(text)) {
       const id = text.toLowerCase()
-      if (namespace) lookups.push({ref, keys: [serviceKey(namespace, id)]})
+      if (namespace) lookups.push({ref, keys: [serviceKey(namespace, id)], expected: condition})
       else {
         allNamespaces ??= (await listNamespaces(ctx)).map((n) => n.name)
-        lookups.push({ref, keys: allNamespaces.map((ns) => serviceKey(ns, id))})
+        lookups.push({ref, keys: allNamespaces.map((ns) => serviceKey(ns, id)), expected: condition})
       }
     } else {
       const endpoint = validateEndpoint('endpoint', text)
       const ns = namespace ?? DEFAULT_NAMESPACE
-      lookups.push({ref, keys: [serviceKey(ns, serviceId(ns, endpoint))]})
+      lookups.push({ref, keys: [serviceKey(ns, serviceId(ns, endpoint))], expected: condition})
     }
   }
-  const notFound: string[] = []
-  const toDelete = new Map<string, Service>()
-  for (const {ref, keys} of lookups) {
-    const kvs = await Promise.all(keys.map((k) => ctx.store.get(k)))
-    const found = kvs.filter((kv): kv is KeyValue => kv !== undefined)
-    if (found.length === 0) notFound.push(ref)
-    for (const kv of found) if (!toDelete.has(kv.key)) toDelete.set(kv.key, parseJson<Service>(kv))
+  const find = async () => {
+    const notFound: string[] = []
+    const toDelete = new Map<string, Revisioned<Service>>()
+    const compares: Compare[] = []
+    for (const {ref, keys, expected: revision} of lookups) {
+      const kvs = await Promise.all(keys.map((k) => ctx.store.get(k)))
+      const found = kvs.filter((kv): kv is KeyValue => kv !== undefined)
+      if (found.length === 0) notFound.push(ref)
+      for (const kv of found) {
+        const service = readRecord<Service>(kv)
+        if (revision !== undefined)
+          requireRevision(`service "${service.endpoint}" in namespace "${service.namespace}"`, revision, kv.modRevision)
+        if (toDelete.has(kv.key)) continue
+        toDelete.set(kv.key, service)
+        if (revision !== undefined) compares.push({key: kv.key, modRevision: kv.modRevision})
+      }
+    }
+    return {notFound, toDelete, compares}
   }
-  await deleteKeys(ctx.store, [...toDelete.keys()])
-  return {removed: [...toDelete.values()], notFound}
+  if (expected === undefined) {
+    const {notFound, toDelete} = await find()
+    await deleteKeys(ctx.store, [...toDelete.keys()])
+    return {removed: [...toDelete.values()], notFound}
+  }
+  // Conditional: one transaction, so that a failed condition deletes nothing.
+  return ctx.cas('services', async () => {
+    const {notFound, toDelete, compares} = await find()
+    if (toDelete.size > 0) {
+      const result = await ctx.store.txn(
+        compares,
+        [...toDelete.keys()].map((key) => ({type: 'delete', key})),
+      )
+      if (!result.succeeded) return RETRY
+    }
+    return {removed: [...toDelete.values()], notFound}
+  })
 }

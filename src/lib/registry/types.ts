@@ -2,7 +2,7 @@
  * The inputs and results of the registry operations, as the RegistryClient interface and the
  * HTTP API of `roster serve` name them (re-exported by registry.ts).
  */
-import type {Server, Service} from './model.js'
+import type {RegistrySettings, Revisioned, Server, Service} from './model.js'
 
 /** What a caller gives to register services: one service per endpoint. */
 export interface ServiceInput {
@@ -24,8 +24,23 @@ export interface ServiceInput {
 /** A validated service, before its assignment is computed. */
 export type ServiceSpec = Omit<Service, 'servers' | 'modified'>
 
+/**
+ * A condition on a write or delete of one object: it happens only if the object's revision is
+ * still `expectRevision` (0: only if the object does not exist), else PreconditionFailedError
+ * (HTTP 412, exit 6) and nothing changes.
+ */
+export interface WriteCondition {
+  expectRevision?: number
+}
+
+/** Conditions of an unregister: `expectRevisions[i]` for `refs[i]` (at most MAX_CONDITIONAL_SERVICES refs then). */
+export interface UnregisterConditions {
+  expectRevisions?: readonly number[]
+}
+
 export interface RegisterServicesResult {
-  services: Service[]
+  /** Each with its revision after the call (the write's, or the stored one when unchanged). */
+  services: Revisioned<Service>[]
   created: number
   updated: number
   unchanged: number
@@ -41,7 +56,11 @@ export interface RedistributionResult {
 }
 
 export interface ServerChangeResult extends RedistributionResult {
-  server: Server
+  server: Revisioned<Server>
+}
+
+export interface SettingsChangeResult extends RedistributionResult {
+  settings: Revisioned<RegistrySettings>
 }
 
 export interface UnregisterServerResult extends RedistributionResult {
@@ -54,7 +73,8 @@ export interface UnregisterNamespaceResult {
 }
 
 export interface UnregisterServicesResult {
-  removed: Service[]
+  /** Each with the revision it had when it was removed. */
+  removed: Revisioned<Service>[]
   /** The arguments that named no registered service. */
   notFound: string[]
 }

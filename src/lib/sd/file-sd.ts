@@ -13,24 +13,18 @@
  * in that record, and its name is `<valid namespace name>.json`. Files of other tools in the
  * directory are never touched.
  *
- * The lock: `.roster-sd-export.lock`, created atomically with link(2) from a complete temporary
- * file, holding the holder's pid, host, process start time and a random token. A second exporter
- * finds it and exits with ConflictError (exit 6). A lock whose holder is dead (same host, pid
- * gone or reused by another process: /proc start time differs) is stale: it is removed with
- * unlink(2) under a second lock that breakers take (`.roster-sd-export.lock.break`), so two
- * exporters breaking one stale lock cannot both win. Node has no flock(2) and a native module for it is not worth a
- * dependency; a pid file checked for liveness needs none, survives a SIGKILL (the next exporter
- * breaks the stale lock) and shows who holds it. The holder checks before every pass that the
- * lock is still its own and stops (exit 6) if not. A lock held from another host cannot be
- * checked and is never broken automatically.
+ * The lock: `.roster-sd-export.lock`, a lock file (fs/lock-file.ts) that names its holder. A
+ * second exporter finds it and exits with ConflictError (exit 6); a lock whose holder is dead is
+ * broken. The holder checks before every pass that the lock is still its own and stops (exit 6)
+ * if not.
  */
-import {randomUUID} from 'node:crypto'
-import type {Stats} from 'node:fs'
-import {link, open, readFile, readdir, stat, unlink} from 'node:fs/promises'
-import {hostname} from 'node:os'
+import {open, readFile, readdir, stat, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {writeFileAtomic} from '../fs/atomic-write.js'
+import {LockFile, describeHolder, type LockHolder} from '../fs/lock-file.js'
+import {readTextIfExists} from '../fs/read-text.js'
+import {checkDirectory} from '../fs/path-check.js'
 import {ConflictError, InvalidInputError, NotAllowedError, NotFoundError} from '../errors.js'
 import type {Service} from '../registry/model.js'
 import type {RegistryClient} from '../registry/registry-client.js'
@@ -40,7 +34,6 @@ import {sdConfigOf, serializeTargetGroups, targetGroups} from './targets.js'
 
 export const LOCK_FILE = '.roster-sd-export.lock'
 export const RECORD_FILE = '.roster-sd-export.files'
-const BREAK_FILE = `${LOCK_FILE}.break`
 /** `<namespace>.json`, with a namespace name as validateName allows it. */
 const NAMESPACE_FILE = /^[A-Za-z0-9_-]{1,63}\.json$/
 /** Temporary files: never ending in `.json`, so that a `*.json` file_sd glob never reads one. */
@@ -60,164 +53,46 @@ export interface FileSdResult {
   ownershipNotKept: string[]
 }
 
-interface LockHolder {
-  pid: number
-  host: string
-  /** Start time of the holder's process (clock ticks since boot, /proc/PID/stat field 22), when known. */
-  startTicks: string | null
-  since: string
-  token: string
-}
-
-/** Start time of a process from /proc (Linux); undefined when it cannot be read. */
-async function processStartTicks(pid: number): Promise<string | undefined> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8')
-    // Fields after "(comm)" start at field 3; starttime is field 22.
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19]
-  } catch {
-    return undefined
-  }
-}
-
-/** false when the holder is certainly dead; true when alive or when that cannot be known (another host). */
-async function holderAlive(holder: LockHolder): Promise<boolean> {
-  if (holder.host !== hostname()) return true
-  try {
-    process.kill(holder.pid, 0)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false
-  }
-  if (holder.startTicks !== null) {
-    const now = await processStartTicks(holder.pid)
-    if (now !== undefined && now !== holder.startTicks) return false
-  }
-  return true
-}
-
-function parseHolder(text: string): LockHolder | undefined {
-  try {
-    const h = JSON.parse(text) as Partial<LockHolder>
-    if (typeof h.pid === 'number' && typeof h.host === 'string' && typeof h.token === 'string') return h as LockHolder
-  } catch {
-    // fall through
-  }
-  return undefined
-}
-
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code
 }
 
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8')
-  } catch (error) {
-    if (errno(error) === 'ENOENT') return undefined
-    throw error
-  }
-}
-
 function heldBy(dir: string, holder: LockHolder | undefined): ConflictError {
-  const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : 'an unreadable lock file'
-  return new ConflictError(`--dir "${dir}": another roster sd export holds ${LOCK_FILE} (${who}); stop it, or remove the file if none runs`)
+  return new ConflictError(
+    `dir "${dir}": another roster sd export holds ${LOCK_FILE} (${describeHolder(holder)}); stop it, or remove the file if none runs`,
+    {field: 'dir'},
+  )
 }
 
+/** The export directory's lock: one exporter per directory. */
 export class DirectoryLock {
   private constructor(
     readonly dir: string,
-    private readonly content: string,
+    private readonly lock: LockFile,
   ) {}
 
   get path(): string {
-    return join(this.dir, LOCK_FILE)
+    return this.lock.path
   }
 
   /** Takes the directory's lock, breaking a stale one; ConflictError (exit 6) when a live exporter holds it. */
   static async acquire(dir: string): Promise<DirectoryLock> {
-    const token = randomUUID()
-    const holder: LockHolder = {
-      pid: process.pid,
-      host: hostname(),
-      startTicks: (await processStartTicks(process.pid)) ?? null,
-      since: new Date().toISOString(),
-      token,
-    }
-    const content = JSON.stringify(holder) + '\n'
-    const lockPath = join(dir, LOCK_FILE)
-    const tmp = join(dir, `${LOCK_FILE}.tmp-${process.pid}-${token}`)
-    await writeDurably(tmp, content, 0o644)
-    try {
-      for (let attempt = 0; attempt < 100; attempt++) {
-        try {
-          await link(tmp, lockPath)
-          return new DirectoryLock(dir, content)
-        } catch (error) {
-          if (errno(error) !== 'EEXIST') throw error
-        }
-        const text = await readText(lockPath)
-        if (text === undefined) continue
-        const current = parseHolder(text)
-        if (!current || (await holderAlive(current))) throw heldBy(dir, current)
-        await breakStaleLock(dir, text, tmp)
-      }
-      throw heldBy(dir, parseHolder((await readText(lockPath)) ?? ''))
-    } finally {
-      await unlink(tmp).catch(() => undefined)
-    }
+    return new DirectoryLock(dir, await LockFile.acquire(join(dir, LOCK_FILE), {held: (holder) => heldBy(dir, holder)}))
   }
 
   /** Throws ConflictError when the lock file is no longer this exporter's. */
   async verify(): Promise<void> {
-    const text = await readText(this.path)
-    if (text !== this.content) {
+    if (!(await this.lock.isHeld())) {
       throw new ConflictError(
-        `--dir "${this.dir}": ${LOCK_FILE} was removed or taken by another exporter; stopping so that two exporters do not write one directory`,
+        `dir "${this.dir}": ${LOCK_FILE} was removed or taken by another exporter; stopping so that two exporters do not write one directory`,
+        {field: 'dir'},
       )
     }
   }
 
   /** Removes the lock file if it is still this exporter's. */
   async release(): Promise<void> {
-    if ((await readText(this.path)) === this.content) await unlink(this.path).catch(() => undefined)
-  }
-}
-
-/**
- * Removes the stale lock `staleText` unless the lock file changed meanwhile. Breakers exclude each
- * other with a second lock, `<lock>.break` (link(2) again), so that between reading the stale lock
- * and removing it no other breaker can remove it and no exporter can create a fresh one (link
- * fails while the stale file exists): the unlink removes exactly the stale lock. A `.break` older
- * than a minute was left by a breaker that died in those few microseconds and is removed.
- */
-async function breakStaleLock(dir: string, staleText: string, ownTmp: string): Promise<void> {
-  const lockPath = join(dir, LOCK_FILE)
-  const breakPath = join(dir, BREAK_FILE)
-  try {
-    await link(ownTmp, breakPath)
-  } catch (error) {
-    if (errno(error) !== 'EEXIST') throw error
-    const s = await stat(breakPath).catch(() => undefined)
-    if (s && Date.now() - s.mtimeMs > 60_000) await unlink(breakPath).catch(() => undefined)
-    // Another exporter is breaking it: give it a moment, then look again.
-    await new Promise((resolve) => setTimeout(resolve, 10))
-    return
-  }
-  try {
-    if ((await readText(lockPath)) === staleText) await unlink(lockPath)
-  } finally {
-    await unlink(breakPath).catch(() => undefined)
-  }
-}
-
-/** Writes a new file (not a replacement) and fsyncs it. */
-async function writeDurably(path: string, content: string, mode: number): Promise<void> {
-  const fh = await open(path, 'w', mode)
-  try {
-    await fh.writeFile(content)
-    await fh.sync()
-  } finally {
-    await fh.close()
+    await this.lock.release()
   }
 }
 
@@ -252,7 +127,7 @@ export async function writeFileIfChanged(dir: string, name: string, content: str
 }
 
 async function readRecord(dir: string): Promise<string[]> {
-  const text = await readText(join(dir, RECORD_FILE))
+  const text = await readTextIfExists(join(dir, RECORD_FILE))
   if (text === undefined) return []
   try {
     const parsed = JSON.parse(text) as {files?: unknown}
@@ -265,18 +140,6 @@ async function readRecord(dir: string): Promise<string[]> {
 async function writeRecord(dir: string, files: Iterable<string>): Promise<void> {
   const sorted = [...new Set(files)].sort()
   await writeFileIfChanged(dir, RECORD_FILE, JSON.stringify({files: sorted}, null, 2) + '\n')
-}
-
-/** Checks that --dir is an existing directory (exit 2 when not). */
-export async function checkDirectory(dir: string): Promise<void> {
-  let s: Stats
-  try {
-    s = await stat(dir)
-  } catch (error) {
-    if (errno(error) === 'ENOENT') throw InvalidInputError.forField('--dir', dir, 'no such directory (create it first)')
-    throw InvalidInputError.forField('--dir', dir, (error as Error).message.split('\n')[0] ?? 'cannot be read')
-  }
-  if (!s.isDirectory()) throw InvalidInputError.forField('--dir', dir, 'not a directory')
 }
 
 /** Removes temporary files left by an exporter killed mid-write (only roster's own names; called under the lock). */
@@ -345,7 +208,7 @@ export interface FileSdLoopOptions {
   onResult(result: FileSdResult): void
   /** A failed pass in loop mode (the loop goes on); lock loss, bad input, a refused token and an unknown server at the first pass end it. */
   onError(error: unknown): void
-  /** Watch mode (`--watch`): these start passes, at most every minIntervalMs (default 1 s); intervalMs is then the max interval. */
+  /** Watch mode: these start passes, at most every minIntervalMs (default 1 s); intervalMs is then the max interval. */
   triggers?: ChangeTrigger[]
   minIntervalMs?: number
 }
@@ -361,7 +224,8 @@ function isFatalExportError(error: unknown, passes: number): boolean {
  * `intervalMs` until `signal` aborts (a pass in progress finishes first). Returns the number of passes.
  */
 export async function runFileSdExport(o: FileSdLoopOptions): Promise<number> {
-  await checkDirectory(o.dir)
+  // A directory this user may write, checked before the lock is taken in it (path-check.ts).
+  checkDirectory(o.dir, {field: 'dir', access: 'write'})
   const lock = await DirectoryLock.acquire(o.dir)
   try {
     await removeLeftovers(o.dir)

@@ -6,10 +6,12 @@ import type {FastifyBaseLogger, FastifyInstance, RawReplyDefaultExpression, RawR
 
 import type {OidcVerifier} from '../auth/oidc-verifier.js'
 import type {TokenAuthority} from '../auth/tokens.js'
+import type {ServeLimits} from './limits.js'
 import type {Registry} from '../registry/registry.js'
 import type {Store} from '../store/store.js'
 import type {ServeMetrics} from './metrics.js'
 import type {ApiTypeProvider} from './schemas.js'
+import type {ConsoleOptions} from './ui/options.js'
 import type {RegistryView} from './view.js'
 
 export interface AppContext {
@@ -27,6 +29,10 @@ export interface AppContext {
   log: (line: string) => void
   https?: {cert: Buffer; key: Buffer}
   version: string
+  /** The web console under /ui/ (ui/console.ts); absent: no console. */
+  console?: ConsoleOptions
+  /** serve's limits (limits.ts); their defaults when left out. */
+  limits?: ServeLimits
 }
 
 /** serve's fastify instance: requests and answers typed from the route schemas. */

@@ -20,10 +20,12 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     /**
-     * A route that needs no token: `public` always (the OpenAPI document, the sign-in settings),
-     * `probe` when serve listens on loopback only (health, readiness, metrics; not logged).
+     * A route that needs no token: `public` always (the OpenAPI document, the sign-in settings);
+     * `health` always too (liveness and readiness: a kubelet's probe sends no token, as
+     * kube-apiserver's own /healthz and /readyz take none; not logged); `probe` when serve listens
+     * on loopback only (metrics; not logged).
      */
-    unauthenticated?: 'public' | 'probe'
+    unauthenticated?: 'public' | 'health' | 'probe'
   }
 }
 
@@ -34,7 +36,7 @@ export function addAuthentication(app: ServeApp, ctx: AppContext): void {
   const authenticate = ctx.tokens ? tokenAuthentication(ctx, ctx.tokens) : async () => ADMIN_WITHOUT_AUTH
   app.addHook('onRequest', async (request) => {
     const unauthenticated = request.routeOptions.config.unauthenticated
-    if (unauthenticated === 'public' || (unauthenticated === 'probe' && ctx.loopback)) return
+    if (unauthenticated === 'public' || unauthenticated === 'health' || (unauthenticated === 'probe' && ctx.loopback)) return
     request.caller = await authenticate(request)
   })
 }

@@ -11,13 +11,15 @@ import {
   NotAllowedError,
   NotAuthenticatedError,
   NotFoundError,
+  PreconditionFailedError,
   RosterError,
   TooLargeError,
   firstLineOf,
 } from '../errors.js'
+import {byteSizeText} from '../config/byte-size.js'
 
-/** The largest request body serve reads. */
-export const BODY_LIMIT = 1024 * 1024
+/** The longest path parameter (characters of the URL, percent-encoded) the router hands to a route. */
+export const MAX_PATH_PARAMETER = 1024
 
 interface FastifyishError {
   code?: string
@@ -27,8 +29,11 @@ interface FastifyishError {
   validationContext?: string
 }
 
-/** The status and JSON body for any error a request ended with. */
-export function httpError(error: unknown): {status: number; body: {error: {code: string; message: string; field?: string}}} {
+/** The status and JSON body for any error a request ended with; `maxBodyBytes` is the body limit serve runs with. */
+export function httpError(
+  error: unknown,
+  maxBodyBytes: number,
+): {status: number; body: {error: {code: string; message: string; field?: string}}} {
   const body = (code: string, message: string, field?: string) => ({error: {code, message, ...(field ? {field} : {})}})
   if (error instanceof RosterError) {
     const message = firstLineOf(error)
@@ -38,6 +43,7 @@ export function httpError(error: unknown): {status: number; body: {error: {code:
     if (error instanceof NotAuthenticatedError) return {status: 401, body: body(error.code, message)}
     if (error instanceof NotAllowedError) return {status: 403, body: body(error.code, message)}
     if (error instanceof NotFoundError) return {status: 404, body: body(error.code, message)}
+    if (error instanceof PreconditionFailedError) return {status: 412, body: body(error.code, message)}
     if (error instanceof ConflictError) return {status: 409, body: body(error.code, message)}
     if (error instanceof BackendUnavailableError) return {status: 503, body: body(error.code, message)}
     return {status: 500, body: body('failure', 'internal error')}
@@ -60,12 +66,16 @@ export function httpError(error: unknown): {status: number; body: {error: {code:
   }
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return {status: 413, body: body('too_large', `request body larger than ${BODY_LIMIT} bytes (1 MiB)`)}
+      return {status: 413, body: body('too_large', `request body larger than ${maxBodyBytes} bytes (${byteSizeText(maxBodyBytes)})`)}
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return {status: 400, body: body('invalid_input', `body: not valid JSON (${firstLineOf(error)})`, 'body')}
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return {status: 400, body: body('invalid_input', 'body: Content-Type must be application/json', 'body')}
+    case 'FST_ERR_BAD_URL':
+      return {status: 400, body: body('invalid_input', 'path: not a valid URL (a bad percent-encoding)', 'path')}
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return {status: 414, body: body('too_large', `path: a parameter longer than ${MAX_PATH_PARAMETER} characters`, 'path')}
   }
   if (error instanceof SyntaxError) return {status: 400, body: body('invalid_input', `body: not valid JSON (${error.message})`, 'body')}
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

@@ -1,20 +1,37 @@
 /**
  * The server's own Prometheus series (prom-client, on a registry of its own, not the global one):
  * requests by route, method and status code, a latency histogram per route, the registry's sizes,
- * store errors, and how far the in-memory view is behind the store.
+ * store errors, how far the in-memory view is behind the store, and what each of serve's limits
+ * (limits.ts) did: connections open, refused and reused, timeouts by kind, requests refused by
+ * the limit they broke, http_sd renders in flight, waiting and refused, and the limits themselves.
  */
 import type {Counter, Gauge, Histogram, Registry as PromRegistry} from 'prom-client'
 
+import {LIMITS, type ServeLimits} from './limits.js'
 import type {RegistryView} from './view.js'
+
+/** Why a connection was refused or reused: the limit it hit (the probe pool's connections are reused too). */
+export type ConnectionLimit = 'max-connections' | 'max-connections-per-address' | 'probe-connections'
+export type TimeoutKind = 'headers' | 'request' | 'keep-alive' | 'tls-handshake'
+/** The limit a request was refused by. */
+export type RequestLimit = 'probe-connections' | 'max-body-size' | 'max-header-size'
 
 export interface ServeMetrics {
   registry: PromRegistry
   requests: Counter<'route' | 'method' | 'code'>
   duration: Histogram<'route'>
   storeErrors: Counter<'source'>
+  connections: Gauge
+  connectionsRefused: Counter<'reason'>
+  connectionsReused: Counter<'reason'>
+  timeouts: Counter<'kind'>
+  requestsRefused: Counter<'reason'>
+  sdRendersInFlight: Gauge
+  sdRendersWaiting: Gauge
+  sdRendersRefused: Counter
 }
 
-export async function createMetrics(view: RegistryView): Promise<ServeMetrics> {
+export async function createMetrics(view: RegistryView, limits: ServeLimits): Promise<ServeMetrics> {
   const prom = await import('prom-client')
   const registry = new prom.Registry()
   prom.collectDefaultMetrics({register: registry, prefix: 'roster_serve_process_'})
@@ -65,5 +82,66 @@ export async function createMetrics(view: RegistryView): Promise<ServeMetrics> {
       this.set(view.lastSyncedAt === 0 ? 0 : Math.max(0, (Date.now() - view.lastSyncedAt) / 1000))
     },
   })
-  return {registry, requests, duration, storeErrors}
+  const counter = <L extends string>(name: string, help: string, label: L, values: readonly string[]): Counter<L> => {
+    const c = new prom.Counter({name, help, labelNames: [label] as const, registers: [registry]})
+    // Every series from the start, so that a rate() or an alert sees 0 rather than nothing.
+    for (const value of values) c.inc({[label]: value} as Record<L, string>, 0)
+    return c
+  }
+  const gauge = (name: string, help: string): Gauge => new prom.Gauge({name, help, registers: [registry]})
+  const connections = gauge('roster_serve_connections', 'Client connections open now (TLS handshakes included).')
+  const connectionsRefused = counter(
+    'roster_serve_connections_refused_total',
+    'Connections closed as soon as they were accepted, by the limit they hit (the probe pool being full too).',
+    'reason',
+    ['max-connections', 'max-connections-per-address'] satisfies ConnectionLimit[],
+  )
+  const connectionsReused = counter(
+    'roster_serve_connections_reused_total',
+    'Idle connections closed to make room for a new one at a limit, by that limit.',
+    'reason',
+    ['max-connections', 'max-connections-per-address', 'probe-connections'] satisfies ConnectionLimit[],
+  )
+  const timeouts = counter('roster_serve_timeouts_total', 'Connections closed by a timeout, by kind.', 'kind', [
+    'headers',
+    'request',
+    'keep-alive',
+    'tls-handshake',
+  ] satisfies TimeoutKind[])
+  const requestsRefused = counter('roster_serve_requests_refused_total', 'Requests refused by a limit, by that limit.', 'reason', [
+    'probe-connections',
+    'max-body-size',
+    'max-header-size',
+  ] satisfies RequestLimit[])
+  const sdRendersInFlight = gauge('roster_serve_sd_renders_in_flight', 'http_sd answers being rendered now.')
+  const sdRendersWaiting = gauge(
+    'roster_serve_sd_renders_waiting',
+    'http_sd renders waiting for a slot now (requests for the same answer wait for one render).',
+  )
+  const sdRendersRefused = new prom.Counter({
+    name: 'roster_serve_sd_renders_refused_total',
+    help: 'http_sd requests answered 503 after waiting sd-render-wait for a render slot.',
+    registers: [registry],
+  })
+  const limit = new prom.Gauge({
+    name: 'roster_serve_limit',
+    help: "serve's limits as configured: durations in seconds, sizes in bytes, counts as counts.",
+    labelNames: ['limit'] as const,
+    registers: [registry],
+  })
+  for (const spec of LIMITS) limit.set({limit: spec.setting}, spec.kind === 'duration' ? limits[spec.key] / 1000 : limits[spec.key])
+  return {
+    registry,
+    requests,
+    duration,
+    storeErrors,
+    connections,
+    connectionsRefused,
+    connectionsReused,
+    timeouts,
+    requestsRefused,
+    sdRendersInFlight,
+    sdRendersWaiting,
+    sdRendersRefused,
+  }
 }

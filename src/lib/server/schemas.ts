@@ -17,6 +17,12 @@ import type {FromSchema, JSONSchema} from 'json-schema-to-ts'
 import {SORT_KEYS} from '../registry/services.js'
 
 const labels = {type: 'object', additionalProperties: {type: 'string'}, description: 'Label names to values.'} as const
+/** Every object read carries its store revision: the ETag of a single object, this field in bodies and lists. */
+const revision = {
+  type: 'integer',
+  minimum: 0,
+  description: 'Store revision of the object (0: not stored). A write or delete conditional on it sends If-Match: "<revision>".',
+} as const
 const name = {type: 'string', maxLength: 253} as const
 /** How many services a register or import created, updated and left unchanged. */
 const writeCounts = {created: {type: 'integer'}, updated: {type: 'integer'}, unchanged: {type: 'integer'}} as const
@@ -34,7 +40,17 @@ export const ErrorSchema = {
       properties: {
         code: {
           type: 'string',
-          enum: ['invalid_input', 'too_large', 'not_authenticated', 'not_allowed', 'not_found', 'conflict', 'unavailable', 'failure'],
+          enum: [
+            'invalid_input',
+            'too_large',
+            'not_authenticated',
+            'not_allowed',
+            'not_found',
+            'conflict',
+            'precondition_failed',
+            'unavailable',
+            'failure',
+          ],
         },
         message: {type: 'string'},
         field: {type: 'string'},
@@ -46,23 +62,23 @@ export const ErrorSchema = {
 export const ServerSchema = {
   $id: 'Server',
   type: 'object',
-  required: ['name', 'labels', 'state', 'modified'],
+  required: ['name', 'labels', 'state', 'modified', 'revision'],
   additionalProperties: false,
-  properties: {name, labels, state: {type: 'string', enum: ['joining', 'active', 'leaving']}, modified: {type: 'string'}},
+  properties: {name, labels, state: {type: 'string', enum: ['joining', 'active', 'leaving']}, modified: {type: 'string'}, revision},
 } as const
 
 export const NamespaceSchema = {
   $id: 'Namespace',
   type: 'object',
-  required: ['name', 'export', 'modified'],
+  required: ['name', 'export', 'modified', 'revision'],
   additionalProperties: false,
-  properties: {name, export: {type: 'string', enum: ['standard', 'blackbox', 'disabled']}, modified: {type: 'string'}},
+  properties: {name, export: {type: 'string', enum: ['standard', 'blackbox', 'disabled']}, modified: {type: 'string'}, revision},
 } as const
 
 export const ServiceSchema = {
   $id: 'Service',
   type: 'object',
-  required: ['id', 'name', 'namespace', 'endpoint', 'labels', 'selector', 'servers', 'description', 'modified'],
+  required: ['id', 'name', 'namespace', 'endpoint', 'labels', 'selector', 'servers', 'description', 'modified', 'revision'],
   additionalProperties: false,
   properties: {
     id: {type: 'string'},
@@ -75,15 +91,16 @@ export const ServiceSchema = {
     description: {type: 'string'},
     modified: {type: 'string'},
     expires: {type: 'string', description: 'RFC 3339 expiry of a registration made with a TTL; absent: never expires.'},
+    revision,
   },
 } as const
 
 export const SettingsSchema = {
   $id: 'Settings',
   type: 'object',
-  required: ['replicas'],
+  required: ['replicas', 'revision'],
   additionalProperties: false,
-  properties: {replicas: {type: 'integer'}},
+  properties: {replicas: {type: 'integer'}, revision},
 } as const
 
 export const TokenInfoSchema = {
@@ -138,6 +155,21 @@ const unregisterServicesResult = answer(
 )
 
 const nameParam = {type: 'object', required: ['name'], properties: {name}, additionalProperties: false} as const
+/**
+ * The request headers of a route that takes a conditional write or delete (conditional.ts). A write
+ * route without it answers 412 to any If-Match: it has no entity tag to match.
+ */
+export const ifMatchHeaders = {
+  type: 'object',
+  properties: {
+    'if-match': {
+      type: 'string',
+      maxLength: 64,
+      description:
+        'Change the object only if its revision is still this ETag ("<revision>"; "0": only if it does not exist). Otherwise 412 and nothing changes.',
+    },
+  },
+} as const
 const noQuery = {type: 'object', additionalProperties: false, properties: {}} as const
 
 export const routes = {
@@ -154,10 +186,16 @@ export const routes = {
       ...errors,
     },
   },
-  getSettings: {tags: ['settings'], summary: 'The registry settings.', querystring: noQuery, response: {200: ref('Settings'), ...errors}},
+  getSettings: {
+    tags: ['settings'],
+    summary: 'The registry settings; ETag: their revision.',
+    querystring: noQuery,
+    response: {200: ref('Settings'), ...errors},
+  },
   putSettings: {
     tags: ['settings'],
     summary: 'Change the registry settings (admin); services are redistributed.',
+    headers: ifMatchHeaders,
     body: {type: 'object', required: ['replicas'], additionalProperties: false, properties: {replicas: {type: 'integer'}}},
     response: {200: answer({settings: ref('Settings'), ...redistribution}, ['settings', ...redistributionFields]), ...errors},
   },
@@ -169,7 +207,7 @@ export const routes = {
   },
   getServer: {
     tags: ['servers'],
-    summary: 'One scrape server.',
+    summary: 'One scrape server; ETag: its revision.',
     params: nameParam,
     querystring: noQuery,
     response: {200: ref('Server'), ...errors},
@@ -178,6 +216,7 @@ export const routes = {
     tags: ['servers'],
     summary: 'Register a scrape server or change its labels (admin).',
     params: nameParam,
+    headers: ifMatchHeaders,
     body: {type: 'object', additionalProperties: false, properties: {labels}},
     response: {200: answer({server: ref('Server'), ...redistribution}, ['server', ...redistributionFields]), ...errors},
   },
@@ -185,6 +224,7 @@ export const routes = {
     tags: ['servers'],
     summary: 'Unregister a scrape server (admin); its services move to the others.',
     params: nameParam,
+    headers: ifMatchHeaders,
     response: {200: answer({server: {type: 'string'}, ...redistribution}, ['server', ...redistributionFields]), ...errors},
   },
   listNamespaces: {
@@ -195,7 +235,7 @@ export const routes = {
   },
   getNamespace: {
     tags: ['namespaces'],
-    summary: 'One namespace.',
+    summary: 'One namespace; ETag: its revision ("0" for default when not stored).',
     params: nameParam,
     querystring: noQuery,
     response: {200: ref('Namespace'), ...errors},
@@ -204,6 +244,7 @@ export const routes = {
     tags: ['namespaces'],
     summary: 'Register a namespace or change its export configuration (admin).',
     params: nameParam,
+    headers: ifMatchHeaders,
     body: {type: 'object', additionalProperties: false, properties: {export: {type: 'string', enum: ['standard', 'blackbox', 'disabled']}}},
     response: {200: ref('Namespace'), ...errors},
   },
@@ -211,6 +252,7 @@ export const routes = {
     tags: ['namespaces'],
     summary: 'Unregister a namespace (admin); with force=true, with its services.',
     params: nameParam,
+    headers: ifMatchHeaders,
     querystring: {type: 'object', additionalProperties: false, properties: {force: {type: 'string', enum: ['true', 'false']}}},
     response: {200: answer({namespace: {type: 'string'}, servicesRemoved: {type: 'integer'}}, ['namespace', 'servicesRemoved']), ...errors},
   },
@@ -235,7 +277,9 @@ export const routes = {
   },
   registerServices: {
     tags: ['services'],
-    summary: 'Register a service: one per endpoint (idempotent).',
+    summary:
+      'Register a service: one per endpoint (idempotent). With If-Match: one endpoint, and only if the service is still at that revision.',
+    headers: ifMatchHeaders,
     body: {
       type: 'object',
       required: ['name', 'endpoints'],
@@ -258,12 +302,23 @@ export const routes = {
   },
   unregisterServices: {
     tags: ['services'],
-    summary: 'Unregister services by endpoint URL or service ID (idempotent).',
+    summary:
+      'Unregister services by endpoint URL or service ID (idempotent). Conditional: If-Match with one ref, or `revisions` (one per ref, at most 100): if one moved, 412 and nothing is removed.',
+    headers: ifMatchHeaders,
     body: {
       type: 'object',
       required: ['refs'],
       additionalProperties: false,
-      properties: {refs: {type: 'array', items: {type: 'string'}, minItems: 1, maxItems: 10000}, namespace: {type: 'string'}},
+      properties: {
+        refs: {type: 'array', items: {type: 'string'}, minItems: 1, maxItems: 10000},
+        namespace: {type: 'string'},
+        revisions: {
+          type: 'array',
+          items: {type: 'integer', minimum: 0},
+          maxItems: 10000,
+          description: 'The revision each ref is expected at, in the order of refs (0: only if absent).',
+        },
+      },
     },
     response: {200: unregisterServicesResult, ...errors},
   },
@@ -271,6 +326,7 @@ export const routes = {
     tags: ['services'],
     summary: 'Unregister one service by ID.',
     params: {type: 'object', required: ['id'], properties: {id: {type: 'string'}}, additionalProperties: false},
+    headers: ifMatchHeaders,
     querystring: {type: 'object', additionalProperties: false, properties: {namespace: {type: 'string'}}},
     response: {200: unregisterServicesResult, ...errors},
   },
@@ -281,7 +337,13 @@ export const routes = {
       type: 'object',
       required: ['document'],
       additionalProperties: false,
-      properties: {document: {description: 'A list of services, or {services: [...]}.'}, source: {type: 'string', maxLength: 200}},
+      properties: {
+        document: {
+          description:
+            'A list of services, or {services: [...]}. An entry with `revision` (one endpoint) makes the import conditional: at most 100 services, nothing written if one moved (412).',
+        },
+        source: {type: 'string', maxLength: 200},
+      },
     },
     response: {
       200: answer({entries: {type: 'integer'}, services: {type: 'integer'}, ...writeCounts}, [
@@ -348,6 +410,66 @@ export const routes = {
       properties: {config: {type: 'string'}, 'export-config': {type: 'string', description: 'discovery’s name for config.'}},
     },
     response: {200: {type: 'array', items: ref('TargetGroup')}, ...errors},
+  },
+  getService: {
+    tags: ['services'],
+    summary: 'One service by ID (namespace= when the ID is in more than one namespace).',
+    params: {type: 'object', required: ['id'], properties: {id: {type: 'string'}}, additionalProperties: false},
+    querystring: {type: 'object', additionalProperties: false, properties: {namespace: {type: 'string'}}},
+    response: {200: ref('Service'), ...errors},
+  },
+  serverMoves: {
+    tags: ['servers'],
+    summary:
+      "What would move if this server left (unregistered or leaving): how many of its services each remaining server would take (the registry's rendezvous distribution over the servers that stay), how many no other server would take, and the first `limit` of them (default 100), in the caller's namespaces.",
+    params: nameParam,
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {limit: {type: 'string', pattern: '^[0-9]{1,4}$', description: 'How many moves to list, 0 to 1000.'}},
+    },
+    response: {
+      200: answer(
+        {
+          server: {type: 'string'},
+          services: {type: 'integer'},
+          unassigned: {type: 'integer', description: 'Services no other server would take (left with fewer servers, or none).'},
+          destinations: {
+            type: 'object',
+            additionalProperties: {type: 'integer'},
+            description: 'Server name to the number of services it would gain.',
+          },
+          moves: {
+            type: 'array',
+            items: answer({service: ref('Service'), to: {type: 'array', items: {type: 'string'}}}, ['service', 'to']),
+          },
+        },
+        ['server', 'services', 'unassigned', 'destinations', 'moves'],
+      ),
+      ...errors,
+    },
+  },
+  status: {
+    tags: ['status'],
+    summary:
+      "The in-memory view serve answers from: the store revision it reflects, the seconds since it last confirmed it was current, and its counts (servers, namespaces, services, unassigned services, services per server and per namespace), in the caller's namespaces.",
+    querystring: noQuery,
+    response: {
+      200: answer(
+        {
+          revision: {type: 'integer'},
+          lagSeconds: {type: 'number'},
+          servers: {type: 'integer'},
+          namespaces: {type: 'integer'},
+          services: {type: 'integer'},
+          unassigned: {type: 'integer', description: 'Services assigned to no server.'},
+          servicesByServer: {type: 'object', additionalProperties: {type: 'integer'}},
+          servicesByNamespace: {type: 'object', additionalProperties: {type: 'integer'}},
+        },
+        ['revision', 'lagSeconds', 'servers', 'namespaces', 'services', 'unassigned', 'servicesByServer', 'servicesByNamespace'],
+      ),
+      ...errors,
+    },
   },
   sdServer: {
     tags: ['http_sd'],

@@ -1,27 +1,31 @@
 /**
  * `roster serve`: opens the view of the registry, the token authority and the HTTP server, and
- * runs until SIGTERM or SIGINT; then stops accepting connections, finishes the requests in
- * flight, stops following the store, and returns (the command closes the store).
+ * runs until SIGTERM or SIGINT (loop/run-until-signal.ts); then stops accepting connections,
+ * finishes the requests in flight, stops following the store, and returns (the command closes
+ * the store).
  *
- * Refusals before anything listens (exit 2): a non-loopback --listen without TLS unless
- * --insecure-plaintext; --auth none off loopback; half a TLS pair; unreadable TLS files.
+ * Refusals before anything listens (exit 2): an address off loopback without TLS (the listen
+ * rule of net/listen-address.ts: serve never serves plaintext off loopback); auth none off
+ * loopback; half a TLS pair; unreadable TLS files; a limit (limits.ts) that is malformed or out of
+ * range.
  */
 import {readFileSync} from 'node:fs'
-import {isIP} from 'node:net'
 
 import {InvalidInputError} from '../errors.js'
+import {listenError, listenTransport, listenUrl, parseListenAddress} from '../net/listen-address.js'
+import {runUntilSignal, untilAborted} from '../loop/run-until-signal.js'
 import type {Store} from '../store/store.js'
+import {type LimitSettings, parseLimits} from './limits.js'
 
 export interface ServeOptions {
-  /** Opened after the options are checked, so that a refused --listen never touches the store. */
+  /** Opened after the options are checked, so that a refused listen address never touches the store. */
   openStore: () => Promise<Store>
-  /** `host:port`, `[v6]:port`, or `:port` (loopback). */
+  /** A listen address: `PORT`, `:PORT`, `HOST:PORT`, `[v6]:PORT` (see net/listen-address.ts). */
   listen: string
   tlsCert?: string
   tlsKey?: string
-  insecurePlaintext?: boolean
   auth: 'token' | 'none'
-  /** People signing in with an OpenID Provider (issue 9); with --auth token only. */
+  /** People signing in with an OpenID Provider; with auth token only. */
   oidc?: import('../auth/oidc-verifier.js').OidcOptions
   version: string
   /** Lines for stderr (never a token). */
@@ -30,56 +34,25 @@ export interface ServeOptions {
   stop?: Promise<void>
   /** Called with the address once listening. */
   onListening?: (url: string) => void
-}
-
-export interface ListenAddress {
-  host: string
-  port: number
-}
-
-export function parseListen(value: string): ListenAddress {
-  const text = value.trim()
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text)
-  const port = m ? Number(m[3]) : NaN
-  if (!m || port > 65535) throw InvalidInputError.forField('listen', value, 'expected HOST:PORT, e.g. 127.0.0.1:3002 or [::1]:3002')
-  const host = m[1] ?? (m[2] || '127.0.0.1')
-  if (m[1] !== undefined && isIP(m[1]) !== 6) throw InvalidInputError.forField('listen', value, 'brackets hold an IPv6 address')
-  return {host, port}
-}
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '')
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true
-  if (isIP(h) === 4) return h.startsWith('127.')
-  if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.')
-  return false
-}
-
-function readPem(field: string, path: string): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    throw InvalidInputError.forField(field, path, `cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
-  }
+  /** The web console under /ui/; absent: none. */
+  console?: import('./ui/options.js').ConsoleOptions
+  /** The limits as typed, by setting (limits.ts); a missing one takes its default. */
+  limits?: LimitSettings
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
-  const address = parseListen(options.listen)
-  const loopback = isLoopbackHost(address.host)
-  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
-    throw InvalidInputError.forField(options.tlsCert ? 'tls-key' : 'tls-cert', '', 'give both --tls-cert and --tls-key')
-  }
-  const https =
-    options.tlsCert && options.tlsKey ? {cert: readPem('tls-cert', options.tlsCert), key: readPem('tls-key', options.tlsKey)} : undefined
-  if (!loopback && !https && !options.insecurePlaintext) {
-    throw InvalidInputError.forField(
-      'listen',
-      options.listen,
-      'is not a loopback address: serve HTTPS (--tls-cert, --tls-key) so that bearer tokens never cross a network in clear, or pass --insecure-plaintext',
-    )
-  }
+  const address = parseListenAddress(options.listen)
+  const https = listenTransport(address, {tlsCert: options.tlsCert, tlsKey: options.tlsKey}, 'never')
+  const loopback = address.loopback
   if (options.auth === 'none' && !loopback) {
-    throw InvalidInputError.forField('auth', 'none', `only with a loopback --listen (not ${options.listen}); use tokens`)
+    throw InvalidInputError.forField('auth', 'none', `only on a loopback listen address (not ${options.listen}); use tokens`)
+  }
+  const limits = parseLimits(options.limits)
+  const files = openFileLimit()
+  if (files !== undefined && limits.maxConnections + limits.probeConnections + FILES_BESIDES_CONNECTIONS > files) {
+    options.log(
+      `warning: max-connections (${limits.maxConnections}) and probe-connections (${limits.probeConnections}) need more open files than this process may have (${files}, ulimit -n): raise it (systemd: LimitNOFILE=) or lower them`,
+    )
   }
 
   const store = await options.openStore()
@@ -105,7 +78,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       void tokens.reload().catch(() => late.metrics?.storeErrors.inc({source: 'tokens'}))
     },
   })
-  const metrics = await createMetrics(view)
+  const metrics = await createMetrics(view, limits)
   late.metrics = metrics
   await view.start()
 
@@ -121,46 +94,49 @@ export async function serve(options: ServeOptions): Promise<void> {
     log: options.log,
     https,
     version: options.version,
+    console: options.console,
+    limits,
   })
 
-  let stopping = false
-  // The handlers stay until the server has stopped: a second signal while draining is ignored
-  // (SIGKILL ends a server that does not drain).
-  let onSignal: (signal: NodeJS.Signals) => void = () => undefined
-  const stopped = new Promise<string>((resolve) => {
-    onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) options.log(`${signal}: already stopping`)
-      resolve(signal)
-    }
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
-    void options.stop?.then(() => onSignal('SIGTERM'))
-  })
   try {
-    try {
-      await app.listen({host: address.host, port: address.port})
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-        throw InvalidInputError.forField('listen', options.listen, `cannot listen there (${code})`)
-      }
-      throw error
-    }
-    const bound = app.server.address()
-    const port = typeof bound === 'object' && bound ? bound.port : address.port
-    const host = address.host.includes(':') ? `[${address.host}]` : address.host
-    const url = `${https ? 'https' : 'http'}://${host}:${port}`
-    options.log(`listening on ${url} (registry ${store.description}, auth ${options.auth})`)
-    options.onListening?.(url)
-    const signal = await stopped
-    stopping = true
-    options.log(`${signal}: finishing requests in flight, then stopping`)
-    await app.close()
+    await runUntilSignal(
+      async (signal) => {
+        try {
+          // The kernel queues as many connections as serve may hold (up to net.core.somaxconn), so
+          // that a burst of them waits to be accepted instead of having its SYNs dropped (a
+          // client then retries after a second).
+          await app.listen({host: address.host, port: address.port, backlog: limits.maxConnections + limits.probeConnections})
+        } catch (error) {
+          throw listenError(error, address)
+        }
+        const bound = app.server.address()
+        const url = listenUrl(address, typeof bound === 'object' && bound ? bound.port : address.port, https !== undefined)
+        options.log(`listening on ${url} (registry ${store.description}, auth ${options.auth})`)
+        options.onListening?.(url)
+        await untilAborted(signal)
+      },
+      {
+        stop: options.stop,
+        onSignal: (signal, first) =>
+          options.log(first ? `${signal}: finishing requests in flight, then stopping` : `${signal}: already stopping`),
+      },
+    )
   } finally {
-    if (!stopping) await app.close().catch(() => undefined)
+    await app.close().catch(() => undefined)
     await view.close()
-    process.off('SIGTERM', onSignal)
-    process.off('SIGINT', onSignal)
   }
   options.log('stopped')
+}
+
+/** Files serve holds besides its connections: the store's, the listening socket, stdio, and a margin. */
+const FILES_BESIDES_CONNECTIONS = 64
+
+/** The process's open-file limit (Node raises its soft limit to the hard one at start), where /proc tells it. */
+function openFileLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))
+    return m ? Number(m[1]) : undefined
+  } catch {
+    return undefined
+  }
 }

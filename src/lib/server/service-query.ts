@@ -4,7 +4,7 @@
  * opaque `continue` token (the last key of the page in store order, or an offset when sorted).
  */
 import {InvalidInputError} from '../errors.js'
-import type {Service} from '../registry/model.js'
+import type {Revisioned, Service} from '../registry/model.js'
 import type {ServiceFilter} from '../registry/registry.js'
 import {compileServiceFilter, serviceComparator} from '../registry/services.js'
 import type {RegistryView} from './view.js'
@@ -13,7 +13,7 @@ export const DEFAULT_PAGE = 1000
 export const MAX_PAGE = 10_000
 
 export interface ServicePage {
-  items: Service[]
+  items: Revisioned<Service>[]
   continue?: string
 }
 
@@ -31,7 +31,7 @@ export function queryServices(
   const matches = (s: Service): boolean => (namespace === undefined ? mayRead(s.namespace) : s.namespace === namespace) && matchesFields(s)
 
   if (sortBy) {
-    const all: Service[] = []
+    const all: Revisioned<Service>[] = []
     for (const key of keysOf(view, namespace)) {
       const s = view.serviceByKey(key)
       if (s && matches(s)) all.push(s)
@@ -46,7 +46,7 @@ export function queryServices(
   const keys = keysOf(view, namespace)
   let start = 0
   if (typeof token === 'string') start = upperBound(keys, token)
-  const items: Service[] = []
+  const items: Revisioned<Service>[] = []
   let i = start
   for (; i < keys.length && items.length < limit; i++) {
     const s = view.serviceByKey(keys[i]!)

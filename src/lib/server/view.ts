@@ -9,7 +9,7 @@
  * the http_sd answers are cached per generation.
  */
 import {NAMESPACES_PREFIX, REVOKED_PREFIX, SERVERS_PREFIX, SERVICES_PREFIX, SETTINGS_KEY} from '../registry/keys.js'
-import {DEFAULT_NAMESPACE, type Namespace, type RegistrySettings, type Server, type Service} from '../registry/model.js'
+import {DEFAULT_NAMESPACE, type Namespace, type RegistrySettings, type Revisioned, type Server, type Service} from '../registry/model.js'
 import {follow, type Follower} from '../store/follower.js'
 import type {KeyValue, Store, WatchEvent} from '../store/store.js'
 
@@ -34,8 +34,8 @@ export class RegistryView {
 
   readonly servers = new Map<string, Entry<Server>>()
   readonly namespaces = new Map<string, Entry<Namespace>>()
-  /** namespace → service id → service */
-  readonly services = new Map<string, Map<string, Entry<Service>>>()
+  /** namespace → service id → service, with its revision (what the API lists) */
+  readonly services = new Map<string, Map<string, Entry<Revisioned<Service>>>>()
   readonly revoked = new Map<string, number>()
   settings: RegistrySettings = {replicas: 1}
   private settingsRevision = 0
@@ -171,7 +171,9 @@ export class RegistryView {
         this.serviceCount++
         this.sortedKeys = undefined
       }
-      byId.set(id, {value: JSON.parse(kv.value) as Service, modRevision: kv.modRevision})
+      const value = JSON.parse(kv.value) as Revisioned<Service>
+      value.revision = kv.modRevision
+      byId.set(id, {value, modRevision: kv.modRevision})
     } else if (key.startsWith(SERVERS_PREFIX)) {
       putEntry(this.servers, key.slice(SERVERS_PREFIX.length), kv)
     } else if (key.startsWith(NAMESPACES_PREFIX)) {
@@ -252,7 +254,7 @@ export class RegistryView {
     return this.sortedKeys
   }
 
-  serviceByKey(key: string): Service | undefined {
+  serviceByKey(key: string): Revisioned<Service> | undefined {
     const slash = key.indexOf('/')
     return this.services.get(key.slice(0, slash))?.get(key.slice(slash + 1))?.value
   }

@@ -31,7 +31,7 @@
  */
 import type {Etcd3, IKeyValue, IOptions, IRequestOp, ICompare, Watcher} from 'etcd3'
 
-import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError, setting} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
 import {retryWithBackoff} from './retry.js'
 import {
@@ -236,7 +236,7 @@ class EtcdStore implements Store {
       const message = errorMessage(error)
       const who = this.options.auth
         ? `user ${JSON.stringify(this.options.auth.username)}`
-        : 'no credentials (pass --etcd-username and --etcd-password)'
+        : `no credentials (set ${setting('etcd-username')} and ${setting('etcd-password')})`
       return new NotAllowedError(`etcd at ${this.options.hosts.join(', ')} refused ${who}: ${firstLine(message)}`, {cause: error})
     }
     return error

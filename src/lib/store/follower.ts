@@ -4,7 +4,7 @@
  * the history to replay is gone; or the backend broke it off) the follower lists again and
  * watches from the new list's revision, retrying a failed list with backoff until it is closed.
  * It feeds serve's view (server/view.ts, which answers token revocations too) and every
- * `--watch` trigger (loop/registry-changes.ts), on both backends alike.
+ * watch-mode trigger (loop/registry-changes.ts), on both backends alike.
  *
  * A consumer gets a snapshot (the prefix at one revision: the first, and one after every relist,
  * which replaces what it held) and then the events after it, in revision order.

@@ -1,5 +1,5 @@
 /**
- * Opens the Store a `--registry` value names:
+ * Opens the Store the registry setting names:
  *
  * - empty/undefined: the embedded default, `sqlite:$XDG_DATA_HOME/roster/registry.db`
  *   (`~/.local/share/roster/registry.db` when XDG_DATA_HOME is unset or relative); its
@@ -8,61 +8,37 @@
  *   `sqlite:///abs/path`); its directory must exist; `sqlite::memory:` is a private in-memory
  *   store (for tests);
  * - `etcd://h1:2379,h2:2379`: an etcd cluster (port defaults to 2379); TLS with `etcds://` or
- *   when --etcd-ca/--etcd-cert/--etcd-key is given.
+ *   when etcd-ca, etcd-cert or etcd-key is set.
  *
  * Anything else is InvalidInputError on field "registry" (exit 2). The backends' modules
  * (better-sqlite3, etcd3 and gRPC) are imported only here, when that backend is opened.
  */
-import {mkdirSync, readFileSync} from 'node:fs'
+import {accessSync, constants as fsConstants, mkdirSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {dirname, isAbsolute, join, resolve} from 'node:path'
 
-import {InvalidInputError, NotAllowedError} from '../errors.js'
+import {InvalidInputError, NotAllowedError, setting} from '../errors.js'
+import {readPemFile} from '../fs/input-file.js'
+import {checkFile, pathError} from '../fs/path-check.js'
 import type {Store} from './store.js'
 
-/**
- * The etcd connection options, listed once: the base command makes its `--etcd-*` flags from
- * this list (so they also come from ROSTER_ETCD_* and the config file), `StoreOptions` takes its
- * keys from it and `storeOptionsFromFlags` copies them. Adding an option touches this list and
- * the code that uses the value, nothing else.
- */
-export const ETCD_OPTIONS = {
-  'etcd-prefix': {key: 'etcdPrefix', description: 'Key prefix in etcd.', default: '/roster/'},
-  'etcd-username': {key: 'etcdUsername', description: 'etcd user name.'},
-  'etcd-password': {key: 'etcdPassword', description: 'etcd password (prefer ROSTER_ETCD_PASSWORD or a 0600 config file).'},
-  'etcd-ca': {key: 'etcdCa', description: 'CA certificate file for etcd over TLS.'},
-  'etcd-cert': {key: 'etcdCert', description: 'Client certificate file for etcd.'},
-  'etcd-key': {key: 'etcdKey', description: 'Client key file for etcd.'},
-} as const satisfies Record<string, {key: string; description: string; default?: string}>
-
-export type EtcdOptionName = keyof typeof ETCD_OPTIONS
-
-/** `etcdPrefix`, `etcdUsername`, ...: the etcd options by their StoreOptions key (paths of PEM files for the TLS ones). */
-export type EtcdStoreOptions = {[K in EtcdOptionName as (typeof ETCD_OPTIONS)[K]['key']]?: string}
-
-export interface StoreOptions extends EtcdStoreOptions {
+/** The store's settings: `registry`, the `etcd-*` ones (files are paths of PEM files) and `timeout`. */
+export interface StoreOptions {
   /** `sqlite:PATH`, `etcd://h1:2379,h2:2379` (or `etcds://`); empty → the default SQLite file. */
   registry?: string
-  /** Bound on each store operation, retries included (the command's --timeout). */
+  etcdPrefix?: string
+  etcdUsername?: string
+  etcdPassword?: string
+  etcdCa?: string
+  etcdCert?: string
+  etcdKey?: string
+  /** Bound on each store operation, retries included (the timeout setting). */
   timeoutMs: number
   /**
    * Read-only commands (list, get, show): a SQLite file is opened for reading only and never
    * created (nor its directory); a registry that does not exist yet is an empty one.
    */
   readOnly?: boolean
-}
-
-/** StoreOptions from the values of the `--registry` and `--etcd-*` flags (by flag name). */
-export function storeOptionsFromFlags(flags: Record<string, unknown>, timeoutMs: number): StoreOptions {
-  const options: StoreOptions = {registry: stringOrUndefined(flags.registry), timeoutMs}
-  for (const [name, option] of Object.entries(ETCD_OPTIONS)) {
-    ;(options as unknown as Record<string, string | undefined>)[option.key] = stringOrUndefined(flags[name])
-  }
-  return options
-}
-
-function stringOrUndefined(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined
 }
 
 export const DEFAULT_ETCD_PREFIX = '/roster/'
@@ -95,12 +71,12 @@ function expandHome(path: string): string {
   return path
 }
 
-/** An http(s):// --registry names a `roster serve`, reached through the HTTP registry client. */
+/** An http(s):// registry names a `roster serve`, reached through the HTTP registry client. */
 export function isRemoteRegistry(registry: string | undefined): boolean {
   return /^https?:\/\//i.test((registry ?? '').trim())
 }
 
-/** Parses a `--registry` value; throws InvalidInputError (field "registry") when malformed. */
+/** Parses a registry setting; throws InvalidInputError (field "registry") when malformed. */
 export function parseRegistry(registry: string | undefined, options: {tls?: boolean} = {}): RegistryTarget {
   const value = (registry ?? '').trim()
   if (value === '') return {kind: 'sqlite', path: defaultSqlitePath(), isDefault: true}
@@ -127,7 +103,10 @@ export function parseRegistry(registry: string | undefined, options: {tls?: bool
       const hostPort = part.trim()
       if (hostPort === '') throw invalidRegistry(value, 'empty endpoint in the list; ' + REGISTRY_FORMS)
       if (hostPort.includes('@')) {
-        throw invalidRegistry(value, 'credentials do not belong in the URL; use --etcd-username and --etcd-password')
+        throw invalidRegistry(
+          value,
+          `credentials do not belong in the URL; set ${setting('etcd-username')} and ${setting('etcd-password')}`,
+        )
       }
       let url: URL
       try {
@@ -167,13 +146,7 @@ export function describeTarget(target: RegistryTarget): string {
 }
 
 function readPem(field: string, path: string | undefined): Buffer | undefined {
-  if (!path) return undefined
-  try {
-    return readFileSync(expandHome(path))
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error)
-    throw InvalidInputError.forField(field, path, `cannot read the file (${code})`)
-  }
+  return path ? readPemFile(expandHome(path), {field, shown: path}) : undefined
 }
 
 function checkTimeout(timeoutMs: number): void {
@@ -184,7 +157,7 @@ function checkTimeout(timeoutMs: number): void {
 
 /**
  * The etcd key prefix: default `/roster/`; a trailing "/" is added when missing, so that
- * `--etcd-prefix /roster` never reads the keys of `/roster2/`.
+ * an etcd-prefix of `/roster` never reads the keys of `/roster2/`.
  */
 export function normalizeEtcdPrefix(prefix: string | undefined): string {
   if (prefix === undefined) return DEFAULT_ETCD_PREFIX
@@ -201,9 +174,35 @@ function createDefaultDirectory(dir: string): void {
   } catch (error) {
     const e = error as NodeJS.ErrnoException
     const where = e.path && e.path !== dir ? `${e.path}, on the way to ${dir}` : dir
-    const reason = `cannot create the default registry's directory ${where} (${e.code ?? String(error)}); check the permissions of HOME (or XDG_DATA_HOME), or choose another --registry`
-    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS') throw new NotAllowedError(`registry: ${reason}`, {cause: error})
+    const reason = `cannot create the default registry's directory ${where} (${e.code ?? String(error)}); check the permissions of HOME (or XDG_DATA_HOME), or choose another registry`
+    if (e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS')
+      throw new NotAllowedError(`registry: ${reason}`, {cause: error, field: 'registry'})
     throw new InvalidInputError(`registry: ${reason}`, {cause: error, field: 'registry'})
+  }
+}
+
+/**
+ * What the SQLite path is, before SQLite opens it (a directory, a FIFO, a device, a dangling link,
+ * a path too long: exit 2 naming it; SQLite would say "disk I/O error", or wait on a FIFO), and,
+ * for a write, whether it is on a read-only file system (exit 4). A missing file, a missing
+ * directory and permissions are the store's to explain: it names the -wal and -shm files SQLite
+ * needs beside the database.
+ */
+function checkSqlitePath(path: string, readOnly: boolean): void {
+  const o = {field: 'registry', shown: `sqlite:${path}`}
+  let exists: boolean
+  try {
+    exists = checkFile(path, {...o, missingOk: true, access: readOnly ? 'read' : 'write'}) !== undefined
+  } catch (error) {
+    const errno = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code
+    if (error instanceof NotAllowedError && errno !== 'EROFS') return
+    throw error
+  }
+  if (exists || readOnly) return
+  try {
+    accessSync(dirname(path), fsConstants.W_OK)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EROFS') throw pathError(error, path, {...o, access: 'write'})
   }
 }
 
@@ -213,18 +212,19 @@ export async function openStore(o: StoreOptions): Promise<Store> {
   const target = parseRegistry(o.registry, {tls: hasTlsFlags(o)})
   if (target.kind === 'sqlite') {
     if (target.isDefault && !o.readOnly) createDefaultDirectory(dirname(target.path))
+    if (target.path !== ':memory:') checkSqlitePath(target.path, o.readOnly === true)
     const {openSqliteStore} = await import('./sqlite-store.js')
     return openSqliteStore({path: target.path, timeoutMs: o.timeoutMs, readOnly: o.readOnly, missingDirectoryIsEmpty: target.isDefault})
   }
   if (Boolean(o.etcdUsername) !== Boolean(o.etcdPassword)) {
     const missing = o.etcdUsername ? 'etcd-password' : 'etcd-username'
-    throw new InvalidInputError(`${missing}: required with --${missing === 'etcd-password' ? 'etcd-username' : 'etcd-password'}`, {
-      field: missing,
-    })
+    const other = missing === 'etcd-password' ? 'etcd-username' : 'etcd-password'
+    throw new InvalidInputError(`${missing}: required with ${setting(other)}`, {field: missing})
   }
   if (Boolean(o.etcdCert) !== Boolean(o.etcdKey)) {
     const missing = o.etcdCert ? 'etcd-key' : 'etcd-cert'
-    throw new InvalidInputError(`${missing}: required with --${missing === 'etcd-key' ? 'etcd-cert' : 'etcd-key'}`, {field: missing})
+    const other = missing === 'etcd-key' ? 'etcd-cert' : 'etcd-key'
+    throw new InvalidInputError(`${missing}: required with ${setting(other)}`, {field: missing})
   }
   const prefix = normalizeEtcdPrefix(o.etcdPrefix)
   const tlsFiles = {

@@ -1,7 +1,7 @@
 /**
  * Retry with exponential backoff and jitter, bounded by a deadline. Used by both store backends:
  * SQLite retries SQLITE_BUSY beyond its busy timeout, etcd retries an unreachable cluster, both
- * until the command's `--timeout`; then the caller turns the last error into a
+ * until the command's timeout; then the caller turns the last error into a
  * BackendUnavailableError. The store follower retries a list with no deadline, until closed.
  */
 export interface RetryOptions {

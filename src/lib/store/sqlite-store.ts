@@ -165,7 +165,10 @@ function registryError(path: string, reason: string, cause?: unknown): InvalidIn
 }
 
 function notAllowed(path: string, what: string, cause: unknown): NotAllowedError {
-  return new NotAllowedError(`registry "sqlite:${path}": ${what}; check the owner and mode of the file and its directory (ls -l)`, {cause})
+  return new NotAllowedError(`registry "sqlite:${path}": ${what}; check the owner and mode of the file and its directory (ls -l)`, {
+    cause,
+    field: 'registry',
+  })
 }
 
 function errnoOf(error: unknown): string {
@@ -182,10 +185,10 @@ function diagnoseOpenFailure(path: string, readOnly: boolean, error: unknown): u
   const dir = dirname(path)
   try {
     if (!statSync(dir).isDirectory())
-      return registryError(path, `${dir} is not a directory; --registry must name a file in an existing directory`, error)
+      return registryError(path, `${dir} is not a directory; the registry must be a file in an existing directory`, error)
   } catch (e) {
     if (errnoOf(e) === 'ENOENT')
-      return registryError(path, `the directory does not exist (${dir}); create it or choose another --registry`, error)
+      return registryError(path, `the directory does not exist (${dir}); create it or choose another registry`, error)
     return notAllowed(path, `not allowed to reach the directory ${dir} (${errnoOf(e)})`, error)
   }
   let exists = true
@@ -193,7 +196,7 @@ function diagnoseOpenFailure(path: string, readOnly: boolean, error: unknown): u
     if (statSync(path).isDirectory())
       return registryError(
         path,
-        'cannot open the database file: it is a directory; --registry must name a file in an existing directory',
+        'cannot open the database file: it is a directory; the registry must be a file in an existing directory',
         error,
       )
   } catch (e) {
@@ -226,7 +229,7 @@ function diagnoseOpenFailure(path: string, readOnly: boolean, error: unknown): u
       return notAllowed(path, `not allowed to create files in the directory ${dir} (${errnoOf(e)}; ${what})`, error)
     }
   }
-  return registryError(path, `cannot open the database file (${message}); --registry must name a file in an existing directory`, error)
+  return registryError(path, `cannot open the database file (${message}); the registry must be a file in an existing directory`, error)
 }
 
 /** Turns a SQLite or file-system error into the roster error a user should see. */
@@ -236,9 +239,9 @@ function mapError(path: string, error: unknown, readOnly = false): unknown {
   const message = error instanceof Error ? error.message : String(error)
   switch (code?.replace(/^(SQLITE_[A-Z]+)_.*$/, '$1')) {
     case 'SQLITE_NOTADB':
-      return registryError(path, `not a usable SQLite database (${message}); restore it from a backup or choose another --registry`, error)
+      return registryError(path, `not a usable SQLite database (${message}); restore it from a backup or choose another registry`, error)
     case 'SQLITE_CORRUPT':
-      return registryError(path, `the database file is damaged (${message}); restore it from a backup or choose another --registry`, error)
+      return registryError(path, `the database file is damaged (${message}); restore it from a backup or choose another registry`, error)
     case 'SQLITE_CANTOPEN':
     case 'EISDIR':
     case 'ENOTDIR':
@@ -260,7 +263,7 @@ function mapError(path: string, error: unknown, readOnly = false): unknown {
       return new BackendUnavailableError(`registry "sqlite:${path}": disk full (${message})`, {cause: error})
     default:
       if (error instanceof TypeError && /directory does not exist/.test(message)) {
-        return registryError(path, 'the directory does not exist; create it or choose another --registry', error)
+        return registryError(path, 'the directory does not exist; create it or choose another registry', error)
       }
       return error
   }
@@ -718,7 +721,7 @@ function initialize(db: Database, path: string): void {
     if (current === SCHEMA_VERSION) return
     const tables = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get() as number
     if (current === 0 && tables > 0) {
-      throw registryError(path, 'a SQLite database, but not a roster registry; choose another --registry')
+      throw registryError(path, 'a SQLite database, but not a roster registry; choose another registry')
     }
     // A new file, or one of schema 1: the statements only add what is missing.
     db.exec(SCHEMA)
@@ -755,7 +758,7 @@ async function openReadOnly(options: SqliteStoreOptions): Promise<Store> {
       dirExists = false
     }
     if (!dirExists && !options.missingDirectoryIsEmpty) {
-      throw registryError(path, `the directory does not exist (${dirname(path)}); create it or choose another --registry`)
+      throw registryError(path, `the directory does not exist (${dirname(path)}); create it or choose another registry`)
     }
     return new SqliteStore(DatabaseClass, emptyDatabase(DatabaseClass), path, timeoutMs, true)
   }
@@ -838,7 +841,7 @@ function checkReadOnly(db: Database, path: string): boolean {
   }
   const tables = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table'").pluck().get() as number
   if (version === 0) {
-    if (tables > 0) throw registryError(path, 'a SQLite database, but not a roster registry; choose another --registry')
+    if (tables > 0) throw registryError(path, 'a SQLite database, but not a roster registry; choose another registry')
     return true
   }
   db.prepare("SELECT value FROM meta WHERE name = 'revision'").pluck().get()

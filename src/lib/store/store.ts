@@ -111,12 +111,12 @@ export class CompactedError extends BackendUnavailableError {
   }
 }
 
-/** The most operations one transaction holds (etcd's default --max-txn-ops is 128). */
+/** The most operations one transaction holds (etcd's default max-txn-ops is 128). */
 export const MAX_TXN_OPS = 128
 
 /**
  * The largest transaction, counted as `txnSizeBytes` counts it: etcd refuses a request over its
- * default --max-request-bytes of 1.5 MiB (1,572,864), so both backends refuse a transaction over
+ * default max-request-bytes of 1.5 MiB (1,572,864), so both backends refuse a transaction over
  * this smaller figure, and a caller splits batches by it.
  */
 export const MAX_TXN_BYTES = 1_500_000

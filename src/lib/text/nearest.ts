@@ -60,7 +60,7 @@ export function nearestName(typed: string, candidates: Iterable<string>): string
   return nearestNames(typed, candidates)[0]
 }
 
-/** `did you mean "serve" or "service"?` (`quote` false: `did you mean --registry?`); '' for no names. */
+/** `did you mean "serve" or "service"?` (`quote` false: `did you mean NAME?`, for names that carry their own punctuation); '' for no names. */
 export function didYouMean(names: readonly string[], quote = true): string {
   const shown = names.map((n) => (quote ? JSON.stringify(n) : n))
   if (shown.length === 0) return ''

@@ -85,13 +85,13 @@ export class PdnsProvider implements Provider {
   private readonly knownTtl = new Map<string, number>()
 
   constructor(options: PdnsProviderOptions) {
-    if (!options.apiKey) throw new InvalidInputError('pdnsApiKey is required: the PowerDNS API key', {field: 'pdnsApiKey'})
+    if (!options.apiKey) throw new InvalidInputError('pdns-api-key is required: the PowerDNS API key', {field: 'pdns-api-key'})
     this.serverId = options.serverId ?? DEFAULT_PDNS_SERVER_ID
-    if (this.serverId.trim() === '') throw InvalidInputError.forField('pdnsServerId', this.serverId, 'must not be empty')
+    if (this.serverId.trim() === '') throw InvalidInputError.forField('pdns-server-id', this.serverId, 'must not be empty')
     this.http = new JsonHttpClient({
       baseUrl: options.server,
       basePath: `/api/v1/servers/${encodeURIComponent(this.serverId)}`,
-      urlField: 'pdnsServer',
+      urlField: 'pdns-server',
       what: 'PowerDNS API',
       timeoutMs: options.timeoutMs,
       headers: {'x-api-key': options.apiKey},

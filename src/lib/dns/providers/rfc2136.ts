@@ -20,7 +20,7 @@
  */
 import {randomInt} from 'node:crypto'
 
-import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError} from '../../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError, setting} from '../../errors.js'
 import {type Changes, type Endpoint, type Provider, type ProviderStats, normalizeEndpoint, normalizeName} from '../endpoint.js'
 import {RCODE, TYPE, type ParsedMessage, WireFormatError, parseMessage, rcodeName, typeCode, typeName} from '../wire/message.js'
 import {RdataError, rdataToText} from '../wire/rdata.js'
@@ -72,11 +72,11 @@ export class Rfc2136Provider implements Provider {
     this.host = options.host
     const port = options.port ?? DEFAULT_DNS_PORT
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw InvalidInputError.forField('rfc2136Port', port, 'must be a port number from 1 to 65535')
+      throw InvalidInputError.forField('rfc2136-port', port, 'must be a port number from 1 to 65535')
     }
     this.port = port
     this.zone = normalizeName(options.zone)
-    if (this.zone === '') throw InvalidInputError.forField('rfc2136Zone', options.zone, 'is required (the zone to update)')
+    if (this.zone === '') throw InvalidInputError.forField('rfc2136-zone', options.zone, 'is required (the zone to update)')
     this.timeoutMs = options.timeoutMs
     this.maxRecords = options.maxRecordsPerMessage ?? MAX_RECORDS_PER_MESSAGE
     this.maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES
@@ -218,7 +218,11 @@ export class Rfc2136Provider implements Provider {
   private identify(ep: Endpoint): {name: string; type: number} {
     const name = normalizeName(ep.dnsName)
     if (name !== this.zone && !name.endsWith(`.${this.zone}`)) {
-      throw InvalidInputError.forField('dnsName', ep.dnsName, `is not in zone "${this.zone}", the zone this provider updates`)
+      throw InvalidInputError.forField(
+        'dnsName',
+        ep.dnsName,
+        `is not in zone "${this.zone}", the zone this provider updates; limit the names with ${setting('domain-filter')}`,
+      )
     }
     const type = typeCode(ep.recordType)
     if (
@@ -353,14 +357,14 @@ function tsigKeyFrom(options: Rfc2136ProviderOptions): TsigKey | undefined {
   const keyName = options.tsigKeyName?.trim()
   const secret = options.tsigSecret?.trim()
   if (!keyName && !secret) return undefined
-  if (!keyName) throw new InvalidInputError('rfc2136TsigKeyName is required with a TSIG secret', {field: 'rfc2136TsigKeyName'})
-  if (!secret) throw new InvalidInputError(`rfc2136TsigSecret is required with TSIG key "${keyName}"`, {field: 'rfc2136TsigSecret'})
+  if (!keyName) throw new InvalidInputError('rfc2136-tsig-keyname is required with a TSIG secret', {field: 'rfc2136-tsig-keyname'})
+  if (!secret) throw new InvalidInputError(`rfc2136-tsig-secret is required with TSIG key "${keyName}"`, {field: 'rfc2136-tsig-secret'})
   const compact = secret.replace(/\s+/g, '')
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 === 1) {
-    throw InvalidInputError.forField('rfc2136TsigSecret', '(redacted)', 'is not base64 (the secret line of the key in named.conf)')
+    throw InvalidInputError.forField('rfc2136-tsig-secret', '(redacted)', 'is not base64 (the secret line of the key in named.conf)')
   }
   const algorithmText = options.tsigAlgorithm?.trim() || DEFAULT_TSIG_ALGORITHM
   const algorithm = parseTsigAlgorithm(algorithmText)
-  if (!algorithm) throw InvalidInputError.forField('rfc2136TsigAlg', algorithmText, `must be one of ${TSIG_ALGORITHMS.join(', ')}`)
+  if (!algorithm) throw InvalidInputError.forField('rfc2136-tsig-alg', algorithmText, `must be one of ${TSIG_ALGORITHMS.join(', ')}`)
   return {name: normalizeName(keyName), algorithm, secret: Buffer.from(compact, 'base64')}
 }

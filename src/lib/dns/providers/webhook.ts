@@ -64,7 +64,7 @@ export class WebhookProvider implements Provider {
   private matcher?: (name: string) => boolean
 
   constructor(options: WebhookProviderOptions) {
-    this.http = new JsonHttpClient({baseUrl: options.url, urlField: 'webhookUrl', what: 'webhook provider', timeoutMs: options.timeoutMs})
+    this.http = new JsonHttpClient({baseUrl: options.url, urlField: 'webhook-url', what: 'webhook provider', timeoutMs: options.timeoutMs})
     this.url = this.http.origin
     this.pascal = options.changesKeyCase === 'pascal'
   }
@@ -178,7 +178,7 @@ export class WebhookProvider implements Provider {
         if (status !== 406 && status !== 415) return undefined
         return new InvalidInputError(
           `${where} refused ${method} ${path} with HTTP ${status} (media type ${WEBHOOK_MEDIA_TYPE}): ${detailOf(body)}`,
-          {field: 'webhookUrl'},
+          {field: 'webhook-url'},
         )
       },
     })
@@ -208,7 +208,7 @@ export function checkMediaType(contentType: string, url: string): void {
   if (type.toLowerCase() !== MEDIA_TYPE_NAME) {
     throw new InvalidInputError(
       `webhook provider at ${url} answered the negotiation with Content-Type "${contentType || '(none)'}", not ${WEBHOOK_MEDIA_TYPE}: is it an external-dns webhook provider?`,
-      {field: 'webhookUrl'},
+      {field: 'webhook-url'},
     )
   }
   const version = params
@@ -219,7 +219,7 @@ export function checkMediaType(contentType: string, url: string): void {
   if (version !== SUPPORTED_VERSION) {
     throw new InvalidInputError(
       `webhook provider at ${url} speaks protocol version ${version ?? '(none)'}; roster supports version ${SUPPORTED_VERSION} (${WEBHOOK_MEDIA_TYPE})`,
-      {field: 'webhookUrl'},
+      {field: 'webhook-url'},
     )
   }
 }

@@ -7,7 +7,7 @@
  *   targets win when both kinds are present: a CNAME cannot share its name);
  * - `ttl` annotation: seconds or a duration (30s, 5m, 1h).
  * Annotations are read under `external-dns.alpha.kubernetes.io/` and
- * `external-dns.kubernetes.io/` (the former first), or only under `--annotation-prefix`.
+ * `external-dns.kubernetes.io/` (the former first), or only under annotation-prefix.
  * Objects without targets are skipped (a load balancer not provisioned yet). The ownership
  * resource label is `service/NS/NAME` or `ingress/NS/NAME`, as external-dns writes it.
  */

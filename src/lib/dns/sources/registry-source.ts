@@ -1,6 +1,6 @@
 /**
  * The `registry` source: DNS-SD records from the service registry, in the manner of Consul's DNS
- * interface. For every service NAME in namespace NS, under zone Z (`--registry-zone`):
+ * interface. For every service NAME in namespace NS, under zone Z (registry-zone):
  * - `_NAME._tcp.NS.Z  SRV  10 10 PORT HOST` for each endpoint, where PORT is the URL's port (80
  *   for http and 443 for https when the URL has none) and HOST is the URL's host name; when the
  *   host is an IP literal, HOST is `NAME.NS.Z` instead (an SRV target must be a name);
@@ -92,7 +92,7 @@ export class RegistrySource implements Source {
     private readonly zone: string,
   ) {
     if (normalizeName(zone) === '')
-      throw new InvalidInputError('registryZone is required: the zone DNS-SD names are built under', {field: 'registryZone'})
+      throw new InvalidInputError('registry-zone is required: the zone DNS-SD names are built under', {field: 'registry-zone'})
   }
 
   /** Streams the registry's services into the builder; none is kept once its records are added. */

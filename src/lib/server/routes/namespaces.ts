@@ -1,9 +1,13 @@
-/** Namespaces: listed (each caller sees its own), read in a caller's namespaces, changed by admins. */
+/**
+ * Namespaces: listed (each caller sees its own), read in a caller's namespaces (ETag: the
+ * namespace's revision), changed by admins, conditionally with If-Match.
+ */
 import {mayAccessNamespace} from '../../auth/caller.js'
 import {NotFoundError} from '../../errors.js'
 import {validateName} from '../../registry/validation.js'
 import type {AppContext, ServeApp} from '../app-context.js'
 import {adminOnly, callerOf, inNamespaces, signedIn, withAccess} from '../authorization.js'
+import {expectedRevision, sendEtag} from '../conditional.js'
 import {routes} from '../schemas.js'
 
 export function registerNamespaceRoutes(app: ServeApp, {registry, view}: AppContext): void {
@@ -17,20 +21,24 @@ export function registerNamespaceRoutes(app: ServeApp, {registry, view}: AppCont
       routes.getNamespace,
       inNamespaces('read', ({params}) => [validateName('namespace', params.name)]),
     ),
-    async (request) => {
+    async (request, reply) => {
       const name = request.params.name
       const namespace = await registry.getNamespace(name)
       if (!namespace) throw new NotFoundError(`namespace ${JSON.stringify(name)} is not registered`)
+      sendEtag(reply, namespace.revision)
       return namespace
     },
   )
-  app.put('/v1/namespaces/:name', withAccess(routes.putNamespace, adminOnly), async (request) => {
-    const namespace = await registry.registerNamespace(request.params.name, request.body?.export)
+  app.put('/v1/namespaces/:name', withAccess(routes.putNamespace, adminOnly), async (request, reply) => {
+    const expectRevision = expectedRevision(request.headers['if-match'])
+    const namespace = await registry.registerNamespace(request.params.name, request.body?.export, {expectRevision})
     await view.settle(() => view.namespace(namespace.name)?.export === namespace.export)
+    sendEtag(reply, namespace.revision)
     return namespace
   })
   app.delete('/v1/namespaces/:name', withAccess(routes.deleteNamespace, adminOnly), async (request) => {
-    const result = await registry.unregisterNamespace(request.params.name, request.query.force === 'true')
+    const expectRevision = expectedRevision(request.headers['if-match'])
+    const result = await registry.unregisterNamespace(request.params.name, request.query.force === 'true', {expectRevision})
     await view.settle(() => !view.namespaces.has(result.namespace) && [...view.servicesIn(result.namespace)].length === 0)
     return result
   })

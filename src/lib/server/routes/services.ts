@@ -1,13 +1,17 @@
 /**
- * Services: listed from the view a page at a time; registered, unregistered (by endpoint URL or
- * service ID) and imported through the Registry, each write answered once the view shows it, so
- * that a client reads its own writes.
+ * Services: listed from the view a page at a time (each with its revision); registered,
+ * unregistered (by endpoint URL or service ID) and imported through the Registry, each write
+ * answered once the view shows it, so that a client reads its own writes. Registering one service
+ * and unregistering take If-Match (unregister also a `revisions` list); an import is conditional
+ * through its entries' `revision`.
  */
 import {mayAccessNamespace} from '../../auth/caller.js'
+import {InvalidInputError, NotFoundError} from '../../errors.js'
 import {DEFAULT_NAMESPACE, type Service} from '../../registry/model.js'
 import {validateName} from '../../registry/validation.js'
 import type {AppContext, ServeApp} from '../app-context.js'
 import {callerOf, importNamespaces, inNamespaces, unregisterNamespaces, withAccess} from '../authorization.js'
+import {expectedRevision, sendEtag, unregisterRevisions} from '../conditional.js'
 import {routes} from '../schemas.js'
 import {queryServices} from '../service-query.js'
 import type {RegistryView} from '../view.js'
@@ -26,21 +30,41 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       return queryServices(view, filter, {limit, continue: next}, (ns) => mayAccessNamespace(caller, ns))
     },
   )
+  app.get(
+    '/v1/services/:id',
+    withAccess(
+      routes.getService,
+      inNamespaces('read', ({params, query}) => unregisterNamespaces(view, [params.id], query.namespace)),
+    ),
+    async (request) => {
+      await view.fresh()
+      const id = request.params.id.trim().toLowerCase()
+      const holders = request.query.namespace === undefined ? view.namespacesHolding(id) : [request.query.namespace]
+      if (holders.length > 1)
+        throw InvalidInputError.forField('namespace', '', `service ${id} is in namespaces ${holders.join(', ')}: name one with namespace=`)
+      const service = holders[0] === undefined ? undefined : view.services.get(holders[0])?.get(id)?.value
+      if (!service) throw new NotFoundError(`service ${JSON.stringify(id)} is not registered`)
+      return service
+    },
+  )
   app.post(
     '/v1/services',
     withAccess(
       routes.registerServices,
       inNamespaces('write', ({body}) => [validateName('namespace', body.namespace ?? DEFAULT_NAMESPACE)]),
     ),
-    async (request) => {
-      const result = await registry.registerServices(request.body)
+    async (request, reply) => {
+      const expectRevision = expectedRevision(request.headers['if-match'])
+      const result = await registry.registerServices(request.body, {expectRevision})
       await view.settle(() => result.services.every((s) => sameInView(view, s)))
+      const only = result.services.length === 1 ? result.services[0] : undefined
+      if (only) sendEtag(reply, only.revision)
       return result
     },
   )
 
-  const unregister = async (refs: string[], namespace: string | undefined) => {
-    const result = await registry.unregisterServices(refs, namespace)
+  const unregister = async (refs: string[], namespace: string | undefined, expectRevisions: number[] | undefined) => {
+    const result = await registry.unregisterServices(refs, namespace, {expectRevisions})
     await view.settle(() => result.removed.every((s) => !view.services.get(s.namespace)?.has(s.id)))
     return result
   }
@@ -50,7 +74,8 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       routes.unregisterServices,
       inNamespaces('write', ({body}) => unregisterNamespaces(view, body.refs, body.namespace)),
     ),
-    async (request) => unregister(request.body.refs, request.body.namespace),
+    async (request) =>
+      unregister(request.body.refs, request.body.namespace, unregisterRevisions(request, request.body.refs, request.body.revisions)),
   )
   app.delete(
     '/v1/services/:id',
@@ -58,7 +83,8 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       routes.deleteService,
       inNamespaces('write', ({params, query}) => unregisterNamespaces(view, [params.id], query.namespace)),
     ),
-    async (request) => unregister([request.params.id], request.query.namespace),
+    async (request) =>
+      unregister([request.params.id], request.query.namespace, unregisterRevisions(request, [request.params.id], undefined)),
   )
 
   app.post(

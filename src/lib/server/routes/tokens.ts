@@ -8,7 +8,8 @@ import {routes} from '../schemas.js'
 export function registerTokenRoutes(app: ServeApp, ctx: AppContext): void {
   const {view} = ctx
   const authority = (): TokenAuthority => {
-    if (!ctx.tokens) throw new InvalidInputError('tokens: this server runs with --auth none; manage tokens against the store directly')
+    if (!ctx.tokens)
+      throw new InvalidInputError('tokens: this server runs without authentication (auth none); manage tokens against the store directly')
     return ctx.tokens
   }
   app.post('/v1/tokens', withAccess(routes.createToken, adminOnly), async (request) => {

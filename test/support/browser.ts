@@ -1,0 +1,119 @@
+/**
+ * A real browser for the console's tests: Debian's chromium (/usr/bin/chromium, installed by
+ * scripts/install-test-servers.sh; nothing is downloaded) driven by playwright-core, headless,
+ * with a fresh profile, no network of its own (no component updates, sync or QUIC).
+ *
+ * `watchPage` records what a page must never do: log a console error, throw, or break its
+ * Content-Security-Policy (a listener added before any page script runs). `axeViolations` runs
+ * axe-core in the page through the DevTools protocol, which the page's CSP does not govern.
+ */
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+
+import type {BrowserContext, Page} from 'playwright-core'
+
+export const CHROMIUM = process.env.ROSTER_CHROMIUM ?? '/usr/bin/chromium'
+
+/**
+ * Why the browser tests cannot run here, or undefined when they can. Under CI=true a missing
+ * browser is an error (the test fails), never a skip.
+ */
+export function browserMissing(): string | undefined {
+  if (existsSync(CHROMIUM)) return undefined
+  const reason = `${CHROMIUM} is not installed (apt-get install chromium; scripts/install-test-servers.sh does)`
+  if (process.env.CI) throw new Error(reason)
+  return reason
+}
+
+export interface Browser {
+  context: BrowserContext
+  close(): Promise<void>
+}
+
+export async function launchBrowser(o: {colorScheme?: 'light' | 'dark'; width?: number; height?: number} = {}): Promise<Browser> {
+  const {chromium} = await import('playwright-core')
+  const profile = mkdtempSync(path.join(tmpdir(), 'roster-chromium-'))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: {width: o.width ?? 1280, height: o.height ?? 900},
+    colorScheme: o.colorScheme ?? 'light',
+    locale: 'en-GB',
+    timezoneId: 'Europe/Zurich',
+  })
+  return {
+    context,
+    close: async () => {
+      await context.close()
+      rmSync(profile, {recursive: true, force: true})
+    },
+  }
+}
+
+export interface WatchedPage {
+  page: Page
+  /** Console errors, uncaught exceptions and CSP violations since the page was opened (or last cleared). */
+  problems(): Promise<string[]>
+}
+
+export async function watchPage(context: BrowserContext, origin: string): Promise<WatchedPage> {
+  const page = await context.newPage()
+  const problems: string[] = []
+  // Only the console's pages count (the provider's own pages are not under test). A document
+  // answered with an error status is logged by the browser as a failed load: the tests assert
+  // that status themselves; a failed stylesheet, script or icon still counts.
+  const ours = (url: string) => url.startsWith(`${origin}/`)
+  page.on('console', (message) => {
+    if (message.type() !== 'error' || !ours(page.url())) return
+    const text = message.text()
+    if (/^Failed to load resource: the server responded with a status of \d+/.test(text) && message.location().url === page.url()) return
+    problems.push(`console error: ${text} (${message.location().url || page.url()})`)
+  })
+  page.on('pageerror', (error) => {
+    if (ours(page.url())) problems.push(`page error: ${error.message} (${page.url()})`)
+  })
+  // Before any script of the page runs; CSP does not govern what the DevTools protocol adds.
+  await page.addInitScript({
+    content: `globalThis.__cspViolations = []
+document.addEventListener('securitypolicyviolation', (e) =>
+  globalThis.__cspViolations.push(e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' (' + e.sourceFile + ':' + e.lineNumber + ')'))`,
+  })
+  return {
+    page,
+    problems: async () => {
+      const csp = ours(page.url()) ? await page.evaluate<string[]>('globalThis.__cspViolations ?? []').catch(() => [] as string[]) : []
+      return [...problems, ...csp.map((v) => `CSP violation: ${v} (${page.url()})`)]
+    },
+  }
+}
+
+let axeSource: string | undefined
+
+/** axe-core's serious and critical violations on the page as it is, one line each. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+  await page.evaluate(axeSource)
+  const results = await page.evaluate(async () => {
+    const axe = (
+      globalThis as unknown as {
+        axe: {run(o: object): Promise<{violations: {id: string; impact: string; help: string; nodes: {target: string[]}[]}[]}>}
+      }
+    ).axe
+    const {violations} = await axe.run({resultTypes: ['violations']})
+    return violations.map((v) => ({id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')).slice(0, 3)}))
+  })
+  return results
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.targets.join(', ')}) on ${page.url()}`)
+}
