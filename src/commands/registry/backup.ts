@@ -48,7 +48,9 @@ The token signing key only with --include-secrets (then tokens keep working afte
         {field: 'include-secrets'},
       )
     }
-    const {saveBackup} = await import('../../lib/registry/backup/backup-files.js')
+    const {checkBackupTarget, saveBackup} = await import('../../lib/registry/backup/backup-files.js')
+    // A path that cannot take the file is named before the registry is read.
+    if (file !== '-') checkBackupTarget(file)
     const write = async (chunks: AsyncIterable<string | Uint8Array>): Promise<number> =>
       file === '-' ? writeStdout(chunks) : (await saveBackup(file, chunks)).bytes
 

@@ -1,24 +1,27 @@
 /**
  * The files of backups: writing one atomically with mode 0600, reading one in chunks, and
  * keeping standard input in a private file (a restore reads its backup three times).
- * File-system errors become errors that name the file (exit 2, or 4 when not allowed).
+ *
+ * A backup is streamed, so it is not read through input-file.ts (which holds a whole file, up to
+ * a bound); its path gets the same checks (path-check.ts): a directory, a FIFO, a device or a
+ * dangling link is one line naming it (exit 2), a permission or a read-only file system exit 4.
+ * Its bytes are checked as UTF-8 line by line as they are parsed (read-backup.ts).
  */
-import {createReadStream, createWriteStream} from 'node:fs'
+import {closeSync, constants, createReadStream, createWriteStream, fstatSync, openSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
-import {InvalidInputError, NotAllowedError, RosterError} from '../../errors.js'
 import {writeFileAtomic} from '../../fs/atomic-write.js'
+import {type PathSetting, checkFile, checkIsFile, checkWritableFile, pathError} from '../../fs/path-check.js'
 
-function fileError(path: string, what: string, error: unknown): RosterError {
-  if (error instanceof RosterError) return error
-  const code = (error as NodeJS.ErrnoException).code ?? String(error)
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new NotAllowedError(`file ${JSON.stringify(path)}: not allowed to ${what} it (${code})`, {cause: error})
-  }
-  return new InvalidInputError(`file ${JSON.stringify(path)}: cannot ${what} it (${code})`, {field: 'file', cause: error})
+/** The backup file is the commands' FILE argument. */
+const FILE: PathSetting = {field: 'file'}
+
+/** Checks, before a backup is taken, that `path` is a file this user may create or replace. */
+export function checkBackupTarget(path: string): void {
+  checkWritableFile(path, FILE)
 }
 
 /**
@@ -26,6 +29,7 @@ function fileError(path: string, what: string, error: unknown): RosterError {
  * the file appears whole, or an existing one is left as it was.
  */
 export async function saveBackup(path: string, chunks: AsyncIterable<string | Uint8Array>): Promise<{path: string; bytes: number}> {
+  checkBackupTarget(path)
   let bytes = 0
   const counted = (async function* () {
     for await (const chunk of chunks) {
@@ -37,23 +41,39 @@ export async function saveBackup(path: string, chunks: AsyncIterable<string | Ui
     const result = await writeFileAtomic(path, counted, {mode: 0o600, replaceMode: true})
     return {path: result.path, bytes}
   } catch (error) {
-    throw fileError(path, 'write', error)
+    throw pathError(error, path, {...FILE, access: 'write'})
   }
 }
 
-/** A file's bytes in chunks of 1 MiB. */
+/**
+ * A file's bytes in chunks of 1 MiB. Opened with O_NONBLOCK and checked with fstat(2), so that a
+ * FIFO put in place of the file after the check neither blocks the open nor is read.
+ */
 export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
-  const stream = createReadStream(path, {highWaterMark: 1024 * 1024})
+  checkFile(path, FILE)
+  let fd: number
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY)
+  } catch (error) {
+    throw pathError(error, path, FILE)
+  }
+  try {
+    checkIsFile(fstatSync(fd), path, FILE)
+  } catch (error) {
+    closeSync(fd)
+    throw error
+  }
+  const stream = createReadStream('', {fd, highWaterMark: 1024 * 1024})
   try {
     for await (const chunk of stream) yield chunk as Buffer
   } catch (error) {
-    throw fileError(path, 'read', error)
+    throw pathError(error, path, FILE)
   } finally {
     stream.destroy()
   }
 }
 
-/** A stream kept in a file only this user may read, removed by `remove()`. */
+/** A stream kept in a file only this user may read, removed by `remove()`; `name` names the stream in errors. */
 export async function spoolToPrivateFile(
   stream: NodeJS.ReadableStream,
   name: string,
@@ -65,7 +85,7 @@ export async function spoolToPrivateFile(
     await pipeline(stream, createWriteStream(path, {mode: 0o600}))
   } catch (error) {
     await remove()
-    throw fileError(name, 'read', error)
+    throw pathError(error, name, FILE)
   }
   return {path, remove}
 }
