@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
+import {crc32} from 'node:zlib'
 
 import {InvalidInputError} from '../../src/lib/errors.js'
 import {encodeLine, lineChecksumProblem} from '../../src/lib/registry/backup/format.js'
@@ -91,7 +92,10 @@ describe('BackupParser', () => {
     value.object.description = 'changed in between'
     lines[2000] = encodeLine({kind: value.kind, object: value.object}).trimEnd()
     const changed = new BackupParser('test.jsonl', {trusted: first.blocks})
-    assert.throws(() => changed.push(Buffer.from(lines.join('\n') + '\n')), /line 2049: the file changed since it was first read and checked/)
+    assert.throws(
+      () => changed.push(Buffer.from(lines.join('\n') + '\n')),
+      /line 2049: the file changed since it was first read and checked/,
+    )
   })
 
   it('refuses Windows line ends, a line longer than the limit, and anything after the trailer', async () => {
@@ -100,6 +104,26 @@ describe('BackupParser', () => {
     assert.throws(() => parse([Buffer.from(text + encodeLine({kind: 'settings', object: {replicas: 1}}))]), /more follows the trailer/)
     assert.throws(() => parse([Buffer.from(text + 'x')]), /more follows the trailer/)
     assert.throws(() => parse([Buffer.alloc(MAX_LINE_BYTES + 10, 0x41)]), /line 1: longer than/)
+  })
+
+  it('refuses a byte that is not UTF-8 with its offset, even in a line whose checksum holds', async () => {
+    const text = await backupOf(5)
+    const at = text.indexOf('service number 0')
+    const lineStart = text.lastIndexOf('\n', at) + 1
+    const lineEnd = text.indexOf('\n', at)
+    const line = Buffer.from(text.slice(lineStart, lineEnd))
+    // Lone continuation byte in place of the "u" of "number"; the checksum recomputed over the bytes.
+    line[at - lineStart + 'service n'.length] = 0x80
+    const body = line.subarray(0, line.lastIndexOf(',"crc":"'))
+    const crc = crc32(body).toString(16).padStart(8, '0')
+    const resealed = Buffer.concat([body, Buffer.from(`,"crc":"${crc}"}`)])
+    assert.equal(lineChecksumProblem(resealed), undefined)
+    const bytes = Buffer.concat([Buffer.from(text.slice(0, lineStart)), resealed, Buffer.from(text.slice(lineEnd))])
+    const lineNumber = text.slice(0, lineStart).split('\n').length
+    const offset = Buffer.byteLength(text.slice(0, at)) + 'service n'.length
+    assert.throws(() => parse([bytes]), new RegExp(`test\\.jsonl line ${lineNumber}: invalid UTF-8 at byte ${offset} of the file$`))
+    // However the bytes are cut.
+    assert.throws(() => parse([bytes.subarray(0, offset), bytes.subarray(offset)]), /invalid UTF-8 at byte/)
   })
 
   it('refuses a header that is not roster-backup, and a record of an unknown kind, each naming its line', async () => {

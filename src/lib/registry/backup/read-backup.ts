@@ -3,7 +3,7 @@
  * version this roster reads), every record (records.ts: every field, the order of the keys, so
  * none repeats), the trailer (the count of records, the SHA-256 of everything before it, nothing
  * after it), and the header's counts against the records. Every problem is an InvalidInputError
- * (exit 2) that names the file and the line.
+ * (exit 2) that names the file and the line (and the byte offset of a byte that is not UTF-8).
  *
  * The parser takes the bytes as they come (push), so the same checks run on a file being
  * restored and on a backup arriving from `roster serve` while it is written to disk. It holds
@@ -12,6 +12,7 @@
 import {createHash} from 'node:crypto'
 
 import {InvalidInputError} from '../../errors.js'
+import {invalidUtf8Offset} from '../../text/input-limits.js'
 import {unknownKeyMessage} from '../../text/nearest.js'
 import {
   type BackupHeader,
@@ -66,6 +67,8 @@ export class BackupParser {
   /** Records read so far, by kind. */
   readonly counts: KindCounts = zeroCounts()
   private lines = 0
+  /** Bytes of the file before the line being read. */
+  private offset = 0
   private trailerLine = 0
   private pending: Buffer[] = []
   private pendingBytes = 0
@@ -142,7 +145,12 @@ export class BackupParser {
   /** The records a line gives: none (the header, the trailer), its own, or a trusted block's. */
   private readLine(bytes: Buffer): BackupRecord[] {
     const n = ++this.lines
+    const start = this.offset
+    this.offset += bytes.length + 1
     if (bytes.length > MAX_LINE_BYTES) throw this.problem(n, `longer than ${MAX_LINE_BYTES} bytes: not a roster backup`)
+    // Before the checksum and JSON.parse, which would read an invalid byte as U+FFFD.
+    const invalid = invalidUtf8Offset(bytes)
+    if (invalid !== -1) throw this.problem(n, `invalid UTF-8 at byte ${start + invalid} of the file`)
     if (this.trailer)
       throw this.problem(n, `more follows the trailer on line ${this.trailerLine}: the file was changed after it was written`)
     if (n === 1) {
