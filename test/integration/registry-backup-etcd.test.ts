@@ -8,10 +8,13 @@
  */
 import assert from 'node:assert/strict'
 import {mkdtempSync, readFileSync} from 'node:fs'
+import {get} from 'node:http'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {setTimeout as sleep} from 'node:timers/promises'
 
+import {verifyBackup} from '../../src/lib/registry/backup/read-backup.js'
 import {openStore, type StoreOptions} from '../../src/lib/store/open-store.js'
 import type {Store} from '../../src/lib/store/store.js'
 import {
@@ -230,5 +233,38 @@ describe('registry backup through roster serve', () => {
     )
     assert.equal(secrets.code, 2, secrets.stderr)
     assert.match(secrets.stderr, /never hands out the token signing key/)
+  })
+
+  it("serve's timeouts bound the request, not the answer: a backup read slower than them arrives whole", async () => {
+    const large = freshSqlite()
+    await withStore(large, (store) => fillRegistry(store, 3000))
+    const token = await createToken(large, {id: 'slow-admin', role: 'admin', namespaces: []})
+    const limited = await startServe({
+      registry: large,
+      args: ['--headers-timeout', '1s', '--request-timeout', '1s', '--keep-alive-timeout', '1s'],
+    })
+    try {
+      const chunks: Buffer[] = []
+      await new Promise<void>((resolve, reject) => {
+        get(`${limited.url}/v1/backup`, {headers: {authorization: `Bearer ${token}`}}, (res) => {
+          assert.equal(res.statusCode, 200)
+          let paused = false
+          res.on('data', (chunk: Buffer) => {
+            chunks.push(chunk)
+            if (paused) return
+            paused = true
+            // Past every timeout serve was given, with the rest of the answer waiting to be read.
+            res.pause()
+            void sleep(2500).then(() => res.resume())
+          })
+          res.on('end', resolve)
+          res.on('error', reject)
+        }).on('error', reject)
+      })
+      const {header} = await verifyBackup([Buffer.concat(chunks)], 'the answer')
+      assert.equal(header.counts.service, 3000)
+    } finally {
+      await limited.stop()
+    }
   })
 })
