@@ -14,7 +14,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {encodeLine} from '../../src/lib/registry/backup/format.js'
-import {RESTORE_MARKER_KEY} from '../../src/lib/registry/keys.js'
+import {RESTORE_MARKER_KEY, serviceKey} from '../../src/lib/registry/keys.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import type {Store} from '../../src/lib/store/store.js'
 import {assertSameRecords, fillRegistry, registryRecords, storeDump, tokenVerifies} from '../support/backup-fixtures.js'
@@ -136,9 +136,19 @@ describe('registry restore', () => {
       assert.equal(await tokenVerifies(store, tokens.service), false)
     })
     // What Prometheus reads: the same targets on the same servers.
+    type Listed = {id: string; namespace: string; servers: string[]; revision: number}
     const list = async (registry: string) =>
-      JSON.parse((await roster('service', 'list', '-o', 'json', '--registry', registry)).stdout) as {id: string; servers: string[]}[]
-    assert.deepEqual(await list(target), await list(sourceRegistry))
+      JSON.parse((await roster('service', 'list', '-o', 'json', '--registry', registry)).stdout) as Listed[]
+    const withoutRevisions = (services: Listed[]) => services.map(({revision: _revision, ...fields}) => fields)
+    const restored = await list(target)
+    assert.deepEqual(withoutRevisions(restored), withoutRevisions(await list(sourceRegistry)))
+    // Revisions are the target store's own (a store numbers its writes): each service carries its
+    // key's, the one a conditional write there expects.
+    await withStore(target, async (store) => {
+      for (const service of restored) {
+        assert.equal(service.revision, (await store.get(serviceKey(service.namespace, service.id)))!.modRevision, service.id)
+      }
+    })
   })
 
   it('with --include-secrets tokens issued before verify after the restore; the revoked one stays refused', async () => {
@@ -175,6 +185,26 @@ describe('registry restore', () => {
     // Again: nothing to write.
     const again = await roster('registry', 'restore', '--replace', backupFile, '--registry', target)
     assert.match(again.stderr, /\(0 written, 0 deleted, 70 unchanged\)/)
+  })
+
+  it('--replace: a revision read before the restore no longer matches what it rewrote; one read after does', async () => {
+    const target = freshRegistry()
+    const endpoint = 'http://host-1.example.com:9100/metrics'
+    const register = (...more: string[]) =>
+      roster('service', 'register', 'svc1', '-e', endpoint, '-n', 'team-a', '--json', '--registry', target, ...more)
+    assert.equal((await roster('namespace', 'register', 'team-a', '--registry', target)).code, 0)
+    const before = JSON.parse((await register('--description', 'not what the backup holds')).stdout) as {services: {revision: number}[]}
+    const stale = before.services[0]!.revision
+    assert.equal((await roster('registry', 'restore', '--replace', backupFile, '--registry', target)).code, 0)
+    const refused = await register('--if-revision', String(stale))
+    assert.equal(refused.code, 6, refused.stderr)
+    const listed = JSON.parse((await roster('service', 'list', '-o', 'json', '-n', 'team-a', '--registry', target)).stdout) as {
+      endpoint: string
+      revision: number
+    }[]
+    const current = listed.find((s) => s.endpoint === endpoint)!.revision
+    assert.ok(current > stale, `${current} > ${stale}`)
+    assert.equal((await register('--if-revision', String(current))).code, 0)
   })
 
   it('a registry holding an interrupted restore: restore, backup and migrate refuse it (exit 6)', async () => {
