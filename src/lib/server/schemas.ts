@@ -396,7 +396,10 @@ export const routes = {
       'A backup of the whole registry at one store revision (admin), streamed as roster-backup JSON lines; without the token signing key, which never leaves through the API.',
     querystring: noQuery,
     response: {
-      200: {description: 'The roster-backup file (application/x-ndjson): a header line, one line per record, a trailer line.'},
+      200: {
+        description: 'The roster-backup file: a header line, one line per record, a trailer line.',
+        content: {'application/x-ndjson': {schema: {description: 'Streamed: the file as it is read from the store.'}}},
+      },
       ...errors,
     },
   },
