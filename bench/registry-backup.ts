@@ -5,7 +5,7 @@
  * the stores do on their own in the same run: a copy of the SQLite file (cp, after its WAL is
  * checkpointed) and `etcdctl snapshot save` of the etcd member. At the first size also
  * `registry migrate` from SQLite to etcd. The registries are seeded with bare store
- * transactions of 128 operations. Prints figures; asserts nothing.
+ * transactions (test/support/seed-registry.ts). Prints figures; asserts nothing.
  *
  *   npm run build && node --import tsx bench/registry-backup.ts [counts, default 100000,1000000]
  */
@@ -14,68 +14,14 @@ import {mkdtempSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {NAMESPACES_PREFIX, SERVERS_PREFIX, serviceKey} from '../src/lib/registry/keys.js'
-import type {Service} from '../src/lib/registry/model.js'
-import {serviceId} from '../src/lib/registry/service-id.js'
-import {openStore} from '../src/lib/store/open-store.js'
-import {MAX_TXN_OPS, type Operation} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
+import {type SeedOptions, seedRegistry} from '../test/support/seed-registry.js'
 
 const counts = (process.argv[2] ?? '100000,1000000').split(',').map(Number)
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-backup-'))
-const SERVERS = 5
-const NAMESPACES = ['default', 'team-a', 'team-b']
-
-/** The registry's records in transactions: servers, namespaces, then `count` assigned services. */
-function* seedBatches(count: number): Generator<Operation[]> {
-  const modified = new Date().toISOString()
-  const put = (key: string, value: unknown): Operation => ({type: 'put', key, value: JSON.stringify(value)})
-  yield [
-    ...Array.from({length: SERVERS}, (_, i) =>
-      put(`${SERVERS_PREFIX}prom${i}`, {name: `prom${i}`, labels: {dc: `dc${i % 2}`}, state: 'active', modified}),
-    ),
-    ...NAMESPACES.slice(1).map((name) => put(`${NAMESPACES_PREFIX}${name}`, {name, export: 'standard', modified})),
-  ]
-  for (let start = 0; start < count; start += MAX_TXN_OPS) {
-    const ops: Operation[] = []
-    for (let i = start; i < Math.min(count, start + MAX_TXN_OPS); i++) {
-      const namespace = NAMESPACES[i % 3]!
-      const endpoint = `http://host-${i}.dc${i % 3}.example.com:9100/metrics`
-      const id = serviceId(namespace, endpoint)
-      const service: Service = {
-        id,
-        name: `node-${i % 100}`,
-        namespace,
-        endpoint,
-        labels: {app: 'node', rack: `r${i % 40}`},
-        selector: '',
-        servers: [`prom${i % SERVERS}`],
-        description: '',
-        modified,
-        ...(i % 4 === 0 ? {expires: '2031-01-01T00:00:00.000Z'} : {}),
-      }
-      ops.push(put(serviceKey(namespace, id), service))
-    }
-    yield ops
-  }
-}
-
-async function seed(registry: string, etcdPrefix: string | undefined, count: number): Promise<number> {
-  const started = Date.now()
-  const store = await openStore({registry, etcdPrefix, timeoutMs: 120_000})
-  try {
-    const pending: Promise<unknown>[] = []
-    for (const ops of seedBatches(count)) {
-      pending.push(store.txn([], ops))
-      if (pending.length >= 8) await Promise.all(pending.splice(0))
-    }
-    await Promise.all(pending)
-  } finally {
-    await store.close()
-  }
-  return Date.now() - started
-}
+/** Services in three namespaces on five servers, every fourth with an expiry time. */
+const SEED: SeedOptions = {servers: 5, namespaces: ['team-a', 'team-b'], expiresEvery: 4}
 
 interface Measured {
   seconds: number
@@ -112,9 +58,9 @@ try {
   for (const [round, count] of counts.entries()) {
     console.log(`\n${count} services`)
     const sqlite = path.join(dir, `source-${count}.db`)
-    console.log(`seeded SQLite in ${((await seed(`sqlite:${sqlite}`, undefined, count)) / 1000).toFixed(1)} s (${mib(sqlite)})`)
+    console.log(`seeded SQLite in ${((await seedRegistry(`sqlite:${sqlite}`, count, SEED)) / 1000).toFixed(1)} s (${mib(sqlite)})`)
     const etcdSource = ['--registry', etcd.url, '--etcd-prefix', `/source-${count}/`]
-    console.log(`seeded etcd in ${((await seed(etcd.url, `/source-${count}/`, count)) / 1000).toFixed(1)} s`)
+    console.log(`seeded etcd in ${((await seedRegistry(etcd.url, count, {...SEED, etcdPrefix: `/source-${count}/`})) / 1000).toFixed(1)} s`)
 
     const file = path.join(dir, `sqlite-${count}.jsonl`)
     report('SQLite: cp of the registry file', measure('cp', [sqlite, `${sqlite}.copy`], env), mib(sqlite))
