@@ -28,6 +28,7 @@ const benches = [
   'serve-hostile.ts',
   'tokens.ts',
   'store-watch.ts',
+  'registry-backup.ts',
   'kube-discover.ts',
   'metrics-proxy.ts',
   // the image under podman: needs root and `npm run image` (skipped, saying why, without podman)

@@ -9,6 +9,7 @@ import type {LoadedConfig} from '../lib/config/load-config.js'
 import type {Store} from '../lib/store/store.js'
 import type {RegistryClient} from '../lib/registry/registry-client.js'
 import type {Actor} from '../lib/registry/history/event.js'
+import type {RemoteRegistryOptions} from '../lib/registry/remote-registry.js'
 import type {TokenClient} from '../lib/auth/token-client.js'
 import type {Column} from '../lib/output/print-rows.js'
 import {ExitCode, InvalidInputError, RosterError, exitCodeOf} from '../lib/errors.js'
@@ -25,7 +26,7 @@ import {nameSettings, typedName} from './settings.js'
 export type RosterFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof RosterCommand)['baseFlags'] & T['flags']>
 export type RosterArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 export {envNameOf, type ValueSource}
-export {registryFlags} from './registry-flags.js'
+export {etcdFlagsFor, registryFlags, storeFlags} from './registry-flags.js'
 
 /** A one-line error message is cut here (the --json error keeps every problem in `problems`). */
 const MAX_MESSAGE_CHARS = 2000
@@ -216,13 +217,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     const f = this.flags as Record<string, string | undefined>
     if (isRemoteRegistry(f.registry)) {
       const {openRemoteRegistry} = await import('../lib/registry/remote-registry.js')
-      return openRemoteRegistry({
-        url: f.registry ?? '',
-        token: f.token,
-        tokenProvider: this.loginToken,
-        caFile: f['registry-ca'],
-        timeoutMs: this.timeoutMs,
-      })
+      return openRemoteRegistry(this.remoteRegistryOptions())
     }
     const {Registry} = await import('../lib/registry/registry.js')
     return new Registry(await this.openStore(), {actor: options.actor ?? (await this.localActor())})
@@ -232,6 +227,12 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
   protected async localActor(): Promise<Actor> {
     const {localActor} = await import('../lib/registry/history/actor.js')
     return localActor()
+  }
+
+  /** How to reach the https:// registry the registry flags name: its URL, the token (or the login's), the CA. */
+  protected remoteRegistryOptions(): RemoteRegistryOptions {
+    const f = this.flags as Record<string, string | undefined>
+    return {url: f.registry ?? '', token: f.token, tokenProvider: this.loginToken, caFile: f['registry-ca'], timeoutMs: this.timeoutMs}
   }
 
   /** The token commands' client the registry flags name: local over the store, or remote for https://. */

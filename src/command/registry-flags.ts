@@ -7,6 +7,7 @@
  */
 import {Flags, type Interfaces} from '@oclif/core'
 
+import {envNameOf} from '../lib/config/layers.js'
 import type {StoreOptions} from '../lib/store/open-store.js'
 
 export const ETCD_OPTIONS = {
@@ -20,20 +21,37 @@ export const ETCD_OPTIONS = {
 
 export type EtcdOptionName = keyof typeof ETCD_OPTIONS
 
-const etcdFlags = Object.fromEntries(
-  Object.entries(ETCD_OPTIONS).map(([name, o]) => [
-    name,
-    Flags.string({description: o.description, helpGroup: 'REGISTRY', ...('default' in o ? {default: o.default} : {})}),
-  ]),
-) as Record<EtcdOptionName, Interfaces.OptionFlag<string | undefined>>
+/**
+ * The `--etcd-*` flags, one per entry of ETCD_OPTIONS; with a `prefix` ("to-"), the same flags
+ * for a second registry (`registry migrate --to`), whose descriptions end with `what`.
+ */
+export function etcdFlagsFor<P extends string = ''>(prefix = '' as P, what = '') {
+  return Object.fromEntries(
+    Object.entries(ETCD_OPTIONS).map(([name, o]) => [
+      `${prefix}${name}`,
+      Flags.string({
+        description: what
+          ? `${o.description.replace(/\.$/, '').replace(/ROSTER_ETCD_/g, envNameOf(`${prefix}etcd-`))} (${what}).`
+          : o.description,
+        helpGroup: 'REGISTRY',
+        ...('default' in o ? {default: o.default} : {}),
+      }),
+    ]),
+  ) as Record<`${P}${EtcdOptionName}`, Interfaces.OptionFlag<string | undefined>>
+}
 
-/** The registry location and etcd connection flags, for commands that use the registry. */
-export const registryFlags = {
+/** The flags of a registry's store (sqlite: or etcd://), for commands that refuse an https:// registry. */
+export const storeFlags = {
   registry: Flags.string({
     description: 'Registry: sqlite:PATH (default: $XDG_DATA_HOME/roster/registry.db) or etcd://HOST:PORT[,HOST:PORT...].',
     helpGroup: 'REGISTRY',
   }),
-  ...etcdFlags,
+  ...etcdFlagsFor(),
+}
+
+/** The registry location and etcd connection flags, for commands that use the registry. */
+export const registryFlags = {
+  ...storeFlags,
   token: Flags.string({
     description: 'Bearer token for an https:// registry (roster serve); prefer ROSTER_TOKEN or keychain:ACCOUNT.',
     helpGroup: 'REGISTRY',

@@ -1,12 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {RosterCommand, registryFlags} from '../command/base-command.js'
+import {RosterCommand, storeFlags} from '../command/base-command.js'
 import {InvalidInputError} from '../lib/errors.js'
 import {oidcOptionsOf, oidcServeFlags} from '../command/oidc-flags.js'
 import {consoleOptionsOf, consoleServeFlags} from '../command/console-flags.js'
 import {LIMITS} from '../lib/server/limits.js'
-
-const {token: _token, 'registry-ca': _registryCa, ...storeFlags} = registryFlags
 
 /** One flag per limit of serve's limits table, named as its setting. */
 const limitFlags = Object.fromEntries(

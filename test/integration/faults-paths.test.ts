@@ -51,6 +51,7 @@ const NOT_PATHS: Record<string, string> = {
   'login registry': 'a URL (https://), not a path',
   'logout registry': 'a URL (https://), not a path',
   'auth:status registry': 'a URL (https://), not a path',
+  'registry:migrate to-etcd-password': 'a password (it names ROSTER_TO_ETCD_PASSWORD and the config file), not a path',
 }
 /** Flags that hold paths in every command that has them (the coverage check looks for these). */
 const PATH_FLAGS = new Set([
@@ -92,6 +93,7 @@ const S = (name: string) => path.join(shared, name)
 const registryFile = S('registry.db')
 const pem = S('ok.pem')
 const importFile = S('import.yaml')
+const backupFile = S('backup.jsonl')
 const recordFile = S('records.yaml')
 const zoneFile = S('db.example.com')
 const kubeconfig = S('kubeconfig')
@@ -116,6 +118,9 @@ const registryCommands: [string, string[], boolean][] = [
   ['service prune', ['--expired'], true],
   ['registry settings', [], false],
   ['registry history', [], false],
+  ['registry backup', ['-'], false],
+  ['registry restore', [backupFile], true],
+  ['registry migrate', ['--to', `sqlite:${S('moved.db')}`], false],
   ['token create', ['t1', '--role', 'admin'], true],
   ['token info', ['x.y.z'], false],
   ['token list', [], false],
@@ -145,7 +150,8 @@ function slots(): Slot[] {
     add(command, 'etcd-ca', {argv: (p) => [...cmd(command), ...args, ...etcd, '--etcd-ca', p]})
     add(command, 'etcd-cert', {argv: (p) => [...cmd(command), ...args, ...etcd, '--etcd-cert', p, '--etcd-key', pem]})
     add(command, 'etcd-key', {argv: (p) => [...cmd(command), ...args, ...etcd, '--etcd-key', p, '--etcd-cert', pem]})
-    if (command !== 'serve') {
+    // serve is the server; restore and migrate write a store themselves (no https:// registry).
+    if (!['serve', 'registry restore', 'registry migrate'].includes(command)) {
       const remote = ['--registry', `https://127.0.0.1:${port}`, '--token', 'x.y.z']
       add(command, 'registry-ca', {argv: (p) => [...cmd(command), ...args, ...remote, '--registry-ca', p]})
     }
@@ -158,6 +164,14 @@ function slots(): Slot[] {
   })
   const local = ['--registry', `sqlite:${registryFile}`]
   add('service import', 'file', {shown: 'file', argv: (p) => ['service', 'import', p, ...local]})
+  add('registry backup', 'file', {shown: 'file', writes: true, argv: (p) => ['registry', 'backup', p, ...local]})
+  add('registry restore', 'file', {shown: 'file', argv: (p) => ['registry', 'restore', p, '--registry', `sqlite:${S('restored.db')}`]})
+  const migrate = ['registry', 'migrate', ...local]
+  add('registry migrate', 'to', {writes: true, argv: (p) => [...migrate, '--to', `sqlite:${p}`], value: (p) => `sqlite:${p}`})
+  const toEtcd = ['--to', `etcd://127.0.0.1:${port}`]
+  add('registry migrate', 'to-etcd-ca', {argv: (p) => [...migrate, ...toEtcd, '--to-etcd-ca', p]})
+  add('registry migrate', 'to-etcd-cert', {argv: (p) => [...migrate, ...toEtcd, '--to-etcd-cert', p, '--to-etcd-key', pem]})
+  add('registry migrate', 'to-etcd-key', {argv: (p) => [...migrate, ...toEtcd, '--to-etcd-key', p, '--to-etcd-cert', pem]})
   add('sd export', 'dir', {
     want: 'directory',
     writes: true,
@@ -317,7 +331,10 @@ before(async () => {
   )
   const r = await runCli(['server', 'register', 'prom1', '--registry', `sqlite:${registryFile}`], {env})
   assert.equal(r.code, 0, r.stderr)
-  for (const f of [registryFile, pem, importFile, recordFile, zoneFile, kubeconfig]) chmodSync(f, 0o644)
+  // What registry restore reads before it opens the registry.
+  const b = await runCli(['registry', 'backup', backupFile, '--registry', `sqlite:${registryFile}`], {env})
+  assert.equal(b.code, 0, b.stderr)
+  for (const f of [registryFile, pem, importFile, recordFile, zoneFile, kubeconfig, backupFile]) chmodSync(f, 0o644)
   chmodSync(shared, 0o755)
   // Runs as nobody use the shared registry (kube discover opens it before its kubeconfig).
   if (isRoot) for (const f of [shared, registryFile]) chownSync(f, NOBODY.uid, NOBODY.gid)

@@ -6,6 +6,7 @@ export function withTxn(store: Store, txn: Store['txn']): Store {
     description: store.description,
     get: (key) => store.get(key),
     range: (prefix, options) => store.range(prefix, options),
+    snapshot: (revision) => store.snapshot(revision),
     txn,
     watch: (prefix, from, onEvent) => store.watch(prefix, from, onEvent),
     close: () => store.close(),

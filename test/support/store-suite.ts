@@ -25,6 +25,7 @@ import {
   type KeyValue,
   type RangeOptions,
   type RangePage,
+  type Snapshot,
   type Store,
   type Watch,
   type WatchEvent,
@@ -399,6 +400,28 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       )
     })
 
+    it('range pages over clusters, gaps and long keys: every key exactly once, in byte order', async () => {
+      const p = fresh()
+      const long = 'n'.repeat(120)
+      const keys = [
+        ...Array.from({length: 300}, (_, i) => `${p}a/${i}`),
+        ...Array.from({length: 200}, (_, i) => `${p}m/${'x'.repeat(i % 5)}/${i}`),
+        ...Array.from({length: 100}, (_, i) => `${p}q/${long}/${i}`),
+        ...Array.from({length: 20}, (_, i) => `${p}z/${String.fromCharCode(0x21 + i * 4)}`),
+      ]
+      for (let i = 0; i < keys.length; i += MAX_TXN_OPS) {
+        await store.txn(
+          [],
+          keys.slice(i, i + MAX_TXN_OPS).map((key) => ({type: 'put' as const, key, value: 'v'})),
+        )
+      }
+      const expected = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+      for (const pageSize of [1, 7, 64]) {
+        const seen = (await collect(store, p, pageSize)).flatMap((page) => page.kvs.map((kv) => kv.key))
+        assert.deepEqual(seen, expected, `pages of ${pageSize}`)
+      }
+    })
+
     it('range isolates the prefix: "a/" returns neither "a" nor "ab"', async () => {
       const p = fresh()
       for (const k of ['a', 'a/', 'a/x', 'a/y/z', 'ab', 'a.', 'a0', '`', 'b']) await put(store, `${p}${k}`, k)
@@ -508,6 +531,62 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       }
       await put(store, `${p}after`, 'y')
       assert.equal((await rangeAll(store, p)).length, 31)
+    })
+
+    it('a snapshot reads every prefix and count at one revision, as often as asked, while writes go on', async () => {
+      const p = fresh()
+      const put = (key: string, value: string) => ({type: 'put' as const, key: `${p}${key}`, value})
+      await store.txn([], [...Array.from({length: 12}, (_, i) => put(`a/${String(i).padStart(2, '0')}`, 'old')), put('b/1', 'old')])
+      const snapshot = await store.snapshot()
+      try {
+        // Changes to both prefixes after the snapshot: none may show in it.
+        const written = await store.txn([], [put('a/00', 'new'), put('a/99', 'added'), {type: 'delete', key: `${p}b/1`}])
+        assert.ok(written.revision > snapshot.revision)
+        for (let pass = 0; pass < 2; pass++) {
+          const pages: RangePage[] = []
+          for await (const page of snapshot.range(`${p}a/`, {pageSize: 5})) pages.push(page)
+          assert.deepEqual(
+            pages.map((page) => page.kvs.length),
+            [5, 5, 2],
+          )
+          assert.ok(pages.every((page) => page.revision === snapshot.revision))
+          assert.ok(pages.flatMap((page) => page.kvs).every((kv) => kv.value === 'old'))
+          assert.equal(await snapshot.count(`${p}a/`), 12)
+          assert.equal(await snapshot.count(`${p}b/`), 1)
+          assert.equal(await snapshot.count(`${p}none/`), 0)
+        }
+        // The store itself reads the writes.
+        assert.equal((await rangeAll(store, `${p}a/`)).length, 13)
+        const later = await store.snapshot(written.revision)
+        assert.equal(await later.count(`${p}b/`), 0)
+        await later.close()
+      } finally {
+        await snapshot.close()
+      }
+      await assert.rejects(async () => {
+        for await (const page of snapshot.range(`${p}a/`)) void page
+      }, /closed/)
+      await snapshot.close()
+    })
+
+    it('a snapshot at a past revision: etcd reads it until compacted; SQLite keeps no history (CompactedError)', async () => {
+      const p = fresh()
+      const first = await put(store, `${p}k`, 'one')
+      await put(store, `${p}k`, 'two')
+      if (store.description.startsWith('sqlite')) {
+        await assert.rejects(store.snapshot(first), CompactedError)
+      } else {
+        const past = await store.snapshot(first)
+        try {
+          assert.equal(past.revision, first)
+          const values: string[] = []
+          for await (const page of past.range(p)) values.push(...page.kvs.map((kv) => kv.value))
+          assert.deepEqual(values, ['one'])
+        } finally {
+          await past.close()
+        }
+      }
+      await assert.rejects(store.snapshot((await storeRevision(store)) + 1000), InvalidInputError)
     })
 
     it(`txn with ${MAX_TXN_OPS} operations succeeds; ${MAX_TXN_OPS + 1} is rejected and applies nothing`, async () => {
@@ -789,6 +868,10 @@ export class BreakableStore implements Store {
 
   txn(compares: Parameters<Store['txn']>[0], success: Parameters<Store['txn']>[1]): ReturnType<Store['txn']> {
     return this.inner.txn(compares, success)
+  }
+
+  snapshot(revision?: number): Promise<Snapshot> {
+    return this.inner.snapshot(revision)
   }
 
   async watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void): Promise<Watch> {

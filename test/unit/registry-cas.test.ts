@@ -122,6 +122,9 @@ class ContendedStore implements Store {
   range(prefix: string, options?: {pageSize?: number}) {
     return this.inner.range(prefix, options)
   }
+  snapshot(revision?: number) {
+    return this.inner.snapshot(revision)
+  }
   watch(prefix: string, fromRevision: number, onEvent: (event: WatchEvent) => void) {
     return this.inner.watch(prefix, fromRevision, onEvent)
   }

@@ -23,6 +23,8 @@ import {NotAllowedError} from '../errors.js'
 export interface AtomicWriteOptions {
   /** Mode of a file that does not exist yet (default 0o644, less the umask). An existing file keeps its own. */
   mode?: number
+  /** The new file gets `mode` even when it replaces one of another mode (a backup is 0600, whatever it replaces). */
+  replaceMode?: boolean
   /** A group that cannot be kept is not an error: the writer's group stays and `ownerKept` is false (file_sd files). */
   groupOptional?: boolean
 }
@@ -34,9 +36,10 @@ export interface AtomicWriteResult {
   ownerKept: boolean
 }
 
+/** `content` may be streamed (an AsyncIterable of chunks): a failure while it is read leaves no file and the original as it was. */
 export async function writeFileAtomic(
   path: string,
-  content: string | Uint8Array,
+  content: string | Uint8Array | AsyncIterable<string | Uint8Array>,
   options: AtomicWriteOptions = {},
 ): Promise<AtomicWriteResult> {
   let target = path
@@ -53,10 +56,12 @@ export async function writeFileAtomic(
   let ownerKept = true
   const handle = await open(tmp, 'wx', original ? 0o600 : (options.mode ?? 0o644))
   try {
-    await handle.writeFile(content)
+    if (typeof content === 'string' || content instanceof Uint8Array) await handle.writeFile(content)
+    // writeFile on a handle writes from its current position, each chunk whole.
+    else for await (const chunk of content) await handle.writeFile(chunk)
     if (original) {
       ownerKept = await keepOwnership(handle, original, target, options.groupOptional ?? false)
-      await handle.chmod(original.mode)
+      await handle.chmod(options.replaceMode ? (options.mode ?? 0o644) : original.mode)
     }
     await handle.sync()
   } catch (error) {

@@ -71,6 +71,13 @@ export interface JsonResponse<T> {
   body: T
 }
 
+/** A streamed answer (JsonHttpClient.stream). */
+export interface StreamResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: AsyncIterable<Buffer>
+}
+
 /** The error body `roster serve` sends, and the shape most JSON APIs approximate. */
 interface ErrorBody {
   error?: string | {code?: string; message?: string; field?: string}
@@ -238,6 +245,61 @@ export class JsonHttpClient {
         stop()
       },
     }
+  }
+
+  /**
+   * A GET whose answer is read as it arrives and never held whole (a backup of a whole registry):
+   * resolves once a 2xx status came, with the body's chunks; any other status is the error
+   * request() throws for it. Not retried. A connection that breaks off, or is silent for the
+   * timeout, fails the iteration of the body with BackendUnavailableError.
+   */
+  async stream(path: string, options: Pick<RequestOptions, 'query' | 'headers'> = {}): Promise<StreamResponse> {
+    const url = this.urlFor(path, options.query)
+    const {request} = url.protocol === 'https:' ? await import('node:https') : await import('node:http')
+    const headers: Record<string, string> = {...this.options.headers, ...options.headers}
+    checkHeaderValues(headers)
+    const where = this.where
+    const broken = (error: unknown): RosterError =>
+      error instanceof RosterError
+        ? error
+        : scrub(new BackendUnavailableError(`${where}: the answer to GET ${url.pathname} broke off (${(error as Error).message})`), headers)
+    return new Promise((resolve, reject) => {
+      const req = request(url, {method: 'GET', headers, ca: this.options.ca, timeout: this.options.timeoutMs}, (res) => {
+        const status = res.statusCode ?? 0
+        if (status >= 200 && status < 300) {
+          const body = (async function* () {
+            try {
+              for await (const chunk of res) yield chunk as Buffer
+            } catch (error) {
+              throw broken(error)
+            }
+            if (!res.complete) throw broken(new Error('the connection closed before the end'))
+          })()
+          resolve({status, headers: res.headers, body})
+          return
+        }
+        const chunks: Buffer[] = []
+        let size = 0
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length
+          if (size <= 64 * 1024) chunks.push(chunk)
+        })
+        res.on('end', () =>
+          reject(
+            scrub(errorForStatus(status, where, parseBody(Buffer.concat(chunks).toString('utf8'), res.headers['content-type'])), headers),
+          ),
+        )
+        res.on('error', (error) => reject(broken(error)))
+      })
+      req.on('timeout', () =>
+        req.destroy(new BackendUnavailableError(`${where} sent nothing for ${this.options.timeoutMs} ms (GET ${url.pathname})`)),
+      )
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        if (error instanceof RosterError) return reject(error)
+        reject(scrub(transportError(where, error), headers))
+      })
+      req.end()
+    })
   }
 
   /** `what at origin`, the way every message names the server. */

@@ -6,6 +6,8 @@
  *   namespaces/NAME       Namespace JSON (the `default` namespace exists even when absent)
  *   services/NS/ID        Service JSON
  *   settings              RegistrySettings JSON
+ *   restoring             present while a restore writes (backup/restore.ts): a registry
+ *                         holding it is not what any backup holds until a restore finishes
  *   topology              rewritten whenever the set of candidate servers or the replicas
  *                         setting changes; writes that depend on the server set compare its
  *                         mod revision, so they never commit an assignment computed from a
@@ -26,6 +28,7 @@ export const NAMESPACES_PREFIX = 'namespaces/'
 export const SERVICES_PREFIX = 'services/'
 export const SETTINGS_KEY = 'settings'
 export const TOPOLOGY_KEY = 'topology'
+export const RESTORE_MARKER_KEY = 'restoring'
 export const SIGNING_KEY_KEY = 'auth/signing-key'
 export const TOKENS_PREFIX = 'auth/tokens/'
 export const REVOKED_PREFIX = 'auth/revoked/'

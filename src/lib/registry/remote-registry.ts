@@ -282,7 +282,8 @@ function seg(value: string, field = 'name'): string {
   return encodeURIComponent(validateName(field, value))
 }
 
-function readCa(path: string): Buffer {
+/** The CA certificate file of --registry-ca, checked as every user path is. */
+export function readCa(path: string): Buffer {
   return readPemFile(path, {field: 'registry-ca'})
 }
 

@@ -23,6 +23,7 @@ import {DEFAULT_LIMITS} from './limits.js'
 import {registerOpenApi} from './openapi.js'
 import {registerAuthConfigRoute} from './routes/auth-config.js'
 import {registerEventRoutes} from './routes/events.js'
+import {registerBackupRoute} from './routes/backup.js'
 import {registerNamespaceRoutes} from './routes/namespaces.js'
 import {registerProbeRoutes} from './routes/probes.js'
 import {registerServerRoutes} from './routes/servers.js'
@@ -108,6 +109,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   registerTokenRoutes(app, ctx)
   registerEventRoutes(app, ctx)
   registerStatusRoutes(app, ctx)
+  registerBackupRoute(app, ctx)
   registerHttpSdRoutes(app, ctx)
   registerProbeRoutes(app, ctx)
   if (ctx.console) await (await import('./ui/console.js')).registerConsole(app, ctx, ctx.console)

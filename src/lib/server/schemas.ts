@@ -477,6 +477,19 @@ export const routes = {
     // and generated tests to recognise.
     'x-stream': {parameter: 'follow', values: ['1', 'true'], contentType: 'application/x-ndjson', item: '#/components/schemas/Event'},
   },
+  backup: {
+    tags: ['backup'],
+    summary:
+      'A backup of the whole registry at one store revision (admin), streamed as roster-backup JSON lines; without the token signing key, which never leaves through the API.',
+    querystring: noQuery,
+    response: {
+      200: {
+        description: 'The roster-backup file: a header line, one line per record, a trailer line.',
+        content: {'application/x-ndjson': {schema: {description: 'Streamed: the file as it is read from the store.'}}},
+      },
+      ...errors,
+    },
+  },
   sdNamespace: {
     tags: ['http_sd'],
     summary: "Prometheus http_sd: the targets of one namespace assigned to a server, in the namespace's export shape or ?config=.",

@@ -8,6 +8,8 @@
  *   every page read at the first page's revision. An unbounded read of a large prefix fails at
  *   gRPC's 4 MiB receive limit; a page that still hits it (large values) is re-read at half the
  *   size.
+ * - `snapshot()` is a revision every range of it reads at (etcd's MVCC), kept until etcd
+ *   compacts it; a read at a compacted revision is a CompactedError.
  * - `txn()`: compares on mod revision (0: create revision = 0, the key is absent), at most 128
  *   operations and MAX_TXN_BYTES (etcd refuses more than 1.5 MiB a request), checked before
  *   sending.
@@ -29,7 +31,7 @@
  */
 import type {Etcd3, IKeyValue, IOptions, IRequestOp, ICompare, Watcher} from 'etcd3'
 
-import {BackendUnavailableError, NotAllowedError, RosterError, setting} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError, setting} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
 import {retryWithBackoff} from './retry.js'
 import {
@@ -41,6 +43,7 @@ import {
   type Operation,
   type RangeOptions,
   type RangePage,
+  type Snapshot,
   type Store,
   type TxnResult,
   type Watch,
@@ -75,6 +78,29 @@ export function prefixRangeEnd(prefix: Buffer): Buffer {
     }
   }
   return Buffer.from([0]) // all 0xff: to the end of the key space
+}
+
+/** How many bytes of a key after a range's prefix windowKeyNumber reads: a namespace name (63) and more. */
+const WINDOW_KEY_BYTES = 96
+
+/** The first WINDOW_KEY_BYTES bytes of `key` after its first `skip`, as a number (zeros past its end). */
+export function windowKeyNumber(key: Buffer, skip: number): bigint {
+  let n = 0n
+  for (let i = 0; i < WINDOW_KEY_BYTES; i++) n = (n << 8n) | BigInt(key[skip + i] ?? 0)
+  return n
+}
+
+/** The key `width` past `from` (both read after `prefix`), or `rangeEnd` when that is at or past it. */
+export function windowEnd(prefix: Buffer, from: Buffer, width: bigint, rangeEnd: Buffer): Buffer {
+  let n = windowKeyNumber(from, prefix.length) + width
+  if (n >> BigInt(8 * WINDOW_KEY_BYTES) > 0n) return rangeEnd
+  const bytes = Buffer.alloc(WINDOW_KEY_BYTES)
+  for (let i = WINDOW_KEY_BYTES - 1; i >= 0; i--) {
+    bytes[i] = Number(n & 0xffn)
+    n >>= 8n
+  }
+  const end = Buffer.concat([prefix, bytes])
+  return Buffer.compare(end, rangeEnd) >= 0 ? rangeEnd : end
 }
 
 function errorName(error: unknown): string {
@@ -223,23 +249,98 @@ class EtcdStore implements Store {
     return kv ? this.toKeyValue(kv) : undefined
   }
 
-  async *range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
+  range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
+    return this.rangeAt(prefix, options, 0)
+  }
+
+  /** etcd keeps every revision until it is compacted: a snapshot is a revision every range reads at. */
+  async snapshot(revision?: number): Promise<Snapshot> {
+    // One key read at the revision: its header gives the current revision, and etcd answers
+    // ErrCompacted or ErrFutureRev for a revision it cannot read at.
+    const response = await this.readAt(this.prefix, revision ?? 0, 'a snapshot', {limit: 1, keys_only: true})
+    const at = revision ?? Number(response.header.revision)
+    let open = true
+    const check = (): void => {
+      if (!open) throw new Error(`${this.description}: the snapshot at revision ${at} is closed`)
+    }
+    const rangeAt = (prefix: string, options?: RangeOptions): AsyncIterable<RangePage> => this.rangeAt(prefix, options, at)
+    return {
+      revision: at,
+      range: async function* (prefix, options) {
+        check()
+        yield* rangeAt(prefix, options)
+      },
+      count: async (prefix) => {
+        check()
+        return Number((await this.readAt(this.fullKey(prefix), at, prefix, {count_only: true})).count)
+      },
+      close: async () => {
+        open = false
+      },
+    }
+  }
+
+  /** One range request over the keys that start with `key`, at `revision` (0: the current one). */
+  private async readAt(key: Buffer, revision: number, what: string, request: {limit?: number; keys_only?: boolean; count_only?: boolean}) {
+    try {
+      return await this.call('range', (o) =>
+        this.client.kv.range({key, range_end: prefixRangeEnd(key), revision: revision || undefined, ...request}, o),
+      )
+    } catch (error) {
+      throw this.revisionError(error, revision, what)
+    }
+  }
+
+  /** ErrCompacted and ErrFutureRev of a read at `revision`, as roster's errors; others as they are. */
+  private revisionError(error: unknown, revision: number, what: string): unknown {
+    if (isCompacted(error)) {
+      return new CompactedError(
+        `etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(what)}; run the command again`,
+        revision,
+        {cause: error},
+      )
+    }
+    if (/required revision is a future revision/.test(errorMessage(error))) {
+      return new InvalidInputError(`etcd at ${this.options.hosts.join(', ')}: revision ${revision} is after the current revision`, {
+        field: 'revision',
+        cause: error,
+      })
+    }
+    return error
+  }
+
+  /**
+   * Every key under `prefix`, page by page, all at `revision` (0: the revision of the first page).
+   *
+   * etcd (3.4) answers a range with a limit by first collecting every key between its start and
+   * its end, so pages over a large prefix that all end at the prefix's end cost the square of
+   * its size (a million services: minutes). Each page after the first asks for a window of the
+   * key space that should hold about two pages, judged from the spacing of the keys just read
+   * (keys read as numbers, windowKeyNumber); a window that held too few grows, one that held
+   * too many gives a page and a narrower estimate. The windows follow each other without a gap,
+   * so every key comes once, in order, whatever the estimate.
+   */
+  private async *rangeAt(prefix: string, options: RangeOptions | undefined, revision: number): AsyncIterable<RangePage> {
     let pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
+    const base = this.fullKey(prefix)
     const storeEnd = prefixRangeEnd(this.fullKey(''))
     const spans = rangeSpans(prefix, options).map(({from, to}) => ({
       from: this.fullKey(from),
       end: to === undefined ? storeEnd : this.fullKey(to),
     }))
     // No span at all still reads one (empty) page, for its revision.
-    if (spans.length === 0) spans.push({from: this.fullKey(prefix), end: this.fullKey(prefix)})
-    let revision = 0
+    if (spans.length === 0) spans.push({from: base, end: base})
+    let first = true
     for (const span of spans) {
       let from = span.from
+      let upper = span.end
+      /** Key-space width (as windowKeyNumber counts it, after the prefix) per key, from the last page that had two keys. */
+      let spacing: bigint | undefined
       for (;;) {
         let response
         try {
           response = await this.call('range', (o) =>
-            this.client.kv.range({key: from, range_end: span.end, limit: pageSize, revision: revision || undefined}, o),
+            this.client.kv.range({key: from, range_end: upper, limit: pageSize, revision: revision || undefined}, o),
           )
         } catch (error) {
           if (isMessageTooLarge(error) && pageSize > 1) {
@@ -247,22 +348,27 @@ class EtcdStore implements Store {
             pageSize = Math.max(1, Math.floor(pageSize / 2))
             continue
           }
-          if (isCompacted(error)) {
-            throw new CompactedError(
-              `etcd at ${this.options.hosts.join(', ')}: revision ${revision} was compacted while reading ${JSON.stringify(prefix)}; run the command again`,
-              revision,
-              {cause: error},
-            )
-          }
-          throw error
+          throw this.revisionError(error, revision, prefix)
         }
-        const first = revision === 0
-        if (first) revision = Number(response.header.revision)
+        if (revision === 0) revision = Number(response.header.revision)
         const kvs = response.kvs
         // The first page comes even when empty: it carries the revision.
         if (kvs.length > 0 || first) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
-        if (!response.more || kvs.length === 0) break
-        from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
+        first = false
+        if (response.more && kvs.length > 0) {
+          from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
+        } else if (upper === span.end) {
+          break
+        } else {
+          from = upper
+        }
+        if (kvs.length >= 2) {
+          const width = windowKeyNumber(kvs[kvs.length - 1]!.key, base.length) - windowKeyNumber(kvs[0]!.key, base.length)
+          spacing = width / BigInt(kvs.length - 1) + 1n
+        } else if (spacing !== undefined) {
+          spacing *= 4n
+        }
+        upper = spacing === undefined ? span.end : windowEnd(base, from, spacing * BigInt(2 * pageSize), span.end)
       }
     }
   }

@@ -24,8 +24,10 @@
  *
  * `range()` reads every page inside one read transaction on a connection of its own, so all
  * pages reflect the revision of the first, and writes made while iterating (on the main
- * connection) neither block nor show. An in-memory store (`sqlite::memory:`, for tests) cannot
- * open a second connection; it reads the whole range at once and then hands it out in pages.
+ * connection) neither block nor show. `snapshot()` holds such a transaction across many ranges
+ * until it is closed. An in-memory store (`sqlite::memory:`, for tests) cannot open a second
+ * connection; it reads the whole range (or, for a snapshot, every key) at once and then hands it
+ * out in pages.
  *
  * A path that cannot hold a store (missing directory, a directory, a file that is not a SQLite
  * database or whose pages are damaged, a newer schema) is InvalidInputError on field "registry"
@@ -52,6 +54,8 @@ import {retryWithBackoff} from './retry.js'
 import {POLL_BUSY_TIMEOUT_MS, toKeyValue, watchSqlite, type PolledWatch, type Row} from './sqlite-watch.js'
 import {
   checkTxnLimits,
+  CompactedError,
+  prefixUpperBound,
   rangeSpans,
   type Compare,
   type KeySpan,
@@ -59,6 +63,7 @@ import {
   type Operation,
   type RangeOptions,
   type RangePage,
+  type Snapshot,
   type Store,
   type TxnResult,
   type Watch,
@@ -415,54 +420,100 @@ class SqliteStore implements Store {
   }
 
   async *range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
-    const pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
-    const spans = rangeSpans(prefix, options)
     if (this.db.memory) {
-      yield* this.rangeAtOnce(spans, pageSize)
+      yield* this.rangeAtOnce(rangeSpans(prefix, options), pageSizeOf(options))
       return
     }
-    const reader = await this.run('open a reader', () => this.acquireReader())
-    let inRead = false
+    const snapshot = await this.snapshot()
     try {
-      const statements = (bounded: boolean) => this.mapped(() => prepareRangeStatements(reader, bounded))
-      // BEGIN + the first read fix the snapshot every later page reads.
-      const revision = await this.run('a read', () => {
+      yield* snapshot.range(prefix, options)
+    } finally {
+      await snapshot.close()
+    }
+  }
+
+  /**
+   * A read transaction on a reader connection of its own: BEGIN and the first read fix the
+   * snapshot every later page reads, while writes on the main connection neither block nor show.
+   */
+  async snapshot(revision?: number): Promise<Snapshot> {
+    if (this.db.memory) return this.snapshotAtOnce(revision)
+    const reader = await this.run('open a reader', () => this.acquireReader())
+    let current: number
+    try {
+      current = await this.run('a read', () => {
         if (reader.inTransaction) reader.exec('ROLLBACK')
         reader.exec('BEGIN')
-        inRead = true
         try {
           return reader.prepare("SELECT value FROM meta WHERE name = 'revision'").pluck().get() as number
         } catch (error) {
           reader.exec('ROLLBACK')
-          inRead = false
           throw error
         }
       })
-      // The first page comes even when empty: it carries the revision.
-      let yielded = false
-      for (const {from, to} of spans) {
-        const pageAfter = statements(to !== undefined)
-        let rows = this.readPage(pageAfter, true, from, to, pageSize)
-        for (;;) {
-          const last = rows[rows.length - 1]?.key
-          const full = rows.length === pageSize
-          if (rows.length > 0 || !yielded) yield {kvs: rows.map(toKeyValue), revision}
-          yielded = true
-          if (!full || last === undefined) break
-          rows = this.readPage(pageAfter, false, last, to, pageSize)
-          if (rows.length === 0) break
-        }
-      }
-      if (!yielded) yield {kvs: [], revision}
-    } finally {
+    } catch (error) {
+      this.releaseReader(reader)
+      throw error
+    }
+    let open = true
+    const close = async (): Promise<void> => {
+      if (!open) return
+      open = false
       // A damaged page can fail the COMMIT too: that error must not replace the (mapped) first one.
       try {
-        if (inRead && reader.open && reader.inTransaction) reader.exec('COMMIT')
+        if (reader.open && reader.inTransaction) reader.exec('COMMIT')
       } catch {
         if (reader.open) reader.close()
       }
       this.releaseReader(reader)
     }
+    const openReader = (): Database => {
+      if (!open) throw new Error(`${this.description}: the snapshot at revision ${current} is closed`)
+      return reader
+    }
+    try {
+      checkSnapshotRevision(this.description, current, revision)
+    } catch (error) {
+      await close()
+      throw error
+    }
+    return {
+      revision: current,
+      range: (prefix, options) => this.pages(openReader, prefix, options, current),
+      count: async (prefix) => {
+        const end = prefixUpperBound(prefix)
+        const s = this.mapped(() => prepareRangeStatements(openReader(), end !== undefined))
+        return this.mapped(() => (end === undefined ? s.count.get(prefix) : s.count.get(prefix, end)) as number)
+      },
+      close,
+    }
+  }
+
+  /** The pages of one range over the snapshot `reader()` holds (it throws once the snapshot is closed). */
+  private async *pages(
+    reader: () => Database,
+    prefix: string,
+    options: RangeOptions | undefined,
+    revision: number,
+  ): AsyncIterable<RangePage> {
+    const pageSize = pageSizeOf(options)
+    // The first page comes even when empty: it carries the revision.
+    let yielded = false
+    for (const {from, to} of rangeSpans(prefix, options)) {
+      const s = this.mapped(() => prepareRangeStatements(reader(), to !== undefined))
+      let rows = this.readPage(s, true, from, to, pageSize)
+      for (;;) {
+        const last = rows[rows.length - 1]?.key
+        const full = rows.length === pageSize
+        if (rows.length > 0 || !yielded) yield {kvs: rows.map(toKeyValue), revision}
+        yielded = true
+        if (!full || last === undefined) break
+        reader()
+        rows = this.readPage(s, false, last, to, pageSize)
+        if (rows.length === 0) break
+      }
+    }
+    if (!yielded) yield {kvs: [], revision}
   }
 
   private mapped<T>(fn: () => T): T {
@@ -473,7 +524,7 @@ class SqliteStore implements Store {
     }
   }
 
-  private readPage(s: {first: Statement; next: Statement}, first: boolean, from: string, end: string | undefined, pageSize: number): Row[] {
+  private readPage(s: RangeStatements, first: boolean, from: string, end: string | undefined, pageSize: number): Row[] {
     try {
       const stmt = first ? s.first : s.next
       return (end === undefined ? stmt.all(from, pageSize) : stmt.all(from, end, pageSize)) as Row[]
@@ -492,9 +543,34 @@ class SqliteStore implements Store {
         revision: this.stmts.revision.get() as number,
       }))(),
     )
-    if (rows.length === 0) yield {kvs: [], revision}
-    for (let i = 0; i < rows.length; i += pageSize) {
-      yield {kvs: rows.slice(i, i + pageSize).map(toKeyValue), revision}
+    yield* pagesOfRows(rows, revision, pageSize)
+  }
+
+  /**
+   * An in-memory database (tests) cannot open a second connection to hold a read transaction on:
+   * its snapshot is a copy of every row, read in one transaction.
+   */
+  private async snapshotAtOnce(revision?: number): Promise<Snapshot> {
+    const s = prepareRangeStatements(this.db, false)
+    const {rows, current} = await this.run('a read', () =>
+      this.db.transaction(() => ({rows: s.first.all('', -1) as Row[], current: this.stmts.revision.get() as number}))(),
+    )
+    checkSnapshotRevision(this.description, current, revision)
+    let open = true
+    const within = (spans: KeySpan[]): Row[] => {
+      if (!open) throw new Error(`${this.description}: the snapshot at revision ${current} is closed`)
+      return spans.flatMap(({from, to}) => rows.filter((row) => row.key >= from && (to === undefined || row.key < to)))
+    }
+    const under = (prefix: string): Row[] => within(rangeSpans(prefix))
+    return {
+      revision: current,
+      range: async function* (prefix, options) {
+        yield* pagesOfRows(within(rangeSpans(prefix, options)), current, pageSizeOf(options))
+      },
+      count: async (prefix) => under(prefix).length,
+      close: async () => {
+        open = false
+      },
     }
   }
 
@@ -545,9 +621,15 @@ function realPath(path: string): string {
   }
 }
 
-const rangeStatementCache = new WeakMap<Database, Map<boolean, {first: Statement; next: Statement}>>()
+interface RangeStatements {
+  first: Statement
+  next: Statement
+  count: Statement
+}
 
-function prepareRangeStatements(db: Database, bounded: boolean): {first: Statement; next: Statement} {
+const rangeStatementCache = new WeakMap<Database, Map<boolean, RangeStatements>>()
+
+function prepareRangeStatements(db: Database, bounded: boolean): RangeStatements {
   let byBound = rangeStatementCache.get(db)
   if (!byBound) rangeStatementCache.set(db, (byBound = new Map()))
   let s = byBound.get(bounded)
@@ -557,10 +639,33 @@ function prepareRangeStatements(db: Database, bounded: boolean): {first: Stateme
     s = {
       first: db.prepare(`${cols} WHERE key >= ?${upper} ORDER BY key LIMIT ?`),
       next: db.prepare(`${cols} WHERE key > ?${upper} ORDER BY key LIMIT ?`),
+      count: db.prepare(`SELECT count(*) FROM kv WHERE key >= ?${upper}`).pluck(),
     }
     byBound.set(bounded, s)
   }
   return s
+}
+
+function pageSizeOf(options: RangeOptions | undefined): number {
+  return Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
+}
+
+/** Rows already read, handed out in pages; the first page comes even when empty (it carries the revision). */
+async function* pagesOfRows(rows: Row[], revision: number, pageSize: number): AsyncGenerator<RangePage> {
+  if (rows.length === 0) yield {kvs: [], revision}
+  for (let i = 0; i < rows.length; i += pageSize) yield {kvs: rows.slice(i, i + pageSize).map(toKeyValue), revision}
+}
+
+/** SQLite keeps no history: a snapshot is at the current revision, and no other. */
+function checkSnapshotRevision(description: string, current: number, wanted: number | undefined): void {
+  if (wanted === undefined || wanted === current) return
+  if (wanted > current) {
+    throw new InvalidInputError(`${description}: revision ${wanted} is after the current revision ${current}`, {field: 'revision'})
+  }
+  throw new CompactedError(
+    `${description}: cannot read at revision ${wanted}: SQLite keeps no history, only the current revision ${current}`,
+    wanted,
+  )
 }
 
 /** Opens (creating if needed) the SQLite store at `options.path`. */

@@ -103,6 +103,23 @@ export function rangeSpans(prefix: string, options: RangeOptions = {}): KeySpan[
 }
 
 /**
+ * The whole store as it was at one revision, for reads that must agree with each other across
+ * prefixes and passes: a backup counts every kind of record, then reads them, all at one
+ * revision. SQLite: one read transaction on a connection of its own, held until close() (writers
+ * go on meanwhile; the WAL keeps the pages the snapshot reads, so close it soon); etcd: every
+ * range at the snapshot's revision, until etcd compacts it (then CompactedError).
+ */
+export interface Snapshot {
+  readonly revision: number
+  /** Every key under `prefix` at the snapshot's revision, in key order, page by page (as Store.range). */
+  range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage>
+  /** How many keys are under `prefix` at the snapshot's revision. */
+  count(prefix: string): Promise<number>
+  /** Releases the snapshot; its ranges then fail. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
  * A change under a watched prefix. Every event carries the revision of the write that made it.
  * A watch may coalesce the puts to one key between two of its reads into the last one (SQLite
  * does; etcd sends each), so a consumer applies events as "the key is now this", never "add one".
@@ -223,6 +240,13 @@ export interface Store {
    * learns the revision it read at.
    */
   range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage>
+  /**
+   * A snapshot at the current revision, or at `revision` where the backend keeps history (etcd,
+   * until compaction). A revision the store cannot read at (compacted, or on SQLite any but the
+   * current one, since it keeps no history) is a CompactedError; a future one an InvalidInputError.
+   * The caller must close() it.
+   */
+  snapshot(revision?: number): Promise<Snapshot>
   /**
    * Atomically: if every compare holds, apply `success`; otherwise apply nothing.
    * At most MAX_TXN_OPS operations (compares and operations counted separately, as etcd does).
