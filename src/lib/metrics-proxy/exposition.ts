@@ -1,20 +1,23 @@
 /**
- * Merging the Prometheus text exposition (format 0.0.4) of many pods into one, as a scraper would
+ * The Prometheus text exposition (format 0.0.4) of many pods merged into one, as a scraper would
  * see them with `honor_labels: false`: every sample gets `pod` and `namespace` labels; a sample
  * that already has a label of that name keeps it as `exported_<name>` (again prefixed until it
- * is free, as Prometheus does); HELP and TYPE are written once per family and all samples of a
- * family are written together, whichever pods they came from.
+ * is free, as Prometheus does); HELP and TYPE are written once per family, before its samples.
+ *
+ * This file reads and rewrites one line at a time (`PodExposition`, one per pod) and keeps the
+ * families of the merged answer (`MergedFamilies`); merge.ts decides which pod's lines go out
+ * when, so that a family's lines stay together.
  *
  * Only what must change is parsed: the metric name and the label set of each sample line (with
  * the format's escapes: \\, \", \n). The value and the optional timestamp are copied as they are,
  * so no float is ever re-formatted. A line that does not parse is dropped and counted. A family
- * whose TYPE disagrees with the type another pod declared first is dropped for that pod (mixing
- * them would make the output invalid). Pods' own `up` samples are dropped: `up` is the proxy's.
+ * whose TYPE disagrees with the type written first is dropped for that pod (mixing them would
+ * make the output invalid). Pods' own `up` samples are dropped: `up` is the proxy's.
  *
  * Why not a library: parse-prometheus-text-format (the npm parser) turns the text into nested
  * objects — histogram buckets and summary quantiles grouped, timestamps dropped — which loses
  * what a proxy must pass through and costs an object per sample; prom-client only writes its own
- * registry. Relabelling one line at a time keeps the output exact and the memory at the text.
+ * registry. Relabelling one line at a time keeps the output exact and the memory at the line.
  */
 
 export interface PodLabels {
@@ -22,19 +25,34 @@ export interface PodLabels {
   namespace: string
 }
 
-interface Family {
-  name: string
-  help?: string
-  type?: string
-  lines: string[]
-}
+/** A line that belongs to a metric family: a HELP or TYPE comment, or a sample. */
+export type FamilyLine =
+  | {kind: 'help'; family: string; text: string}
+  | {kind: 'type'; family: string; text: string}
+  | {kind: 'sample'; family: string; line: string; scan: SampleScan}
 
-const NAME_START = /[a-zA-Z_:]/
-const NAME_CHAR = /[a-zA-Z0-9_:]/
-const LABEL_START = /[a-zA-Z_]/
-const LABEL_CHAR = /[a-zA-Z0-9_]/
-/** After the label set: the value, then an optional integer timestamp (milliseconds). */
-const REST = /^\S+(?:[ \t]+-?\d+)?$/
+export const UP_HELP = '# HELP up 1 if the proxy scraped the pod within the timeout, else 0.\n# TYPE up gauge\n'
+
+// Character classes of the text format, by char code (ASCII only: names are ASCII).
+const LABEL_START = 1
+const LABEL_CHAR = 2
+const NAME_START = 4
+const NAME_CHAR = 8
+const CLASS = Uint8Array.from({length: 128}, (_, c) => {
+  const ch = String.fromCharCode(c)
+  return (
+    (/[a-zA-Z_]/.test(ch) ? LABEL_START : 0) |
+    (/[a-zA-Z0-9_]/.test(ch) ? LABEL_CHAR : 0) |
+    (/[a-zA-Z_:]/.test(ch) ? NAME_START : 0) |
+    (/[a-zA-Z0-9_:]/.test(ch) ? NAME_CHAR : 0)
+  )
+})
+const is = (code: number, cls: number): boolean => code < 128 && (CLASS[code]! & cls) !== 0
+const SPACE = 32
+const TAB = 9
+const blank = (code: number): boolean => code === SPACE || code === TAB
+
+const COMMENT = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\s(.*))?$/
 
 /** A label value in the text format: backslash, double quote and line feed escaped. */
 export function escapeLabelValue(value: string): string {
@@ -52,44 +70,27 @@ function familyOf(sample: string, current: string | undefined, type: string | un
 
 /** Parses `name{labels} rest` into its parts; undefined when the line is not a valid sample. */
 export function parseSampleLine(line: string): {name: string; labels: Array<[string, string]>; rest: string} | undefined {
-  let i = 0
-  const n = line.length
-  if (i >= n || !NAME_START.test(line[i] as string)) return undefined
-  while (i < n && NAME_CHAR.test(line[i] as string)) i++
-  const name = line.slice(0, i)
+  const scan = scanSample(line)
+  if (!scan) return undefined
   const labels: Array<[string, string]> = []
-  if (line[i] === '{') {
+  let i = scan.nameEnd
+  if (scan.close >= 0) {
     i++
     for (;;) {
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] === '}') {
-        i++
-        break
-      }
+      while (blank(line.charCodeAt(i))) i++
+      if (i === scan.close) break
       const start = i
-      if (i >= n || !LABEL_START.test(line[i] as string)) return undefined
-      while (i < n && LABEL_CHAR.test(line[i] as string)) i++
+      while (is(line.charCodeAt(i), LABEL_CHAR)) i++
       const label = line.slice(start, i)
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] !== '=') return undefined
-      i++
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] !== '"') return undefined
-      i++
-      const valueStart = i
-      i = labelValueEnd(line, i)
-      if (i < 0) return undefined
-      labels.push([label, line.slice(valueStart, i)])
-      i++
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] === ',') i++
-      else if (line[i] !== '}') return undefined
+      i = line.indexOf('"', i) + 1
+      const end = labelValueEnd(line, i)
+      labels.push([label, line.slice(i, end)])
+      i = end + 1
+      while (blank(line.charCodeAt(i))) i++
+      if (line.charCodeAt(i) === 44) i++ // ','
     }
   }
-  if (line[i] !== ' ' && line[i] !== '\t') return undefined
-  const rest = line.slice(i).trim()
-  if (!REST.test(rest)) return undefined
-  return {name, labels, rest}
+  return {name: scan.name, labels, rest: line.slice(scan.restStart).trim()}
 }
 
 /**
@@ -98,17 +99,20 @@ export function parseSampleLine(line: string): {name: string; labels: Array<[str
  */
 function labelValueEnd(line: string, i: number): number {
   const n = line.length
-  while (i < n && line[i] !== '"') {
-    if (line[i] === '\\') {
-      const next = line[i + 1]
-      if (next !== '\\' && next !== '"' && next !== 'n') return -1
-      i += 2
-    } else i++
+  for (; i < n; i++) {
+    const c = line.charCodeAt(i)
+    if (c === 34) return i // '"'
+    if (c === 92) {
+      // '\\'
+      const next = line.charCodeAt(i + 1)
+      if (next !== 92 && next !== 34 && next !== 110) return -1
+      i++
+    }
   }
-  return i >= n ? -1 : i
+  return -1
 }
 
-interface Scan {
+export interface SampleScan {
   name: string
   nameEnd: number
   /** Index of the closing brace, or -1 without a label set. */
@@ -117,176 +121,219 @@ interface Scan {
   trailingComma: boolean
   /** A label named pod or namespace: needs renaming (the slow path). */
   clash: boolean
+  /** Where the blank before the value starts. */
+  restStart: number
 }
 
 /** Validates a sample line and finds where labels go, without allocating its labels. */
-function scanSample(line: string): Scan | undefined {
-  let i = 0
+function scanSample(line: string): SampleScan | undefined {
   const n = line.length
-  if (i >= n || !NAME_START.test(line[i] as string)) return undefined
-  while (i < n && NAME_CHAR.test(line[i] as string)) i++
+  let i = 0
+  if (!is(line.charCodeAt(0), NAME_START)) return undefined
+  while (is(line.charCodeAt(i), NAME_CHAR)) i++
   const nameEnd = i
   let close = -1
   let labels = 0
   let trailingComma = false
   let clash = false
-  if (line[i] === '{') {
+  if (line.charCodeAt(i) === 123) {
+    // '{'
     i++
     for (;;) {
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] === '}') {
+      while (blank(line.charCodeAt(i))) i++
+      if (line.charCodeAt(i) === 125) {
+        // '}'
         close = i
         i++
         break
       }
       const start = i
-      if (i >= n || !LABEL_START.test(line[i] as string)) return undefined
-      while (i < n && LABEL_CHAR.test(line[i] as string)) i++
+      if (!is(line.charCodeAt(i), LABEL_START)) return undefined
+      while (is(line.charCodeAt(i), LABEL_CHAR)) i++
       const len = i - start
       if ((len === 3 && line.startsWith('pod', start)) || (len === 9 && line.startsWith('namespace', start))) clash = true
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] !== '=') return undefined
+      while (blank(line.charCodeAt(i))) i++
+      if (line.charCodeAt(i) !== 61) return undefined // '='
       i++
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] !== '"') return undefined
+      while (blank(line.charCodeAt(i))) i++
+      if (line.charCodeAt(i) !== 34) return undefined // '"'
       i = labelValueEnd(line, i + 1)
       if (i < 0) return undefined
       labels++
       i++
-      while (line[i] === ' ' || line[i] === '\t') i++
+      while (blank(line.charCodeAt(i))) i++
       trailingComma = false
-      if (line[i] === ',') {
+      if (line.charCodeAt(i) === 44) {
         trailingComma = true
         i++
-      } else if (line[i] !== '}') return undefined
+      } else if (line.charCodeAt(i) !== 125) return undefined
     }
   }
-  if (line[i] !== ' ' && line[i] !== '\t') return undefined
-  if (!REST.test(line.slice(i).trim())) return undefined
-  return {name: line.slice(0, nameEnd), nameEnd, close, labels, trailingComma, clash}
+  const restStart = i
+  // The value, then an optional integer timestamp (milliseconds), then nothing but blanks.
+  if (!blank(line.charCodeAt(i))) return undefined
+  while (blank(line.charCodeAt(i))) i++
+  const valueStart = i
+  while (i < n && line.charCodeAt(i) > SPACE) i++
+  if (i === valueStart) return undefined
+  while (blank(line.charCodeAt(i))) i++
+  if (i < n) {
+    if (line.charCodeAt(i) === 45) i++ // '-'
+    const digits = i
+    while (i < n && line.charCodeAt(i) >= 48 && line.charCodeAt(i) <= 57) i++
+    if (i === digits) return undefined
+    while (blank(line.charCodeAt(i))) i++
+    if (i < n) return undefined
+  }
+  return {name: line.slice(0, nameEnd), nameEnd, close, labels, trailingComma, clash, restStart}
 }
 
-/** The merged exposition of many pods. Add each pod's text, then `write()`. */
-export class ExpositionMerger {
-  private readonly families = new Map<string, Family>()
-  private readonly up: string[] = []
+/**
+ * One pod's exposition, line by line: which family each line belongs to (its own TYPE lines
+ * decide where a histogram's `_bucket`, `_sum` and `_count` go), and each sample rewritten with
+ * the pod's labels. `read` classifies a line without changing what the pod has declared;
+ * `accept` records a family line once it is written, so a line can wait (merge.ts parks it)
+ * until its family's turn.
+ */
+export class PodExposition {
+  /** The pod's labels as they are inserted into each sample's label set. */
+  readonly added: string
+  private current: string | undefined
+  private readonly declared = new Map<string, string>()
+  private readonly refused = new Set<string>()
   /** Lines dropped: unparsable, or of a family whose type conflicts. */
   dropped = 0
 
-  private family(name: string): Family {
-    let f = this.families.get(name)
+  constructor(labels: PodLabels) {
+    this.added = `pod="${escapeLabelValue(labels.pod)}",namespace="${escapeLabelValue(labels.namespace)}"`
+  }
+
+  /** The family line `line` (no line break) is, or undefined for a line with none (blank, other comment, the pod's own up, unparsable). */
+  read(line: string): FamilyLine | undefined {
+    if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1) // '\r'
+    const first = line.charCodeAt(0)
+    if (first === 35) {
+      // '#'
+      const m = COMMENT.exec(line)
+      if (!m) return undefined
+      const [, kind, family, text = ''] = m as unknown as [string, 'HELP' | 'TYPE', string, string?]
+      if (family === 'up') {
+        this.current = family
+        return undefined
+      }
+      return kind === 'HELP' ? {kind: 'help', family, text} : {kind: 'type', family, text: text.trim()}
+    }
+    const sample = scanSample(line)
+    if (!sample) {
+      if (line.trim() !== '') this.dropped++
+      return undefined
+    }
+    const current = this.current
+    const family = familyOf(sample.name, current, current === undefined ? undefined : this.declared.get(current))
+    if (family === 'up') {
+      this.current = family
+      return undefined
+    }
+    return {kind: 'sample', family, line, scan: sample}
+  }
+
+  /** Records a family line as read in order: the family it opens, the type it declares. */
+  accept(entry: FamilyLine): void {
+    this.current = entry.family
+    if (entry.kind === 'type') this.declared.set(entry.family, entry.text)
+  }
+
+  declaredType(family: string): string | undefined {
+    return this.declared.get(family)
+  }
+
+  refuse(family: string): void {
+    this.refused.add(family)
+  }
+
+  isRefused(family: string): boolean {
+    return this.refused.has(family)
+  }
+
+  /** The sample line with the pod's labels, a clashing label renamed exported_<name>. */
+  rewrite(line: string, scan: SampleScan): string {
+    if (!scan.clash) {
+      // The common case: insert the labels, copy the rest of the line as it is.
+      return scan.close < 0
+        ? `${scan.name}{${this.added}}${line.slice(scan.nameEnd)}`
+        : `${line.slice(0, scan.close)}${scan.labels > 0 && !scan.trailingComma ? ',' : ''}${this.added}${line.slice(scan.close)}`
+    }
+    const parsed = parseSampleLine(line)!
+    const taken = new Set(parsed.labels.map(([k]) => k))
+    const parts: string[] = []
+    for (const [k, v] of parsed.labels) {
+      let label = k
+      if (label === 'pod' || label === 'namespace') {
+        label = `exported_${label}`
+        while (taken.has(label)) label = `exported_${label}`
+        taken.add(label)
+      }
+      parts.push(`${label}="${v}"`)
+    }
+    parts.push(this.added)
+    return `${parsed.name}{${parts.join(',')}} ${parsed.rest}`
+  }
+}
+
+interface Family {
+  type?: string
+  /** A sample of it is written: no HELP or TYPE may follow. */
+  samples: boolean
+  help: boolean
+}
+
+/** The families of the merged answer: what each has had written, so HELP and TYPE go once. */
+export class MergedFamilies {
+  private readonly families = new Map<string, Family>()
+  /** Samples dropped because their family's type conflicts. */
+  dropped = 0
+
+  /** Whether any line of the family was written. */
+  written(name: string): boolean {
+    const f = this.families.get(name)
+    return f !== undefined && (f.samples || f.help || f.type !== undefined)
+  }
+
+  /**
+   * The text to write for a pod's family line (with its line break), or undefined when it adds
+   * nothing (a second HELP or TYPE) or is dropped. The pod accepts the line either way.
+   */
+  take(pod: PodExposition, entry: FamilyLine): string | undefined {
+    pod.accept(entry)
+    let f = this.families.get(entry.family)
     if (!f) {
-      f = {name, lines: []}
-      this.families.set(name, f)
+      f = {samples: false, help: false}
+      this.families.set(entry.family, f)
     }
-    return f
-  }
-
-  /** Adds one pod's scrape (its text) with the pod's labels; returns the samples kept. */
-  addPod(text: string, pod: PodLabels): number {
-    const added = `pod="${escapeLabelValue(pod.pod)}",namespace="${escapeLabelValue(pod.namespace)}"`
-    let current: string | undefined
-    let currentType: string | undefined
-    const declared = new Map<string, string>()
-    const refused = new Set<string>()
-    let kept = 0
-    let start = 0
-    const n = text.length
-    while (start < n) {
-      let end = text.indexOf('\n', start)
-      if (end < 0) end = n
-      let line = text.slice(start, end)
-      start = end + 1
-      if (line.endsWith('\r')) line = line.slice(0, -1)
-      if (line.trim() === '') continue
-      if (line.startsWith('#')) {
-        const m = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\s(.*))?$/.exec(line)
-        if (!m) continue
-        const [, kind, name, value = ''] = m as unknown as [string, string, string, string?]
-        if (name === 'up') {
-          current = name
-          currentType = undefined
-          continue
-        }
-        const f = this.family(name)
-        if (kind === 'HELP') {
-          f.help ??= value
-        } else {
-          const type = value.trim()
-          declared.set(name, type)
-          if (f.type === undefined && f.lines.length === 0) f.type = type
-          else if (f.type !== type) refused.add(name)
-        }
-        current = name
-        currentType = declared.get(name)
-        continue
-      }
-      const sample = scanSample(line)
-      if (!sample) {
-        this.dropped++
-        continue
-      }
-      const familyName = familyOf(sample.name, current, currentType)
-      if (familyName !== current) {
-        current = familyName
-        currentType = declared.get(familyName)
-      }
-      if (familyName === 'up') continue
-      const f = this.family(familyName)
-      // A family another pod typed differently, or an untyped sample joining a histogram/summary: dropped.
-      if (refused.has(familyName) || (currentType === undefined && (f.type === 'histogram' || f.type === 'summary'))) {
-        this.dropped++
-        continue
-      }
-      if (!sample.clash) {
-        // The common case: insert the labels, copy the rest of the line as it is.
-        f.lines.push(
-          sample.close < 0
-            ? `${sample.name}{${added}}${line.slice(sample.nameEnd)}`
-            : `${line.slice(0, sample.close)}${sample.labels > 0 && !sample.trailingComma ? ',' : ''}${added}${line.slice(sample.close)}`,
-        )
-        kept++
-        continue
-      }
-      const parsed = parseSampleLine(line) as NonNullable<ReturnType<typeof parseSampleLine>>
-      const taken = new Set(parsed.labels.map(([k]) => k))
-      const parts: string[] = []
-      for (const [k, v] of parsed.labels) {
-        let label = k
-        if (label === 'pod' || label === 'namespace') {
-          label = `exported_${label}`
-          while (taken.has(label)) label = `exported_${label}`
-          taken.add(label)
-        }
-        parts.push(`${label}="${v}"`)
-      }
-      parts.push(added)
-      f.lines.push(`${parsed.name}{${parts.join(',')}} ${parsed.rest}`)
-      kept++
+    if (entry.kind === 'help') {
+      if (f.help || f.samples) return undefined
+      f.help = true
+      return `# HELP ${entry.family} ${entry.text}\n`
     }
-    return kept
-  }
-
-  /** Records the proxy's own `up` for a pod: 1 scraped, 0 failed or too slow. */
-  addUp(pod: PodLabels, up: 0 | 1): void {
-    this.up.push(`up{pod="${escapeLabelValue(pod.pod)}",namespace="${escapeLabelValue(pod.namespace)}"} ${up}`)
-  }
-
-  /** The merged text in pieces (one per family, then `up`), to stream without building one string. */
-  *chunks(): Generator<string> {
-    for (const f of this.families.values()) {
-      if (f.lines.length === 0) continue
-      const head: string[] = []
-      if (f.help !== undefined) head.push(`# HELP ${f.name} ${f.help}\n`)
-      if (f.type !== undefined) head.push(`# TYPE ${f.name} ${f.type}\n`)
-      yield `${head.join('')}${f.lines.join('\n')}\n`
+    if (entry.kind === 'type') {
+      if (f.type === undefined && !f.samples) {
+        f.type = entry.text
+        return `# TYPE ${entry.family} ${entry.text}\n`
+      }
+      if (f.type !== entry.text) pod.refuse(entry.family)
+      return undefined
     }
-    const up = ['# HELP up 1 if the proxy scraped the pod within the timeout, else 0.', '# TYPE up gauge', ...this.up]
-    yield `${up.join('\n')}\n`
+    // A family the first writer typed differently, or an untyped sample joining a histogram/summary: dropped.
+    if (pod.isRefused(entry.family) || (pod.declaredType(entry.family) === undefined && (f.type === 'histogram' || f.type === 'summary'))) {
+      this.dropped++
+      return undefined
+    }
+    f.samples = true
+    return `${pod.rewrite(entry.line, entry.scan)}\n`
   }
+}
 
-  /** The merged text: each family once (HELP, TYPE, samples), then `up`. */
-  write(): string {
-    return [...this.chunks()].join('')
-  }
+/** The proxy's own `up` sample for a pod: 1 scraped, 0 failed or too slow. */
+export function upLine(pod: PodLabels, up: 0 | 1): string {
+  return `up{pod="${escapeLabelValue(pod.pod)}",namespace="${escapeLabelValue(pod.namespace)}"} ${up}\n`
 }

@@ -1,9 +1,10 @@
 /**
  * `roster kube metrics-proxy`: one static target for scrapers that take only static targets. An
  * informer keeps the annotated, ready pods current (list, then watch; relist on 410); each GET
- * /metrics scrapes all of them in parallel (bounded), merges their samples with `pod` and
- * `namespace` labels, and adds `up{pod,namespace}` 0/1 — a slow or failing pod costs only its own
- * `up 0`, and the answer comes within the scrape timeout.
+ * /metrics asks all of them (a bounded number at a time until each starts answering) and streams
+ * their samples on as they arrive, with `pod` and `namespace` labels and each family together
+ * (merge.ts), then `up{pod,namespace}` 0/1 — a slow or failing pod costs only its own `up 0`, and
+ * the answer comes within the scrape timeout. HEAD answers the headers without asking any pod.
  *
  * Server rules: the listen address and its TLS rule of net/listen-address.ts (an exporter: plain
  * HTTP off loopback only when insecure-plaintext is set); with an auth token file every request
@@ -59,11 +60,11 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
   const {runInformer} = await import('../cluster/informer.js')
   const {podTarget} = await import('../discover/pods.js')
   const {podsPath} = await import('../discover/discover.js')
-  const {createScraper, mapBounded} = await import('./scrape.js')
-  const {ExpositionMerger} = await import('./exposition.js')
+  const {createScraper} = await import('./scrape.js')
+  const {mergePods} = await import('./merge.js')
 
   const client = await createClusterClient(o)
-  const scraper = createScraper({maxSockets: o.concurrency ?? 32})
+  const scraper = createScraper()
   const controller = new AbortController()
   let state: ReadonlyMap<string, PodTarget | null> = new Map()
   let synced = false
@@ -73,29 +74,17 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
       .filter((t): t is PodTarget => t !== null && t.url !== '')
       .sort((a, b) => (a.namespace === b.namespace ? (a.pod < b.pod ? -1 : 1) : a.namespace < b.namespace ? -1 : 1))
 
-  async function metrics(): Promise<InstanceType<typeof ExpositionMerger>> {
-    const deadline = Date.now() + o.scrapeTimeoutMs
+  /** Streams the pods' merged metrics (merge.ts), each family together, `up` last. */
+  async function sendMetrics(res: ServerResponse): Promise<void> {
     const pods = targets()
-    const outcomes = await mapBounded(pods, o.concurrency ?? 32, (t) => scraper.scrape(t, deadline))
-    const merger = new ExpositionMerger()
-    pods.forEach((t, i) => {
-      const outcome = outcomes[i]!
-      const labels = {pod: t.pod, namespace: t.namespace}
-      if (outcome.ok) merger.addPod(outcome.text, labels)
-      merger.addUp(labels, outcome.ok ? 1 : 0)
-    })
-    return merger
-  }
-
-  /** Streams the merged families, waiting for the socket to drain. */
-  async function send(res: ServerResponse, merger: InstanceType<typeof ExpositionMerger>, head: boolean): Promise<void> {
     res.writeHead(200, {'content-type': 'text/plain; version=0.0.4; charset=utf-8'})
-    if (head) return void res.end()
-    for (const chunk of merger.chunks()) {
-      if (res.destroyed) return
-      if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve))
-    }
-    res.end()
+    await mergePods({
+      pods,
+      open: (pod, sink, timeoutMs) => scraper.open(pod, sink, timeoutMs),
+      out: res,
+      timeoutMs: o.scrapeTimeoutMs,
+      concurrency: o.concurrency ?? 32,
+    })
   }
 
   const authorized = (req: IncomingMessage): boolean => {
@@ -123,13 +112,15 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
       res.writeHead(404, {'content-type': 'text/plain'}).end('roster kube metrics-proxy: /metrics, /healthz\n')
       return
     }
+    if (req.method === 'HEAD') {
+      res.writeHead(200, {'content-type': 'text/plain; version=0.0.4; charset=utf-8'}).end()
+      return
+    }
     requests++
-    metrics()
-      .then((merger) => send(res, merger, req.method === 'HEAD'))
-      .catch((error: unknown) => {
-        if (!res.headersSent) res.writeHead(500, {'content-type': 'text/plain'}).end(`${(error as Error).message}\n`)
-        else res.destroy()
-      })
+    sendMetrics(res).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(500, {'content-type': 'text/plain'}).end(`${(error as Error).message}\n`)
+      else res.destroy()
+    })
   }
 
   const server: Server = tls ? (await import('node:https')).createServer(tls, handle) : (await import('node:http')).createServer(handle)
