@@ -36,29 +36,28 @@ export interface MergeRun {
   logs: Map<string, PodLog>
 }
 
-/** A client that takes `charsPerTurn` characters a turn (Infinity: at once), with a small buffer. */
-export function slowClient(charsPerTurn: number): {out: Writable; text: () => string} {
-  let text = ''
+/** A client that takes `bytesPerTurn` bytes a turn of the event loop (Infinity: at once), with a small buffer. */
+export function slowClient(bytesPerTurn: number): {out: Writable; text: () => string} {
+  const received: Buffer[] = []
   const out = new Writable({
     highWaterMark: 1024,
-    decodeStrings: false,
-    write(chunk: string, _encoding, callback) {
-      text += chunk
-      if (!Number.isFinite(charsPerTurn)) return callback()
-      let turns = Math.ceil(chunk.length / charsPerTurn)
+    write(chunk: Buffer, _encoding, callback) {
+      received.push(Buffer.from(chunk)) // a copy: the merge uses the buffer again once this returns
+      if (!Number.isFinite(bytesPerTurn)) return callback()
+      let turns = Math.ceil(chunk.length / bytesPerTurn)
       const next = (): void => (--turns <= 0 ? callback() : void setImmediate(next))
       setImmediate(next)
     },
   })
-  return {out, text: () => text}
+  return {out, text: () => Buffer.concat(received).toString('utf8')}
 }
 
 export async function runMerge(
   pods: ScriptedPod[],
-  o: {timeoutMs?: number; concurrency?: number; readAheadBytes?: number; charsPerTurn?: number} = {},
+  o: {timeoutMs?: number; concurrency?: number; readAheadBytes?: number; bytesPerTurn?: number} = {},
 ): Promise<MergeRun> {
   const logs = new Map<string, PodLog>()
-  const client = slowClient(o.charsPerTurn ?? Infinity)
+  const client = slowClient(o.bytesPerTurn ?? Infinity)
   const result = await mergePods({
     pods,
     out: client.out,

@@ -103,7 +103,7 @@ describe('metrics-proxy merge', () => {
     }))
     const total = pods.reduce((n, p) => n + p.chunks.reduce((m, c) => m + c.length, 0), 0)
     const readAheadBytes = 16 * 1024
-    const {text, result, logs} = await runMerge(pods, {readAheadBytes, charsPerTurn: 2048})
+    const {text, result, logs} = await runMerge(pods, {readAheadBytes, bytesPerTurn: 2048})
     assert.ok(total > 400_000, `the pods send ${total} bytes`)
     assert.ok(
       result.maxReadAhead <= readAheadBytes + pods.length * 4096,

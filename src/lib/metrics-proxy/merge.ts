@@ -28,9 +28,7 @@
  * paused is not at fault: it gets a tenth of the timeout more to finish. A pod cut off keeps the
  * lines already written; its `up` 0 says it is incomplete.
  */
-import {StringDecoder} from 'node:string_decoder'
-
-import {MergedFamilies, PodExposition, UP_HELP, upLine, type FamilyLine, type PodLabels} from './exposition.js'
+import {ByteOutput, LineKind, MergedFamilies, PodExposition, UP_HELP, upLine, type PodLabels} from './exposition.js'
 
 /** Where a pod's answer goes: the transport calls these (answered before any data). */
 export interface PodSink {
@@ -50,7 +48,8 @@ export interface PodControl {
 
 /** The client's side: a Writable such as the HTTP response. */
 export interface MergeOutput {
-  write(chunk: string): boolean
+  /** `done` is called once the chunk is written out (and its buffer may be used again). */
+  write(chunk: Buffer, done: () => void): boolean
   end(): void
   once(event: 'drain' | 'close', listener: () => void): unknown
   readonly destroyed: boolean
@@ -83,10 +82,11 @@ export interface MergeResult<T> {
 }
 
 export const READ_AHEAD_BYTES = 16 * 1024 * 1024
-/** Output is gathered into writes of about this many characters. */
-const FLUSH_CHARS = 64 * 1024
-/** Characters written before the merge lets other work (pods' data, timers) run. */
-const SLICE_CHARS = 1024 * 1024
+const EMPTY = Buffer.alloc(0)
+/** Output is gathered into writes of about this many bytes. */
+const FLUSH_BYTES = 64 * 1024
+/** Bytes written before the merge lets other work (pods' data, timers) run. */
+const SLICE_BYTES = 1024 * 1024
 
 type PodState = 'queued' | 'asked' | 'reading' | 'ended' | 'failed' | 'done'
 
@@ -95,16 +95,18 @@ interface Pod<T> {
   exposition: PodExposition
   state: PodState
   control?: PodControl
-  decoder: StringDecoder
-  /** Received, not yet decoded. */
+  /** Received, not yet in `buf`. */
   chunks: Buffer[]
   bytes: number
-  /** Decoded, not yet read from `pos` on. */
-  text: string
+  /** What is being read, from `pos` on; the current line is buf[lineStart, lineEnd). */
+  buf: Buffer
   pos: number
-  decoderEnded: boolean
-  /** The line it is parked at: its family is not the open one. */
-  held?: FamilyLine
+  lineStart: number
+  lineEnd: number
+  /** The family of the line it is parked at (the current line): not the open one. */
+  held?: string
+  /** That line is a HELP or TYPE. */
+  heldHeader: boolean
   runnable: boolean
   pausedByMerge: boolean
 }
@@ -117,12 +119,13 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
     target,
     exposition: new PodExposition(target),
     state: 'queued',
-    decoder: new StringDecoder('utf8'),
     chunks: [],
     bytes: 0,
-    text: '',
+    buf: EMPTY,
     pos: 0,
-    decoderEnded: false,
+    lineStart: 0,
+    lineEnd: 0,
+    heldHeader: false,
     runnable: false,
     pausedByMerge: false,
   }))
@@ -144,7 +147,6 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
   let finished = false
   let pumping = false
   let scheduled = false
-  let pending = ''
 
   return new Promise<MergeResult<T>>((resolve) => {
     const timers: NodeJS.Timeout[] = []
@@ -164,15 +166,9 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
     }
     o.out.once('close', settle)
 
-    const write = (text: string): void => {
-      pending += text
-      if (pending.length >= FLUSH_CHARS) flush()
-    }
-    const flush = (): void => {
-      if (pending === '' || o.out.destroyed) return
-      const ok = o.out.write(pending)
-      pending = ''
-      if (!ok && !blocked) {
+    const output = new ByteOutput(FLUSH_BYTES, (piece, done) => {
+      if (o.out.destroyed) return
+      if (!o.out.write(piece, done) && !blocked) {
         blocked = true
         o.out.once('drain', () => {
           blocked = false
@@ -180,7 +176,7 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
           schedule()
         })
       }
-    }
+    })
 
     const pause = (p: Pod<T>): void => {
       if (p.pausedByMerge || p.state !== 'reading') return
@@ -197,14 +193,14 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
       queuedBytes -= p.bytes
       p.chunks = []
       p.bytes = 0
-      p.text = ''
+      p.buf = EMPTY
       p.pos = 0
     }
     const unpark = (p: Pod<T>): void => {
       if (!p.held) return
-      const set = parked.get(p.held.family)
+      const set = parked.get(p.held)
       set?.delete(p)
-      if (set?.size === 0) parked.delete(p.held.family)
+      if (set?.size === 0) parked.delete(p.held)
       p.held = undefined
     }
     /** Ends a pod that failed or was cut off: what it sent and the merge did not write is discarded. */
@@ -267,80 +263,77 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
       schedule()
     }
 
-    /** The next whole line the pod sent, or undefined until more arrives (or, ended, when none is left). */
-    const nextLine = (p: Pod<T>): string | undefined => {
+    /** Makes the pod's next whole line its current one; false until more arrives (or, ended, when none is left). */
+    const nextLine = (p: Pod<T>): boolean => {
       for (;;) {
-        const nl = p.text.indexOf('\n', p.pos)
+        const nl = p.buf.indexOf(0x0a, p.pos)
         if (nl >= 0) {
-          const line = p.text.slice(p.pos, nl)
+          p.lineStart = p.pos
+          p.lineEnd = nl
           p.pos = nl + 1
-          return line
+          return true
         }
         const chunk = p.chunks.shift()
         if (chunk) {
           p.bytes -= chunk.length
           queuedBytes -= chunk.length
-          p.text = p.text.slice(p.pos) + p.decoder.write(chunk)
+          // A line cut between two chunks: only its part is copied.
+          p.buf = p.pos < p.buf.length ? Buffer.concat([p.buf.subarray(p.pos), chunk]) : chunk
           p.pos = 0
           if (queuedBytes <= readAhead && !blocked) resume(p)
           continue
         }
-        // The open family needs what it has not sent yet, read-ahead or not.
-        if (p.state !== 'ended') return void resume(p)
-        if (!p.decoderEnded) {
-          p.decoderEnded = true
-          p.text = p.text.slice(p.pos) + p.decoder.end()
-          p.pos = 0
-          continue
+        if (p.state !== 'ended') {
+          // The open family needs what it has not sent yet, read-ahead or not.
+          resume(p)
+          return false
         }
-        if (p.pos >= p.text.length) return undefined
-        const line = p.text.slice(p.pos)
-        p.text = ''
-        p.pos = 0
-        return line
+        if (p.pos >= p.buf.length) return false
+        p.lineStart = p.pos
+        p.lineEnd = p.buf.length
+        p.pos = p.buf.length
+        return true
       }
     }
 
     /** Writes the pod's lines of the open family until it parks, runs out of lines or the client blocks. */
-    const run = (p: Pod<T>, budget: {chars: number}): void => {
-      while (!blocked && budget.chars > 0) {
-        let entry = p.held
-        if (entry) unpark(p)
-        else {
-          const line = nextLine(p)
-          if (line === undefined) {
+    const run = (p: Pod<T>, until: number): void => {
+      const exposition = p.exposition
+      while (!blocked && output.total < until) {
+        if (p.held !== undefined) {
+          unpark(p)
+          exposition.read(p.buf, p.lineStart, p.lineEnd)
+        } else {
+          if (!nextLine(p)) {
             p.runnable = false
             runnable.delete(p)
             if (p.state === 'ended') p.state = 'done'
             return
           }
-          entry = p.exposition.read(line)
-          if (!entry) continue
+          if (exposition.read(p.buf, p.lineStart, p.lineEnd) === LineKind.None) continue
         }
-        if (open === undefined) openFamily(entry.family)
-        if (entry.family !== open) {
-          park(p, entry)
+        if (open === undefined) openFamily(exposition.family)
+        if (exposition.family !== open) {
+          park(p, exposition.family, exposition.kind !== LineKind.Sample)
           return
         }
-        const text = families.take(p.exposition, entry)
-        if (text !== undefined) {
-          write(text)
-          budget.chars -= text.length
-        }
+        families.take(exposition, output)
+        if (output.pos >= FLUSH_BYTES) output.flush()
       }
     }
 
-    const park = (p: Pod<T>, entry: FamilyLine): void => {
-      p.held = entry
+    const park = (p: Pod<T>, family: string, header: boolean): void => {
+      p.held = family
+      p.heldHeader = header
       p.runnable = false
       runnable.delete(p)
-      let set = parked.get(entry.family)
+      let set = parked.get(family)
       if (!set) {
         set = new Set()
-        parked.set(entry.family, set)
+        parked.set(family, set)
       }
       set.add(p)
-      if (!met.has(entry.family)) met.set(entry.family, met.size)
+      if (!met.has(family)) met.set(family, met.size)
     }
 
     const openFamily = (name: string): void => {
@@ -365,7 +358,7 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
       if (best === undefined) return false
       openFamily(best)
       // Pods at its HELP or TYPE first, so the family's header comes before any sample.
-      const waiting = [...parked.get(best)!].sort((a, b) => Number(a.held?.kind === 'sample') - Number(b.held?.kind === 'sample'))
+      const waiting = [...parked.get(best)!].sort((a, b) => Number(b.heldHeader) - Number(a.heldHeader))
       for (const p of waiting) {
         p.runnable = true
         runnable.add(p)
@@ -385,12 +378,12 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
       if (pumping || finished) return
       pumping = true
       try {
-        const budget = {chars: SLICE_CHARS}
+        const until = output.total + SLICE_BYTES
         while (!blocked && !finished) {
           const p = runnable.values().next().value as Pod<T> | undefined
           if (p) {
-            run(p, budget)
-            if (budget.chars <= 0) {
+            run(p, until)
+            if (output.total >= until) {
               schedule()
               break
             }
@@ -399,14 +392,14 @@ export function mergePods<T extends PodLabels>(o: MergeOptions<T>): Promise<Merg
           if (!closable()) break
           if (advance()) continue
           // Every pod is done or failed and nothing waits: the answer ends with up.
-          write(UP_HELP)
-          for (const q of pods) write(upLine(q.target, q.state === 'done' ? 1 : 0))
-          flush()
+          output.string(UP_HELP)
+          for (const q of pods) output.string(upLine(q.target, q.state === 'done' ? 1 : 0))
+          output.flush()
           o.out.end()
           settle()
           return
         }
-        flush()
+        output.flush()
       } finally {
         pumping = false
       }
