@@ -1,21 +1,27 @@
 #!/usr/bin/env node
 // roster's entry point. It runs dist/roster.cjs, the whole CLI as one CommonJS file (see
 // scripts/bundle.mjs), compiled through a V8 code cache: a later call skips parsing and compiling
-// it, and the functions the first call ran come compiled. Node has no such cache of its own for
-// this before 22.1 (module.enableCompileCache), and even there one file with one cache beats
-// dozens of ES modules to resolve, link and look up.
+// it, and the functions the first call ran come compiled.
+//
+// Why not Node's own compile cache (module.enableCompileCache) for the bundle: Node writes a
+// file's cache as V8 compiled it, before it ran, so it holds the top level and none of the
+// functions a call compiles while it runs (V8 compiles a function on its first call); every call
+// would compile those again. This cache is written when the call ends (script.createCachedData),
+// with all of them. docs/benchmarks.md has the two measured side by side. Node's cache is still
+// enabled, in the same directory, for what the bundle leaves in node_modules (the server's
+// framework, keytar's JavaScript).
 //
 // The cache lives in the user's cache directory ($XDG_CACHE_HOME/roster, else ~/.cache/roster),
 // never in the installation. Its file is named after roster's version, the bundle's hash (written
 // into the bundle's first line at build time), the bundle's size and time, Node's version and the
 // CPU: a new build or another Node uses a file of its own, and V8 rejects a cache that does not fit
 // the code or the V8 in hand anyway (then it is written again). A directory that cannot be created
-// or written means no cache, silently. The file is written whole (a temporary file renamed, so two
-// calls at once never see half a file), readable by its owner only. NODE_DISABLE_COMPILE_CACHE=1
-// turns it off, as it turns off Node's.
+// or written (a read-only root file system, no HOME) means no cache, silently. The file is written
+// whole (a temporary file renamed, so two calls at once never see half a file), readable by its
+// owner only. NODE_DISABLE_COMPILE_CACHE=1 turns it off, as it turns off Node's.
 //
-// This file is CommonJS (bin/package.json says so): an ES module entry costs Node 20 ~6 ms of
-// ES module loader set-up before its first line, Node 22 ~3 ms.
+// This file is CommonJS (bin/package.json says so): an ES module entry costs Node its ES module
+// loader's set-up before the first line runs.
 /* global require, __dirname, Buffer */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS file (bin/package.json) */
 const Module = require('node:module')
@@ -27,11 +33,9 @@ const path = require('node:path')
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
 
 const cacheDir = process.env.NODE_DISABLE_COMPILE_CACHE ? undefined : writableCacheDir()
-// Node >= 22.1 caches what it compiles from node_modules too (etcd3, the server's framework):
-// NODE_COMPILE_CACHE (a directory) is Node's own override, set before this runs.
-if (cacheDir && typeof Module.enableCompileCache === 'function' && !process.env.NODE_COMPILE_CACHE) {
-  Module.enableCompileCache(cacheDir)
-}
+// Node's own cache for the modules loaded from node_modules (from Node 22.1); NODE_COMPILE_CACHE
+// (a directory) is Node's override, and is then in effect already.
+if (cacheDir && !process.env.NODE_COMPILE_CACHE) Module.enableCompileCache?.(cacheDir)
 
 const root = path.join(__dirname, '..')
 // oclif finds the rest (package.json, the manifest) from the root directory.
@@ -56,7 +60,7 @@ function runBundle(file) {
     filename: file,
     cachedData,
     // the bundle's import() of a module outside it (a plugin oclif did not find in it)
-    importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   })
   const bundle = {exports: {}}
   // Written when the call ends, so that it holds the functions this call compiled as it ran: when

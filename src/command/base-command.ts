@@ -82,7 +82,10 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     await super.init()
     this.stopWatchingCalls = await watchRemoteCalls({quiet: this.jsonEnabled()})
     const ctor = this.ctor as typeof RosterCommand
-    const explicitConfig = argvValue(this.argv, 'config') ?? process.env.ROSTER_CONFIG
+    const typedConfig = argvValue(this.argv, 'config')
+    const explicitConfig = typedConfig ?? process.env.ROSTER_CONFIG
+    // Read before the flags are parsed: an error about the file names --config or ROSTER_CONFIG as typed.
+    if (explicitConfig) this.valueSources.set('config', typedConfig === undefined ? 'env ROSTER_CONFIG' : 'flag')
     const {loadConfig} = await import('../lib/config/load-config.js')
     this.loadedConfig = await loadConfig({explicitPath: explicitConfig || undefined})
     const {checkConfigKeys} = await import('../lib/config/layers.js')

@@ -4,6 +4,7 @@ import {Flags} from '@oclif/core'
 import {OIDC_CLOCK_SKEW_S, OIDC_MAX_CLOCK_SKEW_S, type OidcOptions} from '../lib/auth/oidc-verifier.js'
 import {parseDuration} from '../lib/config/duration.js'
 import {InvalidInputError, setting} from '../lib/errors.js'
+import {readPemFile} from '../lib/fs/input-file.js'
 
 export const oidcServeFlags = {
   'oidc-issuer': Flags.string({
@@ -23,6 +24,10 @@ export const oidcServeFlags = {
     delimiter: ',',
     helpGroup: 'OIDC',
   }),
+  'oidc-ca': Flags.string({
+    description: 'CA certificate file (PEM) to trust for the OpenID Provider, when its certificate is not signed by a public CA.',
+    helpGroup: 'OIDC',
+  }),
   'oidc-clock-skew': Flags.string({
     description: `How far the provider's clock may be from this host's when checking a token's expiry and not-before (0 to ${OIDC_MAX_CLOCK_SKEW_S / 60}m).`,
     default: `${OIDC_CLOCK_SKEW_S}s`,
@@ -38,9 +43,11 @@ export function oidcOptionsOf(flags: {
   'oidc-roles-claim'?: string
   'oidc-admin-roles'?: string[]
   'oidc-clock-skew'?: string
+  'oidc-ca'?: string
 }): OidcOptions | undefined {
   if (!flags['oidc-issuer']) {
-    if (flags['oidc-client-id']) throw InvalidInputError.forField('oidc-issuer', '', `is required with ${setting('oidc-client-id')}`)
+    for (const other of ['oidc-client-id', 'oidc-ca'] as const)
+      if (flags[other]) throw InvalidInputError.forField('oidc-issuer', '', `is required with ${setting(other)}`)
     return undefined
   }
   if (!flags['oidc-client-id']) throw InvalidInputError.forField('oidc-client-id', '', `is required with ${setting('oidc-issuer')}`)
@@ -51,6 +58,7 @@ export function oidcOptionsOf(flags: {
     rolesClaim: flags['oidc-roles-claim'],
     adminRoles: flags['oidc-admin-roles'],
     clockSkewS: clockSkewOf(flags['oidc-clock-skew']),
+    ...(flags['oidc-ca'] ? {ca: readPemFile(flags['oidc-ca'], {field: 'oidc-ca'})} : {}),
   }
 }
 

@@ -27,6 +27,10 @@ The login is kept per registry in the OS keychain (a Secret Service), else in $X
   static override flags = {
     registry: loginRegistryFlag,
     'registry-ca': registryFlags['registry-ca'],
+    'oidc-ca': Flags.string({
+      description:
+        'CA certificate file (PEM) to trust for the identity provider, when its certificate is not signed by a public CA; kept with the login for its refreshes.',
+    }),
     device: Flags.boolean({description: 'Use the device flow: print a URL and a code to enter on any device.'}),
     'no-browser': Flags.boolean({description: 'Print the sign-in URL without opening a browser.'}),
     username: Flags.string({description: 'Sign in with a user name and password (the password grant).'}),
@@ -54,6 +58,7 @@ The login is kept per registry in the OS keychain (a Secret Service), else in $X
     const result = await login({
       registry,
       registryCa: this.flags['registry-ca'],
+      oidcCa: this.flags['oidc-ca'],
       timeoutMs: this.timeoutMs,
       flow,
       openBrowser: !this.flags['no-browser'],
@@ -63,6 +68,7 @@ The login is kept per registry in the OS keychain (a Secret Service), else in $X
     })
     const who = result.name && result.name !== result.subject ? `${result.name} (${result.subject})` : result.subject
     this.log(`Logged in to ${result.registry} as ${who}${result.roles.length ? `, roles ${result.roles.join(', ')}` : ''}.`)
+    if (result.replaced?.revoked) this.log('The previous login for this registry is replaced; its refresh token is revoked.')
     return result
   }
 }

@@ -24,6 +24,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {isolatedEnv, runBinAs, runCli, type CliResult} from '../support/cli.js'
+import {needsRoot} from '../support/needs.js'
 
 const ZONE = 'example.com'
 const ZONE_TEXT = `$TTL 3600
@@ -42,7 +43,6 @@ const OWNER = 65534
 const GROUP = 4343
 const OTHER_GROUP = 5555
 
-const isRoot = process.getuid?.() === 0
 let dir: string
 
 before(() => {
@@ -96,7 +96,7 @@ function runAsServiceAccount(cliArgs: string[]): Promise<CliResult> {
   return runBinAs({uid: OWNER, gid: GROUP, groups: [GROUP]}, cliArgs, {env, cwd: home})
 }
 
-describe('dns sync --provider zonefile keeps the zone file owner, group and mode', {skip: isRoot ? false : 'needs root to chown'}, () => {
+describe('dns sync --provider zonefile keeps the zone file owner, group and mode', {skip: needsRoot('to chown')}, () => {
   it('as root: owner, group and mode of the replaced file are the original ones; no temporary file is left', async () => {
     const {zoneFile, recordsFile, sub} = setup('root', {uid: OWNER, gid: GROUP, mode: 0o640})
     const r = await runCli(args(zoneFile, recordsFile))

@@ -15,6 +15,7 @@ import {after, before, describe, it} from 'node:test'
 import {makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
 import {freePort} from '../support/free-port.js'
 import {isolatedEnv, ROOT, runBin, runCli} from '../support/cli.js'
+import {observeBin} from '../support/observe-bin.js'
 
 const ROOT_PASSWORD = 'root-Secret-7f3a'
 const READER_PASSWORD = 'reader-Secret-91c2'
@@ -90,10 +91,19 @@ describe('the built CLI on etcd with TLS client certificates and authentication'
     )
   })
 
-  it('bin/run.js, as a process, does the same (what systemd hooks run)', async () => {
+  it('bin/run.js, as a process, does the same (what systemd hooks run), without proto-loader or rpc.proto', async () => {
     const env = isolatedEnv({ROSTER_ETCD_USERNAME: 'root', ROSTER_ETCD_PASSWORD: ROOT_PASSWORD})
-    const register = await runBin(['service', 'register', 'web', '-e', 'http://127.0.0.1:8080/metrics', ...tlsFlags], {env})
+    const register = await observeBin(['service', 'register', 'web', '-e', 'http://127.0.0.1:8080/metrics', ...tlsFlags], {env})
     assert.equal(register.code, 0, register.stderr)
+    // The package definition prepared at build time stands for etcd3's loadSync(rpc.proto).
+    assert.deepEqual(
+      [...register.syncReads, ...register.asyncFs].filter((f) => f.endsWith('.proto')),
+      [],
+    )
+    assert.deepEqual(
+      register.resolved.filter((r) => /etcd3|@grpc|protobufjs/.test(r)),
+      [],
+    )
     const list = await runBin(['service', 'list', '-o', 'json', ...tlsFlags], {env})
     assert.equal(list.code, 0, list.stderr)
     assert.deepEqual((JSON.parse(list.stdout) as {name: string}[]).map((s) => s.name).sort(), ['node', 'web'])

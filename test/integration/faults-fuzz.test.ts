@@ -6,10 +6,9 @@
  * ("    at " lines); a failing command says so in one line; and a refused command leaves the
  * registry unchanged (every key, value and revision).
  *
- * Seeded and bounded: ROSTER_FUZZ_SEED replays a run (the seed is printed first, and fast-check
- * prints the seed and path of any counterexample); ROSTER_FUZZ_RUNS scenarios (default 1000, some
- * 12 s: the whole of `npm test` has two minutes), or as many as fit in ROSTER_FUZZ_SECONDS when
- * that is set (`npm run fuzz`: ten minutes). Commands run in-process (runCli). Nothing leaves loopback: registries, clusters
+ * Seeded and bounded (test/support/fuzz-settings.ts): ROSTER_FUZZ_SEED replays a run;
+ * ROSTER_FUZZ_RUNS scenarios (default 1000, some 12 s: the whole of `npm test` has two minutes),
+ * or as many as fit in ROSTER_FUZZ_SECONDS when that is set (`npm run fuzz`: ten minutes). Commands run in-process (runCli). Nothing leaves loopback: registries, clusters
  * and endpoints are local files or closed loopback ports; commands that never end (serve,
  * --watch, --serve) and those that resolve host names (prune) or reach the keychain are left out.
  */
@@ -24,14 +23,10 @@ import fc from 'fast-check'
 
 import {ROOT, isolatedEnv, runCli, type CliResult} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
+import {assertNoCounterexample, fuzzSettings} from '../support/fuzz-settings.js'
 
-// CI explores a fixed sequence (the same runs every time, so a red CI is a regression, not a new
-// draw); elsewhere every run draws a new seed. Either way the seed is printed for replay.
-const CI_SEED = 20261129
-const SEED = process.env.ROSTER_FUZZ_SEED ? Number(process.env.ROSTER_FUZZ_SEED) : process.env.CI ? CI_SEED : Date.now() % 2 ** 31
-const SECONDS = process.env.ROSTER_FUZZ_SECONDS ? Number(process.env.ROSTER_FUZZ_SECONDS) : undefined
-const RUNS = SECONDS === undefined ? Number(process.env.ROSTER_FUZZ_RUNS ?? 1000) : 1_000_000_000
-const BOUND = SECONDS === undefined ? `${RUNS} runs` : `${SECONDS} s`
+// Seed and bounds: test/support/fuzz-settings.ts (the seed is printed for replay).
+const FUZZ = fuzzSettings(1000)
 const DOCUMENTED = new Set([0, 2, 3, 4, 5, 6, 7, 8, 9])
 
 /**
@@ -360,11 +355,11 @@ before(async () => {
 })
 
 it(
-  `the CLI keeps its contract under fuzzed argv, env, config, import and record files (seed ${SEED}, ${BOUND})`,
+  `the CLI keeps its contract under fuzzed argv, env, config, import and record files (seed ${FUZZ.seed}, ${FUZZ.bound})`,
   // A run takes well under a second; the timeout is for a run that never ends.
-  {timeout: ((SECONDS ?? RUNS) + 120) * 1000},
+  {timeout: FUZZ.timeoutMs},
   async (t) => {
-    t.diagnostic(`faults-fuzz: seed ${SEED} (replay: ROSTER_FUZZ_SEED=${SEED}), ${BOUND}`)
+    t.diagnostic(`faults-fuzz: seed ${FUZZ.seed} (replay: ROSTER_FUZZ_SEED=${FUZZ.seed}), ${FUZZ.bound}`)
     let runs = 0
     const codes = new Map<number, number>()
     const out = await fc.check(
@@ -391,20 +386,9 @@ it(
         codes.set(r.code, (codes.get(r.code) ?? 0) + 1)
         checkContract(s, argv, r, before)
       }),
-      {
-        seed: SEED,
-        numRuns: RUNS,
-        ...(SECONDS === undefined ? {} : {interruptAfterTimeLimit: SECONDS * 1000}),
-        markInterruptAsFailure: false,
-        endOnFailure: true,
-        // ROSTER_FUZZ_PATH (with ROSTER_FUZZ_SEED) replays one counterexample only.
-        ...(process.env.ROSTER_FUZZ_PATH ? {path: process.env.ROSTER_FUZZ_PATH} : {}),
-      },
+      FUZZ.parameters as fc.Parameters<[Scenario]>,
     )
-    if (out.failed) {
-      const error = out.errorInstance instanceof Error ? out.errorInstance.message : String(out.errorInstance)
-      assert.fail(`contract broken (replay: ROSTER_FUZZ_SEED=${SEED} ROSTER_FUZZ_PATH=${out.counterexamplePath}): ${error}`)
-    }
+    assertNoCounterexample(out, FUZZ, 'contract broken')
     t.diagnostic(`faults-fuzz: ${runs} runs, exit codes ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => a[0] - b[0])))}`)
   },
 )

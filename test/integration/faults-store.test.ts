@@ -27,8 +27,8 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {NOBODY, isolatedEnv, runBinAs, runCli, type CliResult} from '../support/cli.js'
+import {needsRoot} from '../support/needs.js'
 
-const isRoot = process.getuid?.() === 0
 let dir: string
 /** A registry file with 200 services, checkpointed (no -wal beside it). */
 let seed: string
@@ -137,7 +137,7 @@ describe('a registry that does not exist yet', () => {
   })
 })
 
-describe('files and directories the user may not read or write', {skip: isRoot ? false : 'needs root to run the CLI as nobody'}, () => {
+describe('files and directories the user may not read or write', {skip: needsRoot('to run the CLI as nobody')}, () => {
   let home: string
   before(() => {
     home = caseDir('home-nobody')

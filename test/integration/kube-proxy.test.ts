@@ -5,7 +5,7 @@
  * reference for what goes over the wire.
  */
 import assert from 'node:assert/strict'
-import {execFile, spawnSync} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -19,6 +19,7 @@ import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {startKubeHttpProxy, type KubeHttpProxy} from '../support/kube-http-proxy.js'
 import {makeNode} from '../support/kube-objects.js'
+import {needsTool} from '../support/needs.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -33,8 +34,6 @@ const nodes = () => [
   makeNode({name: 'b', roles: ['worker'], ready: 'False'}),
   makeNode({name: 'c', roles: ['worker']}),
 ]
-
-const hasKubectl = spawnSync('kubectl', ['version', '--client'], {stdio: 'ignore'}).status === 0
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), 'roster-kube-proxy-'))
@@ -142,39 +141,43 @@ describe('proxy-url', () => {
     }
   })
 
-  it('what goes through the proxy matches kubectl through the same proxy', {skip: !hasKubectl && 'kubectl not installed'}, async () => {
-    // kubectl runs asynchronously: the proxy and the servers live in this process.
-    const run = async (kubeconfig: string) => {
+  it(
+    'what goes through the proxy matches kubectl through the same proxy',
+    {skip: needsTool(['kubectl', 'version', '--client'], 'kubectl is on these machines')},
+    async () => {
+      // kubectl runs asynchronously: the proxy and the servers live in this process.
+      const run = async (kubeconfig: string) => {
+        proxy.requests.length = 0
+        await execFileAsync(
+          'kubectl',
+          ['--kubeconfig', kubeconfig, '--cache-dir', join(home, 'cache'), '--request-timeout=20s', 'get', 'nodes'],
+          {
+            env: {PATH: process.env.PATH, HOME: home},
+          },
+        )
+        return proxy.requests.map((x) => ({...x}))
+      }
+      const tlsKubeconfig = tls.kubeconfigPath({proxyUrl: proxy.url})
+      const kubectlTls = await run(tlsKubeconfig)
+      assert.ok(kubectlTls.length > 0 && kubectlTls.every((r) => r.method === 'CONNECT' && r.target === `127.0.0.1:${tls.port}`))
       proxy.requests.length = 0
-      await execFileAsync(
-        'kubectl',
-        ['--kubeconfig', kubeconfig, '--cache-dir', join(home, 'cache'), '--request-timeout=20s', 'get', 'nodes'],
-        {
-          env: {PATH: process.env.PATH, HOME: home},
-        },
-      )
-      return proxy.requests.map((x) => ({...x}))
-    }
-    const tlsKubeconfig = tls.kubeconfigPath({proxyUrl: proxy.url})
-    const kubectlTls = await run(tlsKubeconfig)
-    assert.ok(kubectlTls.length > 0 && kubectlTls.every((r) => r.method === 'CONNECT' && r.target === `127.0.0.1:${tls.port}`))
-    proxy.requests.length = 0
-    await names(tlsKubeconfig)
-    assert.ok(proxy.requests.every((r) => r.method === 'CONNECT' && r.target === `127.0.0.1:${tls.port}`))
+      await names(tlsKubeconfig)
+      assert.ok(proxy.requests.every((r) => r.method === 'CONNECT' && r.target === `127.0.0.1:${tls.port}`))
 
-    const plainKubeconfig = plain.kubeconfigPath({proxyUrl: proxy.url, token: 'admin-token'})
-    const kubectlPlain = await run(plainKubeconfig)
-    const list = kubectlPlain.find((r) => r.target.includes('/api/v1/nodes'))
-    assert.ok(list, JSON.stringify(kubectlPlain.map((r) => r.target)))
-    assert.match(list.target, new RegExp(`^http://127\\.0\\.0\\.1:${plain.port}/api/v1/nodes`))
-    assert.equal(list.headers.host, `127.0.0.1:${plain.port}`)
-    assert.equal(list.headers.authorization, undefined)
-    proxy.requests.length = 0
-    await names(plainKubeconfig)
-    const ours = proxy.requests.find((r) => r.target.includes('/api/v1/nodes'))
-    assert.ok(ours)
-    assert.match(ours.target, new RegExp(`^http://127\\.0\\.0\\.1:${plain.port}/api/v1/nodes`))
-    assert.equal(ours.headers.host, list.headers.host)
-    assert.equal(ours.headers.authorization, list.headers.authorization)
-  })
+      const plainKubeconfig = plain.kubeconfigPath({proxyUrl: proxy.url, token: 'admin-token'})
+      const kubectlPlain = await run(plainKubeconfig)
+      const list = kubectlPlain.find((r) => r.target.includes('/api/v1/nodes'))
+      assert.ok(list, JSON.stringify(kubectlPlain.map((r) => r.target)))
+      assert.match(list.target, new RegExp(`^http://127\\.0\\.0\\.1:${plain.port}/api/v1/nodes`))
+      assert.equal(list.headers.host, `127.0.0.1:${plain.port}`)
+      assert.equal(list.headers.authorization, undefined)
+      proxy.requests.length = 0
+      await names(plainKubeconfig)
+      const ours = proxy.requests.find((r) => r.target.includes('/api/v1/nodes'))
+      assert.ok(ours)
+      assert.match(ours.target, new RegExp(`^http://127\\.0\\.0\\.1:${plain.port}/api/v1/nodes`))
+      assert.equal(ours.headers.host, list.headers.host)
+      assert.equal(ours.headers.authorization, list.headers.authorization)
+    },
+  )
 })

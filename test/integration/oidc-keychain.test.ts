@@ -94,7 +94,7 @@ describe('roster login with the keychain (gnome-keyring + keytar)', () => {
     assert.equal(code('logout'), 0, out)
     assert.match(out, /refresh token is revoked/)
     assert.equal(code('after'), 4)
-    assert.match(result.stderr, /roster: not logged in to http:\/\/127\.0\.0\.1:\d+/)
+    assert.match(result.stderr, /roster: not signed in to http:\/\/127\.0\.0\.1:\d+/)
   })
 
   it('a D-Bus session without a Secret Service that answers: the 0600 file, one warning', async () => {

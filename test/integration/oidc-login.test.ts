@@ -19,6 +19,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
+import {makeTlsFiles} from '../support/etcd-server.js'
 import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, playBrowser, startOidcProvider} from '../support/oidc-provider.js'
 import {type ServeProcess, eventually, http, startServe} from '../support/serve-server.js'
 
@@ -147,7 +148,10 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.equal(await provider.refreshWorks(current), false, 'the provider no longer accepts the refresh token')
     const after = await roster(['auth', 'status'], env)
     assert.equal(after.code, 4)
-    assert.match(after.stderr, /^roster: not logged in to http:\/\/127\.0\.0\.1:\d+; run: roster login --registry /)
+    assert.match(
+      after.stderr,
+      /^roster: not signed in to http:\/\/127\.0\.0\.1:\d+; run roster login --registry \S+, or give remote commands --token \(or ROSTER_TOKEN\)$/m,
+    )
     assert.equal(after.stderr.trimEnd().split('\n').length, 1, after.stderr)
     const denied = await roster(['server', 'list'], env)
     assert.equal(denied.code, 4, denied.stderr)
@@ -260,7 +264,10 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.equal(failed.stderr.trim().split('\n').length, 1, failed.stderr)
     assert.match(
       failed.stderr,
-      new RegExp(`has expired and could not be refreshed .*; run: roster login --registry ${serve.url.replace(/\./g, '\\.')}$`, 'm'),
+      new RegExp(
+        `^roster: not signed in: your login at .* has expired and could not be refreshed .*; run roster login --registry ${serve.url.replace(/\./g, '\\.')}, or pass --token \\(or ROSTER_TOKEN\\)$`,
+        'm',
+      ),
     )
   })
 
@@ -282,6 +289,41 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     } finally {
       process.env.XDG_CONFIG_HOME = saved
     }
+  })
+
+  it('a new login revokes the refresh token of the login it replaces, at the provider', async () => {
+    const env = isolatedEnv()
+    assert.equal((await passwordLogin('alice', env)).code, 0)
+    const first = storedLogin(env).refreshToken!
+    assert.equal(await provider.refreshTokenActive(first), true, 'the control: the first login is live at the provider')
+    const again = await passwordLogin('bob', env)
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /^The previous login for this registry is replaced; its refresh token is revoked\.$/m)
+    assert.equal(again.stderr.includes('warning: the refresh token of the previous login'), false, again.stderr)
+    const second = storedLogin(env).refreshToken!
+    assert.notEqual(second, first)
+    assert.equal(await provider.refreshTokenActive(first), false, 'the provider no longer holds the replaced refresh token')
+    assert.equal(await provider.refreshWorks(first), false, 'and refuses it')
+    assert.equal(await provider.refreshTokenActive(second), true, 'the new one is live')
+    const read = await roster(['server', 'list'], env)
+    assert.equal(read.code, 0, read.stderr)
+  })
+
+  it('not signed in (no login, no token): one line naming roster login, --token and ROSTER_TOKEN', async () => {
+    const env = isolatedEnv()
+    for (const args of [
+      ['server', 'list'],
+      ['token', 'list'],
+      ['service', 'register', 'web', '-e', 'http://127.0.0.1:9100/metrics'],
+    ]) {
+      const r = await roster(args, env)
+      assert.equal(r.code, 4, r.stderr)
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+      for (const name of ['roster login', '--token', 'ROSTER_TOKEN']) assert.ok(r.stderr.includes(name), `${args.join(' ')}: ${r.stderr}`)
+    }
+    const status = await roster(['auth', 'status'], env)
+    assert.equal(status.code, 4)
+    for (const name of ['roster login', '--token', 'ROSTER_TOKEN']) assert.ok(status.stderr.includes(name), status.stderr)
   })
 
   it('--token, ROSTER_TOKEN and config token: come before the stored login', async () => {
@@ -402,5 +444,96 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     it('never logs a token', () => {
       assert.doesNotMatch(serve.stderr(), /eyJ[\w-]{10,}/)
     })
+  })
+})
+
+describe('an identity provider with a private CA (--oidc-ca for serve and for login)', () => {
+  let dir: string
+  let provider: OidcProviderServer
+  let serve: ServeProcess
+  let serveWithoutCa: ServeProcess
+  let ca: string
+
+  const oidcArgs = (issuer: string) => ['--oidc-issuer', issuer, '--oidc-client-id', CLIENT_ID, '--oidc-audience', AUDIENCE]
+  const login = (env: Record<string, string | undefined>, ...extra: string[]) =>
+    runCli(['login', '--registry', serve.url, '--username', 'alice', '--password-stdin', ...extra], {
+      env,
+      input: `${USERS.alice!.password}\n`,
+    })
+
+  before(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'roster-oidc-ca-'))
+    const tls = makeTlsFiles(dir)
+    ca = tls.caFile
+    // Access tokens live 2 s: the commands after a login refresh through the private CA too.
+    provider = await startOidcProvider({
+      accessTokenTtl: 2,
+      tls: {cert: readFileSync(tls.serverCertFile), key: readFileSync(tls.serverKeyFile), ca: readFileSync(ca)},
+    })
+    assert.match(provider.issuer, /^https:\/\//)
+    serve = await startServe({
+      registry: `sqlite:${path.join(dir, 'registry.db')}`,
+      args: [...oidcArgs(provider.issuer), '--oidc-ca', ca, '--oidc-admin-roles', ADMIN_ROLE, '--oidc-clock-skew', '4s'],
+    })
+    serveWithoutCa = await startServe({registry: `sqlite:${path.join(dir, 'other.db')}`, args: oidcArgs(provider.issuer)})
+  })
+  after(async () => {
+    await serve?.stop()
+    await serveWithoutCa?.stop()
+    await provider?.stop()
+    if (dir) rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('login without --oidc-ca: exit 2, one line naming --oidc-ca; nothing stored', async () => {
+    const env = isolatedEnv()
+    const r = await login(env)
+    assert.equal(r.code, 2, r.stderr)
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+    assert.match(
+      r.stderr,
+      /^roster: identity provider https:\/\/127\.0\.0\.1:\d+: TLS verification failed \(\w+\); trust its CA with --oidc-ca$/m,
+    )
+    assert.throws(() => statSync(path.join(env.XDG_CONFIG_HOME!, 'roster', 'credentials.json')))
+  })
+
+  it('login --oidc-ca: signed in; the login keeps the CA, so refreshes after expiry reach the provider; serve --oidc-ca verifies', async () => {
+    const env = isolatedEnv()
+    const r = await login(env, '--oidc-ca', ca)
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /as Alice Admin \(alice\)/)
+    const write = await runCli(['server', 'register', 'prom1', '--registry', serve.url], {env})
+    assert.equal(write.code, 0, write.stderr)
+    const stored = JSON.parse(readFileSync(path.join(env.XDG_CONFIG_HOME!, 'roster', 'credentials.json'), 'utf8')) as {
+      registries: Record<string, {login?: {accessToken: string}}>
+    }
+    const first = stored.registries[serve.url]!.login!.accessToken
+    // Past the expiry (serve refuses the first token), the next command refreshes through the CA.
+    await eventually(async () => (await http(`${serve.url}/v1/settings`, {token: first})).status === 401, 60_000, 'expiry')
+    const later = await runCli(['server', 'list', '-o', 'json', '--registry', serve.url], {env})
+    assert.equal(later.code, 0, later.stderr)
+    assert.match(later.stdout, /"name": "prom1"/)
+
+    // The same person's token at a serve that does not trust the provider's CA: 503, saying why, exit 3.
+    const direct = await http(`${serveWithoutCa.url}/v1/settings`, {token: first})
+    assert.equal(direct.status, 503, direct.text)
+    assert.match(direct.text, /TLS verification failed .*trust its CA with oidc-ca/)
+  })
+
+  it('serve refuses an --oidc-ca it cannot use, before listening (exit 2)', async () => {
+    const r = await runCli([
+      'serve',
+      '--registry',
+      `sqlite:${path.join(dir, 'x.db')}`,
+      '--listen',
+      '127.0.0.1:0',
+      ...oidcArgs(provider.issuer),
+      '--oidc-ca',
+      dir,
+    ])
+    assert.equal(r.code, 2, r.stderr)
+    assert.match(r.stderr, /^roster: --oidc-ca ".*": is a directory, not a file$/m)
+    const without = await runCli(['serve', '--registry', `sqlite:${path.join(dir, 'x.db')}`, '--listen', '127.0.0.1:0', '--oidc-ca', ca])
+    assert.equal(without.code, 2, without.stderr)
+    assert.match(without.stderr, /--oidc-issuer "": is required with --oidc-ca/)
   })
 })

@@ -12,6 +12,7 @@ import path from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
 
 import {BIN, type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {needsRoot} from '../support/needs.js'
 
 function ok(r: CliResult): CliResult {
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`)
@@ -115,25 +116,21 @@ describe('roster sd export', () => {
     ok(await cli('service', 'unregister', 'http://10.0.0.2:9100/metrics', '-n', 'team-a'))
   })
 
-  it(
-    'keeps the mode, owner and group of a file it replaces',
-    {skip: process.getuid?.() === 0 ? false : 'chown to another user needs root'},
-    async () => {
-      ok(await exportOnce())
-      const file = path.join(sd, 'team-a.json')
-      writeFileSync(file, '[]\n')
-      chmodSync(file, 0o640)
-      chownSync(file, 1234, 5678)
-      const oldIno = statSync(file).ino
-      assert.match(ok(await exportOnce()).stdout, /1 written \(team-a\.json\)/)
-      const s = statSync(file)
-      assert.notEqual(s.ino, oldIno, 'replaced by rename, not rewritten in place')
-      assert.equal(s.mode & 0o7777, 0o640)
-      assert.equal(s.uid, 1234)
-      assert.equal(s.gid, 5678)
-      assert.equal(read('team-a.json')[0]?.labels.job, 'node')
-    },
-  )
+  it('keeps the mode, owner and group of a file it replaces', {skip: needsRoot('to chown to another user')}, async () => {
+    ok(await exportOnce())
+    const file = path.join(sd, 'team-a.json')
+    writeFileSync(file, '[]\n')
+    chmodSync(file, 0o640)
+    chownSync(file, 1234, 5678)
+    const oldIno = statSync(file).ino
+    assert.match(ok(await exportOnce()).stdout, /1 written \(team-a\.json\)/)
+    const s = statSync(file)
+    assert.notEqual(s.ino, oldIno, 'replaced by rename, not rewritten in place')
+    assert.equal(s.mode & 0o7777, 0o640)
+    assert.equal(s.uid, 1234)
+    assert.equal(s.gid, 5678)
+    assert.equal(read('team-a.json')[0]?.labels.job, 'node')
+  })
 
   it('removes the files of gone and disabled namespaces, and never a file it did not write', async () => {
     ok(await cli('namespace', 'register', 'gone-soon'))
@@ -252,7 +249,11 @@ describe('roster sd export', () => {
       2,
       /^roster: --dir ".*no-such-dir": no such directory/,
     )
-    fails(await cli('sd', 'export', '--once', '--server', 'prom1', '--dir', path.join(dir, 'registry.db')), 2, /: not a directory$/)
+    fails(
+      await cli('sd', 'export', '--once', '--server', 'prom1', '--dir', path.join(dir, 'registry.db')),
+      2,
+      /: is a file, not a directory$/,
+    )
     fails(
       await cli('sd', 'export', '--server', 'prom1', '--dir', sd, '--interval', 'soon'),
       2,

@@ -137,6 +137,30 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     ok(await cli(admin, 'namespace', 'unregister', 'team-a', '--force'))
   })
 
+  it("runs a reader's pattern in linear time: (a+)+$ against a long name answers at once, and serve goes on answering", async () => {
+    // A backtracking engine takes 2^60 steps here, holding serve's one thread: the request (and
+    // the test) would never end.
+    const name = `${'a'.repeat(60)}-`
+    ok(await cli(admin, 'namespace', 'register', 'team-a'))
+    ok(await cli(admin, 'service', 'register', name, '-n', 'team-a', '-e', 'http://127.0.0.1:9100/metrics'))
+    const listed = await http(`${serve.url}/v1/services?namespace=team-a&name=${encodeURIComponent('(a+)+$')}`, {token: readToken})
+    assert.equal(listed.status, 200, listed.text)
+    assert.deepEqual((JSON.parse(listed.text) as {items: unknown[]}).items, [])
+    const prefixed = await http(`${serve.url}/v1/services?namespace=team-a&name=${encodeURIComponent('^(a+)+-$')}`, {token: readToken})
+    assert.deepEqual(
+      (JSON.parse(prefixed.text) as {items: {name: string}[]}).items.map((s) => s.name),
+      [name],
+    )
+    // Lookaround needs backtracking: refused as invalid, naming the field.
+    const lookahead = await http(`${serve.url}/v1/services?name=${encodeURIComponent('a(?=b)')}`, {token: readToken})
+    assert.equal(lookahead.status, 400)
+    assert.match(
+      (JSON.parse(lookahead.text) as {error: {message: string}}).error.message,
+      /^name "a\(\?=b\)": not a valid regular expression \(invalid or unsupported Perl syntax/,
+    )
+    ok(await cli(admin, 'namespace', 'unregister', 'team-a', '--force'))
+  })
+
   it('maps statuses to exit codes: 400→2, 401/403→4, 404→5, 409→6', async () => {
     fails(await cli(admin, 'service', 'register', 'x', '-e', 'ftp://db1/metrics'), 2, /endpoint "ftp:\/\/db1\/metrics": scheme "ftp"/)
     fails(await cli('not-a-jwt', 'service', 'list'), 4, /not authenticated: malformed token/)
@@ -226,6 +250,36 @@ describe('roster serve: the API through the CLI in remote mode (SQLite)', () => 
     assert.equal(query.status, 400)
     assert.match(query.text, /query parameter limit/)
     assert.equal(JSON.stringify(await servicesJson()), before)
+  })
+
+  it('refuses a body that is not UTF-8 with the byte offset (400, field body), storing nothing; token info - sends nothing', async () => {
+    ok(await cli(admin, 'service', 'register', 'keep', '-e', 'http://keep:9100/metrics'))
+    const before = JSON.stringify(await servicesJson())
+    const head = '{"name": "x", "endpoints": ["http://x:1/"], "description": "a'
+    const post = async (bytes: Buffer) => {
+      const response = await fetch(`${serve.url}/v1/services`, {
+        method: 'POST',
+        headers: {authorization: `Bearer ${admin}`, 'content-type': 'application/json; charset=utf-8'},
+        body: bytes,
+      })
+      return {status: response.status, body: (await response.json()) as {error: {code: string; message: string; field?: string}}}
+    }
+    // A byte that never starts a character, an overlong "/", a surrogate, a sequence cut short by the quote.
+    for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+      const r = await post(Buffer.concat([Buffer.from(head), Buffer.from(bad), Buffer.from('b"}')]))
+      assert.equal(r.status, 400, JSON.stringify(r.body))
+      assert.deepEqual(r.body, {error: {code: 'invalid_input', message: `body: invalid UTF-8 at byte ${head.length}`, field: 'body'}})
+    }
+    // U+FFFD itself, sent as UTF-8, is text like any other.
+    assert.equal((await post(Buffer.from(`${head}\uFFFD"}`))).status, 200)
+    ok(await cli(admin, 'service', 'unregister', 'http://x:1/'))
+    assert.equal(JSON.stringify(await servicesJson()), before)
+
+    const logged = serve.stderr().length
+    const token = Buffer.concat([Buffer.from(admin.slice(0, 10)), Buffer.from([0xc3, 0x28]), Buffer.from(admin.slice(10))])
+    const r = await runCli(['token', 'info', '-'], {env: isolatedEnv({ROSTER_REGISTRY: serve.url, ROSTER_TOKEN: admin}), input: token})
+    fails(r, 2, /^roster: standard input: invalid UTF-8 at byte 10$/)
+    assert.doesNotMatch(serve.stderr().slice(logged), /tokens\/inspect/, 'nothing was sent')
   })
 
   it('answers /healthz, /readyz, /metrics and the OpenAPI document', async () => {

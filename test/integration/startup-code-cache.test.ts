@@ -7,14 +7,26 @@
  * a terminal and DEBUG output.
  */
 import assert from 'node:assert/strict'
-import {spawn, spawnSync} from 'node:child_process'
-import {appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {before, describe, it} from 'node:test'
 
-import {BIN, ROOT, isolatedEnv} from '../support/cli.js'
+import {BIN, ROOT, isolatedEnv, runBin} from '../support/cli.js'
+import {needsRoot} from '../support/needs.js'
 
 type Env = Record<string, string | undefined>
 interface Run {
@@ -23,18 +35,8 @@ interface Run {
   stderr: string
 }
 
-/** `node <bin> ...args`, as runBin does, for any bin/run.js (or another entry script). */
-function run(bin: string, args: string[], env: Env): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {cwd: env.HOME, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code: code ?? 1, stdout, stderr}))
-  })
-}
+/** `node <bin> ...args` (runBin), for any bin/run.js (or another entry script). */
+const run = (bin: string, args: string[], env: Env): Promise<Run> => runBin(args, {bin, env})
 
 /** A copy of the installation (bin, dist, package.json, the manifest; node_modules linked). */
 function installCopy(): string {
@@ -165,6 +167,29 @@ describe('the code cache', () => {
         ['prom-a'],
       )
     }
+  })
+
+  it('is skipped silently on a read-only file system, as in a container with a read-only root', (t) => {
+    // A read-only bind mount in a mount namespace of the call's own: that needs root (CI runs as root).
+    const skip = needsRoot('to mount a read-only file system')
+    if (skip) return t.skip(skip)
+    const home = isolatedEnv().HOME!
+    const readOnly = path.join(home, 'read-only')
+    mkdirSync(path.join(readOnly, 'existing', 'roster'), {recursive: true})
+    const inNamespace = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+    for (const cache of [path.join(readOnly, 'missing'), path.join(readOnly, 'existing')]) {
+      const env = isolatedEnv({XDG_CACHE_HOME: cache, ROSTER_REGISTRY: `sqlite:${path.join(home, 'registry.db')}`})
+      for (const args of [['--version'], ['server', 'list', '-o', 'json']]) {
+        const r = spawnSync('unshare', ['--mount', 'sh', '-c', inNamespace, 'sh', readOnly, process.execPath, BIN, ...args], {
+          env: env as NodeJS.ProcessEnv,
+          encoding: 'utf8',
+        })
+        assert.equal(r.status, 0, r.stderr)
+        assert.equal(r.stderr, '')
+        assert.match(r.stdout.trim(), args[0] === '--version' ? VERSION : /^\[\]$/)
+      }
+    }
+    assert.deepEqual(readdirSync(readOnly, {recursive: true}).sort(), ['existing', path.join('existing', 'roster')])
   })
 
   it('is not used with NODE_DISABLE_COMPILE_CACHE=1', async () => {

@@ -1,13 +1,13 @@
 /**
  * The Debian package, end to end, on this machine (as root, as CI runs it): `scripts/package.sh`
- * builds the .deb from the built CLI; dpkg installs it against the real `nodejs` package it
- * depends on (no --force); `/usr/bin/roster` runs as a non-root user; `systemd-analyze verify`
- * checks every installed unit and the exporter drop-in; the drop-in's ExecStartPost=/ExecStopPost=
- * and roster-serve.service's ExecStart= run as systemd would run them (read from the installed
- * files: Environment=, EnvironmentFile=, User=, %H), since systemd is not PID 1 here; an upgrade
- * keeps an edited conffile;
- * `dpkg -r` keeps the config and the data, `dpkg -P` removes them. The package is purged
- * afterwards whatever happens, and users the test created are removed.
+ * builds the .deb from the built CLI, carrying its own Node.js; dpkg installs it (no --force),
+ * whatever nodejs the machine has or lacks; `/usr/bin/roster` runs with the Node.js it carries, as
+ * a non-root user; `systemd-analyze verify` checks every installed unit and the exporter drop-in;
+ * the drop-in's ExecStartPost=/ExecStopPost= and roster-serve.service's ExecStart= run as systemd
+ * would run them (read from the installed files: Environment=, EnvironmentFile=, User=, %H), since
+ * systemd is not PID 1 here; an upgrade keeps an edited conffile; `dpkg -r` keeps the config and
+ * the data, `dpkg -P` removes them. The package is purged afterwards whatever happens, and users
+ * the test created are removed.
  */
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
@@ -53,13 +53,6 @@ describe('the .deb package', {concurrency: false}, () => {
   before(() => {
     assert.equal(process.getuid?.(), 0, 'the package test installs a .deb: run it as root (CI does)')
     assert.ok(!isInstalled('roster'), 'a roster package is already installed: the test would replace and purge it')
-    // The package depends on a packaged nodejs of the Node.js major it was built with.
-    const nodejs = run('dpkg-query', ['-W', '-f', '${Version}', 'nodejs']).stdout.trim()
-    const major = process.versions.node.split('.')[0]
-    assert.ok(
-      nodejs !== '' && run('dpkg', ['--compare-versions', nodejs, 'ge', '20.19']).code === 0 && nodejs.startsWith(`${major}.`),
-      `a nodejs ${major}.x (>= 20.19) Debian package must be installed (found "${nodejs || 'none'}"), e.g. from deb.nodesource.com`,
-    )
     rosterUserExisted = userExists('roster')
     if (!userExists(TEST_USER)) {
       ok('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', TEST_USER])
@@ -78,12 +71,14 @@ describe('the .deb package', {concurrency: false}, () => {
     if (work) rmSync(work, {recursive: true, force: true})
   })
 
-  it('is roster_<version>_<arch>.deb and depends on the nodejs major its native modules were built for', () => {
+  it('is roster_<version>_<arch>.deb, carries Node.js 24 and depends on no nodejs package', () => {
     const arch = ok('dpkg', ['--print-architecture']).trim()
     assert.equal(path.basename(deb), `roster_${VERSION}_${arch}.deb`)
     const depends = ok('dpkg-deb', ['-f', deb, 'Depends']).trim()
-    const major = Number(process.versions.node.split('.')[0])
-    assert.match(depends, new RegExp(`nodejs \\(>= ${major === 20 ? '20\\.19' : major}\\), nodejs \\(<< ${major + 1}\\)`))
+    assert.doesNotMatch(depends, /node/)
+    assert.match(depends, /^adduser, libc6 \(>= [\d.]+\)/)
+    assert.match(ok('dpkg-deb', ['-f', deb, 'Description']), /carries its own Node\.js \(24\.\d+\.\d+, under \/usr\/lib\/roster\)/)
+    assert.match(ok('dpkg-deb', ['-c', deb]), /^-rwxr-xr-x root\/root +\d+ \S+ \S+ \.\/usr\/lib\/roster\/bin\/node$/m)
     const conffiles = ok('dpkg-deb', ['--info', deb, 'conffiles']).trim().split('\n')
     assert.deepEqual(conffiles, ['/etc/roster/config.yaml', '/etc/default/roster-serve', '/etc/default/roster-dns-sync'])
   })
@@ -96,9 +91,12 @@ describe('the .deb package', {concurrency: false}, () => {
     assert.deepEqual(errors, [], r.stdout)
   })
 
-  it('installs with dpkg and runs as root: --version, -h', () => {
+  it('installs with dpkg and runs as root with the Node.js it carries, whatever is on PATH: --version, -h', () => {
     ok('dpkg', ['-i', deb])
-    assert.equal(ok('/usr/bin/roster', ['--version']).split(' ')[0], `roster/${VERSION}`)
+    const carried = ok('/usr/lib/roster/bin/node', ['--version']).trim()
+    assert.match(carried, /^v24\./)
+    const version = ok('env', ['-i', 'PATH=/nonexistent', '/usr/bin/roster', '--version']).trim().split(' ')
+    assert.deepEqual([version[0], version.at(-1)], [`roster/${VERSION}`, `node-${carried}`])
     assert.match(ok('/usr/bin/roster', ['server', 'list', '-h']), /^List the scrape servers/)
     assert.ok(userExists('roster'), 'postinst creates the roster system user')
     assert.match(ok('stat', ['-c', '%U %a', '/var/lib/roster']).trim(), /^roster 750$/)

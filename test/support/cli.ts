@@ -47,8 +47,11 @@ export interface CliResult {
 export interface CliOptions {
   env?: Record<string, string | undefined>
   cwd?: string
-  input?: string
+  /** Standard input: text, or bytes (which need not be UTF-8). */
+  input?: string | Uint8Array
   timeoutMs?: number
+  /** runBin only: another bin/run.js (that of a copy of the installation). */
+  bin?: string
   /** In-process only: which streams are terminals (all three with `true`). Default: none, as under a pipe. */
   tty?: boolean | {stdin?: boolean; stdout?: boolean; stderr?: boolean}
 }
@@ -131,7 +134,7 @@ async function runInProcess(args: string[], options: CliOptions): Promise<CliRes
     for (const key of Object.keys(process.env)) delete process.env[key]
     for (const [key, value] of Object.entries(env)) if (value !== undefined) process.env[key] = value
     process.chdir(options.cwd ?? env.HOME ?? ROOT)
-    const stdin = Readable.from(options.input === undefined || options.input === '' ? [] : [Buffer.from(options.input)])
+    const stdin = Readable.from(options.input === undefined || options.input.length === 0 ? [] : [Buffer.from(options.input)])
     Object.assign(stdin, {isTTY: tty.stdin ? true : undefined, fd: 0})
     Object.defineProperty(process, 'stdin', {value: stdin, configurable: true, enumerable: true, writable: true})
     Object.defineProperty(process.stdout, 'isTTY', {value: tty.stdout ? true : undefined, configurable: true, writable: true})
@@ -162,7 +165,7 @@ function restoreProperty(target: object, name: string, descriptor: PropertyDescr
 /** Runs `node bin/run.js ...args` as a child process. */
 export function runBin(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const env = options.env ?? isolatedEnv()
-  return runProcess(process.execPath, [BIN, ...args], {...options, env, cwd: options.cwd ?? env.HOME ?? ROOT})
+  return runProcess(process.execPath, [options.bin ?? BIN, ...args], {...options, env, cwd: options.cwd ?? env.HOME ?? ROOT})
 }
 
 /** A user for `runBinAs`: a uid with a passwd entry (os.userInfo() needs one), its group and supplementary groups. */

@@ -10,8 +10,12 @@
  *
  * One EC P-256 key per test process (RSA generation is slow here); `sign()` signs tokens with it
  * so that tests can make expired or wrong-audience tokens the provider would never issue.
+ *
+ * With `tls` (a certificate a test CA signs), the provider serves HTTPS: a provider with a private
+ * CA, which clients reach only when told to trust that CA.
  */
 import {createServer, type Server} from 'node:http'
+import {createServer as createHttpsServer, request as httpsRequest} from 'node:https'
 import type {AddressInfo} from 'node:net'
 
 import {SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload} from 'jose'
@@ -63,8 +67,10 @@ export interface OidcProviderServer {
   sign(payload: JWTPayload, o?: {expiresIn?: string | number}): Promise<string>
   /** The public JWK the provider publishes. */
   publicJwk: JWK
-  /** Whether a refresh token still works at the provider (a refresh_token grant succeeds). */
+  /** Whether a refresh token still works at the provider (a refresh_token grant succeeds; a rotating provider then replaces it). */
   refreshWorks(refreshToken: string): Promise<boolean>
+  /** Whether the provider still holds a refresh token as valid, looked up in its store without using it. */
+  refreshTokenActive(refreshToken: string): Promise<boolean>
 }
 
 type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey']
@@ -82,14 +88,16 @@ function processKey() {
   return keyPromise
 }
 
-export async function startOidcProvider(o: {accessTokenTtl?: number; consoleRedirectUris?: string[]} = {}): Promise<OidcProviderServer> {
+export async function startOidcProvider(
+  o: {accessTokenTtl?: number; consoleRedirectUris?: string[]; tls?: {cert: Buffer; key: Buffer; ca: Buffer}} = {},
+): Promise<OidcProviderServer> {
   // oidc-provider ships no types: the little used here is typed below.
   const {default: Provider, errors} = (await import('oidc-provider' as string)) as OidcProviderModule
   const key = await processKey()
   const ttl = o.accessTokenTtl ?? 600
-  const http: Server = createServer()
+  const http: Server = o.tls ? createHttpsServer({cert: o.tls.cert, key: o.tls.key}) : createServer()
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
-  const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+  const issuer = `${o.tls ? 'https' : 'http'}://127.0.0.1:${(http.address() as AddressInfo).port}`
 
   const account = (id: string) => {
     const user = USERS[id]
@@ -263,12 +271,24 @@ export async function startOidcProvider(o: {accessTokenTtl?: number; consoleRedi
       return jwt.sign(key.privateKey)
     },
     refreshWorks: async (refreshToken) => {
-      const response = await fetch(`${issuer}/token`, {
-        method: 'POST',
-        headers: {'content-type': 'application/x-www-form-urlencoded'},
-        body: new URLSearchParams({grant_type: 'refresh_token', refresh_token: refreshToken, client_id: CLIENT_ID}),
+      const body = new URLSearchParams({grant_type: 'refresh_token', refresh_token: refreshToken, client_id: CLIENT_ID}).toString()
+      const headers = {'content-type': 'application/x-www-form-urlencoded'}
+      if (!o.tls) return (await fetch(`${issuer}/token`, {method: 'POST', headers, body})).ok
+      return new Promise<boolean>((resolve, reject) => {
+        const req = httpsRequest(`${issuer}/token`, {method: 'POST', headers, ca: o.tls!.ca}, (res) => {
+          res.resume()
+          res.on('end', () => resolve((res.statusCode ?? 500) < 300))
+        })
+        req.on('error', reject)
+        req.end(body)
       })
-      return response.ok
+    },
+    refreshTokenActive: async (refreshToken) => {
+      const {RefreshToken} = provider as unknown as {
+        RefreshToken: {find(value: string): Promise<{isExpired: boolean; consumed?: unknown} | undefined>}
+      }
+      const token = await RefreshToken.find(refreshToken)
+      return token !== undefined && !token.isExpired && !token.consumed
     },
   }
 }

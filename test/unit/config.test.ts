@@ -57,7 +57,7 @@ describe('loadConfig', () => {
     const {project, env, root} = tree()
     writeFileSync(path.join(root, 'project', '.rosterrc.yaml'), 'registry:\n  url: x\n')
     await assert.rejects(loadConfig({cwd: project, env}), /registry/)
-    await assert.rejects(loadConfig({cwd: project, env, explicitPath: '/nonexistent/roster.yaml'}), /file not found/)
+    await assert.rejects(loadConfig({cwd: project, env, explicitPath: '/nonexistent/roster.yaml'}), /no such file/)
   })
 
   it('warns when a file holding a secret is readable by others, and redacts it in the report', async () => {

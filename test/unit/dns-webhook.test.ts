@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {describe, it} from 'node:test'
+import {before, describe, it} from 'node:test'
 
 import {
   WEBHOOK_MEDIA_TYPE,
@@ -10,6 +10,7 @@ import {
   parseDomainFilter,
   toWire,
 } from '../../src/lib/dns/providers/webhook.js'
+import {loadRegexEngine} from '../../src/lib/text/regex.js'
 import {InvalidInputError} from '../../src/lib/errors.js'
 
 const OWNERSHIP = 'heritage=external-dns,external-dns/owner=roster,external-dns/resource=service/default/web'
@@ -49,6 +50,7 @@ describe('webhook endpoint JSON', () => {
 })
 
 describe('webhook domain filter (external-dns DomainFilter.Match)', () => {
+  before(loadRegexEngine)
   const cases: [string, Record<string, unknown>, string, boolean][] = [
     ['no filter matches all', {}, 'anything.example.net', true],
     ['include matches the zone itself', {include: ['example.com']}, 'example.com', true],

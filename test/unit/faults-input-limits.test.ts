@@ -1,4 +1,4 @@
-/** The input limits of src/lib/text/input-limits.ts: depth, size, UTF-8 (issue 10). */
+/** The input limits of src/lib/text/input-limits.ts and the readers of src/lib/fs/input-file.ts: depth, size, UTF-8. */
 import assert from 'node:assert/strict'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -6,16 +6,18 @@ import path from 'node:path'
 import {Readable} from 'node:stream'
 import {after, describe, it} from 'node:test'
 
+import fc from 'fast-check'
+
 import {InvalidInputError, TooLargeError} from '../../src/lib/errors.js'
+import {readInputFile, readInputStream} from '../../src/lib/fs/input-file.js'
 import {
   MAX_NESTING_DEPTH,
   checkNestingDepth,
   checkNoReplacementCharacter,
   checkTextNestingDepth,
   decodeUtf8,
+  invalidUtf8Offset,
   nestingDepth,
-  readInputFile,
-  readInputStream,
 } from '../../src/lib/text/input-limits.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-input-limits-'))
@@ -60,11 +62,51 @@ describe('UTF-8', () => {
   it('decodes valid UTF-8 and names the offset of the first bad byte', () => {
     assert.equal(decodeUtf8(Buffer.from('grüße'), 'file', 'f'), 'grüße')
     assert.throws(
-      () => decodeUtf8(Buffer.from([0x61, 0x62, 0xff, 0x63]), 'file', 'f.yaml'),
-      (e: unknown) => e instanceof InvalidInputError && /^file "f\.yaml": not valid UTF-8 \(first bad byte at offset 2\)$/.test(e.message),
+      () => decodeUtf8(Buffer.from([0x61, 0x62, 0xff, 0x63]), 'file', 'file "f.yaml"'),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'file' && e.message === 'file "f.yaml": invalid UTF-8 at byte 2',
     )
     // A sequence cut short at the end.
-    assert.throws(() => decodeUtf8(Buffer.from([0x61, 0xe2, 0x82]), 'file', 'f'), /offset 1/)
+    assert.throws(() => decodeUtf8(Buffer.from([0x61, 0xe2, 0x82]), 'body'), /: body: invalid UTF-8 at byte 1$/)
+  })
+
+  it('the offset is the start of the first ill-formed sequence, after valid multi-byte characters too', () => {
+    const cases: [number[], number][] = [
+      [[0x61, 0xc3, 0xa9, 0xff], 3], // "aé" then a byte that never starts a character
+      [[0xc0, 0xaf], 0], // overlong "/"
+      [[0xe0, 0x80, 0xaf], 0], // overlong, three bytes
+      [[0x41, 0xed, 0xa0, 0x80], 1], // a UTF-16 surrogate (U+D800)
+      [[0xf4, 0x90, 0x80, 0x80], 0], // past U+10FFFF
+      [[0xf0, 0x9f, 0x98, 0x80, 0xf0, 0x9f, 0x98], 4], // an emoji, then one cut short
+      [[0xef, 0xbf, 0xbd, 0x80], 3], // U+FFFD itself is valid; the stray continuation byte is not
+    ]
+    for (const [bytes, offset] of cases) assert.equal(invalidUtf8Offset(Uint8Array.from(bytes)), offset, JSON.stringify(bytes))
+    assert.equal(invalidUtf8Offset(Buffer.from('plain, ünïcode, 😀')), -1)
+  })
+
+  it('for any bytes: -1 exactly when they are UTF-8; else all before the offset is UTF-8 and no character starts at it', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({min: 0, max: 255}), fc.constantFrom(0x80, 0xbf, 0xc2, 0xe0, 0xed, 0xef, 0xf0, 0xf4)), {
+          maxLength: 24,
+        }),
+        (list) => {
+          const bytes = Uint8Array.from(list)
+          const at = invalidUtf8Offset(bytes)
+          const valid = (b: Uint8Array) => {
+            try {
+              new TextDecoder('utf-8', {fatal: true}).decode(b)
+              return true
+            } catch {
+              return false
+            }
+          }
+          if (valid(bytes)) return at === -1
+          if (at < 0 || !valid(bytes.subarray(0, at))) return false
+          return ![1, 2, 3, 4].some((k) => at + k <= bytes.length && valid(bytes.subarray(at, at + k)))
+        },
+      ),
+      {numRuns: 2000},
+    )
   })
 
   it('refuses U+FFFD in argv/env values, naming the field', () => {
@@ -80,27 +122,30 @@ describe('input files', () => {
   it('reads a UTF-8 file (dropping a byte-order mark)', async () => {
     const file = path.join(dir, 'ok.yaml')
     writeFileSync(file, '\uFEFF- name: a\n')
-    assert.equal(await readInputFile(file, 'file'), '- name: a\n')
+    assert.equal(await readInputFile(file, {field: 'file'}), '- name: a\n')
   })
 
   it('refuses a file larger than the limit before reading it (TooLargeError, exit 2)', async () => {
     const file = path.join(dir, 'big.json')
     writeFileSync(file, 'x'.repeat(2048))
     await assert.rejects(
-      readInputFile(file, 'file', 1024),
+      readInputFile(file, {field: 'file', maxBytes: 1024}),
       (e: unknown) => e instanceof TooLargeError && e.exitCode === 2 && /big\.json/.test(e.message),
     )
-    await assert.rejects(readInputStream(Readable.from([Buffer.alloc(600), Buffer.alloc(600)]), 'file', 1024), TooLargeError)
+    await assert.rejects(
+      readInputStream(Readable.from([Buffer.alloc(600), Buffer.alloc(600)]), {field: 'file', maxBytes: 1024}),
+      TooLargeError,
+    )
   })
 
   it('a missing file is exit 2 naming it', async () => {
-    await assert.rejects(readInputFile(path.join(dir, 'missing.yaml'), 'file'), /file ".*missing\.yaml": cannot read it \(ENOENT\)/)
+    await assert.rejects(readInputFile(path.join(dir, 'missing.yaml'), {field: 'file'}), /: file ".*missing\.yaml": no such file$/)
   })
 
   it('standard input with invalid bytes is refused', async () => {
     await assert.rejects(
-      readInputStream(Readable.from([Buffer.from([0x61, 0xc3])]), 'file'),
-      /not valid UTF-8 \(first bad byte at offset 1\)/,
+      readInputStream(Readable.from([Buffer.from([0x61, 0xc3])]), {field: 'jwt', label: 'standard input'}),
+      (e: unknown) => e instanceof InvalidInputError && e.field === 'jwt' && e.message === 'standard input: invalid UTF-8 at byte 1',
     )
   })
 })

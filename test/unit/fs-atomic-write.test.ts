@@ -5,6 +5,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {writeFileAtomic} from '../../src/lib/fs/atomic-write.js'
+import {needsRoot} from '../support/needs.js'
 
 describe('writeFileAtomic', () => {
   let dir: string
@@ -31,7 +32,7 @@ describe('writeFileAtomic', () => {
     assert.equal(statSync(file).mode & 0o7777, 0o2640)
   })
 
-  it('keeps the owner and group of the file it replaces', {skip: process.getuid?.() === 0 ? false : 'needs root to chown'}, async () => {
+  it('keeps the owner and group of the file it replaces', {skip: needsRoot('to chown')}, async () => {
     const file = path.join(dir, 'kept-owner')
     writeFileSync(file, 'old')
     chownSync(file, 4242, 4343)

@@ -22,7 +22,9 @@ export default class AuthStatusCommand extends RosterCommand<typeof AuthStatusCo
     if (!this.jsonEnabled()) {
       if (!status.loggedIn) {
         // A failure like any other: one line on stderr, exit 4 (set below).
-        process.stderr.write(`roster: not logged in to ${status.registry}; run: roster login --registry ${status.registry}\n`)
+        process.stderr.write(
+          `roster: not signed in to ${status.registry}; run roster login --registry ${status.registry}, or give remote commands --token (or ROSTER_TOKEN)\n`,
+        )
       } else {
         const who = status.name && status.name !== status.subject ? `${status.name} (${status.subject})` : status.subject
         this.log(

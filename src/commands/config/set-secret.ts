@@ -2,6 +2,7 @@ import {Args} from '@oclif/core'
 
 import {RosterCommand} from '../../command/base-command.js'
 import {KEYCHAIN_SERVICE, assertSecretName, storeSecret} from '../../lib/auth/keychain.js'
+import {MAX_SECRET_BYTES} from '../../lib/text/input-limits.js'
 
 export default class ConfigSetSecret extends RosterCommand<typeof ConfigSetSecret> {
   static override description =
@@ -18,11 +19,9 @@ export default class ConfigSetSecret extends RosterCommand<typeof ConfigSetSecre
 
   async run(): Promise<{service: string; account: string; stored: boolean; store: 'keychain' | 'file'; file?: string}> {
     assertSecretName(this.args.name)
-    const chunks: Buffer[] = []
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-    const value = Buffer.concat(chunks)
-      .toString('utf8')
-      .replace(/\r?\n$/, '')
+    const {readInputStream} = await import('../../lib/fs/input-file.js')
+    const text = await readInputStream(process.stdin, {field: 'name', label: 'standard input', maxBytes: MAX_SECRET_BYTES})
+    const value = text.replace(/\r?\n$/, '')
     const stored = await storeSecret(this.args.name, value)
     if (stored.store === 'file') {
       this.logToStderr(

@@ -11,7 +11,7 @@ export default class ServiceList extends RosterCommand<typeof ServiceList> {
 
   static override description = `List services, read page by page, sorted by namespace, name and endpoint unless --sort-by says otherwise. -o json|yaml|csv, --json and tab-separated tables (stdout not a terminal) are streamed: the default order holds one namespace (with the namespaces that share its name up to a "-": team, team-a, team-b) at a time, so memory grows with the largest namespace, not the registry; --sort-by name|endpoint|date and a table on a terminal hold every matching service.
 --json prints exactly what -o json prints (a JSON array of services), written page by page as it is read. An error before output begins (a bad flag, an unreachable registry) is printed as the usual {"error": ...} object; should the registry fail after output has begun, the array is left unterminated, the error object follows it, and the exit code is the error's, so a consumer must check the exit code.
---server REGEX matches any of a service's servers ("^$" finds unassigned services).`
+--name, --endpoint and --server take RE2 syntax (as Prometheus relabelling does; no lookaround or backreferences) and match anywhere unless anchored with ^ and $. --server REGEX matches any of a service's servers ("^$" finds unassigned services).`
 
   static override examples = [
     '<%= config.bin %> service list',

@@ -3,6 +3,7 @@ import {Args} from '@oclif/core'
 import {RosterCommand, registryFlags} from '../../command/base-command.js'
 import {formatInspection} from '../../lib/auth/columns.js'
 import type {TokenInspection} from '../../lib/auth/token-client.js'
+import {MAX_SECRET_BYTES} from '../../lib/text/input-limits.js'
 
 export default class TokenInfoCommand extends RosterCommand<typeof TokenInfoCommand> {
   /** Only reads the registry: opened read-only, never created. */
@@ -22,9 +23,9 @@ export default class TokenInfoCommand extends RosterCommand<typeof TokenInfoComm
   async run(): Promise<TokenInspection> {
     let jwt = this.args.jwt
     if (jwt === '-') {
-      const chunks: Buffer[] = []
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-      jwt = Buffer.concat(chunks).toString('utf8')
+      // Checked as every input is: a token with bytes that are not UTF-8 is refused, naming the offset.
+      const {readInputStream} = await import('../../lib/fs/input-file.js')
+      jwt = await readInputStream(process.stdin, {field: 'jwt', label: 'standard input', maxBytes: MAX_SECRET_BYTES})
     }
     const client = await this.tokenClient()
     const result = await client.inspect(jwt.trim())

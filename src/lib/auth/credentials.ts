@@ -5,12 +5,14 @@
  * login lives, who, until when), so a command finds a login without loading keytar or waiting
  * for D-Bus; for keychain logins the tokens themselves are only in the keychain.
  */
-import {chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, renameSync, writeFileSync} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
 
 import {BackendUnavailableError, firstLineOf} from '../errors.js'
+import {readInputFileSync} from '../fs/input-file.js'
 import {LockFile, describeHolder} from '../fs/lock-file.js'
+import {checkFile} from '../fs/path-check.js'
 
 export const LOGIN_KEYCHAIN_SERVICE = 'roster-login'
 /** How long a Secret Service has to answer before the file is used. */
@@ -33,6 +35,8 @@ export interface StoredLogin {
   name?: string
   roles: string[]
   flow: 'pkce' | 'device' | 'password'
+  /** PEM CA certificates trusted for the identity provider (the oidc-ca setting at login), for refreshes and revocation. */
+  providerCa?: string
 }
 
 export type CredentialStoreKind = 'keychain' | 'file'
@@ -64,13 +68,8 @@ export function registryKey(url: string): string {
 }
 
 function readFile(file: string): CredentialsFile {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {version: 1, registries: {}}
-    throw new BackendUnavailableError(`credentials: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
-  }
+  if (checkFile(file, {field: 'credentials', missingOk: true}) === undefined) return {version: 1, registries: {}}
+  const text = readInputFileSync(file, {field: 'credentials'})
   try {
     const parsed = JSON.parse(text) as CredentialsFile
     if (parsed?.version !== 1 || typeof parsed.registries !== 'object' || parsed.registries === null) throw new Error('unexpected content')

@@ -1,12 +1,11 @@
 /** The password of a login with a user name: a no-echo prompt on a terminal, or all of stdin (password-stdin). */
 import {InvalidInputError, setting} from '../errors.js'
+import {MAX_SECRET_BYTES} from '../text/input-limits.js'
 
 export async function readPasswordStdin(): Promise<string> {
-  const chunks: Buffer[] = []
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  const text = Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '')
+  const {readInputStream} = await import('../fs/input-file.js')
+  const input = await readInputStream(process.stdin, {field: 'password-stdin', label: 'standard input', maxBytes: MAX_SECRET_BYTES})
+  const text = input.replace(/\r?\n$/, '')
   if (text === '') throw InvalidInputError.forField('password-stdin', '', 'standard input is empty: pipe the password')
   return text
 }

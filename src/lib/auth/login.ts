@@ -23,6 +23,7 @@ import {
   updateLogin,
   withLoginLock,
 } from './credentials.js'
+import {readPemFile} from '../fs/input-file.js'
 import {type AuthConfig, issuerUrl, rolesAt} from './oidc-verifier.js'
 
 /** Refresh the bearer token when less than this remains. */
@@ -36,6 +37,8 @@ type TokenResponse = TokenEndpointResponse & TokenEndpointResponseHelpers
 export interface LoginOptions {
   registry: string
   registryCa?: string
+  /** PEM file of the identity provider's CA (oidc-ca), kept with the login for its refreshes. */
+  oidcCa?: string
   timeoutMs: number
   /** pkce (default on a desktop), device, or password (with username and password). */
   flow: 'pkce' | 'device' | 'password'
@@ -55,6 +58,8 @@ export interface LoginResult {
   store: 'keychain' | 'file'
   where: string
   flow: StoredLogin['flow']
+  /** The login this one replaced, when there was one: whether its refresh token was revoked at its provider. */
+  replaced?: {revoked: boolean; warning?: string}
 }
 
 /** Whether a browser can be opened here: a desktop session, not a plain SSH login. */
@@ -70,15 +75,7 @@ export async function fetchAuthConfig(
 ): Promise<Required<Pick<AuthConfig, 'issuer' | 'clientId'>> & AuthConfig> {
   const {remoteBaseUrl} = await import('../registry/remote-registry.js')
   const base = remoteBaseUrl(registry)
-  let ca: Buffer | undefined
-  if (o.registryCa) {
-    const {readFileSync} = await import('node:fs')
-    try {
-      ca = readFileSync(o.registryCa)
-    } catch (error) {
-      throw InvalidInputError.forField('registry-ca', o.registryCa, `cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
-    }
-  }
+  const ca = o.registryCa ? readPemFile(o.registryCa, {field: 'registry-ca'}) : undefined
   const {JsonHttpClient} = await import('../http/json-client.js')
   const http = new JsonHttpClient({
     baseUrl: base.origin + base.pathname.replace(/\/+$/, ''),
@@ -96,22 +93,35 @@ export async function fetchAuthConfig(
   return config as Required<Pick<AuthConfig, 'issuer' | 'clientId'>> & AuthConfig
 }
 
-/** openid-client's configuration for the provider (plain http only for a loopback issuer). */
+/**
+ * openid-client's configuration for the provider (plain http only for a loopback issuer); with
+ * `ca` (PEM), every request to the provider trusts it. A certificate not trusted is exit 2,
+ * naming oidc-ca; an unreachable provider exit 3.
+ */
 export async function providerConfig(
   issuer: string,
   clientId: string,
   timeoutMs: number,
+  ca?: string | Buffer,
 ): Promise<{oidc: typeof import('openid-client'); config: Configuration}> {
   const url = issuerUrl(issuer, 'issuer')
   const oidc = await import('openid-client')
+  const {fetchTrusting, isTlsTrustError, tlsTrustProblem} = await import('../http/fetch-trusting.js')
   const insecure = url.protocol === 'http:'
   try {
     const config = await oidc.discovery(url, clientId, undefined, oidc.None(), {
       ...(insecure ? {execute: [oidc.allowInsecureRequests]} : {}),
+      ...(ca ? {[oidc.customFetch]: fetchTrusting(ca) as never} : {}),
       timeout: Math.max(1, Math.ceil(timeoutMs / 1000)),
     })
     return {oidc, config}
   } catch (error) {
+    if (isTlsTrustError(error)) {
+      const how = ca ? 'the CA of oidc-ca does not sign its certificate' : `trust its CA with ${setting('oidc-ca')}`
+      throw new InvalidInputError(`identity provider ${url.origin}: TLS verification failed (${tlsTrustProblem(error)}); ${how}`, {
+        field: 'oidc-ca',
+      })
+    }
     throw new BackendUnavailableError(`identity provider ${url.origin} unavailable: ${firstLineOf(error)}`)
   }
 }
@@ -130,7 +140,7 @@ function decodePayload(jwt: string | undefined): Record<string, unknown> | undef
 /** A StoredLogin from a token response (after a login or a refresh; the console keeps one per session). */
 export function loginFrom(
   response: TokenResponse,
-  base: {registry: string; issuer: string; clientId: string; rolesClaim: string; flow: StoredLogin['flow']; previous?: StoredLogin},
+  base: Pick<StoredLogin, 'registry' | 'issuer' | 'clientId' | 'rolesClaim' | 'flow' | 'providerCa'> & {previous?: StoredLogin},
 ): StoredLogin {
   const accessPayload = decodePayload(response.access_token)
   const idToken = response.id_token ?? base.previous?.idToken
@@ -158,6 +168,7 @@ export function loginFrom(
     name: pick(idPayload.name, idPayload.preferred_username, idPayload.email, bearerPayload.name, bearerPayload.preferred_username),
     roles: rolesAt(bearerPayload, base.rolesClaim),
     flow: base.flow,
+    ...(base.providerCa ? {providerCa: base.providerCa} : {}),
   }
 }
 
@@ -167,8 +178,9 @@ export function bearerOf(login: StoredLogin): string {
 
 export async function login(o: LoginOptions): Promise<LoginResult> {
   const registry = registryKey((await import('../registry/remote-registry.js')).remoteBaseUrl(o.registry).href)
+  const providerCa = o.oidcCa ? readPemFile(o.oidcCa, {field: 'oidc-ca'}).toString() : undefined
   const auth = await fetchAuthConfig(registry, o)
-  const {oidc, config} = await providerConfig(auth.issuer, auth.clientId, o.timeoutMs)
+  const {oidc, config} = await providerConfig(auth.issuer, auth.clientId, o.timeoutMs, providerCa)
   let response: TokenResponse
   if (o.flow === 'password') response = await passwordGrant(oidc, config, o)
   else if (o.flow === 'device') response = await deviceGrant(oidc, config, o)
@@ -179,11 +191,16 @@ export async function login(o: LoginOptions): Promise<LoginResult> {
     clientId: auth.clientId,
     rolesClaim: auth.rolesClaim ?? 'roles',
     flow: o.flow,
+    providerCa,
   })
+  // The login this one replaces: its refresh token is revoked once the new login is stored.
+  const previous = await loadLogin(registry).catch(() => undefined)
   const saved = await saveLogin(stored)
   if (saved.store === 'file') {
     o.say(`warning: no keychain (Secret Service) answered; the login is stored in ${saved.where} (mode 0600)`)
   }
+  const replaced = previous ? await revokeReplaced(previous.login, stored, o.timeoutMs) : undefined
+  if (replaced?.warning) o.say(`warning: ${replaced.warning}`)
   return {
     registry,
     subject: stored.subject,
@@ -193,6 +210,32 @@ export async function login(o: LoginOptions): Promise<LoginResult> {
     store: saved.store,
     where: saved.where,
     flow: stored.flow,
+    ...(replaced ? {replaced} : {}),
+  }
+}
+
+/**
+ * Revokes the refresh token of the login `next` replaced (RFC 7009, at the provider that issued
+ * it), so that a sign-in left on a machine does not stay usable after the next one. A provider
+ * without a revocation endpoint, or one that cannot be reached, leaves it valid until it expires:
+ * a warning, not a failure (the new login is stored).
+ */
+async function revokeReplaced(old: StoredLogin, next: StoredLogin, timeoutMs: number): Promise<{revoked: boolean; warning?: string}> {
+  if (!old.refreshToken || old.refreshToken === next.refreshToken) return {revoked: false}
+  return revokeRefreshToken(old, timeoutMs, 'the refresh token of the previous login')
+}
+
+/** Revokes a login's refresh token at its provider; a warning naming `what` when it cannot be. */
+async function revokeRefreshToken(login: StoredLogin, timeoutMs: number, what: string): Promise<{revoked: boolean; warning?: string}> {
+  try {
+    const {oidc, config} = await providerConfig(login.issuer, login.clientId, timeoutMs, login.providerCa)
+    if (!config.serverMetadata().revocation_endpoint) {
+      return {revoked: false, warning: `the identity provider has no revocation endpoint: ${what} stays valid until it expires`}
+    }
+    await oidc.tokenRevocation(config, login.refreshToken!, {token_type_hint: 'refresh_token'})
+    return {revoked: true}
+  } catch (error) {
+    return {revoked: false, warning: `${what} could not be revoked (${firstLineOf(error)}); it stays valid until it expires`}
   }
 }
 
@@ -340,10 +383,10 @@ function expiresSoon(login: StoredLogin): boolean {
 async function refreshLogin(current: StoredLogin, timeoutMs: number): Promise<StoredLogin> {
   const expired = (reason: string) =>
     new NotAuthenticatedError(
-      `your login at ${current.registry} has expired and ${reason}; run: roster login ${setting('registry')} ${current.registry}`,
+      `not signed in: your login at ${current.registry} has expired and ${reason}; run roster login ${setting('registry')} ${current.registry}, or pass ${setting('token')} (or ROSTER_TOKEN)`,
     )
   if (!current.refreshToken) throw expired('cannot be refreshed (no refresh token)')
-  const {oidc, config} = await providerConfig(current.issuer, current.clientId, timeoutMs).catch((error: unknown) => {
+  const {oidc, config} = await providerConfig(current.issuer, current.clientId, timeoutMs, current.providerCa).catch((error: unknown) => {
     throw expired(`could not be refreshed (${firstLineOf(error)})`)
   })
   let response: TokenResponse
@@ -395,17 +438,9 @@ export async function logout(registry: string, timeoutMs: number): Promise<Logou
     return undefined
   })
   if (loaded?.login.refreshToken) {
-    try {
-      const {oidc, config} = await providerConfig(loaded.login.issuer, loaded.login.clientId, timeoutMs)
-      if (config.serverMetadata().revocation_endpoint) {
-        await oidc.tokenRevocation(config, loaded.login.refreshToken, {token_type_hint: 'refresh_token'})
-        revoked = true
-      } else {
-        warning = 'the identity provider has no revocation endpoint: the refresh token stays valid until it expires'
-      }
-    } catch (error) {
-      warning = `the refresh token could not be revoked (${firstLineOf(error)}); it stays valid until it expires`
-    }
+    const outcome = await revokeRefreshToken(loaded.login, timeoutMs, 'the refresh token')
+    revoked = outcome.revoked
+    warning ??= outcome.warning
   }
   const loggedOut = await deleteLogin(key)
   return {registry: key, loggedOut, revoked, ...(warning ? {warning} : {})}

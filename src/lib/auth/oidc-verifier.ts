@@ -33,6 +33,8 @@ export interface OidcOptions {
   timeoutMs?: number
   /** Seconds of clock skew accepted on exp and nbf. Default OIDC_CLOCK_SKEW_S. */
   clockSkewS?: number
+  /** PEM CA certificates to trust for the provider (oidc-ca), besides the system's. */
+  ca?: Buffer
 }
 
 /** What GET /v1/auth/config returns: all a client needs to sign in. */
@@ -126,11 +128,18 @@ export class OidcVerifier {
     const timeoutMs = this.options.timeoutMs ?? 10_000
     const where = `${this.issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`
     let doc: {issuer?: unknown; jwks_uri?: unknown}
+    const {fetchTrusting, isTlsTrustError, tlsTrustProblem} = await import('../http/fetch-trusting.js')
+    const get = this.options.ca ? fetchTrusting(this.options.ca) : fetch
     try {
-      const response = await fetch(where, {signal: AbortSignal.timeout(timeoutMs), redirect: 'error'})
+      const response = await get(where, {signal: AbortSignal.timeout(timeoutMs), redirect: 'error'})
       if (!response.ok) throw new Error(`HTTP ${response.status}`)
       doc = (await response.json()) as typeof doc
     } catch (error) {
+      if (isTlsTrustError(error)) {
+        throw new BackendUnavailableError(
+          `identity provider unavailable: ${where}: TLS verification failed (${tlsTrustProblem(error)}); trust its CA with ${setting('oidc-ca')}`,
+        )
+      }
       throw new BackendUnavailableError(`identity provider unavailable: ${where}: ${firstLineOf(error)}`)
     }
     if (doc.issuer !== this.issuer) {
@@ -140,8 +149,13 @@ export class OidcVerifier {
     }
     if (typeof doc.jwks_uri !== 'string') throw new BackendUnavailableError('identity provider: discovery has no jwks_uri')
     const jwksUrl = issuerUrl(doc.jwks_uri, 'jwks_uri')
-    const {createRemoteJWKSet} = await import('jose')
-    return createRemoteJWKSet(jwksUrl, {timeoutDuration: timeoutMs, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000})
+    const {createRemoteJWKSet, customFetch} = await import('jose')
+    return createRemoteJWKSet(jwksUrl, {
+      timeoutDuration: timeoutMs,
+      cooldownDuration: 30_000,
+      cacheMaxAge: 10 * 60_000,
+      ...(this.options.ca ? {[customFetch]: fetchTrusting(this.options.ca)} : {}),
+    })
   }
 
   /** Verifies a person's token; the caller is admin (an admin role) or read. Never echoes the token. */

@@ -8,9 +8,8 @@
  *
  * `openTokenClient()` chooses by the registry setting, as the base command's registry() does.
  */
-import {readFileSync} from 'node:fs'
-
 import {InvalidInputError, NotAuthenticatedError} from '../errors.js'
+import {readPemFile} from '../fs/input-file.js'
 import {isLoopbackHost} from '../net/loopback.js'
 import type {Store} from '../store/store.js'
 import type {CreateTokenInput, TokenInfo} from './tokens.js'
@@ -64,18 +63,7 @@ export async function remoteTokenClient(o: RemoteTokenClientOptions): Promise<To
   if (!o.token) {
     throw new NotAuthenticatedError(`not authenticated: ${url.origin} needs a token`, {field: 'token'})
   }
-  let ca: Buffer | undefined
-  if (o.caFile) {
-    try {
-      ca = readFileSync(o.caFile)
-    } catch (error) {
-      throw InvalidInputError.forField(
-        'registry-ca',
-        o.caFile,
-        `cannot read the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      )
-    }
-  }
+  const ca = o.caFile ? readPemFile(o.caFile, {field: 'registry-ca'}) : undefined
   const {JsonHttpClient} = await import('../http/json-client.js')
   const http = new JsonHttpClient({
     baseUrl: url.href,

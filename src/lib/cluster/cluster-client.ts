@@ -162,7 +162,8 @@ export async function createClusterClient(options: ClusterClientOptions = {}): P
   /**
    * TLS material and auth headers from client-node's KubeConfig (token files, exec plugins, OIDC…):
    * its applyOptions, which applyToHTTPSOptions calls before building an agent roster does not use
-   * (client-node's agents refuse http:// servers and ignore how kubectl proxies them).
+   * (client-node's agents refuse http:// servers and ignore how kubectl proxies them). A private
+   * method: startup-edits.test.ts checks through the built CLI that the credentials still arrive.
    * Over plain HTTP (e.g. `kubectl proxy`, which adds its own credentials) no credentials are sent,
    * as kubectl sends none: no token, no exec plugin run.
    */

@@ -11,13 +11,14 @@
  * root imports the whole generated API (≈0.4 s). scripts/bundle.mjs bundles that module with
  * what it needs (≈30 ms to load), leaving out the generated API and the proxy agents it never uses.
  */
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {homedir} from 'node:os'
-import {delimiter, join} from 'node:path'
+import {delimiter, dirname, join} from 'node:path'
 
 import type {Cluster, Context, KubeConfig, User} from '@kubernetes/client-node'
 
 import {InvalidInputError, firstLineOf, setting} from '../errors.js'
+import {readInputFileSync} from '../fs/input-file.js'
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount'
 
@@ -54,7 +55,6 @@ export async function loadKubeconfig(options: KubeconfigOptions = {}): Promise<L
   let files: string[] = []
 
   if (options.kubeconfig) {
-    if (!existsSync(options.kubeconfig)) throw InvalidInputError.forField('kubeconfig', options.kubeconfig, 'no such file')
     files = [options.kubeconfig]
     source = options.kubeconfig
   } else if (env.KUBECONFIG) {
@@ -74,7 +74,8 @@ export async function loadKubeconfig(options: KubeconfigOptions = {}): Promise<L
   }
 
   if (files.length > 0) {
-    const merged = mergeKubeconfigs(files.map((file) => parseKubeconfigFile(KubeConfig, file)))
+    const field = options.kubeconfig ? 'kubeconfig' : env.KUBECONFIG ? 'KUBECONFIG' : 'kubeconfig'
+    const merged = mergeKubeconfigs(files.map((file) => parseKubeconfigFile(KubeConfig, file, field)))
     kc.loadFromOptions(merged)
   } else {
     loadInCluster(kc, env, options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR)
@@ -161,18 +162,13 @@ interface ParsedKubeconfig {
   currentContext?: string
 }
 
-function parseKubeconfigFile(KubeConfigClass: typeof KubeConfig, file: string): ParsedKubeconfig {
+/** One kubeconfig file, read as every input file is (src/lib/fs/input-file.ts); relative paths in it resolve from its directory, as kubectl's do. */
+function parseKubeconfigFile(KubeConfigClass: typeof KubeConfig, file: string, field: string): ParsedKubeconfig {
   const one = new KubeConfigClass()
+  const text = readInputFileSync(file, {field})
   try {
-    readFileSync(file)
-  } catch (error) {
-    throw new InvalidInputError(
-      `kubeconfig "${file}": ${(error as NodeJS.ErrnoException).code === 'EACCES' ? 'permission denied' : (error as Error).message}`,
-      {field: 'kubeconfig'},
-    )
-  }
-  try {
-    one.loadFromFile(file, {onInvalidEntry: 'throw'})
+    one.loadFromString(text, {onInvalidEntry: 'throw'})
+    one.makePathsAbsolute(dirname(file))
   } catch (error) {
     throw new InvalidInputError(`kubeconfig "${file}" is not a valid kubeconfig: ${firstLineOf(error)}`, {field: 'kubeconfig'})
   }

@@ -4,6 +4,8 @@ import {homedir} from 'node:os'
 import path from 'node:path'
 
 import {InvalidInputError, firstLineOf} from '../errors.js'
+import {readInputFileSync} from '../fs/input-file.js'
+import {checkFile} from '../fs/path-check.js'
 import {isSecretName} from './secrets.js'
 
 /** Where the project's rc files are looked for (cosmiconfig, module name "roster"). */
@@ -63,12 +65,10 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
 
   const loadFile = async (file: string, mustExist: boolean): Promise<void> => {
     loaded.searched.push(file)
-    try {
-      statSync(file)
-    } catch {
-      if (mustExist) throw InvalidInputError.forField('config', file, 'file not found')
-      return
-    }
+    // The path and the bytes are checked as every input file's (a directory, a FIFO, invalid
+    // UTF-8…: one line naming the file) before cosmiconfig reads it.
+    if (checkFile(file, {field: 'config', missingOk: !mustExist}) === undefined) return
+    readInputFileSync(file, {field: 'config'})
     let result
     try {
       result = await explorer.load(file)
@@ -95,6 +95,7 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
     const file = (error as {filepath?: string}).filepath ?? cwd
     throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${parseProblem(error)}`)
   }
+  if (project) readInputFileSync(project.filepath, {field: 'config'})
   if (project && !project.isEmpty) addValues(loaded, project.filepath, project.config)
   return loaded
 }

@@ -21,6 +21,7 @@ import {
   TooLargeError,
 } from '../errors.js'
 import {retryWithBackoff} from '../store/retry.js'
+import {isTlsTrustError} from './fetch-trusting.js'
 
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
@@ -302,7 +303,7 @@ export function errorForStatus(status: number, where: string, body: unknown, aut
 
 function transportError(where: string, error: NodeJS.ErrnoException): RosterError {
   const code = error.code ?? ''
-  if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code) || /certificate/i.test(error.message)) {
+  if (isTlsTrustError(error)) {
     return new InvalidInputError(`${where}: TLS verification failed (${code || error.message}); trust its CA or fix the certificate`)
   }
   return new BackendUnavailableError(`${where} is unreachable (${code || error.message})`)

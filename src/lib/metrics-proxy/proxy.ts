@@ -11,10 +11,10 @@
  * needs that bearer token.
  */
 import {timingSafeEqual} from 'node:crypto'
-import {readFileSync} from 'node:fs'
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 
 import {InvalidInputError} from '../errors.js'
+import {readInputFileSync} from '../fs/input-file.js'
 import {listenOn, listenTransport, listenUrl, parseListenAddress} from '../net/listen-address.js'
 import type {ClusterClientOptions} from '../cluster/cluster-client.js'
 import type {PodSelection} from '../discover/discover.js'
@@ -44,15 +44,7 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
   const tls = listenTransport(address, o, 'when-asked')
   let token: Buffer | undefined
   if (o.authTokenFile) {
-    try {
-      token = Buffer.from(readFileSync(o.authTokenFile, 'utf8').trim())
-    } catch (error) {
-      throw InvalidInputError.forField(
-        'auth-token-file',
-        o.authTokenFile,
-        `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-      )
-    }
+    token = Buffer.from(readInputFileSync(o.authTokenFile, {field: 'auth-token-file', maxBytes: 64 * 1024}).trim())
     if (token.length === 0) throw InvalidInputError.forField('auth-token-file', o.authTokenFile, 'is empty')
   }
 

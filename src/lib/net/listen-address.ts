@@ -12,10 +12,10 @@
  * may serve plain HTTP off loopback when insecure-plaintext is set, node_exporter's convention;
  * `serve` never does, since bearer tokens would cross the network in clear.
  */
-import {readFileSync} from 'node:fs'
 import {isIP, type Server} from 'node:net'
 
 import {InvalidInputError, setting} from '../errors.js'
+import {readPemFile} from '../fs/input-file.js'
 import {isLoopbackHost} from './loopback.js'
 
 /** The setting every server's address is, as the config file names it. */
@@ -72,7 +72,8 @@ export function listenTransport(address: ListenAddress, o: TransportSettings, pl
     const [missing, given] = o.tlsCert ? ['tls-key', 'tls-cert'] : ['tls-cert', 'tls-key']
     throw new InvalidInputError(`${missing}: required with ${setting(given)}`, {field: missing})
   }
-  const tls = o.tlsCert && o.tlsKey ? {cert: readPem('tls-cert', o.tlsCert), key: readPem('tls-key', o.tlsKey)} : undefined
+  const tls =
+    o.tlsCert && o.tlsKey ? {cert: readPemFile(o.tlsCert, {field: 'tls-cert'}), key: readPemFile(o.tlsKey, {field: 'tls-key'})} : undefined
   if (address.loopback || tls) return tls
   if (plaintext === 'when-asked' && o.insecurePlaintext) return undefined
   const tlsFiles = `${setting('tls-cert')} and ${setting('tls-key')}`
@@ -81,14 +82,6 @@ export function listenTransport(address: ListenAddress, o: TransportSettings, pl
       ? `is not a loopback address: serve TLS (${tlsFiles}), or set ${setting('insecure-plaintext')} to serve plain HTTP to the network`
       : `is not a loopback address: serve HTTPS (${tlsFiles}), so that bearer tokens never cross a network in clear`
   throw InvalidInputError.forField(LISTEN_SETTING, address.text, reason)
-}
-
-function readPem(setting: string, path: string): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    throw InvalidInputError.forField(setting, path, `cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
-  }
 }
 
 /** The error for a server that could not bind: the address is taken, not ours, or not allowed. */

@@ -18,9 +18,9 @@
  * ApiReply of server/schemas.ts, types only: nothing of the server is loaded), so that a change
  * to a route that this client does not follow fails the build.
  */
-import {readFileSync} from 'node:fs'
 
 import {InvalidInputError, PreconditionFailedError, setting} from '../errors.js'
+import {readPemFile} from '../fs/input-file.js'
 import {isLoopbackHost} from '../net/loopback.js'
 import {type JsonHttpClient, serverMessage} from '../http/json-client.js'
 import type {ApiBody, ApiQuery, ApiReply, ApiRoute} from '../server/schemas.js'
@@ -238,11 +238,7 @@ function seg(value: string, field = 'name'): string {
 }
 
 function readCa(path: string): Buffer {
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    throw InvalidInputError.forField('registry-ca', path, `cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
-  }
+  return readPemFile(path, {field: 'registry-ca'})
 }
 
 function dropUndefined<T extends Record<string, unknown>>(value: T): T {

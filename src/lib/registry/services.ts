@@ -13,6 +13,7 @@ import {parseSelector} from './selector.js'
 import {isServiceId, serviceId} from './service-id.js'
 import type {ServiceFilter, UnregisterConditions, UnregisterServicesResult} from './types.js'
 import {parseRegex, validateEndpoint, validateName} from './validation.js'
+import {loadRegexEngine} from '../text/regex.js'
 
 export const SORT_KEYS = ['namespace', 'name', 'endpoint', 'date'] as const
 
@@ -50,6 +51,7 @@ export function compileServiceFilter(filter: ServiceFilter, sortField: string): 
  * one group of namespaces at a time (see below); the other sort keys hold every match.
  */
 export async function* listServices(ctx: RegistryContext, filter: ServiceFilter = {}): AsyncGenerator<Revisioned<Service>> {
+  await loadRegexEngine()
   const {namespace, sortBy, matches} = compileServiceFilter(filter, 'sort-by')
   const prefix = namespace ? namespaceServicesPrefix(namespace) : SERVICES_PREFIX
   const matching = async function* (): AsyncGenerator<{kv: KeyValue; service: Revisioned<Service>}> {

@@ -7,6 +7,7 @@ import {parseDuration} from '../config/duration.js'
 import {InvalidInputError} from '../errors.js'
 import type {ExportConfig} from './model.js'
 import {checkNestingDepth} from '../text/input-limits.js'
+import {compileRegex, RegexSyntaxError, type Pattern} from '../text/regex.js'
 
 /** Server, namespace and service names: safe as one segment of a store key. */
 const NAME_PATTERN = /^[A-Za-z0-9_-]+$/
@@ -192,15 +193,15 @@ export function validateTime(field: string, value: unknown): string {
   return time.toISOString()
 }
 
-/** A regular expression given as a filter (the name, endpoint or server of a listing). */
-export function parseRegex(field: string, value: string): RegExp {
+/**
+ * A regular expression given as a filter (the name, endpoint or server of a listing), in RE2
+ * syntax (src/lib/text/regex.ts; load the engine first).
+ */
+export function parseRegex(field: string, value: string): Pattern {
   try {
-    return new RegExp(value)
+    return compileRegex(value)
   } catch (error) {
-    throw InvalidInputError.forField(
-      field,
-      value,
-      `not a valid regular expression (${(error as Error).message.replace(/^Invalid regular expression: /, '')})`,
-    )
+    if (!(error instanceof RegexSyntaxError)) throw error
+    throw InvalidInputError.forField(field, value, `not a valid regular expression (${error.message})`)
   }
 }

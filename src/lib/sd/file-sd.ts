@@ -18,13 +18,13 @@
  * broken. The holder checks before every pass that the lock is still its own and stops (exit 6)
  * if not.
  */
-import type {Stats} from 'node:fs'
 import {open, readFile, readdir, stat, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {writeFileAtomic} from '../fs/atomic-write.js'
 import {LockFile, describeHolder, type LockHolder} from '../fs/lock-file.js'
 import {readTextIfExists} from '../fs/read-text.js'
+import {checkDirectory} from '../fs/path-check.js'
 import {ConflictError, InvalidInputError, NotAllowedError, NotFoundError} from '../errors.js'
 import type {Service} from '../registry/model.js'
 import type {RegistryClient} from '../registry/registry-client.js'
@@ -142,18 +142,6 @@ async function writeRecord(dir: string, files: Iterable<string>): Promise<void> 
   await writeFileIfChanged(dir, RECORD_FILE, JSON.stringify({files: sorted}, null, 2) + '\n')
 }
 
-/** Checks that the export directory exists (exit 2 when not). */
-export async function checkDirectory(dir: string): Promise<void> {
-  let s: Stats
-  try {
-    s = await stat(dir)
-  } catch (error) {
-    if (errno(error) === 'ENOENT') throw InvalidInputError.forField('dir', dir, 'no such directory (create it first)')
-    throw InvalidInputError.forField('dir', dir, (error as Error).message.split('\n')[0] ?? 'cannot be read')
-  }
-  if (!s.isDirectory()) throw InvalidInputError.forField('dir', dir, 'not a directory')
-}
-
 /** Removes temporary files left by an exporter killed mid-write (only roster's own names; called under the lock). */
 export async function removeLeftovers(dir: string): Promise<void> {
   for (const name of await readdir(dir)) if (TEMP_FILE.test(name)) await unlink(join(dir, name)).catch(() => undefined)
@@ -236,7 +224,8 @@ function isFatalExportError(error: unknown, passes: number): boolean {
  * `intervalMs` until `signal` aborts (a pass in progress finishes first). Returns the number of passes.
  */
 export async function runFileSdExport(o: FileSdLoopOptions): Promise<number> {
-  await checkDirectory(o.dir)
+  // A directory this user may write, checked before the lock is taken in it (path-check.ts).
+  checkDirectory(o.dir, {field: 'dir', access: 'write'})
   const lock = await DirectoryLock.acquire(o.dir)
   try {
     await removeLeftovers(o.dir)

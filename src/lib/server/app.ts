@@ -8,7 +8,7 @@
  * Reads of services and http_sd come from the in-memory view (view.ts); writes go through the
  * Registry to the store, and wait until the view shows them, so a client reads its own writes.
  */
-import type {FastifyInstance} from 'fastify'
+import type {FastifyInstance, FastifyReply} from 'fastify'
 
 import {firstLineOf} from '../errors.js'
 import type {AppContext, ServeApp} from './app-context.js'
@@ -16,8 +16,9 @@ import {addAuthentication} from './authentication.js'
 import {requireAccessRules} from './authorization.js'
 import {refuseIfMatchWithoutEntityTag} from './conditional.js'
 import {createLimitedServer, type ConnectionGuard} from './connections.js'
-import {httpError} from './http-error.js'
+import {MAX_PATH_PARAMETER, httpError} from './http-error.js'
 import {registerHttpSdRoutes} from './http-sd.js'
+import {addJsonBodyParser} from './json-body.js'
 import {DEFAULT_LIMITS} from './limits.js'
 import {registerOpenApi} from './openapi.js'
 import {registerAuthConfigRoute} from './routes/auth-config.js'
@@ -46,10 +47,17 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Path parameters up to this long reach the schemas (a name may be 253 characters, percent-encoded three times that).
+    routerOptions: {maxParamLength: MAX_PATH_PARAMETER},
+    // What the router refuses before any route (a bad percent-encoding, a parameter too long) answers like every other error.
+    frameworkErrors: (error, _request, reply) => {
+      const {status, body} = httpError(error, limits.maxBodyBytes)
+      void (reply as unknown as FastifyReply).code(status).type('application/json; charset=utf-8').send(body)
+    },
     ajv: {customOptions: {removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false}},
   }).withTypeProvider<ApiTypeProvider>()
-  // JSON bodies only: a text/plain body is refused (415 → 400), not handed to the schemas as a string.
-  app.removeContentTypeParser('text/plain')
+  // JSON bodies only, their bytes UTF-8: a text/plain body is refused (415 → 400), not handed to the schemas as a string.
+  addJsonBodyParser(app)
   for (const schema of sharedSchemas) app.addSchema(schema)
 
   requireAccessRules(app)

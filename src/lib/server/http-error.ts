@@ -18,6 +18,9 @@ import {
 } from '../errors.js'
 import {byteSizeText} from '../config/byte-size.js'
 
+/** The longest path parameter (characters of the URL, percent-encoded) the router hands to a route. */
+export const MAX_PATH_PARAMETER = 1024
+
 interface FastifyishError {
   code?: string
   statusCode?: number
@@ -69,6 +72,10 @@ export function httpError(
       return {status: 400, body: body('invalid_input', `body: not valid JSON (${firstLineOf(error)})`, 'body')}
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return {status: 400, body: body('invalid_input', 'body: Content-Type must be application/json', 'body')}
+    case 'FST_ERR_BAD_URL':
+      return {status: 400, body: body('invalid_input', 'path: not a valid URL (a bad percent-encoding)', 'path')}
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return {status: 414, body: body('too_large', `path: a parameter longer than ${MAX_PATH_PARAMETER} characters`, 'path')}
   }
   if (error instanceof SyntaxError) return {status: 400, body: body('invalid_input', `body: not valid JSON (${error.message})`, 'body')}
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {

@@ -264,9 +264,9 @@ export const routes = {
       additionalProperties: false,
       properties: {
         namespace: {type: 'string'},
-        name: {type: 'string', description: 'Regular expression over the service name.'},
-        endpoint: {type: 'string', description: 'Regular expression over the endpoint.'},
-        server: {type: 'string', description: 'Regular expression one of its servers must match.'},
+        name: {type: 'string', description: 'Regular expression (RE2 syntax) over the service name.'},
+        endpoint: {type: 'string', description: 'Regular expression (RE2 syntax) over the endpoint.'},
+        server: {type: 'string', description: 'Regular expression (RE2 syntax) one of its servers must match.'},
         selector: {type: 'string', description: 'Label selector over the service labels.'},
         sortBy: {type: 'string', enum: SORT_KEYS},
         limit: {type: 'string', pattern: '^[0-9]{1,6}$', description: 'Page size, 1 to 10000 (default 1000).'},

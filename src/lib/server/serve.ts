@@ -56,6 +56,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
 
   const store = await options.openStore()
+  // GET /v1/services compiles its filters synchronously, from the view.
+  await (await import('../text/regex.js')).loadRegexEngine()
   const {RegistryView} = await import('./view.js')
   const {createMetrics} = await import('./metrics.js')
   const {Registry} = await import('../registry/registry.js')

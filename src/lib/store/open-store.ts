@@ -13,11 +13,13 @@
  * Anything else is InvalidInputError on field "registry" (exit 2). The backends' modules
  * (better-sqlite3, etcd3 and gRPC) are imported only here, when that backend is opened.
  */
-import {mkdirSync, readFileSync} from 'node:fs'
+import {accessSync, constants as fsConstants, mkdirSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {dirname, isAbsolute, join, resolve} from 'node:path'
 
 import {InvalidInputError, NotAllowedError, setting} from '../errors.js'
+import {readPemFile} from '../fs/input-file.js'
+import {checkFile, pathError} from '../fs/path-check.js'
 import type {Store} from './store.js'
 
 /** The store's settings: `registry`, the `etcd-*` ones (files are paths of PEM files) and `timeout`. */
@@ -144,13 +146,7 @@ export function describeTarget(target: RegistryTarget): string {
 }
 
 function readPem(field: string, path: string | undefined): Buffer | undefined {
-  if (!path) return undefined
-  try {
-    return readFileSync(expandHome(path))
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error)
-    throw InvalidInputError.forField(field, path, `cannot read the file (${code})`)
-  }
+  return path ? readPemFile(expandHome(path), {field, shown: path}) : undefined
 }
 
 function checkTimeout(timeoutMs: number): void {
@@ -185,12 +181,38 @@ function createDefaultDirectory(dir: string): void {
   }
 }
 
+/**
+ * What the SQLite path is, before SQLite opens it (a directory, a FIFO, a device, a dangling link,
+ * a path too long: exit 2 naming it; SQLite would say "disk I/O error", or wait on a FIFO), and,
+ * for a write, whether it is on a read-only file system (exit 4). A missing file, a missing
+ * directory and permissions are the store's to explain: it names the -wal and -shm files SQLite
+ * needs beside the database.
+ */
+function checkSqlitePath(path: string, readOnly: boolean): void {
+  const o = {field: 'registry', shown: `sqlite:${path}`}
+  let exists: boolean
+  try {
+    exists = checkFile(path, {...o, missingOk: true, access: readOnly ? 'read' : 'write'}) !== undefined
+  } catch (error) {
+    const errno = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code
+    if (error instanceof NotAllowedError && errno !== 'EROFS') return
+    throw error
+  }
+  if (exists || readOnly) return
+  try {
+    accessSync(dirname(path), fsConstants.W_OK)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EROFS') throw pathError(error, path, {...o, access: 'write'})
+  }
+}
+
 /** Opens the store `o.registry` names. The caller must `close()` it. */
 export async function openStore(o: StoreOptions): Promise<Store> {
   checkTimeout(o.timeoutMs)
   const target = parseRegistry(o.registry, {tls: hasTlsFlags(o)})
   if (target.kind === 'sqlite') {
     if (target.isDefault && !o.readOnly) createDefaultDirectory(dirname(target.path))
+    if (target.path !== ':memory:') checkSqlitePath(target.path, o.readOnly === true)
     const {openSqliteStore} = await import('./sqlite-store.js')
     return openSqliteStore({path: target.path, timeoutMs: o.timeoutMs, readOnly: o.readOnly, missingDirectoryIsEmpty: target.isDefault})
   }

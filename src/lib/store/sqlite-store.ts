@@ -161,7 +161,10 @@ function registryError(path: string, reason: string, cause?: unknown): InvalidIn
 }
 
 function notAllowed(path: string, what: string, cause: unknown): NotAllowedError {
-  return new NotAllowedError(`registry "sqlite:${path}": ${what}; check the owner and mode of the file and its directory (ls -l)`, {cause})
+  return new NotAllowedError(`registry "sqlite:${path}": ${what}; check the owner and mode of the file and its directory (ls -l)`, {
+    cause,
+    field: 'registry',
+  })
 }
 
 function errnoOf(error: unknown): string {

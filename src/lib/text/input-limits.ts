@@ -6,19 +6,22 @@
  * - Depth: documents roster reads are shallow (an import entry's labels sit at depth 3); 64
  *   levels leave room and stop the recursive work (parsers, validation, JSON.stringify) that
  *   a deeper value would crash.
- * - UTF-8: files are read as bytes and decoded with a fatal decoder, so an invalid byte is an
- *   error naming its offset, not a U+FFFD stored in the registry. Node decodes argv and the
+ * - UTF-8: files, standard input and request bodies are read as bytes and checked before they
+ *   are decoded, so an invalid byte is an error naming its offset, not a U+FFFD stored in the
+ *   registry (the readers: src/lib/fs/input-file.ts; serve's JSON body parser). Node decodes argv and the
  *   environment before roster sees them, replacing invalid bytes with U+FFFD: a value holding
  *   U+FFFD is refused for the same reason.
  */
-import {readFile, stat} from 'node:fs/promises'
+import {isUtf8} from 'node:buffer'
 
-import {InvalidInputError, TooLargeError} from '../errors.js'
+import {InvalidInputError} from '../errors.js'
 
 export const MAX_NESTING_DEPTH = 64
 /** Import and record files: 64 MiB holds several hundred thousand entries. */
 export const MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
 export const REPLACEMENT_CHARACTER = '\uFFFD'
+/** Tokens, passwords and secrets read from standard input: far more than any of them holds. */
+export const MAX_SECRET_BYTES = 1024 * 1024
 
 /** The depth of a parsed value (a scalar is 0, `{a: 1}` is 1), counted without recursion, up to `limit + 1`. */
 export function nestingDepth(value: unknown, limit = MAX_NESTING_DEPTH): number {
@@ -74,73 +77,50 @@ export function checkTextNestingDepth(text: string, field: string, label = field
   }
 }
 
-/** Text from bytes that must be UTF-8; an invalid sequence is an error naming the field and the byte offset. */
-export function decodeUtf8(bytes: Uint8Array, field: string, value: string): string {
-  try {
-    return new TextDecoder('utf-8', {fatal: true}).decode(bytes)
-  } catch {
-    throw InvalidInputError.forField(field, value, `not valid UTF-8 (first bad byte at offset ${invalidUtf8Offset(bytes)})`)
-  }
-}
-
-/** The offset of the first byte that does not start or continue a valid UTF-8 sequence. */
-function invalidUtf8Offset(bytes: Uint8Array): number {
-  let lo = 0
-  let hi = bytes.length
-  const decoder = new TextDecoder('utf-8', {fatal: true})
-  // The longest valid prefix, by bisection (each probe is one fast native decode).
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2)
-    try {
-      decoder.decode(bytes.subarray(0, mid))
-      lo = mid
-    } catch {
-      hi = mid - 1
-    }
-  }
-  return lo
+/**
+ * Text from bytes that must be UTF-8; an invalid sequence is InvalidInputError on `field`, "LABEL:
+ * invalid UTF-8 at byte N" (the label names the input: `file "x.yaml"`, `body`).
+ */
+export function decodeUtf8(bytes: Uint8Array, field: string, label = field): string {
+  const at = invalidUtf8Offset(bytes)
+  if (at !== -1) throw new InvalidInputError(`${label}: invalid UTF-8 at byte ${at}`, {field})
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 }
 
 /**
- * A file's text, refused before any parsing when it is larger than `maxBytes` (TooLargeError,
- * exit 2) or not UTF-8. A UTF-8 byte-order mark is dropped. Errors name `field` and the path.
+ * The offset of the first byte of the first ill-formed sequence (Unicode's table of well-formed
+ * UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF, no truncated sequence), or -1
+ * when all of it is UTF-8. Valid input, the usual case, is checked natively first.
  */
-export async function readInputFile(path: string, field: string, maxBytes = MAX_INPUT_FILE_BYTES): Promise<string> {
-  let bytes: Buffer
-  try {
-    const info = await stat(path)
-    if (info.isFile() && info.size > maxBytes) throw tooLarge(field, path, info.size, maxBytes)
-    bytes = await readFile(path)
-  } catch (error) {
-    if (error instanceof InvalidInputError) throw error
-    throw InvalidInputError.forField(field, path, `cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
+export function invalidUtf8Offset(bytes: Uint8Array): number {
+  if (isUtf8(bytes)) return -1
+  const n = bytes.length
+  let i = 0
+  while (i < n) {
+    const b = bytes[i]!
+    if (b < 0x80) {
+      i++
+      continue
+    }
+    // The length of the sequence this byte starts, and the range of its second byte.
+    let need: number
+    let lo = 0x80
+    let hi = 0xbf
+    if (b >= 0xc2 && b <= 0xdf) need = 1
+    else if (b === 0xe0) [need, lo] = [2, 0xa0]
+    else if (b === 0xed) [need, hi] = [2, 0x9f]
+    else if (b >= 0xe1 && b <= 0xef) need = 2
+    else if (b === 0xf0) [need, lo] = [3, 0x90]
+    else if (b === 0xf4) [need, hi] = [3, 0x8f]
+    else if (b >= 0xf1 && b <= 0xf3) need = 3
+    else return i
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k]
+      if (c === undefined || c < (k === 1 ? lo : 0x80) || c > (k === 1 ? hi : 0xbf)) return i
+    }
+    i += need + 1
   }
-  if (bytes.length > maxBytes) throw tooLarge(field, path, bytes.length, maxBytes)
-  return stripBom(decodeUtf8(bytes, field, path))
-}
-
-/** Standard input as text, with the same limits as a file. */
-export async function readInputStream(stream: AsyncIterable<unknown>, field: string, maxBytes = MAX_INPUT_FILE_BYTES): Promise<string> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of stream) {
-    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)
-    size += buffer.length
-    if (size > maxBytes) throw tooLarge(field, '-', size, maxBytes, 'more than')
-    chunks.push(buffer)
-  }
-  return stripBom(decodeUtf8(Buffer.concat(chunks), field, '-'))
-}
-
-function tooLarge(field: string, path: string, size: number, max: number, relation = ''): TooLargeError {
-  const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`
-  return new TooLargeError(`${field} ${JSON.stringify(path)}: ${relation ? relation + ' ' : ''}${mib(size)}; at most ${mib(max)} is read`, {
-    field,
-  })
-}
-
-function stripBom(text: string): string {
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+  return -1
 }
 
 /**

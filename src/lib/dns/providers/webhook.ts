@@ -20,6 +20,7 @@ import {InvalidInputError, RosterError} from '../../errors.js'
 import {type JsonResponse, JsonHttpClient, type RequestOptions} from '../../http/json-client.js'
 import type {Changes, Endpoint, Provider, ProviderStats} from '../endpoint.js'
 import {normalizeEndpoint, normalizeName} from '../endpoint.js'
+import {compileRegex, loadRegexEngine, RegexSyntaxError, type Pattern} from '../../text/regex.js'
 
 export const WEBHOOK_MEDIA_TYPE = 'application/external.dns.webhook+json;version=1'
 const MEDIA_TYPE_NAME = 'application/external.dns.webhook+json'
@@ -77,6 +78,7 @@ export class WebhookProvider implements Provider {
     checkMediaType(res.headers['content-type'] ?? '', this.url)
     const body = this.json(res, 'GET /')
     const filter = parseDomainFilter(body, this.url)
+    await loadRegexEngine()
     this.matcher = domainFilterMatcher(filter, this.url)
     this.filter = filter
     return filter
@@ -270,10 +272,11 @@ function matchFilters(filters: string[], domain: string, emptyValue: boolean): b
 
 /** external-dns's DomainFilter.Match: regexes when given (the exclusion wins), else include/exclude lists. */
 export function domainFilterMatcher(filter: WebhookDomainFilter, url = 'the webhook provider'): (name: string) => boolean {
-  const compile = (src: string): RegExp => {
+  const compile = (src: string): Pattern => {
     try {
-      return new RegExp(src)
-    } catch {
+      return compileRegex(src)
+    } catch (error) {
+      if (!(error instanceof RegexSyntaxError)) throw error
       throw new RosterError(`webhook provider at ${url} sent a domain filter regex roster cannot use: ${src}`)
     }
   }

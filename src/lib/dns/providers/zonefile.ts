@@ -8,10 +8,10 @@
  * applyChanges(), nothing is written (ConflictError).
  */
 import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
-
 import {ConflictError, InvalidInputError, NotFoundError, setting} from '../../errors.js'
 import {writeFileAtomic} from '../../fs/atomic-write.js'
+import {readInputFileSync} from '../../fs/input-file.js'
+import {pathError} from '../../fs/path-check.js'
 import {DEFAULT_TTL} from '../options.js'
 import {type Changes, type Endpoint, type Provider, type ProviderStats, endpointKey, normalizeName} from '../endpoint.js'
 import {type ZoneFile, type ZoneRecord, nextSerial, parseZoneFile, recordTarget, serializeZoneFile, targetToRdata} from '../zone-file.js'
@@ -36,14 +36,10 @@ export class ZonefileProvider implements Provider {
   }
 
   private read(): {text: string; zone: ZoneFile} {
-    let text: string
-    try {
-      text = readFileSync(this.options.path, 'utf8')
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') throw new NotFoundError(`zone file "${this.options.path}": no such file (create it with an SOA record first)`)
-      throw InvalidInputError.forField('zone-file', this.options.path, (error as Error).message)
-    }
+    const text = readInputFileSync(this.options.path, {
+      field: 'zone-file',
+      missing: (path) => new NotFoundError(`zone file "${path}": no such file (create it with an SOA record first)`),
+    })
     this.stats.readCalls++
     const zone = parseZoneFile(text, {origin: this.zone, file: this.options.path})
     const soa = zone.records.find((r) => r.type === 'SOA')
@@ -120,7 +116,11 @@ export class ZonefileProvider implements Provider {
     soa.rdata[2] = String(nextSerial(Number.isFinite(serial) ? serial : 0, this.options.now?.() ?? new Date()))
     const next: ZoneFile = {origin: this.zone, records: [...kept, ...additions]}
     if (zone.defaultTtl !== undefined) next.defaultTtl = zone.defaultTtl
-    await writeFileAtomic(this.options.path, serializeZoneFile(next))
+    try {
+      await writeFileAtomic(this.options.path, serializeZoneFile(next))
+    } catch (error) {
+      throw pathError(error, this.options.path, {field: 'zone-file', access: 'write'})
+    }
     this.stats.writeCalls++
     this.lastDigest = undefined
     onProgress?.(total, total)

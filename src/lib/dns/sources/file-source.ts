@@ -10,10 +10,9 @@
  * not know (a typo such as `recordTtl`, or an external-dns field roster does not implement such as
  * `setIdentifier`) is one too, naming the nearest known key.
  */
-import {readFile} from 'node:fs/promises'
-
-import {InvalidInputError, TooLargeError, firstLineOf} from '../../errors.js'
-import {MAX_INPUT_FILE_BYTES, checkNestingDepth, checkTextNestingDepth, decodeUtf8} from '../../text/input-limits.js'
+import {InvalidInputError, firstLineOf} from '../../errors.js'
+import {readInputFile} from '../../fs/input-file.js'
+import {checkNestingDepth, checkTextNestingDepth} from '../../text/input-limits.js'
 import {unknownKeyMessage} from '../../text/nearest.js'
 import {type Endpoint, type Source, MANAGED_RECORD_TYPES, normalizeName} from '../endpoint.js'
 
@@ -128,20 +127,8 @@ export function endpointsFromDocument(doc: unknown, file: string, docLabel = '')
 }
 
 export async function readEndpointsFile(file: string): Promise<Endpoint[]> {
-  let bytes: Buffer
-  try {
-    bytes = await readFile(file)
-  } catch (error) {
-    throw InvalidInputError.forField(
-      'file',
-      file,
-      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message,
-    )
-  }
-  // Input limits (issue 10): size, UTF-8 and nesting depth, before any parser recurses.
-  if (bytes.length > MAX_INPUT_FILE_BYTES)
-    throw new TooLargeError(`file ${JSON.stringify(file)}: larger than ${MAX_INPUT_FILE_BYTES} bytes`, {field: 'file'})
-  const text = decodeUtf8(bytes, 'file', file)
+  // Input limits: the path, size and UTF-8 (input-file.ts), and nesting depth before any parser recurses.
+  const text = await readInputFile(file, {field: 'file'})
   checkTextNestingDepth(text, 'file', `file ${JSON.stringify(file)}`)
   if (/\.json$/i.test(file)) {
     let doc: unknown
