@@ -123,16 +123,6 @@ export async function startMetricsProxy(o: MetricsProxyOptions): Promise<Metrics
   })
   const url = listenUrl(address, boundPort, tls !== undefined)
   o.onLog?.(`serving ${url}/metrics`)
-  if (process.env.ROSTER_MEM_TRACE) {
-    const max: Record<string, number> = {}
-    setInterval(() => {
-      const m = process.memoryUsage() as unknown as Record<string, number>
-      let grew = false
-      for (const [k, v] of Object.entries(m)) if (v > (max[k] ?? 0)) { max[k] = v; grew = true }
-      if (grew) process.stderr.write(`MEM ${Object.entries(max).map(([k, v]) => `${k}=${(v / 1048576).toFixed(0)}`).join(' ')}\n`)
-    }, 20).unref()
-  }
-
   let lastError = ''
   const informer = runInformer<KubePod, PodTarget | null>({
     client,
