@@ -21,7 +21,10 @@
  * `readAheadBytes` in all before a parked pod (or any pod while the client is not reading) is
  * paused: TCP then holds the rest at the pod. Each write to the client is at most a flush's worth,
  * and none is made while it does not drain. So memory is bounded by the read-ahead, the pods'
- * partly read chunks and the client's socket, never by the pods' whole answers.
+ * partly read chunks and the client's socket, never by the pods' whole answers — except where
+ * a pod's whole answer fits in the one chunk a socket read hands over (up to 64 KiB): a pod
+ * paused then still holds its later families, which must wait for every pod's lines of the
+ * earlier ones. With many small answers, what is held at the peak is about the raw answers.
  *
  * Time: the answer comes within `timeoutMs`: then pods that have not answered, or are still
  * sending when the merge is not holding them back, are cut off (`up` 0). A pod the merge itself
