@@ -27,7 +27,8 @@ import {freePort} from '../test/support/free-port.js'
 import {startKubeApiServer, type KubeApiServer} from '../test/support/kube-api-server.js'
 import {makeNode, makeService} from '../test/support/kube-objects.js'
 import {makePod} from '../test/support/pod-fixtures.js'
-import {createToken, eventually, startServe} from '../test/support/serve-server.js'
+import {createToken, startServe} from '../test/support/serve-server.js'
+import {until} from '../test/support/until.js'
 import {
   IMAGE,
   type Container,
@@ -142,19 +143,14 @@ async function exporterStart(
   let exited = false
   void container.exited.then(() => (exited = true))
   const answers = async (route: string) => {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}${route}`)
-      await response.arrayBuffer()
-      return response.status === 200
-    } catch {
-      return false
-    }
+    if (exited) throw new Error(`the exporter exited: ${container.stderr()}`)
+    const response = await fetch(`http://127.0.0.1:${port}${route}`)
+    await response.arrayBuffer()
+    return response.status === 200
   }
+  // A short interval: the figure is the time to the first answer.
   const waitFor = async (route: string) => {
-    while (!(await answers(route))) {
-      if (exited) throw new Error(`the exporter exited: ${container.stderr()}`)
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
+    await until(`the exporter's ${route}`, () => answers(route), {timeoutMs: 120_000, intervalMs: 5})
     return performance.now() - started
   }
   const firstMs = await waitFor('/metrics')
@@ -224,11 +220,9 @@ async function jobsMemory(): Promise<void> {
     {
       const port = await freePort()
       const proxy = startContainer(['kube', 'metrics-proxy', '--listen', `127.0.0.1:${port}`], {env, serviceAccount: sa})
-      await eventually(
-        async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200,
-        120_000,
-        'metrics-proxy',
-      )
+      await until('metrics-proxy', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.status === 200, {
+        timeoutMs: 120_000,
+      })
       for (let i = 0; i < 5; i++) await (await fetch(`http://127.0.0.1:${port}/metrics`)).arrayBuffer()
       report(`kube metrics-proxy, ${PODS} pods, 5 scrapes:`, proxy)
       await proxy.stop()
@@ -272,10 +266,10 @@ async function jobsMemory(): Promise<void> {
         ],
         {env, serviceAccount: sa, writable: {'/zone': zone}},
       )
-      await eventually(
-        async () => readFileSync(path.join(zone, 'example.org.zone'), 'utf8').includes(`svc-${SERVICES - 1}.example.org.`),
-        300_000,
+      await until(
         'dns sync',
+        () => readFileSync(path.join(zone, 'example.org.zone'), 'utf8').includes(`svc-${SERVICES - 1}.example.org.`),
+        {timeoutMs: 300_000},
       )
       report(`dns sync --watch, ${SERVICES} Services to a zone file:`, sync)
       await sync.stop()

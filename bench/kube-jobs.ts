@@ -19,6 +19,7 @@ import {containerEnv, deployedContainer, renderBase, spawnJob, type Job, type Ru
 import {makeIngress, makeService} from '../test/support/kube-objects.js'
 import {startPdns} from '../test/support/pdns-server.js'
 import {makePod, setPodReady} from '../test/support/pod-fixtures.js'
+import {timeUntil} from '../test/support/until.js'
 
 const PODS = Number(process.env.BENCH_PODS ?? 10_000)
 const SERVICES = Number(process.env.BENCH_SERVICES ?? 2000)
@@ -29,15 +30,6 @@ function procStatus(pid: number): {rssMiB: number; peakMiB: number; cpuSeconds: 
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
   return {rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024, cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100}
-}
-
-async function until(check: () => boolean, label: string, job: RunningJob): Promise<number> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > 300_000) throw new Error(`${label}: not in step after 300 s: ${job.stderr()}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return Date.now() - started
 }
 
 /** Runs the job as deployed, waits until `ready`, then `change`s the cluster for SECONDS. */
@@ -59,7 +51,11 @@ async function measure(
     ...env,
   })
   try {
-    const syncMs = await until(() => ready(running), job, running)
+    const syncMs = await timeUntil(`${job} in step`, () => ready(running), {
+      timeoutMs: 300_000,
+      intervalMs: 100,
+      describe: () => running.stderr(),
+    })
     const pid = running.child.pid ?? 0
     const synced = procStatus(pid)
     let tick = 0

@@ -15,6 +15,7 @@ import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {freePort} from '../test/support/free-port.js'
 import {startKubeApiServer} from '../test/support/kube-api-server.js'
 import {makePod} from '../test/support/pod-fixtures.js'
+import {until} from '../test/support/until.js'
 
 const PODS = Number(process.env.BENCH_PODS ?? 200)
 const SERIES = Number(process.env.BENCH_SERIES ?? 1000)
@@ -55,14 +56,7 @@ const exited = new Promise<number | null>((resolve) => proxy.on('close', (code) 
 
 try {
   const base = `http://127.0.0.1:${listen}`
-  for (;;) {
-    const ok = await fetch(`${base}/healthz`).then(
-      (r) => r.status === 200,
-      () => false,
-    )
-    if (ok) break
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  await until('the proxy healthy', async () => (await fetch(`${base}/healthz`)).status === 200, {timeoutMs: 120_000})
   const idleRss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1]
   const ms: number[] = []
   let bytes = 0

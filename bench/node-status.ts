@@ -25,6 +25,7 @@ import {join} from 'node:path'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startKubeApiServer} from '../test/support/kube-api-server.js'
 import {makeNode, makeNodeLease, microTime, type KubeObject} from '../test/support/kube-objects.js'
+import {until} from '../test/support/until.js'
 import {median} from './bench-support.js'
 
 const NODES = Number(process.env.BENCH_NODES ?? 5000)
@@ -181,11 +182,11 @@ async function main(): Promise<void> {
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
   try {
-    let url: string | undefined
-    while (!(url = /on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(stderr)?.[1]) || !stderr.includes(`listed ${NODES} nodes`)) {
-      if (Date.now() - started > 60_000) throw new Error(`exporter did not start: ${stderr}`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    const url = await until(
+      'the exporter listening, with the nodes listed',
+      () => stderr.includes(`listed ${NODES} nodes`) && /on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(stderr)?.[1],
+      {timeoutMs: 60_000, intervalMs: 20, describe: () => stderr},
+    )
     const syncMs = Date.now() - started
     const startupRequests = api.requests.length
     const latencies: number[] = []

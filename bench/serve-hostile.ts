@@ -16,6 +16,7 @@ import {type Attack, type AttackName, startHostileClients} from '../test/support
 import {seedRegistry} from '../test/support/seed-registry.js'
 import {type Series, metricValue, once, rssMiB, startMonitor} from '../test/support/serve-monitor.js'
 import {createToken, startServe} from '../test/support/serve-server.js'
+import {until} from '../test/support/until.js'
 import {arg, median} from './bench-support.js'
 
 const seconds = arg('seconds', 20)
@@ -94,7 +95,9 @@ try {
       }
       if (acted.length) console.log(`  limits: ${acted.join(', ')}`)
       // Let the last connections close before the next attack.
-      while (metricValue(await metrics(), 'roster_serve_connections') > 1) await new Promise((resolve) => setTimeout(resolve, 200))
+      await until('the connections closing', async () => metricValue(await metrics(), 'roster_serve_connections') <= 1, {
+        timeoutMs: 120_000,
+      })
     }
     console.log(`\nserve resident memory at the end: ${rssMiB(serve.child.pid!).toFixed(0)} MiB`)
   } finally {

@@ -21,6 +21,7 @@ import {WATCH_POLL_INTERVAL_MS} from '../src/lib/store/sqlite-watch.js'
 import type {Store} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
+import {until} from '../test/support/until.js'
 import {median} from './bench-support.js'
 
 const runs = Number(process.argv[2] ?? 11)
@@ -49,7 +50,7 @@ async function revocationDelays(cliStore: Store, serveStore: Store, label: strin
     await cli.create({id, role: 'read', namespaces: ['default']})
     const start = performance.now()
     await cli.revoke(id)
-    while (!(await serve.isRevoked(id))) await new Promise((r) => setTimeout(r, 1))
+    await until(`the revocation of ${id}`, () => serve.isRevoked(id), {intervalMs: 1})
     delays.push(performance.now() - start)
   }
   await view.close()

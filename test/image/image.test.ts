@@ -27,7 +27,8 @@ import {makeNode, makeService} from '../support/kube-objects.js'
 import {startPdns} from '../support/pdns-server.js'
 import {makePod} from '../support/pod-fixtures.js'
 import {startPrometheus} from '../support/prometheus-server.js'
-import {createToken, eventually, http, startServe} from '../support/serve-server.js'
+import {createToken, http, startServe} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 import {
   IMAGE,
   IMAGE_NAME,
@@ -151,10 +152,10 @@ describe('the image', {skip: unavailable}, () => {
     })
     try {
       await exporter.waitFor(/listed 3 nodes/)
-      await eventually(
+      await until(
+        'Prometheus scraping the exporter',
         async () => (await prometheus.query('kube_node_status_nodes_ready{job="roster-image"}'))[0]?.value[1] === '2',
-        120_000,
-        `Prometheus scraping the exporter\n${exporter.stderr()}\n${prometheus.log()}`,
+        {describe: () => `${exporter.stderr()}\n${prometheus.log()}`, timeoutMs: 120_000},
       )
       const notReady = await prometheus.query('kube_node_status == 0')
       assert.deepEqual(
@@ -183,11 +184,10 @@ describe('the image', {skip: unavailable}, () => {
     })
     try {
       await proxy.waitFor(new RegExp(`serving http://0\\.0\\.0\\.0:${port}/metrics`))
-      await eventually(
-        async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200,
-        60_000,
-        `the pods listed\n${proxy.stderr()}`,
-      )
+      await until('the pods listed', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, {
+        describe: () => proxy.stderr(),
+        timeoutMs: 60_000,
+      })
       const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
       assert.match(body, /^mesh_connections\{pod="ztunnel-a",namespace="istio-system"\} 3$/m)
       assert.match(body, /^up\{pod="ztunnel-a",namespace="istio-system"\} 1$/m)
@@ -218,17 +218,15 @@ describe('the image', {skip: unavailable}, () => {
       return (Array.isArray(body) ? body : body.items).map((s) => s.endpoint).sort()
     }
     try {
-      await eventually(
-        async () => (await endpoints()).includes('http://127.0.0.42:9100/metrics'),
-        120_000,
-        `the first reconcile\n${discover.stderr()}`,
-      )
+      await until('the first reconcile', async () => (await endpoints()).includes('http://127.0.0.42:9100/metrics'), {
+        describe: () => discover.stderr(),
+        timeoutMs: 120_000,
+      })
       api.addPod(makePod({name: 'api-1', namespace: 'shop', ip: '127.0.0.43', port: 9100, owner: {kind: 'StatefulSet', name: 'api'}}))
-      await eventually(
-        async () => (await endpoints()).includes('http://127.0.0.43:9100/metrics'),
-        60_000,
-        `the new pod\n${discover.stderr()}`,
-      )
+      await until('the new pod', async () => (await endpoints()).includes('http://127.0.0.43:9100/metrics'), {
+        describe: () => discover.stderr(),
+        timeoutMs: 60_000,
+      })
     } finally {
       assert.equal(await discover.stop(), 0, discover.stderr())
       await serve.stop()
@@ -257,17 +255,15 @@ describe('the image', {skip: unavailable}, () => {
       {env: {...env, ROSTER_PDNS_SERVER: pdns.url, ROSTER_PDNS_API_KEY: pdns.apiKey, ROSTER_PDNS_ZONE: 'example.org'}, serviceAccount: sa},
     )
     try {
-      await eventually(
-        async () => (await pdns.contents('example.org', 'web.example.org', 'A'))?.[0] === '127.0.0.44',
-        120_000,
-        `the first sync\n${sync.stderr()}`,
-      )
+      await until('the first sync', async () => (await pdns.contents('example.org', 'web.example.org', 'A'))?.[0] === '127.0.0.44', {
+        describe: () => sync.stderr(),
+        timeoutMs: 120_000,
+      })
       addService('api', '127.0.0.45')
-      await eventually(
-        async () => (await pdns.contents('example.org', 'api.example.org', 'A'))?.[0] === '127.0.0.45',
-        60_000,
-        `the new Service\n${sync.stderr()}`,
-      )
+      await until('the new Service', async () => (await pdns.contents('example.org', 'api.example.org', 'A'))?.[0] === '127.0.0.45', {
+        describe: () => sync.stderr(),
+        timeoutMs: 60_000,
+      })
       assert.deepEqual(await pdns.dig('api.example.org', 'A'), ['127.0.0.45'])
       assert.doesNotMatch(sync.stdout() + sync.stderr(), new RegExp(pdns.apiKey))
     } finally {
@@ -304,14 +300,14 @@ describe('the image', {skip: unavailable}, () => {
     )
     const ca = readFileSync(tls.caFile)
     const get = (route: string, bearer?: string) =>
-      new Promise<{status: number; body: string}>((resolve, reject) => {
+      new Promise<{status: number; body: string; location?: string}>((resolve, reject) => {
         const req = request(
           `https://127.0.0.1:${port}${route}`,
           {ca, headers: bearer ? {authorization: `Bearer ${bearer}`} : {}},
           (res) => {
             let body = ''
             res.setEncoding('utf8').on('data', (d: string) => (body += d))
-            res.on('end', () => resolve({status: res.statusCode ?? 0, body}))
+            res.on('end', () => resolve({status: res.statusCode ?? 0, body, location: res.headers.location}))
           },
         )
         req.on('error', reject)
@@ -324,8 +320,12 @@ describe('the image', {skip: unavailable}, () => {
       const servers = await get('/v1/servers', admin)
       assert.equal(servers.status, 200, servers.body)
       assert.equal((await get('/v1/servers')).status, 401)
-      // The web console's assets are in the image: its sign-in page links a stylesheet that answers.
-      const page = await get('/ui/')
+      // The web console's assets are in the image: /ui/ sends a stranger to its sign-in page, which
+      // links a stylesheet that answers.
+      const entry = await get('/ui/')
+      assert.equal(entry.status, 303, entry.body)
+      assert.match(entry.location ?? '', /^\/ui\/auth\/sign-in/)
+      const page = await get(entry.location!)
       const stylesheet = /href="(\/ui\/assets\/[^"]+\.css)"/.exec(page.body)?.[1]
       assert.ok(stylesheet, `a stylesheet link on /ui/: ${page.status} ${page.body.slice(0, 300)}`)
       assert.equal((await get(stylesheet)).status, 200)

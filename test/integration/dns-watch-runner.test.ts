@@ -16,6 +16,7 @@ import {openStore} from '../../src/lib/store/open-store.js'
 import {BIN, isolatedEnv} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeService} from '../support/kube-objects.js'
+import {until} from '../support/until.js'
 
 const ZONE_TEXT = `$ORIGIN example.com.
 $TTL 300
@@ -42,14 +43,6 @@ async function withRegistry(db: string, fn: (r: Registry) => Promise<void>): Pro
     await fn(new Registry(store))
   } finally {
     await store.close()
-  }
-}
-
-async function until(what: () => boolean, label: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!what()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${label}`)
-    await new Promise((r) => setTimeout(r, 100))
   }
 }
 
@@ -100,11 +93,13 @@ describe('dns sync --watch', () => {
     const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
     const zone = () => readFileSync(zoneFile, 'utf8')
     try {
-      await until(() => /^node\.shop\.sd\.example\.com\.\s.*\bA\s+127\.0\.0\.1$/m.test(zone()), `the first sync\n${stderr}`)
+      await until('the first sync', () => /^node\.shop\.sd\.example\.com\.\s.*\bA\s+127\.0\.0\.1$/m.test(zone()), {describe: () => stderr})
       await withRegistry(db, async (r) => {
         await r.registerServices({name: 'db', namespace: 'shop', endpoints: ['http://127.0.0.2:9187/metrics']})
       })
-      await until(() => /^db\.shop\.sd\.example\.com\.\s.*\bA\s+127\.0\.0\.2$/m.test(zone()), `the registry change\n${stderr}\n${zone()}`)
+      await until('the registry change', () => /^db\.shop\.sd\.example\.com\.\s.*\bA\s+127\.0\.0\.2$/m.test(zone()), {
+        describe: () => `${stderr}\n${zone()}`,
+      })
       kube.addService(
         makeService({
           name: 'web',
@@ -114,7 +109,9 @@ describe('dns sync --watch', () => {
           annotations: {'external-dns.alpha.kubernetes.io/hostname': 'web.example.com'},
         }),
       )
-      await until(() => /^web\.example\.com\.\s.*\bA\s+127\.0\.0\.30$/m.test(zone()), `the cluster change\n${stderr}\n${zone()}`)
+      await until('the cluster change', () => /^web\.example\.com\.\s.*\bA\s+127\.0\.0\.30$/m.test(zone()), {
+        describe: () => `${stderr}\n${zone()}`,
+      })
     } finally {
       child.kill('SIGTERM')
       assert.equal(await exit, 0, stderr)

@@ -21,7 +21,8 @@ import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type DocBlock, docBlocksWith} from '../support/doc-blocks.js'
 import {makeTlsFiles} from '../support/etcd-server.js'
 import {type BlackboxExporter, type NodeExporter, startBlackboxExporter, startNodeExporter} from '../support/node-exporter.js'
-import {type PrometheusServer, startPrometheus, waitFor} from '../support/prometheus-server.js'
+import {type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {until} from '../support/until.js'
 import {type ServeProcess, startServe} from '../support/serve-server.js'
 
 interface ScrapeConfig {
@@ -132,7 +133,7 @@ async function scrapeThrough(snippet: DocBlock, work: string, exporter: NodeExpo
     const p = prometheus
     for (const job of jobs) {
       const probe = isBlackbox(job)
-      const target = await waitFor(
+      const target = await until(
         `${where}: job ${job.job_name} ${probe ? 'probing' : 'scraping'} ${exporter.metricsUrl}`,
         async () =>
           (await p.activeTargets()).find(
@@ -141,7 +142,7 @@ async function scrapeThrough(snippet: DocBlock, work: string, exporter: NodeExpo
               t.health === 'up' &&
               (probe ? t.labels.instance === exporter.metricsUrl : t.scrapeUrl === exporter.metricsUrl),
           ),
-        {describe: () => `${p.log()}\n${serve?.stderr() ?? ''}`},
+        {timeoutMs: 90_000, describe: () => `${p.log()}\n${serve?.stderr() ?? ''}`},
       )
       if (probe) {
         const success = await p.query(`probe_success{job="${job.job_name}",instance="${exporter.metricsUrl}"}`)

@@ -12,7 +12,8 @@ import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type NodeExporter, startNodeExporter} from '../support/node-exporter.js'
-import {type PrometheusServer, startPrometheus, waitFor} from '../support/prometheus-server.js'
+import {type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {nonEmpty, until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`)
@@ -64,10 +65,13 @@ describe('e2e: roster sd export → Prometheus file_sd → node_exporter', () =>
       scrapeConfigs: [{job_name: 'roster', file_sd_configs: [{files: [path.join(sdDir, '*.json')], refresh_interval: '2s'}]}],
     })
     const p = prometheus
-    const target = await waitFor(
+    const target = await until(
       'the node_exporter target to be up',
       async () => (await p.activeTargets()).find((t) => t.labels.job === 'node' && t.health === 'up'),
-      {describe: () => `targets file: ${readFileSync(path.join(sdDir, 'team-a.json'), 'utf8')} prometheus log: ${p.log()}`},
+      {
+        timeoutMs: 90_000,
+        describe: () => `targets file: ${readFileSync(path.join(sdDir, 'team-a.json'), 'utf8')} prometheus log: ${p.log()}`,
+      },
     )
     assert.equal(target.scrapeUrl, exporter.metricsUrl)
     assert.deepEqual(target.labels, {app_kubernetes_io_name: 'node-exporter', env: 'prod', instance: exporter.hostPort, job: 'node'})
@@ -75,10 +79,7 @@ describe('e2e: roster sd export → Prometheus file_sd → node_exporter', () =>
     assert.equal(target.discoveredLabels.__meta_roster_server, 'prom1')
     assert.match(target.discoveredLabels.__meta_roster_service_id ?? '', /^[0-9a-f-]{36}$/)
 
-    const up = await waitFor('up{job="node"} in the TSDB', async () => {
-      const samples = await p.query('up{job="node"}')
-      return samples.length > 0 ? samples : undefined
-    })
+    const up = await until('up{job="node"} in the TSDB', async () => nonEmpty(await p.query('up{job="node"}')), {timeoutMs: 90_000})
     assert.equal(up.length, 1)
     assert.equal(up[0]!.value[1], '1')
     assert.equal(up[0]!.metric.env, 'prod')
@@ -89,8 +90,8 @@ describe('e2e: roster sd export → Prometheus file_sd → node_exporter', () =>
     const second = ok(await cli('sd', 'export', '--once', '--server', 'prom1', '--dir', sdDir))
     assert.match(second.stdout, /1 written \(team-a\.json\), 1 unchanged, 0 removed/)
     assert.equal(readFileSync(path.join(sdDir, 'team-a.json'), 'utf8'), '[]\n')
-    await waitFor('the node_exporter target to be gone', async () =>
-      (await p.activeTargets()).some((t) => t.labels.job === 'node') ? undefined : true,
-    )
+    await until('the node_exporter target to be gone', async () => !(await p.activeTargets()).some((t) => t.labels.job === 'node'), {
+      timeoutMs: 90_000,
+    })
   })
 })

@@ -21,7 +21,8 @@ import {BIN, type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles, type TlsFiles} from '../support/etcd-server.js'
 import {freePort} from '../support/free-port.js'
 import {type NodeExporter, startNodeExporter} from '../support/node-exporter.js'
-import {type PrometheusServer, startPrometheus, waitFor} from '../support/prometheus-server.js'
+import {type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {nonEmpty, until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`)
@@ -91,11 +92,11 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
     child.stdout?.setEncoding('utf8').on('data', (d: string) => (serveLog = (serveLog + d).slice(-8000)))
     child.stderr?.setEncoding('utf8').on('data', (d: string) => (serveLog = (serveLog + d).slice(-8000)))
     serveExit = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
-    await waitFor(
+    await until(
       'roster serve to be ready',
       async () => {
         if (child.exitCode !== null) throw new Error(`roster serve exited ${child.exitCode}: ${serveLog}`)
-        return (await httpsGet(`${baseUrl}/readyz`, tls.caFile)).status === 200 ? true : undefined
+        return (await httpsGet(`${baseUrl}/readyz`, tls.caFile)).status === 200
       },
       {timeoutMs: 60_000, describe: () => serveLog},
     )
@@ -166,28 +167,24 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
       ],
     })
     const p = prometheus
-    const target = await waitFor(
+    const target = await until(
       'the node_exporter target to be up',
       async () => (await p.activeTargets()).find((t) => t.labels.job === 'node' && t.health === 'up'),
-      {describe: () => `prometheus log: ${p.log()} serve log: ${serveLog}`},
+      {timeoutMs: 90_000, describe: () => `prometheus log: ${p.log()} serve log: ${serveLog}`},
     )
     assert.equal(target.scrapeUrl, exporter.metricsUrl)
     assert.deepEqual(target.labels, {app_kubernetes_io_name: 'node-exporter', env: 'prod', instance: exporter.hostPort, job: 'node'})
     assert.equal(target.discoveredLabels.__meta_roster_namespace, 'team-a')
     assert.equal(target.discoveredLabels.__meta_roster_server, 'prom1')
 
-    const up = await waitFor('up{job="node"} in the TSDB', async () => {
-      const samples = await p.query('up{job="node"}')
-      return samples.length > 0 ? samples : undefined
-    })
+    const up = await until('up{job="node"} in the TSDB', async () => nonEmpty(await p.query('up{job="node"}')), {timeoutMs: 90_000})
     assert.equal(up[0]!.value[1], '1')
     assert.equal(up[0]!.metric.env, 'prod')
 
     ok(await runCli(['service', 'unregister'], {env: remoteEnv}))
-    await waitFor(
-      'the node_exporter target to be gone',
-      async () => ((await p.activeTargets()).some((t) => t.labels.job === 'node') ? undefined : true),
-      {describe: () => `prometheus log: ${p.log()}`},
-    )
+    await until('the node_exporter target to be gone', async () => !(await p.activeTargets()).some((t) => t.labels.job === 'node'), {
+      timeoutMs: 90_000,
+      describe: () => `prometheus log: ${p.log()}`,
+    })
   })
 })

@@ -16,6 +16,7 @@ import {summarizeNode, type NodeSummary} from '../../src/lib/cluster/node-readin
 import {BackendUnavailableError, InvalidInputError, NotAllowedError, NotFoundError} from '../../src/lib/errors.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeIngress, makeNode, makeService} from '../support/kube-objects.js'
+import {until} from '../support/until.js'
 
 let api: KubeApiServer
 let tmp: string
@@ -204,13 +205,7 @@ describe('informer (list + watch)', () => {
     const changes: string[] = []
     let state: ReadonlyMap<string, NodeSummary> = new Map()
     let syncs = 0
-    const waitFor = async (what: () => boolean, label: string) => {
-      const deadline = Date.now() + 5000
-      while (!what()) {
-        if (Date.now() > deadline) assert.fail(`timed out waiting for ${label}; changes: ${changes.join(' ')}`)
-        await new Promise((r) => setTimeout(r, 20))
-      }
-    }
+    const showChanges = {describe: () => `changes: ${changes.join(' ')}`}
     const done = runInformer<KubeNode, NodeSummary>({
       client,
       path: client.pathOf('nodes'),
@@ -224,19 +219,19 @@ describe('informer (list + watch)', () => {
       onChange: (type, key, item) => changes.push(`${type}:${key}:${item?.ready ?? '-'}`),
     })
     try {
-      await waitFor(() => syncs === 1 && watchApi.openWatchCount() === 1, 'initial sync')
+      await until('initial sync', () => syncs === 1 && watchApi.openWatchCount() === 1, showChanges)
       watchApi.updateNode('a', (n) => {
         ;(n.status as {conditions: Array<{type: string; status: string}>}).conditions.find((c) => c.type === 'Ready')!.status = 'False'
       })
       watchApi.addNode(makeNode({name: 'c'}))
-      await waitFor(() => changes.length === 2, 'two events')
+      await until('two events', () => changes.length === 2, showChanges)
       assert.deepEqual(changes, ['MODIFIED:a:False', 'ADDED:c:True'])
 
       // The server ends the stream; the changes made meanwhile arrive through the resumed watch.
       watchApi.resetRequests()
       watchApi.closeWatches()
       watchApi.deleteNode('b')
-      await waitFor(() => changes.length === 3, 'delete after resume')
+      await until('delete after resume', () => changes.length === 3, showChanges)
       assert.equal(changes[2], 'DELETED:b:-')
       assert.equal(watchApi.requestCount({verb: 'list'}), 0, 'resumed without a relist')
       assert.ok(
@@ -253,14 +248,14 @@ describe('informer (list + watch)', () => {
       watchApi.updateNode('a', (n) => {
         ;(n.status as {conditions: Array<{type: string; status: string}>}).conditions.find((c) => c.type === 'Ready')!.status = 'True'
       })
-      await waitFor(() => changes.length === 4, 'the change after the heartbeat')
+      await until('the change after the heartbeat', () => changes.length === 4, showChanges)
       assert.equal(changes[3], 'MODIFIED:a:True', 'a heartbeat-only update is not a change')
 
       // History compacted while disconnected: the watch gets 410 and the informer relists.
       watchApi.closeWatches()
       watchApi.addNode(makeNode({name: 'd', ready: 'Unknown'}))
       watchApi.compactHistory()
-      await waitFor(() => syncs === 2 && changes.length === 5, 'relist after 410')
+      await until('relist after 410', () => syncs === 2 && changes.length === 5, showChanges)
       assert.equal(changes[4], 'ADDED:d:Unknown')
       assert.deepEqual([...state.keys()].sort(), ['a', 'c', 'd'])
     } finally {

@@ -19,6 +19,7 @@ import {storeRevision} from '../../src/lib/loop/registry-changes.js'
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makePod, setPodIp, setPodReady} from '../support/pod-fixtures.js'
+import {until} from '../support/until.js'
 
 let api: KubeApiServer
 let kubeconfig: string
@@ -61,16 +62,6 @@ async function revision(registry: string): Promise<number> {
     return await storeRevision(store)
   } finally {
     await store.close()
-  }
-}
-
-async function until<T>(what: () => Promise<T | undefined | false>, label: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await what()
-    if (v) return v
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${label}`)
-    await new Promise((r) => setTimeout(r, 50))
   }
 }
 
@@ -336,39 +327,39 @@ describe('kube discover (watch mode)', () => {
     const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
     try {
       const endpoints = async () => (await services(registry)).filter((s) => s.labels.roster_owner === 'w').map((s) => s.endpoint)
-      await until(async () => api.openWatchCount() > 0 && stdout.includes('Reconciled'), 'the first reconcile and the watch')
+      await until('the first reconcile and the watch', () => api.openWatchCount() > 0 && stdout.includes('Reconciled'))
 
       api.addPod(makePod({name: 'p1', namespace: 'live', ip: '127.0.2.1', port: 9100, ready: false}))
       api.addPod(makePod({name: 'p2', namespace: 'live', ip: '127.0.2.2', port: 9100}))
-      await until(async () => (await endpoints()).join() === 'http://127.0.2.2:9100/metrics', 'p2 registered, unready p1 not')
+      await until('p2 registered, unready p1 not', async () => (await endpoints()).join() === 'http://127.0.2.2:9100/metrics')
 
       api.updatePod('live', 'p1', (p) => setPodReady(p, true))
-      await until(async () => (await endpoints()).length === 2, 'p1 registered once ready')
+      await until('p1 registered once ready', async () => (await endpoints()).length === 2)
 
       api.updatePod('live', 'p2', (p) => setPodReady(p, false))
-      await until(async () => (await endpoints()).join() === 'http://127.0.2.1:9100/metrics', 'p2 unregistered when unready')
+      await until('p2 unregistered when unready', async () => (await endpoints()).join() === 'http://127.0.2.1:9100/metrics')
 
       api.updatePod('live', 'p1', (p) => setPodIp(p, '127.0.2.9'))
-      await until(async () => (await endpoints()).join() === 'http://127.0.2.9:9100/metrics', 'p1 follows its new IP')
+      await until('p1 follows its new IP', async () => (await endpoints()).join() === 'http://127.0.2.9:9100/metrics')
 
       api.updatePod('live', 'p1', (p) => {
         delete (p.metadata.annotations as Record<string, string>)['prometheus.io/scrape']
       })
-      await until(async () => (await endpoints()).length === 0, 'p1 unregistered when the annotation goes')
+      await until('p1 unregistered when the annotation goes', async () => (await endpoints()).length === 0)
       api.updatePod('live', 'p1', (p) => {
         ;(p.metadata.annotations as Record<string, string>)['prometheus.io/scrape'] = 'true'
       })
-      await until(async () => (await endpoints()).length === 1, 'p1 back')
+      await until('p1 back', async () => (await endpoints()).length === 1)
       api.deletePod('live', 'p1')
       api.deletePod('live', 'p2')
-      await until(async () => (await endpoints()).length === 0, 'deleted pods unregistered')
+      await until('deleted pods unregistered', async () => (await endpoints()).length === 0)
 
       // A burst: 500 pods added and each modified once = 1,000 pod events.
       const start = await revision(registry)
       for (let i = 0; i < 500; i++)
         api.addPod(makePod({name: `b-${i}`, namespace: 'live', ip: `127.0.${3 + (i >> 7)}.${(i & 127) + 1}`, port: 9100}))
       for (let i = 0; i < 500; i++) api.updatePod('live', `b-${i}`, (p) => ((p.metadata.labels as Record<string, string>).burst = 'yes'))
-      await until(async () => (await endpoints()).length === 500, 'the burst registered', 60_000)
+      await until('the burst registered', async () => (await endpoints()).length === 500, {timeoutMs: 60_000})
       const writes = (await revision(registry)) - start
       process.stdout.write(`# 1000 pod events → ${writes} store writes (transactions)\n`)
       assert.ok(writes <= 60, `1000 pod events took ${writes} store writes`)

@@ -14,6 +14,7 @@ import {promisify} from 'node:util'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode} from '../support/kube-objects.js'
+import {until} from '../support/until.js'
 
 const execFileAsync = promisify(execFile)
 const KUBECTL = process.env.KUBECTL ?? 'kubectl'
@@ -137,11 +138,9 @@ describe('test API server fidelity (real kubectl)', () => {
     let out = ''
     child.stdout?.on('data', (d: string) => (out += d))
     try {
-      const deadline = Date.now() + 15_000
-      while (api.openWatchCount() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+      await until('the watch', () => api.openWatchCount() > 0)
       api.addNode(makeNode({name: 'w-6'}))
-      while (!out.includes('node/w-6') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-      assert.match(out, /node\/w-6/)
+      await until('node/w-6 printed', () => out.includes('node/w-6'), {describe: () => out})
       assert.ok(api.requests.some((r) => r.verb === 'watch'))
     } finally {
       child.kill('SIGTERM')

@@ -13,7 +13,7 @@ import {freePort} from '../support/free-port.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {startLongRunning} from '../support/long-running.js'
 import {makePod} from '../support/pod-fixtures.js'
-import {eventually} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 
 let api: KubeApiServer
 let exporter: Server
@@ -49,7 +49,7 @@ async function scrapeOnce(
   try {
     const [serving] = await proxy.waitFor(/serving \S+/)
     // /healthz answers 200 once the pods are listed
-    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, 60_000, 'the pods listed')
+    await until('the pods listed', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200, {timeoutMs: 60_000})
     const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
     return {code: await proxy.stop(), serving, body}
   } finally {

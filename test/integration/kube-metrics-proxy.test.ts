@@ -18,6 +18,7 @@ import {freePort} from '../support/free-port.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makePod} from '../support/pod-fixtures.js'
 import {startPrometheus} from '../support/prometheus-server.js'
+import {until} from '../support/until.js'
 
 const GOOD = [
   '# HELP demo_requests_total Requests served.',
@@ -53,16 +54,6 @@ function spawnCli(args: string[]): {child: ChildProcessWithoutNullStreams; err: 
   child.stdout.resume()
   const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
   return {child, err: () => stderr, exit}
-}
-
-async function until<T>(what: () => Promise<T | undefined | false>, label: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await what().catch(() => undefined)
-    if (v) return v
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${label}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
 
 before(async () => {
@@ -107,7 +98,7 @@ describe('kube metrics-proxy', () => {
     ])
     try {
       const base = `http://127.0.0.1:${port}`
-      await until(async () => (await fetch(`${base}/healthz`)).status === 200, 'the proxy listening with the pods listed')
+      await until('the proxy listening with the pods listed', async () => (await fetch(`${base}/healthz`)).status === 200)
       assert.equal((await fetch(`${base}/nope`)).status, 404)
       assert.equal((await fetch(`${base}/metrics`, {method: 'POST'})).status, 405)
       const response = await fetch(`${base}/metrics`)
@@ -141,10 +132,10 @@ describe('kube metrics-proxy', () => {
         scrapeConfigs: [{job_name: 'proxy', static_configs: [{targets: [`127.0.0.1:${port}`]}]}],
       })
       try {
-        const samples = await until(async () => {
+        const samples = await until('Prometheus to scrape the proxy', async () => {
           const s = await prometheus.query('up{job="proxy",pod!=""}')
           return s.length === 3 ? s : undefined
-        }, 'Prometheus to scrape the proxy')
+        })
         const byPod = Object.fromEntries(samples.map((s) => [s.metric.pod, s.value[1]]))
         assert.deepEqual(byPod, {good: '1', failing: '0', slow: '0'})
         const requests = await prometheus.query('demo_requests_total{code="200"}')
@@ -181,7 +172,7 @@ describe('kube metrics-proxy', () => {
     try {
       const base = `http://127.0.0.1:${port}`
       const auth = {headers: {authorization: 'Bearer s3cret-token'}}
-      await until(async () => (await fetch(`${base}/healthz`, auth)).status === 200, 'the proxy')
+      await until('the proxy', async () => (await fetch(`${base}/healthz`, auth)).status === 200)
       assert.equal((await fetch(`${base}/metrics`)).status, 401)
       assert.equal((await fetch(`${base}/metrics`, {headers: {authorization: 'Bearer wrong'}})).status, 401)
       const ok = await fetch(`${base}/metrics`, auth)

@@ -31,7 +31,7 @@ import {RbacAuthorizer, type Use} from '../support/kube-rbac.js'
 import {kubectl} from '../support/kubectl.js'
 import {startPdns, type StartedPdns} from '../support/pdns-server.js'
 import {makePod} from '../support/pod-fixtures.js'
-import {waitFor} from '../support/prometheus-server.js'
+import {until} from '../support/until.js'
 
 const NAMESPACE = 'roster'
 const READ_VERBS = new Set(['get', 'list', 'watch'])
@@ -127,17 +127,12 @@ describe('RBAC of deploy/kubernetes, proven by the jobs themselves', () => {
     const job = spawnJob(onLoopback(args, '--serve', `127.0.0.1:${port}`), env)
     try {
       const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-      await waitFor(
-        'both Leases exported',
-        async () => ((await scrape()).match(/^roster_node_lease_renew_age_seconds\{/gm)?.length === 2 ? true : undefined),
-        {timeoutMs: 30_000, describe: job.stderr},
-      )
+      await until('both Leases exported', async () => (await scrape()).match(/^roster_node_lease_renew_age_seconds\{/gm)?.length === 2, {
+        describe: () => job.stderr(),
+      })
       assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200)
       api.addNode(makeNode({name: 'w-2'}))
-      await waitFor('the new node, through the watch', async () => ((await scrape()).includes('node="w-2"') ? true : undefined), {
-        timeoutMs: 30_000,
-        describe: job.stderr,
-      })
+      await until('the new node, through the watch', async () => (await scrape()).includes('node="w-2"'), {describe: () => job.stderr()})
       assert.doesNotMatch(job.stderr(), /forbidden/i)
     } finally {
       assert.equal(await job.stop(), 0, job.stderr())
@@ -154,10 +149,7 @@ describe('RBAC of deploy/kubernetes, proven by the jobs themselves', () => {
     const port = await freePort()
     const job = spawnJob(onLoopback(args, '--listen', `127.0.0.1:${port}`), env)
     try {
-      await waitFor('/healthz 200', async () => ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok ? true : undefined), {
-        timeoutMs: 30_000,
-        describe: job.stderr,
-      })
+      await until('/healthz 200', async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).ok, {describe: () => job.stderr()})
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
       assert.match(text, /^up\{pod="api-1",namespace="shop"\} 1$/m)
     } finally {
@@ -172,10 +164,7 @@ describe('RBAC of deploy/kubernetes, proven by the jobs themselves', () => {
     const registry = `sqlite:${path.join(dir, 'registry.db')}`
     const job = spawnJob(args, {...env, ROSTER_REGISTRY: registry})
     try {
-      await waitFor('the pod registered', async () => (/ 1 created, /.test(job.stdout()) ? true : undefined), {
-        timeoutMs: 30_000,
-        describe: () => job.stdout() + job.stderr(),
-      })
+      await until('the pod registered', () => / 1 created, /.test(job.stdout()), {describe: () => job.stdout() + job.stderr()})
     } finally {
       assert.equal(await job.stop(), 0, job.stderr())
     }
@@ -198,14 +187,14 @@ describe('RBAC of deploy/kubernetes, proven by the jobs themselves', () => {
       // The Secret's key and the test's PowerDNS (the manifest names the cluster's).
       const job = spawnJob(args, {...env, ROSTER_PDNS_SERVER: pdns.url, ROSTER_PDNS_API_KEY: pdns.apiKey})
       try {
-        await waitFor(
+        await until(
           'both names in PowerDNS',
           async () => {
             const web = await pdns.contents('example.org', 'web.example.org.', 'A')
             const shop = await pdns.contents('example.org', 'shop.example.org.', 'A')
-            return web?.[0] === '192.0.2.10' && shop?.[0] === '192.0.2.20' ? true : undefined
+            return web?.[0] === '192.0.2.10' && shop?.[0] === '192.0.2.20'
           },
-          {timeoutMs: 30_000, describe: () => job.stdout() + job.stderr()},
+          {describe: () => job.stdout() + job.stderr()},
         )
       } finally {
         assert.equal(await job.stop(), 0, job.stderr())

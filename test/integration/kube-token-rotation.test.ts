@@ -24,7 +24,7 @@ import type {Store} from '../../src/lib/store/store.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode, makeNodeLease} from '../support/kube-objects.js'
 import {makePod} from '../support/pod-fixtures.js'
-import {waitFor} from '../support/prometheus-server.js'
+import {until} from '../support/until.js'
 
 const BEFORE = 'system:serviceaccount:roster:before-rotation'
 const AFTER = 'system:serviceaccount:roster:after-rotation'
@@ -119,8 +119,7 @@ describe('a rotated service-account token', () => {
         (await (await fetch(`${exporterUrl}/metrics`)).text()).includes(`kube_node_status{node="${node}"} 1`) &&
         (await (await fetch(`${proxyUrl}/metrics`)).text()).includes(`up{pod="${pod}",namespace="shop"} 1`) &&
         (await registered(`http://${ip}:${metricsPorts.get(ip)}/metrics`))
-      await waitFor('the three jobs, before the rotation', async () => ((await seen('web-1', '127.0.0.1', 'a')) ? true : undefined), {
-        timeoutMs: 30_000,
+      await until('the three jobs, before the rotation', async () => seen('web-1', '127.0.0.1', 'a'), {
         describe: () => errors.join('; '),
       })
       assert.ok(api.requests.some((r) => r.user === BEFORE && r.status === 200))
@@ -135,14 +134,10 @@ describe('a rotated service-account token', () => {
       api.addNode(makeNode({name: 'b'}))
       api.addPod(makePod({name: 'web-2', namespace: 'shop', deployment: 'web', ip: '127.0.0.2', port: metricsPorts.get('127.0.0.2')}))
 
-      await waitFor(
-        'the change, seen by all three with the new token',
-        async () => ((await seen('web-2', '127.0.0.2', 'b')) ? true : undefined),
-        {
-          timeoutMs: RECOVERY_MS,
-          describe: () => `${api.requests.slice(rotatedAt).filter((r) => r.status === 401).length} requests refused since the rotation`,
-        },
-      )
+      await until('the change, seen by all three with the new token', async () => seen('web-2', '127.0.0.2', 'b'), {
+        timeoutMs: RECOVERY_MS,
+        describe: () => `${api.requests.slice(rotatedAt).filter((r) => r.status === 401).length} requests refused since the rotation`,
+      })
       const since = api.requests.slice(rotatedAt)
       assert.ok(!since.some((r) => r.user === BEFORE), 'the old token was refused')
       for (const resource of ['nodes', 'leases', 'pods'] as const) {

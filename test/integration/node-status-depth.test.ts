@@ -16,6 +16,7 @@ import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode, makeNodeLease, microTime} from '../support/kube-objects.js'
 import {kubectl} from '../support/kubectl.js'
+import {until} from '../support/until.js'
 
 const SECOND = 1000
 /** Condition transitions three hours ago, to the second (as the API server keeps them). */
@@ -178,16 +179,7 @@ describe('node-status: taints, cordons, transitions and Leases', () => {
       exporter = await startNodeExporter({kubeconfig, listen: '127.0.0.1:0', backoff: {initialMs: 50, maxMs: 200}})
       const url = exporter.url
       const metrics = async () => samples(await (await fetch(`${url}/metrics`)).text())
-      const until = async (check: (s: Map<string, number>) => boolean, label: string) => {
-        const deadline = Date.now() + 20_000
-        for (;;) {
-          const s = await metrics()
-          if (check(s)) return s
-          if (Date.now() > deadline) assert.fail(`timed out waiting for ${label}`)
-          await new Promise((r) => setTimeout(r, 100))
-        }
-      }
-      await until((s) => s.has('roster_node_lease_renew_age_seconds{node="w-silent"}'), 'the first Lease list')
+      await until('the first Lease list', async () => (await metrics()).has('roster_node_lease_renew_age_seconds{node="w-silent"}'))
       assert.equal((await fetch(`${url}/readyz`)).status, 200)
       assert.equal((await fetch(`${url}/livez`)).status, 200)
 
@@ -200,13 +192,15 @@ describe('node-status: taints, cordons, transitions and Leases', () => {
       api.updateNode('cp-1', (n) => {
         ;(n.spec as {unschedulable: boolean}).unschedulable = true
       })
-      const s = await until(
-        (m) =>
+      const s = await until('the renewal, the cordon and the removed taint', async () => {
+        const m = await metrics()
+        return (
           (m.get('roster_node_lease_renew_age_seconds{node="w-silent"}') ?? Infinity) < 40 &&
           m.get('kube_node_spec_unschedulable{node="cp-1"}') === 1 &&
-          !m.has('kube_node_spec_taint{node="w-gpu",key="dedicated",value="gpu",effect="NoSchedule"}'),
-        'the renewal, the cordon and the removed taint',
-      )
+          !m.has('kube_node_spec_taint{node="w-gpu",key="dedicated",value="gpu",effect="NoSchedule"}') &&
+          m
+        )
+      })
       assert.ok((s.get('roster_node_lease_renew_age_seconds{node="w-down"}') ?? 0) >= 600)
     } finally {
       await exporter?.close()
@@ -232,9 +226,9 @@ describe('node-status: taints, cordons, transitions and Leases', () => {
         r.stderr,
         /warning: .*leases\.coordination\.k8s\.io is forbidden: User "viewer" cannot list resource "leases" in API group "coordination\.k8s\.io" in the namespace "kube-node-lease".*: node heartbeats \(Leases\) are left out/,
       )
-      exporter = await startNodeExporter({kubeconfig: config, listen: '127.0.0.1:0', backoff: {initialMs: 50, maxMs: 200}})
-      const deadline = Date.now() + 20_000
-      while (!exporter.health().synced && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50))
+      const started = await startNodeExporter({kubeconfig: config, listen: '127.0.0.1:0', backoff: {initialMs: 50, maxMs: 200}})
+      exporter = started
+      await until('the first sync', () => started.health().synced)
       const text = await (await fetch(`${exporter.url}/metrics`)).text()
       assert.match(text, /^kube_node_status\{node="a"\} 1$/m)
       assert.doesNotMatch(text, /^roster_node_lease_renew_age_seconds\{/m)

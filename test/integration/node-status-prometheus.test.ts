@@ -14,19 +14,10 @@ import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode} from '../support/kube-objects.js'
+import {until} from '../support/until.js'
 
 const PROMETHEUS = '/usr/bin/prometheus'
 const PROMTOOL = '/usr/bin/promtool'
-
-async function until<T>(what: () => Promise<T | undefined>, label: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await what().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
 
 function promtool(input: string): Promise<{code: number; output: string}> {
   return new Promise((resolve) => {
@@ -114,8 +105,8 @@ describe('node-status and the real Prometheus', () => {
     }
     const scalar = async (expr: string): Promise<string | undefined> => (await query(expr))[0]?.value[1]
 
-    await until(async () => ((await scalar('up{job="roster"}')) === '1' ? true : undefined), 'a successful scrape')
-    await until(async () => ((await scalar('kube_node_status_nodes_total')) === '4' ? true : undefined), '4 nodes')
+    await until('a successful scrape', async () => (await scalar('up{job="roster"}')) === '1')
+    await until('4 nodes', async () => (await scalar('kube_node_status_nodes_total')) === '4')
     assert.equal(await scalar('kube_node_status_nodes_ready'), '2')
     assert.equal(await scalar('kube_node_status_nodes_not_ready_ratio'), '0.5')
     assert.equal(await scalar('kube_node_status_condition{node="worker-3",condition="Ready",status="unknown"}'), '1')
@@ -124,11 +115,11 @@ describe('node-status and the real Prometheus', () => {
     api.updateNode('worker-2', (node) => {
       ;(node.status as {conditions: Array<{type: string; status: string}>}).conditions.find((c) => c.type === 'Ready')!.status = 'True'
     })
-    await until(async () => ((await scalar('kube_node_status{node="worker-2"}')) === '1' ? true : undefined), 'worker-2 Ready')
+    await until('worker-2 Ready', async () => (await scalar('kube_node_status{node="worker-2"}')) === '1')
 
     api.deleteNode('worker-3')
-    await until(async () => ((await scalar('kube_node_status_nodes_total')) === '3' ? true : undefined), '3 nodes')
-    await until(async () => ((await query('kube_node_status{node="worker-3"}')).length === 0 ? true : undefined), 'worker-3 series gone')
+    await until('3 nodes', async () => (await scalar('kube_node_status_nodes_total')) === '3')
+    await until('worker-3 series gone', async () => (await query('kube_node_status{node="worker-3"}')).length === 0)
     assert.deepEqual((await query('kube_node_status')).map((r) => r.metric.node).sort(), ['cp-1', 'worker-1', 'worker-2'])
   })
 })

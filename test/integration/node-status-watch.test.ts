@@ -11,6 +11,7 @@ import {startNodeExporter, type NodeExporter} from '../../src/lib/cluster/node-e
 import {BIN, isolatedEnv} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode} from '../support/kube-objects.js'
+import {until} from '../support/until.js'
 
 let api: KubeApiServer
 
@@ -35,16 +36,6 @@ const setReady = (name: string, status: 'True' | 'False' | 'Unknown') =>
     if (ready) ready.status = status
   })
 
-async function until<T>(what: () => T | undefined | false | Promise<T | undefined | false>, label: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await what()
-    if (v) return v
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${label}`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-}
-
 function spawnCli(args: string[]): {
   child: ChildProcessWithoutNullStreams
   out: () => string
@@ -64,18 +55,18 @@ describe('node-status --watch', () => {
   it('prints the table, then each change as it happens, and exits 0 on SIGINT', async () => {
     const cli = spawnCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--watch'])
     try {
-      await until(() => cli.out().includes('2/3 nodes ready') && api.openWatchCount() > 0, 'the first table and the watch')
+      await until('the first table and the watch', () => cli.out().includes('2/3 nodes ready') && api.openWatchCount() > 0)
       setReady('c', 'True')
-      await until(() => /\nMODIFIED\tc\tReady\tworker\t\S+\tv1\.32\.2\t\(3\/3 ready\)\n/.test(cli.out()), 'MODIFIED c')
+      await until('MODIFIED c', () => /\nMODIFIED\tc\tReady\tworker\t\S+\tv1\.32\.2\t\(3\/3 ready\)\n/.test(cli.out()))
       api.addNode(makeNode({name: 'd', ready: 'Unknown'}))
-      await until(() => /\nADDED\td\tNotReady\t<none>\t/.test(cli.out()), 'ADDED d')
+      await until('ADDED d', () => /\nADDED\td\tNotReady\t<none>\t/.test(cli.out()))
       api.deleteNode('d')
-      await until(() => /\nDELETED\td\t.*\(3\/3 ready\)\n/.test(cli.out()), 'DELETED d')
+      await until('DELETED d', () => /\nDELETED\td\t.*\(3\/3 ready\)\n/.test(cli.out()))
       // the server ends the stream: roster resumes from its resourceVersion, no relist, no missed event
       api.resetRequests()
       api.closeWatches()
       setReady('b', 'False')
-      await until(() => /\nMODIFIED\tb\tNotReady\t/.test(cli.out()), 'MODIFIED b after resume')
+      await until('MODIFIED b after resume', () => /\nMODIFIED\tb\tNotReady\t/.test(cli.out()))
       assert.equal(api.requestCount({verb: 'list'}), 0)
       cli.child.kill('SIGINT')
       assert.equal(await cli.exit, 0, cli.err())
@@ -89,15 +80,13 @@ describe('node-status --watch', () => {
   it('-o json streams one JSON object per change', async () => {
     const cli = spawnCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--watch', '-o', 'json'])
     try {
-      await until(() => cli.out().includes('"totals"') && api.openWatchCount() > 0, 'the first listing')
+      await until('the first listing', () => cli.out().includes('"totals"') && api.openWatchCount() > 0)
       setReady('a', 'Unknown')
-      const line = await until(
-        () =>
-          cli
-            .out()
-            .split('\n')
-            .find((l) => l.startsWith('{"type":"MODIFIED"')),
-        'a JSON event',
+      const line = await until('a JSON event', () =>
+        cli
+          .out()
+          .split('\n')
+          .find((l) => l.startsWith('{"type":"MODIFIED"')),
       )
       const event = JSON.parse(line) as {type: string; node: {name: string; ready: string}; totals: {ready: number}}
       assert.equal(event.node.name, 'a')
@@ -117,7 +106,7 @@ describe('node-status --serve (exporter)', () => {
 
   before(async () => {
     exporter = await startNodeExporter({kubeconfig: api.kubeconfigPath(), listen: '127.0.0.1:0', backoff: {initialMs: 100, maxMs: 400}})
-    await until(async () => (await scrape()).includes('roster_node_status_synced 1'), 'initial sync')
+    await until('initial sync', async () => (await scrape()).includes('roster_node_status_synced 1'))
   })
 
   after(async () => {
@@ -134,45 +123,44 @@ describe('node-status --serve (exporter)', () => {
     assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8')
 
     setReady('c', 'True')
-    text = await until(async () => {
+    text = await until('c Ready', async () => {
       const t = await scrape()
       return t.includes('kube_node_status{node="c"} 1') && t
-    }, 'c Ready')
+    })
     assert.match(text, /\nkube_node_status_nodes_not_ready 0\n/)
     assert.match(text, /\nkube_node_status_nodes_not_ready_ratio 0\n/)
 
     api.addNode(makeNode({name: 'e', ready: 'Unknown'}))
-    await until(
-      async () => (await scrape()).includes('kube_node_status_condition{node="e",condition="Ready",status="unknown"} 1'),
-      'e appears',
+    await until('e appears', async () =>
+      (await scrape()).includes('kube_node_status_condition{node="e",condition="Ready",status="unknown"} 1'),
     )
     api.deleteNode('e')
-    text = await until(async () => {
+    text = await until('e disappears', async () => {
       const t = await scrape()
       return !t.includes('node="e"') && t
-    }, 'e disappears')
+    })
     assert.match(text, /\nkube_node_status_nodes_total 3\n/)
     setReady('c', 'False')
   })
 
   it('sends nothing to the API while nothing changes: two open watches (nodes, Leases), bookmarks on them', async () => {
-    await until(() => api.openWatchCount() === 2, 'two watches')
+    await until('two watches', () => api.openWatchCount() === 2)
     api.resetRequests()
     // Ten bookmarks (one every 300 ms) on the open watch: time passed with the exporter connected.
     const bookmarks = api.bookmarksSent()
-    await until(() => api.bookmarksSent() >= bookmarks + 10, 'ten bookmarks on the open watch')
+    await until('ten bookmarks on the open watch', () => api.bookmarksSent() >= bookmarks + 10)
     for (let i = 0; i < 20; i++) await scrape()
     assert.equal(api.requests.length, 0, api.requests.map((r) => `${r.verb} ${r.path}`).join(', '))
     assert.equal(api.openWatchCount(), 2)
   })
 
   it('keeps the last state and reports last_error when the API goes away; recovers when it returns', async () => {
-    await until(async () => (await scrape()).includes('kube_node_status{node="c"} 0'), 'c NotReady before')
+    await until('c NotReady before', async () => (await scrape()).includes('kube_node_status{node="c"} 0'))
     await api.suspend()
-    const text = await until(async () => {
+    const text = await until('last_error 1', async () => {
       const t = await scrape()
       return t.includes('roster_node_status_last_error 1') && t
-    }, 'last_error 1')
+    })
     assert.match(text, /\nkube_node_status\{node="a"\} 1\n/, 'last good state kept')
     assert.match(text, /\nkube_node_status_nodes_total 3\n/)
     assert.match(text, /\nroster_node_status_up 0\n/)
@@ -182,10 +170,10 @@ describe('node-status --serve (exporter)', () => {
 
     setReady('c', 'True') // changed while the exporter cannot see it
     await api.resume()
-    await until(async () => {
+    await until('recovered with the change made meanwhile', async () => {
       const t = await scrape()
       return t.includes('roster_node_status_last_error 0') && t.includes('kube_node_status{node="c"} 1')
-    }, 'recovered with the change made meanwhile')
+    })
     assert.equal((await fetch(`${exporter.url}/healthz`)).status, 200)
     assert.ok(exporter.health().errorsTotal >= 1)
   })
@@ -195,8 +183,8 @@ describe('node-status --serve from the CLI', () => {
   it('serves /metrics and /healthz, and exits 0 on SIGTERM', async () => {
     const cli = spawnCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--serve', '127.0.0.1:0'])
     try {
-      const url = await until(() => /on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(cli.err())?.[1], 'the address on stderr')
-      await until(() => cli.err().includes('listed 3 nodes'), 'the first list')
+      const url = await until('the address on stderr', () => /on (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(cli.err())?.[1])
+      await until('the first list', () => cli.err().includes('listed 3 nodes'))
       const text = await (await fetch(`${url}/metrics`)).text()
       assert.match(text, /\nkube_node_status_nodes_total 3\n/)
       assert.equal((await fetch(`${url}/healthz`)).status, 200)

@@ -21,7 +21,8 @@ import {after, before, describe, it} from 'node:test'
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/etcd-server.js'
 import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, playBrowser, startOidcProvider} from '../support/oidc-provider.js'
-import {type ServeProcess, eventually, http, startServe} from '../support/serve-server.js'
+import {type ServeProcess, http, startServe} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
@@ -41,7 +42,7 @@ function startCli(args: string[], env: Record<string, string | undefined>) {
     /** Waits for a line of stderr matching `re`. */
     waitFor: async (re: RegExp): Promise<RegExpExecArray> => {
       let m: RegExpExecArray | null = null
-      await eventually(async () => (m = re.exec(stderr)) !== null, 60_000, `stderr matching ${re}: ${stderr}`)
+      await until(`stderr matching ${re}`, () => (m = re.exec(stderr)) !== null, {timeoutMs: 60_000, describe: () => stderr})
       return m!
     },
   }
@@ -196,7 +197,7 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d))
     const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)))
     // Typed only once the prompt is up (the terminal is then in no-echo mode), as a person would.
-    await eventually(async () => out.includes('Password for bob: '), 60_000, 'the prompt')
+    await until('the prompt', () => out.includes('Password for bob: '), {timeoutMs: 60_000})
     child.stdin.write(`${USERS.bob!.password}\r`)
     assert.equal(await done, 0, out)
     assert.match(out, /as Bob Viewer \(bob\)/)
@@ -237,7 +238,9 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     assert.equal((await passwordLogin('alice', env)).code, 0)
     const first = storedLogin(env)
     // The positive signal that the token has expired: serve refuses it.
-    await eventually(async () => (await http(`${serve.url}/v1/settings`, {token: first.accessToken})).status === 401, 60_000, 'expiry')
+    await until('expiry', async () => (await http(`${serve.url}/v1/settings`, {token: first.accessToken})).status === 401, {
+      timeoutMs: 60_000,
+    })
     const write = await roster(['service', 'register', 'web', '-e', 'http://127.0.0.1:9100/metrics'], env)
     assert.equal(write.code, 0, write.stderr)
     const second = storedLogin(env)
@@ -247,7 +250,9 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     // Four commands at once after an expiry: one refreshes (the provider rotates refresh tokens and
     // would revoke the whole sign-in on a second use of one), the others use its result.
     const before = storedLogin(env)
-    await eventually(async () => (await http(`${serve.url}/v1/settings`, {token: before.accessToken})).status === 401, 60_000, 'expiry')
+    await until('expiry', async () => (await http(`${serve.url}/v1/settings`, {token: before.accessToken})).status === 401, {
+      timeoutMs: 60_000,
+    })
     const parallel = await Promise.all([1, 2, 3, 4].map((i) => roster(['server', 'register', `p${i}`], env)))
     for (const r of parallel) assert.equal(r.code, 0, r.stderr)
     const next = await roster(['server', 'list'], env)
@@ -283,7 +288,7 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
       const first = await provide()
       const client = openRemoteRegistry({url: serve.url, token: first, tokenProvider: provide, timeoutMs: 10_000})
       assert.ok(Array.isArray(await client.listServers()))
-      await eventually(async () => (await http(`${serve.url}/v1/settings`, {token: first})).status === 401, 60_000, 'expiry')
+      await until('expiry', async () => (await http(`${serve.url}/v1/settings`, {token: first})).status === 401, {timeoutMs: 60_000})
       await client.registerServer('long-running')
       assert.notEqual(storedLogin(env).accessToken, first)
     } finally {
@@ -508,7 +513,7 @@ describe('an identity provider with a private CA (--oidc-ca for serve and for lo
     }
     const first = stored.registries[serve.url]!.login!.accessToken
     // Past the expiry (serve refuses the first token), the next command refreshes through the CA.
-    await eventually(async () => (await http(`${serve.url}/v1/settings`, {token: first})).status === 401, 60_000, 'expiry')
+    await until('expiry', async () => (await http(`${serve.url}/v1/settings`, {token: first})).status === 401, {timeoutMs: 60_000})
     const later = await runCli(['server', 'list', '-o', 'json', '--registry', serve.url], {env})
     assert.equal(later.code, 0, later.stderr)
     assert.match(later.stdout, /"name": "prom1"/)

@@ -14,6 +14,7 @@ import {after, before, describe, it} from 'node:test'
 import {type BindServer, startBind} from '../support/bind-server.js'
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type ServeProcess, createToken, startServe} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 
 const ZONE = 'example.test'
 const SECRET = Buffer.from('registry prune remote secret, 32 octets or more').toString('base64')
@@ -62,11 +63,8 @@ describe('service prune against roster serve (remote registry)', () => {
   const services = async (namespace: string): Promise<ServiceJson[]> =>
     JSON.parse(ok(await cli(admin, 'service', 'list', '-n', namespace, '-o', 'json')).stdout) as ServiceJson[]
   const names = (list: {name: string}[]): string[] => list.map((s) => s.name).sort()
-  const waitPast = async (expires: string): Promise<void> => {
-    // The positive signal that the registration has expired: the clock is past its expiry.
-    const at = Date.parse(expires)
-    while (Date.now() <= at) await new Promise((r) => setTimeout(r, 50))
-  }
+  // The positive signal that the registration has expired: the clock is past its expiry.
+  const waitPast = (expires: string) => until(`the clock past ${expires}`, () => Date.now() > Date.parse(expires))
 
   before(async () => {
     bind = await startBind({

@@ -13,6 +13,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {type BindServer, startBind} from '../support/bind-server.js'
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {until} from '../support/until.js'
 
 const ZONE = 'example.test'
 const SECRET = Buffer.from('registry prune test secret, 32 octets or more').toString('base64')
@@ -232,7 +233,7 @@ describe('service prune (BIND on loopback)', () => {
 
     // The positive signal that "short" has expired: the clock is past its expiry.
     const shortExpires = Date.parse(listed.find((s) => s.name === 'short')!.expires!)
-    while (Date.now() <= shortExpires) await new Promise((r) => setTimeout(r, 50))
+    await until('the clock past the expiry of "short"', () => Date.now() > shortExpires)
     const result = JSON.parse(ok(await cli('service', 'prune', '--expired', '-n', 'ttl', '--json')).stdout) as PruneJson
     assert.deepEqual(
       result.removed.map((e) => [e.name, e.reason]),

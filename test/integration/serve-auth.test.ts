@@ -10,7 +10,8 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {type ServeProcess, createToken, eventually, http, signingJwk, startServe} from '../support/serve-server.js'
+import {type ServeProcess, createToken, http, signingJwk, startServe} from '../support/serve-server.js'
+import {timeUntil, until} from '../support/until.js'
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
 
@@ -124,7 +125,7 @@ describe('roster serve: tokens', () => {
     assert.equal((await call('/v1/servers', service)).status, 403)
     const expired = await sign({...good(), iat: now() - 7200, nbf: now() - 7200, exp: now() - 3600})
     assert.equal((await call('/v1/servers', expired)).status, 401)
-    await eventually(async () => /refused: GET \/v1\/servers 403: .*may not list servers/.test(serve.stderr()), 5000, 'the 403 log line')
+    await until('the 403 log line', () => /refused: GET \/v1\/servers 403: .*may not list servers/.test(serve.stderr()))
     const log = serve.stderr()
     assert.match(log, /refused: GET \/v1\/servers 401: not authenticated: no token/)
     assert.match(log, /refused: GET \/v1\/servers 401: not authenticated: no token after "Bearer"/)
@@ -177,7 +178,7 @@ describe('roster serve: tokens', () => {
     } finally {
       await store.close()
     }
-    const took = await eventually(async () => (await call('/v1/settings', victim)).status === 401, 15_000, 'the revocation')
+    const took = await timeUntil('the revocation', async () => (await call('/v1/settings', victim)).status === 401)
     process.stderr.write(`# revocation by another process refused after ${took} ms\n`)
   })
 

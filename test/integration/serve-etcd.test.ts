@@ -8,7 +8,8 @@ import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type EtcdServer, startEtcd} from '../support/etcd-server.js'
-import {type ServeProcess, createToken, eventually, http, startServe} from '../support/serve-server.js'
+import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
+import {timeUntil, until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`)
@@ -39,10 +40,8 @@ describe('two roster serve instances over one etcd', () => {
   it('a registration through one is in the other’s http_sd', async () => {
     const env = isolatedEnv({ROSTER_REGISTRY: a.url, ROSTER_TOKEN: admin})
     ok(await runCli(['service', 'register', 'node', '-e', 'http://db7:9100/metrics'], {env}))
-    const took = await eventually(
-      async () => (await http(`${b.url}/v1/sd/prom1/default`, {token: reader})).text.includes('"db7:9100"'),
-      15_000,
-      'the registration in the other instance',
+    const took = await timeUntil('the registration in the other instance', async () =>
+      (await http(`${b.url}/v1/sd/prom1/default`, {token: reader})).text.includes('"db7:9100"'),
     )
     process.stderr.write(`# registration through A visible in B's http_sd after ${took} ms\n`)
     const fromA = await http(`${a.url}/v1/sd/prom1/default`, {token: reader})
@@ -54,11 +53,7 @@ describe('two roster serve instances over one etcd', () => {
     assert.equal((await http(`${b.url}/v1/settings`, {token: reader})).status, 200)
     const r = await http(`${a.url}/v1/tokens/prometheus`, {method: 'DELETE', token: admin})
     assert.equal(r.status, 200, r.text)
-    const took = await eventually(
-      async () => (await http(`${b.url}/v1/settings`, {token: reader})).status === 401,
-      15_000,
-      'the revocation',
-    )
+    const took = await timeUntil('the revocation', async () => (await http(`${b.url}/v1/settings`, {token: reader})).status === 401)
     process.stderr.write(`# revocation through A refused by B after ${took} ms\n`)
     const refused = await http(`${b.url}/v1/sd/prom1/default`, {token: reader})
     assert.equal(refused.status, 401)
@@ -68,11 +63,7 @@ describe('two roster serve instances over one etcd', () => {
   it('a CLI writing to etcd directly is seen by both', async () => {
     ok(await runCli(['service', 'register', 'direct', '-e', 'http://db8:9100/metrics', '--registry', etcd.url]))
     for (const s of [a, b]) {
-      await eventually(
-        async () => (await http(`${s.url}/v1/sd/prom1`, {token: admin})).text.includes('"db8:9100"'),
-        15_000,
-        'the direct write',
-      )
+      await until('the direct write', async () => (await http(`${s.url}/v1/sd/prom1`, {token: admin})).text.includes('"db8:9100"'))
     }
     const ready = await http(`${a.url}/readyz`)
     assert.equal(ready.status, 200, ready.text)

@@ -24,7 +24,8 @@ import {makeTlsFiles} from '../support/etcd-server.js'
 import {type Attack, type AttackName, startHostileClients} from '../support/hostile-clients.js'
 import {seedRegistry} from '../support/seed-registry.js'
 import {type MonitorReport, metricValue, once, rssMiB, startMonitor} from '../support/serve-monitor.js'
-import {createToken, eventually, startServe, type ServeProcess} from '../support/serve-server.js'
+import {createToken, startServe, type ServeProcess} from '../support/serve-server.js'
+import {timeUntil, until} from '../support/until.js'
 
 /** The issue's bound on every answer under attack. */
 const BOUND_MS = 1000
@@ -81,7 +82,9 @@ describe('serve under hostile clients', {skip: enabled ? false : 'run by npm run
     let actedAfter: number
     try {
       await new Promise((resolve) => setTimeout(resolve, RUN_MS))
-      actedAfter = await eventually(async () => acted(await metrics(), beforeMetrics), RUN_LIMIT_MS, `the limits acting on ${name}`)
+      actedAfter = await timeUntil(`the limits acting on ${name}`, async () => acted(await metrics(), beforeMetrics), {
+        timeoutMs: RUN_LIMIT_MS,
+      })
     } finally {
       const counts = await clients.stop()
       seen = await monitor.stop()
@@ -113,7 +116,7 @@ describe('serve under hostile clients', {skip: enabled ? false : 'run by npm run
     )
 
     // Recovery: every hostile connection gone, the same answers as before.
-    await eventually(async () => metricValue(await metrics(), 'roster_serve_connections') <= 1, 60_000, 'the connections closing')
+    await until('the connections closing', async () => metricValue(await metrics(), 'roster_serve_connections') <= 1, {timeoutMs: 60_000})
     const sdAfter = await once(`${serve.url}/v1/sd/prom1`, {ca, token: readToken})
     assert.equal(sdAfter.status, 200)
     const targets = (body: string) => new Set((JSON.parse(body) as {targets: string[]}[]).flatMap((g) => g.targets))

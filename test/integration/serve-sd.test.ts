@@ -13,7 +13,8 @@ import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/etcd-server.js'
-import {type ServeProcess, createToken, eventually, http, startServe} from '../support/serve-server.js'
+import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
+import {timeUntil, until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`)
@@ -143,19 +144,16 @@ describe('roster serve: http_sd (SQLite)', () => {
 
   it('shows a change written by the CLI straight into the SQLite file', async () => {
     ok(await local('service', 'register', 'late', '-e', 'http://late1:9100/metrics', '-s', '!role'))
-    const took = await eventually(
-      async () => ((await sd('prom1/default')).json() as Group[]).some((g) => g.targets[0] === 'late1:9100'),
-      15_000,
-      'the registration in http_sd',
+    const took = await timeUntil('the registration in http_sd', async () =>
+      ((await sd('prom1/default')).json() as Group[]).some((g) => g.targets[0] === 'late1:9100'),
     )
     ok(await local('service', 'unregister', 'http://late1:9100/metrics'))
-    await eventually(
-      async () => !((await sd('prom1/default')).json() as Group[]).some((g) => g.targets[0] === 'late1:9100'),
-      15_000,
+    await until(
       'the unregistration in http_sd',
+      async () => !((await sd('prom1/default')).json() as Group[]).some((g) => g.targets[0] === 'late1:9100'),
     )
     ok(await local('server', 'unregister', 'prom2'))
-    await eventually(async () => (await sd('prom2/web')).status === 404, 15_000, 'the server removal in http_sd')
+    await until('the server removal in http_sd', async () => (await sd('prom2/web')).status === 404)
     process.stderr.write(`# registration visible in http_sd after ${took} ms\n`)
   })
 

@@ -16,7 +16,7 @@ import type {Service} from '../../src/lib/registry/model.js'
 import {RegistryView} from '../../src/lib/server/view.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {CompactedError, type Store} from '../../src/lib/store/store.js'
-import {eventually} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 import {BreakableStore} from '../support/store-suite.js'
 
 const service = (id: string, name = 'node'): Service => ({
@@ -127,7 +127,7 @@ describe('the serve view over SQLite', () => {
     reader.endWatches(new CompactedError('compacted for the test', view.storeRevision))
     await del(serviceKey('default', 'd'), 'auth/revoked/t1')
     await put(serviceKey('default', 'e'), service('e'))
-    await eventually(async () => ids().join() === 'e', 15_000, 'the relist')
+    await until('the relist', () => ids().join() === 'e')
     assert.ok(!view.isRevoked('t1'))
     const keys = changed.slice(calls).flat()
     for (const key of [serviceKey('default', 'd'), serviceKey('default', 'e'), 'auth/revoked/t1']) assert.ok(keys.includes(key), key)

@@ -22,7 +22,7 @@ import {storeRevision} from '../../src/lib/store/store.js'
 import {pollerCount} from '../../src/lib/store/sqlite-watch.js'
 import {isolatedEnv, runBin} from '../support/cli.js'
 import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
-import {eventually} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 
 let etcd: EtcdServer
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-store-follow-'))
@@ -95,22 +95,22 @@ for (const backend of backends) {
           triggers: [registryTrigger(store)],
           onError: (error) => assert.fail(`loop error: ${String(error)}`),
         })
-        await eventually(async () => seen.length > 0, 30_000, 'the first sync')
+        await until('the first sync', () => seen.length > 0)
         if (backend.sqlite) assert.equal(pollerCount(), 1, 'the view and the loop share one poller')
 
         const endpoint = 'http://follow-e2e.example.org:9100/metrics'
         await cli('service', 'register', 'node', '-e', endpoint)
-        await eventually(async () => [...view.servicesIn('default')].some((s) => s.endpoint === endpoint), 30_000, 'the view')
-        await eventually(async () => seen.some((s) => s.endpoints.includes(endpoint)), 30_000, 'a sync of the --watch loop')
+        await until('the view', () => [...view.servicesIn('default')].some((s) => s.endpoint === endpoint))
+        await until('a sync of the --watch loop', () => seen.some((s) => s.endpoints.includes(endpoint)))
 
         await cli('token', 'revoke', 'follow-e2e')
-        await eventually(async () => view.isRevoked('follow-e2e'), 30_000, 'the revocation')
+        await until('the revocation', () => view.isRevoked('follow-e2e'))
         await assert.rejects(
           tokens.verify(token),
           (error: unknown) => error instanceof NotAuthenticatedError && /revoked/.test(error.message),
         )
         const revoked = view.storeRevision
-        await eventually(async () => seen.some((s) => s.revision >= revoked), 30_000, 'a sync of the --watch loop after the revocation')
+        await until('a sync of the --watch loop after the revocation', () => seen.some((s) => s.revision >= revoked))
       } finally {
         stop.abort()
         await loop

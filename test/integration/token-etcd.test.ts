@@ -15,6 +15,7 @@ import {openStore} from '../../src/lib/store/open-store.js'
 import type {Store} from '../../src/lib/store/store.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
+import {until} from '../support/until.js'
 
 let etcd: EtcdServer
 const stores: Store[] = []
@@ -40,10 +41,6 @@ async function serveInstance(s: Store): Promise<{tokens: TokenAuthority; view: R
   return {tokens: await TokenAuthority.open(s, {isRevoked: (id) => view.isRevoked(id)}), view}
 }
 
-async function until(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 10))
-}
-
 describe('tokens on etcd', () => {
   it('every instance verifies the same tokens and sees a revocation through the watch', async () => {
     // The servers start before any key or revocation exists (an empty auth/ prefix).
@@ -58,7 +55,7 @@ describe('tokens on etcd', () => {
     assert.equal((await serveB.verify(token)).subject, 'db1')
 
     await cli.revoke('db1')
-    await until(async () => (await serveA.isRevoked('db1')) && (await serveB.isRevoked('db1')))
+    await until('the revocation in both instances', async () => (await serveA.isRevoked('db1')) && (await serveB.isRevoked('db1')))
     for (const serve of [serveA, serveB]) {
       await assert.rejects(serve.verify(token), (error: unknown) => error instanceof NotAuthenticatedError && /revoked/.test(error.message))
       assert.equal((await serve.verify(other.token)).subject, 'db2', 'other tokens stay valid')
@@ -88,7 +85,7 @@ describe('roster token on an etcd registry', () => {
     const info = await cli('token', 'info', token, '--json')
     assert.equal(info.code, 0, info.stderr)
     assert.equal((JSON.parse(info.stdout) as {revoked: boolean}).revoked, true)
-    await until(() => serve.isRevoked('prom1'))
+    await until('the revocation', () => serve.isRevoked('prom1'))
     await assert.rejects(serve.verify(token), NotAuthenticatedError)
     await view.close()
   })

@@ -136,30 +136,3 @@ export async function startPrometheus(options: StartPrometheusOptions): Promise<
     stop,
   }
 }
-
-/**
- * Polls `probe` until it returns a value (not undefined). Prometheus acts on its own clock
- * (scrapes, SD refreshes), so a test waits for the state it expects; the generous deadline only
- * turns a state that never comes into a failure that shows the last thing seen.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  o: {timeoutMs?: number; describe?: () => string} = {},
-): Promise<T> {
-  const deadline = Date.now() + (o.timeoutMs ?? 90_000)
-  let lastError: unknown
-  for (;;) {
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (error) {
-      lastError = error
-    }
-    if (Date.now() > deadline) {
-      const detail = o.describe?.() ?? (lastError instanceof Error ? lastError.message : '')
-      throw new Error(`timed out waiting for ${what}${detail ? `: ${detail}` : ''}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-}

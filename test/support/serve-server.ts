@@ -109,13 +109,3 @@ export async function http(
   const text = await response.text()
   return {status: response.status, text, json: () => JSON.parse(text) as unknown}
 }
-
-/** Polls `check` until it holds (no timing assertion: fails only after `timeoutMs`); returns the time it took. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<number> {
-  const started = Date.now()
-  for (;;) {
-    if (await check()) return Date.now() - started
-    if (Date.now() - started > timeoutMs) throw new Error(`${what} did not hold within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}

@@ -28,7 +28,7 @@ import {
   type Watch,
   type WatchEvent,
 } from '../../src/lib/store/store.js'
-import {eventually} from './serve-server.js'
+import {until} from './until.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repoRoot = resolve(here, '..', '..')
@@ -175,7 +175,7 @@ async function watched(store: Store, prefix: string, fromRevision: number): Prom
     watch,
     events,
     until: async (count) => {
-      await eventually(async () => events.length >= count, 30_000, `${count} watch events under ${prefix}`)
+      await until(`${count} watch events under ${prefix}`, () => events.length >= count)
     },
   }
 }
@@ -574,7 +574,7 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
           ]
           last = (await store.txn([], ops)).revision
         }
-        await eventually(async () => w.events.length > 0 && revisionOf(w.events.at(-1)!) === last, 30_000, 'the last write')
+        await until('the last write', () => w.events.length > 0 && revisionOf(w.events.at(-1)!) === last)
         const revisions = w.events.map(revisionOf)
         assert.deepEqual(
           revisions,
@@ -598,7 +598,7 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       // (SQLite: its tombstone).
       const w = await watched(store, p, from)
       try {
-        await eventually(async () => w.events.some((e) => e.type === 'delete'), 30_000, 'the replayed delete')
+        await until('the replayed delete', () => w.events.some((e) => e.type === 'delete'))
         assert.deepEqual(w.events.at(-1), {type: 'delete', key: `${p}doomed`, modRevision: deleted})
         assert.deepEqual([...applyEvents(atFrom, w.events)], [[`${p}kept`, 'new']])
       } finally {

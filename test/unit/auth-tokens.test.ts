@@ -12,6 +12,7 @@ import {SIGNING_KEY_KEY, TOKENS_PREFIX} from '../../src/lib/registry/keys.js'
 import {RegistryView} from '../../src/lib/server/view.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {rangeAll, type Store} from '../../src/lib/store/store.js'
+import {until} from '../support/until.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'roster-auth-tokens-'))
 after(() => rmSync(dir, {recursive: true, force: true}))
@@ -195,7 +196,7 @@ describe('TokenAuthority: revocations answered from memory (serve)', () => {
       const {token} = await cli.create({id: 'db1', role: 'service', namespaces: ['default']})
       assert.equal((await serve.verify(token)).subject, 'db1', 'the key created after open is picked up')
       await cli.revoke('db1')
-      while (!view.isRevoked('db1')) await new Promise((r) => setTimeout(r, 10))
+      await until('the revocation in the view', () => view.isRevoked('db1'))
       await refusedAs(serve.verify(token), /revoked/)
     } finally {
       await view.close()

@@ -10,7 +10,7 @@ import {follow} from '../../src/lib/store/follower.js'
 import {defaultSqlitePath, describeRegistry, normalizeEtcdPrefix, openStore, parseRegistry} from '../../src/lib/store/open-store.js'
 import {SCHEMA_VERSION, compactSqliteStore, openSqliteStore, prefixUpperBound} from '../../src/lib/store/sqlite-store.js'
 import {CompactedError, type Store, type WatchEvent} from '../../src/lib/store/store.js'
-import {eventually} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 import {storeConformanceSuite} from '../support/store-suite.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'roster-sqlite-store-'))
@@ -314,7 +314,7 @@ describe('sqlite store: watch, tombstones, schema', () => {
     const writer = new Database(path)
     try {
       schemaOneWrite(writer, 'k3', 3)
-      await eventually(async () => snapshots.length === 2, 10_000, 'the relist')
+      await until('the relist', () => snapshots.length === 2)
       assert.deepEqual(snapshots, [
         ['k1', 'k2'],
         ['k1', 'k2', 'k3'],

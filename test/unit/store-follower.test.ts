@@ -11,7 +11,7 @@ import {BackendUnavailableError} from '../../src/lib/errors.js'
 import {follow, type Follower, type FollowHandlers} from '../../src/lib/store/follower.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {CompactedError, storeRevision, type KeyValue, type WatchEvent} from '../../src/lib/store/store.js'
-import {eventually} from '../support/serve-server.js'
+import {until} from '../support/until.js'
 import {BreakableStore} from '../support/store-suite.js'
 
 interface Recorded {
@@ -60,7 +60,7 @@ describe('the store follower', () => {
     assert.deepEqual(r.snapshots, [{keys: ['a/1'], revision: listed, relisted: false}])
     const written = await put('a/2')
     await put('b/2')
-    await eventually(async () => r.events.length === 1, 10_000, 'the put')
+    await until('the put', () => r.events.length === 1)
     assert.deepEqual(r.events, [{type: 'put', kv: {key: 'a/2', value: 'v', createRevision: written, modRevision: written, version: 1}}])
     assert.equal(follower.revision, written)
     assert.ok(follower.confirmedAt > 0)
@@ -90,13 +90,13 @@ describe('the store follower', () => {
     store.failingRanges = 1
     assert.equal(store.endWatches(new CompactedError('compacted for the test', 1)), 1)
     const gone = await del('a/1')
-    await eventually(async () => r.snapshots.length === 2, 10_000, 'the relist')
+    await until('the relist', () => r.snapshots.length === 2)
     assert.ok(r.errors[0] instanceof CompactedError, String(r.errors[0]))
     assert.ok(r.errors[1] instanceof BackendUnavailableError, 'the failed list is reported too')
     assert.deepEqual(r.snapshots[1], {keys: ['a/2'], revision: gone, relisted: true})
     // And it follows again from there.
     await put('a/3')
-    await eventually(async () => r.events.some((e) => e.type === 'put' && e.kv.key === 'a/3'), 10_000, 'the put after the relist')
+    await until('the put after the relist', () => r.events.some((e) => e.type === 'put' && e.kv.key === 'a/3'))
   })
 
   it('retries a failing relist with backoff, reporting each failure, until a list succeeds', async () => {
@@ -105,7 +105,7 @@ describe('the store follower', () => {
     store.failingRanges = 4
     const before = store.ranges
     store.endWatches(new Error('stream broken'))
-    await eventually(async () => r.snapshots.length === 2, 10_000, 'the relist')
+    await until('the relist', () => r.snapshots.length === 2)
     assert.equal(store.ranges - before, 5)
     assert.equal(r.errors.length, 5, 'the ended watch and four failed lists')
   })
@@ -115,7 +115,7 @@ describe('the store follower', () => {
     follower = await follow(store, '', r.handlers, {initialDelayMs: 60_000, maxDelayMs: 60_000})
     store.failingRanges = 1
     store.endWatches(new Error('stream broken'))
-    await eventually(async () => r.errors.length === 2, 10_000, 'the failed relist')
+    await until('the failed relist', () => r.errors.length === 2)
     await follower.close()
     const counts = [r.snapshots.length, r.events.length]
     await put('after-close')
