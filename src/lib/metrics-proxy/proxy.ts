@@ -48,7 +48,7 @@ export const COLLECT_EVERY_BYTES = 2 * 1024 * 1024
  * A full garbage collection, asked for by the code (V8 exposes one to a context created after
  * the flag is set; the flag changes nothing else). Undefined when the runtime refuses.
  */
-function fullCollection(): (() => void) | undefined {
+export function fullCollection(): (() => void) | undefined {
   try {
     setFlagsFromString('--expose-gc')
     const gc: unknown = runInNewContext('gc')
