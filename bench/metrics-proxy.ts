@@ -4,6 +4,8 @@
  * proxy runs as the built CLI; REQUESTS sequential GET /metrics give the latency p50/p99, the
  * proxy's peak RSS (VmHWM) and the answer's size.
  * Prints figures; asserts nothing. Run: npm run build && node --import tsx bench/metrics-proxy.ts
+ * BENCH_BIN=<another build's bin/run.js> runs that build instead, to compare two builds under the
+ * same load; the figures then name it.
  */
 import {spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
@@ -18,6 +20,7 @@ import {until} from '../test/support/until.js'
 const PODS = Number(process.env.BENCH_PODS ?? 200)
 const SERIES = Number(process.env.BENCH_SERIES ?? 1000)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 30)
+const bin = process.env.BENCH_BIN ?? BIN
 
 const families = 10
 const lines: string[] = []
@@ -43,7 +46,7 @@ const api = await startKubeApiServer({
 const listen = await freePort()
 const proxy = spawn(
   process.execPath,
-  [BIN, 'kube', 'metrics-proxy', '--listen', `127.0.0.1:${listen}`, '--kubeconfig', api.kubeconfigPath()],
+  [bin, 'kube', 'metrics-proxy', '--listen', `127.0.0.1:${listen}`, '--kubeconfig', api.kubeconfigPath()],
   {
     env: isolatedEnv() as NodeJS.ProcessEnv,
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -1,20 +1,25 @@
 /**
- * Merging the Prometheus text exposition (format 0.0.4) of many pods into one, as a scraper would
+ * The Prometheus text exposition (format 0.0.4) of many pods merged into one, as a scraper would
  * see them with `honor_labels: false`: every sample gets `pod` and `namespace` labels; a sample
  * that already has a label of that name keeps it as `exported_<name>` (again prefixed until it
- * is free, as Prometheus does); HELP and TYPE are written once per family and all samples of a
- * family are written together, whichever pods they came from.
+ * is free, as Prometheus does); HELP and TYPE are written once per family, before its samples.
  *
- * Only what must change is parsed: the metric name and the label set of each sample line (with
- * the format's escapes: \\, \", \n). The value and the optional timestamp are copied as they are,
- * so no float is ever re-formatted. A line that does not parse is dropped and counted. A family
- * whose TYPE disagrees with the type another pod declared first is dropped for that pod (mixing
- * them would make the output invalid). Pods' own `up` samples are dropped: `up` is the proxy's.
+ * This file reads and rewrites one line at a time (`PodExposition`, one per pod) and keeps the
+ * families of the merged answer (`MergedFamilies`); merge.ts decides which pod's lines go out
+ * when, so that a family's lines stay together.
+ *
+ * Lines are read and written as bytes, as they came: a sample line costs no string and no
+ * object, so a large answer passes through without filling the heap. Only what must change is
+ * parsed: the metric name and the label set of each sample line (with the format's escapes: \\,
+ * \", \n). The value and the optional timestamp are copied as they are, so no float is ever
+ * re-formatted. A line that does not parse is dropped and counted. A family whose TYPE disagrees
+ * with the type written first is dropped for that pod (mixing them would make the output
+ * invalid). Pods' own `up` samples are dropped: `up` is the proxy's.
  *
  * Why not a library: parse-prometheus-text-format (the npm parser) turns the text into nested
  * objects — histogram buckets and summary quantiles grouped, timestamps dropped — which loses
  * what a proxy must pass through and costs an object per sample; prom-client only writes its own
- * registry. Relabelling one line at a time keeps the output exact and the memory at the text.
+ * registry.
  */
 
 export interface PodLabels {
@@ -22,233 +27,353 @@ export interface PodLabels {
   namespace: string
 }
 
-interface Family {
-  name: string
-  help?: string
-  type?: string
-  lines: string[]
+export const UP_HELP = '# HELP up 1 if the proxy scraped the pod within the timeout, else 0.\n# TYPE up gauge\n'
+
+// Character classes of the text format, by byte (names are ASCII).
+const LABEL_START = 1
+const LABEL_CHAR = 2
+const NAME_START = 4
+const NAME_CHAR = 8
+const CLASS = Uint8Array.from({length: 256}, (_, c) => {
+  const ch = c < 128 ? String.fromCharCode(c) : ''
+  return (
+    (/^[a-zA-Z_]$/.test(ch) ? LABEL_START : 0) |
+    (/^[a-zA-Z0-9_]$/.test(ch) ? LABEL_CHAR : 0) |
+    (/^[a-zA-Z_:]$/.test(ch) ? NAME_START : 0) |
+    (/^[a-zA-Z0-9_:]$/.test(ch) ? NAME_CHAR : 0)
+  )
+})
+const SPACE = 0x20
+const TAB = 0x09
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const COMMA = 0x2c
+const OPEN = 0x7b
+const CLOSE = 0x7d
+const NL = 0x0a
+const POD = Buffer.from('pod')
+const NAMESPACE = Buffer.from('namespace')
+
+const COMMENT = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\s(.*))?$/
+
+/** What a line is, for its family: none (blank, other comment, the pod's own up, unparsable). */
+export const enum LineKind {
+  None,
+  Help,
+  Type,
+  Sample,
 }
 
-const NAME_START = /[a-zA-Z_:]/
-const NAME_CHAR = /[a-zA-Z0-9_:]/
-const LABEL_START = /[a-zA-Z_]/
-const LABEL_CHAR = /[a-zA-Z0-9_]/
-/** After the label set: the value, then an optional integer timestamp (milliseconds). */
-const REST = /^\S+(?:[ \t]+-?\d+)?$/
+/** Where a sample line's parts are (absolute offsets into its buffer). */
+interface SampleScan {
+  nameEnd: number
+  /** The closing brace, or -1 without a label set. */
+  close: number
+  labels: number
+  trailingComma: boolean
+  /** A label named pod or namespace: needs renaming (the slow path). */
+  clash: boolean
+  /** Where the blank before the value starts. */
+  restStart: number
+}
+
+const newScan = (): SampleScan => ({nameEnd: 0, close: -1, labels: 0, trailingComma: false, clash: false, restStart: 0})
 
 /** A label value in the text format: backslash, double quote and line feed escaped. */
 export function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 }
 
-/** The family a sample name belongs to, given the TYPE in force (histogram/summary suffixes). */
-function familyOf(sample: string, current: string | undefined, type: string | undefined): string {
-  if (current === undefined || sample === current) return sample
-  if (type === 'histogram' && (sample === `${current}_bucket` || sample === `${current}_sum` || sample === `${current}_count`))
-    return current
-  if (type === 'summary' && (sample === `${current}_sum` || sample === `${current}_count`)) return current
-  return sample
-}
-
-/** Parses `name{labels} rest` into its parts; undefined when the line is not a valid sample. */
-export function parseSampleLine(line: string): {name: string; labels: Array<[string, string]>; rest: string} | undefined {
-  let i = 0
-  const n = line.length
-  if (i >= n || !NAME_START.test(line[i] as string)) return undefined
-  while (i < n && NAME_CHAR.test(line[i] as string)) i++
-  const name = line.slice(0, i)
-  const labels: Array<[string, string]> = []
-  if (line[i] === '{') {
-    i++
-    for (;;) {
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] === '}') {
-        i++
-        break
-      }
-      const start = i
-      if (i >= n || !LABEL_START.test(line[i] as string)) return undefined
-      while (i < n && LABEL_CHAR.test(line[i] as string)) i++
-      const label = line.slice(start, i)
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] !== '=') return undefined
-      i++
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] !== '"') return undefined
-      i++
-      const valueStart = i
-      i = labelValueEnd(line, i)
-      if (i < 0) return undefined
-      labels.push([label, line.slice(valueStart, i)])
-      i++
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] === ',') i++
-      else if (line[i] !== '}') return undefined
-    }
-  }
-  if (line[i] !== ' ' && line[i] !== '\t') return undefined
-  const rest = line.slice(i).trim()
-  if (!REST.test(rest)) return undefined
-  return {name, labels, rest}
-}
-
 /**
  * The index of the quote that closes a label value starting at `i` (just after its opening
  * quote), or -1 when the value is unterminated or escapes anything but a backslash, a quote or n.
  */
-function labelValueEnd(line: string, i: number): number {
-  const n = line.length
-  while (i < n && line[i] !== '"') {
-    if (line[i] === '\\') {
-      const next = line[i + 1]
-      if (next !== '\\' && next !== '"' && next !== 'n') return -1
-      i += 2
-    } else i++
+function labelValueEnd(b: Uint8Array, i: number, end: number): number {
+  for (; i < end; i++) {
+    const c = b[i]
+    if (c === QUOTE) return i
+    if (c === BACKSLASH) {
+      const next = b[i + 1]
+      if (next !== BACKSLASH && next !== QUOTE && next !== 0x6e) return -1 // n
+      i++
+    }
   }
-  return i >= n ? -1 : i
+  return -1
 }
 
-interface Scan {
-  name: string
-  nameEnd: number
-  /** Index of the closing brace, or -1 without a label set. */
-  close: number
-  labels: number
-  trailingComma: boolean
-  /** A label named pod or namespace: needs renaming (the slow path). */
-  clash: boolean
+/** Whether b[at, at + ascii.length) is `ascii`. */
+function sameBytes(b: Uint8Array, at: number, ascii: Uint8Array): boolean {
+  for (let i = 0; i < ascii.length; i++) if (b[at + i] !== ascii[i]) return false
+  return true
 }
 
-/** Validates a sample line and finds where labels go, without allocating its labels. */
-function scanSample(line: string): Scan | undefined {
-  let i = 0
-  const n = line.length
-  if (i >= n || !NAME_START.test(line[i] as string)) return undefined
-  while (i < n && NAME_CHAR.test(line[i] as string)) i++
-  const nameEnd = i
-  let close = -1
-  let labels = 0
-  let trailingComma = false
-  let clash = false
-  if (line[i] === '{') {
+const blank = (b: Uint8Array, k: number, end: number): boolean => k < end && (b[k] === SPACE || b[k] === TAB)
+
+/** Validates the sample line b[start, end) into `s`, without allocating; false when it is not one. */
+function scanSample(b: Uint8Array, start: number, end: number, s: SampleScan): boolean {
+  let i = start
+  if (i >= end || !(CLASS[b[i]!]! & NAME_START)) return false
+  while (i < end && CLASS[b[i]!]! & NAME_CHAR) i++
+  s.nameEnd = i
+  s.close = -1
+  s.labels = 0
+  s.trailingComma = false
+  s.clash = false
+  if (i < end && b[i] === OPEN) {
     i++
     for (;;) {
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] === '}') {
-        close = i
+      while (blank(b, i, end)) i++
+      if (i < end && b[i] === CLOSE) {
+        s.close = i
         i++
         break
       }
-      const start = i
-      if (i >= n || !LABEL_START.test(line[i] as string)) return undefined
-      while (i < n && LABEL_CHAR.test(line[i] as string)) i++
-      const len = i - start
-      if ((len === 3 && line.startsWith('pod', start)) || (len === 9 && line.startsWith('namespace', start))) clash = true
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] !== '=') return undefined
+      const labelStart = i
+      if (i >= end || !(CLASS[b[i]!]! & LABEL_START)) return false
+      while (i < end && CLASS[b[i]!]! & LABEL_CHAR) i++
+      const len = i - labelStart
+      if ((len === 3 && sameBytes(b, labelStart, POD)) || (len === 9 && sameBytes(b, labelStart, NAMESPACE))) s.clash = true
+      while (blank(b, i, end)) i++
+      if (i >= end || b[i] !== 0x3d) return false // '='
       i++
-      while (line[i] === ' ' || line[i] === '\t') i++
-      if (line[i] !== '"') return undefined
-      i = labelValueEnd(line, i + 1)
-      if (i < 0) return undefined
-      labels++
+      while (blank(b, i, end)) i++
+      if (i >= end || b[i] !== QUOTE) return false
+      i = labelValueEnd(b, i + 1, end)
+      if (i < 0) return false
+      s.labels++
       i++
-      while (line[i] === ' ' || line[i] === '\t') i++
-      trailingComma = false
-      if (line[i] === ',') {
-        trailingComma = true
+      while (blank(b, i, end)) i++
+      s.trailingComma = false
+      if (i < end && b[i] === COMMA) {
+        s.trailingComma = true
         i++
-      } else if (line[i] !== '}') return undefined
+      } else if (i >= end || b[i] !== CLOSE) return false
     }
   }
-  if (line[i] !== ' ' && line[i] !== '\t') return undefined
-  if (!REST.test(line.slice(i).trim())) return undefined
-  return {name: line.slice(0, nameEnd), nameEnd, close, labels, trailingComma, clash}
+  s.restStart = i
+  // The value, then an optional integer timestamp (milliseconds), then nothing but blanks.
+  if (!blank(b, i, end)) return false
+  while (blank(b, i, end)) i++
+  const valueStart = i
+  while (i < end && b[i]! > SPACE) i++
+  if (i === valueStart) return false
+  while (blank(b, i, end)) i++
+  if (i < end) {
+    if (b[i] === 0x2d) i++ // '-'
+    const digits = i
+    while (i < end && b[i]! >= 0x30 && b[i]! <= 0x39) i++
+    if (i === digits) return false
+    while (blank(b, i, end)) i++
+    if (i < end) return false
+  }
+  return true
 }
 
-/** The merged exposition of many pods. Add each pod's text, then `write()`. */
-export class ExpositionMerger {
-  private readonly families = new Map<string, Family>()
-  private readonly up: string[] = []
-  /** Lines dropped: unparsable, or of a family whose type conflicts. */
-  dropped = 0
-
-  private family(name: string): Family {
-    let f = this.families.get(name)
-    if (!f) {
-      f = {name, lines: []}
-      this.families.set(name, f)
+/** The parts of the sample line b[start, end) with a valid scan `s`; label values stay escaped. */
+function sampleParts(b: Buffer, start: number, end: number, s: SampleScan): {name: string; labels: Array<[string, string]>; rest: string} {
+  const labels: Array<[string, string]> = []
+  if (s.close >= 0) {
+    let i = s.nameEnd + 1
+    for (;;) {
+      while (b[i] === SPACE || b[i] === TAB) i++
+      if (i === s.close) break
+      const labelStart = i
+      while (CLASS[b[i]!]! & LABEL_CHAR) i++
+      const label = b.toString('latin1', labelStart, i)
+      i = b.indexOf(QUOTE, i) + 1
+      const valueEnd = labelValueEnd(b, i, end)
+      labels.push([label, b.toString('utf8', i, valueEnd)])
+      i = valueEnd + 1
+      while (b[i] === SPACE || b[i] === TAB) i++
+      if (b[i] === COMMA) i++
     }
-    return f
+  }
+  return {name: b.toString('latin1', start, s.nameEnd), labels, rest: b.toString('utf8', s.restStart, end).trim()}
+}
+
+/** Parses `name{labels} rest` into its parts; undefined when the line is not a valid sample. */
+export function parseSampleLine(line: string): {name: string; labels: Array<[string, string]>; rest: string} | undefined {
+  const b = Buffer.from(line)
+  const s = newScan()
+  return scanSample(b, 0, b.length, s) ? sampleParts(b, 0, b.length, s) : undefined
+}
+
+/**
+ * Bytes gathered for the client: whole lines appended to a buffer, handed to `send` in pieces
+ * of about `size` bytes (a longer line gets a piece of its own). `send` calls `done` once the
+ * piece is written out; its buffer is then used again, so a long answer allocates a few
+ * buffers, not one per piece for the garbage collector to find.
+ */
+export class ByteOutput {
+  private buf: Buffer
+  private readonly free: Buffer[] = []
+  pos = 0
+  /** Bytes appended in all. */
+  total = 0
+
+  constructor(
+    private readonly size: number,
+    private readonly send: (piece: Buffer, done: () => void) => void,
+  ) {
+    this.buf = Buffer.allocUnsafe(size)
   }
 
-  /** Adds one pod's scrape (its text) with the pod's labels; returns the samples kept. */
-  addPod(text: string, pod: PodLabels): number {
-    const added = `pod="${escapeLabelValue(pod.pod)}",namespace="${escapeLabelValue(pod.namespace)}"`
-    let current: string | undefined
-    let currentType: string | undefined
-    const declared = new Map<string, string>()
-    const refused = new Set<string>()
-    let kept = 0
-    let start = 0
-    const n = text.length
-    while (start < n) {
-      let end = text.indexOf('\n', start)
-      if (end < 0) end = n
-      let line = text.slice(start, end)
-      start = end + 1
-      if (line.endsWith('\r')) line = line.slice(0, -1)
-      if (line.trim() === '') continue
-      if (line.startsWith('#')) {
-        const m = /^#\s+(HELP|TYPE)\s+([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\s(.*))?$/.exec(line)
-        if (!m) continue
-        const [, kind, name, value = ''] = m as unknown as [string, string, string, string?]
-        if (name === 'up') {
-          current = name
-          currentType = undefined
-          continue
+  /** Makes room for `n` more bytes from `pos` on, sending what is gathered first if they do not fit. */
+  reserve(n: number): Buffer {
+    if (this.pos + n > this.buf.length) {
+      this.flush()
+      if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n)
+    }
+    return this.buf
+  }
+
+  /** Takes the bytes written into the buffer up to `end`. */
+  commit(end: number): void {
+    this.total += end - this.pos
+    this.pos = end
+  }
+
+  string(text: string): void {
+    const buf = this.reserve(Buffer.byteLength(text))
+    this.commit(this.pos + buf.write(text, this.pos))
+  }
+
+  flush(): void {
+    if (this.pos === 0) return
+    const full = this.buf
+    const piece = full.subarray(0, this.pos)
+    this.buf = this.free.pop() ?? Buffer.allocUnsafe(this.size)
+    this.pos = 0
+    this.send(piece, () => {
+      if (full.length === this.size) this.free.push(full)
+    })
+  }
+}
+
+/** Copies b[start, end) to out at `at`; returns where it ended. A loop: lines are short, and Buffer#copy makes a view per call. */
+function copyBytes(b: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number {
+  for (let i = start; i < end; i++) out[at++] = b[i]!
+  return at
+}
+
+/**
+ * One pod's exposition, line by line: which family each line belongs to (its own TYPE lines
+ * decide where a histogram's `_bucket`, `_sum` and `_count` go), and each sample rewritten with
+ * the pod's labels. `read` classifies a line, leaving what it found in `kind`, `family` and
+ * `text`, without changing what the pod has declared; the merge may then hold the line (park
+ * the pod) and read it again at its family's turn, when `MergedFamilies.take` writes it and the
+ * pod accepts it.
+ */
+export class PodExposition {
+  /** The pod's labels as they are inserted into each sample's label set. */
+  private readonly added: Buffer
+  private current: string | undefined
+  private currentBytes: Buffer | undefined
+  private readonly declared = new Map<string, string>()
+  private readonly refused = new Set<string>()
+  /** Lines dropped: unparsable. */
+  dropped = 0
+
+  // What the last `read` found.
+  kind = LineKind.None
+  family = ''
+  /** A HELP line's text, a TYPE line's type. */
+  text = ''
+  private line: Buffer = Buffer.alloc(0)
+  private start = 0
+  private end = 0
+  private readonly scan = newScan()
+
+  constructor(labels: PodLabels) {
+    this.added = Buffer.from(`pod="${escapeLabelValue(labels.pod)}",namespace="${escapeLabelValue(labels.namespace)}"`)
+  }
+
+  /** Classifies the line b[start, end) (no line break). */
+  read(b: Buffer, start: number, end: number): LineKind {
+    if (end > start && b[end - 1] === 0x0d) end-- // '\r'
+    this.line = b
+    this.start = start
+    this.end = end
+    this.kind = LineKind.None
+    if (start < end && b[start] === 0x23) {
+      // '#'
+      const m = COMMENT.exec(b.toString('utf8', start, end))
+      if (!m) return LineKind.None
+      const [, kind, family, text = ''] = m as unknown as [string, 'HELP' | 'TYPE', string, string?]
+      if (family === 'up') {
+        this.own()
+        return LineKind.None
+      }
+      this.family = family
+      this.text = kind === 'HELP' ? text : text.trim()
+      return (this.kind = kind === 'HELP' ? LineKind.Help : LineKind.Type)
+    }
+    const s = this.scan
+    if (!scanSample(b, start, end, s)) {
+      for (let i = start; i < end; i++) {
+        if (b[i] !== SPACE && b[i] !== TAB) {
+          this.dropped++
+          break
         }
-        const f = this.family(name)
-        if (kind === 'HELP') {
-          f.help ??= value
-        } else {
-          const type = value.trim()
-          declared.set(name, type)
-          if (f.type === undefined && f.lines.length === 0) f.type = type
-          else if (f.type !== type) refused.add(name)
-        }
-        current = name
-        currentType = declared.get(name)
-        continue
       }
-      const sample = scanSample(line)
-      if (!sample) {
-        this.dropped++
-        continue
+      return LineKind.None
+    }
+    this.family = this.familyOf(b, start, s.nameEnd)
+    if (this.family === 'up') {
+      this.own()
+      return LineKind.None
+    }
+    return (this.kind = LineKind.Sample)
+  }
+
+  /** A line of the pod's own `up`: it opens that family (dropped) for the lines that follow. */
+  private own(): void {
+    this.current = 'up'
+    this.currentBytes = Buffer.from('up')
+  }
+
+  /** The family of a sample named b[start, nameEnd), given the TYPE in force (histogram/summary suffixes). */
+  private familyOf(b: Buffer, start: number, nameEnd: number): string {
+    const cur = this.currentBytes
+    const current = this.current
+    if (cur !== undefined && current !== undefined && nameEnd - start >= cur.length && sameBytes(b, start, cur)) {
+      const rest = nameEnd - start - cur.length
+      if (rest === 0) return current
+      const type = this.declared.get(current)
+      if (type === 'histogram' || type === 'summary') {
+        const suffix = b.toString('latin1', start + cur.length, nameEnd)
+        if (suffix === '_sum' || suffix === '_count' || (type === 'histogram' && suffix === '_bucket')) return current
       }
-      const familyName = familyOf(sample.name, current, currentType)
-      if (familyName !== current) {
-        current = familyName
-        currentType = declared.get(familyName)
-      }
-      if (familyName === 'up') continue
-      const f = this.family(familyName)
-      // A family another pod typed differently, or an untyped sample joining a histogram/summary: dropped.
-      if (refused.has(familyName) || (currentType === undefined && (f.type === 'histogram' || f.type === 'summary'))) {
-        this.dropped++
-        continue
-      }
-      if (!sample.clash) {
-        // The common case: insert the labels, copy the rest of the line as it is.
-        f.lines.push(
-          sample.close < 0
-            ? `${sample.name}{${added}}${line.slice(sample.nameEnd)}`
-            : `${line.slice(0, sample.close)}${sample.labels > 0 && !sample.trailingComma ? ',' : ''}${added}${line.slice(sample.close)}`,
-        )
-        kept++
-        continue
-      }
-      const parsed = parseSampleLine(line) as NonNullable<ReturnType<typeof parseSampleLine>>
+    }
+    return b.toString('latin1', start, nameEnd)
+  }
+
+  /** Records the line last read as written in order: the family it opens, the type it declares. */
+  accept(): void {
+    if (this.family !== this.current) {
+      this.current = this.family
+      this.currentBytes = Buffer.from(this.family, 'latin1')
+    }
+    if (this.kind === LineKind.Type) this.declared.set(this.family, this.text)
+  }
+
+  declaredType(family: string): string | undefined {
+    return this.declared.get(family)
+  }
+
+  refuse(family: string): void {
+    this.refused.add(family)
+  }
+
+  isRefused(family: string): boolean {
+    return this.refused.has(family)
+  }
+
+  /** Writes the sample last read with the pod's labels, a clashing label renamed exported_<name>. */
+  rewrite(out: ByteOutput): void {
+    const {line: b, start, end, scan: s, added} = this
+    if (s.clash) {
+      const parsed = sampleParts(b, start, end, s)
       const taken = new Set(parsed.labels.map(([k]) => k))
       const parts: string[] = []
       for (const [k, v] of parsed.labels) {
@@ -260,33 +385,84 @@ export class ExpositionMerger {
         }
         parts.push(`${label}="${v}"`)
       }
-      parts.push(added)
-      f.lines.push(`${parsed.name}{${parts.join(',')}} ${parsed.rest}`)
-      kept++
+      out.string(`${parsed.name}{${parts.join(',')},${added.toString()}} ${parsed.rest}\n`)
+      return
     }
-    return kept
-  }
-
-  /** Records the proxy's own `up` for a pod: 1 scraped, 0 failed or too slow. */
-  addUp(pod: PodLabels, up: 0 | 1): void {
-    this.up.push(`up{pod="${escapeLabelValue(pod.pod)}",namespace="${escapeLabelValue(pod.namespace)}"} ${up}`)
-  }
-
-  /** The merged text in pieces (one per family, then `up`), to stream without building one string. */
-  *chunks(): Generator<string> {
-    for (const f of this.families.values()) {
-      if (f.lines.length === 0) continue
-      const head: string[] = []
-      if (f.help !== undefined) head.push(`# HELP ${f.name} ${f.help}\n`)
-      if (f.type !== undefined) head.push(`# TYPE ${f.name} ${f.type}\n`)
-      yield `${head.join('')}${f.lines.join('\n')}\n`
+    // The common case: insert the labels, copy the rest of the line as it is.
+    const buf = out.reserve(end - start + added.length + 3)
+    let at = out.pos
+    if (s.close < 0) {
+      at = copyBytes(b, start, s.nameEnd, buf, at)
+      buf[at++] = OPEN
+      at = copyBytes(added, 0, added.length, buf, at)
+      buf[at++] = CLOSE
+      at = copyBytes(b, s.nameEnd, end, buf, at)
+    } else {
+      at = copyBytes(b, start, s.close, buf, at)
+      if (s.labels > 0 && !s.trailingComma) buf[at++] = COMMA
+      at = copyBytes(added, 0, added.length, buf, at)
+      at = copyBytes(b, s.close, end, buf, at)
     }
-    const up = ['# HELP up 1 if the proxy scraped the pod within the timeout, else 0.', '# TYPE up gauge', ...this.up]
-    yield `${up.join('\n')}\n`
+    buf[at++] = NL
+    out.commit(at)
+  }
+}
+
+interface Family {
+  type?: string
+  /** A sample of it is written: no HELP or TYPE may follow. */
+  samples: boolean
+  help: boolean
+}
+
+/** The families of the merged answer: what each has had written, so HELP and TYPE go once. */
+export class MergedFamilies {
+  private readonly families = new Map<string, Family>()
+  /** Samples dropped because their family's type conflicts. */
+  dropped = 0
+
+  /** Whether any line of the family was written. */
+  written(name: string): boolean {
+    const f = this.families.get(name)
+    return f !== undefined && (f.samples || f.help || f.type !== undefined)
   }
 
-  /** The merged text: each family once (HELP, TYPE, samples), then `up`. */
-  write(): string {
-    return [...this.chunks()].join('')
+  /**
+   * Writes the family line the pod last read, unless it adds nothing (a second HELP or TYPE) or
+   * is dropped; the pod accepts the line either way.
+   */
+  take(pod: PodExposition, out: ByteOutput): void {
+    const name = pod.family
+    pod.accept()
+    let f = this.families.get(name)
+    if (!f) {
+      f = {samples: false, help: false}
+      this.families.set(name, f)
+    }
+    if (pod.kind === LineKind.Help) {
+      if (f.help || f.samples) return
+      f.help = true
+      out.string(`# HELP ${name} ${pod.text}\n`)
+      return
+    }
+    if (pod.kind === LineKind.Type) {
+      if (f.type === undefined && !f.samples) {
+        f.type = pod.text
+        out.string(`# TYPE ${name} ${pod.text}\n`)
+      } else if (f.type !== pod.text) pod.refuse(name)
+      return
+    }
+    // A family the first writer typed differently, or an untyped sample joining a histogram/summary: dropped.
+    if (pod.isRefused(name) || (pod.declaredType(name) === undefined && (f.type === 'histogram' || f.type === 'summary'))) {
+      this.dropped++
+      return
+    }
+    f.samples = true
+    pod.rewrite(out)
   }
+}
+
+/** The proxy's own `up` sample for a pod: 1 scraped, 0 failed or too slow. */
+export function upLine(pod: PodLabels, up: 0 | 1): string {
+  return `up{pod="${escapeLabelValue(pod.pod)}",namespace="${escapeLabelValue(pod.namespace)}"} ${up}\n`
 }
