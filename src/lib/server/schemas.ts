@@ -461,7 +461,7 @@ export const routes = {
         until: {type: 'string', description: 'The same; not with follow.'},
         actor: {type: 'string', description: 'Token id, OIDC subject or e-mail, user@host, or user.'},
         namespace: {type: 'string'},
-        endpoint: {type: 'string', description: 'Regular expression over the endpoint.'},
+        endpoint: {type: 'string', description: 'Regular expression (RE2 syntax) over the endpoint.'},
         limit: {type: 'string', pattern: '^[0-9]{1,6}$', description: 'Page size, 1 to 10000 (default 1000).'},
         continue: {type: 'string', maxLength: 2048, description: 'The `continue` of the previous page.'},
         follow: {
