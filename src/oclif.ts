@@ -21,7 +21,7 @@ type CachedCommand = {pluginName?: string; relativePath?: string[]; isESM?: bool
  * The single-file bundle (dist/roster.cjs, see scripts/bundle.mjs) holds every command and hook
  * of roster and of its plugins: `modules` maps each one's `PLUGIN/RELATIVE/PATH.js` (as the
  * manifests name it) to its bundled module. oclif's module loader is told to take a module from
- * there instead of importing the file; anything else (a plugin installed later) loads as before.
+ * there instead of importing the file; anything else (a plugin installed later) loads the usual way.
  */
 export function useBundledModules(modules: Record<string, () => Promise<unknown>>): void {
   const loader = ModuleLoader as unknown as {

@@ -119,7 +119,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
     this.argvParsed = (argv as unknown[]).map(String)
     const timeout = (flags as {timeout?: string}).timeout
     if (timeout !== undefined) this.timeoutMs = timerMs(parseDuration(timeout, 'timeout'))
-    // roster login (issue 9): without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
+    // roster login: without --token, ROSTER_TOKEN or config token:, a remote command uses the stored login.
     const f = flags as Record<string, unknown>
     const remote = typeof f.registry === 'string' && isRemoteRegistry(f.registry)
     if (remote && 'token' in layered && f.token === undefined && !(ctor as {skipStoredLogin?: boolean}).skipStoredLogin) {
@@ -140,7 +140,7 @@ export abstract class RosterCommand<T extends typeof Command> extends Command {
 
   /**
    * Refuses flag and argument values holding U+FFFD: Node decodes argv, the environment and the
-   * config file before roster sees them and turns bytes that are not UTF-8 into it (issue 10).
+   * config file before roster sees them and turns bytes that are not UTF-8 into it.
    * The field is named as the user gave it: --flag, ROSTER_FLAG, or the key in its file.
    */
   private checkUtf8(flags: Record<string, unknown>, args: Record<string, unknown>): void {

@@ -36,7 +36,9 @@ describe('src/lib speaks in settings', () => {
       readFileSync(file, 'utf8')
         .split('\n')
         .forEach((line, i) => {
-          if (/(^|[^\w-])--[a-z][a-z0-9-]*/.test(line)) found.push(`${path.relative(ROOT, file)}:${i + 1}: ${line.trim()}`)
+          // V8's own options (v8.setFlagsFromString) are not roster's flags.
+          if (/(^|[^\w-])--[a-z][a-z0-9-]*/.test(line) && !/setFlagsFromString\('--/.test(line))
+            found.push(`${path.relative(ROOT, file)}:${i + 1}: ${line.trim()}`)
         })
     }
     assert.deepEqual(found, [])

@@ -116,7 +116,12 @@ function asTarget<T>(open: () => T): T {
     const from = error instanceof RosterError ? error.field : undefined
     if (from !== undefined && (from === 'registry' || from in ETCD_OPTIONS)) {
       const field = from === 'registry' ? 'to' : `to-${from}`
-      const renamed = (text: string): string => (text.startsWith(`${from} `) ? field + text.slice(from.length) : text)
+      // The field that starts the message, and the settings it marks (errors.ts setting()) that are the target's.
+      const renamed = (text: string): string =>
+        (text.startsWith(`${from} `) ? field + text.slice(from.length) : text).replace(
+          /\u{E000}(registry|etcd-[a-z]+)\u{E001}/gu,
+          (_marked, name: string) => `\u{E000}${name === 'registry' ? 'to' : `to-${name}`}\u{E001}`,
+        )
       const e = error as {field?: string; message: string; template?: string}
       e.field = field
       e.message = renamed(e.message)

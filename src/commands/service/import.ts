@@ -20,7 +20,7 @@ An entry may carry the revision its service is expected at (revision, with one e
 
   async run(): Promise<ImportResult> {
     const file = this.args.file
-    // Input limits (issue 10): size and UTF-8 on the bytes, nesting depth before any parser recurses.
+    // Input limits: size and UTF-8 on the bytes, nesting depth before any parser recurses.
     const {checkNestingDepth, checkTextNestingDepth} = await import('../../lib/text/input-limits.js')
     const {readInputFile, readInputStream} = await import('../../lib/fs/input-file.js')
     const text = file === '-' ? await readInputStream(process.stdin, {field: 'file'}) : await readInputFile(file, {field: 'file'})

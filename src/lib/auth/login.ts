@@ -1,6 +1,6 @@
 /**
  * `roster login` / `logout` / `auth status` and the stored login every remote command falls back
- * on (issue 9). The flows are openid-client's (v6): authorization code + PKCE with a loopback
+ * on. The flows are openid-client's (v6): authorization code + PKCE with a loopback
  * redirect, the device authorization grant, and the resource-owner password grant (for
  * compatibility with discovery). The provider and client id come from the registry's
  * GET /v1/auth/config, so a login needs nothing configured but the registry's URL.

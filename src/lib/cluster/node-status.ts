@@ -77,7 +77,7 @@ const MAX_LOOKUP = 100
 /**
  * The default table's report, the way kubectl gets it: the server prints the nodes (a Table: name,
  * status, roles, version and metadata per row, a fifth of the bytes of the nodes themselves).
- * The first page is the nodes themselves: most clusters fit in it, in one request as before.
+ * The first page is the nodes themselves: most clusters fit in it, in one request.
  * The Table's STATUS says NotReady for a Ready condition that is False and for one that is
  * Unknown; roster counts Unknown apart, so the not-ready rows (usually few) are listed again as
  * nodes, in one request, by their kubernetes.io/hostname labels: the same requests as kubectl

@@ -39,9 +39,8 @@ export interface MetricsProxyOptions extends ClusterClientOptions, PodSelection 
  * allocates (the socket's read, then the HTTP parser's copy of the body); the merge holds them
  * until every family in them is written, so they outlive the young generation and only a full
  * collection frees them, which V8 starts on its own only once such memory has grown by tens of
- * MiB: with 200 pods of 51 KB that slack was 40–85 MiB of peak RSS, several times what was live
- * (10 MB). A full collection of this heap takes 10–50 ms, one per 2 MiB received: with them the
- * scrape's peak was idle RSS + ~22 MiB.
+ * MiB, several times what is live. Collecting every few MiB received keeps a scrape's peak near
+ * what it holds, for the price of a short pause each time (figures: docs/benchmarks.md).
  */
 export const COLLECT_EVERY_BYTES = 2 * 1024 * 1024
 

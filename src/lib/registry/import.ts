@@ -68,7 +68,7 @@ export async function validateImport(
   ctx: RegistryContext,
   document: unknown,
 ): Promise<{specs: ServiceSpec[]; expected: (number | undefined)[]; errors: ImportEntryError[]; entries: number}> {
-  // Input limits (issue 10): an HTTP body or file nested deeper than any import is refused first.
+  // Input limits: an HTTP body or file nested deeper than any import is refused first.
   checkNestingDepth(document, 'document')
   const list = entriesOf(document)
   const now = ctx.now()

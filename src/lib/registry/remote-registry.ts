@@ -282,7 +282,7 @@ function seg(value: string, field = 'name'): string {
   return encodeURIComponent(validateName(field, value))
 }
 
-/** The CA certificate file of --registry-ca, checked as every user path is. */
+/** The CA certificate file of the registry-ca setting, checked as every user path is. */
 export function readCa(path: string): Buffer {
   return readPemFile(path, {field: 'registry-ca'})
 }

@@ -1,5 +1,5 @@
 /**
- * Limits every input meets before any work is done on it (issue 10): nesting depth, size, and
+ * Limits every input meets before any work is done on it: nesting depth, size, and
  * valid UTF-8. Each check is iterative (a 50,000-deep object must not overflow the stack of the
  * check meant to refuse it) and throws InvalidInputError naming the field (exit 2).
  *
