@@ -9,7 +9,7 @@
  * A file is opened with O_NONBLOCK, so that a FIFO put in its place after the check does not block
  * the open, and the descriptor is checked with fstat(2) before anything is read from it.
  */
-import {closeSync, constants, fstatSync, openSync, readSync} from 'node:fs'
+import {type Stats, closeSync, constants, fstatSync, openSync, readSync} from 'node:fs'
 
 import {InvalidInputError, RosterError, TooLargeError, shortValue} from '../errors.js'
 import {MAX_INPUT_FILE_BYTES, decodeUtf8} from '../text/input-limits.js'
@@ -22,9 +22,11 @@ export interface InputFileOptions extends PathSetting {
   missing?: (path: string) => RosterError
 }
 
-/** The bytes of a regular file, checked as the header says (no UTF-8 check: see readInputFileSync). */
-function readInputBytesSync(path: string, o: InputFileOptions): Buffer {
-  const maxBytes = o.maxBytes ?? MAX_INPUT_FILE_BYTES
+/**
+ * A regular file opened for reading, as the header says: the path checked, opened with O_NONBLOCK,
+ * the descriptor checked with fstat(2). The caller closes the descriptor.
+ */
+export function openInputFile(path: string, o: PathSetting & {missing?: (path: string) => RosterError}): {fd: number; stats: Stats} {
   if (checkFile(path, {...o, missingOk: o.missing !== undefined}) === undefined) throw o.missing!(path)
   let fd: number
   try {
@@ -35,6 +37,18 @@ function readInputBytesSync(path: string, o: InputFileOptions): Buffer {
   try {
     const stats = fstatSync(fd)
     checkIsFile(stats, path, o)
+    return {fd, stats}
+  } catch (error) {
+    closeSync(fd)
+    throw error instanceof RosterError ? error : pathError(error, path, o)
+  }
+}
+
+/** The bytes of a regular file, checked as the header says (no UTF-8 check: see readInputFileSync). */
+function readInputBytesSync(path: string, o: InputFileOptions): Buffer {
+  const maxBytes = o.maxBytes ?? MAX_INPUT_FILE_BYTES
+  const {fd, stats} = openInputFile(path, o)
+  try {
     if (stats.size > maxBytes) throw tooLarge(o, path, stats.size, maxBytes)
     const chunks: Buffer[] = []
     let size = 0

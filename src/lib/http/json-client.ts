@@ -8,7 +8,7 @@
  * node:https rather than fetch: they take a CA per request (a self-signed `roster serve`), and they
  * are loaded with Node itself, where fetch's first call loads undici.
  */
-import type {IncomingHttpHeaders} from 'node:http'
+import type {IncomingHttpHeaders, IncomingMessage} from 'node:http'
 
 import {
   BackendUnavailableError,
@@ -201,11 +201,7 @@ export class JsonHttpClient {
           req.setTimeout(0)
           const status = res.statusCode ?? 0
           if (status < 200 || status >= 300) {
-            const chunks: Buffer[] = []
-            res.on('data', (chunk: Buffer) => chunks.push(chunk))
-            res.on('end', () =>
-              fail(errorForStatus(status, where, parseBody(Buffer.concat(chunks).toString('utf8'), res.headers['content-type']))),
-            )
+            void errorBodyOf(res, status, where, this.options.authField).then(fail, fail)
             return
           }
           let rest = ''
@@ -214,6 +210,11 @@ export class JsonHttpClient {
           res.on('data', (chunk: string) => {
             const parts = (rest + chunk).split('\n')
             rest = parts.pop() ?? ''
+            if (rest.length > MAX_STREAM_LINE) {
+              req.destroy()
+              fail(new BackendUnavailableError(`${where} sent a line longer than ${MAX_STREAM_LINE} characters (GET ${url.pathname})`))
+              return
+            }
             res.pause()
             lines = parts
               .filter((line) => line.trim() !== '')
@@ -225,7 +226,9 @@ export class JsonHttpClient {
             })
           })
           res.on('end', () => void lines.then(() => (rest.trim() === '' ? undefined : onLine(rest))).then(() => resolve(), reject))
-          res.on('error', fail)
+          res.on('error', (error) =>
+            fail(new BackendUnavailableError(`${where}: the answer to GET ${url.pathname} broke off (${error.message})`)),
+          )
         })
         stop = () => {
           req.destroy()
@@ -278,18 +281,10 @@ export class JsonHttpClient {
           resolve({status, headers: res.headers, body})
           return
         }
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length
-          if (size <= 64 * 1024) chunks.push(chunk)
-        })
-        res.on('end', () =>
-          reject(
-            scrub(errorForStatus(status, where, parseBody(Buffer.concat(chunks).toString('utf8'), res.headers['content-type'])), headers),
-          ),
+        void errorBodyOf(res, status, where, this.options.authField).then(
+          (error) => reject(scrub(error, headers)),
+          (error: unknown) => reject(broken(error)),
         )
-        res.on('error', (error) => reject(broken(error)))
       })
       req.on('timeout', () =>
         req.destroy(new BackendUnavailableError(`${where} sent nothing for ${this.options.timeoutMs} ms (GET ${url.pathname})`)),
@@ -447,4 +442,26 @@ function transportError(where: string, error: NodeJS.ErrnoException): RosterErro
 /** A URL without its user:password, for messages. */
 export function redactUrl(value: string): string {
   return value.replace(/(\/\/)[^/@]*@/g, '$1***@')
+}
+
+/** The longest line a stream of lines may send (an event is a few KiB). */
+const MAX_STREAM_LINE = 1024 * 1024
+/** How much of an error answer is read: its message is at the start. */
+const MAX_ERROR_BODY = 64 * 1024
+
+/** The error a non-2xx answer streamed to us stands for, from at most MAX_ERROR_BODY of its body. */
+function errorBodyOf(res: IncomingMessage, status: number, where: string, authField?: string): Promise<RosterError> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    res.on('data', (chunk: Buffer) => {
+      if (size < MAX_ERROR_BODY) chunks.push(chunk)
+      size += chunk.length
+    })
+    res.on('end', () => {
+      const body = parseBody(Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY).toString('utf8'), res.headers['content-type'])
+      resolve(errorForStatus(status, where, body, authField))
+    })
+    res.on('error', reject)
+  })
 }

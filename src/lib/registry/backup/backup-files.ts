@@ -7,14 +7,15 @@
  * dangling link is one line naming it (exit 2), a permission or a read-only file system exit 4.
  * Its bytes are checked as UTF-8 line by line as they are parsed (read-backup.ts).
  */
-import {closeSync, constants, createReadStream, createWriteStream, fstatSync, openSync} from 'node:fs'
+import {createReadStream, createWriteStream} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
 import {writeFileAtomic} from '../../fs/atomic-write.js'
-import {type PathSetting, checkFile, checkIsFile, checkWritableFile, pathError} from '../../fs/path-check.js'
+import {openInputFile} from '../../fs/input-file.js'
+import {type PathSetting, checkWritableFile, pathError} from '../../fs/path-check.js'
 
 /** The backup file is the commands' FILE argument. */
 const FILE: PathSetting = {field: 'file'}
@@ -50,19 +51,7 @@ export async function saveBackup(path: string, chunks: AsyncIterable<string | Ui
  * FIFO put in place of the file after the check neither blocks the open nor is read.
  */
 export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
-  checkFile(path, FILE)
-  let fd: number
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY)
-  } catch (error) {
-    throw pathError(error, path, FILE)
-  }
-  try {
-    checkIsFile(fstatSync(fd), path, FILE)
-  } catch (error) {
-    closeSync(fd)
-    throw error
-  }
+  const {fd} = openInputFile(path, FILE)
   const stream = createReadStream('', {fd, highWaterMark: 1024 * 1024})
   try {
     for await (const chunk of stream) yield chunk as Buffer

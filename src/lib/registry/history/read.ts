@@ -7,7 +7,7 @@
 import {InvalidInputError} from '../../errors.js'
 import {follow} from '../../store/follower.js'
 import {type KeyValue, type Store, storeRevision} from '../../store/store.js'
-import {parseDuration} from '../../config/duration.js'
+import {MAX_TIMER_MS, parseDuration} from '../../config/duration.js'
 import {loadRegexEngine} from '../../text/regex.js'
 import {parseRegex, validateName, validateTime} from '../validation.js'
 import {actorMatches} from './actor.js'
@@ -215,7 +215,7 @@ export async function followHistory(
   let finished = false
   let stopFollowing = async (): Promise<void> => undefined
   // A follow waits for writes, and keeps the process alive meanwhile: SQLite's poll timer does not.
-  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1)
+  const keepAlive = setInterval(() => undefined, MAX_TIMER_MS)
   const finish = (error: Error | undefined): void => {
     if (finished) return
     finished = true
