@@ -122,8 +122,8 @@ export class ConsoleSessions {
 
   csrfMatches(secret: string | undefined, token: unknown): boolean {
     if (!secret || typeof token !== 'string') return false
-    const bytes = Buffer.from(token, 'base64url')
-    if (bytes.length !== 64) return false
+    const bytes = fromBase64url(token)
+    if (bytes?.length !== 64) return false
     const value = Buffer.alloc(32)
     for (let i = 0; i < 32; i++) value[i] = bytes[i]! ^ bytes[i + 32]!
     return timingSafeEqual(value, this.mac(`csrf\0${secret}`))
@@ -137,9 +137,9 @@ export class ConsoleSessions {
     const dot = signed?.lastIndexOf('.') ?? -1
     if (!signed || dot < 1) return undefined
     const value = signed.slice(0, dot)
-    const given = Buffer.from(signed.slice(dot + 1), 'base64url')
+    const given = fromBase64url(signed.slice(dot + 1))
     const expected = this.mac(`cookie\0${value}`)
-    return given.length === expected.length && timingSafeEqual(given, expected) ? value : undefined
+    return given?.length === expected.length && timingSafeEqual(given, expected) ? value : undefined
   }
 
   private mac(text: string): Buffer {
@@ -171,4 +171,14 @@ export function cookieValue(header: string | undefined, name: string): string | 
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
   }
   return undefined
+}
+
+/**
+ * The bytes `text` encodes in base64url, only when it is their one encoding: a decoder ignores
+ * the unused low bits of the last character, so without this check four spellings of a signature
+ * would all verify.
+ */
+function fromBase64url(text: string): Buffer | undefined {
+  const bytes = Buffer.from(text, 'base64url')
+  return bytes.toString('base64url') === text ? bytes : undefined
 }
