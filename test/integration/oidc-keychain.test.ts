@@ -13,8 +13,8 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv} from '../support/cli.js'
-import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, startOidcProvider} from '../support/oidc-provider.js'
-import {type ServeProcess, startServe} from '../support/serve-server.js'
+import {USERS, type OidcProviderServer, startOidcServe} from '../support/oidc-provider.js'
+import type {ServeProcess} from '../support/serve-server.js'
 
 /** Runs a shell script inside `dbus-run-session`, with an unlocked gnome-keyring unless `keyring` is false. */
 function inDbusSession(
@@ -45,20 +45,7 @@ describe('roster login with the keychain (gnome-keyring + keytar)', () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-oidc-kc-'))
-    provider = await startOidcProvider()
-    serve = await startServe({
-      registry: `sqlite:${path.join(dir, 'registry.db')}`,
-      args: [
-        '--oidc-issuer',
-        provider.issuer,
-        '--oidc-client-id',
-        CLIENT_ID,
-        '--oidc-audience',
-        AUDIENCE,
-        '--oidc-admin-roles',
-        ADMIN_ROLE,
-      ],
-    })
+    ;({provider, serve} = await startOidcServe(dir))
   })
   after(async () => {
     await serve?.stop()

@@ -20,7 +20,16 @@ import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/etcd-server.js'
-import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, playBrowser, startOidcProvider} from '../support/oidc-provider.js'
+import {
+  ADMIN_ROLE,
+  AUDIENCE,
+  CLIENT_ID,
+  USERS,
+  type OidcProviderServer,
+  playBrowser,
+  startOidcProvider,
+  startOidcServe,
+} from '../support/oidc-provider.js'
 import {type ServeProcess, http, startServe} from '../support/serve-server.js'
 import {until} from '../support/until.js'
 
@@ -72,23 +81,12 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-oidc-'))
     // Access tokens live 2 s: every command after a login refreshes, and expiry is quick to reach
     // (serve accepts them for 4 s more: --oidc-clock-skew 4s, instead of the default 10s).
-    provider = await startOidcProvider({accessTokenTtl: 2})
     registry = `sqlite:${path.join(dir, 'registry.db')}`
-    serve = await startServe({
-      registry,
-      args: [
-        '--oidc-issuer',
-        provider.issuer,
-        '--oidc-client-id',
-        CLIENT_ID,
-        '--oidc-audience',
-        AUDIENCE,
-        '--oidc-admin-roles',
-        `${ADMIN_ROLE},ops`,
-        '--oidc-clock-skew',
-        '4s',
-      ],
-    })
+    ;({provider, serve} = await startOidcServe(dir, {
+      provider: {accessTokenTtl: 2},
+      adminRoles: `${ADMIN_ROLE},ops`,
+      args: ['--oidc-clock-skew', '4s'],
+    }))
   })
   after(async () => {
     await serve?.stop()

@@ -350,9 +350,16 @@ export async function playBrowser(
   throw new Error(`the browser did not finish within 40 steps (at ${url.href})`)
 }
 
-/** A provider and a `roster serve` (on a new SQLite registry under `dir`) that trusts it, `ADMIN_ROLE` its admin role. */
-export async function startOidcServe(dir: string): Promise<{provider: OidcProviderServer; serve: ServeProcess; stop(): Promise<void>}> {
-  const provider = await startOidcProvider()
+/**
+ * A provider (with `o.provider`'s options) and a `roster serve` (on a new SQLite registry under
+ * `dir`) that trusts it: `o.adminRoles` (default `ADMIN_ROLE`) its admin roles, `o.args` more of
+ * its flags.
+ */
+export async function startOidcServe(
+  dir: string,
+  o: {provider?: Parameters<typeof startOidcProvider>[0]; adminRoles?: string; args?: string[]} = {},
+): Promise<{provider: OidcProviderServer; serve: ServeProcess; stop(): Promise<void>}> {
+  const provider = await startOidcProvider(o.provider)
   try {
     const serve = await startServe({
       registry: `sqlite:${path.join(dir, 'registry.db')}`,
@@ -364,7 +371,8 @@ export async function startOidcServe(dir: string): Promise<{provider: OidcProvid
         '--oidc-audience',
         AUDIENCE,
         '--oidc-admin-roles',
-        ADMIN_ROLE,
+        o.adminRoles ?? ADMIN_ROLE,
+        ...(o.args ?? []),
       ],
     })
     return {

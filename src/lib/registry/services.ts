@@ -52,7 +52,8 @@ export function compileServiceFilter(filter: ServiceFilter, sortField: string): 
  * one group of namespaces at a time (see below); the other sort keys hold every match.
  */
 export async function* listServices(ctx: RegistryContext, filter: ServiceFilter = {}): AsyncGenerator<Revisioned<Service>> {
-  await loadRegexEngine()
+  // The engine loads only when a pattern is given: a plain listing does not pay for it.
+  if (filter.name !== undefined || filter.endpoint !== undefined || filter.server !== undefined) await loadRegexEngine()
   const {namespace, sortBy, matches} = compileServiceFilter(filter, 'sort-by')
   const prefix = namespace ? namespaceServicesPrefix(namespace) : SERVICES_PREFIX
   const matching = async function* (): AsyncGenerator<{kv: KeyValue; service: Revisioned<Service>}> {
