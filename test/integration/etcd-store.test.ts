@@ -10,6 +10,7 @@ import {openStore, type StoreOptions} from '../../src/lib/store/open-store.js'
 import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type Store} from '../../src/lib/store/store.js'
 import {freePort} from '../support/free-port.js'
 import {makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
+import {runCli} from '../support/cli.js'
 import {runStoreChild, storeConformanceSuite} from '../support/store-suite.js'
 
 let etcd: EtcdServer
@@ -317,6 +318,41 @@ describe('etcd store: authentication', () => {
         return true
       })
     })
+  })
+
+  it("registry migrate into it: a refusal names the target's flags (--to-etcd-*), exit 4, and leaves the target empty", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roster-migrate-auth-'))
+    try {
+      const registry = `sqlite:${join(dir, 'source.db')}`
+      const seeded = await runCli(['server', 'register', 'prom-1', '--registry', registry])
+      assert.equal(seeded.code, 0, seeded.stderr)
+      const prefix = ['--to-etcd-prefix', `/roster-migrate-${randomUUID().slice(0, 8)}/`]
+      const anonymous = await runCli(['registry', 'migrate', '--registry', registry, '--to', secured.url, ...prefix])
+      assert.equal(anonymous.code, 4, anonymous.stderr)
+      assert.match(anonymous.stderr, /^roster: .*set --to-etcd-username and --to-etcd-password/m)
+      assert.doesNotMatch(anonymous.stderr, /\s--etcd-/)
+      const wrong = await runCli([
+        'registry',
+        'migrate',
+        '--registry',
+        registry,
+        '--to',
+        secured.url,
+        ...prefix,
+        '--to-etcd-username',
+        'root',
+        '--to-etcd-password',
+        'wrong-password',
+      ])
+      assert.equal(wrong.code, 4, wrong.stderr)
+      assert.match(wrong.stderr, /refused user "root"/)
+      assert.doesNotMatch(wrong.stderr, /wrong-password|\n\s+at /)
+      await withStore({etcdUsername: 'root', etcdPassword: 'root-secret', etcdPrefix: prefix[1]}, async (store) => {
+        assert.equal((await rangeAll(store, '')).length, 0, 'nothing was written to the target')
+      })
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 
   it('a user without write permission is NotAllowedError on write, and can read', async () => {

@@ -56,6 +56,12 @@ To switch a fleet over: migrate, point roster serve (and every command's --regis
     const source = await this.openStore()
     const newFile = registryFileToCreate(this.flags.to)
     const target = await asTarget(() => openStore(targetOptions))
+    // An etcd client connects and authenticates on its first request: make that request here, so
+    // that a refusal or an unreachable target is reported as the target's, not during the move.
+    await asTarget(() => holdsNoKey(target)).catch(async (error: unknown) => {
+      await target.close()
+      throw error
+    })
     let result: MigrateResult
     let failed = true
     try {
@@ -113,20 +119,20 @@ function sameStore(a: string | undefined, aPrefix: string | undefined, b: string
  */
 function asTarget<T>(open: () => T): T {
   const rename = (error: unknown): never => {
-    const from = error instanceof RosterError ? error.field : undefined
-    if (from !== undefined && (from === 'registry' || from in ETCD_OPTIONS)) {
-      const field = from === 'registry' ? 'to' : `to-${from}`
-      // The field that starts the message, and the settings it marks (errors.ts setting()) that are the target's.
-      const renamed = (text: string): string =>
-        (text.startsWith(`${from} `) ? field + text.slice(from.length) : text).replace(
-          /\u{E000}(registry|etcd-[a-z]+)\u{E001}/gu,
-          (_marked, name: string) => `\u{E000}${name === 'registry' ? 'to' : `to-${name}`}\u{E001}`,
-        )
-      const e = error as {field?: string; message: string; template?: string}
-      e.field = field
-      e.message = renamed(e.message)
-      if (e.template !== undefined) e.template = renamed(e.template)
-    }
+    if (!(error instanceof RosterError)) throw error
+    const from = error.field !== undefined && (error.field === 'registry' || error.field in ETCD_OPTIONS) ? error.field : undefined
+    const toName = (name: string): string => (name === 'registry' ? 'to' : `to-${name}`)
+    // The field that starts the message, and the settings it marks (errors.ts setting()), such as
+    // the credentials an etcd refusal names, are the target's.
+    const renamed = (text: string): string =>
+      (from !== undefined && text.startsWith(`${from} `) ? toName(from) + text.slice(from.length) : text).replace(
+        /\u{E000}(registry|etcd-[a-z]+)\u{E001}/gu,
+        (_marked, name: string) => `\u{E000}${toName(name)}\u{E001}`,
+      )
+    const e = error as {field?: string; message: string; template?: string}
+    if (from !== undefined) e.field = toName(from)
+    e.message = renamed(e.message)
+    if (e.template !== undefined) e.template = renamed(e.template)
     throw error
   }
   try {
