@@ -257,6 +257,40 @@ describe('history through roster serve (tokens)', () => {
     assert.equal(brief(lines.at(-1)!), 'register service http://api2:8080/metrics by token:ansible')
   })
 
+  it('registry history --follow through serve: a follow the server ends (it stopped) exits 3, naming the last event to follow again from', async () => {
+    const own = await startServe({registry})
+    let stopped = false
+    try {
+      const child = spawn(
+        process.execPath,
+        [BIN, 'registry', 'history', '--follow', '--since', '1h', '--registry', own.url, '--token', admin],
+        {
+          env: env as NodeJS.ProcessEnv,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      )
+      let stdout = ''
+      let stderr = ''
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+      await until('the past events', () => stdout.includes('prom1'), {
+        timeoutMs: 60_000,
+        describe: () => `stdout: ${stdout}\nstderr: ${stderr}`,
+      })
+      await own.stop()
+      stopped = true
+      assert.equal(await exited, 3, stderr)
+      assert.match(
+        stderr,
+        /^roster: http:\/\/127\.0\.0\.1:\d+ ended the history follow \(it stopped, or this client read too slowly\); the last event was at \S+Z: follow again with --since \S+Z$/m,
+      )
+      assert.doesNotMatch(stderr, /\n\s+at /)
+    } finally {
+      if (!stopped) await own.stop()
+    }
+  })
+
   it('registry settings --history-retention through serve: recorded, and shown', async () => {
     const r = ok(await remote(admin, 'registry', 'settings', '--history-retention', '90d', '-o', 'json'))
     const settings = JSON.parse(r.stdout) as {revision: number}

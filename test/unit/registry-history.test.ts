@@ -12,7 +12,7 @@ import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {InvalidInputError, PreconditionFailedError} from '../../src/lib/errors.js'
 import {localActor} from '../../src/lib/registry/history/actor.js'
 import {type Actor, HISTORY_PREFIX, type HistoryEvent, historyTimeKey} from '../../src/lib/registry/history/event.js'
-import {compileHistoryFilter, followHistory, historyRecords, readHistory} from '../../src/lib/registry/history/read.js'
+import {FollowBehindError, compileHistoryFilter, followHistory, historyRecords, readHistory} from '../../src/lib/registry/history/read.js'
 import {eventOp} from '../../src/lib/registry/history/record.js'
 import {SWEEP_MAX_BATCHES} from '../../src/lib/registry/history/retention.js'
 import {pruneServices} from '../../src/lib/registry/prune.js'
@@ -20,6 +20,7 @@ import {Registry} from '../../src/lib/registry/registry.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {MAX_TXN_OPS, type Operation, type Store, rangeAll, storeRevision} from '../../src/lib/store/store.js'
 import {withTxn} from '../support/store-hooks.js'
+import {until} from '../support/until.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -385,6 +386,44 @@ describe('registry history: reading', () => {
         got.map((e) => e.object.endpoint),
         ['http://db9/', 'http://web9/', 'http://late/'],
       )
+    } finally {
+      await following.close()
+    }
+  })
+
+  it('a follow whose reader stops taking events ends with FollowBehindError once max-backlog records wait, and only then', async () => {
+    let stuck = false
+    const delivered: string[] = []
+    const following = await followHistory(
+      t.store,
+      await compileHistoryFilter({}, new Date(T0 + 10 * HOUR)),
+      async (e) => {
+        delivered.push(e.object.endpoint ?? '')
+        if (stuck) await new Promise(() => undefined) // a reader that takes nothing more
+      },
+      {maxBacklog: 3},
+    )
+    let ended: Error | undefined | 'open' = 'open'
+    void following.ended.then((error) => (ended = error))
+    try {
+      // A reader that keeps up is never cut off, however many records pass.
+      for (let i = 0; i < 6; i++) {
+        await t.registry.registerServices({name: 'kept', endpoints: [`http://kept${i}/`]})
+        await until(`record ${i} delivered`, () => delivered.length === i + 1)
+      }
+      stuck = true
+      await t.registry.registerServices({name: 'stall', endpoints: ['http://stall0/']})
+      await until('the reader holding the follow', () => delivered.length === 7)
+      // The record in the reader's hands and two more wait: the follow holds them.
+      for (let i = 1; i <= 2; i++) await t.registry.registerServices({name: 'stall', endpoints: [`http://stall${i}/`]})
+      assert.equal(ended, 'open')
+      // A fourth is one too many.
+      await t.registry.registerServices({name: 'stall', endpoints: ['http://stall3/']})
+      await until('the follow ended', () => ended !== 'open')
+      assert.ok(ended instanceof FollowBehindError, String(ended))
+      // It ended at the fourth, not before: three waited while it stayed open.
+      assert.match(String(ended), /fell 4 history records behind/)
+      assert.match(String(ended), /fell 4 history records behind/)
     } finally {
       await following.close()
     }

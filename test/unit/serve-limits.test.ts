@@ -33,6 +33,7 @@ describe('serve limits', () => {
       maxSdRenders: 1,
       sdRenderWaitMs: 5000,
       maxFollows: 64,
+      maxFollowBacklog: 10_000,
     })
   })
 

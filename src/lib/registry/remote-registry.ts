@@ -19,7 +19,7 @@
  * to a route that this client does not follow fails the build.
  */
 
-import {InvalidInputError, PreconditionFailedError, setting} from '../errors.js'
+import {BackendUnavailableError, InvalidInputError, PreconditionFailedError, setting} from '../errors.js'
 import {readPemFile} from '../fs/input-file.js'
 import {isLoopbackHost} from '../net/loopback.js'
 import {type JsonHttpClient, serverMessage} from '../http/json-client.js'
@@ -250,16 +250,27 @@ class RemoteRegistry implements RegistryClient {
     const http = await this.http()
     const token = await this.options.tokenProvider?.()
     const query: ApiQuery<'listEvents'> = {...filter, follow: '1'}
-    const stream = http.streamLines('/v1/events', {query, headers: token ? {authorization: `Bearer ${token}`} : undefined}, (line) =>
-      onEvent(JSON.parse(line) as HistoryEvent),
-    )
+    let last: string | undefined
+    const stream = http.streamLines('/v1/events', {query, headers: token ? {authorization: `Bearer ${token}`} : undefined}, (line) => {
+      const event = JSON.parse(line) as HistoryEvent
+      last = event.time
+      return onEvent(event)
+    })
+    let closing = false
     const ended = stream.ended.then(
-      () => undefined,
+      // The server ends a follow only when it stops or this client fell too far behind: not an end the user asked for.
+      () =>
+        closing
+          ? undefined
+          : new BackendUnavailableError(
+              `${this.options.url} ended the history follow (it stopped, or this client read too slowly)${last ? `; the last event was at ${last}: follow again with ${setting('since')} ${last}` : ''}`,
+            ),
       (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
     )
     return {
       ended,
       close: async () => {
+        closing = true
         stream.close()
         await ended
       },

@@ -1,7 +1,7 @@
 /**
  * serve's limits against clients that misbehave: how long a client may take, how many
  * connections it may hold, how big its request may be, how many http_sd answers are
- * rendered at once, and how many history follows stay open. This table is the one place each limit is named: its setting (the flag, the
+ * rendered at once, and how many history follows stay open and how far behind. This table is the one place each limit is named: its setting (the flag, the
  * ROSTER_ variable and the config key have this name), its default, what it bounds, and the
  * /metrics series that counts it. serve's command builds its flags from it; docs/serve.md shows
  * it (a test keeps the two alike).
@@ -38,6 +38,8 @@ export interface ServeLimits {
   sdRenderWaitMs: number
   /** `GET /v1/events?follow=1` streams open at once. */
   maxFollows: number
+  /** History records a follow may fall behind before it is closed. */
+  maxFollowBacklog: number
 }
 
 export interface LimitSpec {
@@ -190,6 +192,17 @@ export const LIMITS: readonly LimitSpec[] = [
     description:
       'History follows (GET /v1/events?follow=1) open at once; each holds its connection and a store watch until its client goes. One more is answered 503 with Retry-After.',
     counter: 'roster_serve_requests_refused_total{reason="max-follows"}',
+  },
+  {
+    setting: 'max-follow-backlog',
+    key: 'maxFollowBacklog',
+    kind: 'count',
+    default: '10000',
+    min: 1,
+    max: 1_000_000,
+    description:
+      'History records written that a follow has not yet sent (one write is one record, an import a record per transaction): its client reads slower than the registry changes, past what the kernel buffers. Beyond it the stream is ended; the client follows again from its last event (since=).',
+    counter: 'roster_serve_follows_behind_total',
   },
 ]
 

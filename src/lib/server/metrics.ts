@@ -3,7 +3,8 @@
  * requests by route, method and status code, a latency histogram per route, the registry's sizes,
  * store errors, how far the in-memory view is behind the store, and what each of serve's limits
  * (limits.ts) did: connections open, refused and reused, timeouts by kind, requests refused by
- * the limit they broke, http_sd renders in flight, waiting and refused, history follows open, and
+ * the limit they broke, http_sd renders in flight, waiting and refused, history follows open and
+ * closed for falling behind, and
  * the limits themselves.
  */
 import type {Counter, Gauge, Histogram, Registry as PromRegistry} from 'prom-client'
@@ -31,6 +32,7 @@ export interface ServeMetrics {
   sdRendersWaiting: Gauge
   sdRendersRefused: Counter
   follows: Gauge
+  followsBehind: Counter
 }
 
 export async function createMetrics(view: RegistryView, limits: ServeLimits): Promise<ServeMetrics> {
@@ -128,6 +130,11 @@ export async function createMetrics(view: RegistryView, limits: ServeLimits): Pr
     registers: [registry],
   })
   const follows = gauge('roster_serve_follows', 'History follows (GET /v1/events?follow=1) open now.')
+  const followsBehind = new prom.Counter({
+    name: 'roster_serve_follows_behind_total',
+    help: 'History follows closed because their client fell max-follow-backlog records behind.',
+    registers: [registry],
+  })
   const limit = new prom.Gauge({
     name: 'roster_serve_limit',
     help: "serve's limits as configured: durations in seconds, sizes in bytes, counts as counts.",
@@ -149,5 +156,6 @@ export async function createMetrics(view: RegistryView, limits: ServeLimits): Pr
     sdRendersWaiting,
     sdRendersRefused,
     follows,
+    followsBehind,
   }
 }

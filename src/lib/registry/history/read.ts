@@ -191,9 +191,25 @@ export async function* listHistory(store: Store, filter: CompiledHistoryFilter):
 }
 
 export interface HistoryFollow {
-  /** Resolves when the follow ends: an error of `onEvent`, or undefined after close(). */
+  /** Resolves when the follow ends: an error of `onEvent`, FollowBehindError, or undefined after close(). */
   readonly ended: Promise<Error | undefined>
   close(): Promise<void>
+}
+
+/** How a follow ends when its reader falls `maxBacklog` records behind the store's writes. */
+export class FollowBehindError extends Error {
+  constructor(readonly backlog: number) {
+    super(`the reader fell ${backlog} history records behind`)
+    this.name = 'FollowBehindError'
+  }
+}
+
+export interface FollowOptions {
+  /**
+   * History records written but not yet delivered (each awaits a slow `onEvent`) beyond which the
+   * follow ends with FollowBehindError; without it, they wait in memory however many there are.
+   */
+  maxBacklog?: number
 }
 
 /**
@@ -207,6 +223,7 @@ export async function followHistory(
   store: Store,
   filter: CompiledHistoryFilter,
   onEvent: (event: HistoryEvent) => void | Promise<void>,
+  options: FollowOptions = {},
 ): Promise<HistoryFollow> {
   if (filter.end !== undefined)
     throw InvalidInputError.forField('until', filter.end.slice(HISTORY_PREFIX.length), 'cannot be combined with follow')
@@ -236,6 +253,11 @@ export async function followHistory(
   let listedFrom = 0
   let listed = new Set<string>()
   let firstSnapshot = 0
+  /** Records the watch brought that are not delivered yet (held or queued). */
+  let backlog = 0
+  const behind = (): void => {
+    if (options.maxBacklog !== undefined && ++backlog > options.maxBacklog) finish(new FollowBehindError(backlog))
+  }
   const deliverNow = async (kv: KeyValue): Promise<void> => {
     if (finished) return
     if (kv.key > lastKey) lastKey = kv.key
@@ -262,7 +284,10 @@ export async function followHistory(
       }
       const later = held ?? []
       held = undefined
-      for (const kv of later) if (fresh(kv)) await deliverNow(kv)
+      for (const kv of later) {
+        if (fresh(kv)) await deliverNow(kv)
+        backlog--
+      }
     })
   }
   let follower: Awaited<ReturnType<typeof follow>>
@@ -279,7 +304,13 @@ export async function followHistory(
         onEvent: (event) => {
           if (event.type !== 'put') return // a retention sweep
           if (held) held.push(event.kv)
-          else if (fresh(event.kv)) enqueue(() => deliverNow(event.kv))
+          else if (fresh(event.kv))
+            enqueue(async () => {
+              await deliverNow(event.kv)
+              backlog--
+            })
+          else return
+          behind()
         },
       },
       {list: 'revision'},

@@ -4,13 +4,14 @@
  * client goes or the server stops. Admins see every event; a read token (or a person without the
  * admin role) sees the events of objects in its namespaces only, never the registry-wide ones
  * (servers, settings, tokens, restores). Service tokens write; they do not read the history.
- * At most `max-follows` follows are open at once (limits.ts); one more is answered 503.
+ * At most `max-follows` follows are open at once (limits.ts); one more is answered 503. A follow
+ * whose client falls `max-follow-backlog` records behind is closed (the stream ends).
  */
 import {PassThrough} from 'node:stream'
 
 import {authorize, mayAccessNamespace} from '../../auth/caller.js'
 import type {HistoryEvent} from '../../registry/history/event.js'
-import {compileHistoryFilter, followHistory, readHistory} from '../../registry/history/read.js'
+import {FollowBehindError, compileHistoryFilter, followHistory, readHistory} from '../../registry/history/read.js'
 import {validateName} from '../../registry/validation.js'
 import type {AppContext, ServeApp} from '../app-context.js'
 import {callerOf, withAccess} from '../authorization.js'
@@ -64,9 +65,14 @@ export function registerEventRoutes(app: ServeApp, {store, metrics, limits = DEF
       const stream = new PassThrough()
       let opened: Awaited<ReturnType<typeof followHistory>>
       try {
-        opened = await followHistory(store, compiled, async (event) => {
-          if (!stream.write(`${JSON.stringify(event)}\n`)) await new Promise((resolve) => stream.once('drain', resolve))
-        })
+        opened = await followHistory(
+          store,
+          compiled,
+          async (event) => {
+            if (!stream.write(`${JSON.stringify(event)}\n`)) await new Promise((resolve) => stream.once('drain', resolve))
+          },
+          {maxBacklog: limits.maxFollowBacklog},
+        )
       } catch (error) {
         release()
         throw error
@@ -80,7 +86,10 @@ export function registerEventRoutes(app: ServeApp, {store, metrics, limits = DEF
       }
       request.raw.once('close', stop)
       stream.once('close', stop)
-      void opened.ended.then(stop)
+      void opened.ended.then((error) => {
+        if (error instanceof FollowBehindError) metrics.followsBehind.inc()
+        stop()
+      })
       // A stream, not the page the schema types: fastify sends it as it is written, past the serializer.
       return reply.type('application/x-ndjson; charset=utf-8').send(stream as never)
     },
