@@ -7,7 +7,6 @@
  * and the history on etcd (pages, follow, retention by the registry's clock).
  */
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {hostname, tmpdir, userInfo} from 'node:os'
 import path from 'node:path'
@@ -20,6 +19,7 @@ import {type BindServer, startBind} from '../support/bind-server.js'
 import {BIN, type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-api-server.js'
+import {startLongRunning} from '../support/long-running.js'
 import {USERS, startOidcServe} from '../support/oidc-provider.js'
 import {makePod} from '../support/pod-fixtures.js'
 import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
@@ -129,25 +129,23 @@ describe('history of a local registry (the CLI)', () => {
   it('--follow prints the events from --since, then a write made after it started, until Ctrl-C', async () => {
     const since = new Date(Date.now() - 1000).toISOString()
     ok(await cli('namespace', 'register', 'follow'))
-    const child = spawn(process.execPath, [BIN, 'registry', 'history', '--follow', '-n', 'follow', '--since', since, '-o', 'json'], {
-      env: env as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const child = startLongRunning(
+      process.execPath,
+      [BIN, 'registry', 'history', '--follow', '-n', 'follow', '--since', since, '-o', 'json'],
+      {
+        env: env as NodeJS.ProcessEnv,
+      },
+    )
     try {
       // The namespace's own event, from the past: the listing is done, the follow is live.
-      const output = () => `stdout: ${stdout}\nstderr: ${stderr}`
-      await until('the past event', () => stdout.includes('"kind": "namespace"'), {timeoutMs: 60_000, describe: output})
+      await child.waitFor(/"kind": "namespace"/, {stream: 'stdout', timeoutMs: 60_000})
       ok(await cli('service', 'register', 'late', '-n', 'follow', '-e', 'http://late:9100/'))
-      await until('the new event', () => stdout.includes('http://late:9100/'), {timeoutMs: 60_000, describe: output})
+      await child.waitFor(/http:\/\/late:9100\//, {stream: 'stdout', timeoutMs: 60_000})
     } finally {
-      child.kill('SIGINT')
+      child.child.kill('SIGINT')
     }
-    assert.equal(await exited, 0, stderr)
+    assert.equal(await child.exited, 0, child.stderr())
+    const stdout = child.stdout()
     // Ctrl-C closes the array: what was printed is one JSON document.
     const printed = JSON.parse(stdout) as HistoryEvent[]
     assert.deepEqual(
@@ -261,26 +259,18 @@ describe('history through roster serve (tokens)', () => {
     const own = await startServe({registry})
     let stopped = false
     try {
-      const child = spawn(
+      const child = startLongRunning(
         process.execPath,
         [BIN, 'registry', 'history', '--follow', '--since', '1h', '--registry', own.url, '--token', admin],
         {
           env: env as NodeJS.ProcessEnv,
-          stdio: ['ignore', 'pipe', 'pipe'],
         },
       )
-      let stdout = ''
-      let stderr = ''
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-      await until('the past events', () => stdout.includes('prom1'), {
-        timeoutMs: 60_000,
-        describe: () => `stdout: ${stdout}\nstderr: ${stderr}`,
-      })
+      await child.waitFor(/prom1/, {stream: 'stdout', timeoutMs: 60_000})
       await own.stop()
       stopped = true
-      assert.equal(await exited, 3, stderr)
+      assert.equal(await child.exited, 3, child.stderr())
+      const stderr = child.stderr()
       assert.match(
         stderr,
         /^roster: http:\/\/127\.0\.0\.1:\d+ ended the history follow \(it stopped, or this client read too slowly\); the last event was at \S+Z: follow again with --since \S+Z$/m,
