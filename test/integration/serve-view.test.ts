@@ -74,7 +74,7 @@ describe('the serve view over SQLite', () => {
     const generation = view.generation
     await view.fresh()
     assert.deepEqual(ids(), ['a', 'b'])
-    assert.equal(view.services.get('default')?.get('a')?.value.name, 'renamed')
+    assert.equal(view.service('default', 'a')?.name, 'renamed')
     assert.ok(view.generation > generation)
   })
 
@@ -95,7 +95,7 @@ describe('the serve view over SQLite', () => {
     await del('topology')
     await view.fresh()
     assert.deepEqual(ids(), ['c'])
-    assert.equal(view.services.get('default')?.get('c')?.value.name, 'again')
+    assert.equal(view.service('default', 'c')?.name, 'again')
     await del(serviceKey('default', 'c'))
     await view.fresh()
     assert.deepEqual(ids(), [])
