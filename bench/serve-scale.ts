@@ -91,7 +91,11 @@ async function register(registry: string, endpoint: string): Promise<{server: st
 }
 
 async function measure(label: string, registry: string, count: number): Promise<void> {
-  console.log(`\n${label}: ${count} services on ${SERVERS} servers (load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`)
+  console.log(
+    `\n${label}: ${count} services on ${SERVERS} servers (load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')})`,
+  )
   const token = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
   const started = performance.now()
   const serve = await startServe({registry, startTimeoutMs: 600_000})

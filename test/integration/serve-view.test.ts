@@ -78,6 +78,17 @@ describe('the serve view over SQLite', () => {
     assert.ok(view.generation > generation)
   })
 
+  it('keeps every field of a service record, the optional ones too', async () => {
+    const full: Service = {...service('full'), labels: {app: 'db'}, expires: '2030-01-01T00:00:00.000Z', registeredBy: 'ops@host1'}
+    await put(serviceKey('default', 'full'), full)
+    await view.fresh()
+    const {revision, ...kept} = view.service('default', 'full')!
+    assert.ok(revision > 0)
+    assert.deepEqual(kept, full)
+    await del(serviceKey('default', 'full'))
+    await view.fresh()
+  })
+
   it('finds deletions, also with a create between the same two polls', async () => {
     await del(serviceKey('default', 'b'))
     await put(serviceKey('default', 'c'), service('c'))

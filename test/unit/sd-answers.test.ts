@@ -11,7 +11,7 @@ import {after, before, describe, it} from 'node:test'
 import {namespaceKey, serverKey, serviceKey} from '../../src/lib/registry/keys.js'
 import type {Service} from '../../src/lib/registry/model.js'
 import {type SdConfig, joinGroupTexts, targetGroupsText} from '../../src/lib/sd/targets.js'
-import {type PartKey, SdAnswers} from '../../src/lib/server/sd-answers.js'
+import {CHUNK, type PartKey, SdAnswers} from '../../src/lib/server/sd-answers.js'
 import {RegistryView} from '../../src/lib/server/view.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {CompactedError, MAX_TXN_OPS, type Operation} from '../../src/lib/store/store.js'
@@ -106,6 +106,20 @@ describe('kept http_sd answers', () => {
     assert.equal(answers.kept('prom3', [{namespace: 'ns1', config: 'standard'}]), untouched)
     assert.equal(answers.kept('prom1', [{namespace: 'ns2', config: 'standard'}]), undefined, 'a touched answer is rendered again')
     await checkAll('one rename')
+  })
+
+  it('renders again only the chunk of groups a change touches', async () => {
+    const big: PartKey[] = [{namespace: 'ns1', config: 'standard'}]
+    await write(awkwardServices(6 * CHUNK, 40).map((s) => put({...s, id: `big-${s.id}`, namespace: 'ns1', servers: ['prom2']})))
+    const groups = (await answer('prom2', big)).toString().split('"targets"').length - 1
+    assert.ok(groups > 4 * CHUNK, `the answer has ${groups} groups`)
+    const s = [...live.values()].find((x) => x.namespace === 'ns1' && x.servers.includes('prom2'))!
+    const rendered = answers.counts.groupsRendered
+    await write([put({...s, labels: {changed: 'yes'}})])
+    const after = (await answer('prom2', big)).toString()
+    assert.equal(after, fresh('prom2', big))
+    const again = answers.counts.groupsRendered - rendered
+    assert.ok(again >= 1 && again < 2 * CHUNK, `${again} groups rendered again for one change, of ${groups}`)
   })
 
   it('patches the answers through batches of changes', async () => {

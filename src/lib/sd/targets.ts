@@ -90,6 +90,7 @@ function labelPrefix(name: string): string {
 }
 
 /** Characters JSON.stringify escapes in a string: quote, backslash, controls, and lone surrogates. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what JSON escapes
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /** JSON.stringify(text), without its call for the usual text that needs no escaping. */

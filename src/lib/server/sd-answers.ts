@@ -22,7 +22,7 @@ import {GroupRenderer, SD_CONFIGS, compareServices, selectServices, type SdConfi
 import type {RegistryView, ViewListener} from './view.js'
 
 /** Groups per chunk when a part is made; a chunk that grows to twice this splits. */
-const CHUNK = 256
+export const CHUNK = 256
 /** Chunks rendered between two turns of the event loop. */
 const CHUNKS_PER_TURN = 32
 /** A part or a joined answer unused this long is forgotten. */
@@ -64,11 +64,12 @@ class Part {
   }
 
   /** Renders up to `max` chunks that lack their text; whether any is left. */
-  renderSome(renderer: GroupRenderer, max: number): boolean {
+  renderSome(renderer: GroupRenderer, max: number, counts: {groupsRendered: number}): boolean {
     let done = 0
     for (const chunk of this.chunks) {
       if (chunk.text) continue
       if (done++ === max) return true
+      counts.groupsRendered += chunk.services.length
       chunk.text = Buffer.from(chunk.services.map((s) => renderer.text(s, this.server, this.config)).join(',\n'))
     }
     return false
@@ -154,6 +155,8 @@ export class SdAnswers implements ViewListener {
   private readonly joined = new Map<string, Joined>()
   private readonly renderer = new GroupRenderer()
   private readonly stopListening: () => void
+  /** Groups rendered since the start: what the answers cost, as a change touches only its chunks. */
+  readonly counts = {groupsRendered: 0}
 
   constructor(private readonly view: RegistryView) {
     this.stopListening = view.listen(this)
@@ -181,9 +184,14 @@ export class SdAnswers implements ViewListener {
     for (;;) {
       const made = parts.map((key) => this.part(server, key))
       let more = false
-      for (const part of made) if (part.renderSome(this.renderer, CHUNKS_PER_TURN)) more = true
+      for (const part of made) if (part.renderSome(this.renderer, CHUNKS_PER_TURN, this.counts)) more = true
       // Without a turn of the event loop since the last chunk, no change came in between.
-      if (!more) return this.join(server, parts, made.map((part) => part.bytes()))
+      if (!more)
+        return this.join(
+          server,
+          parts,
+          made.map((part) => part.bytes()),
+        )
       await new Promise((resolve) => setImmediate(resolve))
     }
   }
@@ -211,7 +219,8 @@ export class SdAnswers implements ViewListener {
       }
     }
     if (after) {
-      for (const server of after.servers) for (const config of SD_CONFIGS) this.parts.get(partKey(server, {namespace: after.namespace, config}))?.insert(after)
+      for (const server of after.servers)
+        for (const config of SD_CONFIGS) this.parts.get(partKey(server, {namespace: after.namespace, config}))?.insert(after)
     }
   }
 
@@ -230,7 +239,12 @@ export class SdAnswers implements ViewListener {
     const k = partKey(server, key)
     let part = this.parts.get(k)
     if (!part) {
-      part = new Part(server, key.namespace, key.config, selectServices(this.view.servicesIn(key.namespace), {server, namespace: key.namespace}))
+      part = new Part(
+        server,
+        key.namespace,
+        key.config,
+        selectServices(this.view.servicesIn(key.namespace), {server, namespace: key.namespace}),
+      )
       this.parts.set(k, part)
     }
     part.usedAt = Date.now()

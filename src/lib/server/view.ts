@@ -469,6 +469,7 @@ class Interner {
       revision,
     }
     if (value.expires !== undefined) record.expires = this.time(value.expires)
+    if (value.registeredBy !== undefined) record.registeredBy = this.string(value.registeredBy)
     return record
   }
 
