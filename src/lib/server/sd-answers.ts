@@ -44,8 +44,11 @@ type ServiceRecord = Revisioned<Service>
 interface Chunk {
   /** Sorted as their groups are. */
   services: ServiceRecord[]
-  /** The groups, separated by COMMA; undefined until rendered again. */
-  text?: Buffer
+  /**
+   * The groups, separated by COMMA: bytes of the part's body, or the text just rendered, which
+   * bytes() writes into the next body; undefined until rendered again.
+   */
+  text?: Buffer | string
 }
 
 class Part {
@@ -70,25 +73,34 @@ class Part {
       if (chunk.text) continue
       if (done++ === max) return true
       counts.groupsRendered += chunk.services.length
-      chunk.text = Buffer.from(chunk.services.map((s) => renderer.text(s, this.server, this.config)).join(',\n'))
+      chunk.text = chunk.services.map((s) => renderer.text(s, this.server, this.config)).join(',\n')
     }
     return false
   }
 
-  /** The answer, once every chunk is rendered: copied into one Buffer, which the chunks then point into. */
+  /**
+   * The answer, once every chunk is rendered: one Buffer of the kept chunks' bytes and the new
+   * chunks' text, written in place, which the chunks then point into. Nothing else is allocated
+   * outside the V8 heap: a change costs one body, not a Buffer for each chunk and a copy of them.
+   */
   bytes(): Buffer {
     if (this.body) return this.body
     if (this.chunks.length === 0) return (this.body = EMPTY)
-    const pieces: Buffer[] = [OPEN]
-    for (const chunk of this.chunks) pieces.push(chunk.text!, COMMA)
-    pieces[pieces.length - 1] = CLOSE
-    const body = Buffer.concat(pieces)
-    let offset = OPEN.length
-    for (const chunk of this.chunks) {
-      const end = offset + chunk.text!.length
+    const lengths = this.chunks.map((chunk) => (typeof chunk.text === 'string' ? Buffer.byteLength(chunk.text) : chunk.text!.length))
+    let size = OPEN.length + CLOSE.length + COMMA.length * (this.chunks.length - 1)
+    for (const length of lengths) size += length
+    const body = Buffer.allocUnsafeSlow(size)
+    let offset = OPEN.copy(body, 0)
+    this.chunks.forEach((chunk, i) => {
+      if (i > 0) offset += COMMA.copy(body, offset)
+      const text = chunk.text!
+      const end = offset + lengths[i]!
+      if (typeof text === 'string') body.write(text, offset, 'utf8')
+      else text.copy(body, offset)
       chunk.text = body.subarray(offset, end)
-      offset = end + COMMA.length
-    }
+      offset = end
+    })
+    CLOSE.copy(body, offset)
     return (this.body = body)
   }
 
