@@ -97,7 +97,7 @@ async function measure(label: string, registry: string, count: number): Promise<
       .map((l) => l.toFixed(1))
       .join(' ')})`,
   )
-  const token = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
+  const token = await createToken(registry, {id: `prometheus-${Date.now()}`, role: 'read', namespaces: ['*']})
   const started = performance.now()
   const serve = await startServe({registry, startTimeoutMs: 600_000})
   const listening = performance.now() - started
