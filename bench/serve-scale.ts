@@ -10,7 +10,7 @@
  *   first http_sd answer that holds the new target.
  * Prints figures; asserts nothing.
  *
- *   npm run build && node --import tsx bench/serve-scale.ts [--services 1000000] [--etcd-services 1000000] [--trials 5]
+ *   npm run build && node --import tsx bench/serve-scale.ts [--services 1000000] [--etcd-services 1000000] [--trials 5] [--stores sqlite,etcd]
  *
  * With BENCH_SCALE_DATA=DIR the seeded SQLite file is kept in DIR and used again by the next run.
  */
@@ -31,6 +31,8 @@ const SERVERS = 10
 const services = arg('services', 1_000_000)
 const etcdServices = arg('etcd-services', services)
 const trials = arg('trials', 5)
+/** --stores sqlite,etcd (the default): the stores to measure. */
+const stores = process.argv.includes('--stores') ? process.argv[process.argv.indexOf('--stores') + 1]!.split(',') : ['sqlite', 'etcd']
 
 const MiB = 1024 * 1024
 const TARGET_RSS_MIB = 1024
@@ -170,7 +172,7 @@ async function measure(label: string, registry: string, count: number): Promise<
 const keep = process.env.BENCH_SCALE_DATA
 const dir = keep ?? mkdtempSync(path.join(tmpdir(), 'roster-bench-scale-'))
 try {
-  if (services > 0) {
+  if (stores.includes('sqlite')) {
     const file = path.join(dir, `registry-${services}.db`)
     const registry = `sqlite:${file}`
     if (!existsSync(file)) {
@@ -183,8 +185,7 @@ try {
   if (!keep) rmSync(dir, {recursive: true, force: true})
 }
 
-// --etcd-services 0 (or --services 0) leaves that store out.
-if (etcdServices > 0) {
+if (stores.includes('etcd')) {
   const etcd = await startEtcd({args: ['--quota-backend-bytes', String(8 * 1024 ** 3)]})
   try {
     console.log(`\netcd: seeding ${etcdServices} services...`)
