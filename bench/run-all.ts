@@ -24,6 +24,7 @@ const benches = [
   'dns-pdns.ts',
   'dns-rfc2136.ts',
   'serve-sd.ts',
+  'serve-scale.ts',
   'console.ts',
   'serve-hostile.ts',
   'tokens.ts',

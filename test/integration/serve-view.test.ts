@@ -74,8 +74,19 @@ describe('the serve view over SQLite', () => {
     const generation = view.generation
     await view.fresh()
     assert.deepEqual(ids(), ['a', 'b'])
-    assert.equal(view.services.get('default')?.get('a')?.value.name, 'renamed')
+    assert.equal(view.service('default', 'a')?.name, 'renamed')
     assert.ok(view.generation > generation)
+  })
+
+  it('keeps every field of a service record, the optional ones too', async () => {
+    const full: Service = {...service('full'), labels: {app: 'db'}, expires: '2030-01-01T00:00:00.000Z', registeredBy: 'ops@host1'}
+    await put(serviceKey('default', 'full'), full)
+    await view.fresh()
+    const {revision, ...kept} = view.service('default', 'full')!
+    assert.ok(revision > 0)
+    assert.deepEqual(kept, full)
+    await del(serviceKey('default', 'full'))
+    await view.fresh()
   })
 
   it('finds deletions, also with a create between the same two polls', async () => {
@@ -95,7 +106,7 @@ describe('the serve view over SQLite', () => {
     await del('topology')
     await view.fresh()
     assert.deepEqual(ids(), ['c'])
-    assert.equal(view.services.get('default')?.get('c')?.value.name, 'again')
+    assert.equal(view.service('default', 'c')?.name, 'again')
     await del(serviceKey('default', 'c'))
     await view.fresh()
     assert.deepEqual(ids(), [])

@@ -4,13 +4,18 @@ import {describe, it} from 'node:test'
 import {InvalidInputError} from '../../src/lib/errors.js'
 import type {Service} from '../../src/lib/registry/model.js'
 import {
+  GroupRenderer,
+  joinGroupTexts,
   prometheusLabelName,
   sdConfigOf,
   serializeTargetGroups,
   serviceLabels,
   targetGroups,
+  targetGroupsText,
+  type SdConfig,
   type TargetGroup,
 } from '../../src/lib/sd/targets.js'
+import {awkwardServices} from '../support/sd-services.js'
 
 function service(over: Partial<Service> & {endpoint: string}): Service {
   return {
@@ -190,4 +195,75 @@ describe('sd config of a namespace', () => {
           e instanceof InvalidInputError && e.exitCode === 2 && e.message === `config ${JSON.stringify(bad)}: must be standard or blackbox`,
       )
     })
+})
+
+/**
+ * The shapes as objects, the way roster first built them (an object per group, JSON.stringify of
+ * the list): the renderer, which writes the text straight from the services, must give the same
+ * bytes for every service.
+ */
+function referenceText(services: Service[], o: {server: string; namespace: string; config: SdConfig}): string {
+  const meta = (s: Service) => ({__meta_roster_namespace: s.namespace, __meta_roster_server: o.server, __meta_roster_service_id: s.id})
+  const sorted = (labels: Record<string, string>) =>
+    Object.fromEntries(
+      Object.keys(labels)
+        .sort()
+        .map((k) => [k, labels[k]!]),
+    )
+  const group = (s: Service): TargetGroup => {
+    if (o.config === 'blackbox') return {targets: [s.endpoint], labels: sorted({...serviceLabels(s.labels), ...meta(s)})}
+    const url = new URL(s.endpoint)
+    const scheme = url.protocol.replace(/:$/, '')
+    const address = `${url.hostname}:${url.port !== '' ? url.port : scheme === 'https' ? '443' : '80'}`
+    const params: Record<string, string> = {}
+    for (const [name, value] of url.searchParams) {
+      const label = `__param_${name}`
+      if (/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(label) && !Object.hasOwn(params, label)) params[label] = value
+    }
+    const labels = {
+      job: s.name,
+      instance: address,
+      ...serviceLabels(s.labels),
+      __scheme__: scheme,
+      __metrics_path__: url.pathname === '' ? '/' : url.pathname,
+      ...params,
+      ...meta(s),
+    }
+    return {targets: [address], labels: sorted(labels)}
+  }
+  const selected = services
+    .filter((s) => s.namespace === o.namespace && s.servers.includes(o.server))
+    .sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : a.id < b.id ? -1 : 1,
+    )
+  return JSON.stringify(selected.map(group), null, 2) + '\n'
+}
+
+describe('sd target groups: the renderer gives the bytes of the objects', () => {
+  const services = awkwardServices(3000)
+  for (const config of ['standard', 'blackbox'] as const) {
+    for (const [server, namespace] of [
+      ['prom1', 'ns1'],
+      ['prom2', 'ns2'],
+      ['prom3', 'ns1'],
+    ] as const) {
+      it(`${config}, ${server}, ${namespace}`, () => {
+        const o = {server, namespace, config}
+        const text = targetGroupsText(services, o)
+        assert.equal(text, referenceText(services, o))
+        assert.equal(serializeTargetGroups(targetGroups(services, o)), text)
+      })
+    }
+  }
+
+  it('joins group texts as one list, and an empty one as []', () => {
+    const renderer = new GroupRenderer()
+    const [a, b] = awkwardServices(2, 7).map((s) => ({...s, namespace: 'ns1', servers: ['prom1']}))
+    const both = joinGroupTexts([a!, b!].map((s) => renderer.text(s, 'prom1', 'standard')))
+    assert.deepEqual(JSON.parse(both), [
+      ...targetGroups([a!], {server: 'prom1', namespace: 'ns1', config: 'standard'}),
+      ...targetGroups([b!], {server: 'prom1', namespace: 'ns1', config: 'standard'}),
+    ])
+    assert.equal(joinGroupTexts([]), '[]\n')
+  })
 })

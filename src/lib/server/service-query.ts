@@ -32,10 +32,7 @@ export function queryServices(
 
   if (sortBy) {
     const all: Revisioned<Service>[] = []
-    for (const key of keysOf(view, namespace)) {
-      const s = view.serviceByKey(key)
-      if (s && matches(s)) all.push(s)
-    }
+    for (const s of inKeyOrder(view, namespace)) if (matches(s)) all.push(s)
     all.sort(serviceComparator(sortBy))
     const offset = typeof token === 'number' ? token : 0
     const items = all.slice(offset, offset + limit)
@@ -43,41 +40,41 @@ export function queryServices(
     return next < all.length ? {items, continue: encodeContinue(next)} : {items}
   }
 
-  const keys = keysOf(view, namespace)
-  let start = 0
-  if (typeof token === 'string') start = upperBound(keys, token)
   const items: Revisioned<Service>[] = []
-  let i = start
-  for (; i < keys.length && items.length < limit; i++) {
-    const s = view.serviceByKey(keys[i]!)
-    if (s && matches(s)) items.push(s)
+  const scan = inKeyOrder(view, namespace, typeof token === 'string' ? token : undefined)[Symbol.iterator]()
+  for (let step = scan.next(); !step.done; step = scan.next()) {
+    if (!matches(step.value)) continue
+    items.push(step.value)
+    if (items.length === limit) {
+      const last = step.value
+      return scan.next().done ? {items} : {items, continue: encodeContinue(`${last.namespace}/${last.id}`)}
+    }
   }
-  if (items.length === limit && i < keys.length) return {items, continue: encodeContinue(keys[i - 1]!)}
   return {items}
 }
 
-function keysOf(view: RegistryView, namespace: string | undefined): string[] {
-  const all = view.serviceKeysInOrder()
-  if (namespace === undefined) return all
-  const prefix = `${namespace}/`
-  const from = lowerBound(all, prefix)
-  let to = from
-  while (to < all.length && all[to]!.startsWith(prefix)) to++
-  return all.slice(from, to)
-}
-
-function lowerBound(keys: string[], value: string): number {
-  let lo = 0
-  let hi = keys.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (keys[mid]! < value) lo = mid + 1
-    else hi = mid
+/**
+ * The services in store key order (`NS/ID`), of one namespace or all, from just after the key
+ * `after` when given: each namespace's IDs sorted by the view, namespaces in key order.
+ */
+function* inKeyOrder(view: RegistryView, namespace: string | undefined, after?: string): Iterable<Revisioned<Service>> {
+  for (const ns of namespace === undefined ? view.serviceNamespacesInKeyOrder() : [namespace]) {
+    const prefix = `${ns}/`
+    const ids = view.serviceIdsInOrder(ns)
+    let start = 0
+    if (after !== undefined && after >= prefix) {
+      // Past `after` when it is within this namespace; otherwise every key here sorts before it.
+      if (!after.startsWith(prefix)) continue
+      start = upperBound(ids, after.slice(prefix.length))
+    }
+    for (let i = start; i < ids.length; i++) {
+      const s = view.service(ns, ids[i]!)
+      if (s) yield s
+    }
   }
-  return lo
 }
 
-function upperBound(keys: string[], value: string): number {
+function upperBound(keys: readonly string[], value: string): number {
   let lo = 0
   let hi = keys.length
   while (lo < hi) {

@@ -18,6 +18,12 @@ export interface FollowHandlers {
    * before follow() resolves, and again after every relist: the keys replace what came before.
    */
   onSnapshot(kvs: KeyValue[], revision: number, relisted: boolean): void
+  /**
+   * With it, each page of a list comes here as it is read (`first`: the first page of a list; a
+   * list that failed part way is listed again from its first page), and onSnapshot gets no keys:
+   * the consumer builds the snapshot itself, without the whole list held at once.
+   */
+  onSnapshotPage?(kvs: KeyValue[], first: boolean): void
   /** A change after the last snapshot. */
   onEvent(event: WatchEvent): void
   /** An ended watch and every failed relist (the follower goes on); a throwing handler too. */
@@ -138,9 +144,19 @@ class StoreFollower implements Follower {
     if (this.options.list === 'revision') {
       revision = await storeRevision(this.store)
     } else {
+      const onPage = this.handlers.onSnapshotPage
+      let first = true
       for await (const page of this.store.range(this.prefix, {pageSize: this.options.pageSize, skip: this.options.skip})) {
         revision = page.revision
-        kvs.push(...page.kvs)
+        if (!onPage) kvs.push(...page.kvs)
+        else if (!this.closed) {
+          try {
+            onPage(page.kvs, first)
+          } catch (error) {
+            this.report(error)
+          }
+        }
+        first = false
       }
     }
     if (this.closed) return

@@ -43,7 +43,7 @@ export function registerNamespaceRoutes(app: ServeApp, {registry, view}: AppCont
     const result = await registry
       .withActor(actorOf(request))
       .unregisterNamespace(request.params.name, request.query.force === 'true', {expectRevision})
-    await view.settle(() => !view.namespaces.has(result.namespace) && [...view.servicesIn(result.namespace)].length === 0)
+    await view.settle(() => !view.namespaces.has(result.namespace) && view.serviceCountIn(result.namespace) === 0)
     return result
   })
 }

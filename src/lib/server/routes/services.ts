@@ -45,7 +45,7 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
       const holders = request.query.namespace === undefined ? view.namespacesHolding(id) : [request.query.namespace]
       if (holders.length > 1)
         throw InvalidInputError.forField('namespace', '', `service ${id} is in namespaces ${holders.join(', ')}: name one with namespace=`)
-      const service = holders[0] === undefined ? undefined : view.services.get(holders[0])?.get(id)?.value
+      const service = holders[0] === undefined ? undefined : view.service(holders[0], id)
       if (!service) throw new NotFoundError(`service ${JSON.stringify(id)} is not registered`)
       return service
     },
@@ -68,7 +68,7 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
 
   const unregister = async (request: FastifyRequest, refs: string[], namespace: string | undefined, options: UnregisterOptions) => {
     const result = await registry.withActor(actorOf(request)).unregisterServices(refs, namespace, options)
-    await view.settle(() => result.removed.every((s) => !view.services.get(s.namespace)?.has(s.id)))
+    await view.settle(() => result.removed.every((s) => !view.service(s.namespace, s.id)))
     return result
   }
   app.post(
@@ -110,5 +110,5 @@ export function registerServiceRoutes(app: ServeApp, {registry, view}: AppContex
 }
 
 function sameInView(view: RegistryView, s: Service): boolean {
-  return view.services.get(s.namespace)?.get(s.id)?.value.modified === s.modified
+  return view.service(s.namespace, s.id)?.modified === s.modified
 }

@@ -1,9 +1,10 @@
 /**
  * Reads derived from the whole view, for the console and for anyone with a read or admin token:
  * GET /v1/status (the view's revision and lag, and its counts) and GET /v1/servers/{name}/moves
- * (what would move if a server left). Both count only the namespaces the caller may read, and
- * both are computed once per view generation: a page viewed again on an unchanged registry costs
- * a lookup, not a pass over every service.
+ * (what would move if a server left). Both count only the namespaces the caller may read. The
+ * counts are the view's, kept as services come and go; the moves are computed once per view
+ * generation: a page viewed again on an unchanged registry costs a lookup, not a pass over every
+ * service.
  */
 import {mayAccessNamespace} from '../../auth/caller.js'
 import {InvalidInputError, NotFoundError} from '../../errors.js'
@@ -19,18 +20,17 @@ const DEFAULT_MOVES = 100
 const MAX_MOVES = 1000
 
 export function registerStatusRoutes(app: ServeApp, {view}: AppContext): void {
-  const counts = perGeneration(view, () => countServices(view))
   const moves = perGeneration(view, () => new Map<string, Move[]>())
   const gained = new GainedServers()
   app.get('/v1/status', withAccess(routes.status, registryRead), async (request) => {
     const caller = callerOf(request)
-    const c = counts()
+    const c = view.serviceCounts()
     const readable = (ns: string) => mayAccessNamespace(caller, ns)
     const servicesByNamespace: Record<string, number> = {}
     let services = 0
     for (const ns of view.namespaceList()) {
       if (!readable(ns.name)) continue
-      const n = c.byNamespace.get(ns.name) ?? 0
+      const n = view.serviceCountIn(ns.name)
       servicesByNamespace[ns.name] = n
       services += n
     }
@@ -95,7 +95,7 @@ class GainedServers {
     }
     const staying = servers.filter((s) => s.name !== server)
     const moves: Move[] = []
-    for (const service of allServices(view)) {
+    for (const service of view.allServices()) {
       if (!service.servers.includes(server)) continue
       const key = `${server}\0${service.endpoint}\0${service.selector}\0${service.servers.join(',')}`
       let to = this.remembered.get(key)
@@ -106,37 +106,7 @@ class GainedServers {
   }
 }
 
-interface ServiceCounts {
-  /** server → namespace → services assigned to it */
-  byServer: Map<string, Map<string, number>>
-  byNamespace: Map<string, number>
-  /** namespace → services assigned to no server */
-  unassigned: Map<string, number>
-}
-
-function countServices(view: RegistryView): ServiceCounts {
-  const byServer = new Map<string, Map<string, number>>()
-  const byNamespace = new Map<string, number>()
-  const unassigned = new Map<string, number>()
-  for (const [ns, byId] of view.services) {
-    byNamespace.set(ns, byId.size)
-    for (const {value: s} of byId.values()) {
-      if (s.servers.length === 0) unassigned.set(ns, (unassigned.get(ns) ?? 0) + 1)
-      for (const server of s.servers) {
-        let perNs = byServer.get(server)
-        if (!perNs) byServer.set(server, (perNs = new Map()))
-        perNs.set(ns, (perNs.get(ns) ?? 0) + 1)
-      }
-    }
-  }
-  return {byServer, byNamespace, unassigned}
-}
-
-function* allServices(view: RegistryView) {
-  for (const byId of view.services.values()) for (const e of byId.values()) yield e.value
-}
-
-function sumReadable(perNamespace: Map<string, number> | undefined, readable: (ns: string) => boolean): number {
+function sumReadable(perNamespace: ReadonlyMap<string, number> | undefined, readable: (ns: string) => boolean): number {
   let n = 0
   for (const [ns, count] of perNamespace ?? []) if (readable(ns)) n += count
   return n
