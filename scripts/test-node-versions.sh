@@ -110,7 +110,7 @@ for major in $VERSIONS; do
   version=$("$node" -p process.versions.node)
   work=$(prepare_tree "$nodedir" "$version")
   echo "== node $version ($work)"
-  if ! (cd "$work" && PATH="$nodedir/bin:$PATH" "$node" --import tsx --test --test-reporter=tap --test-force-exit test/unit/*.test.ts >"$CACHE/unit-$version.log" 2>&1); then
+  if ! (cd "$work" && PATH="$nodedir/bin:$PATH" "$node" --import tsx --import ./test/support/file-watchdog.ts --test --test-reporter=tap test/unit/*.test.ts >"$CACHE/unit-$version.log" 2>&1); then
     echo "FAIL: unit tests on node $version (log: $CACHE/unit-$version.log)" >&2
     tail -40 "$CACHE/unit-$version.log" >&2
     status=1

@@ -15,12 +15,23 @@
  */
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {NOBODY, ROOT, type CliResult, isolatedEnv, runBinAs, runCli} from '../support/cli.js'
+import {NOBODY, ROOT, type CliOptions, type CliResult, isolatedEnv, runCli, runCliAs} from '../support/cli.js'
 import {closedPort} from '../support/free-port.js'
 import {isRoot, needsRoot, skipUnlessCi} from '../support/needs.js'
 
@@ -284,7 +295,8 @@ function expectedCode(c: Case): number {
   return c === 'permission' || c === 'read-only' ? 4 : 2
 }
 
-function run(slot: Slot, c: Case, p: string): Promise<CliResult> {
+/** The arguments and environment of `slot` with `p` in it (a `ROSTER_X=` entry of its argv goes to the environment). */
+function invocation(slot: Slot, c: Case, p: string): {args: string[]; options: CliOptions} {
   const argv = slot.argv(p)
   const envArgs = argv.filter((a) => /^ROSTER_[A-Z_]+=/.test(a))
   const caseEnv: Record<string, string | undefined> = {...env}
@@ -292,17 +304,20 @@ function run(slot: Slot, c: Case, p: string): Promise<CliResult> {
   const args = argv.filter((a) => !envArgs.includes(a))
   if (c === 'permission') {
     const nobodyHome = path.join(cases, 'home-nobody')
-    return runBinAs(NOBODY, args, {
-      env: {
-        ...caseEnv,
-        HOME: nobodyHome,
-        XDG_CONFIG_HOME: path.join(nobodyHome, '.config'),
-        XDG_DATA_HOME: path.join(nobodyHome, '.local', 'share'),
-      },
-      timeoutMs: 60_000,
-    })
+    caseEnv.HOME = nobodyHome
+    caseEnv.XDG_CONFIG_HOME = path.join(nobodyHome, '.config')
+    caseEnv.XDG_DATA_HOME = path.join(nobodyHome, '.local', 'share')
   }
-  return runCli(args, {env: caseEnv, timeoutMs: 60_000})
+  return {args, options: {env: caseEnv, timeoutMs: 60_000}}
+}
+
+/** Each row's result: the permission case as nobody (all rows in one process), the others in this process. */
+async function runRows(rows: Slot[], c: Case): Promise<CliResult[]> {
+  const runs = rows.map((slot) => invocation(slot, c, pathFor(c, slot)))
+  if (c === 'permission') return runCliAs(NOBODY, runs)
+  const results: CliResult[] = []
+  for (const {args, options} of runs) results.push(await runCli(args, options))
+  return results
 }
 
 function checkRefusal(slot: Slot, c: Case, p: string, r: CliResult): void {
@@ -336,8 +351,10 @@ before(async () => {
   assert.equal(b.code, 0, b.stderr)
   for (const f of [registryFile, pem, importFile, recordFile, zoneFile, kubeconfig, backupFile]) chmodSync(f, 0o644)
   chmodSync(shared, 0o755)
-  // Runs as nobody use the shared registry (kube discover opens it before its kubeconfig).
-  if (isRoot) for (const f of [shared, registryFile]) chownSync(f, NOBODY.uid, NOBODY.gid)
+  // Runs as nobody use the shared registry (kube discover opens it before its kubeconfig), and
+  // its -wal and -shm while this process's connections keep them.
+  const companions = ['-wal', '-shm'].map((suffix) => `${registryFile}${suffix}`).filter((f) => existsSync(f))
+  if (isRoot) for (const f of [shared, registryFile, ...companions]) chownSync(f, NOBODY.uid, NOBODY.gid)
 
   mkdirSync(path.join(cases, 'a-directory'))
   writeFileSync(path.join(cases, 'a-file'), 'x\n')
@@ -359,7 +376,7 @@ before(async () => {
       writeFileSync(path.join(mount, 'db.example.com'), ZONE_TEXT)
       execFileSync('mount', ['-o', 'remount,ro', mount], {stdio: 'pipe'})
       readOnlyMount = mount
-      // Unmounted even when the run is cut short (a timeout, --test-force-exit), which skips after().
+      // Unmounted even when the run is cut short (a timeout, the file watchdog's exit), which skips after().
       process.once('exit', unmountReadOnly)
     } catch (error) {
       readOnlySkip = `cannot mount a read-only tmpfs here (${String((error as Error).message).split('\n')[0]})`
@@ -432,21 +449,14 @@ describe('a path that is not usable as what the command wants: the documented ex
       if (c === 'read-only' && readOnlySkip) return t.skip(skipUnlessCi(readOnlySkip) || undefined)
       const rows = slots().filter((s) => c !== 'read-only' || s.writes)
       const failures: string[] = []
-      // Runs as nobody are processes: a few at a time; in-process runs queue up anyway.
-      const width = c === 'permission' ? 4 : 1
-      for (let i = 0; i < rows.length; i += width) {
-        await Promise.all(
-          rows.slice(i, i + width).map(async (slot) => {
-            const p = pathFor(c, slot)
-            const r = await run(slot, c, p)
-            try {
-              checkRefusal(slot, c, p, r)
-            } catch (error) {
-              failures.push((error as Error).message.split('\n')[0]!)
-            }
-          }),
-        )
-      }
+      const results = await runRows(rows, c)
+      rows.forEach((slot, i) => {
+        try {
+          checkRefusal(slot, c, pathFor(c, slot), results[i]!)
+        } catch (error) {
+          failures.push((error as Error).message.split('\n')[0]!)
+        }
+      })
       t.diagnostic(`${rows.length} (command, path) rows`)
       assert.deepEqual(failures, [], `${failures.length} of ${rows.length} rows failed`)
     })
