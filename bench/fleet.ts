@@ -6,7 +6,7 @@
  * (unregister at stop, register at start). Prints, for each phase of the run (Prometheus alone;
  * steady renewals; the rolling restart; after it): http_sd latency, register → visible, the
  * hosts' calls, serve's CPU and memory, each etcd member's CPU, memory, database size and its own
- * metrics, the load average; then the model's figures (docs/fleet.md) beside the measured ones.
+ * metrics, the load average; then the fleet model's figures beside the measured ones.
  * `--ramp-prometheus 2000,4000,...` then runs more Prometheus servers per scrape server (with the
  * hosts renewing), and `--ramp-hosts 1000,2000,...` more renewing hosts (the first N of the
  * fleet; with the Prometheus servers polling), a step each, to find where p99 breaks and what
@@ -19,15 +19,16 @@
  *     [--serves 1] [--processes 2] [--max-connections N] [--host-keep-alive] [--serve-cpu-prof]
  *     [--ramp-prometheus 2000,4000,8000] [--ramp-hosts 1000,2000,5000] [--ramp-minutes 2] [--ramp-only]
  *
- * The phases last 1 / 2 / 5.5 / 1 minutes (10.5 in all, after the seeding and serve's start);
- * `--short` (or BENCH_FLEET_SHORT=1, also through `npm run bench`) runs the same fleet over 4
- * minutes: phases of 0.5 / 0.5 / 2.5 / 0.5, the restart of the same hosts in 2 minutes.
+ * The phases last one refresh interval (Prometheus connecting) and 1 / 2 / 5.5 / 1 minutes (10
+ * in all, after the seeding and serve's start); `--short` (or BENCH_FLEET_SHORT=1, also through
+ * `npm run bench`) is a smoke of the same fleet in 95 s: phases of 30 / 10 / 10 / 35 / 10 s, the
+ * restart of the same hosts in 30 s, each down 5 s.
  */
 import {fork} from 'node:child_process'
 import {get as httpGet} from 'node:http'
 import {get as httpsGet} from 'node:https'
 import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
-import {loadavg, tmpdir} from 'node:os'
+import {cpus, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -64,11 +65,11 @@ const renewMs = arg('renew', 300) * 1000
 /** Three renewals may be missed before a registration expires. */
 const ttlSeconds = 3 * (renewMs / 1000)
 const restartHosts = Math.round((hosts * arg('restart-percent', 10)) / 100)
-const restartWindowMs = arg('restart-minutes', short ? 2 : 5) * MIN
-const downMs = arg('down', 30) * 1000
-const quietMs = arg('quiet-minutes', short ? 0.5 : 1) * MIN
-const steadyMs = arg('steady-minutes', short ? 0.5 : 2) * MIN
-const tailMs = arg('tail-minutes', short ? 0.5 : 1) * MIN
+const restartWindowMs = arg('restart-minutes', short ? 0.5 : 5) * MIN
+const downMs = arg('down', short ? 5 : 30) * 1000
+const quietMs = arg('quiet-minutes', short ? 1 / 6 : 1) * MIN
+const steadyMs = arg('steady-minutes', short ? 1 / 6 : 2) * MIN
+const tailMs = arg('tail-minutes', short ? 1 / 6 : 1) * MIN
 const serves = arg('serves', 1)
 const processes = arg('processes', 2)
 const rampMs = arg('ramp-minutes', 2) * MIN
@@ -161,14 +162,21 @@ interface Sample {
   at: number
   procs: Record<string, {cpu: number; rssMiB: number}>
   load: number[]
+  /** CPU seconds the whole machine spent busy (every core, every process, from /proc/stat). */
+  machineBusy: number
+}
+
+/** The machine's busy CPU seconds: other work on a shared machine shows as busy CPU that is not the fleet's. */
+function machineBusy(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number)
+  const [user, nice, system, , , irq, softirq, steal] = ticks as number[]
+  return (user! + nice! + system! + irq! + softirq! + steal!) / 100
 }
 
 interface Snapshot {
   at: number
   etcd: Metrics[]
   serve: Metrics[]
-  /** How much each serve had logged by then (its stderr's length). */
-  logs: number[]
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -226,19 +234,19 @@ async function simulate(
   })
   const samples: Sample[] = []
   const snapshots: Snapshot[] = []
+  const pending: Promise<void>[] = []
   const sample = () => {
     const procs: Sample['procs'] = {}
     for (const [name, pid] of Object.entries(pids)) procs[name] = proc(pid)
-    samples.push({at: Date.now() - t0, procs, load: loadavg()})
+    samples.push({at: Date.now() - t0, procs, load: loadavg(), machineBusy: machineBusy()})
   }
   const snapshot = async () => {
     const at = Date.now() - t0
-    const logs = serveList.map((s) => s.stderr().length)
     const [etcd, serve] = await Promise.all([
       Promise.all(cluster.members.map((m) => scrape(m.metricsUrl))),
       Promise.all(serveList.map((s) => scrape(`${s.url}/metrics`, ca))),
     ])
-    snapshots.push({at, etcd, serve, logs})
+    snapshots.push({at, etcd, serve})
   }
   const sampler = setInterval(sample, 2000)
   const boundaries = [...new Set(phases.flatMap((p) => [p.from, p.to]))]
@@ -246,13 +254,14 @@ async function simulate(
     setTimeout(
       () => {
         sample()
-        void snapshot()
+        pending.push(snapshot())
       },
       Math.max(0, t0 + b - Date.now()),
     ),
   )
   try {
     const reports = await Promise.all(children)
+    await Promise.all(pending)
     return {phases, reports, samples, snapshots, plan: full}
   } finally {
     clearInterval(sampler)
@@ -333,32 +342,29 @@ function printPhase(result: RunResult, phase: Phase, cluster: EtcdCluster): Phas
   const sa = snapshotAt(snapshots, phase.from)
   const sb = snapshotAt(snapshots, phase.to)
   const names = Object.keys(b?.procs ?? {})
+  let serveRequests = 0
   for (const name of names.filter((n) => n.startsWith('serve'))) {
     const i = Number(name.split(' ')[1])
     const m = sb?.serve[i]
-    // serve logs `METHOD PATH STATUS TIMEms` per request: its own time, from the request's head to its answer.
-    const handled: Record<string, number[]> = {http_sd: [], register: [], unregister: []}
-    for (const line of serveList[i]!.stderr()
-      .slice(sa?.logs[i] ?? 0, sb?.logs[i])
-      .split('\n')) {
-      const hit = /^(GET|POST) (\S+) \d+ ([\d.]+)ms$/.exec(line)
-      if (!hit) continue
-      const route = hit[2]!.startsWith('/v1/sd/')
-        ? 'http_sd'
-        : hit[2] === '/v1/services'
-          ? 'register'
-          : hit[2] === '/v1/services/unregister'
-            ? 'unregister'
-            : ''
-      handled[route]?.push(Math.round(Number(hit[3])))
-    }
+    // serve's own time per request, from its histogram by route (p99 as the bucket's upper bound).
+    const routes = new Set<string>()
+    for (const series of m?.keys() ?? [])
+      if (series.startsWith('roster_serve_request_duration_seconds_count{')) routes.add(/route="([^"]*)"/.exec(series)?.[1] ?? '')
+    const own = [...routes]
+      .map((route) => {
+        const has = `route="${route}"`
+        const n =
+          sum(m, 'roster_serve_request_duration_seconds_count', has) - sum(sa?.serve[i], 'roster_serve_request_duration_seconds_count', has)
+        const filter = (x: Metrics | undefined) => new Map([...(x ?? [])].filter(([k]) => k.includes(has)))
+        const p99 = histogramQuantile(filter(sa?.serve[i]), filter(m), 'roster_serve_request_duration_seconds', 0.99)
+        return n > 0 ? `${route} ${fmt(n / seconds)}/s p99 ≤ ${fmt(p99 * 1000, 0)} ms` : ''
+      })
+      .filter(Boolean)
+    const served = sum(m, 'roster_serve_requests_total') - sum(sa?.serve[i], 'roster_serve_requests_total')
+    serveRequests += served
     console.log(
-      `${name}, its own time per request (log): ` +
-        Object.entries(handled)
-          .filter(([, ms]) => ms.length > 0)
-          .map(([route, ms]) => `${route} ${latency(ms)}`)
-          .join('; ') +
-        `; event loop lag p99 ${fmt(sum(m, 'roster_serve_process_nodejs_eventloop_lag_p99_seconds') * 1000)} ms (max ${fmt(sum(m, 'roster_serve_process_nodejs_eventloop_lag_max_seconds') * 1000)} ms)`,
+      `${name}: ${fmt(served / seconds)} requests/s answered; its own time (histogram): ${own.join('; ')}; ` +
+        `event loop lag p99 ${fmt(sum(m, 'roster_serve_process_nodejs_eventloop_lag_p99_seconds') * 1000)} ms (max ${fmt(sum(m, 'roster_serve_process_nodejs_eventloop_lag_max_seconds') * 1000)} ms)`,
     )
     const d = (metric: string, ...has: string[]) => sum(m, metric, ...has) - sum(sa?.serve[i], metric, ...has)
     console.log(
@@ -396,8 +402,11 @@ function printPhase(result: RunResult, phase: Phase, cluster: EtcdCluster): Phas
     )
   })
   const clients = names.filter((n) => n.startsWith('clients'))
+  const busy = a && b ? (b.machineBusy - a.machineBusy) / ((b.at - a.at) / 1000) : NaN
+  const ours = names.reduce((c, n) => c + (Number.isFinite(cpu(n)) ? cpu(n) : 0), 0)
   console.log(
     `client processes: CPU ${clients.map((n) => `${fmt(cpu(n) * 100)}%`).join(', ')}; ` +
+      `the machine: ${fmt(busy * 100)}% of ${cpus().length} cores busy, ${fmt(ours * 100)}% of it the fleet's (serve, etcd, clients); ` +
       `load average ${b ? b.load.map((l) => fmt(l, 2)).join(' ') : '-'} at the end (1, 5, 15 min)`,
   )
   return {
@@ -409,6 +418,7 @@ function printPhase(result: RunResult, phase: Phase, cluster: EtcdCluster): Phas
     etcdWrites: etcdPuts / seconds,
     etcdRanges: etcdRanges / seconds,
     etcdEvents: etcdEvents / seconds,
+    served: serveRequests / seconds,
     serveCpu: names.filter((n) => n.startsWith('serve')).reduce((c, n) => c + cpu(n), 0),
     p99: quantile(
       pollMs.sort((x, y) => x - y),
@@ -430,6 +440,8 @@ interface PhaseRates {
   etcdWrites: number
   etcdRanges: number
   etcdEvents: number
+  /** Requests/s every serve answered, by its own count (the polls, the writes, the visibility probes, /metrics). */
+  served: number
   serveCpu: number
   p99: number
   writeP99: number
@@ -454,7 +466,7 @@ console.log(
 console.log(
   `load average at the start: ${loadavg()
     .map((l) => fmt(l, 2))
-    .join(' ')} (1, 5, 15 min; ${(await import('node:os')).cpus().length} CPUs)`,
+    .join(' ')} (1, 5, 15 min; ${cpus().length} CPUs)`,
 )
 const tls = makeTlsFiles(dir)
 let cluster: EtcdCluster | undefined
@@ -532,11 +544,15 @@ try {
     observerToken: tokens.observer,
     hostKeepAlive: process.argv.includes('--host-keep-alive'),
   }
-  const restartStart = quietMs + steadyMs
+  // Each Prometheus opens its TLS connection at its first poll: the first refresh interval pays
+  // every handshake, so the phase with Prometheus alone starts after it.
+  const hostsStart = refreshMs + quietMs
+  const restartStart = hostsStart + steadyMs
   const end = restartStart + restartWindowMs + downMs + tailMs
   const phases: Phase[] = [
-    {name: 'Prometheus alone', from: 0, to: quietMs},
-    {name: 'steady renewals', from: quietMs, to: restartStart},
+    {name: 'Prometheus connecting (the first poll of each opens its connection)', from: 0, to: refreshMs},
+    {name: 'Prometheus alone', from: refreshMs, to: hostsStart},
+    {name: 'steady renewals', from: hostsStart, to: restartStart},
     {name: 'rolling restart', from: restartStart, to: restartStart + restartWindowMs + downMs},
     {name: 'after the restart', from: restartStart + restartWindowMs + downMs, to: end},
   ]
@@ -550,7 +566,7 @@ try {
         restartHosts,
         restartStartMs: restartStart,
         restartWindowMs,
-        hostsStartMs: quietMs,
+        hostsStartMs: hostsStart,
         endMs: end,
       },
       phases,
@@ -631,7 +647,13 @@ function printProfiles(profiles: string): void {
   }
 }
 
-/** The model of docs/fleet.md, with this run's parameters, beside what was measured. */
+/**
+ * The fleet model with this run's parameters, beside what was measured. H hosts × S services, P
+ * Prometheus in groups of p per scrape server (K = P / p servers, each service on one), polling
+ * every T s; each service renewed every R s; N serve instances; H_r hosts restarted in W s, each
+ * down D s. Every registry write is two etcd puts (the key and its history record), and every
+ * serve watches the whole prefix, so each put is a watch event to each serve.
+ */
 function printModel(rates: PhaseRates[], plan: FleetPlan): void {
   const H = plan.hosts
   const S = plan.servicesPerHost
@@ -639,30 +661,38 @@ function printModel(rates: PhaseRates[], plan: FleetPlan): void {
   const T = plan.refreshMs / 1000
   const R = plan.renewMs / 1000
   const N = serves
-  const restartRate = plan.restartHosts / (plan.restartWindowMs / 1000)
-  const [quiet, steady, restart] = rates as [PhaseRates, PhaseRates, PhaseRates, PhaseRates]
-  const bytesPerTarget = steady.bytesPerPoll / ((H * S) / servers)
+  const K = servers
+  const W = plan.restartWindowMs / 1000
+  const D = plan.downMs / 1000
+  const Hr = plan.restartHosts
+  const [, quiet, steady, restart] = rates as [PhaseRates, PhaseRates, PhaseRates, PhaseRates, PhaseRates]
+  const b = steady.bytesPerPoll / ((H * S) / K)
+  const renewals = (H * S) / R
+  const restartWrites = renewals * (1 - (Hr / H) * (D / W)) + (2 * S * Hr) / W
   const rows: [string, number, number][] = [
     ['http_sd requests/s = P / T', P / T, steady.polls],
-    [
-      'http_sd bytes/s = P / T × (H·S / servers) × b (b measured per target)',
-      (P / T) * ((H * S) / servers) * bytesPerTarget,
-      steady.pollBytes,
-    ],
-    ['renewals/s = H·S / R', (H * S) / R, steady.writes],
-    ['etcd writes/s (steady) = H·S / R', (H * S) / R, steady.etcdWrites],
-    ['watch events/s sent by etcd (steady) = N × H·S / R', (N * H * S) / R, steady.etcdEvents],
-    [
-      'writes/s in the restart = H·S / R × (1 − f·D/W) + 2·S × H_r / W',
-      ((H * S) / R) * (1 - (plan.restartHosts / H) * (plan.downMs / plan.restartWindowMs)) + 2 * S * restartRate,
-      restart.writes,
-    ],
+    ['requests/s at serve (steady) = P / T + H·S / R', P / T + renewals, steady.served],
+    ['http_sd bytes/s = P / T × (H·S / K) × b = p·H·S·b / T', (P / T) * ((H * S) / K) * b, steady.pollBytes],
+    ['writes/s (steady) = H·S / R', renewals, steady.writes],
+    ['etcd puts/s (steady) = 2 × H·S / R', 2 * renewals, steady.etcdWrites],
+    ['watch events/s sent by etcd (steady) = N × 2 × H·S / R', N * 2 * renewals, steady.etcdEvents],
+    ['writes/s (restart) = H·S / R × (1 − (H_r/H)·D/W) + 2·S·H_r / W', restartWrites, restart.writes],
+    ['etcd puts/s (restart) = 2 × writes/s', 2 * restartWrites, restart.etcdWrites],
+    ['watch events/s (restart) = N × 2 × writes/s', N * 2 * restartWrites, restart.etcdEvents],
   ]
-  console.log('\n--- the model (docs/fleet.md) against this run (steady and restart phases) ---')
-  for (const [what, model, measured] of rows) console.log(`${what}: model ${fmt(model)}, measured ${fmt(measured)}`)
-  console.log(`b (bytes per target in an answer): ${fmt(bytesPerTarget, 0)}`)
+  console.log('\n--- the fleet model against this run (steady and restart phases) ---')
+  for (const [what, model, measured] of rows)
+    console.log(`${what}: model ${fmt(model)}, measured ${fmt(measured)} (${fmt(measured / model, 2)}×)`)
+  // serve's CPU per request: a poll from the phase with Prometheus alone, a write from what renewals add to it.
+  const perPoll = quiet.serveCpu / Math.max(1e-9, quiet.polls)
+  const perWrite = (steady.serveCpu - perPoll * steady.polls) / Math.max(1e-9, steady.writes)
   console.log(
-    `serve CPU: ${fmt(quiet.serveCpu * 100)}% with Prometheus alone, ${fmt(steady.serveCpu * 100)}% with renewals, ` +
-      `${fmt(restart.serveCpu * 100)}% in the restart; etcd Range RPCs per write (steady): ${fmt(steady.etcdRanges / Math.max(1e-9, steady.writes), 2)}`,
+    `b (bytes per target in an answer): ${fmt(b, 0)}; serve CPU ${fmt(quiet.serveCpu * 100)}% with Prometheus alone, ` +
+      `${fmt(steady.serveCpu * 100)}% with renewals, ${fmt(restart.serveCpu * 100)}% in the restart`,
+  )
+  console.log(
+    `serve CPU per request: ${fmt(perPoll * 1000, 2)} ms a poll (of ${fmt(steady.bytesPerPoll / 1024)} KiB), ${fmt(perWrite * 1000, 2)} ms a write; ` +
+      `one core at this answer size carries ${fmt(1 / perPoll / (1 / T), 0)} Prometheus alone, or ${fmt(1 / perWrite, 0)} writes/s alone ` +
+      `(${fmt(R / perWrite / S, 0)} hosts renewing every ${R} s); etcd Range RPCs per write (all members): ${fmt(steady.etcdRanges / Math.max(1e-9, steady.writes), 2)}`,
   )
 }
