@@ -329,7 +329,7 @@ function printPhase(result: RunResult, phase: Phase, cluster: EtcdCluster): Phas
       console.log(`${kind} calls: ${fmt(byKind[k]!.length / seconds)}/s, ${latency(byKind[k]!)}; ${callNon200[k]} not 200`)
   })
   for (const [kind, what] of [
-    [0, 'register → visible in the server’s http_sd'],
+    [0, 'register → visible in the server’s http_sd (target: ≤ 1 s)'],
     [1, 'unregister → gone from the server’s http_sd'],
   ] as const) {
     const ms: number[] = []
