@@ -9,8 +9,8 @@ import {BackendUnavailableError, NotAllowedError} from '../../src/lib/errors.js'
 import {openStore, type StoreOptions} from '../../src/lib/store/open-store.js'
 import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type Store} from '../../src/lib/store/store.js'
 import {freePort} from '../support/free-port.js'
-import {makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
-import {runCli} from '../support/cli.js'
+import {isolatedEnv, runCli} from '../support/cli.js'
+import {makeTlsFiles, startEtcd, startEtcdCluster, type EtcdCluster, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
 import {runStoreChild, storeConformanceSuite} from '../support/store-suite.js'
 
 let etcd: EtcdServer
@@ -122,6 +122,46 @@ describe('etcd store', () => {
       assert.ok(pages.every((pg) => pg.kvs.every((kv) => kv.value.length === 400_000)))
     } finally {
       await store.close()
+    }
+  })
+})
+
+describe('etcd store: a 3-member cluster', () => {
+  let cluster: EtcdCluster
+  before(async () => {
+    cluster = await startEtcdCluster(3)
+  })
+  after(async () => {
+    await cluster?.stop()
+  })
+
+  it('forms one cluster: each member lists all three and names the same leader', async () => {
+    const leaders = new Set<string>()
+    for (const member of cluster.members) {
+      const raw = await rawClient(member.endpoint)
+      try {
+        const {members} = await raw.cluster.memberList({})
+        assert.deepEqual(members.map((m) => m.name).sort(), cluster.members.map((m) => m.name).sort())
+        leaders.add((await raw.maintenance.status()).leader)
+      } finally {
+        raw.close()
+      }
+    }
+    assert.equal(leaders.size, 1, `members name different leaders: ${[...leaders].join(', ')}`)
+  })
+
+  it('a service registered through the cluster URL is listed by each member alone', async () => {
+    const env = isolatedEnv()
+    const register = await runCli(['service', 'register', 'node', '-e', 'http://db1:9100/metrics', '--registry', cluster.url], {env})
+    assert.equal(register.code, 0, register.stderr)
+    for (const member of cluster.members) {
+      const list = await runCli(['service', 'list', '-o', 'json', '--registry', `etcd://${member.hostPort}`], {env})
+      assert.equal(list.code, 0, list.stderr)
+      assert.deepEqual(
+        (JSON.parse(list.stdout) as {name: string; endpoint: string}[]).map((s) => [s.name, s.endpoint]),
+        [['node', 'http://db1:9100/metrics']],
+        member.name,
+      )
     }
   })
 })

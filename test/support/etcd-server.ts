@@ -1,7 +1,9 @@
 /**
- * A real etcd (/usr/bin/etcd, Debian's etcd-server) for integration tests: a single member on
- * free loopback ports, in a fresh temporary data directory, removed by `stop()`. A missing
- * binary throws: the test fails, it never skips.
+ * A real etcd (/usr/bin/etcd, Debian's etcd-server) for integration tests and benchmarks: a single
+ * member (`startEtcd`) or a cluster of several (`startEtcdCluster`, for the fleet simulation) on
+ * free loopback ports, in a fresh temporary directory, removed by `stop()`. Each member also
+ * serves its own /metrics on a plain-HTTP port of its own. A missing binary throws: the test
+ * fails, it never skips.
  */
 import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
@@ -99,42 +101,80 @@ async function healthy(endpoint: string): Promise<boolean> {
 }
 
 export interface StartEtcdOptions {
-  /** Extra command-line flags, e.g. ['--max-request-bytes', '...']. */
+  /** Extra command-line flags for every member, e.g. ['--max-request-bytes', '...']. */
   args?: string[]
   /** How long to wait for /health. Default 30 s. */
   startTimeoutMs?: number
-  /** Serve clients over TLS and require a client certificate signed by the CA. */
+  /** Serve clients over TLS and require a client certificate signed by the CA (peers stay plain HTTP). */
   tls?: TlsFiles
 }
 
-export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
-  if (!existsSync(ETCD_BINARY)) {
-    throw new Error(`etcd binary not found at ${ETCD_BINARY}: install the Debian package etcd-server (or set ROSTER_TEST_ETCD)`)
-  }
-  const dataDir = mkdtempSync(join(tmpdir(), 'roster-etcd-'))
-  const clientPort = await freePort()
-  let peerPort = await freePort()
-  while (peerPort === clientPort) peerPort = await freePort()
+/** One member of a cluster started by startEtcdCluster. */
+export interface EtcdMember {
+  name: string
+  /** 'http://127.0.0.1:PORT' ('https://' with TLS), its client URL. */
+  endpoint: string
+  /** '127.0.0.1:PORT' of its client URL. */
+  hostPort: string
+  /** 'http://127.0.0.1:PORT/metrics': its Prometheus metrics, plain HTTP even with TLS. */
+  metricsUrl: string
+  /** Its data directory (the bbolt file is member/snap/db below it). */
+  dataDir: string
+  pid: number
+}
+
+export interface EtcdCluster {
+  members: EtcdMember[]
+  /** 'etcd://127.0.0.1:A,127.0.0.1:B,...', for --registry (with TLS, pass the files of `tls`). */
+  url: string
+  /** The members' client URLs, for the etcd3 client. */
+  endpoints: string[]
+  stop(): Promise<void>
+}
+
+/** Distinct free loopback ports (freePort alone may hand out the same one twice). */
+async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>()
+  while (ports.size < n) ports.add(await freePort())
+  return [...ports]
+}
+
+interface RunningMember {
+  member: EtcdMember
+  exited(): boolean
+  stderr(): string
+  stop(): Promise<void>
+}
+
+function spawnMember(
+  member: Omit<EtcdMember, 'pid'>,
+  peer: string,
+  initialCluster: string,
+  clusterToken: string,
+  options: StartEtcdOptions,
+): RunningMember {
   const tls = options.tls
-  const endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`
-  const peer = `http://127.0.0.1:${peerPort}`
   const child: ChildProcess = spawn(
     ETCD_BINARY,
     [
       '--name',
-      'roster-test',
+      member.name,
       '--data-dir',
-      join(dataDir, 'data'),
+      member.dataDir,
       '--listen-client-urls',
-      endpoint,
+      member.endpoint,
       '--advertise-client-urls',
-      endpoint,
+      member.endpoint,
       '--listen-peer-urls',
       peer,
       '--initial-advertise-peer-urls',
       peer,
+      '--listen-metrics-urls',
+      member.metricsUrl.replace(/\/metrics$/, ''),
       '--initial-cluster',
-      `roster-test=${peer}`,
+      initialCluster,
+      '--initial-cluster-token',
+      clusterToken,
       '--initial-cluster-state',
       'new',
       '--log-level',
@@ -157,31 +197,88 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
       resolve()
     }),
   )
-  const removeDir = () => rmSync(dataDir, {recursive: true, force: true})
-
-  const stop = async (): Promise<void> => {
-    if (!exited) {
+  return {
+    member: {...member, pid: child.pid ?? 0},
+    exited: () => exited,
+    stderr: () => stderr,
+    stop: async () => {
+      if (exited) return
       child.kill('SIGTERM')
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
       await exit
       clearTimeout(timer)
+    },
+  }
+}
+
+/**
+ * Starts `size` etcd members that form one cluster (static bootstrap with --initial-cluster), each
+ * with its own client, peer and metrics port and data directory; resolves when every member
+ * answers /health (which needs a leader).
+ */
+export async function startEtcdCluster(size: number, options: StartEtcdOptions = {}): Promise<EtcdCluster> {
+  return startMembers(
+    Array.from({length: size}, (_, i) => `roster-test-${i}`),
+    options,
+  )
+}
+
+async function startMembers(names: string[], options: StartEtcdOptions): Promise<EtcdCluster & {root: string}> {
+  if (!existsSync(ETCD_BINARY)) {
+    throw new Error(`etcd binary not found at ${ETCD_BINARY}: install the Debian package etcd-server (or set ROSTER_TEST_ETCD)`)
+  }
+  const root = mkdtempSync(join(tmpdir(), 'roster-etcd-'))
+  const ports = await distinctFreePorts(names.length * 3)
+  const scheme = options.tls ? 'https' : 'http'
+  const specs = names.map((name, i) => {
+    const [clientPort, peerPort, metricsPort] = ports.slice(i * 3, i * 3 + 3) as [number, number, number]
+    return {
+      name,
+      endpoint: `${scheme}://127.0.0.1:${clientPort}`,
+      hostPort: `127.0.0.1:${clientPort}`,
+      metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+      dataDir: join(root, names.length === 1 ? 'data' : name),
+      peer: `http://127.0.0.1:${peerPort}`,
     }
+  })
+  const initialCluster = specs.map((s) => `${s.name}=${s.peer}`).join(',')
+  const clusterToken = `roster-test-${process.pid}-${Date.now()}`
+  const members = specs.map(({peer, ...member}) => spawnMember(member, peer, initialCluster, clusterToken, options))
+  const removeDir = () => rmSync(root, {recursive: true, force: true})
+  const stop = async (): Promise<void> => {
+    await Promise.all(members.map((m) => m.stop()))
     removeDir()
   }
-
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000)
+  const stderr = () => members.map((m) => (names.length === 1 ? '' : `${m.member.name}: `) + m.stderr().trim()).join('\n')
+  const timeout = options.startTimeoutMs ?? 30_000
+  const deadline = Date.now() + timeout
+  const tls = options.tls
+  const pending = new Set(members)
   for (;;) {
-    if (exited) {
-      removeDir()
-      throw new Error(`etcd exited during start-up: ${stderr.trim()}`)
+    if (members.some((m) => m.exited())) {
+      await stop()
+      throw new Error(`etcd exited during start-up: ${stderr()}`)
     }
-    if (await (tls ? healthyTls(endpoint, tls) : healthy(endpoint))) break
+    for (const m of [...pending]) if (await (tls ? healthyTls(m.member.endpoint, tls) : healthy(m.member.endpoint))) pending.delete(m)
+    if (pending.size === 0) break
     if (Date.now() > deadline) {
       await stop()
-      throw new Error(`etcd at ${endpoint} not healthy after ${options.startTimeoutMs ?? 30_000}ms: ${stderr.trim()}`)
+      throw new Error(`etcd at ${[...pending].map((m) => m.member.endpoint).join(', ')} not healthy after ${timeout}ms: ${stderr()}`)
     }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  const hostPort = `127.0.0.1:${clientPort}`
-  return {endpoint, url: `etcd://${hostPort}`, hostPort, dataDir, stop}
+  return {
+    root,
+    members: members.map((m) => m.member),
+    url: `etcd://${members.map((m) => m.member.hostPort).join(',')}`,
+    endpoints: members.map((m) => m.member.endpoint),
+    stop,
+  }
+}
+
+/** A single-member etcd, what most tests need. */
+export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
+  const cluster = await startMembers(['roster-test'], options)
+  const member = cluster.members[0]!
+  return {endpoint: member.endpoint, url: cluster.url, hostPort: member.hostPort, dataDir: cluster.root, stop: cluster.stop}
 }
