@@ -403,8 +403,8 @@ describe('registry history: reading', () => {
       },
       {maxBacklog: 3},
     )
-    let ended: Error | undefined | 'open' = 'open'
-    void following.ended.then((error) => (ended = error))
+    const state: {ended: Error | undefined | 'open'} = {ended: 'open'}
+    void following.ended.then((error) => (state.ended = error))
     try {
       // A reader that keeps up is never cut off, however many records pass.
       for (let i = 0; i < 6; i++) {
@@ -416,14 +416,14 @@ describe('registry history: reading', () => {
       await until('the reader holding the follow', () => delivered.length === 7)
       // The record in the reader's hands and two more wait: the follow holds them.
       for (let i = 1; i <= 2; i++) await t.registry.registerServices({name: 'stall', endpoints: [`http://stall${i}/`]})
-      assert.equal(ended, 'open')
+      assert.equal(state.ended, 'open')
       // A fourth is one too many.
       await t.registry.registerServices({name: 'stall', endpoints: ['http://stall3/']})
-      await until('the follow ended', () => ended !== 'open')
-      assert.ok(ended instanceof FollowBehindError, String(ended))
+      await until('the follow ended', () => state.ended !== 'open')
+      assert.ok(state.ended instanceof FollowBehindError, String(state.ended))
       // It ended at the fourth, not before: three waited while it stayed open.
-      assert.match(String(ended), /fell 4 history records behind/)
-      assert.match(String(ended), /fell 4 history records behind/)
+      assert.match(String(state.ended), /fell 4 history records behind/)
+      assert.match(String(state.ended), /fell 4 history records behind/)
     } finally {
       await following.close()
     }
