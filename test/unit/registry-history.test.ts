@@ -420,10 +420,10 @@ describe('registry history: reading', () => {
       // A fourth is one too many.
       await t.registry.registerServices({name: 'stall', endpoints: ['http://stall3/']})
       await until('the follow ended', () => state.ended !== 'open')
-      assert.ok(state.ended instanceof FollowBehindError, String(state.ended))
+      const ended: unknown = state.ended
+      assert.ok(ended instanceof FollowBehindError, String(ended))
       // It ended at the fourth, not before: three waited while it stayed open.
-      assert.match(String(state.ended), /fell 4 history records behind/)
-      assert.match(String(state.ended), /fell 4 history records behind/)
+      assert.match(String(ended), /fell 4 history records behind/)
     } finally {
       await following.close()
     }
