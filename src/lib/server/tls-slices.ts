@@ -34,18 +34,39 @@ export function sliceLargeAnswers(
   done(null, new Slices(body))
 }
 
-/** The slices of a buffer, without copying it. */
+/**
+ * The slices of a buffer, without copying it. fastify sends a stream by piping it to the response
+ * and watches it end; piping each slice through a Readable's buffer and events cost a tenth of
+ * serve's CPU for a 4 MB answer, so pipe() writes the slices itself, each when the response has
+ * drained the last, then ends the response and this stream.
+ */
 class Slices extends Readable {
-  private offset = 0
-
   constructor(private readonly body: Buffer) {
-    super({highWaterMark: SLICE_BYTES})
+    super()
   }
 
   override _read(): void {
-    const end = Math.min(this.offset + SLICE_BYTES, this.body.length)
-    this.push(this.body.subarray(this.offset, end))
-    this.offset = end
-    if (end === this.body.length) this.push(null)
+    // Data flows through pipe() only.
+  }
+
+  override pipe<T extends NodeJS.WritableStream>(response: T): T {
+    let offset = 0
+    const write = (): void => {
+      while (offset < this.body.length) {
+        if (this.destroyed) return
+        const end = Math.min(offset + SLICE_BYTES, this.body.length)
+        const more = response.write(this.body.subarray(offset, end))
+        offset = end
+        if (!more) {
+          response.once('drain', write)
+          return
+        }
+      }
+      response.end()
+      this.push(null)
+      this.resume()
+    }
+    write()
+    return response
   }
 }
