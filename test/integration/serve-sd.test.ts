@@ -186,8 +186,8 @@ describe('roster serve over TLS (self-signed CA made by openssl)', () => {
     const tls = makeTlsFiles(dir)
     ca = tls.caFile
     admin = await createToken(registry, {id: 'admin', role: 'admin', namespaces: ['*']})
-    // About 220 KB of http_sd on prom0: a large answer, which goes out in slices over TLS.
-    await seedRegistry(registry, 1000, {servers: 1})
+    // About 650 KB of http_sd on prom0: a large answer, which goes out in slices over TLS.
+    await seedRegistry(registry, 3000, {servers: 1})
     serve = await startServe({registry, args: ['--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile]})
   })
   after(async () => {
