@@ -67,6 +67,8 @@ interface WrkResult {
   errors: string
   /** CPU the server used during the run, ms per request. */
   serverCpuMs: number
+  /** Of that, in the kernel (system time): TCP over loopback, nginx's file reads. */
+  serverSysMs: number
   /** Minor page faults of the server per request: memory it freshly took for an answer. */
   serverFaults: number
   wrkCpuMs: number
@@ -79,7 +81,9 @@ const BYTES: Record<string, number> = {B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 *
 function wrk(url: string, token: string, pids: () => number[], cpu: string | undefined): WrkResult {
   const serverCpu = () => pids().reduce((sum, pid) => sum + cpuSeconds(pid), 0)
   const faults = () => pids().reduce((sum, pid) => sum + minorFaults(pid), 0)
+  const sys = () => pids().reduce((sum, pid) => sum + systemSeconds(pid), 0)
   const before = serverCpu()
+  const sysBefore = sys()
   const faultsBefore = faults()
   const wrkBefore = childCpuSeconds()
   const args = [
@@ -95,6 +99,7 @@ function wrk(url: string, token: string, pids: () => number[], cpu: string | und
   ]
   const run = cpu ? spawnSync('taskset', ['-c', cpu, 'wrk', ...args], {encoding: 'utf8'}) : spawnSync('wrk', args, {encoding: 'utf8'})
   const server = serverCpu() - before
+  const serverSys = sys() - sysBefore
   const serverFaults = faults() - faultsBefore
   const wrkCpu = childCpuSeconds() - wrkBefore
   if (run.status !== 0) throw new Error(`wrk exited ${run.status}: ${run.stderr}`)
@@ -114,6 +119,7 @@ function wrk(url: string, token: string, pids: () => number[], cpu: string | und
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
     errors: /Socket errors: .*/.exec(out)?.[0] ?? '',
     serverCpuMs: (server * 1000) / requests,
+    serverSysMs: (serverSys * 1000) / requests,
     serverFaults: serverFaults / requests,
     wrkCpuMs: (wrkCpu * 1000) / requests,
   }
@@ -123,6 +129,11 @@ function wrk(url: string, token: string, pids: () => number[], cpu: string | und
 function childCpuSeconds(): number {
   const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')
   return (Number(fields[13]) + Number(fields[14])) / 100
+}
+
+/** The CPU time process `pid` has used in the kernel (/proc/PID/stat's stime), s. */
+function systemSeconds(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) / 100
 }
 
 /** The minor page faults of process `pid` (/proc/PID/stat's minflt). */
@@ -261,7 +272,7 @@ function publish(dir: string, bytes: Buffer): void {
 const fmt = (r: WrkResult) =>
   `${r.requestsPerSecond.toFixed(0).padStart(4)} requests/s, ${r.megabytesPerSecond.toFixed(0).padStart(5)} MB/s, ` +
   `p50 ${r.p50Ms.toFixed(0).padStart(4)} ms, p99 ${r.p99Ms.toFixed(0).padStart(4)} ms; ` +
-  `per request: server ${r.serverCpuMs.toFixed(2)} ms CPU and ${r.serverFaults.toFixed(0)} page faults, wrk ${r.wrkCpuMs.toFixed(2)} ms CPU` +
+  `per request: server ${r.serverCpuMs.toFixed(2)} ms CPU (${r.serverSysMs.toFixed(2)} in the kernel) and ${r.serverFaults.toFixed(0)} page faults, wrk ${r.wrkCpuMs.toFixed(2)} ms CPU` +
   (r.non2xx ? `; ${r.non2xx} non-2xx` : '') +
   (r.errors ? `; ${r.errors}` : '')
 
