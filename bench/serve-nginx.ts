@@ -3,14 +3,17 @@
  * (10,000 targets in one server, about 4 MB, without gzip as Prometheus asks for it), and Debian's
  * nginx serving the same bytes from a file with the same certificate and key, both loaded by wrk
  * (50 connections, the same bearer token header) in turns in the same run. Prints each side's
- * requests/s, MB/s, p50 and p99, the CPU each server and wrk used per request, and the ratios
- * beside the targets (throughput ≥ 0.9× nginx's, p99 ≤ 1.3× nginx's). Asserts nothing.
+ * requests/s, MB/s, p50 and p99, the CPU each server (and the kernel for it) and wrk used per
+ * request, the server's page faults per request (memory taken afresh for each answer), and the
+ * ratios beside the targets (throughput ≥ 0.9× nginx's, p99 ≤ 1.3× nginx's). Asserts nothing.
+ * Without nginx or wrk installed it says so and skips.
  *
  * The machine has few cores, and wrk decrypting 4 MB answers costs about what encrypting them
  * does, so where each process runs decides the figures. Three placements, each the same for both
  * servers:
  * - target: the server on CPU 0, wrk on CPU 1 (taskset), nginx with one worker. serve is one
- *   process with one event loop; so is nginx with one worker, and each has one core.
+ *   process with one event loop; so is nginx with one worker, and each has one core. (Skipped on
+ *   a single CPU.)
  * - unpinned, nginx with one worker: the scheduler places everything.
  * - unpinned, nginx with worker_processes auto (one worker per core): what nginx does with the
  *   whole machine, against serve's one event loop.
@@ -109,7 +112,8 @@ function wrk(url: string, token: string, pids: () => number[], cpu: string | und
     return m ? Number(m[1]) * UNITS[m[2]!]! : NaN
   }
   const transfer = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(out)
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN)
+  // Per request only when one completed (a run on a swamped machine may see none).
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN) || NaN
   return {
     requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
     megabytesPerSecond: transfer ? (Number(transfer[1]) * BYTES[transfer[2]!]!) / 1e6 : NaN,
@@ -276,6 +280,12 @@ const fmt = (r: WrkResult) =>
   (r.non2xx ? `; ${r.non2xx} non-2xx` : '') +
   (r.errors ? `; ${r.errors}` : '')
 
+const missing = ['nginx', 'wrk', 'taskset', 'openssl'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+if (missing.length > 0) {
+  console.log(`skipped: needs ${missing.join(', ')} (Debian packages nginx, wrk, util-linux, openssl)`)
+  process.exit(0)
+}
+
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-nginx-'))
 try {
   const files = makeTlsFiles(dir)
@@ -307,7 +317,9 @@ try {
       )
       console.log(`  TLS with OpenSSL's client: serve ${negotiated(serves[0]!.process.url)}; nginx ${negotiated(one.url)}`)
       const placements = [
-        {name: `target: server on CPU ${SERVER_CPU}, wrk on CPU ${WRK_CPU}, nginx with 1 worker`, nginx: one, pinned: true, rounds},
+        ...(availableParallelism() > 1
+          ? [{name: `target: server on CPU ${SERVER_CPU}, wrk on CPU ${WRK_CPU}, nginx with 1 worker`, nginx: one, pinned: true, rounds}]
+          : []),
         {name: 'unpinned, nginx with 1 worker', nginx: one, pinned: false, rounds: 1},
         {name: `unpinned, nginx with worker_processes auto (${availableParallelism()} workers)`, nginx: auto, pinned: false, rounds: 1},
       ]
