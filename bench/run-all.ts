@@ -25,6 +25,8 @@ const benches = [
   'dns-rfc2136.ts',
   'serve-sd.ts',
   'serve-scale.ts',
+  // http_sd over TLS against Debian's nginx serving the same bytes (wrk)
+  'serve-nginx.ts',
   'console.ts',
   'serve-hostile.ts',
   'tokens.ts',

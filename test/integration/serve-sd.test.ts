@@ -3,16 +3,21 @@
  * an unknown server or namespace, `[]` for a known empty one, the same bytes for the same
  * registry, and a change written by the CLI straight into the SQLite file showing up in the
  * served targets (the view's change check). Also TLS with a self-signed CA (`openssl`) and the
- * CLI's --registry-ca.
+ * CLI's --registry-ca, and a large answer over TLS.
  */
 import assert from 'node:assert/strict'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import type {IncomingHttpHeaders} from 'node:http'
+import {request} from 'node:https'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {gunzipSync} from 'node:zlib'
 
+import {SLICE_BYTES} from '../../src/lib/server/tls-slices.js'
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/etcd-server.js'
+import {seedRegistry} from '../support/seed-registry.js'
 import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
 import {timeUntil, until} from '../support/until.js'
 
@@ -181,6 +186,8 @@ describe('roster serve over TLS (self-signed CA made by openssl)', () => {
     const tls = makeTlsFiles(dir)
     ca = tls.caFile
     admin = await createToken(registry, {id: 'admin', role: 'admin', namespaces: ['*']})
+    // About 650 KB of http_sd on prom0: a large answer, which goes out in slices over TLS.
+    await seedRegistry(registry, 3000, {servers: 1})
     serve = await startServe({registry, args: ['--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile]})
   })
   after(async () => {
@@ -201,4 +208,40 @@ describe('roster serve over TLS (self-signed CA made by openssl)', () => {
     assert.equal(missing.code, 2)
     assert.match(missing.stderr, /registry-ca ".*nope\.crt": no such file/)
   })
+
+  it('sends a large http_sd answer whole, with its length, to GET and HEAD, plain and gzipped', async () => {
+    const url = `${serve.url}/v1/sd/prom0/default`
+    const get = await tlsGet(url, ca, admin)
+    assert.equal(get.status, 200)
+    assert.ok(get.body.length > 2 * SLICE_BYTES, `${get.body.length} bytes`)
+    assert.equal(get.headers['content-length'], String(get.body.length))
+    assert.ok((JSON.parse(get.body.toString()) as Group[]).every((g) => g.targets.length > 0))
+    const head = await tlsGet(url, ca, admin, {method: 'HEAD'})
+    assert.equal(head.status, 200)
+    assert.equal(head.headers['content-length'], String(get.body.length))
+    assert.equal(head.body.length, 0)
+    const gzipped = await tlsGet(url, ca, admin, {headers: {'accept-encoding': 'gzip'}})
+    assert.equal(gzipped.headers['content-encoding'], 'gzip')
+    assert.deepEqual(gunzipSync(gzipped.body), get.body)
+  })
 })
+
+/** One request over HTTPS trusting `caFile`: the status, the headers and the raw body. */
+function tlsGet(
+  url: string,
+  caFile: string,
+  token: string,
+  options: {method?: string; headers?: Record<string, string>} = {},
+): Promise<{status: number; headers: IncomingHttpHeaders; body: Buffer}> {
+  return new Promise((resolve, reject) => {
+    const headers = {authorization: `Bearer ${token}`, ...options.headers}
+    request(url, {ca: readFileSync(caFile), method: options.method ?? 'GET', headers}, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (d: Buffer) => chunks.push(d))
+      res.on('end', () => resolve({status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks)}))
+      res.on('error', reject)
+    })
+      .on('error', reject)
+      .end()
+  })
+}

@@ -28,6 +28,8 @@ export interface StartServeOptions {
   env?: Record<string, string | undefined>
   /** Options for node itself, before the CLI (e.g. --cpu-prof, which NODE_OPTIONS does not take). */
   nodeArgs?: string[]
+  /** The CLI to run; default this tree's bin/run.js (a benchmark may compare another build). */
+  bin?: string
   /** How long to wait for the listening line. Default 90 s (a bound for a loaded machine, not a timing check). */
   startTimeoutMs?: number
 }
@@ -36,7 +38,7 @@ export function startServe(options: StartServeOptions): Promise<ServeProcess> {
   const env = options.env ?? isolatedEnv()
   // A free loopback port, unless the test names its own address (a redirect URI registered beforehand).
   const listen = options.args?.includes('--listen') ? [] : ['--listen', '127.0.0.1:0']
-  const args = [...(options.nodeArgs ?? []), BIN, 'serve', '--registry', options.registry, ...listen, ...(options.args ?? [])]
+  const args = [...(options.nodeArgs ?? []), options.bin ?? BIN, 'serve', '--registry', options.registry, ...listen, ...(options.args ?? [])]
   const child = spawn(process.execPath, args, {env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']})
   let err = ''
   let out = ''

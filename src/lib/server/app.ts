@@ -32,6 +32,7 @@ import {registerSettingsRoutes} from './routes/settings.js'
 import {registerStatusRoutes} from './routes/status.js'
 import {registerTokenRoutes} from './routes/tokens.js'
 import {type ApiTypeProvider, sharedSchemas} from './schemas.js'
+import {sliceLargeAnswers} from './tls-slices.js'
 
 export type {AppContext} from './app-context.js'
 
@@ -76,6 +77,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       .send({error: {code: 'unavailable', message: 'serve is at its connection limit; retry shortly'}})
   })
   addAuthentication(app, ctx)
+  if (ctx.https) app.addHook('onSend', sliceLargeAnswers)
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     ctx.metrics.requests.inc({route, method: request.method, code: String(reply.statusCode)})
