@@ -185,6 +185,11 @@ class ObservedStore implements Store {
     return this.inner.get(key)
   }
 
+  getMany(keys: readonly string[]) {
+    this.serviceGets.push(...keys.filter((key) => key.startsWith('services/')))
+    return this.inner.getMany(keys)
+  }
+
   range(prefix: string, options?: {pageSize?: number}) {
     return this.inner.range(prefix, options)
   }

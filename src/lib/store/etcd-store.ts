@@ -38,6 +38,7 @@ import {retryWithBackoff} from './retry.js'
 import {
   checkTxnLimits,
   CompactedError,
+  MAX_TXN_OPS,
   rangeSpans,
   type Compare,
   type KeyValue,
@@ -272,6 +273,22 @@ class EtcdStore implements Store {
     const response = await this.call('get', (o) => this.client.kv.range({key: this.fullKey(key)}, o))
     const kv = response.kvs[0]
     return kv ? this.toKeyValue(kv) : undefined
+  }
+
+  async getMany(keys: readonly string[]): Promise<(KeyValue | undefined)[]> {
+    const out: (KeyValue | undefined)[] = []
+    // One read-only transaction per batch: one round trip, where a get per key costs one each.
+    for (let start = 0; start < keys.length; start += MAX_TXN_OPS) {
+      const batch = keys.slice(start, start + MAX_TXN_OPS)
+      const response = await this.call('get', (o) =>
+        this.client.kv.txn({compare: [], success: batch.map((key) => ({request_range: {key: this.fullKey(key)}})), failure: []}, o),
+      )
+      for (const r of response.responses) {
+        const kv = r.response_range?.kvs[0]
+        out.push(kv ? this.toKeyValue(kv) : undefined)
+      }
+    }
+    return out
   }
 
   range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
