@@ -11,7 +11,7 @@
  *   npm run build && node --import tsx bench/registry-import.ts [chunk size] [--chunks N]
  */
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -63,9 +63,24 @@ function batches(): Operation[][] {
 interface Run {
   ms: number
   rssMiB: number
+  /** roster's own CPU time (user + system): on a shared machine, steadier than the wall time. */
+  cpuS: number
+  /** The etcd server's CPU time during the import (etcd only). */
+  serverCpuS?: number
 }
 
-function cliImport(registry: string, file: string): Run {
+/** CPU seconds (user + system) the process whose command line names `dataDir` (an etcd) has used. */
+function serverCpu(dataDir: string): number {
+  const pid = spawnSync('pgrep', ['-f', '--', `--data-dir[= ]${dataDir}`], {encoding: 'utf8'})
+    .stdout.trim()
+    .split('\n')[0]
+  if (!pid) return NaN
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+function cliImport(registry: string, file: string, etcdDataDir?: string): Run {
+  const serverBefore = etcdDataDir ? serverCpu(etcdDataDir) : NaN
   const env = isolatedEnv({ROSTER_REGISTRY: registry, ROSTER_TIMEOUT: '600s'}) as NodeJS.ProcessEnv
   const start = process.hrtime.bigint()
   const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'service', 'import', file], {env, encoding: 'utf8'})
@@ -73,7 +88,13 @@ function cliImport(registry: string, file: string): Run {
   if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`)
   rmSync(env.HOME!, {recursive: true, force: true})
   const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1])
-  return {ms, rssMiB: rssKb / 1024}
+  const seconds = (what: string) => Number(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`).exec(r.stderr)?.[1])
+  const serverCpuS = etcdDataDir ? serverCpu(etcdDataDir) - serverBefore : undefined
+  return {ms, rssMiB: rssKb / 1024, cpuS: seconds('User') + seconds('System'), serverCpuS}
+}
+
+function cpu(run: Run): string {
+  return `CPU ${run.cpuS.toFixed(1)} s${run.serverCpuS === undefined ? '' : ` + etcd ${run.serverCpuS.toFixed(1)} s`}`
 }
 
 function rate(n: number, ms: number): string {
@@ -83,28 +104,31 @@ function rate(n: number, ms: number): string {
 }
 
 /** One store: the raw rate, one chunk alone, then every chunk into one registry, and the last again. */
-function scale(store: string, registryOf: (name: string) => string, rawMs: number): void {
-  console.log(`${store}: raw, ${chunk} puts in 128-operation transactions ${rate(chunk, rawMs)}`)
-  const single = cliImport(registryOf('single'), files[0]!)
-  console.log(
-    `${store}: import of ${chunk} into an empty registry      ${rate(chunk, single.ms)}, peak RSS ${single.rssMiB.toFixed(0)} MiB`,
-  )
+function scale(store: string, registryOf: (name: string) => {url: string; etcdDataDir?: string}, rawMs: number): void {
+  const run = (name: string, file: string): Run => {
+    const {url, etcdDataDir} = registryOf(name)
+    return cliImport(url, file, etcdDataDir)
+  }
+  const line = (label: string, n: number, r: Run): void =>
+    console.log(`${store}: ${label.padEnd(44)} ${rate(n, r.ms)}, ${cpu(r)}, peak RSS ${r.rssMiB.toFixed(0)} MiB`)
+  console.log(`${store}: ${`raw, ${chunk} puts in 128-operation transactions`.padEnd(44)} ${rate(chunk, rawMs)}`)
+  const single = run('single', files[0]!)
+  line(`import of ${chunk} into an empty registry`, chunk, single)
   const runs: Run[] = []
   for (const [c, file] of files.entries()) {
-    const run = cliImport(registryOf('chunks'), file)
-    runs.push(run)
-    console.log(
-      `${store}:   chunk ${String(c + 1).padStart(2)} of ${chunks} (${c * chunk} already there) ${rate(chunk, run.ms)}, peak RSS ${run.rssMiB.toFixed(0)} MiB`,
-    )
+    const r = run('chunks', file)
+    runs.push(r)
+    line(`  chunk ${c + 1} of ${chunks} (${c * chunk} already there)`, chunk, r)
   }
-  const total = runs.reduce((n, r) => n + r.ms, 0)
+  const sum = (f: (r: Run) => number) => runs.reduce((n, r) => n + f(r), 0)
+  const total = sum((r) => r.ms)
+  const cpuTotal = sum((r) => r.cpuS + (r.serverCpuS ?? 0))
   const peak = Math.max(...runs.map((r) => r.rssMiB))
   console.log(
-    `${store}: ${chunks * chunk} in ${chunks} chunks ${rate(chunks * chunk, total)}, peak RSS ${peak.toFixed(0)} MiB; ` +
-      `${(total / single.ms).toFixed(1)}x the time of ${chunk} (target ≤ ${TARGET}x)`,
+    `${store}: ${chunks * chunk} in ${chunks} chunks ${rate(chunks * chunk, total)}, peak RSS ${peak.toFixed(0)} MiB (one chunk alone: ${single.rssMiB.toFixed(0)} MiB); ` +
+      `${(total / single.ms).toFixed(1)}x the time of ${chunk} (target ≤ ${TARGET}x), ${(cpuTotal / (single.cpuS + (single.serverCpuS ?? 0))).toFixed(1)}x its CPU time`,
   )
-  const again = cliImport(registryOf('chunks'), files[chunks - 1]!)
-  console.log(`${store}: the last chunk again (all unchanged)        ${rate(chunk, again.ms)}, peak RSS ${again.rssMiB.toFixed(0)} MiB`)
+  line('the last chunk again (all unchanged)', chunk, run('chunks', files[chunks - 1]!))
 }
 
 console.log(`service import, ${chunks} chunks of ${chunk} services (node ${process.version})`)
@@ -116,7 +140,7 @@ console.log(`service import, ${chunks} chunks of ${chunk} services (node ${proce
   for (const ops of batches()) await raw.txn([], ops)
   const rawMs = Number(process.hrtime.bigint() - start) / 1e6
   await raw.close()
-  scale('sqlite', (name) => `sqlite:${path.join(dir, `${name}.db`)}`, rawMs)
+  scale('sqlite', (name) => ({url: `sqlite:${path.join(dir, `${name}.db`)}`}), rawMs)
 }
 
 // etcd: one server for each registry (the second holds the million).
@@ -138,7 +162,11 @@ console.log(`service import, ${chunks} chunks of ${chunk} services (node ${proce
     }
     const rawMs = Number(process.hrtime.bigint() - start) / 1e6
     client.close()
-    scale('etcd', (name) => (name === 'single' ? raw.url : chunked.url), rawMs)
+    scale(
+      'etcd',
+      (name) => (name === 'single' ? {url: raw.url, etcdDataDir: raw.dataDir} : {url: chunked.url, etcdDataDir: chunked.dataDir}),
+      rawMs,
+    )
   } finally {
     await raw.stop()
     await chunked.stop()

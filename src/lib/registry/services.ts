@@ -102,12 +102,11 @@ function family(namespace: string): string {
  * (parsing each again on the way out cost more time than the objects cost memory).
  */
 async function* byNamespace(matching: AsyncIterable<{kv: KeyValue; service: Revisioned<Service>}>): AsyncGenerator<Revisioned<Service>> {
-  let run: Revisioned<Service>[] = []
+  let run: {order: string; service: Revisioned<Service>}[] = []
   let current: string | undefined
-  const order = serviceComparator('namespace')
   const flush = function* (): Generator<Revisioned<Service>> {
-    run.sort(order)
-    yield* run
+    run.sort((a, b) => compare(a.order, b.order))
+    for (const item of run) yield item.service
     run = []
   }
   for await (const {service} of matching) {
@@ -116,7 +115,9 @@ async function* byNamespace(matching: AsyncIterable<{kv: KeyValue; service: Revi
       yield* flush()
       current = f
     }
-    run.push(service)
+    // One string compares as namespace, then name, then endpoint do: "\0" sorts before any
+    // character a namespace, a name or an endpoint URL holds (a third of the sort's time).
+    run.push({order: `${service.namespace}\0${service.name}\0${service.endpoint}`, service})
   }
   yield* flush()
 }
