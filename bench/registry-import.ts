@@ -11,7 +11,7 @@
  *   npm run build && node --import tsx bench/registry-import.ts [chunk size] [--chunks N]
  */
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -22,7 +22,7 @@ import {openStore} from '../src/lib/store/open-store.js'
 import {MAX_TXN_OPS, type Operation} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
-import {arg} from './bench-support.js'
+import {arg, etcdCpuSeconds, timeVFigures} from './bench-support.js'
 
 const chunk = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 100_000)
 const chunks = arg('chunks', 10)
@@ -69,28 +69,16 @@ interface Run {
   serverCpuS?: number
 }
 
-/** CPU seconds (user + system) the process whose command line names `dataDir` (an etcd) has used. */
-function serverCpu(dataDir: string): number {
-  const pid = spawnSync('pgrep', ['-f', '--', `--data-dir[= ]${dataDir}`], {encoding: 'utf8'})
-    .stdout.trim()
-    .split('\n')[0]
-  if (!pid) return NaN
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 function cliImport(registry: string, file: string, etcdDataDir?: string): Run {
-  const serverBefore = etcdDataDir ? serverCpu(etcdDataDir) : NaN
+  const serverBefore = etcdDataDir ? etcdCpuSeconds(etcdDataDir) : NaN
   const env = isolatedEnv({ROSTER_REGISTRY: registry, ROSTER_TIMEOUT: '600s'}) as NodeJS.ProcessEnv
   const start = process.hrtime.bigint()
   const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'service', 'import', file], {env, encoding: 'utf8'})
   const ms = Number(process.hrtime.bigint() - start) / 1e6
   if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`)
   rmSync(env.HOME!, {recursive: true, force: true})
-  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1])
-  const seconds = (what: string) => Number(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`).exec(r.stderr)?.[1])
-  const serverCpuS = etcdDataDir ? serverCpu(etcdDataDir) - serverBefore : undefined
-  return {ms, rssMiB: rssKb / 1024, cpuS: seconds('User') + seconds('System'), serverCpuS}
+  const serverCpuS = etcdDataDir ? etcdCpuSeconds(etcdDataDir) - serverBefore : undefined
+  return {ms, ...timeVFigures(r.stderr), serverCpuS}
 }
 
 function cpu(run: Run): string {

@@ -16,7 +16,7 @@ import {serviceId} from '../src/lib/registry/service-id.js'
 import {MAX_TXN_OPS} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
-import {arg, median} from './bench-support.js'
+import {arg, etcdCpuSeconds, median, timeVFigures} from './bench-support.js'
 
 const count = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 100_000)
 const runs = arg('runs', 5)
@@ -26,18 +26,21 @@ const TARGET = 1.2
 interface Run {
   ms: number
   rssMiB: number
+  /** The client's CPU time, and the etcd server's while it ran: steadier than wall time on a shared machine. */
+  cpuS: number
+  serverCpuS: number
   bytes: number
 }
 
-/** One process under /usr/bin/time -v: its wall time as measured here, its peak RSS, its output's size. */
+/** One process under /usr/bin/time -v: its wall time as measured here, its peak RSS and CPU time, etcd's CPU time, its output's size. */
 function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Run {
+  const serverBefore = etcdCpuSeconds(etcd.dataDir)
   const start = process.hrtime.bigint()
   const r = spawnSync('/usr/bin/time', ['-v', command, ...args], {env, encoding: 'buffer', maxBuffer: 1024 ** 3})
   const ms = Number(process.hrtime.bigint() - start) / 1e6
   const stderr = r.stderr.toString('utf8')
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${stderr}`)
-  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1])
-  return {ms, rssMiB: rssKb / 1024, bytes: r.stdout.length}
+  return {ms, ...timeVFigures(stderr), serverCpuS: etcdCpuSeconds(etcd.dataDir) - serverBefore, bytes: r.stdout.length}
 }
 
 const etcd = await startEtcd({args: ['--quota-backend-bytes', String(4 * 1024 ** 3)]})
@@ -88,13 +91,19 @@ try {
   for (const c of cases) timed(c.command, c.args, c.env)
   for (let i = 0; i < runs; i++) cases.forEach((c, j) => results[j]!.push(timed(c.command, c.args, c.env)))
   const base = median(results[0]!.map((r) => r.ms))
+  const baseCpu = median(results[0]!.map((r) => r.cpuS + r.serverCpuS))
   cases.forEach((c, j) => {
     const ms = median(results[j]!.map((r) => r.ms))
+    const cpu = median(results[j]!.map((r) => r.cpuS))
+    const serverCpu = median(results[j]!.map((r) => r.serverCpuS))
     const rss = Math.max(...results[j]!.map((r) => r.rssMiB))
     const out = results[j]![0]!.bytes / 1024 ** 2
-    const ratio = j === 0 ? '' : `  ${(ms / base).toFixed(2)}x etcdctl${j === 1 ? ` (target ≤ ${TARGET}x)` : ''}`
+    const ratio =
+      j === 0
+        ? ''
+        : `  ${(ms / base).toFixed(2)}x etcdctl${j === 1 ? ` (target ≤ ${TARGET}x)` : ''}, CPU ${((cpu + serverCpu) / baseCpu).toFixed(2)}x`
     console.log(
-      `${c.label.padEnd(30)} ${count} services: ${(ms / 1000).toFixed(2)} s, peak RSS ${rss.toFixed(0)} MiB, output ${out.toFixed(1)} MiB${ratio}`,
+      `${c.label.padEnd(30)} ${count} services: ${(ms / 1000).toFixed(2)} s, CPU ${cpu.toFixed(2)} s + etcd ${serverCpu.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MiB, output ${out.toFixed(1)} MiB${ratio}`,
     )
   })
   rmSync(env.HOME!, {recursive: true, force: true})
