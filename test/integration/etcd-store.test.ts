@@ -11,6 +11,8 @@ import {MAX_TXN_BYTES, MAX_TXN_OPS, rangeAll, type Store} from '../../src/lib/st
 import {freePort} from '../support/free-port.js'
 import {makeTlsFiles, startEtcd, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
 import {runStoreChild, storeConformanceSuite} from '../support/store-suite.js'
+import {importIntoLargeNamespace} from '../support/import-cases.js'
+import {Registry} from '../../src/lib/registry/registry.js'
 
 let etcd: EtcdServer
 before(async () => {
@@ -167,6 +169,17 @@ describe('etcd store', () => {
         const bytes = page.reduce((n, kv) => n + kv.key.length + kv.value.length, 0)
         assert.ok(bytes < 4 * 1024 ** 2, `a page of ${bytes} bytes`)
       }
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('registry on etcd', () => {
+  it('an import into a namespace more than twice its size reads by key and counts, refuses and reruns as before', async () => {
+    const store = await openStore({registry: etcd.url, etcdPrefix: `/roster-import-${randomUUID().slice(0, 8)}/`, timeoutMs: 30_000})
+    try {
+      await importIntoLargeNamespace(new Registry(store, {pageSize: 50}), 'large')
     } finally {
       await store.close()
     }
