@@ -1,4 +1,7 @@
 /** Small pieces the benchmarks share: arguments, the median, and synthetic endpoints. */
+import {spawnSync} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+
 import type {Endpoint, Source} from '../src/lib/dns/endpoint.js'
 
 /** `--name N` from the command line, or the fallback. */
@@ -31,4 +34,22 @@ export function desiredA(zone: string, n: number): Endpoint[] {
 
 export function staticSource(endpoints: Endpoint[]): Source {
   return {name: 'bench', endpoints: async () => endpoints}
+}
+
+/** CPU seconds (user + system) the etcd started with `dataDir` (test/support/etcd-server.ts) has used so far. */
+export function etcdCpuSeconds(dataDir: string): number {
+  const pid = spawnSync('pgrep', ['-f', '--', `--data-dir[= ]${dataDir}`], {encoding: 'utf8'})
+    .stdout.trim()
+    .split('\n')[0]
+  if (!pid) return NaN
+  // After the command name in parentheses: utime and stime are the 12th and 13th fields, in clock ticks (100 a second).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** Peak memory and CPU time of a process, from what /usr/bin/time -v wrote on its stderr. */
+export function timeVFigures(stderr: string): {rssMiB: number; cpuS: number} {
+  const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(stderr)?.[1])
+  const seconds = (what: string) => Number(new RegExp(`${what} time \\(seconds\\): ([\\d.]+)`).exec(stderr)?.[1])
+  return {rssMiB: rssKb / 1024, cpuS: seconds('User') + seconds('System')}
 }

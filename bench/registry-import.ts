@@ -1,10 +1,14 @@
 /**
- * `roster service import` of 10,000 services, on SQLite and on etcd, against the raw store rate:
- * the same keys and values written in 128-operation transactions (SQLite: through the Store;
- * etcd: by a bare etcd3 script calling KV.Txn), then the same import again (every service
- * unchanged: one range, no write). Prints figures; asserts nothing.
+ * `roster service import` at scale, on SQLite and on etcd: 100,000 services into an empty
+ * registry, then 1,000,000 into another as ten files of 100,000 imported one after another (each
+ * chunk into a registry that already holds the chunks before it). Prints each chunk's time and
+ * peak memory (maximum resident set size from /usr/bin/time -v), the ratio of the 1M time to the
+ * 100k time beside the ≤ 10x target (linear), and the same import of the last chunk again (every
+ * service unchanged: no write). Before that, the raw store rate for one chunk: the same keys and
+ * values written in 128-operation transactions (SQLite: through the Store; etcd: a bare etcd3
+ * script calling KV.Txn). Prints figures; asserts nothing.
  *
- *   npm run build && node --import tsx bench/registry-import.ts [count]
+ *   npm run build && node --import tsx bench/registry-import.ts [chunk size] [--chunks N]
  */
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
@@ -18,62 +22,104 @@ import {openStore} from '../src/lib/store/open-store.js'
 import {MAX_TXN_OPS, type Operation} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
+import {arg, etcdCpuSeconds, timeVFigures} from './bench-support.js'
 
-const count = Number(process.argv[2] ?? 10_000)
+const chunk = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 100_000)
+const chunks = arg('chunks', 10)
+/** The target: chunks × the services take at most this many times the time of one chunk. */
+const TARGET = chunks
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-import-'))
-const entries = Array.from({length: count}, (_, i) => ({
+
+const entry = (i: number) => ({
   name: `node-${i % 50}`,
   endpoint: `http://host-${i}.dc1.example.com:9100/metrics`,
   labels: {app: 'node', rack: `r${i % 40}`},
-}))
-const file = path.join(dir, 'services.json')
-writeFileSync(file, JSON.stringify(entries))
+})
 
-/** The values the import writes (no servers registered: unassigned). */
+/** The files of the chunks: services [c × chunk, (c + 1) × chunk) each. */
+const files = Array.from({length: chunks}, (_, c) => {
+  const file = path.join(dir, `services-${c}.json`)
+  writeFileSync(file, JSON.stringify(Array.from({length: chunk}, (_, i) => entry(c * chunk + i))))
+  return file
+})
+
+/** The values the first chunk's import writes (no servers registered: unassigned). */
 function batches(): Operation[][] {
   const modified = new Date().toISOString()
   const out: Operation[][] = []
-  for (let start = 0; start < count; start += MAX_TXN_OPS) {
-    out.push(
-      entries.slice(start, start + MAX_TXN_OPS).map((e) => {
-        const id = serviceId('default', e.endpoint)
-        const service: Service = {
-          id,
-          name: e.name,
-          namespace: 'default',
-          endpoint: e.endpoint,
-          labels: e.labels,
-          selector: '',
-          servers: [],
-          description: '',
-          modified,
-        }
-        return {type: 'put', key: serviceKey('default', id), value: JSON.stringify(service)}
-      }),
-    )
+  for (let start = 0; start < chunk; start += MAX_TXN_OPS) {
+    const ops: Operation[] = []
+    for (let i = start; i < Math.min(chunk, start + MAX_TXN_OPS); i++) {
+      const e = entry(i)
+      const id = serviceId('default', e.endpoint)
+      const service: Service = {id, ...e, namespace: 'default', selector: '', servers: [], description: '', modified}
+      ops.push({type: 'put', key: serviceKey('default', id), value: JSON.stringify(service)})
+    }
+    out.push(ops)
   }
   return out
 }
 
-function cliImport(registry: string): number {
-  const env = isolatedEnv({ROSTER_REGISTRY: registry, ROSTER_TIMEOUT: '300s'}) as NodeJS.ProcessEnv
+interface Run {
+  ms: number
+  rssMiB: number
+  /** roster's own CPU time (user + system): on a shared machine, steadier than the wall time. */
+  cpuS: number
+  /** The etcd server's CPU time during the import (etcd only). */
+  serverCpuS?: number
+}
+
+function cliImport(registry: string, file: string, etcdDataDir?: string): Run {
+  const serverBefore = etcdDataDir ? etcdCpuSeconds(etcdDataDir) : NaN
+  const env = isolatedEnv({ROSTER_REGISTRY: registry, ROSTER_TIMEOUT: '600s'}) as NodeJS.ProcessEnv
   const start = process.hrtime.bigint()
-  const r = spawnSync(process.execPath, [BIN, 'service', 'import', file], {env, encoding: 'utf8'})
+  const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'service', 'import', file], {env, encoding: 'utf8'})
   const ms = Number(process.hrtime.bigint() - start) / 1e6
   if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`)
   rmSync(env.HOME!, {recursive: true, force: true})
-  return ms
+  const serverCpuS = etcdDataDir ? etcdCpuSeconds(etcdDataDir) - serverBefore : undefined
+  return {ms, ...timeVFigures(r.stderr), serverCpuS}
 }
 
-function report(label: string, ms: number): void {
+function cpu(run: Run): string {
+  return `CPU ${run.cpuS.toFixed(1)} s${run.serverCpuS === undefined ? '' : ` + etcd ${run.serverCpuS.toFixed(1)} s`}`
+}
+
+function rate(n: number, ms: number): string {
+  return `${(ms / 1000).toFixed(2).padStart(7)} s  ${Math.round((n / ms) * 1000)
+    .toString()
+    .padStart(7)} services/s`
+}
+
+/** One store: the raw rate, one chunk alone, then every chunk into one registry, and the last again. */
+function scale(store: string, registryOf: (name: string) => {url: string; etcdDataDir?: string}, rawMs: number): void {
+  const run = (name: string, file: string): Run => {
+    const {url, etcdDataDir} = registryOf(name)
+    return cliImport(url, file, etcdDataDir)
+  }
+  const line = (label: string, n: number, r: Run): void =>
+    console.log(`${store}: ${label.padEnd(44)} ${rate(n, r.ms)}, ${cpu(r)}, peak RSS ${r.rssMiB.toFixed(0)} MiB`)
+  console.log(`${store}: ${`raw, ${chunk} puts in 128-operation transactions`.padEnd(44)} ${rate(chunk, rawMs)}`)
+  const single = run('single', files[0]!)
+  line(`import of ${chunk} into an empty registry`, chunk, single)
+  const runs: Run[] = []
+  for (const [c, file] of files.entries()) {
+    const r = run('chunks', file)
+    runs.push(r)
+    line(`  chunk ${c + 1} of ${chunks} (${c * chunk} already there)`, chunk, r)
+  }
+  const sum = (f: (r: Run) => number) => runs.reduce((n, r) => n + f(r), 0)
+  const total = sum((r) => r.ms)
+  const cpuTotal = sum((r) => r.cpuS + (r.serverCpuS ?? 0))
+  const peak = Math.max(...runs.map((r) => r.rssMiB))
   console.log(
-    `${label.padEnd(58)} ${(ms / 1000).toFixed(2).padStart(7)} s  ${Math.round((count / ms) * 1000)
-      .toString()
-      .padStart(7)} services/s`,
+    `${store}: ${chunks * chunk} in ${chunks} chunks ${rate(chunks * chunk, total)}, peak RSS ${peak.toFixed(0)} MiB (one chunk alone: ${single.rssMiB.toFixed(0)} MiB); ` +
+      `${(total / single.ms).toFixed(1)}x the time of ${chunk} (target ≤ ${TARGET}x), ${(cpuTotal / (single.cpuS + (single.serverCpuS ?? 0))).toFixed(1)}x its CPU time`,
   )
+  line('the last chunk again (all unchanged)', chunk, run('chunks', files[chunks - 1]!))
 }
 
-console.log(`service import of ${count} services (node ${process.version})`)
+console.log(`service import, ${chunks} chunks of ${chunk} services (node ${process.version})`)
 
 // SQLite
 {
@@ -82,19 +128,16 @@ console.log(`service import of ${count} services (node ${process.version})`)
   for (const ops of batches()) await raw.txn([], ops)
   const rawMs = Number(process.hrtime.bigint() - start) / 1e6
   await raw.close()
-  report('sqlite: raw Store.txn, 128 puts per transaction', rawMs)
-  const cliMs = cliImport(`sqlite:${path.join(dir, 'cli.db')}`)
-  report('sqlite: roster service import (whole process)', cliMs)
-  console.log(`sqlite: ratio import / raw = ${(cliMs / rawMs).toFixed(1)}x`)
-  report('sqlite: the same import again (all unchanged)', cliImport(`sqlite:${path.join(dir, 'cli.db')}`))
+  scale('sqlite', (name) => ({url: `sqlite:${path.join(dir, `${name}.db`)}`}), rawMs)
 }
 
-// etcd
+// etcd: one server for each registry (the second holds the million).
 {
-  const etcd = await startEtcd()
+  const raw = await startEtcd({args: ['--quota-backend-bytes', String(8 * 1024 ** 3)]})
+  const chunked = await startEtcd({args: ['--quota-backend-bytes', String(8 * 1024 ** 3)]})
   try {
     const {Etcd3} = await import('etcd3')
-    const client = new Etcd3({hosts: etcd.endpoint})
+    const client = new Etcd3({hosts: raw.endpoint})
     const start = process.hrtime.bigint()
     for (const ops of batches()) {
       await client.kv.txn({
@@ -107,13 +150,14 @@ console.log(`service import of ${count} services (node ${process.version})`)
     }
     const rawMs = Number(process.hrtime.bigint() - start) / 1e6
     client.close()
-    report('etcd: bare etcd3 KV.Txn, 128 puts per transaction', rawMs)
-    const cliMs = cliImport(etcd.url)
-    report('etcd: roster service import (whole process)', cliMs)
-    console.log(`etcd: ratio import / raw = ${(cliMs / rawMs).toFixed(1)}x`)
-    report('etcd: the same import again (all unchanged)', cliImport(etcd.url))
+    scale(
+      'etcd',
+      (name) => (name === 'single' ? {url: raw.url, etcdDataDir: raw.dataDir} : {url: chunked.url, etcdDataDir: chunked.dataDir}),
+      rawMs,
+    )
   } finally {
-    await etcd.stop()
+    await raw.stop()
+    await chunked.stop()
   }
 }
 rmSync(dir, {recursive: true, force: true})

@@ -1,9 +1,11 @@
 /**
- * `roster service list` of 100,000 services from etcd as -o json, -o csv and --json (all three
- * streamed): wall time and peak memory (maximum resident set size from /usr/bin/time -v). The registry is seeded by a bare etcd3 script in
- * 128-operation transactions. Prints figures; asserts nothing.
+ * `roster service list` of 100,000 services from etcd as -o csv, -o json and --json (all
+ * streamed) against `etcdctl get --prefix` of the same keys in the same run: wall time (median of
+ * interleaved runs, output into a pipe that is drained) and peak memory (maximum resident set size
+ * from /usr/bin/time -v). The registry is seeded by a bare etcd3 script in 128-operation
+ * transactions. Prints figures beside the target (-o csv ≤ 1.2× etcdctl); asserts nothing.
  *
- *   npm run build && node --import tsx bench/registry-list.ts [count]
+ *   npm run build && node --import tsx bench/registry-list.ts [count] [--runs N]
  */
 import {spawnSync} from 'node:child_process'
 import {rmSync} from 'node:fs'
@@ -14,8 +16,33 @@ import {serviceId} from '../src/lib/registry/service-id.js'
 import {MAX_TXN_OPS} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
+import {arg, etcdCpuSeconds, median, timeVFigures} from './bench-support.js'
 
-const count = Number(process.argv[2] ?? 100_000)
+const count = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 100_000)
+const runs = arg('runs', 5)
+/** The target: -o csv within this multiple of etcdctl reading the same keys. */
+const TARGET = 1.2
+
+interface Run {
+  ms: number
+  rssMiB: number
+  /** The client's CPU time, and the etcd server's while it ran: steadier than wall time on a shared machine. */
+  cpuS: number
+  serverCpuS: number
+  bytes: number
+}
+
+/** One process under /usr/bin/time -v: its wall time as measured here, its peak RSS and CPU time, etcd's CPU time, its output's size. */
+function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Run {
+  const serverBefore = etcdCpuSeconds(etcd.dataDir)
+  const start = process.hrtime.bigint()
+  const r = spawnSync('/usr/bin/time', ['-v', command, ...args], {env, encoding: 'buffer', maxBuffer: 1024 ** 3})
+  const ms = Number(process.hrtime.bigint() - start) / 1e6
+  const stderr = r.stderr.toString('utf8')
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${stderr}`)
+  return {ms, ...timeVFigures(stderr), serverCpuS: etcdCpuSeconds(etcd.dataDir) - serverBefore, bytes: r.stdout.length}
+}
+
 const etcd = await startEtcd({args: ['--quota-backend-bytes', String(4 * 1024 ** 3)]})
 try {
   const {Etcd3} = await import('etcd3')
@@ -46,22 +73,39 @@ try {
   }
   await Promise.all(pending)
   client.close()
-  console.log(`seeded ${count} services in ${((Date.now() - seedStart) / 1000).toFixed(1)} s`)
+  console.log(
+    `seeded ${count} services in ${((Date.now() - seedStart) / 1000).toFixed(1)} s (node ${process.version}, ${runs} interleaved runs each)`,
+  )
 
   const env = isolatedEnv({ROSTER_REGISTRY: etcd.url}) as NodeJS.ProcessEnv
-  for (const args of [['-o', 'json'], ['-o', 'csv'], ['--json']]) {
-    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'service', 'list', ...args], {
-      env,
-      encoding: 'utf8',
-      maxBuffer: 1024 ** 3,
-    })
-    if (r.status !== 0) throw new Error(`list failed: ${r.stderr}`)
-    const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (.*)/.exec(r.stderr)?.[1]
-    const rssKb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1])
+  const etcdctlEnv = {...process.env, ETCDCTL_API: '3'}
+  const etcdctlArgs = ['--endpoints', etcd.endpoint, 'get', '--prefix', '/roster/services/']
+  const cases: {label: string; command: string; args: string[]; env: NodeJS.ProcessEnv}[] = [
+    {label: 'etcdctl get --prefix', command: 'etcdctl', args: etcdctlArgs, env: etcdctlEnv},
+    {label: 'roster service list -o csv', command: process.execPath, args: [BIN, 'service', 'list', '-o', 'csv'], env},
+    {label: 'roster service list -o json', command: process.execPath, args: [BIN, 'service', 'list', '-o', 'json'], env},
+    {label: 'roster service list --json', command: process.execPath, args: [BIN, 'service', 'list', '--json'], env},
+  ]
+  const results = cases.map(() => [] as Run[])
+  // One warm-up of each (the code cache, etcd's own caches), then interleaved runs.
+  for (const c of cases) timed(c.command, c.args, c.env)
+  for (let i = 0; i < runs; i++) cases.forEach((c, j) => results[j]!.push(timed(c.command, c.args, c.env)))
+  const base = median(results[0]!.map((r) => r.ms))
+  const baseCpu = median(results[0]!.map((r) => r.cpuS + r.serverCpuS))
+  cases.forEach((c, j) => {
+    const ms = median(results[j]!.map((r) => r.ms))
+    const cpu = median(results[j]!.map((r) => r.cpuS))
+    const serverCpu = median(results[j]!.map((r) => r.serverCpuS))
+    const rss = Math.max(...results[j]!.map((r) => r.rssMiB))
+    const out = results[j]![0]!.bytes / 1024 ** 2
+    const ratio =
+      j === 0
+        ? ''
+        : `  ${(ms / base).toFixed(2)}x etcdctl${j === 1 ? ` (target ≤ ${TARGET}x)` : ''}, CPU ${((cpu + serverCpu) / baseCpu).toFixed(2)}x`
     console.log(
-      `roster service list ${args.join(' ').padEnd(8)} ${count} services: wall ${wall}, peak RSS ${(rssKb / 1024).toFixed(0)} MiB, output ${(r.stdout.length / 1024 ** 2).toFixed(1)} MiB`,
+      `${c.label.padEnd(30)} ${count} services: ${(ms / 1000).toFixed(2)} s, CPU ${cpu.toFixed(2)} s + etcd ${serverCpu.toFixed(2)} s, peak RSS ${rss.toFixed(0)} MiB, output ${out.toFixed(1)} MiB${ratio}`,
     )
-  }
+  })
   rmSync(env.HOME!, {recursive: true, force: true})
 } finally {
   await etcd.stop()

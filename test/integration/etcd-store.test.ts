@@ -12,6 +12,8 @@ import {freePort} from '../support/free-port.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles, startEtcd, startEtcdCluster, type EtcdCluster, type EtcdServer, type TlsFiles} from '../support/etcd-server.js'
 import {runStoreChild, storeConformanceSuite} from '../support/store-suite.js'
+import {importIntoLargeNamespace} from '../support/import-cases.js'
+import {Registry} from '../../src/lib/registry/registry.js'
 
 let etcd: EtcdServer
 before(async () => {
@@ -120,6 +122,65 @@ describe('etcd store', () => {
       assert.equal(pages.flatMap((pg) => pg.kvs).length, 16)
       assert.ok(pages.length > 1)
       assert.ok(pages.every((pg) => pg.kvs.every((kv) => kv.value.length === 400_000)))
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('pages are sized by bytes: small records come many to a page, records of 1.4 MB one or two, each key once and in order', async () => {
+    const store = await openStore(etcdOptions())
+    try {
+      const p = `mixed-values-${randomUUID().slice(0, 8)}/`
+      const key = (i: number) => `${p}${String(i).padStart(5, '0')}`
+      const large = new Set([2500, 2501, 2502, 4000, 15_999])
+      const value = (i: number) => (large.has(i) ? `L${i}`.padEnd(1_400_000, 'x') : `s${i}`.padEnd(200, ' '))
+      const total = 16_000
+      // Small values 120 to a transaction; each large one in a transaction of its own (etcd's 1.5 MiB request limit).
+      let batch: {type: 'put'; key: string; value: string}[] = []
+      for (let i = 0; i < total; i++) {
+        if (large.has(i)) {
+          await store.txn([], [{type: 'put', key: key(i), value: value(i)}])
+          continue
+        }
+        batch.push({type: 'put', key: key(i), value: value(i)})
+        if (batch.length === 120) {
+          await store.txn([], batch)
+          batch = []
+        }
+      }
+      if (batch.length > 0) await store.txn([], batch)
+      const pages = []
+      for await (const page of store.range(p, {pageSize: 10_000})) pages.push(page.kvs.map((kv) => ({key: kv.key, value: kv.value})))
+      const seen = pages.flat()
+      assert.deepEqual(
+        seen.map((kv) => kv.key),
+        Array.from({length: total}, (_, i) => key(i)),
+      )
+      assert.ok(
+        seen.every((kv, i) => kv.value === value(i)),
+        'every value whole',
+      )
+      // Past the first page of 1,000, small records come in pages of thousands (2 MiB of ~220 bytes each)…
+      assert.ok(
+        pages.some((page) => page.length > 2000),
+        `page sizes ${pages.map((page) => page.length).join(',')}`,
+      )
+      // …and no page carries more than gRPC's 4 MiB (it would have failed): the 1.4 MB records come at most two to a page.
+      for (const page of pages) {
+        const bytes = page.reduce((n, kv) => n + kv.key.length + kv.value.length, 0)
+        assert.ok(bytes < 4 * 1024 ** 2, `a page of ${bytes} bytes`)
+      }
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('registry on etcd', () => {
+  it('an import into a namespace more than twice its size reads by key and counts, refuses and reruns as before', async () => {
+    const store = await openStore({registry: etcd.url, etcdPrefix: `/roster-import-${randomUUID().slice(0, 8)}/`, timeoutMs: 30_000})
+    try {
+      await importIntoLargeNamespace(new Registry(store, {pageSize: 50}), 'large')
     } finally {
       await store.close()
     }

@@ -5,6 +5,7 @@ export function withTxn(store: Store, txn: Store['txn']): Store {
   return {
     description: store.description,
     get: (key) => store.get(key),
+    getMany: (keys) => store.getMany(keys),
     range: (prefix, options) => store.range(prefix, options),
     snapshot: (revision) => store.snapshot(revision),
     txn,

@@ -373,6 +373,28 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       assert.notEqual(await store.get(key), undefined)
     })
 
+    it('getMany reads each key as get does, index-aligned, absent ones undefined, past one transaction of keys', async () => {
+      const p = fresh()
+      const present = Array.from({length: 300}, (_, i) => `${p}k${String(i).padStart(3, '0')}`)
+      for (let i = 0; i < present.length; i += MAX_TXN_OPS) {
+        await store.txn(
+          [],
+          present.slice(i, i + MAX_TXN_OPS).map((key) => ({type: 'put' as const, key, value: `v-${key}`})),
+        )
+      }
+      await put(store, present[7]!, 'again')
+      // Present and absent keys interleaved, in no order, one of them twice.
+      const keys = present.flatMap((key, i) => (i % 3 === 0 ? [`${p}absent-${i}`, key] : [key])).reverse()
+      keys.push(present[5]!)
+      const got = await store.getMany(keys)
+      assert.equal(got.length, keys.length)
+      const each = await Promise.all(keys.map((key) => store.get(key)))
+      assert.deepEqual(got, each)
+      assert.equal(got.filter((kv) => kv === undefined).length, 100)
+      assert.equal(got.find((kv) => kv?.key === present[7])?.value, 'again')
+      assert.deepEqual(await store.getMany([]), [])
+    })
+
     it('range pages over many keys: every key exactly once, in order, pages at one revision', async () => {
       const p = fresh()
       const keys: string[] = []
@@ -855,6 +877,10 @@ export class BreakableStore implements Store {
 
   get(key: string): Promise<KeyValue | undefined> {
     return this.inner.get(key)
+  }
+
+  getMany(keys: readonly string[]): Promise<(KeyValue | undefined)[]> {
+    return this.inner.getMany(keys)
   }
 
   async *range(prefix: string, options?: {pageSize?: number}): AsyncIterable<RangePage> {

@@ -119,6 +119,9 @@ class ContendedStore implements Store {
   get(key: string) {
     return this.inner.get(key)
   }
+  getMany(keys: readonly string[]) {
+    return this.inner.getMany(keys)
+  }
   range(prefix: string, options?: {pageSize?: number}) {
     return this.inner.range(prefix, options)
   }

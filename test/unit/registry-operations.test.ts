@@ -8,6 +8,7 @@ import type {Service} from '../../src/lib/registry/model.js'
 import {BULK_WRITE_THRESHOLD, Registry} from '../../src/lib/registry/registry.js'
 import {serviceId} from '../../src/lib/registry/service-id.js'
 import {openStore} from '../../src/lib/store/open-store.js'
+import {importIntoLargeNamespace} from '../support/import-cases.js'
 import {MAX_TXN_OPS, type Compare, type Operation, type Store, type TxnResult, type WatchEvent} from '../../src/lib/store/store.js'
 
 async function all<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -183,6 +184,11 @@ class ObservedStore implements Store {
   get(key: string) {
     if (key.startsWith('services/')) this.serviceGets.push(key)
     return this.inner.get(key)
+  }
+
+  getMany(keys: readonly string[]) {
+    this.serviceGets.push(...keys.filter((key) => key.startsWith('services/')))
+    return this.inner.getMany(keys)
   }
 
   range(prefix: string, options?: {pageSize?: number}) {
@@ -376,6 +382,10 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     )
     assert.equal(store.txns.length, 0)
     assert.equal(await storeRevision(inner), revision)
+  })
+
+  it('an import into a namespace more than twice its size reads by key and counts, refuses and reruns as before', async () => {
+    await importIntoLargeNamespace(new Registry(inner, {pageSize: 50}), 'large')
   })
 
   it('several namespaces in one import; a namespace much larger than the import is read by key', async () => {

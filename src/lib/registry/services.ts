@@ -98,23 +98,26 @@ function family(namespace: string): string {
  * are ordered by "NS/", which orders namespaces as their names do except that "team-a/" sorts
  * before "team/" ("-" < "/"; names hold only letters, digits, "_" and "-"). So names and keys
  * disagree only within a family, and every family is one contiguous run of keys: sorting each
- * run on its own gives the whole order. Holds the run's raw values, parsed again on the way out.
+ * run on its own gives the whole order. Holds the run's services as they were parsed once
+ * (parsing each again on the way out cost more time than the objects cost memory).
  */
-async function* byNamespace(matching: AsyncIterable<{kv: KeyValue; service: Service}>): AsyncGenerator<Revisioned<Service>> {
-  let run: {namespace: string; name: string; endpoint: string; kv: KeyValue}[] = []
+async function* byNamespace(matching: AsyncIterable<{kv: KeyValue; service: Revisioned<Service>}>): AsyncGenerator<Revisioned<Service>> {
+  let run: {order: string; service: Revisioned<Service>}[] = []
   let current: string | undefined
   const flush = function* (): Generator<Revisioned<Service>> {
-    run.sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name) || compare(a.endpoint, b.endpoint))
-    for (const item of run) yield readRecord<Service>(item.kv)
+    run.sort((a, b) => compare(a.order, b.order))
+    for (const item of run) yield item.service
     run = []
   }
-  for await (const {kv, service} of matching) {
+  for await (const {service} of matching) {
     const f = family(service.namespace)
     if (f !== current) {
       yield* flush()
       current = f
     }
-    run.push({namespace: service.namespace, name: service.name, endpoint: service.endpoint, kv})
+    // One string compares as namespace, then name, then endpoint do: "\0" sorts before any
+    // character a namespace, a name or an endpoint URL holds (a third of the sort's time).
+    run.push({order: `${service.namespace}\0${service.name}\0${service.endpoint}`, service})
   }
   yield* flush()
 }

@@ -129,6 +129,6 @@ export interface RegistryOptions {
   now?: () => Date
   /** Attempts of one compare-and-swap write before giving up with a ConflictError. Default 50. */
   maxAttempts?: number
-  /** Page size for ranges over services. Default 1000. */
+  /** The most services a page of a range holds (etcd also bounds a page by its bytes). Default 10,000. */
   pageSize?: number
 }

@@ -6,8 +6,9 @@
  * - `range()` is always paginated: `limit` per page (no sort option: etcd returns keys in byte
  *   order, and a sort option makes it read the whole range), the next page from the last key + "\0",
  *   every page read at the first page's revision. An unbounded read of a large prefix fails at
- *   gRPC's 4 MiB receive limit; a page that still hits it (large values) is re-read at half the
- *   size.
+ *   gRPC's 4 MiB receive limit, so pages are sized by bytes (PAGE_BYTES, from the previous page's
+ *   bytes per key) up to the caller's page size; a page that still hits the limit (values larger
+ *   than the page before's) is re-read at half the size.
  * - `snapshot()` is a revision every range of it reads at (etcd's MVCC), kept until etcd
  *   compacts it; a read at a compacted revision is a CompactedError.
  * - `txn()`: compares on mod revision (0: create revision = 0, the key is absent), at most 128
@@ -29,7 +30,7 @@
  *   ending a CompactedError, the class a range at a compacted revision throws too.
  * - `close()` cancels watchers and closes every gRPC channel, so the process can exit.
  */
-import type {Etcd3, IKeyValue, IOptions, IRequestOp, ICompare, Watcher} from 'etcd3'
+import type {Etcd3, IKeyValue, IOptions, IRangeResponse, IRequestOp, ICompare, Watcher} from 'etcd3'
 
 import {BackendUnavailableError, InvalidInputError, NotAllowedError, RosterError, setting} from '../errors.js'
 import {formatDuration} from '../config/duration.js'
@@ -37,6 +38,7 @@ import {retryWithBackoff} from './retry.js'
 import {
   checkTxnLimits,
   CompactedError,
+  MAX_TXN_OPS,
   rangeSpans,
   type Compare,
   type KeyValue,
@@ -67,6 +69,30 @@ export interface EtcdStoreOptions {
 
 export const DEFAULT_PAGE_SIZE = 1000
 export const MAX_PAGE_SIZE = 10_000
+
+/**
+ * What a page of a range may weigh (keys and values): half of gRPC's 4 MiB receive limit, so
+ * that a page whose records run larger than the previous page's still arrives. Each page after
+ * the first asks for as many keys as fit, judged from the bytes per key of the page before.
+ */
+export const PAGE_BYTES = 2 * 1024 * 1024
+
+/** The first page of a range, before the size of its records is known: at most this many keys. */
+const FIRST_PAGE_KEYS = 1000
+
+/** The widest window of a range, in pages' worth of the key space judged from the last page. */
+const MAX_WINDOW_STRETCH = 64n
+
+/** One page as etcd answered it, and the limit it was asked with. */
+interface PageRead {
+  response: IRangeResponse
+  limit: number
+}
+
+/** The keys the next page asks for: as many as PAGE_BYTES holds at `bytesPerKey`, within 1 and `maxKeys`. */
+export function pageLimit(bytesPerKey: number, maxKeys: number): number {
+  return Math.max(1, Math.min(maxKeys, Math.floor(PAGE_BYTES / Math.max(1, bytesPerKey))))
+}
 
 /** etcd's byte-wise range end for "every key starting with `prefix`" (prefix non-empty). */
 export function prefixRangeEnd(prefix: Buffer): Buffer {
@@ -249,6 +275,22 @@ class EtcdStore implements Store {
     return kv ? this.toKeyValue(kv) : undefined
   }
 
+  async getMany(keys: readonly string[]): Promise<(KeyValue | undefined)[]> {
+    const out: (KeyValue | undefined)[] = []
+    // One read-only transaction per batch: one round trip, where a get per key costs one each.
+    for (let start = 0; start < keys.length; start += MAX_TXN_OPS) {
+      const batch = keys.slice(start, start + MAX_TXN_OPS)
+      const response = await this.call('get', (o) =>
+        this.client.kv.txn({compare: [], success: batch.map((key) => ({request_range: {key: this.fullKey(key)}})), failure: []}, o),
+      )
+      for (const r of response.responses) {
+        const kv = r.response_range?.kvs[0]
+        out.push(kv ? this.toKeyValue(kv) : undefined)
+      }
+    }
+    return out
+  }
+
   range(prefix: string, options?: RangeOptions): AsyncIterable<RangePage> {
     return this.rangeAt(prefix, options, 0)
   }
@@ -315,13 +357,19 @@ class EtcdStore implements Store {
    * etcd (3.4) answers a range with a limit by first collecting every key between its start and
    * its end, so pages over a large prefix that all end at the prefix's end cost the square of
    * its size (a million services: minutes). Each page after the first asks for a window of the
-   * key space that should hold about two pages, judged from the spacing of the keys just read
-   * (keys read as numbers, windowKeyNumber); a window that held too few grows, one that held
-   * too many gives a page and a narrower estimate. The windows follow each other without a gap,
-   * so every key comes once, in order, whatever the estimate.
+   * key space that should hold about `stretch` pages, judged from the spacing of the keys just
+   * read (keys read as numbers, windowKeyNumber). Keys are not spread evenly over that number
+   * line (hexadecimal IDs leave gaps between "9" and "a"), so the stretch corrects itself: a
+   * window that held under half a page doubles it, one that held more than a page halves it.
+   * The windows follow each other without a gap, so every key comes once, in order, whatever
+   * the estimate.
+   *
+   * The next page is asked for as soon as a page arrives, before the caller is handed it, so
+   * that etcd reads one page while the caller works through the one before.
    */
   private async *rangeAt(prefix: string, options: RangeOptions | undefined, revision: number): AsyncIterable<RangePage> {
-    let pageSize = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
+    const maxKeys = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
+    let pageSize = Math.min(maxKeys, FIRST_PAGE_KEYS)
     const base = this.fullKey(prefix)
     const storeEnd = prefixRangeEnd(this.fullKey(''))
     const spans = rangeSpans(prefix, options).map(({from, to}) => ({
@@ -336,39 +384,66 @@ class EtcdStore implements Store {
       let upper = span.end
       /** Key-space width (as windowKeyNumber counts it, after the prefix) per key, from the last page that had two keys. */
       let spacing: bigint | undefined
-      for (;;) {
-        let response
-        try {
-          response = await this.call('range', (o) =>
-            this.client.kv.range({key: from, range_end: upper, limit: pageSize, revision: revision || undefined}, o),
-          )
-        } catch (error) {
-          if (isMessageTooLarge(error) && pageSize > 1) {
-            // The page's values are large: the same page again, half the size.
-            pageSize = Math.max(1, Math.floor(pageSize / 2))
-            continue
-          }
-          throw this.revisionError(error, revision, prefix)
-        }
+      /** How many pages' worth of key space a window spans. */
+      let stretch = 2n
+      let next: Promise<PageRead> | undefined = this.readPage(from, upper, pageSize, revision, prefix)
+      while (next) {
+        const read: PageRead = await next
+        next = undefined
+        const {response} = read
+        pageSize = read.limit
         if (revision === 0) revision = Number(response.header.revision)
         const kvs = response.kvs
+        if (kvs.length > 0) {
+          let bytes = 0
+          for (const kv of kvs) bytes += kv.key.length + kv.value.length
+          pageSize = pageLimit(bytes / kvs.length, maxKeys)
+        }
+        const windowed = upper !== span.end
+        let done = false
+        if (response.more && kvs.length > 0) {
+          from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
+          if (windowed && stretch > 1n) stretch /= 2n
+        } else if (!windowed) {
+          done = true
+        } else {
+          from = upper
+          if (kvs.length < read.limit / 2 && stretch < MAX_WINDOW_STRETCH) stretch *= 2n
+        }
+        if (!done) {
+          if (kvs.length >= 2) {
+            const width = windowKeyNumber(kvs[kvs.length - 1]!.key, base.length) - windowKeyNumber(kvs[0]!.key, base.length)
+            spacing = width / BigInt(kvs.length - 1) + 1n
+          } else if (spacing !== undefined) {
+            spacing *= 4n
+          }
+          upper = spacing === undefined ? span.end : windowEnd(base, from, spacing * stretch * BigInt(pageSize), span.end)
+          next = this.readPage(from, upper, pageSize, revision, prefix)
+          // Handled when awaited; a caller that stops early leaves it unread.
+          next.catch(() => undefined)
+        }
         // The first page comes even when empty: it carries the revision.
         if (kvs.length > 0 || first) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
         first = false
-        if (response.more && kvs.length > 0) {
-          from = Buffer.concat([kvs[kvs.length - 1]!.key, Buffer.from([0])])
-        } else if (upper === span.end) {
-          break
-        } else {
-          from = upper
+      }
+    }
+  }
+
+  /** One page of a range: at most `limit` keys, fewer (halved until it fits) when their values pass gRPC's receive limit. */
+  private async readPage(from: Buffer, upper: Buffer, limit: number, revision: number, prefix: string): Promise<PageRead> {
+    for (;;) {
+      try {
+        const response = await this.call('range', (o) =>
+          this.client.kv.range({key: from, range_end: upper, limit, revision: revision || undefined}, o),
+        )
+        return {response, limit}
+      } catch (error) {
+        if (isMessageTooLarge(error) && limit > 1) {
+          // The page's values are large: the same page again, half the size.
+          limit = Math.max(1, Math.floor(limit / 2))
+          continue
         }
-        if (kvs.length >= 2) {
-          const width = windowKeyNumber(kvs[kvs.length - 1]!.key, base.length) - windowKeyNumber(kvs[0]!.key, base.length)
-          spacing = width / BigInt(kvs.length - 1) + 1n
-        } else if (spacing !== undefined) {
-          spacing *= 4n
-        }
-        upper = spacing === undefined ? span.end : windowEnd(base, from, spacing * BigInt(2 * pageSize), span.end)
+        throw this.revisionError(error, revision, prefix)
       }
     }
   }

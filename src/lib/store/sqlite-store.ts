@@ -390,6 +390,17 @@ class SqliteStore implements Store {
     })
   }
 
+  async getMany(keys: readonly string[]): Promise<(KeyValue | undefined)[]> {
+    return this.run('get', () =>
+      this.db.transaction(() =>
+        keys.map((key) => {
+          const row = this.stmts.get.get(key) as Row | undefined
+          return row ? toKeyValue(row) : undefined
+        }),
+      )(),
+    )
+  }
+
   async txn(compares: Compare[], success: Operation[]): Promise<TxnResult> {
     checkTxnLimits(compares, success)
     // A command that declared itself read-only and writes is a bug in roster, not the user's doing.

@@ -234,6 +234,13 @@ export interface Store {
   readonly description: string
   get(key: string): Promise<KeyValue | undefined>
   /**
+   * Each of `keys` (index-aligned; undefined: absent), read in as few requests as the backend
+   * allows: etcd, one read-only transaction per MAX_TXN_OPS keys (each at its own revision, as
+   * that many gets would be); SQLite, one read transaction. For a bulk write that must learn the
+   * state of its own keys without reading everything around them.
+   */
+  getMany(keys: readonly string[]): Promise<(KeyValue | undefined)[]>
+  /**
    * Every key under `prefix` (within `start`, `end` and `skip`: rangeSpans), in key order, page by
    * page. Backends never read a prefix in one unbounded request; all pages are read at the
    * revision of the first. At least one page comes, empty for an empty prefix, so the caller always

@@ -19,6 +19,8 @@ import {HISTORY_PREFIX, historyTimeKey} from './event.js'
 
 /** Transactions of deletes one sweep sends at most. */
 export const SWEEP_MAX_BATCHES = 8
+/** The bytes of expired events one sweep reads at most (about two of etcd's pages). */
+const SWEEP_MAX_BYTES = 4 * 1024 * 1024
 /** How long a sweep that left nothing expired behind rests. */
 export const SWEEP_INTERVAL_MS = 60_000
 
@@ -71,17 +73,27 @@ async function sweep(ctx: RegistryContext): Promise<number> {
   // One range for the whole bound: etcd counts every key of a range's span (here: every expired
   // record) to answer it, so reading the bound a transaction's worth at a time would pay that count
   // once per transaction.
+  // A page may hold fewer keys than asked for (etcd sizes pages by bytes), so the bounds are
+  // counted here: keys, and bytes read (events are large). Only a range that ended within them
+  // means nothing expired is left.
+  const limit = SWEEP_MAX_BATCHES * MAX_TXN_OPS
   const keys: string[] = []
-  for await (const page of ctx.store.range(HISTORY_PREFIX, {end, pageSize: SWEEP_MAX_BATCHES * MAX_TXN_OPS})) {
-    keys.push(...page.kvs.map((kv) => kv.key))
-    break
+  let bytes = 0
+  let left = false
+  for await (const page of ctx.store.range(HISTORY_PREFIX, {end, pageSize: limit})) {
+    for (const kv of page.kvs.slice(0, limit - keys.length)) {
+      keys.push(kv.key)
+      bytes += kv.value.length
+    }
+    left = keys.length >= limit || bytes >= SWEEP_MAX_BYTES
+    if (left) break
   }
   for (let i = 0; i < keys.length; i += MAX_TXN_OPS)
     await ctx.store.txn(
       [],
       keys.slice(i, i + MAX_TXN_OPS).map((key) => ({type: 'delete', key})),
     )
-  if (keys.length < SWEEP_MAX_BATCHES * MAX_TXN_OPS) {
+  if (!left) {
     ctx.history.nextSweepAt = now + SWEEP_INTERVAL_MS
     return keys.length
   }
