@@ -38,7 +38,15 @@ export function startServe(options: StartServeOptions): Promise<ServeProcess> {
   const env = options.env ?? isolatedEnv()
   // A free loopback port, unless the test names its own address (a redirect URI registered beforehand).
   const listen = options.args?.includes('--listen') ? [] : ['--listen', '127.0.0.1:0']
-  const args = [...(options.nodeArgs ?? []), options.bin ?? BIN, 'serve', '--registry', options.registry, ...listen, ...(options.args ?? [])]
+  const args = [
+    ...(options.nodeArgs ?? []),
+    options.bin ?? BIN,
+    'serve',
+    '--registry',
+    options.registry,
+    ...listen,
+    ...(options.args ?? []),
+  ]
   const child = spawn(process.execPath, args, {env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe']})
   let err = ''
   let out = ''
