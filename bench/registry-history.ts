@@ -130,7 +130,14 @@ async function fill(store: Store): Promise<number> {
 async function retentionAndReads(name: string, store: Store): Promise<void> {
   line(`${name}: write ${events} history records (${Math.ceil(events / MAX_TXN_OPS)} transactions)`, ms(await fill(store)))
   let clock = T0 + 29 * DAY
-  const ctx = createContext(store, {now: () => new Date(clock), maxAttempts: 5, pageSize: 1000, actor: ACTOR, history: newHistoryState()})
+  const ctx = createContext(store, {
+    now: () => new Date(clock),
+    maxAttempts: 5,
+    pageSize: 1000,
+    actor: ACTOR,
+    history: newHistoryState(),
+    topology: {},
+  })
   const sweep = async (): Promise<{ms: number; deleted: number}> => {
     ctx.history.nextSweepAt = 0
     let deleted = 0

@@ -171,6 +171,8 @@ describe('Registry operations (sqlite::memory:)', () => {
  */
 class ObservedStore implements Store {
   serviceGets: string[] = []
+  /** The prefixes ranged over. */
+  ranges: string[] = []
   /** `success` without the history record, which is `history` (one per write). */
   txns: {compares: Compare[]; success: Operation[]; history: Operation[]; result: TxnResult}[] = []
   beforeTxn?: (index: number) => Promise<void>
@@ -192,6 +194,7 @@ class ObservedStore implements Store {
   }
 
   range(prefix: string, options?: {pageSize?: number}) {
+    this.ranges.push(prefix)
     return this.inner.range(prefix, options)
   }
   snapshot(revision?: number) {
@@ -220,6 +223,7 @@ class ObservedStore implements Store {
 
   reset(): void {
     this.serviceGets = []
+    this.ranges = []
     this.txns = []
     this.beforeTxn = undefined
   }
@@ -258,6 +262,26 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
   })
   afterEach(async () => {
     await store.close()
+  })
+
+  it('reads the servers once while the topology stands; a change made by another writer is read anew', async () => {
+    await other.registerServer('prom1', {})
+    await registry.registerServices({name: 'one', endpoints: ['http://one:9100/']})
+    store.reset()
+    const second = await registry.registerServices({name: 'two', endpoints: ['http://two:9100/']})
+    assert.deepEqual(store.ranges, [], 'the servers were not read again')
+    assert.deepEqual(second.services[0]!.servers, ['prom1'])
+    // Another process adds a server and asks for two replicas: the next write sees both.
+    await other.registerServer('prom2', {})
+    await other.updateSettings({replicas: 2})
+    store.reset()
+    const third = await registry.registerServices({name: 'three', endpoints: ['http://three:9100/']})
+    assert.ok(store.ranges.some((prefix: string) => prefix === 'servers/'), JSON.stringify(store.ranges))
+    assert.deepEqual([...third.services[0]!.servers].sort(), ['prom1', 'prom2'])
+    // withActor's registries share what was read.
+    store.reset()
+    await registry.withActor({kind: 'system', id: 'test'}).registerServices({name: 'four', endpoints: ['http://four:9100/']})
+    assert.deepEqual(store.ranges, [])
   })
 
   it('creates in full transactions, then writes nothing on a rerun, reading no service by key', async () => {

@@ -11,6 +11,7 @@ import type {Actor, ObjectChange} from './history/event.js'
 import {changeBytes, historyOp} from './history/record.js'
 import {type HistoryState, sweepHistory} from './history/retention.js'
 import type {Service} from './model.js'
+import type {Topology} from './topology.js'
 
 export interface RegistryContext {
   readonly store: Store
@@ -28,11 +29,13 @@ export interface RegistryContext {
   readonly actor: Actor
   /** Shared by the registries of one process. */
   readonly history: HistoryState
+  /** The last topology read, shared by the registries of one process (topology.ts). */
+  readonly topology: {last?: Topology}
 }
 
 export function createContext(
   store: Store,
-  o: {now: () => Date; maxAttempts: number; pageSize: number; actor: Actor; history: HistoryState},
+  o: {now: () => Date; maxAttempts: number; pageSize: number; actor: Actor; history: HistoryState; topology: {last?: Topology}},
 ): RegistryContext {
   const ctx: RegistryContext = {
     store,
@@ -41,6 +44,7 @@ export function createContext(
     timestamp: () => o.now().toISOString(),
     actor: o.actor,
     history: o.history,
+    topology: o.topology,
     cas: async (what, step) => {
       const written = o.history.written
       const result = await compareAndSwap(step, {what, maxAttempts: o.maxAttempts})

@@ -64,6 +64,7 @@ import type {
 } from './types.js'
 
 export type * from './types.js'
+import type {Topology} from './topology.js'
 export {DEFAULT_SETTINGS} from './topology.js'
 export {BULK_WRITE_THRESHOLD} from './service-writes.js'
 export {MAX_CONDITIONAL_SERVICES} from './revisions.js'
@@ -75,7 +76,7 @@ export class Registry implements RegistryClient {
   constructor(
     readonly store: Store,
     private readonly options: RegistryOptions = {},
-    history: HistoryState = newHistoryState(),
+    shared: {history: HistoryState; topology: {last?: Topology}} = {history: newHistoryState(), topology: {}},
   ) {
     this.ctx = createContext(store, {
       now: options.now ?? (() => new Date()),
@@ -83,13 +84,13 @@ export class Registry implements RegistryClient {
       // Pages of 5,000 read a large namespace in half the time pages of 1,000 take on etcd.
       pageSize: options.pageSize ?? 10_000,
       actor: options.actor ?? UNKNOWN_ACTOR,
-      history,
+      ...shared,
     })
   }
 
   /** The same registry, its writes recorded as `actor`'s (serve: one per caller). */
   withActor(actor: Actor): Registry {
-    return new Registry(this.store, {...this.options, actor}, this.ctx.history)
+    return new Registry(this.store, {...this.options, actor}, {history: this.ctx.history, topology: this.ctx.topology})
   }
 
   get description(): string {
