@@ -273,7 +273,7 @@ describe('history through roster serve (tokens)', () => {
       const stderr = child.stderr()
       assert.match(
         stderr,
-        /^roster: http:\/\/127\.0\.0\.1:\d+ ended the history follow \(it stopped, or this client read too slowly\); the last event was at \S+Z: follow again with --since \S+Z$/m,
+        /^roster: http:\/\/127\.0\.0\.1:\d+ ended the history follow \(it stopped, or this client read too slowly\); the last event was at \S+Z: follow again with --since \S+Z \(which prints the events of that time again\)$/m,
       )
       assert.doesNotMatch(stderr, /\n\s+at /)
     } finally {

@@ -27,7 +27,7 @@ export const RECORDS_VARIABLE = 'ROSTER_TEST_RECORDS'
 /** One file process's record: a JSON line of DIR/<pid>.json. */
 export interface FileRecord {
   file: string
-  /** Tests that ran (not skipped ones), nested ones included. */
+  /** Tests that ran, nested ones and those that skipped themselves while running included. */
   tests: number
   wallMs: number
   cpuMs: number

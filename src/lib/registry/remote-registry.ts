@@ -263,7 +263,7 @@ class RemoteRegistry implements RegistryClient {
         closing
           ? undefined
           : new BackendUnavailableError(
-              `${this.options.url} ended the history follow (it stopped, or this client read too slowly)${last ? `; the last event was at ${last}: follow again with ${setting('since')} ${last}` : ''}`,
+              `${this.options.url} ended the history follow (it stopped, or this client read too slowly)${last ? `; the last event was at ${last}: follow again with ${setting('since')} ${last} (which prints the events of that time again)` : ''}`,
             ),
       (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
     )
