@@ -227,6 +227,42 @@ describe('etcd store: a 3-member cluster', () => {
   })
 })
 
+describe('etcd store: reading ahead', () => {
+  /** Range RPCs etcd has answered so far (its own counter). */
+  const ranges = async (): Promise<number> => {
+    const text = await (await fetch(etcd.metricsUrl)).text()
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('grpc_server_handled_total{') && l.includes('grpc_method="Range"') && l.includes('grpc_code="OK"'))
+    return Number(line?.split(' ').at(-1) ?? 0)
+  }
+
+  it('a caller that takes one page causes one Range; one that takes them all gets every key once', async () => {
+    const prefix = `/roster-ahead-${randomUUID().slice(0, 8)}/`
+    const store = await openStore({registry: etcd.url, etcdPrefix: prefix, timeoutMs: 30_000})
+    try {
+      const ops = Array.from({length: 120}, (_, i) => ({type: 'put' as const, key: `k/${String(i).padStart(3, '0')}`, value: 'v'}))
+      await store.txn([], ops)
+      const before = await ranges()
+      for await (const page of store.range('k/', {pageSize: 10})) {
+        assert.equal(page.kvs.length, 10)
+        break
+      }
+      // The next page is not asked for on the caller's behalf after it stopped.
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      assert.equal((await ranges()) - before, 1)
+      const keys: string[] = []
+      for await (const page of store.range('k/', {pageSize: 10})) keys.push(...page.kvs.map((kv) => kv.key))
+      assert.deepEqual(
+        keys,
+        ops.map((op) => op.key),
+      )
+    } finally {
+      await store.close()
+    }
+  })
+})
+
 describe('etcd store at scale', () => {
   it('range returns all 50,000 keys (≈7.5 MB) that one unpaginated get cannot', {timeout: 300_000}, async () => {
     const prefix = `/roster-scale-${randomUUID().slice(0, 8)}/`

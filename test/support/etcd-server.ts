@@ -21,6 +21,8 @@ export interface EtcdServer {
   url: string
   /** '127.0.0.1:PORT'. */
   hostPort: string
+  /** 'http://127.0.0.1:PORT/metrics': its Prometheus metrics, plain HTTP even with TLS. */
+  metricsUrl: string
   dataDir: string
   stop(): Promise<void>
 }
@@ -280,5 +282,12 @@ async function startMembers(names: string[], options: StartEtcdOptions): Promise
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdServer> {
   const cluster = await startMembers(['roster-test'], options)
   const member = cluster.members[0]!
-  return {endpoint: member.endpoint, url: cluster.url, hostPort: member.hostPort, dataDir: cluster.root, stop: cluster.stop}
+  return {
+    endpoint: member.endpoint,
+    url: cluster.url,
+    hostPort: member.hostPort,
+    metricsUrl: member.metricsUrl,
+    dataDir: cluster.root,
+    stop: cluster.stop,
+  }
 }

@@ -379,6 +379,10 @@ class EtcdStore implements Store {
     // No span at all still reads one (empty) page, for its revision.
     if (spans.length === 0) spans.push({from: base, end: base})
     let first = true
+    /** Pages handed to the caller so far. */
+    let handed = 0
+    /** The read of the next page, when it has not been started yet. */
+    let read: (() => Promise<PageRead>) | undefined
     for (const span of spans) {
       let from = span.from
       let upper = span.end
@@ -388,10 +392,10 @@ class EtcdStore implements Store {
       let stretch = 2n
       let next: Promise<PageRead> | undefined = this.readPage(from, upper, pageSize, revision, prefix)
       while (next) {
-        const read: PageRead = await next
+        const page: PageRead = await next
         next = undefined
-        const {response} = read
-        pageSize = read.limit
+        const {response} = page
+        pageSize = page.limit
         if (revision === 0) revision = Number(response.header.revision)
         const kvs = response.kvs
         if (kvs.length > 0) {
@@ -408,7 +412,7 @@ class EtcdStore implements Store {
           done = true
         } else {
           from = upper
-          if (kvs.length < read.limit / 2 && stretch < MAX_WINDOW_STRETCH) stretch *= 2n
+          if (kvs.length < page.limit / 2 && stretch < MAX_WINDOW_STRETCH) stretch *= 2n
         }
         if (!done) {
           if (kvs.length >= 2) {
@@ -418,13 +422,26 @@ class EtcdStore implements Store {
             spacing *= 4n
           }
           upper = spacing === undefined ? span.end : windowEnd(base, from, spacing * stretch * BigInt(pageSize), span.end)
-          next = this.readPage(from, upper, pageSize, revision, prefix)
-          // Handled when awaited; a caller that stops early leaves it unread.
-          next.catch(() => undefined)
+          const [at, to, limit] = [from, upper, pageSize]
+          read = () => {
+            const page = this.readPage(at, to, limit, revision, prefix)
+            // Handled when awaited; a caller that stops early leaves it unread.
+            page.catch(() => undefined)
+            return page
+          }
+          // Read ahead only for a caller that has asked for a second page: many want one (a
+          // revision, whether a prefix holds a key), and the next page of a first one that
+          // told nothing of the keys' spacing is a range over the whole rest of the store.
+          if (handed > 0) next = read()
         }
         // The first page comes even when empty: it carries the revision.
-        if (kvs.length > 0 || first) yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
+        if (kvs.length > 0 || first) {
+          yield {kvs: kvs.map((kv) => this.toKeyValue(kv)), revision}
+          handed++
+        }
         first = false
+        if (!next && read) next = read()
+        read = undefined
       }
     }
   }
