@@ -34,7 +34,7 @@ const benches = [
   'registry-backup.ts',
   'kube-discover.ts',
   'metrics-proxy.ts',
-  // minutes long (9.5 simulated): BENCH_FLEET_SHORT=1 runs a 65 s smoke of the same fleet instead
+  // ten minutes long: BENCH_FLEET_SHORT=1 runs a 95 s smoke of the same fleet instead
   'fleet.ts',
   // the image under podman: needs root and `npm run image` (skipped, saying why, without podman)
   'image.ts',

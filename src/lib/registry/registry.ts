@@ -81,7 +81,8 @@ export class Registry implements RegistryClient {
     this.ctx = createContext(store, {
       now: options.now ?? (() => new Date()),
       maxAttempts: options.maxAttempts ?? 50,
-      // Pages of 5,000 read a large namespace in half the time pages of 1,000 take on etcd.
+      // Larger pages read a large namespace faster (on etcd, 5,000 took half the time of 1,000);
+      // the etcd store sizes its pages by bytes under this bound.
       pageSize: options.pageSize ?? 10_000,
       actor: options.actor ?? UNKNOWN_ACTOR,
       ...shared,

@@ -67,11 +67,12 @@ class Part {
   }
 
   /** Renders up to `max` chunks that lack their text; whether any is left. */
-  renderSome(renderer: GroupRenderer, max: number, counts: {groupsRendered: number}): boolean {
-    let done = 0
+  /** Renders at most `budget.chunks` chunks (taking them off it); whether chunks are left to render. */
+  renderSome(renderer: GroupRenderer, budget: {chunks: number}, counts: {groupsRendered: number}): boolean {
     for (const chunk of this.chunks) {
       if (chunk.text) continue
-      if (done++ === max) return true
+      if (budget.chunks === 0) return true
+      budget.chunks--
       counts.groupsRendered += chunk.services.length
       chunk.text = chunk.services.map((s) => renderer.text(s, this.server, this.config)).join(',\n')
     }
@@ -195,8 +196,10 @@ export class SdAnswers implements ViewListener {
   async render(server: string, parts: readonly PartKey[]): Promise<Buffer> {
     for (;;) {
       const made = parts.map((key) => this.part(server, key))
+      // One budget for the turn, whatever the number of parts (namespaces) the answer joins.
+      const budget = {chunks: CHUNKS_PER_TURN}
       let more = false
-      for (const part of made) if (part.renderSome(this.renderer, CHUNKS_PER_TURN, this.counts)) more = true
+      for (const part of made) if (part.renderSome(this.renderer, budget, this.counts)) more = true
       // Without a turn of the event loop since the last chunk, no change came in between.
       if (!more)
         return this.join(
