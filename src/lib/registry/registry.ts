@@ -28,7 +28,7 @@
  * - Server changes are followed by a redistribution pass that pages through every service and
  *   rewrites the changed ones in transactions of at most MAX_TXN_OPS operations.
  */
-import type {Store} from '../store/store.js'
+import {MAX_PAGE_SIZE, type Store} from '../store/store.js'
 import {type RegistryContext, createContext} from './context.js'
 import {UNKNOWN_ACTOR} from './history/actor.js'
 import type {Actor, HistoryEvent} from './history/event.js'
@@ -83,7 +83,7 @@ export class Registry implements RegistryClient {
       maxAttempts: options.maxAttempts ?? 50,
       // Larger pages read a large namespace faster (on etcd, 5,000 took half the time of 1,000);
       // the etcd store sizes its pages by bytes under this bound.
-      pageSize: options.pageSize ?? 10_000,
+      pageSize: options.pageSize ?? MAX_PAGE_SIZE,
       actor: options.actor ?? UNKNOWN_ACTOR,
       ...shared,
     })

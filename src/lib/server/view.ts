@@ -248,7 +248,7 @@ export class RegistryView {
 
   /** The namespaces holding services, in store key order (`NS/` sorts as the keys `services/NS/ID` do). */
   serviceNamespacesInKeyOrder(): string[] {
-    return [...this.state.services.keys()].sort((a, b) => compare(`${a}/`, `${b}/`))
+    return [...this.state.services.keys()].sort((a, b) => codeUnitOrder(`${a}/`, `${b}/`))
   }
 
   /** The service IDs of `namespace` in store key order: kept sorted until the set of IDs changes, then merged. */
@@ -414,9 +414,9 @@ class SortedIds {
   }
 
   list(): string[] {
-    if (!this.sorted) return (this.sorted = [...this.byId.keys()].sort(compare))
+    if (!this.sorted) return (this.sorted = [...this.byId.keys()].sort(codeUnitOrder))
     if (this.added.size === 0 && this.removed.size === 0) return this.sorted
-    const added = [...this.added].sort(compare)
+    const added = [...this.added].sort(codeUnitOrder)
     const merged: string[] = []
     let j = 0
     for (const id of this.sorted) {
@@ -499,7 +499,11 @@ function shared<K, V>(table: Map<K, V>, key: K, value: V, max: number, prepare: 
   return kept
 }
 
-function compare(a: string, b: string): number {
+/**
+ * Service IDs and namespace names are ASCII, where the order of code units is the stores' order
+ * of bytes (compareKeys in store.ts) without a Buffer for each comparison of a million IDs.
+ */
+function codeUnitOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 

@@ -39,6 +39,9 @@ import {
   checkTxnLimits,
   CompactedError,
   MAX_TXN_OPS,
+  DEFAULT_PAGE_SIZE,
+  PAGE_BYTES,
+  pageSizeOf,
   rangeSpans,
   type Compare,
   type KeyValue,
@@ -67,18 +70,8 @@ export interface EtcdStoreOptions {
   key?: Buffer
 }
 
-export const DEFAULT_PAGE_SIZE = 1000
-export const MAX_PAGE_SIZE = 10_000
-
-/**
- * What a page of a range may weigh (keys and values): half of gRPC's 4 MiB receive limit, so
- * that a page whose records run larger than the previous page's still arrives. Each page after
- * the first asks for as many keys as fit, judged from the bytes per key of the page before.
- */
-export const PAGE_BYTES = 2 * 1024 * 1024
-
 /** The first page of a range, before the size of its records is known: at most this many keys. */
-const FIRST_PAGE_KEYS = 1000
+const FIRST_PAGE_KEYS = DEFAULT_PAGE_SIZE
 
 /** The widest window of a range, in pages' worth of the key space judged from the last page. */
 const MAX_WINDOW_STRETCH = 64n
@@ -368,7 +361,7 @@ class EtcdStore implements Store {
    * that etcd reads one page while the caller works through the one before.
    */
   private async *rangeAt(prefix: string, options: RangeOptions | undefined, revision: number): AsyncIterable<RangePage> {
-    const maxKeys = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
+    const maxKeys = pageSizeOf(options)
     let pageSize = Math.min(maxKeys, FIRST_PAGE_KEYS)
     const base = this.fullKey(prefix)
     const storeEnd = prefixRangeEnd(this.fullKey(''))

@@ -55,6 +55,7 @@ import {POLL_BUSY_TIMEOUT_MS, toKeyValue, watchSqlite, type PolledWatch, type Ro
 import {
   checkTxnLimits,
   CompactedError,
+  pageSizeOf,
   prefixUpperBound,
   rangeSpans,
   type Compare,
@@ -89,8 +90,6 @@ export interface SqliteStoreOptions {
 /** 2: tombstones and the index on mod_revision, for the watch (a file of schema 1 is upgraded on open). */
 export const SCHEMA_VERSION = 2
 export const DEFAULT_KEEP_TOMBSTONES = 10_000
-export const DEFAULT_PAGE_SIZE = 1000
-export const MAX_PAGE_SIZE = 10_000
 /** SQLite's own busy wait, per attempt; beyond it roster retries with backoff until the timeout. */
 const MAX_BUSY_TIMEOUT_MS = 2000
 
@@ -655,10 +654,6 @@ function prepareRangeStatements(db: Database, bounded: boolean): RangeStatements
     byBound.set(bounded, s)
   }
   return s
-}
-
-function pageSizeOf(options: RangeOptions | undefined): number {
-  return Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
 }
 
 /** Rows already read, handed out in pages; the first page comes even when empty (it carries the revision). */

@@ -42,8 +42,24 @@ export interface RangePage {
   revision: number
 }
 
+/**
+ * What a page of a range may weigh (keys and values): half of etcd's 4 MiB gRPC response limit,
+ * so that a page whose records run larger than the previous page's still arrives. etcd's pages
+ * after the first ask for as many keys as fit, judged from the bytes per key of the page before.
+ */
+export const PAGE_BYTES = 2 * 1024 * 1024
+
+/** Keys a page of a range holds when the caller names no size, and the most a caller may ask for. */
+export const DEFAULT_PAGE_SIZE = 1000
+export const MAX_PAGE_SIZE = 10_000
+
+/** The keys a page may hold: the caller's page size (DEFAULT_PAGE_SIZE without one), within 1 and MAX_PAGE_SIZE. */
+export function pageSizeOf(options: RangeOptions | undefined): number {
+  return Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(options?.pageSize ?? DEFAULT_PAGE_SIZE)))
+}
+
 export interface RangeOptions {
-  /** Page size; backends cap it. Default 1000. */
+  /** Keys a page holds at most (pageSizeOf); a backend may hand fewer (etcd sizes its pages by bytes). */
   pageSize?: number
   /** Only the keys from this one on (default: from the prefix). */
   start?: string

@@ -11,7 +11,7 @@
  * one of them. Deleting by key range costs one bounded range read per sweep, the same on both stores.
  */
 import {parseDuration} from '../../config/duration.js'
-import {MAX_TXN_OPS, type Store} from '../../store/store.js'
+import {MAX_TXN_OPS, PAGE_BYTES, type Store} from '../../store/store.js'
 import type {RegistryContext} from '../context.js'
 import {SETTINGS_KEY} from '../keys.js'
 import {DEFAULT_SETTINGS, settingsOf} from '../topology.js'
@@ -19,8 +19,8 @@ import {HISTORY_PREFIX, historyTimeKey} from './event.js'
 
 /** Transactions of deletes one sweep sends at most. */
 export const SWEEP_MAX_BATCHES = 8
-/** The bytes of expired events one sweep reads at most (about two of etcd's pages). */
-const SWEEP_MAX_BYTES = 4 * 1024 * 1024
+/** The characters of expired events one sweep reads at most: two pages' worth. */
+const SWEEP_MAX_BYTES = 2 * PAGE_BYTES
 /** How long a sweep that left nothing expired behind rests. */
 export const SWEEP_INTERVAL_MS = 60_000
 
