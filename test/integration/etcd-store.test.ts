@@ -127,6 +127,22 @@ describe('etcd store', () => {
     }
   })
 
+  it('getMany of values larger in all than a gRPC answer may be (4 × 1.4 MB) reads them in smaller batches, each in its place', async () => {
+    const store = await openStore(etcdOptions())
+    try {
+      const p = `get-many-large-${randomUUID().slice(0, 8)}/`
+      const keys = [0, 1, 2, 3].map((i) => `${p}${i}`)
+      for (const [i, key] of keys.entries()) await store.txn([], [{type: 'put', key, value: `L${i}`.padEnd(1_400_000, 'x')}])
+      const got = await store.getMany([keys[0]!, `${p}absent`, keys[1]!, keys[2]!, keys[3]!])
+      assert.deepEqual(
+        got.map((kv) => kv && `${kv.key} ${kv.value.slice(0, 2)} ${kv.value.length}`),
+        [`${keys[0]} L0 1400000`, undefined, `${keys[1]} L1 1400000`, `${keys[2]} L2 1400000`, `${keys[3]} L3 1400000`],
+      )
+    } finally {
+      await store.close()
+    }
+  })
+
   it('pages are sized by bytes: small records come many to a page, records of 1.4 MB one or two, each key once and in order', async () => {
     const store = await openStore(etcdOptions())
     try {

@@ -270,17 +270,25 @@ class EtcdStore implements Store {
 
   async getMany(keys: readonly string[]): Promise<(KeyValue | undefined)[]> {
     const out: (KeyValue | undefined)[] = []
-    // One read-only transaction per batch: one round trip, where a get per key costs one each.
-    for (let start = 0; start < keys.length; start += MAX_TXN_OPS) {
-      const batch = keys.slice(start, start + MAX_TXN_OPS)
-      const response = await this.call('get', (o) =>
-        this.client.kv.txn({compare: [], success: batch.map((key) => ({request_range: {key: this.fullKey(key)}})), failure: []}, o),
-      )
-      for (const r of response.responses) {
-        const kv = r.response_range?.kvs[0]
-        out.push(kv ? this.toKeyValue(kv) : undefined)
+    // One read-only transaction per batch: one round trip, where a get per key costs one each. A
+    // batch whose values pass gRPC's receive limit is read again in halves.
+    const read = async (batch: readonly string[]): Promise<void> => {
+      try {
+        const response = await this.call('get', (o) =>
+          this.client.kv.txn({compare: [], success: batch.map((key) => ({request_range: {key: this.fullKey(key)}})), failure: []}, o),
+        )
+        for (const r of response.responses) {
+          const kv = r.response_range?.kvs[0]
+          out.push(kv ? this.toKeyValue(kv) : undefined)
+        }
+      } catch (error) {
+        if (!isMessageTooLarge(error) || batch.length === 1) throw error
+        const half = Math.ceil(batch.length / 2)
+        await read(batch.slice(0, half))
+        await read(batch.slice(half))
       }
     }
+    for (let start = 0; start < keys.length; start += MAX_TXN_OPS) await read(keys.slice(start, start + MAX_TXN_OPS))
     return out
   }
 
