@@ -7,7 +7,9 @@
  * and the history on etcd (pages, follow, retention by the registry's clock).
  */
 import assert from 'node:assert/strict'
+import {once} from 'node:events'
 import {mkdtempSync, rmSync} from 'node:fs'
+import {get as httpGet, type IncomingMessage} from 'node:http'
 import {hostname, tmpdir, userInfo} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -222,21 +224,24 @@ describe('history through roster serve (tokens)', () => {
   })
 
   it('?follow=1 streams newline-delimited events: from since, then a write made after it started', async () => {
-    const controller = new AbortController()
     const since = new Date(Date.now() - 60_000).toISOString()
-    const response = await fetch(`${serve.url}/v1/events?follow=1&namespace=team-a&since=${since}`, {
+    // node:http on a connection of its own, not fetch: a fetch aborted mid-stream can leave undici
+    // holding a fresh connection to serve that never carries a request, and serve's stop (after)
+    // then waits for it until serve's request timeout, a minute or more of idle wall time.
+    const request = httpGet(`${serve.url}/v1/events?follow=1&namespace=team-a&since=${since}`, {
       headers: {authorization: `Bearer ${reader}`},
-      signal: controller.signal,
+      agent: false,
     })
-    assert.equal(response.status, 200)
-    assert.match(response.headers.get('content-type') ?? '', /^application\/x-ndjson/)
-    const reader_ = response.body!.getReader()
+    const [response] = (await once(request, 'response')) as [IncomingMessage]
+    assert.equal(response.statusCode, 200)
+    assert.match(response.headers['content-type'] ?? '', /^application\/x-ndjson/)
+    const chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>
     let text = ''
     const readUntil = async (what: string) => {
       while (!text.includes(what)) {
-        const {value, done} = await reader_.read()
+        const {value, done} = await chunks.next()
         if (done) assert.fail(`the stream ended before ${what}: ${text}`)
-        text += Buffer.from(value).toString('utf8')
+        text += value.toString('utf8')
       }
     }
     try {
@@ -245,7 +250,7 @@ describe('history through roster serve (tokens)', () => {
       ok(await remote(admin, 'service', 'register', 'other', '-e', 'http://elsewhere:8080/metrics'))
       await readUntil('http://api2:8080/metrics')
     } finally {
-      controller.abort()
+      request.destroy()
     }
     const lines = text
       .trim()
