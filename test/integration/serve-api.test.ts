@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {request} from 'node:http'
+import {connect, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -14,6 +15,8 @@ import {after, before, describe, it} from 'node:test'
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/etcd-server.js'
 import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
+import {metricValue} from '../support/serve-monitor.js'
+import {until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stdout} ${r.stderr}`)
@@ -416,5 +419,30 @@ describe('roster serve: refusals and shutdown', () => {
     assert.match(serve.stderr(), /stopped/)
     const after = await runCli(['service', 'list', '--registry', registry, '-o', 'json'])
     assert.match(ok(after).stdout, /late:9100/)
+  })
+
+  it('on SIGTERM closes the connections with no request in flight (silent, or half its headers) instead of waiting for their timeouts', async () => {
+    // Timeouts of an hour: a stop that waited for them would outlast the test's own bound.
+    const serve = await startServe({registry, args: ['--auth', 'none', '--headers-timeout', '1h', '--request-timeout', '1h']})
+    const {port} = new URL(serve.url)
+    const open = (first: string): Promise<Socket> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({host: '127.0.0.1', port: Number(port)}, () => {
+          if (first) socket.write(first)
+          resolve(socket)
+        })
+        socket.on('error', () => undefined)
+        socket.once('error', reject)
+      })
+    const silent = await open('')
+    const halfHeaders = await open('GET /v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\n')
+    const closed = [silent, halfHeaders].map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())))
+    await until(
+      'both connections counted',
+      async () => metricValue((await http(`${serve.url}/metrics`)).text, 'roster_serve_connections') >= 3,
+    )
+    serve.child.kill('SIGTERM')
+    assert.equal(await serve.exited, 0, serve.stderr())
+    await Promise.all(closed)
   })
 })

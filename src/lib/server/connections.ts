@@ -218,6 +218,20 @@ export class ConnectionGuard {
     }
   }
 
+  /**
+   * Closes every connection with no request in flight: in its TLS handshake, with its request's
+   * headers coming in, or between requests. For a server that stops: Node's own
+   * closeIdleConnections leaves a connection that has not yet sent a whole request, which would
+   * hold the stop until its headers or request timeout.
+   */
+  closeIdle(): void {
+    for (const pool of [this.all, this.probes])
+      for (const conn of [...pool.idle]) {
+        this.closed(conn)
+        conn.raw.destroy()
+      }
+  }
+
   /** Closes the connection of `pool` idle longest, if one is idle; whether it did. */
   private reuse(pool: Pool, limit: ConnectionLimit): boolean {
     const conn = pool.oldestIdle()
@@ -291,5 +305,11 @@ export function createLimitedServer(
   server.keepAliveTimeout = limits.keepAliveTimeoutMs
   const guard = new ConnectionGuard(limits, options.metrics)
   guard.attach(server, options.https !== undefined)
+  // fastify calls this as the server stops (forceCloseConnections: 'idle').
+  const closeIdleConnections = server.closeIdleConnections.bind(server)
+  server.closeIdleConnections = () => {
+    closeIdleConnections()
+    guard.closeIdle()
+  }
   return {server, guard}
 }
