@@ -1,7 +1,4 @@
-/** Small pieces the benchmarks share: arguments, the median, and synthetic endpoints. */
-import {spawnSync} from 'node:child_process'
-import {readFileSync} from 'node:fs'
-
+/** Small pieces the benchmarks share: arguments, the median and quantiles, and synthetic endpoints. */
 import type {Endpoint, Source} from '../src/lib/dns/endpoint.js'
 
 /** `--name N` from the command line, or the fallback. */
@@ -14,6 +11,12 @@ export function arg(name: string, fallback: number): number {
 export function median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)] ?? NaN
+}
+
+/** The q-quantile of `xs` by nearest rank: the smallest value that at least q of them do not exceed (NaN for none). */
+export function quantile(xs: readonly number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 }
 
 /** A distinct IPv4 address for each i (10.x.y.z). */
@@ -34,17 +37,6 @@ export function desiredA(zone: string, n: number): Endpoint[] {
 
 export function staticSource(endpoints: Endpoint[]): Source {
   return {name: 'bench', endpoints: async () => endpoints}
-}
-
-/** CPU seconds (user + system) the etcd started with `dataDir` (test/support/etcd-server.ts) has used so far. */
-export function etcdCpuSeconds(dataDir: string): number {
-  const pid = spawnSync('pgrep', ['-f', '--', `--data-dir[= ]${dataDir}`], {encoding: 'utf8'})
-    .stdout.trim()
-    .split('\n')[0]
-  if (!pid) return NaN
-  // After the command name in parentheses: utime and stime are the 12th and 13th fields, in clock ticks (100 a second).
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 /** Peak memory and CPU time of a process, from what /usr/bin/time -v wrote on its stderr. */

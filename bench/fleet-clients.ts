@@ -18,6 +18,8 @@
 import {readFileSync} from 'node:fs'
 import {Agent, request} from 'node:https'
 
+import {sleep} from '../src/lib/store/retry.js'
+
 export interface FleetPlan {
   /** roster serve URLs; Prometheus j and host i use instance j (or i) modulo their number. */
   serveUrls: string[]
@@ -186,7 +188,8 @@ function once(url: string, options: CallOptions, ca: Buffer): Promise<Answer> {
   })
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+/** Waits until `t` (ms since the epoch); at once when it has passed (a negative timeout warns). */
+const sleepUntil = (t: number) => sleep(Math.max(0, t - Date.now()))
 
 async function runPrometheus(task: ClientTask, report: ClientReport, ca: Buffer, count: (e: unknown) => void): Promise<void> {
   const {plan} = task
@@ -197,7 +200,7 @@ async function runPrometheus(task: ClientTask, report: ClientReport, ca: Buffer,
     const url = `${plan.serveUrls[j % plan.serveUrls.length]}/v1/sd/${serverName(k)}`
     const options: CallOptions = {token: plan.serverTokens[k]!, agent, localAddress: sourceAddress(1, j)}
     for (let next = Math.random() * plan.refreshMs; next < plan.endMs; next += plan.refreshMs) {
-      await sleep(at(next) - Date.now())
+      await sleepUntil(at(next))
       const started = Date.now()
       try {
         const answer = await call(url, options, ca)
@@ -288,12 +291,12 @@ async function runHosts(task: ClientTask, report: ClientReport, ca: Buffer, coun
     for (;;) {
       const event = !restarted && stopAt < next ? stopAt : next
       if (event >= plan.endMs) break
-      await sleep(at(event) - Date.now())
+      await sleepUntil(at(event))
       if (event === stopAt && !restarted) {
         restarted = true
         // ExecStopPost, then the host is down; ExecStartPost when it is back; its timer starts anew.
         await Promise.all(services.map((s) => write(i, s, 'unregister', true)))
-        await sleep(at(startAt) - Date.now())
+        await sleepUntil(at(startAt))
         await Promise.all(services.map((s) => write(i, s, 'register', true)))
         next = Math.max(next, startAt + plan.renewMs * (0.95 + Math.random() * 0.1))
         continue

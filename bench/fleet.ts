@@ -25,8 +25,6 @@
  * restart of the same hosts in 30 s, each down 5 s.
  */
 import {fork} from 'node:child_process'
-import {get as httpGet} from 'node:http'
-import {get as httpsGet} from 'node:https'
 import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync} from 'node:fs'
 import {cpus, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
@@ -37,8 +35,9 @@ import {Registry} from '../src/lib/registry/registry.js'
 import {openStore} from '../src/lib/store/open-store.js'
 import {isolatedEnv} from '../test/support/cli.js'
 import {type EtcdCluster, makeTlsFiles, startEtcdCluster} from '../test/support/etcd-server.js'
+import {cpuSeconds, cpuWaitSeconds, once, rssMiB} from '../test/support/serve-monitor.js'
 import {type ServeProcess, startServe} from '../test/support/serve-server.js'
-import {arg} from './bench-support.js'
+import {arg, quantile} from './bench-support.js'
 import {
   CALL_FIELDS,
   CALL_KINDS,
@@ -98,16 +97,13 @@ const maxConnections = arg('max-connections', Math.max(prometheus, ...rampPromet
 // ---- measuring ----
 
 /**
- * CPU seconds (user + system) and resident MiB of a process, from /proc, and how long its main
- * thread (serve's event loop) was runnable but waiting for a core: on a shared machine, a process
- * that waits more than it runs is short of CPU, not of work.
+ * CPU seconds (user + system) and resident MiB of a process, and how long its main thread
+ * (serve's event loop) was runnable but waiting for a core: on a shared machine, a process that
+ * waits more than it runs is short of CPU, not of work.
  */
 function proc(pid: number): {cpu: number; rssMiB: number; waited: number} {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
-    const waited = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9
-    return {cpu: (Number(fields[11]) + Number(fields[12])) / 100, rssMiB: rss / 1024, waited}
+    return {cpu: cpuSeconds(pid), rssMiB: rssMiB(pid), waited: cpuWaitSeconds(pid)}
   } catch {
     return {cpu: NaN, rssMiB: NaN, waited: NaN}
   }
@@ -115,26 +111,12 @@ function proc(pid: number): {cpu: number; rssMiB: number; waited: number} {
 
 type Metrics = Map<string, number>
 
-/** A GET's text, over HTTPS with the CA given (serve's certificate is the bench's own). */
-function getText(url: string, ca: Buffer | undefined, timeout: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = (url.startsWith('https:') ? httpsGet : httpGet)(url, {ca, timeout}, (res) => {
-      let text = ''
-      res.setEncoding('utf8').on('data', (d: string) => (text += d))
-      res.on('end', () => resolve(text))
-      res.on('error', reject)
-    })
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.on('error', reject)
-  })
-}
-
 /** A Prometheus text exposition: `name{labels}` → value. */
 async function scrape(url: string, ca?: Buffer): Promise<Metrics> {
   const metrics: Metrics = new Map()
   try {
     // A loaded serve may not answer its first try in time; one more, so a phase keeps its figures.
-    const text = await getText(url, ca, 30_000).catch(() => getText(url, ca, 60_000))
+    const text = (await once(url, {ca, timeoutMs: 30_000}).catch(() => once(url, {ca, timeoutMs: 60_000}))).body
     for (const line of text.split('\n')) {
       if (!line || line.startsWith('#')) continue
       const space = line.lastIndexOf(' ')
@@ -188,10 +170,6 @@ interface Snapshot {
   at: number
   etcd: Metrics[]
   serve: Metrics[]
-}
-
-function quantile(sorted: number[], q: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!
 }
 
 function latency(values: number[]): string {
@@ -436,14 +414,8 @@ function printPhase(result: RunResult, phase: Phase, cluster: EtcdCluster): Phas
     served: serveRequests / seconds,
     committed: etcdProposals / seconds,
     serveCpu: names.filter((n) => n.startsWith('serve')).reduce((c, n) => c + cpu(n), 0),
-    p99: quantile(
-      pollMs.sort((x, y) => x - y),
-      0.99,
-    ),
-    writeP99: quantile(
-      byKind.flat().sort((x, y) => x - y),
-      0.99,
-    ),
+    p99: quantile(pollMs, 0.99),
+    writeP99: quantile(byKind.flat(), 0.99),
   }
 }
 

@@ -10,7 +10,7 @@
  * Prints figures; asserts nothing. Run: npm run build && node --import tsx bench/kube-jobs.ts
  *   BENCH_PODS (10000), BENCH_SERVICES (2000), BENCH_SECONDS (20)
  */
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -19,6 +19,7 @@ import {containerEnv, deployedContainer, renderBase, spawnJob, type Job, type Ru
 import {makeIngress, makeService} from '../test/support/kube-objects.js'
 import {startPdns} from '../test/support/pdns-server.js'
 import {makePod, setPodReady} from '../test/support/pod-fixtures.js'
+import {cpuSeconds, memoryMiB} from '../test/support/serve-monitor.js'
 import {timeUntil} from '../test/support/until.js'
 
 const PODS = Number(process.env.BENCH_PODS ?? 10_000)
@@ -26,10 +27,8 @@ const SERVICES = Number(process.env.BENCH_SERVICES ?? 2000)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20)
 
 function procStatus(pid: number): {rssMiB: number; peakMiB: number; cpuSeconds: number} {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return {rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024, cpuSeconds: (Number(stat[11]) + Number(stat[12])) / 100}
+  const memory = memoryMiB(pid)
+  return {rssMiB: memory.rss, peakMiB: memory.peak, cpuSeconds: cpuSeconds(pid)}
 }
 
 /** Runs the job as deployed, waits until `ready`, then `change`s the cluster for SECONDS. */

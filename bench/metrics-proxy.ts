@@ -8,14 +8,15 @@
  * same load; the figures then name it.
  */
 import {spawn} from 'node:child_process'
-import {readFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {freePort} from '../test/support/free-port.js'
 import {startKubeApiServer} from '../test/support/kube-api-server.js'
 import {makePod} from '../test/support/pod-fixtures.js'
+import {memoryMiB} from '../test/support/serve-monitor.js'
 import {until} from '../test/support/until.js'
+import {quantile} from './bench-support.js'
 
 const PODS = Number(process.env.BENCH_PODS ?? 200)
 const SERIES = Number(process.env.BENCH_SERIES ?? 1000)
@@ -57,7 +58,7 @@ const exited = new Promise<number | null>((resolve) => proxy.on('close', (code) 
 try {
   const base = `http://127.0.0.1:${listen}`
   await until('the proxy healthy', async () => (await fetch(`${base}/healthz`)).status === 200, {timeoutMs: 120_000})
-  const idleRss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1]
+  const idleRss = memoryMiB(proxy.pid!).rss
   const ms: number[] = []
   let bytes = 0
   let samples = 0
@@ -70,16 +71,12 @@ try {
     samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length
     ups = (text.match(/^up\{.*\} 1$/gm) ?? []).length
   }
-  const sorted = [...ms].sort((a, b) => a - b)
-  const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1]
+  const hwm = memoryMiB(proxy.pid!).peak
   console.log(`${PODS} pods × ${SERIES} series: ${samples} samples (${(bytes / 1e6).toFixed(1)} MB) per answer, up=1 for ${ups} pods`)
   console.log(
-    `latency over ${REQUESTS} requests: p50 ${pct(50).toFixed(0)} ms, p99 ${pct(99).toFixed(0)} ms (min ${sorted[0]?.toFixed(0)} ms)`,
+    `latency over ${REQUESTS} requests: p50 ${quantile(ms, 0.5).toFixed(0)} ms, p99 ${quantile(ms, 0.99).toFixed(0)} ms (min ${Math.min(...ms).toFixed(0)} ms)`,
   )
-  console.log(
-    `proxy RSS idle (pods listed, nothing scraped): ${(Number(idleRss) / 1024).toFixed(0)} MiB; peak RSS: ${(Number(hwm) / 1024).toFixed(0)} MiB`,
-  )
+  console.log(`proxy RSS idle (pods listed, nothing scraped): ${idleRss.toFixed(0)} MiB; peak RSS: ${hwm.toFixed(0)} MiB`)
 } finally {
   proxy.kill('SIGTERM')
   console.log(`proxy exit on SIGTERM: ${await exited}`)

@@ -18,13 +18,14 @@
  *   adds that build's table run, measured in the same run.
  */
 import {spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startKubeApiServer} from '../test/support/kube-api-server.js'
 import {makeNode, makeNodeLease, microTime, type KubeObject} from '../test/support/kube-objects.js'
+import {cpuSeconds, memoryMiB} from '../test/support/serve-monitor.js'
 import {until} from '../test/support/until.js'
 import {median} from './bench-support.js'
 
@@ -68,12 +69,6 @@ function requestKinds(requests: ReadonlyArray<{verb: string; accept: string}>): 
     count.set(kind, (count.get(kind) ?? 0) + 1)
   }
   return [...count].map(([k, n]) => `${n} ${k}`).join(', ')
-}
-
-/** User + system CPU time of a process so far, in seconds (/proc/PID/stat, clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100
 }
 
 async function main(): Promise<void> {
@@ -243,10 +238,9 @@ async function main(): Promise<void> {
     console.log(
       `exporter: ${renewals} Lease renewals in ${IDLE_SECONDS} s (${(renewals / IDLE_SECONDS).toFixed(0)}/s) cost ${cpu.toFixed(2)} CPU-seconds (${((cpu / IDLE_SECONDS) * 1000).toFixed(0)} millicores) with a scrape every 5 s (median ${median(scrapesDuring).toFixed(0)} ms)`,
     )
-    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8')
-    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+    const memory = memoryMiB(child.pid!)
     console.log(
-      `exporter: resident memory with ${NODES} nodes and their Leases: ${(kb('VmRSS') / 1024).toFixed(0)} MiB now, peak ${(kb('VmHWM') / 1024).toFixed(0)} MiB`,
+      `exporter: resident memory with ${NODES} nodes and their Leases: ${memory.rss.toFixed(0)} MiB now, peak ${memory.peak.toFixed(0)} MiB`,
     )
   } finally {
     child.kill('SIGTERM')

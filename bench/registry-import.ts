@@ -22,7 +22,8 @@ import {openStore} from '../src/lib/store/open-store.js'
 import {MAX_TXN_OPS, type Operation} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
-import {arg, etcdCpuSeconds, timeVFigures} from './bench-support.js'
+import {cpuSeconds} from '../test/support/serve-monitor.js'
+import {arg, timeVFigures} from './bench-support.js'
 
 const chunk = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 100_000)
 const chunks = arg('chunks', 10)
@@ -69,15 +70,15 @@ interface Run {
   serverCpuS?: number
 }
 
-function cliImport(registry: string, file: string, etcdDataDir?: string): Run {
-  const serverBefore = etcdDataDir ? etcdCpuSeconds(etcdDataDir) : NaN
+function cliImport(registry: string, file: string, etcdPid?: number): Run {
+  const serverBefore = etcdPid ? cpuSeconds(etcdPid) : NaN
   const env = isolatedEnv({ROSTER_REGISTRY: registry, ROSTER_TIMEOUT: '600s'}) as NodeJS.ProcessEnv
   const start = process.hrtime.bigint()
   const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'service', 'import', file], {env, encoding: 'utf8'})
   const ms = Number(process.hrtime.bigint() - start) / 1e6
   if (r.status !== 0) throw new Error(`import failed: ${r.stderr}`)
   rmSync(env.HOME!, {recursive: true, force: true})
-  const serverCpuS = etcdDataDir ? etcdCpuSeconds(etcdDataDir) - serverBefore : undefined
+  const serverCpuS = etcdPid ? cpuSeconds(etcdPid) - serverBefore : undefined
   return {ms, ...timeVFigures(r.stderr), serverCpuS}
 }
 
@@ -92,10 +93,10 @@ function rate(n: number, ms: number): string {
 }
 
 /** One store: the raw rate, one chunk alone, then every chunk into one registry, and the last again. */
-function scale(store: string, registryOf: (name: string) => {url: string; etcdDataDir?: string}, rawMs: number): void {
+function scale(store: string, registryOf: (name: string) => {url: string; etcdPid?: number}, rawMs: number): void {
   const run = (name: string, file: string): Run => {
-    const {url, etcdDataDir} = registryOf(name)
-    return cliImport(url, file, etcdDataDir)
+    const {url, etcdPid} = registryOf(name)
+    return cliImport(url, file, etcdPid)
   }
   const line = (label: string, n: number, r: Run): void =>
     console.log(`${store}: ${label.padEnd(44)} ${rate(n, r.ms)}, ${cpu(r)}, peak RSS ${r.rssMiB.toFixed(0)} MiB`)
@@ -150,11 +151,7 @@ console.log(`service import, ${chunks} chunks of ${chunk} services (node ${proce
     }
     const rawMs = Number(process.hrtime.bigint() - start) / 1e6
     client.close()
-    scale(
-      'etcd',
-      (name) => (name === 'single' ? {url: raw.url, etcdDataDir: raw.dataDir} : {url: chunked.url, etcdDataDir: chunked.dataDir}),
-      rawMs,
-    )
+    scale('etcd', (name) => (name === 'single' ? {url: raw.url, etcdPid: raw.pid} : {url: chunked.url, etcdPid: chunked.pid}), rawMs)
   } finally {
     await raw.stop()
     await chunked.stop()

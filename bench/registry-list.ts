@@ -16,7 +16,8 @@ import {serviceId} from '../src/lib/registry/service-id.js'
 import {MAX_TXN_OPS} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
-import {arg, etcdCpuSeconds, median, timeVFigures} from './bench-support.js'
+import {cpuSeconds} from '../test/support/serve-monitor.js'
+import {arg, median, timeVFigures} from './bench-support.js'
 
 const count = Number(process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 100_000)
 const runs = arg('runs', 5)
@@ -34,13 +35,13 @@ interface Run {
 
 /** One process under /usr/bin/time -v: its wall time as measured here, its peak RSS and CPU time, etcd's CPU time, its output's size. */
 function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Run {
-  const serverBefore = etcdCpuSeconds(etcd.dataDir)
+  const serverBefore = cpuSeconds(etcd.pid)
   const start = process.hrtime.bigint()
   const r = spawnSync('/usr/bin/time', ['-v', command, ...args], {env, encoding: 'buffer', maxBuffer: 1024 ** 3})
   const ms = Number(process.hrtime.bigint() - start) / 1e6
   const stderr = r.stderr.toString('utf8')
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${stderr}`)
-  return {ms, ...timeVFigures(stderr), serverCpuS: etcdCpuSeconds(etcd.dataDir) - serverBefore, bytes: r.stdout.length}
+  return {ms, ...timeVFigures(stderr), serverCpuS: cpuSeconds(etcd.pid) - serverBefore, bytes: r.stdout.length}
 }
 
 const etcd = await startEtcd({args: ['--quota-backend-bytes', String(4 * 1024 ** 3)]})

@@ -17,7 +17,7 @@ import {seedRegistry} from '../test/support/seed-registry.js'
 import {type Series, metricValue, once, rssMiB, startMonitor} from '../test/support/serve-monitor.js'
 import {createToken, startServe} from '../test/support/serve-server.js'
 import {until} from '../test/support/until.js'
-import {arg, median} from './bench-support.js'
+import {arg, median, quantile} from './bench-support.js'
 
 const seconds = arg('seconds', 20)
 const services = arg('services', 10_000)
@@ -42,13 +42,8 @@ const COUNTERS = [
   'roster_serve_timeouts_total{kind="tls-handshake"}',
 ]
 
-function percentile(xs: number[], p: number): number {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
-}
-
 const ms = (s: Series) =>
-  `p50 ${median(s.latencies).toFixed(0)} ms, p99 ${percentile(s.latencies, 0.99).toFixed(0)} ms, max ${s.maxMs.toFixed(0)} ms` +
+  `p50 ${median(s.latencies).toFixed(0)} ms, p99 ${quantile(s.latencies, 0.99).toFixed(0)} ms, max ${s.maxMs.toFixed(0)} ms` +
   (s.failed ? `, ${s.failed} of ${s.requests} failed (${s.failures[0]})` : '')
 
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-hostile-'))

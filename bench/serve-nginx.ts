@@ -30,16 +30,16 @@
  */
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
-import {request} from 'node:https'
 import {availableParallelism, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 
 import {makeTlsFiles} from '../test/support/etcd-server.js'
 import {freePort} from '../test/support/free-port.js'
 import {seedRegistry} from '../test/support/seed-registry.js'
-import {cpuSeconds} from '../test/support/serve-monitor.js'
+import {childCpuSeconds, cpuSeconds, minorFaults, once, parentPid, systemSeconds} from '../test/support/serve-monitor.js'
 import {createToken, startServe, type ServeProcess} from '../test/support/serve-server.js'
 import {isolatedEnv} from '../test/support/cli.js'
+import {until} from '../test/support/until.js'
 import {arg, median} from './bench-support.js'
 
 const services = arg('services', 10_000)
@@ -129,30 +129,13 @@ function wrk(url: string, token: string, pids: () => number[], cpu: string | und
   }
 }
 
-/** CPU seconds used by the children this process waited for (wrk), from /proc/self/stat's cutime + cstime. */
-function childCpuSeconds(): number {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[13]) + Number(fields[14])) / 100
-}
-
-/** The CPU time process `pid` has used in the kernel (/proc/PID/stat's stime), s. */
-function systemSeconds(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[12]) / 100
-}
-
-/** The minor page faults of process `pid` (/proc/PID/stat's minflt). */
-function minorFaults(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[7])
-}
-
 /** The processes whose parent is `pid`. */
 function childrenOf(pid: number): number[] {
   const children: number[] = []
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ')[1])
-      if (ppid === pid) children.push(Number(entry))
+      if (parentPid(Number(entry)) === pid) children.push(Number(entry))
     } catch {
       // gone meanwhile
     }
@@ -168,16 +151,11 @@ function pin(pids: number[], cpus: string): void {
   }
 }
 
-function get(url: string, token: string, ca: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    request(url, {ca, headers: {authorization: `Bearer ${token}`}}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (d: Buffer) => chunks.push(d))
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${url}: ${res.statusCode}`))))
-    })
-      .on('error', reject)
-      .end()
-  })
+/** The body of a GET that must answer 200. */
+async function get(url: string, token: string, ca: string): Promise<Buffer> {
+  const r = await once(url, {ca, token, raw: true})
+  if (r.status !== 200) throw new Error(`${url}: ${r.status}`)
+  return r.body
 }
 
 /** The TLS protocol and cipher OpenSSL's client (the library wrk uses) negotiates with `url`. */
@@ -197,7 +175,12 @@ interface Nginx {
 }
 
 /** nginx serving `file` at SD_PATH with `workers` worker processes, started under `taskset -c cpus` if given. */
-async function startNginx(dir: string, tls: {cert: string; key: string}, workers: string, cpus: string | undefined): Promise<Nginx> {
+async function startNginx(
+  dir: string,
+  tls: {cert: string; key: string; ca: string},
+  workers: string,
+  cpus: string | undefined,
+): Promise<Nginx> {
   const prefix = path.join(dir, `nginx-${workers}`)
   mkdirSync(prefix)
   chmodSync(prefix, 0o755)
@@ -234,22 +217,8 @@ ${temp}
     ? spawn('taskset', ['-c', cpus, 'nginx', ...args], {stdio: 'inherit'})
     : spawn('nginx', args, {stdio: 'inherit'})
   const url = `https://127.0.0.1:${port}`
-  for (let i = 0; ; i++) {
-    try {
-      await new Promise<void>((resolve, reject) =>
-        request(url, {rejectUnauthorized: false}, (res) => {
-          res.resume()
-          res.on('end', resolve)
-        })
-          .on('error', reject)
-          .end(),
-      )
-      break
-    } catch (error) {
-      if (i > 200) throw error
-      await new Promise((r) => setTimeout(r, 50))
-    }
-  }
+  // Any answer, over the bench's own certificate: nginx is listening.
+  await until(`nginx (worker_processes ${workers}) at ${url}`, async () => (await once(url, {ca: tls.ca})).status > 0, {timeoutMs: 10_000})
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   return {
     url,
@@ -293,7 +262,7 @@ try {
   const registry = `sqlite:${path.join(dir, 'registry.db')}`
   await seedRegistry(registry, services, {servers: 1})
   const token = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
-  const tls = {cert: files.serverCertFile, key: files.serverKeyFile}
+  const tls = {cert: files.serverCertFile, key: files.serverKeyFile, ca}
   const serveArgs = ['--tls-cert', tls.cert, '--tls-key', tls.key]
   const env = isolatedEnv()
   if (cpuProfDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${cpuProfDir}`.trim()

@@ -14,16 +14,14 @@
  *
  * With BENCH_SCALE_DATA=DIR the seeded SQLite file is kept in DIR and used again by the next run.
  */
-import {spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {request} from 'node:http'
+import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {BIN, isolatedEnv} from '../test/support/cli.js'
+import {isolatedEnv, runBin} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
 import {seedRegistry} from '../test/support/seed-registry.js'
-import {cpuSeconds} from '../test/support/serve-monitor.js'
+import {cpuSeconds, memoryMiB, once} from '../test/support/serve-monitor.js'
 import {createToken, startServe, type ServeProcess} from '../test/support/serve-server.js'
 import {arg, median} from './bench-support.js'
 
@@ -40,27 +38,9 @@ const TARGET_FIRST_ANSWER_S = 8
 const TARGET_AFTER_CHANGE_S = 0.4
 const TARGET_VISIBLE_S = 1
 
-/** VmRSS and VmHWM (the peak) of a process, MiB. */
-function memory(pid: number): {rss: number; peak: number} {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024
-  return {rss: kb('VmRSS'), peak: kb('VmHWM')}
-}
-
-/** One GET, the whole body read: status, body, the milliseconds it took and those to its headers (serve's render, before the transfer). */
+/** One GET, the whole body read as bytes: status, body, the milliseconds to the last byte and to the headers (serve's render, before the transfer). */
 function get(url: string, token: string): Promise<{status: number; body: Buffer; ms: number; headersMs: number}> {
-  const started = performance.now()
-  return new Promise((resolve, reject) => {
-    request(url, {headers: {authorization: `Bearer ${token}`}}, (res) => {
-      const headersMs = performance.now() - started
-      const chunks: Buffer[] = []
-      res.on('data', (d: Buffer) => chunks.push(d))
-      res.on('end', () => resolve({status: res.statusCode ?? 0, body: Buffer.concat(chunks), ms: performance.now() - started, headersMs}))
-      res.on('error', reject)
-    })
-      .on('error', reject)
-      .end()
-  })
+  return once(url, {token, raw: true, timeoutMs: 600_000})
 }
 
 /** The view's store revision (/readyz). */
@@ -77,16 +57,8 @@ const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 
 /** `roster service register` through the CLI, straight into the store: the server it went to and the write's revision. */
 async function register(registry: string, endpoint: string): Promise<{server: string; revision: number}> {
-  const {code, stdout, stderr} = await new Promise<{code: number; stdout: string; stderr: string}>((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'service', 'register', 'probe', '-e', endpoint, '--json'], {
-      env: isolatedEnv({ROSTER_REGISTRY: registry}) as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    let err = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
-    child.on('close', (c) => resolve({code: c ?? 1, stdout: out, stderr: err}))
+  const {code, stdout, stderr} = await runBin(['service', 'register', 'probe', '-e', endpoint, '--json'], {
+    env: isolatedEnv({ROSTER_REGISTRY: registry}),
   })
   if (code !== 0) throw new Error(`service register exited ${code}: ${stderr}`)
   const service = (JSON.parse(stdout) as {services: {servers: string[]; revision: number}[]}).services[0]!
@@ -122,7 +94,7 @@ async function measure(label: string, registry: string, count: number): Promise<
         firsts.push(r.ms)
       }
     }
-    const mem = memory(pid)
+    const mem = memoryMiB(pid)
     console.log(
       `  every server's http_sd read once (/v1/sd/SERVER/default and /v1/sd/SERVER, ${SERVERS} servers): median ${median(firsts).toFixed(0)} ms an answer`,
     )
@@ -161,7 +133,7 @@ async function measure(label: string, registry: string, count: number): Promise<
       `  register → visible in http_sd: median ${s(median(visible))} (max ${s(Math.max(...visible))}) after the CLI exits; ` +
         `target ≤ ${TARGET_VISIBLE_S} s: ${verdict(median(visible) / 1000, TARGET_VISIBLE_S)}; ${trials} trials, serve used ${(cpu / trials).toFixed(2)} s CPU per change`,
     )
-    const after = memory(pid)
+    const after = memoryMiB(pid)
     console.log(`  resident memory at the end: ${after.rss.toFixed(0)} MiB (peak ${after.peak.toFixed(0)} MiB)`)
   } finally {
     await serve.stop()

@@ -8,7 +8,7 @@
  *   npm run build && node --import tsx bench/serve-sd.ts [--services 100000] [--etcd-services 20000] [--seconds 10]
  */
 import {spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -16,6 +16,7 @@ import type {Service} from '../src/lib/registry/model.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
 import {seedRegistry} from '../test/support/seed-registry.js'
+import {cpuSeconds, rssMiB} from '../test/support/serve-monitor.js'
 import {createToken, http, startServe, type ServeProcess} from '../test/support/serve-server.js'
 import {arg, median} from './bench-support.js'
 
@@ -36,19 +37,7 @@ async function rawBytes(url: string, headers: Record<string, string>): Promise<s
   })
 }
 
-function rssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN)
-  return kb / 1024
-}
-
 /** autocannon against `url`; with gzip as Prometheus asks for it (Go's HTTP client sends Accept-Encoding: gzip). */
-/** CPU seconds (user + system) a process has used. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 let servePid = 0
 
 async function load(url: string, token: string, connections: number, gzip = true): Promise<void> {

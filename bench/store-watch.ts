@@ -17,16 +17,11 @@ import {WATCH_POLL_INTERVAL_MS} from '../src/lib/store/sqlite-watch.js'
 import {MAX_TXN_OPS, storeRevision, type Store, type Watch} from '../src/lib/store/store.js'
 import {startEtcd} from '../test/support/etcd-server.js'
 import {runStoreChild} from '../test/support/store-suite.js'
-import {arg, median} from './bench-support.js'
+import {arg, median, quantile} from './bench-support.js'
 
 const keys = arg('keys', 50_000)
 const writes = arg('writes', 40)
 const dir = mkdtempSync(path.join(tmpdir(), 'roster-bench-store-watch-'))
-
-function quantile(xs: number[], q: number): number {
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN
-}
 
 const fmt = (ms: number, digits = 1) => ms.toFixed(digits).padStart(7)
 

@@ -24,6 +24,8 @@ export interface EtcdServer {
   /** 'http://127.0.0.1:PORT/metrics': its Prometheus metrics, plain HTTP even with TLS. */
   metricsUrl: string
   dataDir: string
+  /** The etcd process's id, for its CPU and memory (test/support/serve-monitor.ts). */
+  pid: number
   stop(): Promise<void>
 }
 
@@ -288,6 +290,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
     hostPort: member.hostPort,
     metricsUrl: member.metricsUrl,
     dataDir: cluster.root,
+    pid: member.pid,
     stop: cluster.stop,
   }
 }

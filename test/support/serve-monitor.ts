@@ -4,9 +4,13 @@
  * monitoring system asking for /healthz and /metrics every second; each request on a new TLS
  * connection from 127.0.0.1 (the hostile clients use other loopback addresses), as a client
  * whose idle connection was closed has to. Also serve's resident memory, twice a second.
+ *
+ * Its pieces are the tests' and benches' one home for reading a process's CPU, memory and page
+ * faults from /proc, and for one HTTP(S) request on a new connection (`once`).
  */
 import {readFileSync} from 'node:fs'
-import {request} from 'node:https'
+import {request as httpRequest} from 'node:http'
+import {request as httpsRequest} from 'node:https'
 
 export interface MonitorOptions {
   /** serve's https://127.0.0.1:PORT */
@@ -52,16 +56,54 @@ export interface MonitorReport {
 /** A bound on one request, so that a stuck one counts as a failure instead of stopping the client. */
 const REQUEST_TIMEOUT_MS = 10_000
 
+// What /proc tells of a process (Linux): the one place tests and benches read a process's CPU,
+// memory and page faults from. Each reader throws when the process is gone.
+
+/** /proc/PID/stat's fields after the command name in parentheses: field i here is stat(5)'s field i + 3. */
+function statFields(pid: number | 'self'): string[] {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+}
+
+/** Clock ticks a second (USER_HZ), the unit of /proc's CPU times. */
+const TICKS = 100
+
 /** The resident memory of process `pid`, MiB. */
 export function rssMiB(pid: number): number {
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
-  return kb / 1024
+  return memoryMiB(pid).rss
+}
+
+/** The resident memory of process `pid` (VmRSS) and its peak so far (VmHWM), MiB. */
+export function memoryMiB(pid: number): {rss: number; peak: number} {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024
+  return {rss: kb('VmRSS'), peak: kb('VmHWM')}
 }
 
 /** The CPU time process `pid` has used (user and system), s. */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100
+  const fields = statFields(pid)
+  return (Number(fields[11]) + Number(fields[12])) / TICKS
+}
+
+/** The CPU time process `pid` has used in the kernel (stime), s. */
+export function systemSeconds(pid: number): number {
+  return Number(statFields(pid)[12]) / TICKS
+}
+
+/** The CPU time (user and system) of the children this process has waited for (cutime and cstime), s. */
+export function childCpuSeconds(): number {
+  const fields = statFields('self')
+  return (Number(fields[13]) + Number(fields[14])) / TICKS
+}
+
+/** The minor page faults of process `pid` (minflt): memory it took afresh. */
+export function minorFaults(pid: number): number {
+  return Number(statFields(pid)[7])
+}
+
+/** The parent of process `pid` (ppid). */
+export function parentPid(pid: number): number {
+  return Number(statFields(pid)[1])
 }
 
 /** The time process `pid` has waited for a CPU while ready to run, s (Linux schedstat). */
@@ -69,16 +111,39 @@ export function cpuWaitSeconds(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9
 }
 
-/** One request on a new connection: the status and body, or the error. */
-export function once(
-  url: string,
-  options: {ca: string; method?: string; token?: string; body?: string; localAddress?: string},
-): Promise<{status: number; body: string; headers: Record<string, string | string[] | undefined>}> {
+export interface OnceOptions {
+  /** The CA certificate (PEM) an https URL's server is checked against. */
+  ca?: string | Buffer
+  method?: string
+  token?: string
+  body?: string
+  localAddress?: string
+  /** A bound on the request (10 s): a stuck one fails instead of stopping its caller. */
+  timeoutMs?: number
+}
+
+export interface OnceAnswer<Body> {
+  status: number
+  body: Body
+  headers: Record<string, string | string[] | undefined>
+  /** From the request's start to the last byte, ms. */
+  ms: number
+  /** From the request's start to the answer's headers, ms (a server that sends once the answer is whole: its work). */
+  headersMs: number
+}
+
+/** One request on a new connection (http: or https: as the URL says): the status and body as text, or the error. */
+export function once(url: string, options: OnceOptions): Promise<OnceAnswer<string>>
+/** One request on a new connection, the body as the bytes sent. */
+export function once(url: string, options: OnceOptions & {raw: true}): Promise<OnceAnswer<Buffer>>
+export function once(url: string, options: OnceOptions & {raw?: boolean}): Promise<OnceAnswer<string | Buffer>> {
+  const started = performance.now()
+  const timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {}
     if (options.token) headers.authorization = `Bearer ${options.token}`
     if (options.body !== undefined) headers['content-type'] = 'application/json'
-    const req = request(
+    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
       url,
       {
         method: options.method ?? 'GET',
@@ -86,16 +151,26 @@ export function once(
         agent: false,
         headers,
         localAddress: options.localAddress,
-        timeout: REQUEST_TIMEOUT_MS,
+        timeout: timeoutMs,
       },
       (res) => {
-        let body = ''
-        res.setEncoding('utf8').on('data', (d: string) => (body += d))
-        res.once('end', () => resolve({status: res.statusCode ?? 0, body, headers: res.headers}))
+        const headersMs = performance.now() - started
+        const chunks: Buffer[] = []
+        res.on('data', (d: Buffer) => chunks.push(d))
+        res.once('end', () => {
+          const bytes = Buffer.concat(chunks)
+          resolve({
+            status: res.statusCode ?? 0,
+            body: options.raw ? bytes : bytes.toString('utf8'),
+            headers: res.headers,
+            ms: performance.now() - started,
+            headersMs,
+          })
+        })
         res.once('error', reject)
       },
     )
-    req.once('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)))
+    req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
     req.once('error', reject)
     req.end(options.body)
   })

@@ -17,6 +17,7 @@ import {openStore} from '../../src/lib/store/open-store.js'
 import {CompactedError, MAX_TXN_OPS, type Operation} from '../../src/lib/store/store.js'
 import {BreakableStore} from '../support/store-suite.js'
 import {awkwardServices} from '../support/sd-services.js'
+import {until} from '../support/until.js'
 
 const SERVERS = ['prom1', 'prom2']
 const NAMESPACES = ['ns1', 'ns2']
@@ -170,8 +171,7 @@ describe('kept http_sd answers', () => {
     store.endWatches(new CompactedError('compacted for the test', view.storeRevision))
     const s = [...live.values()].find((x) => x.namespace === 'ns1' && x.servers.includes('prom1'))!
     await store.txn([], [del(s)])
-    for (let i = 0; i < 500 && answers.kept('prom1', [{namespace: 'ns1', config: 'standard'}]) === kept; i++)
-      await new Promise((r) => setTimeout(r, 10))
+    await until('the relist', () => answers.kept('prom1', [{namespace: 'ns1', config: 'standard'}]) !== kept, {intervalMs: 10})
     assert.equal(answers.kept('prom1', [{namespace: 'ns1', config: 'standard'}]), undefined, 'the relist forgot it')
     await view.fresh()
     await checkAll('after the relist')
