@@ -276,7 +276,10 @@ describe(`Registry bulk import (${BULK_WRITE_THRESHOLD}+ services: one range, no
     await other.updateSettings({replicas: 2})
     store.reset()
     const third = await registry.registerServices({name: 'three', endpoints: ['http://three:9100/']})
-    assert.ok(store.ranges.some((prefix: string) => prefix === 'servers/'), JSON.stringify(store.ranges))
+    assert.ok(
+      store.ranges.some((prefix: string) => prefix === 'servers/'),
+      JSON.stringify(store.ranges),
+    )
     assert.deepEqual([...third.services[0]!.servers].sort(), ['prom1', 'prom2'])
     // withActor's registries share what was read.
     store.reset()
