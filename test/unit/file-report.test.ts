@@ -53,5 +53,7 @@ it('counts tests that skip themselves while running: the runner reported them al
     {encoding: 'utf8', env},
   )
   assert.equal(result.status, 0, result.stdout + result.stderr)
-  assert.match(result.stdout, /^file-report: 1 test files ran 2 tests; the runner reported them all$/m)
+  // Node 24 runs the files' afterEach for a test that skips itself (2 counted), Node 22 does not (1):
+  // either way the runner reported at least as many, and the run passes.
+  assert.match(result.stdout, /^file-report: 1 test files ran [12] tests; the runner reported them all$/m)
 })
