@@ -10,12 +10,9 @@
 import {spawnSync} from 'node:child_process'
 import {rmSync} from 'node:fs'
 
-import {serviceKey} from '../src/lib/registry/keys.js'
-import type {Service} from '../src/lib/registry/model.js'
-import {serviceId} from '../src/lib/registry/service-id.js'
-import {MAX_TXN_OPS} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
+import {seedRegistry} from '../test/support/seed-registry.js'
 import {cpuSeconds} from '../test/support/serve-monitor.js'
 import {arg, median, timeVFigures} from './bench-support.js'
 
@@ -46,37 +43,8 @@ function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Run {
 
 const etcd = await startEtcd({args: ['--quota-backend-bytes', String(4 * 1024 ** 3)]})
 try {
-  const {Etcd3} = await import('etcd3')
-  const client = new Etcd3({hosts: etcd.endpoint})
-  const modified = new Date().toISOString()
-  const seedStart = Date.now()
-  const pending: Promise<unknown>[] = []
-  for (let start = 0; start < count; start += MAX_TXN_OPS) {
-    const success = []
-    for (let i = start; i < Math.min(count, start + MAX_TXN_OPS); i++) {
-      const endpoint = `http://host-${i}.dc${i % 3}.example.com:9100/metrics`
-      const id = serviceId('default', endpoint)
-      const service: Service = {
-        id,
-        name: `node-${i % 100}`,
-        namespace: 'default',
-        endpoint,
-        labels: {app: 'node', rack: `r${i % 40}`},
-        selector: '',
-        servers: [`prom${i % 5}`],
-        description: '',
-        modified,
-      }
-      success.push({request_put: {key: Buffer.from('/roster/' + serviceKey('default', id)), value: Buffer.from(JSON.stringify(service))}})
-    }
-    pending.push(client.kv.txn({compare: [], success, failure: []}))
-    if (pending.length >= 8) await Promise.all(pending.splice(0))
-  }
-  await Promise.all(pending)
-  client.close()
-  console.log(
-    `seeded ${count} services in ${((Date.now() - seedStart) / 1000).toFixed(1)} s (node ${process.version}, ${runs} interleaved runs each)`,
-  )
+  const seedMs = await seedRegistry(etcd.url, count, {servers: 5})
+  console.log(`seeded ${count} services in ${(seedMs / 1000).toFixed(1)} s (node ${process.version}, ${runs} interleaved runs each)`)
 
   const env = isolatedEnv({ROSTER_REGISTRY: etcd.url}) as NodeJS.ProcessEnv
   const etcdctlEnv = {...process.env, ETCDCTL_API: '3'}

@@ -1,19 +1,16 @@
 /**
  * A registry of 50,000 services lists completely from etcd: an unpaginated range of it would
- * exceed gRPC's 4 MiB receive limit and fail. Seeded directly through the Store in
- * 128-operation transactions, then listed by the CLI.
+ * exceed gRPC's 4 MiB receive limit and fail. Seeded straight into the store (seed-registry.ts),
+ * then listed by the CLI.
  */
 import assert from 'node:assert/strict'
 import {rmSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 
 import type {Service} from '../../src/lib/registry/model.js'
-import {serviceKey} from '../../src/lib/registry/keys.js'
-import {serviceId} from '../../src/lib/registry/service-id.js'
-import {openStore} from '../../src/lib/store/open-store.js'
-import {MAX_TXN_OPS, type Operation} from '../../src/lib/store/store.js'
 import {isolatedEnv, runBin, runCli} from '../support/cli.js'
 import {type EtcdServer, startEtcd} from '../support/etcd-server.js'
+import {seedRegistry} from '../support/seed-registry.js'
 
 const COUNT = 50_000
 
@@ -27,38 +24,7 @@ describe(`${COUNT} services from etcd`, () => {
   before(async () => {
     etcd = await startEtcd()
     env = isolatedEnv({ROSTER_REGISTRY: etcd.url})
-    const store = await openStore({registry: etcd.url, timeoutMs: 60_000})
-    try {
-      const modified = new Date().toISOString()
-      const batches: Operation[][] = []
-      for (let start = 0; start < COUNT; start += MAX_TXN_OPS) {
-        const ops: Operation[] = []
-        for (let i = start; i < Math.min(COUNT, start + MAX_TXN_OPS); i++) {
-          const endpoint = `http://host-${i}.dc1.example.com:9100/metrics`
-          const id = serviceId('default', endpoint)
-          const service: Service = {
-            id,
-            name: `node-${i % 100}`,
-            namespace: 'default',
-            endpoint,
-            labels: {app: 'node', rack: `r${i % 40}`},
-            selector: '',
-            servers: [`prom${i % 5}`],
-            description: 'seeded for the listing test',
-            modified,
-          }
-          ops.push({type: 'put', key: serviceKey('default', id), value: JSON.stringify(service)})
-        }
-        batches.push(ops)
-      }
-      // A few transactions in flight at a time.
-      for (let i = 0; i < batches.length; i += 8) {
-        const results = await Promise.all(batches.slice(i, i + 8).map((ops) => store.txn([], ops)))
-        assert.ok(results.every((r) => r.succeeded))
-      }
-    } finally {
-      await store.close()
-    }
+    await seedRegistry(etcd.url, COUNT, {servers: 5})
   })
   after(async () => {
     await etcd?.stop()
