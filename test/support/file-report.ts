@@ -8,12 +8,9 @@
  * With ROSTER_TEST_TIMES=N it also prints the N files that took the most CPU time (their own and
  * their servers' and CLI processes'), with their wall time: where to look when `npm test` is slow.
  */
-import {readFileSync, readdirSync} from 'node:fs'
-import path from 'node:path'
-
 // Imported for its value and for its effect: node:test does not run --import modules in the
 // runner's own process, so this import is what makes the records directory there.
-import {type FileRecord, RECORDS_VARIABLE} from './file-watchdog.js'
+import {type FileRecord, RECORDS_VARIABLE, readRecords} from './file-watchdog.js'
 
 interface TestEvent {
   type: string
@@ -29,18 +26,12 @@ export default async function* fileReport(source: AsyncIterable<TestEvent>): Asy
     if (event.data.details?.type === 'suite') continue
     reported++
   }
-  const dir = process.env[RECORDS_VARIABLE]
-  if (!dir) {
+  if (!process.env[RECORDS_VARIABLE]) {
     yield `file-report: ${RECORDS_VARIABLE} is not set: load test/support/file-watchdog.js with --import\n`
     process.exitCode = 1
     return
   }
-  const records: FileRecord[] = readdirSync(dir).flatMap((name) =>
-    readFileSync(path.join(dir, name), 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as FileRecord),
-  )
+  const records = readRecords()
   const ran = records.reduce((sum, r) => sum + r.tests, 0)
   if (reported < ran) {
     yield `file-report: the runner reported ${reported} tests that ran, but the ${records.length} test files' processes ran ${ran}: results were lost, and one may have been a failure\n`

@@ -14,7 +14,7 @@
  * the CLI) to a directory the runner's process made (`RECORDS_VARIABLE`). test/support/file-report.ts,
  * a reporter, checks there that the runner reported at least as many tests as the files ran.
  */
-import {appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, afterEach} from 'node:test'
@@ -32,6 +32,18 @@ export interface FileRecord {
   wallMs: number
   cpuMs: number
   childrenCpuMs: number
+}
+
+/** The records the files' processes have written so far (in the runner's process, once they ended). */
+export function readRecords(): FileRecord[] {
+  const dir = process.env[RECORDS_VARIABLE]
+  if (!dir) throw new Error(`${RECORDS_VARIABLE} is not set: load test/support/file-watchdog.js with --import`)
+  return readdirSync(dir).flatMap((name) =>
+    readFileSync(path.join(dir, name), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as FileRecord),
+  )
 }
 
 if (process.env.NODE_TEST_CONTEXT === 'child-v8') {

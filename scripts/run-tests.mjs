@@ -1,0 +1,101 @@
+// Runs the compiled test files (.test-build/, made by scripts/build-tests.mjs) with Node's test
+// runner, each file in a process of its own, N at a time, longest first.
+//
+//   node scripts/run-tests.mjs [--concurrency N] [--timeout MS] [--write-durations] DIR...
+//
+// `node --test FILES` sorts its files by name, so a file that waits a minute (a token rotation)
+// could start last and end the run a minute later than the rest. Here the files start in the order
+// of their wall times in test/durations.json, longest first (files it does not know first of all:
+// new files are assumed long), which packs a CPU-bound run on few cores tightly. The durations only
+// order the files: stale figures make the run slower, never wrong. `--write-durations` rewrites
+// them from this run.
+//
+// Each file's process loads test/support/file-watchdog.ts (a file that does not end by itself
+// fails); the spec reporter prints the results and test/support/file-report.ts then checks that no
+// result was lost (and, with ROSTER_TEST_TIMES=N, lists where the CPU went).
+import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {PassThrough} from 'node:stream'
+import {run} from 'node:test'
+import {spec} from 'node:test/reporters'
+import {parseArgs} from 'node:util'
+
+const BUILD = '.test-build'
+const DURATIONS = 'test/durations.json'
+
+const {values, positionals} = parseArgs({
+  allowPositionals: true,
+  options: {
+    concurrency: {type: 'string', default: '4'},
+    timeout: {type: 'string', default: '300000'},
+    'write-durations': {type: 'boolean', default: false},
+  },
+})
+const fail = (message) => {
+  process.stderr.write(`run-tests: ${message}\n`)
+  process.exit(2)
+}
+const positive = (name) => {
+  const n = Number(values[name])
+  if (!Number.isInteger(n) || n < 1) fail(`--${name}: expected a positive whole number, got '${values[name]}'`)
+  return n
+}
+const concurrency = positive('concurrency')
+const timeout = positive('timeout')
+if (positionals.length === 0) fail('name the test directories to run, e.g. test/unit test/integration')
+for (const dir of positionals)
+  if (!existsSync(path.join(BUILD, dir))) fail(`${path.join(BUILD, dir)} does not exist: run npm run pretest first`)
+
+// Imported for its effect in this process: it makes the directory the files' records go to.
+const watchdog = path.resolve(BUILD, 'test/support/file-watchdog.js')
+const {readRecords} = await import(watchdog)
+const {default: fileReport} = await import(path.resolve(BUILD, 'test/support/file-report.js'))
+
+/** Source path (test/unit/x.test.ts) of a compiled file, the key of test/durations.json. */
+const sourceOf = (file) => path.relative(BUILD, file).replace(/\.js$/, '.ts')
+
+let durations = {}
+try {
+  durations = JSON.parse(readFileSync(DURATIONS, 'utf8'))
+} catch (error) {
+  if (error.code !== 'ENOENT') throw new Error(`${DURATIONS}: ${error.message}`)
+}
+const files = positionals
+  .flatMap((dir) =>
+    readdirSync(path.join(BUILD, dir))
+      .filter((name) => name.endsWith('.test.js'))
+      .map((name) => path.join(BUILD, dir, name)),
+  )
+  .map((file) => ({file: path.resolve(file), ms: durations[sourceOf(file)] ?? Infinity}))
+  .sort((a, b) => b.ms - a.ms || a.file.localeCompare(b.file))
+  .map(({file}) => file)
+
+const stream = run({
+  files,
+  concurrency,
+  timeout,
+  execArgv: ['--import', watchdog],
+})
+// As `node --test` does: a failed test (or file) fails the run, a failed `todo` test does not.
+stream.on('test:fail', (event) => {
+  if (!event.todo) process.exitCode = 1
+})
+const forSpec = new PassThrough({objectMode: true})
+const forReport = new PassThrough({objectMode: true})
+stream.pipe(forSpec)
+stream.pipe(forReport)
+const report = (async () => {
+  let text = ''
+  for await (const chunk of fileReport(forReport)) text += chunk
+  return text
+})()
+await new Promise((resolve, reject) => forSpec.compose(spec).on('end', resolve).on('error', reject).pipe(process.stdout, {end: false}))
+process.stdout.write(await report)
+
+if (values['write-durations']) {
+  const measured = Object.fromEntries(readRecords().map((r) => [sourceOf(r.file), Math.round(r.wallMs / 100) * 100]))
+  // Files of other suites keep their figures; files since removed lose theirs.
+  const kept = Object.entries({...durations, ...measured}).filter(([file]) => existsSync(file))
+  writeFileSync(DURATIONS, `${JSON.stringify(Object.fromEntries(kept.sort(([a], [b]) => a.localeCompare(b))), null, 2)}\n`)
+  process.stdout.write(`wrote ${Object.keys(measured).length} files' wall times to ${DURATIONS}\n`)
+}
