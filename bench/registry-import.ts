@@ -4,9 +4,12 @@
  * chunk into a registry that already holds the chunks before it). Prints each chunk's time and
  * peak memory (maximum resident set size from /usr/bin/time -v), the ratio of the 1M time to the
  * 100k time beside the ≤ 10x target (linear), and the same import of the last chunk again (every
- * service unchanged: no write). Before that, the raw store rate for one chunk: the same keys and
- * values written in 128-operation transactions (SQLite: through the Store; etcd: a bare etcd3
- * script calling KV.Txn). Prints figures; asserts nothing.
+ * service unchanged: no write). Before that, the bound: the store's own writes at both sizes,
+ * without roster, the same keys and values in the same transactions (as service-writes.ts cuts
+ * them with BatchBudget: each service's key compared absent, the services put, and one history
+ * record), one chunk into an empty store and every chunk into another; on SQLite through the
+ * Store (src/lib/store), on etcd with bare etcd3 KV.Txn calls; only the write calls are timed.
+ * Its own 1M / 100k ratio is printed beside roster's. Prints figures; asserts nothing.
  *
  *   npm run build && node --import tsx bench/registry-import.ts [chunk size] [--chunks N]
  */
@@ -15,11 +18,14 @@ import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {serviceKey} from '../src/lib/registry/keys.js'
-import type {Service} from '../src/lib/registry/model.js'
+import {BatchBudget} from '../src/lib/registry/batches.js'
+import {actorText, localActor} from '../src/lib/registry/history/actor.js'
+import {eventOp, serviceChange} from '../src/lib/registry/history/record.js'
+import {DEFAULT_NAMESPACE, type Service} from '../src/lib/registry/model.js'
+import {namespaceKey, serviceKey, TOPOLOGY_KEY} from '../src/lib/registry/keys.js'
 import {serviceId} from '../src/lib/registry/service-id.js'
-import {openStore} from '../src/lib/store/open-store.js'
-import {MAX_TXN_OPS, type Operation} from '../src/lib/store/store.js'
+import {DEFAULT_ETCD_PREFIX, openStore} from '../src/lib/store/open-store.js'
+import type {Compare, Operation} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
 import {cpuSeconds} from '../test/support/serve-monitor.js'
@@ -44,20 +50,58 @@ const files = Array.from({length: chunks}, (_, c) => {
   return file
 })
 
-/** The values the first chunk's import writes (no servers registered: unassigned). */
-function batches(): Operation[][] {
-  const modified = new Date().toISOString()
-  const out: Operation[][] = []
-  for (let start = 0; start < chunk; start += MAX_TXN_OPS) {
-    const ops: Operation[] = []
-    for (let i = start; i < Math.min(chunk, start + MAX_TXN_OPS); i++) {
-      const e = entry(i)
-      const id = serviceId('default', e.endpoint)
-      const service: Service = {id, ...e, namespace: 'default', selector: '', servers: [], description: '', modified}
-      ops.push({type: 'put', key: serviceKey('default', id), value: JSON.stringify(service)})
-    }
-    out.push(ops)
+/**
+ * The transactions chunk c's import writes into a registry without it (no servers registered:
+ * unassigned): batches cut by BatchBudget, each comparing the topology, the namespace and every
+ * service key (absent), putting the services and the batch's history record.
+ */
+function transactions(c: number): {compares: Compare[]; ops: Operation[]}[] {
+  const actor = localActor()
+  const now = new Date()
+  const modified = now.toISOString()
+  const out: {compares: Compare[]; ops: Operation[]}[] = []
+  let batch: Service[] = []
+  const flush = (): void => {
+    const keys = batch.map((service) => serviceKey(service.namespace, service.id))
+    out.push({
+      compares: [
+        {key: TOPOLOGY_KEY, modRevision: 0},
+        {key: namespaceKey(DEFAULT_NAMESPACE), modRevision: 0},
+        ...keys.map((key) => ({key, modRevision: 0})),
+      ],
+      ops: [
+        ...batch.map((service, i): Operation => ({type: 'put', key: keys[i]!, value: JSON.stringify(service)})),
+        eventOp(
+          actor,
+          now,
+          batch.map((service) => serviceChange(undefined, service)),
+        ),
+      ],
+    })
+    batch = []
   }
+  const budget = new BatchBudget()
+  for (let i = c * chunk; i < (c + 1) * chunk; i++) {
+    const e = entry(i)
+    const namespace = DEFAULT_NAMESPACE
+    const service: Service = {
+      id: serviceId(namespace, e.endpoint),
+      ...e,
+      namespace,
+      selector: '',
+      servers: [],
+      description: '',
+      modified,
+      registeredBy: actorText(actor),
+    }
+    if (!budget.fits(service)) {
+      flush()
+      budget.reset()
+    }
+    budget.add(service)
+    batch.push(service)
+  }
+  if (batch.length > 0) flush()
   return out
 }
 
