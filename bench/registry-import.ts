@@ -27,7 +27,7 @@ import {serviceId} from '../src/lib/registry/service-id.js'
 import {DEFAULT_ETCD_PREFIX, openStore} from '../src/lib/store/open-store.js'
 import type {Compare, Operation} from '../src/lib/store/store.js'
 import {BIN, isolatedEnv} from '../test/support/cli.js'
-import {startEtcd} from '../test/support/etcd-server.js'
+import {type EtcdServer, startEtcd} from '../test/support/etcd-server.js'
 import {cpuSeconds} from '../test/support/serve-monitor.js'
 import {arg, timeVFigures} from './bench-support.js'
 
@@ -107,16 +107,26 @@ function transactions(c: number): {compares: Compare[]; ops: Operation[]}[] {
 
 interface Run {
   ms: number
-  rssMiB: number
-  /** roster's own CPU time (user + system): on a shared machine, steadier than the wall time. */
+  /** Peak RSS of the import (the store alone: not measured, it runs in this process). */
+  rssMiB?: number
+  /** The writer's own CPU time (user + system): on a shared machine, steadier than the wall time. */
   cpuS: number
-  /** The etcd server's CPU time during the import (etcd only). */
+  /** The etcd server's CPU time meanwhile (etcd only). */
   serverCpuS?: number
 }
 
-function cliImport(registry: string, file: string, etcdPid?: number): Run {
+/** A registry, and the etcd server behind it (etcd only). */
+interface Registry {
+  url: string
+  etcd?: EtcdServer
+  /** Frees its disk and memory once measured. */
+  remove(): Promise<void>
+}
+
+function cliImport(registry: Registry, file: string): Run {
+  const etcdPid = registry.etcd?.pid
   const serverBefore = etcdPid ? cpuSeconds(etcdPid) : NaN
-  const env = isolatedEnv({ROSTER_REGISTRY: registry, ROSTER_TIMEOUT: '600s'}) as NodeJS.ProcessEnv
+  const env = isolatedEnv({ROSTER_REGISTRY: registry.url, ROSTER_TIMEOUT: '600s'}) as NodeJS.ProcessEnv
   const start = process.hrtime.bigint()
   const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'service', 'import', file], {env, encoding: 'utf8'})
   const ms = Number(process.hrtime.bigint() - start) / 1e6
@@ -124,6 +134,47 @@ function cliImport(registry: string, file: string, etcdPid?: number): Run {
   rmSync(env.HOME!, {recursive: true, force: true})
   const serverCpuS = etcdPid ? cpuSeconds(etcdPid) - serverBefore : undefined
   return {ms, ...timeVFigures(r.stderr), serverCpuS}
+}
+
+/**
+ * The store alone: chunk c's transactions written into `registry` without roster, only the
+ * write calls timed (SQLite: Store.txn, opened as the import opens it; etcd: bare etcd3 KV.Txn
+ * as the etcd store sends it, compares of an absent key on its create revision).
+ */
+async function storeAlone(registry: Registry, c: number): Promise<Run> {
+  const txns = transactions(c)
+  const serverBefore = registry.etcd ? cpuSeconds(registry.etcd.pid) : NaN
+  const timed = async (write: (t: (typeof txns)[number]) => Promise<unknown>): Promise<Run> => {
+    const cpu = process.cpuUsage()
+    const start = process.hrtime.bigint()
+    for (const t of txns) await write(t)
+    const ms = Number(process.hrtime.bigint() - start) / 1e6
+    const used = process.cpuUsage(cpu)
+    const serverCpuS = registry.etcd ? cpuSeconds(registry.etcd.pid) - serverBefore : undefined
+    return {ms, cpuS: (used.user + used.system) / 1e6, serverCpuS}
+  }
+  if (!registry.etcd) {
+    const store = await openStore({registry: registry.url, timeoutMs: 60_000})
+    try {
+      return await timed((t) => store.txn(t.compares, t.ops))
+    } finally {
+      await store.close()
+    }
+  }
+  const {Etcd3} = await import('etcd3')
+  const client = new Etcd3({hosts: registry.etcd.endpoint})
+  const key = (k: string) => Buffer.from(DEFAULT_ETCD_PREFIX + k)
+  try {
+    return await timed((t) =>
+      client.kv.txn({
+        compare: t.compares.map((c) => ({key: key(c.key), target: 'Create', result: 'Equal', create_revision: 0})),
+        success: t.ops.map((op) => ({request_put: {key: key(op.key), value: Buffer.from(op.type === 'put' ? op.value : '')}})),
+        failure: [],
+      }),
+    )
+  } finally {
+    client.close()
+  }
 }
 
 function cpu(run: Run): string {
@@ -136,69 +187,81 @@ function rate(n: number, ms: number): string {
     .padStart(7)} services/s`
 }
 
-/** One store: the raw rate, one chunk alone, then every chunk into one registry, and the last again. */
-function scale(store: string, registryOf: (name: string) => {url: string; etcdPid?: number}, rawMs: number): void {
-  const run = (name: string, file: string): Run => {
-    const {url, etcdPid} = registryOf(name)
-    return cliImport(url, file, etcdPid)
-  }
+/** Every chunk into one registry against one chunk into an empty one: the time's and the CPU's ratios. */
+function ratios(single: Run, runs: Run[]): {time: number; cpu: number} {
+  const total = (f: (r: Run) => number) => runs.reduce((n, r) => n + f(r), 0)
+  const allCpu = (r: Run) => r.cpuS + (r.serverCpuS ?? 0)
+  return {time: total((r) => r.ms) / single.ms, cpu: total(allCpu) / allCpu(single)}
+}
+
+/**
+ * One store: the store alone, one chunk into an empty registry and every chunk into another;
+ * then roster's import the same way, and the last chunk again. `registry(role)` gives a fresh
+ * registry for each of the four.
+ */
+async function scale(store: string, registry: (role: string) => Promise<Registry>): Promise<void> {
   const line = (label: string, n: number, r: Run): void =>
-    console.log(`${store}: ${label.padEnd(44)} ${rate(n, r.ms)}, ${cpu(r)}, peak RSS ${r.rssMiB.toFixed(0)} MiB`)
-  console.log(`${store}: ${`raw, ${chunk} puts in 128-operation transactions`.padEnd(44)} ${rate(chunk, rawMs)}`)
-  const single = run('single', files[0]!)
-  line(`import of ${chunk} into an empty registry`, chunk, single)
-  const runs: Run[] = []
-  for (const [c, file] of files.entries()) {
-    const r = run('chunks', file)
-    runs.push(r)
-    line(`  chunk ${c + 1} of ${chunks} (${c * chunk} already there)`, chunk, r)
+    console.log(
+      `${store}: ${label.padEnd(52)} ${rate(n, r.ms)}, ${cpu(r)}${r.rssMiB === undefined ? '' : `, peak RSS ${r.rssMiB.toFixed(0)} MiB`}`,
+    )
+  const chunked = async (label: string, into: Registry, write: (c: number) => Promise<Run>): Promise<Run[]> => {
+    const runs: Run[] = []
+    for (let c = 0; c < chunks; c++) {
+      runs.push(await write(c))
+      line(`  ${label}chunk ${c + 1} of ${chunks} (${c * chunk} already there)`, chunk, runs.at(-1)!)
+    }
+    return runs
   }
-  const sum = (f: (r: Run) => number) => runs.reduce((n, r) => n + f(r), 0)
-  const total = sum((r) => r.ms)
-  const cpuTotal = sum((r) => r.cpuS + (r.serverCpuS ?? 0))
-  const peak = Math.max(...runs.map((r) => r.rssMiB))
+  const total = (runs: Run[]) => runs.reduce((n, r) => n + r.ms, 0)
+
+  // Every chunk first, so that the one chunk into an empty store runs as warm as roster's
+  // (which starts a new process for each import): its JIT and the store's client loaded.
+  const aloneInto = await registry('alone-chunks')
+  const alone = await chunked('store alone: ', aloneInto, (c) => storeAlone(aloneInto, c))
+  await aloneInto.remove()
+  const aloneEmpty = await registry('alone-single')
+  const aloneSingle = await storeAlone(aloneEmpty, 0)
+  await aloneEmpty.remove()
+  line(`store alone: ${chunk} into an empty store`, chunk, aloneSingle)
+  const aloneRatio = ratios(aloneSingle, alone)
   console.log(
-    `${store}: ${chunks * chunk} in ${chunks} chunks ${rate(chunks * chunk, total)}, peak RSS ${peak.toFixed(0)} MiB (one chunk alone: ${single.rssMiB.toFixed(0)} MiB); ` +
-      `${(total / single.ms).toFixed(1)}x the time of ${chunk} (target ≤ ${TARGET}x), ${(cpuTotal / (single.cpuS + (single.serverCpuS ?? 0))).toFixed(1)}x its CPU time`,
+    `${store}: store alone: ${chunks * chunk} in ${chunks} chunks ${rate(chunks * chunk, total(alone))}; ` +
+      `${aloneRatio.time.toFixed(1)}x the time of ${chunk}, ${aloneRatio.cpu.toFixed(1)}x its CPU time (the bound of the import's ratio below)`,
   )
-  line('the last chunk again (all unchanged)', chunk, run('chunks', files[chunks - 1]!))
+
+  const empty = await registry('single')
+  const single = cliImport(empty, files[0]!)
+  await empty.remove()
+  line(`import of ${chunk} into an empty registry`, chunk, single)
+  const into = await registry('chunks')
+  const runs = await chunked('', into, (c) => Promise.resolve(cliImport(into, files[c]!)))
+  const roster = ratios(single, runs)
+  const peak = Math.max(...runs.map((r) => r.rssMiB!))
+  console.log(
+    `${store}: ${chunks * chunk} in ${chunks} chunks ${rate(chunks * chunk, total(runs))}, peak RSS ${peak.toFixed(0)} MiB (one chunk alone: ${single.rssMiB!.toFixed(0)} MiB); ` +
+      `${roster.time.toFixed(1)}x the time of ${chunk} (target ≤ ${TARGET}x; the store alone: ${aloneRatio.time.toFixed(1)}x), ` +
+      `${roster.cpu.toFixed(1)}x its CPU time (the store alone: ${aloneRatio.cpu.toFixed(1)}x)`,
+  )
+  line('the last chunk again (all unchanged)', chunk, cliImport(into, files[chunks - 1]!))
+  await into.remove()
 }
 
 console.log(`service import, ${chunks} chunks of ${chunk} services (node ${process.version})`)
 
-// SQLite
-{
-  const raw = await openStore({registry: `sqlite:${path.join(dir, 'raw.db')}`, timeoutMs: 60_000})
-  const start = process.hrtime.bigint()
-  for (const ops of batches()) await raw.txn([], ops)
-  const rawMs = Number(process.hrtime.bigint() - start) / 1e6
-  await raw.close()
-  scale('sqlite', (name) => ({url: `sqlite:${path.join(dir, `${name}.db`)}`}), rawMs)
-}
+await scale('sqlite', async (role) => {
+  const file = path.join(dir, `${role}.db`)
+  return {url: `sqlite:${file}`, remove: async () => ['', '-wal', '-shm'].forEach((suffix) => rmSync(file + suffix, {force: true}))}
+})
 
-// etcd: one server for each registry (the second holds the million).
-{
-  const raw = await startEtcd({args: ['--quota-backend-bytes', String(8 * 1024 ** 3)]})
-  const chunked = await startEtcd({args: ['--quota-backend-bytes', String(8 * 1024 ** 3)]})
-  try {
-    const {Etcd3} = await import('etcd3')
-    const client = new Etcd3({hosts: raw.endpoint})
-    const start = process.hrtime.bigint()
-    for (const ops of batches()) {
-      await client.kv.txn({
-        compare: [],
-        success: ops.map((op) => ({
-          request_put: {key: Buffer.from('/raw/' + op.key), value: Buffer.from(op.type === 'put' ? op.value : '')},
-        })),
-        failure: [],
-      })
-    }
-    const rawMs = Number(process.hrtime.bigint() - start) / 1e6
-    client.close()
-    scale('etcd', (name) => (name === 'single' ? {url: raw.url, etcdPid: raw.pid} : {url: chunked.url, etcdPid: chunked.pid}), rawMs)
-  } finally {
-    await raw.stop()
-    await chunked.stop()
-  }
+// etcd: a server for each registry, each stopped once measured (or at the end, after a failure).
+const servers = new Set<EtcdServer>()
+try {
+  await scale('etcd', async () => {
+    const etcd = await startEtcd({args: ['--quota-backend-bytes', String(8 * 1024 ** 3)]})
+    servers.add(etcd)
+    return {url: etcd.url, etcd, remove: () => (servers.delete(etcd), etcd.stop())}
+  })
+} finally {
+  await Promise.all([...servers].map((s) => s.stop()))
 }
 rmSync(dir, {recursive: true, force: true})
