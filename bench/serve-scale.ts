@@ -77,9 +77,14 @@ interface Memory {
   file: number
   heapTotal: number
   heapUsed: number
+  /** The heap's used bytes by V8 space (old, new, large_object, code). */
+  spaces: Record<string, number>
   /** Memory outside the V8 heap that V8 is told of: Buffers and other ArrayBuffers. */
   external: number
 }
+
+/** The V8 heap spaces that hold most of serve's heap. */
+const HEAP_SPACES = ['old', 'new', 'large_object', 'code'] as const
 
 async function memoryOf(serve: ServeProcess, token: string): Promise<Memory> {
   const r = await get(`${serve.url}/metrics`, token)
@@ -93,6 +98,7 @@ async function memoryOf(serve: ServeProcess, token: string): Promise<Memory> {
     file,
     heapTotal: metric('nodejs_heap_size_total_bytes'),
     heapUsed: metric('nodejs_heap_size_used_bytes'),
+    spaces: Object.fromEntries(HEAP_SPACES.map((space) => [space, metric(`nodejs_heap_space_size_used_bytes{space="${space}"}`)])),
     external: metric('nodejs_external_memory_bytes'),
   }
 }
@@ -104,6 +110,7 @@ const MEMORY_ROWS: [string, (m: Memory) => number][] = [
   ['  anonymous', (m) => m.anon],
   ['    V8 heap (allocated)', (m) => m.heapTotal],
   ['      of it used', (m) => m.heapUsed],
+  ...HEAP_SPACES.map((space): [string, (m: Memory) => number] => [`        ${space.replace('_', ' ')} space`, (m) => m.spaces[space]!]),
   ['    external to the heap (Buffers, ArrayBuffers)', (m) => m.external],
   ['    the rest (native: allocator, gRPC/SQLite, stacks)', (m) => m.anon - m.heapTotal - m.external],
 ]
