@@ -144,10 +144,11 @@ function cliImport(registry: Registry, file: string): Run {
 async function storeAlone(registry: Registry, c: number): Promise<Run> {
   const txns = transactions(c)
   const serverBefore = registry.etcd ? cpuSeconds(registry.etcd.pid) : NaN
-  const timed = async (write: (t: (typeof txns)[number]) => Promise<unknown>): Promise<Run> => {
+  const timed = async (write: (t: (typeof txns)[number]) => Promise<{succeeded: boolean}>): Promise<Run> => {
     const cpu = process.cpuUsage()
     const start = process.hrtime.bigint()
-    for (const t of txns) await write(t)
+    // A compare that failed would write nothing, and time nothing.
+    for (const t of txns) if (!(await write(t)).succeeded) throw new Error(`${registry.url}: a transaction's compares failed`)
     const ms = Number(process.hrtime.bigint() - start) / 1e6
     const used = process.cpuUsage(cpu)
     const serverCpuS = registry.etcd ? cpuSeconds(registry.etcd.pid) - serverBefore : undefined
