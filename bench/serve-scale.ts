@@ -7,7 +7,12 @@
  * - an answer of 100,000 targets asked right after a change to it (the view shows the change;
  *   the answer is rendered or patched, then sent), beside the same answer asked again (kept);
  * - register → visible: from `roster service register` exiting (its write is committed) to the
- *   first http_sd answer that holds the new target.
+ *   first http_sd answer that holds the new target; beside it, its bound: the same answer
+ *   fetched again unchanged (moving the bytes, no render), and what register → visible takes
+ *   beyond it;
+ * - where the resident memory is after the reads (serve's own /metrics: the V8 heap, memory
+ *   outside it that V8 knows of, i.e. Buffers; /proc: anonymous and file-backed), and at the
+ *   end the stores side by side, so that their difference is attributed.
  * Prints figures; asserts nothing.
  *
  *   npm run build && node --import tsx bench/serve-scale.ts [--services 1000000] [--etcd-services 1000000] [--trials 5] [--stores sqlite,etcd]
@@ -21,7 +26,7 @@ import path from 'node:path'
 import {isolatedEnv, runBin} from '../test/support/cli.js'
 import {startEtcd} from '../test/support/etcd-server.js'
 import {seedRegistry} from '../test/support/seed-registry.js'
-import {cpuSeconds, memoryMiB, once} from '../test/support/serve-monitor.js'
+import {cpuSeconds, memoryMiB, metricValue, once} from '../test/support/serve-monitor.js'
 import {createToken, startServe, type ServeProcess} from '../test/support/serve-server.js'
 import {arg, median} from './bench-support.js'
 
@@ -65,6 +70,56 @@ async function register(registry: string, endpoint: string): Promise<{server: st
   return {server: service.servers[0]!, revision: service.revision}
 }
 
+/** Where serve's resident memory is, MiB: /proc's split, and the V8 heap and external memory from serve's /metrics (prom-client's default series). */
+interface Memory {
+  rss: number
+  anon: number
+  file: number
+  heapTotal: number
+  heapUsed: number
+  /** The heap's used bytes by V8 space (old, new, large_object, code). */
+  spaces: Record<string, number>
+  /** Memory outside the V8 heap that V8 is told of: Buffers and other ArrayBuffers. */
+  external: number
+}
+
+/** The V8 heap spaces that hold most of serve's heap. */
+const HEAP_SPACES = ['old', 'new', 'large_object', 'code'] as const
+
+async function memoryOf(serve: ServeProcess, token: string): Promise<Memory> {
+  const r = await get(`${serve.url}/metrics`, token)
+  if (r.status !== 200) throw new Error(`/metrics: ${r.status}`)
+  const text = r.body.toString()
+  const metric = (name: string) => metricValue(text, `roster_serve_process_${name}`) / MiB
+  const {rss, anon, file} = memoryMiB(serve.child.pid!)
+  return {
+    rss,
+    anon,
+    file,
+    heapTotal: metric('nodejs_heap_size_total_bytes'),
+    heapUsed: metric('nodejs_heap_size_used_bytes'),
+    spaces: Object.fromEntries(HEAP_SPACES.map((space) => [space, metric(`nodejs_heap_space_size_used_bytes{space="${space}"}`)])),
+    external: metric('nodejs_external_memory_bytes'),
+  }
+}
+
+/** The rows of a memory breakdown: each part's MiB. */
+const MEMORY_ROWS: [string, (m: Memory) => number][] = [
+  ['resident (RSS)', (m) => m.rss],
+  ['  file-backed (code of node and its libraries)', (m) => m.file],
+  ['  anonymous', (m) => m.anon],
+  ['    V8 heap (allocated)', (m) => m.heapTotal],
+  ['      of it used', (m) => m.heapUsed],
+  ...HEAP_SPACES.map((space): [string, (m: Memory) => number] => [`        ${space.replace('_', ' ')} space`, (m) => m.spaces[space]!]),
+  ['    external to the heap (Buffers, ArrayBuffers)', (m) => m.external],
+  ['    the rest (native: allocator, gRPC/SQLite, stacks)', (m) => m.anon - m.heapTotal - m.external],
+]
+
+const memories = new Map<string, Memory>()
+
+/** MiB as a whole number, padded ("0" for a rounded -0). */
+const mib = (x: number, width: number) => (Math.round(x) || 0).toFixed(0).padStart(width)
+
 async function measure(label: string, registry: string, count: number): Promise<void> {
   console.log(
     `\n${label}: ${count} services on ${SERVERS} servers (load average ${loadavg()
@@ -101,11 +156,17 @@ async function measure(label: string, registry: string, count: number): Promise<
     console.log(
       `  resident memory then: ${mem.rss.toFixed(0)} MiB (peak ${mem.peak.toFixed(0)} MiB); target ≤ ${TARGET_RSS_MIB} MiB: ${verdict(mem.rss, TARGET_RSS_MIB)} (peak: ${verdict(mem.peak, TARGET_RSS_MIB)})`,
     )
+    const where = await memoryOf(serve, token)
+    memories.set(label, where)
+    console.log(`  where it is (the bound of resident memory; /proc and serve's /metrics, MiB):`)
+    for (const [name, f] of MEMORY_ROWS) console.log(`    ${name.padEnd(54)} ${mib(f(where), 6)}`)
 
     const kept: number[] = []
     const afterChange: number[] = []
     const afterChangeHeaders: number[] = []
     const visible: number[] = []
+    /** register → visible less the same answer's transfer when kept, trial by trial. */
+    const beyondTransfer: number[] = []
     const cpuBefore = cpuSeconds(pid)
     for (let t = 0; t < trials; t++) {
       const endpoint = `http://probe-${Date.now()}-${t}.example.com:9100/metrics`
@@ -121,6 +182,7 @@ async function measure(label: string, registry: string, count: number): Promise<
       afterChange.push(r.ms)
       afterChangeHeaders.push(r.headersMs)
       kept.push((await get(url, token)).ms)
+      beyondTransfer.push(visible.at(-1)! - kept.at(-1)!)
     }
     const cpu = cpuSeconds(pid) - cpuBefore
     console.log(
@@ -132,6 +194,10 @@ async function measure(label: string, registry: string, count: number): Promise<
     console.log(
       `  register → visible in http_sd: median ${s(median(visible))} (max ${s(Math.max(...visible))}) after the CLI exits; ` +
         `target ≤ ${TARGET_VISIBLE_S} s: ${verdict(median(visible) / 1000, TARGET_VISIBLE_S)}; ${trials} trials, serve used ${(cpu / trials).toFixed(2)} s CPU per change`,
+    )
+    console.log(
+      `    its bound, the transfer: the same answer unchanged, fetched again, median ${s(median(kept))}; ` +
+        `register → visible beyond it: median ${s(median(beyondTransfer))} (max ${s(Math.max(...beyondTransfer))})`,
     )
     const after = memoryMiB(pid)
     console.log(`  resident memory at the end: ${after.rss.toFixed(0)} MiB (peak ${after.peak.toFixed(0)} MiB)`)
@@ -166,4 +232,16 @@ if (stores.includes('etcd')) {
   } finally {
     await etcd.stop()
   }
+}
+
+// The stores side by side: where etcd's serve holds more (or less) than SQLite's.
+const sqlite = memories.get('SQLite')
+const etcdMemory = memories.get('etcd')
+if (sqlite && etcdMemory) {
+  console.log(
+    `\nserve's memory after every http_sd read, by store (MiB; SQLite ${services} services, etcd ${etcdServices}; target ≤ ${TARGET_RSS_MIB} MiB resident):`,
+  )
+  console.log(`  ${''.padEnd(54)} ${'SQLite'.padStart(7)} ${'etcd'.padStart(7)} ${'etcd − SQLite'.padStart(14)}`)
+  for (const [name, f] of MEMORY_ROWS)
+    console.log(`  ${name.padEnd(54)} ${mib(f(sqlite), 7)} ${mib(f(etcdMemory), 7)} ${mib(f(etcdMemory) - f(sqlite), 14)}`)
 }

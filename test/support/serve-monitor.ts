@@ -72,11 +72,15 @@ export function rssMiB(pid: number): number {
   return memoryMiB(pid).rss
 }
 
-/** The resident memory of process `pid` (VmRSS) and its peak so far (VmHWM), MiB. */
-export function memoryMiB(pid: number): {rss: number; peak: number} {
+/**
+ * The resident memory of process `pid` (VmRSS), its peak so far (VmHWM), and the resident
+ * memory's two parts: anonymous (heaps, buffers: what the process allocated) and file-backed
+ * (the executable's and libraries' code), MiB.
+ */
+export function memoryMiB(pid: number): {rss: number; peak: number; anon: number; file: number} {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN) / 1024
-  return {rss: kb('VmRSS'), peak: kb('VmHWM')}
+  return {rss: kb('VmRSS'), peak: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile')}
 }
 
 /** The CPU time process `pid` has used (user and system), s. */
