@@ -7,8 +7,10 @@
  * registry unchanged (every key, value and revision).
  *
  * Seeded and bounded (test/support/fuzz-settings.ts): ROSTER_FUZZ_SEED replays a run;
- * ROSTER_FUZZ_RUNS scenarios (default 1000, some 12 s: the whole of `npm test` has two minutes),
- * or as many as fit in ROSTER_FUZZ_SECONDS when that is set (`npm run fuzz`: ten minutes). Commands run in-process (runCli). Nothing leaves loopback: registries, clusters
+ * ROSTER_FUZZ_RUNS scenarios, run in rounds of one scenario for every command in a random order
+ * (default 12 rounds, 300 scenarios, some 3 s of CPU: `npm test` has two minutes for the whole
+ * suite, and every command is run a dozen times, meeting every generator), or as many as fit in
+ * ROSTER_FUZZ_SECONDS when that is set (`npm run fuzz`: ten minutes). Commands run in-process (runCli). Nothing leaves loopback: registries, clusters
  * and endpoints are local files or closed loopback ports; commands that never end (serve,
  * --watch, --serve, --follow) and those that resolve host names (prune) or reach the keychain are left out.
  */
@@ -23,10 +25,8 @@ import fc from 'fast-check'
 
 import {ROOT, isolatedEnv, runCli, type CliResult} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
-import {assertNoCounterexample, fuzzSettings} from '../support/fuzz-settings.js'
+import {assertNoCounterexample, fuzzSettings, roundOf} from '../support/fuzz-settings.js'
 
-// Seed and bounds: test/support/fuzz-settings.ts (the seed is printed for replay).
-const FUZZ = fuzzSettings(1000)
 const DOCUMENTED = new Set([0, 2, 3, 4, 5, 6, 7, 8, 9])
 
 /**
@@ -84,6 +84,8 @@ const manifest = JSON.parse(readFileSync(path.join(ROOT, 'oclif.manifest.json'),
   commands: Record<string, {flags: Record<string, ManifestFlag>; args: Record<string, unknown>}>
 }
 const commandIds = Object.keys(manifest.commands).filter((id) => !SKIPPED_COMMANDS.has(id))
+// Seed and bounds: test/support/fuzz-settings.ts (the seed is printed for replay).
+const FUZZ = fuzzSettings(12)
 const envFlagNames = [...new Set(Object.values(manifest.commands).flatMap((c) => Object.keys(c.flags)))].filter((n) => !FIXED_FLAGS.has(n))
 
 // Registries and clusters are closed loopback ports: 300ms of retries is enough to meet the refusal.
@@ -258,7 +260,7 @@ interface Scenario {
   recordDoc: Buffer
 }
 
-const scenario: fc.Arbitrary<Scenario> = fc.constantFrom(...commandIds).chain((command) => {
+function scenarioOf(command: string): fc.Arbitrary<Scenario> {
   const flags = Object.values(manifest.commands[command]!.flags).filter((f) => !FIXED_FLAGS.has(f.name))
   const value = fc.oneof(plausible, hostileText)
   const flag =
@@ -301,7 +303,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.constantFrom(...commandIds).chain((c
     importDoc: documentOf(entry),
     recordDoc: documentOf(record),
   })
-})
+}
 
 /** argv for a scenario: the fixed, loopback-only context, then the fuzzed flags and arguments. */
 function argvOf(s: Scenario): string[] {
@@ -364,32 +366,36 @@ it(
     let runs = 0
     const codes = new Map<number, number>()
     const out = await fc.check(
-      fc.asyncProperty(scenario, async (s) => {
-        runs++
-        writeFileSync(importFile, s.importDoc)
-        writeFileSync(recordFile, s.recordDoc)
-        writeFileSync(zoneFile, ZONE_TEXT)
-        const runEnv: Record<string, string | undefined> = {...env}
-        for (const [name, value] of s.env) runEnv[name] = value.replace(/\0/g, '')
-        if (s.config) {
-          writeFileSync(configFile, s.config)
-          runEnv.ROSTER_CONFIG = configFile
-        }
-        const argv = argvOf(s)
-        const before = sha(registryFile)
-        // ROSTER_FUZZ_LOG=FILE: each scenario before it runs, to find one that hangs the process.
-        if (process.env.ROSTER_FUZZ_LOG) {
-          writeFileSync(process.env.ROSTER_FUZZ_LOG, JSON.stringify({argv, env: s.env, config: s.config?.toString('latin1')}) + '\n', {
-            flag: 'a',
-          })
-        }
-        const r = await runCli(argv, {env: runEnv, timeoutMs: 60_000})
-        codes.set(r.code, (codes.get(r.code) ?? 0) + 1)
-        checkContract(s, argv, r, before)
+      fc.asyncProperty(roundOf(commandIds, scenarioOf), async (round) => {
+        for (const s of round) await runScenario(s)
       }),
-      FUZZ.parameters as fc.Parameters<[Scenario]>,
+      FUZZ.parameters(commandIds.length) as fc.Parameters<[Scenario[]]>,
     )
     assertNoCounterexample(out, FUZZ, 'contract broken')
-    t.diagnostic(`faults-fuzz: ${runs} runs, exit codes ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => a[0] - b[0])))}`)
+    t.diagnostic(`faults-fuzz: ${runs} scenarios, exit codes ${JSON.stringify(Object.fromEntries([...codes].sort((a, b) => a[0] - b[0])))}`)
+
+    async function runScenario(s: Scenario): Promise<void> {
+      runs++
+      writeFileSync(importFile, s.importDoc)
+      writeFileSync(recordFile, s.recordDoc)
+      writeFileSync(zoneFile, ZONE_TEXT)
+      const runEnv: Record<string, string | undefined> = {...env}
+      for (const [name, value] of s.env) runEnv[name] = value.replace(/\0/g, '')
+      if (s.config) {
+        writeFileSync(configFile, s.config)
+        runEnv.ROSTER_CONFIG = configFile
+      }
+      const argv = argvOf(s)
+      const before = sha(registryFile)
+      // ROSTER_FUZZ_LOG=FILE: each scenario before it runs, to find one that hangs the process.
+      if (process.env.ROSTER_FUZZ_LOG) {
+        writeFileSync(process.env.ROSTER_FUZZ_LOG, JSON.stringify({argv, env: s.env, config: s.config?.toString('latin1')}) + '\n', {
+          flag: 'a',
+        })
+      }
+      const r = await runCli(argv, {env: runEnv, timeoutMs: 60_000})
+      codes.set(r.code, (codes.get(r.code) ?? 0) + 1)
+      checkContract(s, argv, r, before)
+    }
   },
 )

@@ -4,6 +4,11 @@
  * naming the limit, a 408 and a closed connection, a refused or reused connection, a 503 with
  * Retry-After) and the /metrics counter that counts it. The load test with the default limits is
  * serve-hostile.test.ts. No timing checks: a wait for the server to act is bounded generously.
+ *
+ * Limits whose requests and counters cannot meet (the body and header sizes, the sd renders, the
+ * history follows) share one serve; the timeouts, the send timeout and the two connection limits,
+ * which act on every connection, have one each. Each serve stops when its tests end: an idle one
+ * still takes CPU (the store's change poll).
  */
 import assert from 'node:assert/strict'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -31,7 +36,6 @@ describe('roster serve: each limit acts and is counted', () => {
   let tls: ReturnType<typeof makeTlsFiles>
   let serviceToken: string
   let readToken: string
-  const servers: ServeProcess[] = []
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-serve-limits-'))
@@ -43,15 +47,38 @@ describe('roster serve: each limit acts and is counted', () => {
     readToken = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
   })
 
-  after(async () => {
-    await Promise.all(servers.map((s) => s.stop()))
+  after(() => {
     rmSync(dir, {recursive: true, force: true})
   })
 
-  async function serveWith(...args: string[]): Promise<{url: string; port: number; metrics: () => Promise<string>}> {
-    const serve = await startServe({registry, args: ['--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile, ...args]})
-    servers.push(serve)
-    return {url: serve.url, port: Number(new URL(serve.url).port), metrics: async () => (await once(`${serve.url}/metrics`, {ca})).body}
+  interface LimitedServe {
+    url: string
+    port: number
+    metrics: () => Promise<string>
+    stop: () => Promise<number>
+  }
+
+  async function serveWith(...args: string[]): Promise<LimitedServe> {
+    const serve: ServeProcess = await startServe({
+      registry,
+      args: ['--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile, ...args],
+    })
+    return {
+      url: serve.url,
+      port: Number(new URL(serve.url).port),
+      metrics: async () => (await once(`${serve.url}/metrics`, {ca})).body,
+      stop: () => serve.stop(),
+    }
+  }
+
+  /** `test` against a serve with `args`, stopped when it ends. */
+  async function withServe(args: string[], test: (s: LimitedServe) => Promise<void>): Promise<void> {
+    const s = await serveWith(...args)
+    try {
+      await test(s)
+    } finally {
+      await s.stop()
+    }
   }
 
   /** A TLS connection from `localAddress`, once its handshake is done. */
@@ -96,28 +123,106 @@ describe('roster serve: each limit acts and is counted', () => {
     )
   }
 
-  it('a body over max-body-size is answered 413 naming the configured size, and counted', async () => {
-    const s = await serveWith('--max-body-size', '2KiB')
-    const body = JSON.stringify({name: 'x', endpoints: ['http://x:9100/metrics'], description: 'd'.repeat(3000)})
-    const r = await once(`${s.url}/v1/services`, {ca, method: 'POST', token: serviceToken, body})
-    assert.equal(r.status, 413)
-    assert.equal((JSON.parse(r.body) as {error: {message: string}}).error.message, 'request body larger than 2048 bytes (2KiB)')
-    assert.equal(metricValue(await s.metrics(), 'roster_serve_requests_refused_total{reason="max-body-size"}'), 1)
-    const text = await s.metrics()
-    assert.equal(metricValue(text, 'roster_serve_limit{limit="max-body-size"}'), 2048)
-    for (const spec of LIMITS) {
-      assert.match(text, new RegExp(`^${spec.counter.replace(/[{}"]/g, '\\$&')} \\d+$`, 'm'), `${spec.setting} is counted`)
-      assert.match(text, new RegExp(`^roster_serve_limit\\{limit="${spec.setting}"\\} `, 'm'), `${spec.setting} is shown`)
-    }
-  })
+  describe('limits whose requests and counters cannot meet, on one serve', () => {
+    let s: LimitedServe
+    before(async () => {
+      s = await serveWith(
+        '--max-body-size',
+        '2KiB',
+        '--max-header-size',
+        '2KiB',
+        '--max-sd-renders',
+        '1',
+        '--sd-render-wait',
+        '1ms',
+        '--max-follows',
+        '2',
+      )
+    })
+    after(() => s.stop())
 
-  it('headers over max-header-size are answered 431, and counted', async () => {
-    const s = await serveWith('--max-header-size', '2KiB')
-    const socket = await tlsClient(s.port)
-    const closed = untilClosed(socket)
-    socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'b'.repeat(3000)}\r\n\r\n`)
-    assert.match(await closed, /^HTTP\/1\.1 431 /)
-    assert.equal(metricValue(await s.metrics(), 'roster_serve_requests_refused_total{reason="max-header-size"}'), 1)
+    it('a body over max-body-size is answered 413 naming the configured size, and counted', async () => {
+      const body = JSON.stringify({name: 'x', endpoints: ['http://x:9100/metrics'], description: 'd'.repeat(3000)})
+      const r = await once(`${s.url}/v1/services`, {ca, method: 'POST', token: serviceToken, body})
+      assert.equal(r.status, 413)
+      assert.equal((JSON.parse(r.body) as {error: {message: string}}).error.message, 'request body larger than 2048 bytes (2KiB)')
+      assert.equal(metricValue(await s.metrics(), 'roster_serve_requests_refused_total{reason="max-body-size"}'), 1)
+      const text = await s.metrics()
+      assert.equal(metricValue(text, 'roster_serve_limit{limit="max-body-size"}'), 2048)
+      for (const spec of LIMITS) {
+        assert.match(text, new RegExp(`^${spec.counter.replace(/[{}"]/g, '\\$&')} \\d+$`, 'm'), `${spec.setting} is counted`)
+        assert.match(text, new RegExp(`^roster_serve_limit\\{limit="${spec.setting}"\\} `, 'm'), `${spec.setting} is shown`)
+      }
+    })
+
+    it('headers over max-header-size are answered 431, and counted', async () => {
+      const socket = await tlsClient(s.port)
+      const closed = untilClosed(socket)
+      socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'b'.repeat(3000)}\r\n\r\n`)
+      assert.match(await closed, /^HTTP\/1\.1 431 /)
+      assert.equal(metricValue(await s.metrics(), 'roster_serve_requests_refused_total{reason="max-header-size"}'), 1)
+    })
+
+    it('max-sd-renders and sd-render-wait: renders beyond the bound wait, and those that wait too long are answered 503 with Retry-After; the rest are right', async () => {
+      const paths = Array.from({length: 10}, (_, i) => [`/v1/sd/prom${i}/default`, `/v1/sd/prom${i}/default?config=blackbox`]).flat()
+      await once(`${s.url}/v1/sd/prom0`, {ca, token: readToken}) // the token is verified once, then remembered
+      // Twenty requests for twenty answers, sent at once on twenty connections.
+      const sockets = await Promise.all(paths.map(() => tlsClient(s.port)))
+      const answers = sockets.map((socket) => untilClosed(socket))
+      sockets.forEach((socket, i) =>
+        socket.write(`GET ${paths[i]} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${readToken}\r\nConnection: close\r\n\r\n`),
+      )
+      const statuses = (await Promise.all(answers)).map((text) => Number(/^HTTP\/1\.1 (\d+) /.exec(text)?.[1]))
+      assert.ok(statuses.includes(503), `some waited too long: ${statuses.join(' ')}`)
+      assert.ok(statuses.includes(200), `some were rendered: ${statuses.join(' ')}`)
+      const text = await s.metrics()
+      assert.equal(metricValue(text, 'roster_serve_sd_renders_refused_total'), statuses.filter((x) => x === 503).length)
+      assert.equal(metricValue(text, 'roster_serve_sd_renders_waiting'), 0)
+      assert.equal(metricValue(text, 'roster_serve_sd_renders_in_flight'), 0)
+      // Asked one at a time, every answer comes, whole.
+      for (const p of paths) {
+        const r = await once(`${s.url}${p}`, {ca, token: readToken})
+        assert.equal(r.status, 200, p)
+        assert.equal((JSON.parse(r.body) as unknown[]).length, 1000, p)
+      }
+    })
+
+    it('max-follows: a history follow beyond the bound is answered 503 with Retry-After and counted; one that ends makes room', async () => {
+      const follow = async (): Promise<TLSSocket> => {
+        const socket = await tlsClient(s.port)
+        socket.write(`GET /v1/events?follow=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${readToken}\r\n\r\n`)
+        return socket
+      }
+      /** /metrics once `roster_serve_follows` is `n` (it counts a follow once it has started). */
+      const followsAt = async (n: number): Promise<string> => {
+        let text = ''
+        return until(
+          `roster_serve_follows at ${n}`,
+          async () => {
+            text = await s.metrics()
+            return metricValue(text, 'roster_serve_follows') === n && text
+          },
+          {timeoutMs: CLOSE_WITHIN_MS, describe: () => `roster_serve_follows is ${metricValue(text, 'roster_serve_follows')}`},
+        )
+      }
+      const open = [await follow(), await follow()]
+      await followsAt(2)
+      const refused = await once(`${s.url}/v1/events?follow=1`, {ca, token: readToken})
+      assert.equal(refused.status, 503, refused.body)
+      assert.equal(refused.headers['retry-after'], '1')
+      assert.match(refused.body, /too many history follows are open \(max-follows 2\)/)
+      // A page of the history is no follow: still answered.
+      assert.equal((await once(`${s.url}/v1/events?limit=1`, {ca, token: readToken})).status, 200)
+      const text = await s.metrics()
+      assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="max-follows"}'), 1)
+      assert.equal(metricValue(text, 'roster_serve_limit{limit="max-follows"}'), 2)
+      open.shift()!.destroy()
+      await followsAt(1)
+      open.push(await follow())
+      await followsAt(2)
+      for (const socket of open) socket.destroy()
+      await followsAt(0)
+    })
   })
 
   describe('timeouts', () => {
@@ -134,6 +239,7 @@ describe('roster serve: each limit acts and is counted', () => {
         '1s',
       )
     })
+    after(() => s.stop())
 
     it('headers not all in within headers-timeout: 408, closed, counted', async () => {
       const socket = await tlsClient(s.port)
@@ -179,6 +285,7 @@ describe('roster serve: each limit acts and is counted', () => {
     before(async () => {
       s = await serveWith('--send-timeout', '3s')
     })
+    after(() => s.stop())
 
     /**
      * Three requests for 10,000 services each, pipelined: more than the kernel's socket buffers
@@ -226,103 +333,40 @@ describe('roster serve: each limit acts and is counted', () => {
     })
   })
 
-  it('max-connections-per-address: one address gets its limit, reusing its idle connections, then is refused; another address is not affected', async () => {
-    const s = await serveWith('--max-connections-per-address', '3', '--probe-connections', '0')
-    // Three idle connections from 127.0.30.1: a fourth from there takes the place of the oldest.
-    const idle = [1, 2, 3].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.30.1'}))
-    const firstClosed = untilClosed(idle[0]!)
-    for (const socket of idle) await new Promise((resolve) => socket.once('connect', resolve))
-    const r = await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken, localAddress: '127.0.30.1'})
-    assert.equal(r.status, 200)
-    await firstClosed
-    // Three requests in flight from 127.0.30.2: a fourth connection from there is closed at once.
-    const held = await busy(s.port, 3, '127.0.30.2')
-    await assert.rejects(once(`${s.url}/healthz`, {ca, localAddress: '127.0.30.2'}), /ECONNRESET|socket disconnected|socket hang up/)
-    const text = await s.metrics()
-    assert.equal(metricValue(text, 'roster_serve_connections_reused_total{reason="max-connections-per-address"}'), 1)
-    assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections-per-address"}'), 1)
-    assert.equal((await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken, localAddress: '127.0.30.3'})).status, 200)
-    for (const socket of [...idle, ...held]) socket.destroy()
-  })
+  it('max-connections-per-address: one address gets its limit, reusing its idle connections, then is refused; another address is not affected', () =>
+    withServe(['--max-connections-per-address', '3', '--probe-connections', '0'], async (s) => {
+      // Three idle connections from 127.0.30.1: a fourth from there takes the place of the oldest.
+      const idle = [1, 2, 3].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.30.1'}))
+      const firstClosed = untilClosed(idle[0]!)
+      for (const socket of idle) await new Promise((resolve) => socket.once('connect', resolve))
+      const r = await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken, localAddress: '127.0.30.1'})
+      assert.equal(r.status, 200)
+      await firstClosed
+      // Three requests in flight from 127.0.30.2: a fourth connection from there is closed at once.
+      const held = await busy(s.port, 3, '127.0.30.2')
+      await assert.rejects(once(`${s.url}/healthz`, {ca, localAddress: '127.0.30.2'}), /ECONNRESET|socket disconnected|socket hang up/)
+      const text = await s.metrics()
+      assert.equal(metricValue(text, 'roster_serve_connections_reused_total{reason="max-connections-per-address"}'), 1)
+      assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections-per-address"}'), 1)
+      assert.equal((await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken, localAddress: '127.0.30.3'})).status, 200)
+      for (const socket of [...idle, ...held]) socket.destroy()
+    }))
 
-  it('max-connections with every connection busy: /healthz and /metrics still answered from the probe pool, anything else 503 with Retry-After', async () => {
-    const s = await serveWith('--max-connections', '4', '--probe-connections', '2')
-    const held = (await Promise.all([1, 2, 3, 4].map((i) => busy(s.port, 1, `127.0.31.${i}`)))).flat()
-    assert.equal((await once(`${s.url}/healthz`, {ca})).status, 200)
-    const sd = await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken})
-    assert.equal(sd.status, 503)
-    assert.equal(sd.headers['retry-after'], '1')
-    assert.match(sd.body, /connection limit/)
-    // Two idle connections fill the probe pool: a scrape still gets in, in the place of the oldest.
-    const idle = [1, 2].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.31.9'}))
-    for (const socket of idle) await new Promise((resolve) => socket.once('connect', resolve))
-    const text = await s.metrics()
-    assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="probe-connections"}'), 1)
-    assert.ok(metricValue(text, 'roster_serve_connections_reused_total{reason="probe-connections"}') >= 1)
-    assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections"}'), 0)
-    for (const socket of [...idle, ...held]) socket.destroy()
-  })
-
-  it('max-sd-renders and sd-render-wait: renders beyond the bound wait, and those that wait too long are answered 503 with Retry-After; the rest are right', async () => {
-    const s = await serveWith('--max-sd-renders', '1', '--sd-render-wait', '1ms')
-    const paths = Array.from({length: 10}, (_, i) => [`/v1/sd/prom${i}/default`, `/v1/sd/prom${i}/default?config=blackbox`]).flat()
-    await once(`${s.url}/v1/sd/prom0`, {ca, token: readToken}) // the token is verified once, then remembered
-    // Twenty requests for twenty answers, sent at once on twenty connections.
-    const sockets = await Promise.all(paths.map(() => tlsClient(s.port)))
-    const answers = sockets.map((socket) => untilClosed(socket))
-    sockets.forEach((socket, i) =>
-      socket.write(`GET ${paths[i]} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${readToken}\r\nConnection: close\r\n\r\n`),
-    )
-    const statuses = (await Promise.all(answers)).map((text) => Number(/^HTTP\/1\.1 (\d+) /.exec(text)?.[1]))
-    assert.ok(statuses.includes(503), `some waited too long: ${statuses.join(' ')}`)
-    assert.ok(statuses.includes(200), `some were rendered: ${statuses.join(' ')}`)
-    const text = await s.metrics()
-    assert.equal(metricValue(text, 'roster_serve_sd_renders_refused_total'), statuses.filter((x) => x === 503).length)
-    assert.equal(metricValue(text, 'roster_serve_sd_renders_waiting'), 0)
-    assert.equal(metricValue(text, 'roster_serve_sd_renders_in_flight'), 0)
-    // Asked one at a time, every answer comes, whole.
-    for (const p of paths) {
-      const r = await once(`${s.url}${p}`, {ca, token: readToken})
-      assert.equal(r.status, 200, p)
-      assert.equal((JSON.parse(r.body) as unknown[]).length, 1000, p)
-    }
-  })
-
-  it('max-follows: a history follow beyond the bound is answered 503 with Retry-After and counted; one that ends makes room', async () => {
-    const s = await serveWith('--max-follows', '2')
-    const follow = async (): Promise<TLSSocket> => {
-      const socket = await tlsClient(s.port)
-      socket.write(`GET /v1/events?follow=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${readToken}\r\n\r\n`)
-      return socket
-    }
-    /** /metrics once `roster_serve_follows` is `n` (it counts a follow once it has started). */
-    const followsAt = async (n: number): Promise<string> => {
-      let text = ''
-      return until(
-        `roster_serve_follows at ${n}`,
-        async () => {
-          text = await s.metrics()
-          return metricValue(text, 'roster_serve_follows') === n && text
-        },
-        {timeoutMs: CLOSE_WITHIN_MS, describe: () => `roster_serve_follows is ${metricValue(text, 'roster_serve_follows')}`},
-      )
-    }
-    const open = [await follow(), await follow()]
-    await followsAt(2)
-    const refused = await once(`${s.url}/v1/events?follow=1`, {ca, token: readToken})
-    assert.equal(refused.status, 503, refused.body)
-    assert.equal(refused.headers['retry-after'], '1')
-    assert.match(refused.body, /too many history follows are open \(max-follows 2\)/)
-    // A page of the history is no follow: still answered.
-    assert.equal((await once(`${s.url}/v1/events?limit=1`, {ca, token: readToken})).status, 200)
-    const text = await s.metrics()
-    assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="max-follows"}'), 1)
-    assert.equal(metricValue(text, 'roster_serve_limit{limit="max-follows"}'), 2)
-    open.shift()!.destroy()
-    await followsAt(1)
-    open.push(await follow())
-    await followsAt(2)
-    for (const socket of open) socket.destroy()
-    await followsAt(0)
-  })
+  it('max-connections with every connection busy: /healthz and /metrics still answered from the probe pool, anything else 503 with Retry-After', () =>
+    withServe(['--max-connections', '4', '--probe-connections', '2'], async (s) => {
+      const held = (await Promise.all([1, 2, 3, 4].map((i) => busy(s.port, 1, `127.0.31.${i}`)))).flat()
+      assert.equal((await once(`${s.url}/healthz`, {ca})).status, 200)
+      const sd = await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken})
+      assert.equal(sd.status, 503)
+      assert.equal(sd.headers['retry-after'], '1')
+      assert.match(sd.body, /connection limit/)
+      // Two idle connections fill the probe pool: a scrape still gets in, in the place of the oldest.
+      const idle = [1, 2].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.31.9'}))
+      for (const socket of idle) await new Promise((resolve) => socket.once('connect', resolve))
+      const text = await s.metrics()
+      assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="probe-connections"}'), 1)
+      assert.ok(metricValue(text, 'roster_serve_connections_reused_total{reason="probe-connections"}') >= 1)
+      assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections"}'), 0)
+      for (const socket of [...idle, ...held]) socket.destroy()
+    }))
 })

@@ -1,8 +1,10 @@
 /**
  * serve keeps its http_sd answers and patches them as the registry changes; what a Prometheus
- * reads after each change is byte for byte what a serve started afresh on the same registry
- * answers: after a rename, a delete, a TTL expiry pruned, a namespace's export changed and
- * disabled, a server joining (services move to it) and one leaving (they move back).
+ * reads from a running `roster serve` after each change is byte for byte what a serve started
+ * afresh on the same registry answers: after a rename, a delete, a TTL expiry pruned, a
+ * namespace's export changed and disabled, a server joining (services move to it) and one leaving
+ * (they move back). The fresh serve is serve() in this process (withFreshServe): the answers it
+ * is compared with come from the same code, without starting a process for each of the nine.
  */
 import assert from 'node:assert/strict'
 import {mkdtempSync, rmSync} from 'node:fs'
@@ -11,7 +13,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, runCli} from '../support/cli.js'
-import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
+import {type ServeProcess, createToken, http, startServe, withFreshServe} from '../support/serve-server.js'
 import {until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
@@ -27,26 +29,20 @@ describe('roster serve: kept http_sd answers follow every kind of change', () =>
   let serve: ServeProcess
   let reader: string
   const local = (...args: string[]) => runCli([...args, '--registry', registry])
-  const read = async (s: ServeProcess, p: string) => {
-    const r = await http(`${s.url}/v1/sd/${p}`, {token: reader})
+  const read = async (url: string, p: string) => {
+    const r = await http(`${url}/v1/sd/${p}`, {token: reader})
     return `${r.status} ${r.text}`
   }
-  const readAll = (s: ServeProcess) => Promise.all(ANSWERS.map((p) => read(s, p)))
+  const readAll = (url: string) => Promise.all(ANSWERS.map((p) => read(url, p)))
 
   /** The long-running serve's answers become a fresh serve's, on the same registry after `what`. */
   const sameAsFresh = async (what: string) => {
-    const fresh = await startServe({registry})
-    let expected: string[]
-    try {
-      expected = await readAll(fresh)
-    } finally {
-      assert.equal(await fresh.stop(), 0)
-    }
+    const expected = await withFreshServe(registry, readAll)
     let got: string[] = []
     await until(
       `the kept answers after ${what}`,
       async () => {
-        got = await readAll(serve)
+        got = await readAll(serve.url)
         return got.every((text, i) => text === expected[i])
       },
       {describe: () => ANSWERS.filter((_, i) => got[i] !== expected[i]).join(', ') + ' differ'},
@@ -66,7 +62,7 @@ describe('roster serve: kept http_sd answers follow every kind of change', () =>
     reader = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
     serve = await startServe({registry})
     // Every answer is read once, so that each is kept from now on.
-    await readAll(serve)
+    await readAll(serve.url)
   })
   after(async () => {
     await serve?.stop()

@@ -5,10 +5,26 @@
  * TokenAuthority over the same store.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
+import path from 'node:path'
 
 import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {openStore} from '../../src/lib/store/open-store.js'
-import {BIN, isolatedEnv} from './cli.js'
+import {BIN, ROOT, isolatedEnv} from './cli.js'
+
+/**
+ * One code cache directory (bin/run.js's, $XDG_CACHE_HOME/roster) for the roster servers the
+ * tests start, instead of one in each test's fresh HOME: a fresh HOME makes every server compile
+ * the whole bundle and write the cache again when it exits, about 0.3 s of CPU a server, which is
+ * not what a user's servers do after their first start. The cache is keyed by the build and Node
+ * (bin/run.js), so every build and file shares it safely; in node_modules/.cache, where tools keep
+ * theirs. A test about the cache itself sets XDG_CACHE_HOME or NODE_DISABLE_COMPILE_CACHE.
+ */
+export const TEST_CODE_CACHE = path.join(ROOT, 'node_modules', '.cache', 'roster-tests')
+
+/** `env` with the tests' shared code cache, unless it names a cache of its own. */
+export function withSharedCodeCache(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  return 'XDG_CACHE_HOME' in env ? env : {...env, XDG_CACHE_HOME: TEST_CODE_CACHE}
+}
 
 export interface ServeProcess {
   url: string
@@ -35,7 +51,7 @@ export interface StartServeOptions {
 }
 
 export function startServe(options: StartServeOptions): Promise<ServeProcess> {
-  const env = options.env ?? isolatedEnv()
+  const env = withSharedCodeCache(options.env ?? isolatedEnv())
   // A free loopback port, unless the test names its own address (a redirect URI registered beforehand).
   const listen = options.args?.includes('--listen') ? [] : ['--listen', '127.0.0.1:0']
   const args = [
@@ -81,6 +97,39 @@ export function startServe(options: StartServeOptions): Promise<ServeProcess> {
       reject(new Error(`roster serve exited ${code} before listening: ${err}`))
     })
   })
+}
+
+/**
+ * A serve started afresh in this process: the library's serve() (what `roster serve` runs, with
+ * its defaults: token auth, default limits) over `registry`, listening on a free loopback port,
+ * for as long as `use` runs. For a test that compares a long-running serve's answers with those
+ * of a fresh one after each change, without a process for each comparison.
+ */
+export async function withFreshServe<T>(registry: string, use: (url: string) => Promise<T>): Promise<T> {
+  // Loaded here, not at the top: most files that start serve as a process never need the app.
+  const {serve} = await import('../../src/lib/server/serve.js')
+  const store = await openStore({registry, timeoutMs: 10_000})
+  let stop!: () => void
+  const stopped = new Promise<void>((resolve) => (stop = resolve))
+  let listening!: (url: string) => void
+  const url = new Promise<string>((resolve) => (listening = resolve))
+  const running = serve({
+    openStore: async () => store,
+    listen: '127.0.0.1:0',
+    auth: 'token',
+    version: 'test',
+    log: () => undefined,
+    stop: stopped,
+    onListening: listening,
+  })
+  try {
+    const ended = running.then(() => Promise.reject(new Error('serve ended before it listened')))
+    return await use(await Promise.race([url, ended]))
+  } finally {
+    stop()
+    await running
+    await store.close()
+  }
 }
 
 /** Issues a token against the registry store directly (as `roster token create` does locally). */

@@ -11,10 +11,18 @@ function server(name: string, labels: Record<string, string> = {}, state: Server
 }
 
 const services = Array.from({length: 10_000}, (_, i) => ({id: `s${i}`, endpoint: `http://host${i}.example:9100/metrics`, selector: ''}))
+/**
+ * For the exact properties (which services move when a server leaves), which hold service by
+ * service: the first 2,000 (a service's assignment does not depend on the others, so `base` holds
+ * theirs), still 200-400 on each server. The shares (evenness, about 1/11 moving to a new server)
+ * are measured on all 10,000.
+ */
+const sample = services.slice(0, 2000)
 const tenServers = Array.from({length: 10}, (_, i) => server(`prom-${String.fromCharCode(97 + i)}`))
 
+/** The services of `after` whose servers differ from those in `before`. */
 function moves(before: Map<string, string[]>, after: Map<string, string[]>): string[] {
-  return [...before.keys()].filter((id) => before.get(id)!.join() !== after.get(id)!.join())
+  return [...after.keys()].filter((id) => before.get(id)!.join() !== after.get(id)!.join())
 }
 
 describe('distribution (rendezvous hashing)', () => {
@@ -54,12 +62,12 @@ describe('distribution (rendezvous hashing)', () => {
       for (const leaving of tenServers) {
         it(`removing ${leaving.name} moves exactly the services it held`, () => {
           const after = distributeServices(
-            services,
+            sample,
             tenServers.filter((s) => s !== leaving),
             replicas,
           )
           const moved = moves(base, after)
-          const held = [...base.keys()].filter((id) => base.get(id)!.includes(leaving.name))
+          const held = sample.map((s) => s.id).filter((id) => base.get(id)!.includes(leaving.name))
           assert.deepEqual(moved.sort(), held.sort())
           for (const id of moved) {
             // The service keeps its other servers and replaces only the one that left.
@@ -73,7 +81,7 @@ describe('distribution (rendezvous hashing)', () => {
       it('marking a server leaving is the same as removing it', () => {
         const leaving = tenServers.map((s) => (s.name === 'prom-e' ? {...s, state: 'leaving' as const} : s))
         const removed = tenServers.filter((s) => s.name !== 'prom-e')
-        assert.deepEqual(distributeServices(services, leaving, replicas), distributeServices(services, removed, replicas))
+        assert.deepEqual(distributeServices(sample, leaving, replicas), distributeServices(sample, removed, replicas))
       })
 
       for (const newName of ['prom-0', 'prom-f1', 'prom-z']) {
