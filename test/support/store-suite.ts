@@ -36,10 +36,12 @@ const here = dirname(fileURLToPath(import.meta.url))
 const repoRoot = resolve(here, '..', '..')
 // The module beside this one's source: TypeScript in the source tree (run through tsx), JavaScript
 // in npm test's compiled copy (.test-build, scripts/build-tests.mjs).
-const openStoreModule = resolve(repoRoot, 'src/lib/store/open-store.ts')
-export const openStoreModuleUrl = pathToFileURL(
-  existsSync(openStoreModule) ? openStoreModule : openStoreModule.replace(/\.ts$/, '.js'),
-).href
+const openStoreSource = resolve(repoRoot, 'src/lib/store/open-store.ts')
+const openStoreModule = existsSync(openStoreSource) ? openStoreSource : openStoreSource.replace(/\.ts$/, '.js')
+export const openStoreModuleUrl = pathToFileURL(openStoreModule).href
+// tsx's loader only where the module is TypeScript: it costs a child ~0.3 s of CPU, and the
+// conformance suite starts a dozen children.
+const childExecArgv = openStoreModule.endsWith('.ts') ? ['--import', 'tsx'] : []
 
 export interface StoreSuiteOptions {
   /** Runs after the suite's stores are closed. */
@@ -68,8 +70,8 @@ export interface ChildResult {
 const CLOSED_MARKER = '<<roster-test: store closed>>\n'
 
 /**
- * Runs `body` (ESM source; `store` is open, `args` is the parsed ARGS env) in a child process
- * `node --import tsx`, then closes the store. Resolves when the child exits.
+ * Runs `body` (ESM source; `store` is open, `args` is the parsed ARGS env) in a child Node.js
+ * process (with tsx's loader when running from source), then closes the store. Resolves when the child exits.
  */
 export function runStoreChild(storeOptions: StoreOptions, body: string, args: unknown = null, timeoutMs = 60_000): Promise<ChildResult> {
   const source = `
@@ -85,7 +87,7 @@ ${body}
 `
   const started = Date.now()
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], {
+    const child = spawn(process.execPath, [...childExecArgv, '--input-type=module', '-e', source], {
       cwd: repoRoot,
       env: {...process.env, ROSTER_TEST_STORE: JSON.stringify(storeOptions), ROSTER_TEST_ARGS: JSON.stringify(args)},
       stdio: ['ignore', 'pipe', 'pipe'],
