@@ -250,7 +250,10 @@ async function startMembers(names: string[], options: StartEtcdOptions): Promise
   const members = specs.map(({peer, ...member}) => spawnMember(member, peer, initialCluster, clusterToken, options))
   const removeDir = () => rmSync(root, {recursive: true, force: true})
   const stop = async (): Promise<void> => {
-    await Promise.all(members.map((m) => m.stop()))
+    // One member at a time: a leader that is told to stop hands its leadership to a live peer
+    // first, and if that peer is stopping too the hand-over hangs until SIGKILL (5 s). In turn,
+    // each hand-over goes to a member still running and a cluster of 3 stops in ~0.2 s.
+    for (const m of members) await m.stop()
     removeDir()
   }
   const stderr = () => members.map((m) => (names.length === 1 ? '' : `${m.member.name}: `) + m.stderr().trim()).join('\n')
