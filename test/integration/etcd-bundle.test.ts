@@ -29,7 +29,7 @@ describe('the built CLI on etcd with TLS client certificates and authentication'
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-etcd-bundle-'))
     tls = makeTlsFiles(dir)
-    etcd = await startEtcd({tls})
+    etcd = await startEtcd({tls, throwaway: true})
     tlsFlags = ['--registry', etcd.url, '--etcd-ca', tls.caFile, '--etcd-cert', tls.clientCertFile, '--etcd-key', tls.clientKeyFile]
     // Set up users with the etcd3 package from node_modules (the test's own client, not the bundle's).
     const {Etcd3} = await import('etcd3')

@@ -17,7 +17,7 @@ import {Registry} from '../../src/lib/registry/registry.js'
 
 let etcd: EtcdServer
 before(async () => {
-  etcd = await startEtcd()
+  etcd = await startEtcd({throwaway: true})
 })
 after(async () => {
   await etcd?.stop()
@@ -206,7 +206,7 @@ describe('registry on etcd', () => {
 describe('etcd store: a 3-member cluster', () => {
   let cluster: EtcdCluster
   before(async () => {
-    cluster = await startEtcdCluster(3)
+    cluster = await startEtcdCluster(3, {throwaway: true})
   })
   after(async () => {
     await cluster?.stop()
@@ -399,7 +399,7 @@ describe('etcd store: failures', () => {
 describe('etcd store: authentication', () => {
   let secured: EtcdServer
   before(async () => {
-    secured = await startEtcd()
+    secured = await startEtcd({throwaway: true})
     const raw = await rawClient(secured.endpoint)
     try {
       await raw.user('root').create('root-secret')
@@ -527,7 +527,7 @@ describe('etcd store: TLS', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'roster-etcd-tls-'))
     tls = makeTlsFiles(dir)
-    secure = await startEtcd({tls})
+    secure = await startEtcd({tls, throwaway: true})
   })
   after(async () => {
     await secure?.stop()
