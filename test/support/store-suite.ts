@@ -159,7 +159,7 @@ const ready = async () => {
   return count
 }
 await store.txn([], [{type: 'put', key: args.ready + process.pid, value: ''}])
-while ((await ready()) < args.processes) await new Promise((resolve) => setTimeout(resolve, 5))
+while ((await ready()) < args.processes) await new Promise((resolve) => setTimeout(resolve, 20))
 let conflicts = 0
 for (let i = 0; i < args.times; i++) {
   for (;;) {
