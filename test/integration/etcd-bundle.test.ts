@@ -104,7 +104,8 @@ describe('the built CLI on etcd with TLS client certificates and authentication'
       register.resolved.filter((r) => /etcd3|@grpc|protobufjs/.test(r)),
       [],
     )
-    const list = await runBin(['service', 'list', '-o', 'json', ...tlsFlags], {env})
+    // The hooks register and unregister; the list between only reads what the process wrote.
+    const list = await runCli(['service', 'list', '-o', 'json', ...tlsFlags], {env})
     assert.equal(list.code, 0, list.stderr)
     assert.deepEqual((JSON.parse(list.stdout) as {name: string}[]).map((s) => s.name).sort(), ['node', 'web'])
     const unregister = await runBin(['service', 'unregister', 'http://127.0.0.1:8080/metrics', ...tlsFlags], {env})
