@@ -336,7 +336,7 @@ describe('etcd store at scale', () => {
   })
 })
 
-// The cases wait out their timeouts (4 s in all), not the CPU: together they wait as long as the longest.
+// The cases wait out their timeouts (about 4 s in all), not the CPU: at once, they wait as long as the longest.
 describe('etcd store: failures', {concurrency: true}, () => {
   it('an unreachable endpoint is BackendUnavailableError naming it, after retrying within the timeout', async () => {
     const port = await freePort()

@@ -71,7 +71,8 @@ const CLOSED_MARKER = '<<roster-test: store closed>>\n'
 
 /**
  * Runs `body` (ESM source; `store` is open, `args` is the parsed ARGS env) in a child Node.js
- * process (with tsx's loader when running from source), then closes the store. Resolves when the child exits.
+ * process (with tsx's loader when running from source), then closes the store. Resolves when
+ * the child exits.
  */
 export function runStoreChild(storeOptions: StoreOptions, body: string, args: unknown = null, timeoutMs = 60_000): Promise<ChildResult> {
   const source = `
