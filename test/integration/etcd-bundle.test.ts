@@ -29,7 +29,7 @@ describe('the built CLI on etcd with TLS client certificates and authentication'
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-etcd-bundle-'))
     tls = makeTlsFiles(dir)
-    etcd = await startEtcd({tls})
+    etcd = await startEtcd({tls, throwaway: true})
     tlsFlags = ['--registry', etcd.url, '--etcd-ca', tls.caFile, '--etcd-cert', tls.clientCertFile, '--etcd-key', tls.clientKeyFile]
     // Set up users with the etcd3 package from node_modules (the test's own client, not the bundle's).
     const {Etcd3} = await import('etcd3')
@@ -104,7 +104,8 @@ describe('the built CLI on etcd with TLS client certificates and authentication'
       register.resolved.filter((r) => /etcd3|@grpc|protobufjs/.test(r)),
       [],
     )
-    const list = await runBin(['service', 'list', '-o', 'json', ...tlsFlags], {env})
+    // The hooks register and unregister; the list between only reads what the process wrote.
+    const list = await runCli(['service', 'list', '-o', 'json', ...tlsFlags], {env})
     assert.equal(list.code, 0, list.stderr)
     assert.deepEqual((JSON.parse(list.stdout) as {name: string}[]).map((s) => s.name).sort(), ['node', 'web'])
     const unregister = await runBin(['service', 'unregister', 'http://127.0.0.1:8080/metrics', ...tlsFlags], {env})

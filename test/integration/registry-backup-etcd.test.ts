@@ -56,7 +56,7 @@ async function withStore<T>(options: StoreOptions | string, fn: (store: Store) =
 }
 
 before(async () => {
-  etcd = await startEtcd()
+  etcd = await startEtcd({throwaway: true})
 })
 after(async () => {
   await etcd?.stop()

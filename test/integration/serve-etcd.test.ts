@@ -24,7 +24,7 @@ describe('two roster serve instances over one etcd', () => {
   let reader: string
 
   before(async () => {
-    etcd = await startEtcd()
+    etcd = await startEtcd({throwaway: true})
     admin = await createToken(etcd.url, {id: 'admin', role: 'admin', namespaces: ['*']})
     reader = await createToken(etcd.url, {id: 'prometheus', role: 'read', namespaces: ['*']})
     ok(await runCli(['server', 'register', 'prom1', '--registry', etcd.url]))

@@ -36,10 +36,12 @@ const here = dirname(fileURLToPath(import.meta.url))
 const repoRoot = resolve(here, '..', '..')
 // The module beside this one's source: TypeScript in the source tree (run through tsx), JavaScript
 // in npm test's compiled copy (.test-build, scripts/build-tests.mjs).
-const openStoreModule = resolve(repoRoot, 'src/lib/store/open-store.ts')
-export const openStoreModuleUrl = pathToFileURL(
-  existsSync(openStoreModule) ? openStoreModule : openStoreModule.replace(/\.ts$/, '.js'),
-).href
+const openStoreSource = resolve(repoRoot, 'src/lib/store/open-store.ts')
+const openStoreModule = existsSync(openStoreSource) ? openStoreSource : openStoreSource.replace(/\.ts$/, '.js')
+export const openStoreModuleUrl = pathToFileURL(openStoreModule).href
+// tsx's loader only where the module is TypeScript: it costs a child ~0.3 s of CPU, and the
+// conformance suite starts a dozen children.
+const childExecArgv = openStoreModule.endsWith('.ts') ? ['--import', 'tsx'] : []
 
 export interface StoreSuiteOptions {
   /** Runs after the suite's stores are closed. */
@@ -68,8 +70,9 @@ export interface ChildResult {
 const CLOSED_MARKER = '<<roster-test: store closed>>\n'
 
 /**
- * Runs `body` (ESM source; `store` is open, `args` is the parsed ARGS env) in a child process
- * `node --import tsx`, then closes the store. Resolves when the child exits.
+ * Runs `body` (ESM source; `store` is open, `args` is the parsed ARGS env) in a child Node.js
+ * process (with tsx's loader when running from source), then closes the store. Resolves when
+ * the child exits.
  */
 export function runStoreChild(storeOptions: StoreOptions, body: string, args: unknown = null, timeoutMs = 60_000): Promise<ChildResult> {
   const source = `
@@ -85,7 +88,7 @@ ${body}
 `
   const started = Date.now()
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], {
+    const child = spawn(process.execPath, [...childExecArgv, '--input-type=module', '-e', source], {
       cwd: repoRoot,
       env: {...process.env, ROSTER_TEST_STORE: JSON.stringify(storeOptions), ROSTER_TEST_ARGS: JSON.stringify(args)},
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -149,6 +152,15 @@ async function increment(store: Store, key: string, times: number): Promise<numb
 }
 
 const INCREMENT_BODY = `
+// No process starts incrementing before all are ready (each has put its key under args.ready):
+// started one after another, they would otherwise barely overlap.
+const ready = async () => {
+  let count = 0
+  for await (const page of store.range(args.ready)) count += page.kvs.length
+  return count
+}
+await store.txn([], [{type: 'put', key: args.ready + process.pid, value: ''}])
+while ((await ready()) < args.processes) await new Promise((resolve) => setTimeout(resolve, 20))
 let conflicts = 0
 for (let i = 0; i < args.times; i++) {
   for (;;) {
@@ -825,11 +837,16 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       })
 
       it('concurrent compare-and-swap increments from separate processes lose no update', {timeout: 180_000}, async () => {
-        const key = `${fresh()}counter`
-        const processes = 8
-        const times = 20
+        const p = fresh()
+        const key = `${p}counter`
+        // Four processes, each starting once all are ready, contend on the key (on etcd they
+        // counted 150-200 conflicts); a process costs ~0.3 s of CPU to start and load the store.
+        const processes = 4
+        const times = 40
         const results = await Promise.all(
-          Array.from({length: processes}, () => runStoreChild(childOptions(), INCREMENT_BODY, {key, times}, 150_000)),
+          Array.from({length: processes}, () =>
+            runStoreChild(childOptions(), INCREMENT_BODY, {key, times, processes, ready: `${p}ready/`}, 150_000),
+          ),
         )
         for (const r of results) assert.equal(r.code, 0, `child failed (${r.signal ?? r.code}): ${r.stderr}`)
         assert.equal((await store.get(key))?.value, String(processes * times))
