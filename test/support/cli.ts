@@ -70,17 +70,40 @@ export function isolatedEnv(extra: Record<string, string | undefined> = {}): Rec
   return {...env, ...extra}
 }
 
+interface LoadedConfig {
+  getPluginsList(): {commands: {id: string; aliases?: string[]}[]}[]
+}
+
 interface RosterEntry {
-  Config: {load(root: string): Promise<unknown>}
+  Config: {load(root: string): Promise<LoadedConfig>}
   runRoster(argv: string[], config: unknown): Promise<number>
 }
 
-let loaded: Promise<{entry: RosterEntry; config: unknown}> | undefined
+interface Loaded {
+  entry: RosterEntry
+  config: LoadedConfig
+  /** Puts back what a run changed in the commands every run shares. */
+  restoreCommands(): void
+}
 
-function loadRoster(): Promise<{entry: RosterEntry; config: unknown}> {
+let loaded: Promise<Loaded> | undefined
+
+function loadRoster(): Promise<Loaded> {
   loaded ??= (async () => {
     const entry = (await import(pathToFileURL(path.join(ROOT, 'dist', 'oclif.js')).href)) as RosterEntry
-    return {entry, config: await entry.Config.load(ROOT)}
+    const config = await entry.Config.load(ROOT)
+    // Every run builds its Config from these plugins and their command objects, and oclif's help
+    // writes the ids it prints into them ("server:list" becomes "server list"): a process ends after
+    // its help, but here the next run would find no "server:list" and exit 2 (unknown command).
+    const commands = config.getPluginsList().flatMap((plugin) => plugin.commands)
+    const ids = commands.map((command) => ({command, id: command.id, aliases: command.aliases}))
+    const restoreCommands = (): void => {
+      for (const {command, id, aliases} of ids) {
+        command.id = id
+        if (aliases) command.aliases = aliases
+      }
+    }
+    return {entry, config, restoreCommands}
   })()
   return loaded
 }
@@ -102,7 +125,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
 type Writer = NodeJS.WriteStream['write']
 
 async function runInProcess(args: string[], options: CliOptions): Promise<CliResult> {
-  const {entry, config} = await loadRoster()
+  const {entry, config, restoreCommands} = await loadRoster()
   const env = options.env ?? isolatedEnv()
   const tty = typeof options.tty === 'object' ? options.tty : {stdin: options.tty, stdout: options.tty, stderr: options.tty}
 
@@ -146,6 +169,7 @@ async function runInProcess(args: string[], options: CliOptions): Promise<CliRes
     const code = await entry.runRoster(args, config)
     return {code, stdout, stderr}
   } finally {
+    restoreCommands()
     process.stdout.write = saved.stdoutWrite
     process.stderr.write = saved.stderrWrite
     restoreProperty(process.stdout, 'isTTY', saved.stdoutTTY)
