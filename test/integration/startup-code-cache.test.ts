@@ -63,6 +63,9 @@ function filesUnder(dir: string): string[] {
     .sort()
 }
 
+/** A fresh HOME whose cache directory is its own ~/.cache, as a user's (isolatedEnv's is shared by the test process). */
+const freshEnv = (extra: Env = {}): Env => isolatedEnv({XDG_CACHE_HOME: undefined, ...extra})
+
 const cacheFiles = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.v8cache'))
 const VERSION = /^roster\/\d+\.\d+\.\d+\S* \S+ node-v\d+/
 
@@ -115,7 +118,7 @@ describe('the code cache', () => {
   it('is rewritten when it is not a V8 cache, or one made for another build', async () => {
     const install = installCopy()
     const bin = path.join(install, 'bin', 'run.js')
-    const env = isolatedEnv()
+    const env = freshEnv()
     const dir = path.join(env.HOME!, '.cache', 'roster')
 
     assert.equal((await run(bin, ['--version'], env)).code, 0)
@@ -194,7 +197,7 @@ describe('the code cache', () => {
   })
 
   it('is not used with NODE_DISABLE_COMPILE_CACHE=1', async () => {
-    const env = isolatedEnv({NODE_DISABLE_COMPILE_CACHE: '1'})
+    const env = freshEnv({NODE_DISABLE_COMPILE_CACHE: '1'})
     const r = await run(BIN, ['--version'], env)
     assert.equal(r.code, 0, r.stderr)
     assert.equal(existsSync(path.join(env.HOME!, '.cache')), false)
@@ -217,7 +220,7 @@ describe('the code cache', () => {
   })
 
   it('is written whole when calls start at once: every call works, one file, nothing half-written', async () => {
-    const env = isolatedEnv()
+    const env = freshEnv()
     const dir = path.join(env.HOME!, '.cache', 'roster')
     const runs = await Promise.all(Array.from({length: 6}, () => run(BIN, ['--version'], env)))
     for (const r of runs) {

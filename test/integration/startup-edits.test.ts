@@ -74,7 +74,9 @@ class Observations {
 
 /** A fresh HOME whose SQLite registry the seed calls give one server and one service. */
 function seeded(bin?: string): Observations {
-  const env = isolatedEnv()
+  // Another installation's cache in its own HOME: in the directory isolatedEnv shares, each build's
+  // cache replaces the other's.
+  const env = isolatedEnv(bin ? {XDG_CACHE_HOME: undefined} : {})
   env.ROSTER_REGISTRY = `sqlite:${path.join(env.HOME!, 'registry.db')}`
   const seed = [
     ['server', 'register', 'prom-a', '-l', 'dc=a'],
