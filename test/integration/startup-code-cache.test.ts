@@ -208,10 +208,15 @@ describe('the code cache', () => {
     const bin = path.join(install, 'bin', 'run.js')
     const files = filesUnder(install)
     const home = isolatedEnv().HOME!
-    for (const cache of [undefined, '/proc/roster-cache-test']) {
-      const env = isolatedEnv({XDG_CACHE_HOME: cache, ROSTER_REGISTRY: `sqlite:${path.join(home, 'registry.db')}`})
-      // No command, a command that writes the registry, help, an unknown command (its hook).
-      for (const args of [['--version'], ['server', 'register', 'prom-a'], ['--help'], ['nope']]) {
+    // No command, a command that writes the registry, help, an unknown command (its hook); with no
+    // cache directory (it cannot be made), a call with no command and one with.
+    const calls: [string | undefined, string[][]][] = [
+      [undefined, [['--version'], ['server', 'register', 'prom-a'], ['--help'], ['nope']]],
+      ['/proc/roster-cache-test', [['--version'], ['server', 'register', 'prom-a']]],
+    ]
+    for (const [cache, runs] of calls) {
+      const env = freshEnv({XDG_CACHE_HOME: cache, ROSTER_REGISTRY: `sqlite:${path.join(home, 'registry.db')}`})
+      for (const args of runs) {
         const r = await run(bin, args, env)
         assert.ok(r.code === 0 || args[0] === 'nope', `${args.join(' ')}: ${r.stderr}`)
       }
