@@ -82,7 +82,9 @@ function deployed(job: Job): {args: string[]; env: Record<string, string>; user:
   assert.equal(pod.serviceAccountName, `roster-${job}`, `${job} runs as its own ServiceAccount`)
   const sa = rbac.account(NAMESPACE, pod.serviceAccountName)
   const kubeconfig = api.kubeconfigPath({user: sa.name, token: sa.token})
-  const env = {...containerEnv(objects, container), XDG_CACHE_HOME: path.join(dir, `${job}-cache`), KUBECONFIG: kubeconfig}
+  // One code cache for every job here (each pod's is an emptyDir): after the first, the jobs start
+  // warm, which saves about 0.1 s of CPU each and changes nothing their requests show.
+  const env = {...containerEnv(objects, container), XDG_CACHE_HOME: path.join(dir, 'cache'), KUBECONFIG: kubeconfig}
   return {args: container.args ?? [], env, user: sa.user}
 }
 

@@ -17,50 +17,87 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {ROOT, isolatedEnv} from '../support/cli.js'
+import {ROOT, isolatedEnv, runBin} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode} from '../support/kube-objects.js'
 import {observeBin, type Observed} from '../support/observe-bin.js'
 
 type Env = Record<string, string | undefined>
 
-/** Runs `roster ...args` observed, after one unobserved call has written the code cache. */
-async function observe(args: string[], env: Env, options: {bin?: string; cwd?: string} = {}): Promise<Observed> {
-  await observeBin(args, {env, ...options})
-  const r = await observeBin(args, {env, ...options})
-  assert.equal(r.code, 0, `roster ${args.join(' ')}: ${r.stderr}`)
-  return r
+/**
+ * The observed runs in one HOME, of one installation's bin: each distinct call (arguments and
+ * working directory) runs once, observed, and every test that asserts something of it reads that
+ * one run. Unobserved calls first write the code cache (V8 takes it under the observer's coverage
+ * too), so every observed call starts as a user's usual call does, with its cache: `seed`'s calls,
+ * else the first observed call's own arguments.
+ */
+class Observations {
+  private readonly runs = new Map<string, Promise<Observed>>()
+  private warm: Promise<unknown> | undefined
+
+  constructor(
+    readonly env: Env,
+    private readonly options: {bin?: string; seed?: string[][]} = {},
+  ) {}
+
+  /** `roster ...args`, observed once in this HOME; it must exit 0. */
+  of(args: string[], cwd?: string): Promise<Observed> {
+    const key = JSON.stringify([cwd, args])
+    let run = this.runs.get(key)
+    if (!run) {
+      run = this.warmed(this.options.seed ?? [args]).then(async () => {
+        const r = await observeBin(args, {env: this.env, bin: this.options.bin, cwd})
+        assert.equal(r.code, 0, `roster ${args.join(' ')}: ${r.stderr}`)
+        return r
+      })
+      this.runs.set(key, run)
+    }
+    return run
+  }
+
+  /** Any other call, observed, after the seed (not kept: for a call that changes the registry or fails). */
+  async once(args: string[]): Promise<Observed> {
+    await this.warmed(this.options.seed ?? [args])
+    return observeBin(args, {env: this.env, bin: this.options.bin})
+  }
+
+  private warmed(calls: string[][]): Promise<unknown> {
+    this.warm ??= (async () => {
+      for (const args of calls) {
+        const r = await runBin(args, {env: this.env, bin: this.options.bin})
+        assert.equal(r.code, 0, `roster ${args.join(' ')}: ${r.stderr}`)
+      }
+    })()
+    return this.warm
+  }
 }
 
-/** A SQLite registry with one server and one service, in a fresh HOME. */
-async function seededEnv(): Promise<Env> {
-  const env = isolatedEnv()
+/** A fresh HOME whose SQLite registry the seed calls give one server and one service. */
+function seeded(bin?: string): Observations {
+  // Another installation's cache in its own HOME: in the directory isolatedEnv shares, each build's
+  // cache replaces the other's.
+  const env = isolatedEnv(bin ? {XDG_CACHE_HOME: undefined} : {})
   env.ROSTER_REGISTRY = `sqlite:${path.join(env.HOME!, 'registry.db')}`
-  for (const args of [
+  const seed = [
     ['server', 'register', 'prom-a', '-l', 'dc=a'],
     ['service', 'register', 'node', '-e', 'http://127.0.0.1:9100/metrics'],
-  ]) {
-    const r = await observeBin(args, {env})
-    assert.equal(r.code, 0, r.stderr)
-  }
-  return env
+  ]
+  return new Observations(env, {bin, seed})
 }
+
+/** The repository's bin in one seeded HOME, shared by the tests below that need nothing else. */
+const repository = seeded()
 
 const COMMANDS = [['--version'], ['server', 'list'], ['service', 'list', '-o', 'json']]
 
 describe("@oclif/core's start-up, as edited in the bundle", () => {
-  let env: Env
-  before(async () => {
-    env = await seededEnv()
-  })
-
   it('sorts the commands without localeCompare (no ICU collator is set up)', async () => {
-    for (const args of COMMANDS) assert.equal((await observe(args, env)).localeCompare, 0, args.join(' '))
+    for (const args of COMMANDS) assert.equal((await repository.of(args)).localeCompare, 0, args.join(' '))
   })
 
   it('reads package.json files and manifests synchronously', async () => {
     for (const args of COMMANDS) {
-      const r = await observe(args, env)
+      const r = await repository.of(args)
       assert.deepEqual(r.asyncFs, [], args.join(' '))
       for (const file of [
         path.join(ROOT, 'oclif.manifest.json'),
@@ -74,7 +111,7 @@ describe("@oclif/core's start-up, as edited in the bundle", () => {
 
   it("finds its plugins in the root's node_modules without require.resolve", async () => {
     for (const args of COMMANDS) {
-      const r = await observe(args, env)
+      const r = await repository.of(args)
       assert.deepEqual(
         r.resolved.filter((request) => request.includes('@oclif/')),
         [],
@@ -86,13 +123,13 @@ describe("@oclif/core's start-up, as edited in the bundle", () => {
   it('matches plugin names without minimatch', async () => {
     for (const args of COMMANDS) {
       // minimatch() checks every pattern with assertValidPattern first.
-      assert.equal((await observe(args, env)).calls('throw new TypeError("pattern is too long")'), 0, args.join(' '))
+      assert.equal((await repository.of(args)).calls('throw new TypeError("pattern is too long")'), 0, args.join(' '))
     }
   })
 
   it('loads the built-ins and packages that only rare paths use on first use, and they work there', async () => {
     for (const args of COMMANDS) {
-      const r = await observe(args, env)
+      const r = await repository.of(args)
       for (const builtin of ['child_process', 'readline', 'perf_hooks', 'crypto', 'fs/promises'])
         assert.ok(!r.builtins.includes(builtin), `${args.join(' ')} loaded ${builtin}`)
       // The top level of tinyglobby (a regular expression it defines there) and of lilconfig (its loaders).
@@ -104,7 +141,7 @@ describe("@oclif/core's start-up, as edited in the bundle", () => {
       assert.equal(r.calls(lilconfig[0]), 0, `${args.join(' ')} loaded lilconfig`)
     }
     // A built-in loaded on first use, used: a service is given to its servers by rendezvous scores (crypto.hash).
-    const register = await observeBin(['service', 'register', 'web', '-e', 'http://127.0.0.1:9200/metrics', '--json'], {env})
+    const register = await repository.once(['service', 'register', 'web', '-e', 'http://127.0.0.1:9200/metrics', '--json'])
     assert.equal(register.code, 0, register.stderr)
     assert.ok(register.builtins.includes('crypto'), register.builtins.join(', '))
     assert.deepEqual((JSON.parse(register.stdout) as {services: {servers: string[]}[]}).services[0]?.servers, ['prom-a'])
@@ -113,12 +150,11 @@ describe("@oclif/core's start-up, as edited in the bundle", () => {
 
 describe("cosmiconfig's search, as edited in the bundle", () => {
   it("reads the project's rc files synchronously, and their settings apply", async () => {
-    const env = await seededEnv()
     const project = mkdtempSync(path.join(tmpdir(), 'roster-project-'))
     writeFileSync(path.join(project, 'package.json'), '{"name": "a-project"}\n')
     mkdirSync(path.join(project, 'deep', 'er'), {recursive: true})
     writeFileSync(path.join(project, '.rosterrc.yaml'), 'output: json\n')
-    const r = await observe(['server', 'list'], env, {cwd: path.join(project, 'deep', 'er')})
+    const r = await repository.of(['server', 'list'], path.join(project, 'deep', 'er'))
     assert.deepEqual(r.asyncFs, [])
     assert.ok(r.syncReads.includes(path.join(project, '.rosterrc.yaml')), r.syncReads.join(', '))
     assert.deepEqual(
@@ -130,7 +166,7 @@ describe("cosmiconfig's search, as edited in the bundle", () => {
 
 describe("better-sqlite3's addon, as the bundle loads it", () => {
   it('comes from its build/Release without the bindings package searching for it', async () => {
-    const r = await observe(['server', 'list'], await seededEnv())
+    const r = await repository.of(['server', 'list'])
     assert.ok(!r.resolved.includes('bindings'), r.resolved.join(', '))
     assert.ok(
       r.resolved.includes(path.join(ROOT, 'node_modules', 'better-sqlite3', 'build', 'Release', 'better_sqlite3.node')),
@@ -141,7 +177,7 @@ describe("better-sqlite3's addon, as the bundle loads it", () => {
 
 describe("oclif's module loader, as src/oclif.ts sets it for the bundle", () => {
   let install: string
-  let env: Env
+  let bundleOnly: Observations
 
   before(async () => {
     // An installation whose dist/ holds the bundle alone, and whose two plugins have no commands
@@ -165,21 +201,20 @@ describe("oclif's module loader, as src/oclif.ts sets it for the bundle", () => 
       cpSync(from, path.join(modules, '@oclif', entry), {recursive: true, dereference: true})
       rmSync(path.join(modules, '@oclif', entry, 'lib', 'commands'), {recursive: true, force: true})
     }
-    env = await seededEnv()
+    bundleOnly = seeded(path.join(install, 'bin', 'run.js'))
   })
   after(() => rmSync(install, {recursive: true, force: true}))
 
   it("runs roster's commands, its plugins' commands and its hook from the bundle", async () => {
-    const bin = path.join(install, 'bin', 'run.js')
-    const list = await observe(['server', 'list', '-o', 'json'], env, {bin})
+    const list = await bundleOnly.of(['server', 'list', '-o', 'json'])
     assert.deepEqual(
       (JSON.parse(list.stdout) as {name: string}[]).map((s) => s.name),
       ['prom-a'],
     )
-    assert.match((await observe(['help', 'server', 'list'], env, {bin})).stdout, /List the scrape servers/)
-    assert.match((await observe(['autocomplete', 'script', 'bash'], env, {bin})).stdout, /roster/)
+    assert.match((await bundleOnly.of(['help', 'server', 'list'])).stdout, /List the scrape servers/)
+    assert.match((await bundleOnly.of(['autocomplete', 'script', 'bash'])).stdout, /roster/)
     // command_not_found (dist/hooks/command-not-found.js, not on disk here) suggests the command.
-    const typo = await observeBin(['server', 'lst'], {env, bin})
+    const typo = await bundleOnly.once(['server', 'lst'])
     assert.equal(typo.code, 2, typo.stderr)
     assert.match(typo.stderr, /server list/)
   })
@@ -216,13 +251,13 @@ describe('@kubernetes/client-node, as the bundle carries it and cluster-client.t
   })
 
   it('authenticates node-status with the kubeconfig user (its applyOptions), without loading undici or openid-client', async () => {
-    const env = isolatedEnv()
+    const cluster = new Observations(isolatedEnv())
     for (const [auth, user] of [
       ['token', 'admin'],
       ['cert', 'carol'],
     ] as const) {
       const before = api.requests.length
-      const r = await observe(['node-status', '--kubeconfig', api.kubeconfigPath({auth, user})], env)
+      const r = await cluster.of(['node-status', '--kubeconfig', api.kubeconfigPath({auth, user})])
       assert.match(r.stdout, /1\/1 nodes ready/)
       const users = api.requests.slice(before).map((q) => q.user)
       assert.ok(users.length > 0 && users.every((u) => u === user), `${auth}: the API server saw ${users.join(', ')}`)
