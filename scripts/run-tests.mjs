@@ -11,9 +11,10 @@
 // them from this run.
 //
 // Each file's process loads test/support/file-watchdog.ts (a file that does not end by itself
-// fails); the spec reporter prints the results and test/support/file-report.ts then checks that no
+// fails) and shares the run's cache directory (test/support/cli.ts); the spec reporter prints the results and test/support/file-report.ts then checks that no
 // result was lost (and, with ROSTER_TEST_TIMES=N, lists where the CPU went).
-import {existsSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
 import {run} from 'node:test'
@@ -50,6 +51,11 @@ for (const dir of positionals)
 const watchdog = path.resolve(BUILD, 'test/support/file-watchdog.js')
 const {readRecords} = await import(watchdog)
 const {default: fileReport} = await import(path.resolve(BUILD, 'test/support/file-report.js'))
+// One cache directory (bin/run.js's code cache) for every file of the run: test/support/cli.ts.
+const {TEST_CACHE_VARIABLE} = await import(path.resolve(BUILD, 'test/support/cli.js'))
+const cacheHome = mkdtempSync(path.join(tmpdir(), 'roster-test-cache-'))
+process.env[TEST_CACHE_VARIABLE] = cacheHome
+process.once('exit', () => rmSync(cacheHome, {recursive: true, force: true}))
 
 /** Source path (test/unit/x.test.ts) of a compiled file, the key of test/durations.json. */
 const sourceOf = (file) => path.relative(BUILD, file).replace(/\.js$/, '.ts')

@@ -18,7 +18,6 @@ import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles, type TlsFiles} from '../support/etcd-server.js'
 import {freePort} from '../support/free-port.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
-import {withSharedCodeCache} from '../support/serve-server.js'
 
 let dir: string
 let api: KubeApiServer
@@ -51,7 +50,7 @@ const servers: Record<string, {args: (address: string) => string[]; path: string
 
 /** Starts roster; resolves once stderr shows the URL it serves, with a stop() that sends SIGTERM and returns the exit code. */
 async function start(args: string[]): Promise<{url: string; stop: () => Promise<number | null>}> {
-  const child = spawn(process.execPath, [BIN, ...args], {env: withSharedCodeCache(isolatedEnv()) as NodeJS.ProcessEnv})
+  const child = spawn(process.execPath, [BIN, ...args], {env: isolatedEnv() as NodeJS.ProcessEnv})
   child.stdout.resume()
   let stderr = ''
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))

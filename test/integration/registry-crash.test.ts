@@ -18,7 +18,6 @@ import {openStore} from '../../src/lib/store/open-store.js'
 import {rangeAll} from '../../src/lib/store/store.js'
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
-import {withSharedCodeCache} from '../support/serve-server.js'
 
 interface ListedService {
   id: string
@@ -66,7 +65,7 @@ describe('a killed or failed registry command', () => {
         const servicesWritten = async (): Promise<number> => (await rangeAll(store, SERVICES_PREFIX)).length
         const before = await revision()
         const child = spawn(process.execPath, [BIN, 'service', 'import', file], {
-          env: withSharedCodeCache(env) as NodeJS.ProcessEnv,
+          env: env as NodeJS.ProcessEnv,
           stdio: 'ignore',
         })
         const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))

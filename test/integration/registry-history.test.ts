@@ -24,7 +24,7 @@ import {type KubeApiServer, startKubeApiServer} from '../support/kube-api-server
 import {startLongRunning} from '../support/long-running.js'
 import {USERS, startOidcServe} from '../support/oidc-provider.js'
 import {makePod} from '../support/pod-fixtures.js'
-import {type ServeProcess, createToken, http, startServe, withSharedCodeCache} from '../support/serve-server.js'
+import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
 import {until} from '../support/until.js'
 
 const ZONE = 'example.test'
@@ -268,7 +268,7 @@ describe('history through roster serve (tokens)', () => {
         process.execPath,
         [BIN, 'registry', 'history', '--follow', '--since', '1h', '--registry', own.url, '--token', admin],
         {
-          env: withSharedCodeCache(env) as NodeJS.ProcessEnv,
+          env: env as NodeJS.ProcessEnv,
         },
       )
       await child.waitFor(/prom1/, {stream: 'stdout', timeoutMs: 60_000})

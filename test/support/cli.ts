@@ -59,11 +59,11 @@ export interface CliOptions {
 
 /**
  * A fresh HOME with XDG dirs under it, so no user or project config leaks into a test. The cache
- * directory (XDG_CACHE_HOME, where bin/run.js keeps its code cache and Node's compile cache) is one
- * for all the HOMEs of this process: a user's calls after their first find the cache written, and
- * so do the bin's calls here after the first; each call in a fresh cache costs about twice the CPU
- * (0.15 s, and `roster serve` 0.15 s more). The cache itself is tested in startup-code-cache.test.ts,
- * in caches of its own (pass XDG_CACHE_HOME: undefined for $HOME/.cache).
+ * directory (XDG_CACHE_HOME, where bin/run.js keeps its code cache) is the tests' shared one
+ * (`TEST_CACHE_VARIABLE`): a user's calls after their first find the cache written, and so do the
+ * bin's calls here; each call in a fresh cache costs about twice the CPU (0.15 s, and `roster
+ * serve` 0.15 s more). The cache itself is tested in startup-code-cache.test.ts, in caches of its
+ * own (pass XDG_CACHE_HOME: undefined for $HOME/.cache).
  */
 export function isolatedEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   const home = mkdtempSync(path.join(tmpdir(), 'roster-home-'))
@@ -78,9 +78,18 @@ export function isolatedEnv(extra: Record<string, string | undefined> = {}): Rec
   return {...env, ...extra}
 }
 
+/**
+ * The tests' cache directory, one for the whole run: scripts/run-tests.mjs makes it, names it in
+ * this variable for every file's process, and removes it at the end. bin/run.js keys its cache by
+ * the build and Node and writes it whole (write, then rename), so concurrent files share it safely.
+ * A file run on its own (`node --test x.test.ts`) makes one for its process.
+ */
+export const TEST_CACHE_VARIABLE = 'ROSTER_TEST_CACHE_HOME'
+
 let cacheHome: string | undefined
 
 function sharedCacheHome(): string {
+  cacheHome ??= process.env[TEST_CACHE_VARIABLE]
   if (!cacheHome) {
     const dir = mkdtempSync(path.join(tmpdir(), 'roster-cache-'))
     process.once('exit', () => rmSync(dir, {recursive: true, force: true}))

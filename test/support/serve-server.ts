@@ -5,26 +5,10 @@
  * TokenAuthority over the same store.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
-import path from 'node:path'
 
 import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {openStore} from '../../src/lib/store/open-store.js'
-import {BIN, ROOT, isolatedEnv} from './cli.js'
-
-/**
- * One code cache directory (bin/run.js's, $XDG_CACHE_HOME/roster) for the roster servers the
- * tests start, instead of one in each test's fresh HOME: a fresh HOME makes every server compile
- * the whole bundle and write the cache again when it exits, about 0.3 s of CPU a server, which is
- * not what a user's servers do after their first start. The cache is keyed by the build and Node
- * (bin/run.js), so every build and file shares it safely; in node_modules/.cache, where tools keep
- * theirs. A test about the cache itself sets XDG_CACHE_HOME or NODE_DISABLE_COMPILE_CACHE.
- */
-export const TEST_CODE_CACHE = path.join(ROOT, 'node_modules', '.cache', 'roster-tests')
-
-/** `env` with the tests' shared code cache, unless it names a cache of its own. */
-export function withSharedCodeCache(env: Record<string, string | undefined>): Record<string, string | undefined> {
-  return 'XDG_CACHE_HOME' in env ? env : {...env, XDG_CACHE_HOME: TEST_CODE_CACHE}
-}
+import {BIN, isolatedEnv} from './cli.js'
 
 export interface ServeProcess {
   url: string
@@ -51,7 +35,7 @@ export interface StartServeOptions {
 }
 
 export function startServe(options: StartServeOptions): Promise<ServeProcess> {
-  const env = withSharedCodeCache(options.env ?? isolatedEnv())
+  const env = options.env ?? isolatedEnv()
   // A free loopback port, unless the test names its own address (a redirect URI registered beforehand).
   const listen = options.args?.includes('--listen') ? [] : ['--listen', '127.0.0.1:0']
   const args = [
