@@ -21,7 +21,7 @@ import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type DocBlock, docBlocksWith} from '../support/doc-blocks.js'
 import {makeTlsFiles} from '../support/etcd-server.js'
 import {type BlackboxExporter, type NodeExporter, startBlackboxExporter, startNodeExporter} from '../support/node-exporter.js'
-import {type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {PROMETHEUS_POLL_MS, type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
 import {until} from '../support/until.js'
 import {type ServeProcess, startServe} from '../support/serve-server.js'
 
@@ -56,7 +56,9 @@ describe('the docs show Prometheus configurations', () => {
   })
 })
 
-describe('every Prometheus snippet in the docs scrapes a registered node_exporter', () => {
+// The snippets run at once, each with its own registry, serve and Prometheus: a snippet's time is
+// mostly Prometheus's fixed discovery ticks (5 s), which wait just as well side by side.
+describe('every Prometheus snippet in the docs scrapes a registered node_exporter', {concurrency: true}, () => {
   let dir: string
   let exporter: NodeExporter
   let blackbox: BlackboxExporter
@@ -142,7 +144,7 @@ async function scrapeThrough(snippet: DocBlock, work: string, exporter: NodeExpo
               t.health === 'up' &&
               (probe ? t.labels.instance === exporter.metricsUrl : t.scrapeUrl === exporter.metricsUrl),
           ),
-        {timeoutMs: 90_000, describe: () => `${p.log()}\n${serve?.stderr() ?? ''}`},
+        {timeoutMs: 90_000, intervalMs: PROMETHEUS_POLL_MS, describe: () => `${p.log()}\n${serve?.stderr() ?? ''}`},
       )
       if (probe) {
         const success = await p.query(`probe_success{job="${job.job_name}",instance="${exporter.metricsUrl}"}`)
