@@ -14,12 +14,23 @@ import {after, before, describe, it} from 'node:test'
 
 import type {Page} from 'playwright-core'
 
-import {type Browser, type WatchedPage, axeViolations, browserMissing, launchBrowser, watchPage} from '../support/browser.js'
+import {
+  type Browser,
+  type WatchedPage,
+  axeViolations,
+  browserMissing,
+  closeBrowsers,
+  launchBrowser,
+  watchPage,
+} from '../support/browser.js'
 import {type ConsoleFixture, signIn, startConsoleFixture} from '../support/console-fixture.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {type ServeProcess, http, startServe} from '../support/serve-server.js'
 
 const missing = browserMissing()
+
+// One chromium for the whole file: each person (admin, reader, nobody) is a context of it.
+after(closeBrowsers)
 
 /** The registry the tests look at: three servers, three namespaces, services with labels, selectors and a TTL. */
 async function seed(roster: ConsoleFixture['roster']): Promise<void> {
