@@ -110,10 +110,13 @@ document.addEventListener('securitypolicyviolation', (e) =>
 
 let axeSource: string | undefined
 
-/** axe-core's serious and critical violations on the page as it is, one line each. */
+/** axe-core's serious and critical violations on the page as it is now, one line each. */
 export async function axeViolations(page: Page): Promise<string[]> {
-  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
-  await page.evaluate(axeSource)
+  // Once per document: a page checked again (dark, narrower) already has it.
+  if (!(await page.evaluate('typeof globalThis.axe === "object"'))) {
+    axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+    await page.evaluate(axeSource)
+  }
   const results = await page.evaluate(async () => {
     const axe = (
       globalThis as unknown as {
