@@ -14,15 +14,7 @@ import {after, before, describe, it} from 'node:test'
 
 import type {Page} from 'playwright-core'
 
-import {
-  type Browser,
-  type WatchedPage,
-  axeViolations,
-  browserMissing,
-  closeBrowsers,
-  launchBrowser,
-  watchPage,
-} from '../support/browser.js'
+import {type Browser, type WatchedPage, axeViolations, browserMissing, closeBrowsers, launchBrowser, watchPage} from '../support/browser.js'
 import {type ConsoleFixture, signIn, startConsoleFixture} from '../support/console-fixture.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {type ServeProcess, http, startServe} from '../support/serve-server.js'

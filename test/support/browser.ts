@@ -55,7 +55,8 @@ export async function launchBrowser(o: {colorScheme?: 'light' | 'dark'; width?: 
       ],
     }),
   )
-  const context = await (await chromiumProcess).newContext({
+  const chromium = await chromiumProcess
+  const context = await chromium.newContext({
     viewport: {width: o.width ?? 1280, height: o.height ?? 900},
     colorScheme: o.colorScheme ?? 'light',
     locale: 'en-GB',
