@@ -52,6 +52,9 @@ export async function launchBrowser(o: {colorScheme?: 'light' | 'dark'; width?: 
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',
+        // Loopback only: every other host name fails at once, with no DNS query (the provider's
+        // own pages @import a web font from the internet, which the tests neither need nor reach).
+        '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
       ],
     }),
   )
