@@ -288,6 +288,7 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
       const {openRemoteRegistry} = await import('../../src/lib/registry/remote-registry.js')
       const provide = () => storedLoginToken(serve.url, 10_000)
       const first = await provide()
+      assert.ok(first, 'the stored login gives a token')
       const client = openRemoteRegistry({url: serve.url, token: first, tokenProvider: provide, timeoutMs: 10_000})
       assert.ok(Array.isArray(await client.listServers()))
       await refused(serve.url, first)
