@@ -7,18 +7,18 @@
  * labels; after `service unregister` (remote, same token) the target is gone.
  */
 import assert from 'node:assert/strict'
-import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {request} from 'node:https'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {BIN, type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles, type TlsFiles} from '../support/etcd-server.js'
 import {freePort} from '../support/free-port.js'
 import {type NodeExporter, startNodeExporter} from '../support/node-exporter.js'
 import {PROMETHEUS_POLL_MS, type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {type ServeProcess, startServe} from '../support/serve-server.js'
 import {nonEmpty, until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
@@ -45,9 +45,7 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
   let tls: TlsFiles
   let registry: string
   let adminEnv: Record<string, string | undefined>
-  let serve: ChildProcess | undefined
-  let serveExit: Promise<number | null> | undefined
-  let serveLog = ''
+  let serve: ServeProcess | undefined
   let baseUrl: string
   let exporter: NodeExporter
   let prometheus: PrometheusServer | undefined
@@ -86,34 +84,16 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
         },
       ],
     })
-    serve = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--tls-cert',
-        tls.serverCertFile,
-        '--tls-key',
-        tls.serverKeyFile,
-        '--registry',
-        registry,
-      ],
-      {env: adminEnv as NodeJS.ProcessEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe']},
-    )
-    const child = serve
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (serveLog = (serveLog + d).slice(-8000)))
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (serveLog = (serveLog + d).slice(-8000)))
-    serveExit = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
-    await until(
-      'roster serve to be ready',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`roster serve exited ${child.exitCode}: ${serveLog}`)
-        return (await httpsGet(`${baseUrl}/readyz`, tls.caFile)).status === 200
-      },
-      {timeoutMs: 60_000, describe: () => serveLog},
-    )
+    serve = await startServe({
+      registry,
+      env: adminEnv,
+      args: ['--listen', `127.0.0.1:${port}`, '--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile],
+    })
+    const started = serve
+    await until('roster serve to be ready', async () => (await httpsGet(`${baseUrl}/readyz`, tls.caFile)).status === 200, {
+      timeoutMs: 60_000,
+      describe: () => started.stderr(),
+    })
 
     exporter = await startNodeExporter()
     // The node's side, as a systemd unit would run it: everything from ROSTER_* variables.
@@ -131,10 +111,7 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
   after(async () => {
     await prometheus?.stop()
     await exporter?.stop()
-    if (serve && serve.exitCode === null) {
-      serve.kill('SIGTERM')
-      assert.equal(await serveExit, 0, `roster serve stops cleanly on SIGTERM: ${serveLog}`)
-    }
+    if (serve) assert.equal(await serve.stop(), 0, `roster serve stops cleanly on SIGTERM: ${serve.stderr()}`)
     rmSync(dir, {recursive: true, force: true})
     for (const env of [adminEnv, remoteEnv]) if (env?.HOME) rmSync(env.HOME, {recursive: true, force: true})
   })
@@ -169,7 +146,7 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
     const target = await until(
       'the node_exporter target to be up',
       async () => (await p.activeTargets()).find((t) => t.labels.job === 'node' && t.health === 'up'),
-      {timeoutMs: 90_000, intervalMs: PROMETHEUS_POLL_MS, describe: () => `prometheus log: ${p.log()} serve log: ${serveLog}`},
+      {timeoutMs: 90_000, intervalMs: PROMETHEUS_POLL_MS, describe: () => `prometheus log: ${p.log()} serve log: ${serve?.stderr()}`},
     )
     assert.equal(target.scrapeUrl, exporter.metricsUrl)
     assert.deepEqual(target.labels, {app_kubernetes_io_name: 'node-exporter', env: 'prod', instance: exporter.hostPort, job: 'node'})
