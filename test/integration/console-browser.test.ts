@@ -14,12 +14,15 @@ import {after, before, describe, it} from 'node:test'
 
 import type {Page} from 'playwright-core'
 
-import {type Browser, type WatchedPage, axeViolations, browserMissing, launchBrowser, watchPage} from '../support/browser.js'
+import {type Browser, type WatchedPage, axeViolations, browserMissing, closeBrowsers, launchBrowser, watchPage} from '../support/browser.js'
 import {type ConsoleFixture, signIn, startConsoleFixture} from '../support/console-fixture.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {type ServeProcess, http, startServe} from '../support/serve-server.js'
 
 const missing = browserMissing()
+
+// One chromium for the whole file: each person (admin, reader, nobody) is a context of it.
+after(closeBrowsers)
 
 /** The registry the tests look at: three servers, three namespaces, services with labels, selectors and a TTL. */
 async function seed(roster: ConsoleFixture['roster']): Promise<void> {
@@ -35,12 +38,17 @@ async function seed(roster: ConsoleFixture['roster']): Promise<void> {
   await roster(['token', 'create', 'prometheus-eu', '--role', 'read', '-n', '*'])
 }
 
-/** Opens `path`, waits for it, and fails on a console error, an exception, a CSP violation or a serious axe violation. */
+/** Fails on a serious axe violation of the page as it is now, or a console error, an exception or a CSP violation so far. */
+async function check(watched: WatchedPage, what: string): Promise<void> {
+  assert.deepEqual(await axeViolations(watched.page), [], `axe on ${what}`)
+  assert.deepEqual(await watched.problems(), [], `problems on ${what}`)
+}
+
+/** Opens `path`, waits for it, and `check`s it. */
 async function visit(watched: WatchedPage, base: string, path: string): Promise<number> {
   const response = await watched.page.goto(base + path)
   assert.ok(response, `no response for ${path}`)
-  assert.deepEqual(await axeViolations(watched.page), [], `axe on ${path}`)
-  assert.deepEqual(await watched.problems(), [], `problems on ${path}`)
+  await check(watched, path)
   return response.status()
 }
 
@@ -122,16 +130,19 @@ describe('the web console in a real browser', {skip: missing}, () => {
       '/ui/history',
       '/ui/tokens',
     ]
-    for (const path of pages) assert.equal(await visit(adminPage, fx.url, path), 200, path)
-    await page.emulateMedia({colorScheme: 'dark'})
-    for (const path of pages) await visit(adminPage, fx.url, path)
-    await page.emulateMedia({colorScheme: 'light'})
-    await page.setViewportSize({width: 375, height: 812})
+    // Each page is loaded once and checked light, dark and at phone width: the colour scheme and
+    // the width are media queries the browser applies to the loaded page when they change (as
+    // when a person switches to dark or turns the phone), and the console's script reads neither.
     for (const path of pages) {
-      await visit(adminPage, fx.url, path)
+      assert.equal(await visit(adminPage, fx.url, path), 200, path)
+      await page.emulateMedia({colorScheme: 'dark'})
+      await check(adminPage, `${path}, dark`)
+      await page.emulateMedia({colorScheme: 'light'})
+      await page.setViewportSize({width: 375, height: 812})
+      await check(adminPage, `${path}, 375 px wide`)
       await noWiderThanScreen(page, path)
+      await page.setViewportSize({width: 1280, height: 900})
     }
-    await page.setViewportSize({width: 1280, height: 900})
   })
 
   it('times are shown in the viewer’s time zone, with UTC on hover', async () => {

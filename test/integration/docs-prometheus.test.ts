@@ -19,9 +19,9 @@ import {parse as parseYaml} from 'yaml'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type DocBlock, docBlocksWith} from '../support/doc-blocks.js'
-import {makeTlsFiles} from '../support/etcd-server.js'
+import {type TlsFiles, makeTlsFiles} from '../support/etcd-server.js'
 import {type BlackboxExporter, type NodeExporter, startBlackboxExporter, startNodeExporter} from '../support/node-exporter.js'
-import {type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {PROMETHEUS_POLL_MS, type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
 import {until} from '../support/until.js'
 import {type ServeProcess, startServe} from '../support/serve-server.js'
 
@@ -56,12 +56,17 @@ describe('the docs show Prometheus configurations', () => {
   })
 })
 
-describe('every Prometheus snippet in the docs scrapes a registered node_exporter', () => {
+// The snippets run at once, each with its own registry, serve and Prometheus: a snippet's time is
+// mostly Prometheus's fixed discovery ticks (5 s), which wait just as well side by side.
+describe('every Prometheus snippet in the docs scrapes a registered node_exporter', {concurrency: true}, () => {
   let dir: string
+  let tls: TlsFiles
   let exporter: NodeExporter
   let blackbox: BlackboxExporter
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-docs-prometheus-'))
+    // One test CA and serve certificate for every snippet: each serve is on 127.0.0.1.
+    tls = makeTlsFiles(dir)
     exporter = await startNodeExporter()
     blackbox = await startBlackboxExporter()
   })
@@ -73,17 +78,20 @@ describe('every Prometheus snippet in the docs scrapes a registered node_exporte
 
   for (const snippet of snippets) {
     it(`${snippet.file}:${snippet.line}`, async () => {
-      await scrapeThrough(snippet, path.join(dir, `${path.basename(snippet.file, '.md')}-${snippet.line}`), exporter, blackbox)
+      await scrapeThrough(snippet, path.join(dir, `${path.basename(snippet.file, '.md')}-${snippet.line}`), {exporter, blackbox, tls})
     })
   }
 })
 
-async function scrapeThrough(snippet: DocBlock, work: string, exporter: NodeExporter, blackbox: BlackboxExporter): Promise<void> {
+async function scrapeThrough(
+  snippet: DocBlock,
+  work: string,
+  {exporter, blackbox, tls}: {exporter: NodeExporter; blackbox: BlackboxExporter; tls: TlsFiles},
+): Promise<void> {
   const where = `${snippet.file}:${snippet.line}`
   const jobs = (parseYaml(snippet.text) as {scrape_configs: ScrapeConfig[]}).scrape_configs
   assert.ok(Array.isArray(jobs) && jobs.length > 0, `${where}: scrape_configs is a list`)
   mkdirSync(work, {recursive: true})
-  const tls = makeTlsFiles(work)
   const env = isolatedEnv({ROSTER_REGISTRY: `sqlite:${path.join(work, 'registry.db')}`})
   const cli = async (...argv: string[]) => ok(await runCli(argv, {env}), `roster ${argv.join(' ')}`)
   await cli('server', 'register', SERVER)
@@ -142,7 +150,7 @@ async function scrapeThrough(snippet: DocBlock, work: string, exporter: NodeExpo
               t.health === 'up' &&
               (probe ? t.labels.instance === exporter.metricsUrl : t.scrapeUrl === exporter.metricsUrl),
           ),
-        {timeoutMs: 90_000, describe: () => `${p.log()}\n${serve?.stderr() ?? ''}`},
+        {timeoutMs: 90_000, intervalMs: PROMETHEUS_POLL_MS, describe: () => `${p.log()}\n${serve?.stderr() ?? ''}`},
       )
       if (probe) {
         const success = await p.query(`probe_success{job="${job.job_name}",instance="${exporter.metricsUrl}"}`)

@@ -12,7 +12,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type NodeExporter, startNodeExporter} from '../support/node-exporter.js'
-import {type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {PROMETHEUS_POLL_MS, type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
 import {nonEmpty, until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
@@ -34,6 +34,11 @@ describe('e2e: roster sd export → Prometheus file_sd → node_exporter', () =>
     mkdirSync(sdDir)
     env = isolatedEnv({ROSTER_REGISTRY: `sqlite:${path.join(dir, 'registry.db')}`})
     exporter = await startNodeExporter()
+    // Prometheus first, reading the still empty directory: it starts while the test registers and
+    // exports (its first targets come on a 5 s tick after it starts, and file_sd sees new files).
+    prometheus = await startPrometheus({
+      scrapeConfigs: [{job_name: 'roster', file_sd_configs: [{files: [path.join(sdDir, '*.json')], refresh_interval: '2s'}]}],
+    })
   })
   after(async () => {
     await prometheus?.stop()
@@ -61,15 +66,13 @@ describe('e2e: roster sd export → Prometheus file_sd → node_exporter', () =>
     const first = ok(await cli('sd', 'export', '--once', '--server', 'prom1', '--dir', sdDir))
     assert.match(first.stdout, /2 written \(default\.json, team-a\.json\)/)
 
-    prometheus = await startPrometheus({
-      scrapeConfigs: [{job_name: 'roster', file_sd_configs: [{files: [path.join(sdDir, '*.json')], refresh_interval: '2s'}]}],
-    })
-    const p = prometheus
+    const p = prometheus!
     const target = await until(
       'the node_exporter target to be up',
       async () => (await p.activeTargets()).find((t) => t.labels.job === 'node' && t.health === 'up'),
       {
         timeoutMs: 90_000,
+        intervalMs: PROMETHEUS_POLL_MS,
         describe: () => `targets file: ${readFileSync(path.join(sdDir, 'team-a.json'), 'utf8')} prometheus log: ${p.log()}`,
       },
     )
@@ -79,7 +82,10 @@ describe('e2e: roster sd export → Prometheus file_sd → node_exporter', () =>
     assert.equal(target.discoveredLabels.__meta_roster_server, 'prom1')
     assert.match(target.discoveredLabels.__meta_roster_service_id ?? '', /^[0-9a-f-]{36}$/)
 
-    const up = await until('up{job="node"} in the TSDB', async () => nonEmpty(await p.query('up{job="node"}')), {timeoutMs: 90_000})
+    const up = await until('up{job="node"} in the TSDB', async () => nonEmpty(await p.query('up{job="node"}')), {
+      timeoutMs: 90_000,
+      intervalMs: PROMETHEUS_POLL_MS,
+    })
     assert.equal(up.length, 1)
     assert.equal(up[0]!.value[1], '1')
     assert.equal(up[0]!.metric.env, 'prod')
@@ -92,6 +98,7 @@ describe('e2e: roster sd export → Prometheus file_sd → node_exporter', () =>
     assert.equal(readFileSync(path.join(sdDir, 'team-a.json'), 'utf8'), '[]\n')
     await until('the node_exporter target to be gone', async () => !(await p.activeTargets()).some((t) => t.labels.job === 'node'), {
       timeoutMs: 90_000,
+      intervalMs: PROMETHEUS_POLL_MS,
     })
   })
 })

@@ -5,23 +5,20 @@
  * GET /v1/sd/prom1/team-a with a `read` token (authorization.credentials) and the CA
  * (tls_config.ca_file). Prometheus scrapes the node_exporter (`up == 1`) with the registered
  * labels; after `service unregister` (remote, same token) the target is gone.
- *
- * Depends on `roster serve` (H5) and `roster token create` (H6): committed as .pending on the
- * h-sd branch; the lead renames it to .test.ts after merging those branches.
  */
 import assert from 'node:assert/strict'
-import {spawn, type ChildProcess} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {request} from 'node:https'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {BIN, type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles, type TlsFiles} from '../support/etcd-server.js'
 import {freePort} from '../support/free-port.js'
 import {type NodeExporter, startNodeExporter} from '../support/node-exporter.js'
-import {type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {PROMETHEUS_POLL_MS, type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
+import {type ServeProcess, startServe} from '../support/serve-server.js'
 import {nonEmpty, until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
@@ -48,9 +45,7 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
   let tls: TlsFiles
   let registry: string
   let adminEnv: Record<string, string | undefined>
-  let serve: ChildProcess | undefined
-  let serveExit: Promise<number | null> | undefined
-  let serveLog = ''
+  let serve: ServeProcess | undefined
   let baseUrl: string
   let exporter: NodeExporter
   let prometheus: PrometheusServer | undefined
@@ -72,34 +67,33 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
 
     const port = await freePort()
     baseUrl = `https://127.0.0.1:${port}`
-    serve = spawn(
-      process.execPath,
-      [
-        BIN,
-        'serve',
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--tls-cert',
-        tls.serverCertFile,
-        '--tls-key',
-        tls.serverKeyFile,
-        '--registry',
-        registry,
+    // Prometheus first: it starts while serve starts and the node registers (its first targets
+    // come on a 5 s tick after it starts, whenever the registration lands before that).
+    prometheus = await startPrometheus({
+      scrapeConfigs: [
+        {
+          job_name: 'roster-http-sd',
+          http_sd_configs: [
+            {
+              url: `${baseUrl}/v1/sd/prom1/team-a`,
+              refresh_interval: '2s',
+              authorization: {type: 'Bearer', credentials: readToken},
+              tls_config: {ca_file: tls.caFile},
+            },
+          ],
+        },
       ],
-      {env: adminEnv as NodeJS.ProcessEnv, cwd: dir, stdio: ['ignore', 'pipe', 'pipe']},
-    )
-    const child = serve
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => (serveLog = (serveLog + d).slice(-8000)))
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => (serveLog = (serveLog + d).slice(-8000)))
-    serveExit = new Promise((resolve) => child.on('exit', (code) => resolve(code)))
-    await until(
-      'roster serve to be ready',
-      async () => {
-        if (child.exitCode !== null) throw new Error(`roster serve exited ${child.exitCode}: ${serveLog}`)
-        return (await httpsGet(`${baseUrl}/readyz`, tls.caFile)).status === 200
-      },
-      {timeoutMs: 60_000, describe: () => serveLog},
-    )
+    })
+    serve = await startServe({
+      registry,
+      env: adminEnv,
+      args: ['--listen', `127.0.0.1:${port}`, '--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile],
+    })
+    const started = serve
+    await until('roster serve to be ready', async () => (await httpsGet(`${baseUrl}/readyz`, tls.caFile)).status === 200, {
+      timeoutMs: 60_000,
+      describe: () => started.stderr(),
+    })
 
     exporter = await startNodeExporter()
     // The node's side, as a systemd unit would run it: everything from ROSTER_* variables.
@@ -117,10 +111,7 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
   after(async () => {
     await prometheus?.stop()
     await exporter?.stop()
-    if (serve && serve.exitCode === null) {
-      serve.kill('SIGTERM')
-      assert.equal(await serveExit, 0, `roster serve stops cleanly on SIGTERM: ${serveLog}`)
-    }
+    if (serve) assert.equal(await serve.stop(), 0, `roster serve stops cleanly on SIGTERM: ${serve.stderr()}`)
     rmSync(dir, {recursive: true, force: true})
     for (const env of [adminEnv, remoteEnv]) if (env?.HOME) rmSync(env.HOME, {recursive: true, force: true})
   })
@@ -131,6 +122,7 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
   })
 
   it('Prometheus scrapes the node_exporter registered remotely, with its labels, and drops it once unregistered', async () => {
+    const p = prometheus!
     ok(await runCli(['service', 'register'], {env: remoteEnv}))
 
     const sd = await httpsGet(`${baseUrl}/v1/sd/prom1/team-a`, tls.caFile, {authorization: `Bearer ${readToken}`})
@@ -151,39 +143,27 @@ describe('e2e: roster serve http_sd (TLS, tokens) → Prometheus → node_export
     assert.match(exported.stdout, /1 written \(team-a\.json\)/, 'a token scoped to team-a exports only team-a')
     assert.equal(readFileSync(path.join(sdDir, 'team-a.json'), 'utf8'), sd.body)
 
-    prometheus = await startPrometheus({
-      scrapeConfigs: [
-        {
-          job_name: 'roster-http-sd',
-          http_sd_configs: [
-            {
-              url: `${baseUrl}/v1/sd/prom1/team-a`,
-              refresh_interval: '2s',
-              authorization: {type: 'Bearer', credentials: readToken},
-              tls_config: {ca_file: tls.caFile},
-            },
-          ],
-        },
-      ],
-    })
-    const p = prometheus
     const target = await until(
       'the node_exporter target to be up',
       async () => (await p.activeTargets()).find((t) => t.labels.job === 'node' && t.health === 'up'),
-      {timeoutMs: 90_000, describe: () => `prometheus log: ${p.log()} serve log: ${serveLog}`},
+      {timeoutMs: 90_000, intervalMs: PROMETHEUS_POLL_MS, describe: () => `prometheus log: ${p.log()} serve log: ${serve?.stderr()}`},
     )
     assert.equal(target.scrapeUrl, exporter.metricsUrl)
     assert.deepEqual(target.labels, {app_kubernetes_io_name: 'node-exporter', env: 'prod', instance: exporter.hostPort, job: 'node'})
     assert.equal(target.discoveredLabels.__meta_roster_namespace, 'team-a')
     assert.equal(target.discoveredLabels.__meta_roster_server, 'prom1')
 
-    const up = await until('up{job="node"} in the TSDB', async () => nonEmpty(await p.query('up{job="node"}')), {timeoutMs: 90_000})
+    const up = await until('up{job="node"} in the TSDB', async () => nonEmpty(await p.query('up{job="node"}')), {
+      timeoutMs: 90_000,
+      intervalMs: PROMETHEUS_POLL_MS,
+    })
     assert.equal(up[0]!.value[1], '1')
     assert.equal(up[0]!.metric.env, 'prod')
 
     ok(await runCli(['service', 'unregister'], {env: remoteEnv}))
     await until('the node_exporter target to be gone', async () => !(await p.activeTargets()).some((t) => t.labels.job === 'node'), {
       timeoutMs: 90_000,
+      intervalMs: PROMETHEUS_POLL_MS,
       describe: () => `prometheus log: ${p.log()}`,
     })
   })

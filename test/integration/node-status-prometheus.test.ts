@@ -5,18 +5,15 @@
  */
 import assert from 'node:assert/strict'
 import {execFile, spawn, type ChildProcess} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode} from '../support/kube-objects.js'
-import {until} from '../support/until.js'
+import {PROMETHEUS_POLL_MS, startPrometheus} from '../support/prometheus-server.js'
+import {type UntilOptions, until} from '../support/until.js'
 
-const PROMETHEUS = '/usr/bin/prometheus'
 const PROMTOOL = '/usr/bin/promtool'
 
 function promtool(input: string): Promise<{code: number; output: string}> {
@@ -30,11 +27,10 @@ function promtool(input: string): Promise<{code: number; output: string}> {
 
 describe('node-status and the real Prometheus', () => {
   let api: KubeApiServer
-  let dir: string
   const children: ChildProcess[] = []
+  const stops: (() => Promise<void>)[] = []
 
   before(async () => {
-    dir = mkdtempSync(path.join(tmpdir(), 'roster-prometheus-'))
     api = await startKubeApiServer({
       nodes: [
         makeNode({name: 'cp-1', roles: ['control-plane']}),
@@ -46,9 +42,9 @@ describe('node-status and the real Prometheus', () => {
   })
 
   after(async () => {
+    for (const stop of stops) await stop()
     for (const child of children) child.kill('SIGKILL')
     await api?.stop()
-    rmSync(dir, {recursive: true, force: true})
   })
 
   it('promtool check metrics parses -o prometheus; its only lint is the name kube-node-status chose', async () => {
@@ -76,37 +72,16 @@ describe('node-status and the real Prometheus', () => {
     )
     children.push(exporter)
 
-    const webPort = await freePort()
-    const config = path.join(dir, 'prometheus.yml')
-    writeFileSync(
-      config,
-      [
-        'global: {scrape_interval: 1s, evaluation_interval: 1s}',
-        'scrape_configs:',
-        '  - job_name: roster',
-        `    static_configs: [{targets: ['127.0.0.1:${exporterPort}']}]`,
-        '',
-      ].join('\n'),
-    )
-    const prometheus = spawn(
-      PROMETHEUS,
-      [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${webPort}`],
-      {stdio: 'ignore'},
-    )
-    children.push(prometheus)
-
-    const query = async (expr: string): Promise<Array<{metric: Record<string, string>; value: [number, string]}>> => {
-      const response = await fetch(`http://127.0.0.1:${webPort}/api/v1/query?query=${encodeURIComponent(expr)}`)
-      const body = (await response.json()) as {
-        status: string
-        data: {result: Array<{metric: Record<string, string>; value: [number, string]}>}
-      }
-      return body.data.result
-    }
+    const prometheus = await startPrometheus({
+      scrapeConfigs: [{job_name: 'roster', static_configs: [{targets: [`127.0.0.1:${exporterPort}`]}]}],
+    })
+    stops.push(() => prometheus.stop())
+    const query = (expr: string) => prometheus.query(expr)
     const scalar = async (expr: string): Promise<string | undefined> => (await query(expr))[0]?.value[1]
+    const polled: UntilOptions = {intervalMs: PROMETHEUS_POLL_MS}
 
-    await until('a successful scrape', async () => (await scalar('up{job="roster"}')) === '1')
-    await until('4 nodes', async () => (await scalar('kube_node_status_nodes_total')) === '4')
+    await until('a successful scrape', async () => (await scalar('up{job="roster"}')) === '1', polled)
+    await until('4 nodes', async () => (await scalar('kube_node_status_nodes_total')) === '4', polled)
     assert.equal(await scalar('kube_node_status_nodes_ready'), '2')
     assert.equal(await scalar('kube_node_status_nodes_not_ready_ratio'), '0.5')
     assert.equal(await scalar('kube_node_status_condition{node="worker-3",condition="Ready",status="unknown"}'), '1')
@@ -115,11 +90,11 @@ describe('node-status and the real Prometheus', () => {
     api.updateNode('worker-2', (node) => {
       ;(node.status as {conditions: Array<{type: string; status: string}>}).conditions.find((c) => c.type === 'Ready')!.status = 'True'
     })
-    await until('worker-2 Ready', async () => (await scalar('kube_node_status{node="worker-2"}')) === '1')
+    await until('worker-2 Ready', async () => (await scalar('kube_node_status{node="worker-2"}')) === '1', polled)
 
     api.deleteNode('worker-3')
-    await until('3 nodes', async () => (await scalar('kube_node_status_nodes_total')) === '3')
-    await until('worker-3 series gone', async () => (await query('kube_node_status{node="worker-3"}')).length === 0)
+    await until('3 nodes', async () => (await scalar('kube_node_status_nodes_total')) === '3', polled)
+    await until('worker-3 series gone', async () => (await query('kube_node_status{node="worker-3"}')).length === 0, polled)
     assert.deepEqual((await query('kube_node_status')).map((r) => r.metric.node).sort(), ['cp-1', 'worker-1', 'worker-2'])
   })
 })

@@ -57,6 +57,14 @@ function startCli(args: string[], env: Record<string, string | undefined>) {
   }
 }
 
+/**
+ * Waits until serve at `url` refuses `token`: the positive signal that the token has expired (its
+ * exp and --oidc-clock-skew have passed). Asked four times a second: expiry is whole seconds away.
+ */
+async function refused(url: string, token: string): Promise<void> {
+  await until('expiry', async () => (await http(`${url}/v1/settings`, {token})).status === 401, {timeoutMs: 60_000, intervalMs: 250})
+}
+
 interface CredentialsFileShape {
   registries: Record<string, {store: string; login?: {accessToken: string; refreshToken?: string; expiresAt: string}}>
 }
@@ -79,13 +87,14 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-oidc-'))
-    // Access tokens live 2 s: every command after a login refreshes, and expiry is quick to reach
-    // (serve accepts them for 4 s more: --oidc-clock-skew 4s, instead of the default 10s).
+    // Access tokens live 1 s: every command after a login refreshes, and expiry is quick to reach
+    // (serve accepts them for 3 s more: --oidc-clock-skew 3s, instead of the default 10s), as the
+    // four waits for an expiry below are most of this file's time.
     registry = `sqlite:${path.join(dir, 'registry.db')}`
     ;({provider, serve} = await startOidcServe(dir, {
-      provider: {accessTokenTtl: 2},
+      provider: {accessTokenTtl: 1},
       adminRoles: `${ADMIN_ROLE},ops`,
-      args: ['--oidc-clock-skew', '4s'],
+      args: ['--oidc-clock-skew', '3s'],
     }))
   })
   after(async () => {
@@ -235,10 +244,7 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     const env = isolatedEnv()
     assert.equal((await passwordLogin('alice', env)).code, 0)
     const first = storedLogin(env)
-    // The positive signal that the token has expired: serve refuses it.
-    await until('expiry', async () => (await http(`${serve.url}/v1/settings`, {token: first.accessToken})).status === 401, {
-      timeoutMs: 60_000,
-    })
+    await refused(serve.url, first.accessToken)
     const write = await roster(['service', 'register', 'web', '-e', 'http://127.0.0.1:9100/metrics'], env)
     assert.equal(write.code, 0, write.stderr)
     const second = storedLogin(env)
@@ -248,9 +254,7 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     // Four commands at once after an expiry: one refreshes (the provider rotates refresh tokens and
     // would revoke the whole sign-in on a second use of one), the others use its result.
     const before = storedLogin(env)
-    await until('expiry', async () => (await http(`${serve.url}/v1/settings`, {token: before.accessToken})).status === 401, {
-      timeoutMs: 60_000,
-    })
+    await refused(serve.url, before.accessToken)
     const parallel = await Promise.all([1, 2, 3, 4].map((i) => roster(['server', 'register', `p${i}`], env)))
     for (const r of parallel) assert.equal(r.code, 0, r.stderr)
     const next = await roster(['server', 'list'], env)
@@ -284,9 +288,10 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
       const {openRemoteRegistry} = await import('../../src/lib/registry/remote-registry.js')
       const provide = () => storedLoginToken(serve.url, 10_000)
       const first = await provide()
+      assert.ok(first, 'the stored login gives a token')
       const client = openRemoteRegistry({url: serve.url, token: first, tokenProvider: provide, timeoutMs: 10_000})
       assert.ok(Array.isArray(await client.listServers()))
-      await until('expiry', async () => (await http(`${serve.url}/v1/settings`, {token: first})).status === 401, {timeoutMs: 60_000})
+      await refused(serve.url, first)
       await client.registerServer('long-running')
       assert.notEqual(storedLogin(env).accessToken, first)
     } finally {
@@ -410,7 +415,7 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
       assert.equal(r.status, 401)
       assert.match(r.text, /expired/)
     })
-    it('expired by more than --oidc-clock-skew (4s), and not one within it', async () => {
+    it('expired by more than --oidc-clock-skew (3s), and not one within it', async () => {
       const late = await settings(await provider.sign({...claims(), iat: now() - 60, nbf: now() - 60, exp: now() - 10}))
       assert.equal(late.status, 401)
       assert.match(late.text, /expired/)
@@ -468,15 +473,15 @@ describe('an identity provider with a private CA (--oidc-ca for serve and for lo
     dir = mkdtempSync(path.join(tmpdir(), 'roster-oidc-ca-'))
     const tls = makeTlsFiles(dir)
     ca = tls.caFile
-    // Access tokens live 2 s: the commands after a login refresh through the private CA too.
+    // Access tokens live 1 s: the commands after a login refresh through the private CA too.
     provider = await startOidcProvider({
-      accessTokenTtl: 2,
+      accessTokenTtl: 1,
       tls: {cert: readFileSync(tls.serverCertFile), key: readFileSync(tls.serverKeyFile), ca: readFileSync(ca)},
     })
     assert.match(provider.issuer, /^https:\/\//)
     serve = await startServe({
       registry: `sqlite:${path.join(dir, 'registry.db')}`,
-      args: [...oidcArgs(provider.issuer), '--oidc-ca', ca, '--oidc-admin-roles', ADMIN_ROLE, '--oidc-clock-skew', '4s'],
+      args: [...oidcArgs(provider.issuer), '--oidc-ca', ca, '--oidc-admin-roles', ADMIN_ROLE, '--oidc-clock-skew', '3s'],
     })
     serveWithoutCa = await startServe({registry: `sqlite:${path.join(dir, 'other.db')}`, args: oidcArgs(provider.issuer)})
   })
@@ -511,7 +516,7 @@ describe('an identity provider with a private CA (--oidc-ca for serve and for lo
     }
     const first = stored.registries[serve.url]!.login!.accessToken
     // Past the expiry (serve refuses the first token), the next command refreshes through the CA.
-    await until('expiry', async () => (await http(`${serve.url}/v1/settings`, {token: first})).status === 401, {timeoutMs: 60_000})
+    await refused(serve.url, first)
     const later = await runCli(['server', 'list', '-o', 'json', '--registry', serve.url], {env})
     assert.equal(later.code, 0, later.stderr)
     assert.match(later.stdout, /"name": "prom1"/)

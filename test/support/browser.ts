@@ -1,18 +1,17 @@
 /**
  * A real browser for the console's tests: Debian's chromium (/usr/bin/chromium, installed by
  * scripts/install-test-servers.sh; nothing is downloaded) driven by playwright-core, headless,
- * with a fresh profile, no network of its own (no component updates, sync or QUIC).
+ * one chromium per test process, a fresh context (profile) for each person, no network of its own
+ * (no component updates, sync or QUIC).
  *
  * `watchPage` records what a page must never do: log a console error, throw, or break its
  * Content-Security-Policy (a listener added before any page script runs). `axeViolations` runs
  * axe-core in the page through the DevTools protocol, which the page's CSP does not govern.
  */
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
-import {tmpdir} from 'node:os'
-import path from 'node:path'
 
-import type {BrowserContext, Page} from 'playwright-core'
+import type {Browser as PlaywrightBrowser, BrowserContext, Page} from 'playwright-core'
 
 import {skipUnlessCi} from './needs.js'
 
@@ -32,33 +31,48 @@ export interface Browser {
   close(): Promise<void>
 }
 
+let chromiumProcess: Promise<PlaywrightBrowser> | undefined
+
+/**
+ * A fresh browser as one person has it: a new context (its own cookies, storage and cache) of
+ * the one chromium this process starts on first use. A context costs milliseconds; a chromium
+ * start costs about a second of CPU, so a test file starts one and calls `closeBrowsers()` in
+ * its last `after`.
+ */
 export async function launchBrowser(o: {colorScheme?: 'light' | 'dark'; width?: number; height?: number} = {}): Promise<Browser> {
-  const {chromium} = await import('playwright-core')
-  const profile = mkdtempSync(path.join(tmpdir(), 'roster-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+  chromiumProcess ??= import('playwright-core').then(({chromium}) =>
+    chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        // Loopback only: every other host name fails at once, with no DNS query (the provider's
+        // own pages @import a web font from the internet, which the tests neither need nor reach).
+        '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+      ],
+    }),
+  )
+  const chromium = await chromiumProcess
+  const context = await chromium.newContext({
     viewport: {width: o.width ?? 1280, height: o.height ?? 900},
     colorScheme: o.colorScheme ?? 'light',
     locale: 'en-GB',
     timezoneId: 'Europe/Zurich',
   })
-  return {
-    context,
-    close: async () => {
-      await context.close()
-      rmSync(profile, {recursive: true, force: true})
-    },
-  }
+  return {context, close: () => context.close()}
+}
+
+/** Stops this process's chromium (with every context still open), if one was started. */
+export async function closeBrowsers(): Promise<void> {
+  const started = chromiumProcess
+  chromiumProcess = undefined
+  await (await started)?.close()
 }
 
 export interface WatchedPage {
@@ -100,10 +114,13 @@ document.addEventListener('securitypolicyviolation', (e) =>
 
 let axeSource: string | undefined
 
-/** axe-core's serious and critical violations on the page as it is, one line each. */
+/** axe-core's serious and critical violations on the page as it is now, one line each. */
 export async function axeViolations(page: Page): Promise<string[]> {
-  axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
-  await page.evaluate(axeSource)
+  // Once per document: a page checked again (dark, narrower) already has it.
+  if (!(await page.evaluate('typeof globalThis.axe === "object"'))) {
+    axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+    await page.evaluate(axeSource)
+  }
   const results = await page.evaluate(async () => {
     const axe = (
       globalThis as unknown as {

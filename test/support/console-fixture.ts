@@ -3,7 +3,7 @@
  * web client, `roster serve --oidc-* --ui-client-id` (the built CLI) on a loopback port the
  * provider knows the redirect URI of, and a registry filled through the CLI. `signIn` plays the
  * person in a real browser page: the console's sign-in button, the provider's login and consent
- * forms, back to the page asked for. The browser tests and scripts/console-screenshots.ts use it.
+ * forms, back to the page asked for. The browser tests and console-screenshots.ts use it.
  */
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'

@@ -8,7 +8,7 @@
 import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 
-import {launchBrowser} from './browser.js'
+import {closeBrowsers, launchBrowser} from './browser.js'
 import {ROOT} from './cli.js'
 import {signIn, startConsoleFixture} from './console-fixture.js'
 
@@ -72,5 +72,6 @@ try {
   }
 } finally {
   await browser.close()
+  await closeBrowsers()
   await fx.stop()
 }

@@ -12,6 +12,13 @@ import {freePort} from './free-port.js'
 
 export const PROMETHEUS_BINARY = process.env.ROSTER_TEST_PROMETHEUS ?? '/usr/bin/prometheus'
 
+/**
+ * How often a test asks Prometheus whether what it waits for has happened (`until`'s intervalMs).
+ * Prometheus hands discovered targets to its scrapers on fixed 5 s ticks and scrapes once a
+ * scrape interval (1 s here): asking every 50 ms only adds API requests on both sides.
+ */
+export const PROMETHEUS_POLL_MS = 250
+
 export interface ActiveTarget {
   labels: Record<string, string>
   discoveredLabels: Record<string, string>
