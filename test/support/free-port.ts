@@ -1,16 +1,39 @@
+import {readFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 
-/** A loopback TCP port that was free a moment ago (listen on 0, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The lowest port of the kernel's ephemeral range (what it gives port-0 listeners and outgoing connections). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768
+  } catch {
+    return 32_768
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer()
     server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
+}
+
+/**
+ * A loopback TCP port that was free a moment ago, for a server a test starts. Picked at random
+ * below the kernel's ephemeral range: a port the kernel handed out (listen on 0) can be taken, between
+ * the check and the server's bind, by any outgoing connection's local port (an etcd member dialing its
+ * peers took another member's port that way). Here only another test's pick could, one in ~20,000.
+ */
+export async function freePort(): Promise<number> {
+  const low = 10_000
+  const high = ephemeralLow()
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low))
+    if (await canListen(port)) return port
+  }
+  throw new Error(`no free loopback port found in ${low}-${high - 1} after 100 tries`)
 }
 
 /**
