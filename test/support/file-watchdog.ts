@@ -30,6 +30,8 @@ export interface FileRecord {
   /** Tests that ran, nested ones and those that skipped themselves while running included. */
   tests: number
   wallMs: number
+  /** When the process started (ms since the epoch): with wallMs, the run's timeline. */
+  startMs: number
   cpuMs: number
   childrenCpuMs: number
 }
@@ -76,6 +78,7 @@ if (process.env.NODE_TEST_CONTEXT === 'child-v8') {
         file,
         tests,
         wallMs: Math.round(performance.now()),
+        startMs: Math.round(performance.timeOrigin),
         cpuMs: ms(14) + ms(15),
         childrenCpuMs: ms(16) + ms(17),
       }
