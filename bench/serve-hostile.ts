@@ -11,7 +11,7 @@ import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {makeTlsFiles} from '../test/support/etcd-server.js'
+import {makeTlsFiles} from '../test/support/test-pki.js'
 import {type Attack, type AttackName, startHostileClients} from '../test/support/hostile-clients.js'
 import {seedRegistry} from '../test/support/seed-registry.js'
 import {type Series, metricValue, once, rssMiB, startMonitor} from '../test/support/serve-monitor.js'

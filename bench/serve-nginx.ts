@@ -33,7 +33,7 @@ import {chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, wr
 import {availableParallelism, loadavg, tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {makeTlsFiles} from '../test/support/etcd-server.js'
+import {makeTlsFiles} from '../test/support/test-pki.js'
 import {freePort} from '../test/support/free-port.js'
 import {seedRegistry} from '../test/support/seed-registry.js'
 import {childCpuSeconds, cpuSeconds, minorFaults, once, parentPid, systemSeconds} from '../test/support/serve-monitor.js'

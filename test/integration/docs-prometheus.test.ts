@@ -19,7 +19,7 @@ import {parse as parseYaml} from 'yaml'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {type DocBlock, docBlocksWith} from '../support/doc-blocks.js'
-import {type TlsFiles, makeTlsFiles} from '../support/etcd-server.js'
+import {type TlsFiles, makeTlsFiles} from '../support/test-pki.js'
 import {type BlackboxExporter, type NodeExporter, startBlackboxExporter, startNodeExporter} from '../support/node-exporter.js'
 import {PROMETHEUS_POLL_MS, type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'
 import {until} from '../support/until.js'

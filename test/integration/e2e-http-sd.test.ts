@@ -14,7 +14,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
-import {makeTlsFiles, type TlsFiles} from '../support/etcd-server.js'
+import {makeTlsFiles, type TlsFiles} from '../support/test-pki.js'
 import {freePort} from '../support/free-port.js'
 import {type NodeExporter, startNodeExporter} from '../support/node-exporter.js'
 import {PROMETHEUS_POLL_MS, type PrometheusServer, startPrometheus} from '../support/prometheus-server.js'

@@ -15,7 +15,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
-import {makeTlsFiles, type TlsFiles} from '../support/etcd-server.js'
+import {makeTlsFiles, type TlsFiles} from '../support/test-pki.js'
 import {freePort} from '../support/free-port.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 

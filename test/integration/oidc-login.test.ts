@@ -19,7 +19,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
-import {makeTlsFiles} from '../support/etcd-server.js'
+import {makeTlsFiles} from '../support/test-pki.js'
 import {
   ADMIN_ROLE,
   AUDIENCE,

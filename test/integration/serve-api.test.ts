@@ -13,7 +13,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
-import {makeTlsFiles} from '../support/etcd-server.js'
+import {makeTlsFiles} from '../support/test-pki.js'
 import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
 import {metricValue} from '../support/serve-monitor.js'
 import {until} from '../support/until.js'

@@ -18,7 +18,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {type ConnectionOptions, connect as tlsConnect, type TLSSocket} from 'node:tls'
 
-import {makeTlsFiles} from '../support/etcd-server.js'
+import {makeTlsFiles} from '../support/test-pki.js'
 import {captureClientHello} from '../support/hostile-clients.js'
 import {seedRegistry} from '../support/seed-registry.js'
 import {LIMITS} from '../../src/lib/server/limits.js'

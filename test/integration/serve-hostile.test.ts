@@ -20,7 +20,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, test, type TestContext} from 'node:test'
 
-import {makeTlsFiles} from '../support/etcd-server.js'
+import {makeTlsFiles} from '../support/test-pki.js'
 import {type Attack, type AttackName, startHostileClients} from '../support/hostile-clients.js'
 import {seedRegistry} from '../support/seed-registry.js'
 import {type MonitorReport, metricValue, once, rssMiB, startMonitor} from '../support/serve-monitor.js'

@@ -16,7 +16,7 @@ import {gunzipSync} from 'node:zlib'
 
 import {SLICE_BYTES} from '../../src/lib/server/tls-slices.js'
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
-import {makeTlsFiles} from '../support/etcd-server.js'
+import {makeTlsFiles} from '../support/test-pki.js'
 import {seedRegistry} from '../support/seed-registry.js'
 import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
 import {timeUntil, until} from '../support/until.js'

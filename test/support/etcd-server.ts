@@ -5,12 +5,13 @@
  * serves its own /metrics on a plain-HTTP port of its own. A missing binary throws: the test
  * fails, it never skips.
  */
-import {execFileSync, spawn, type ChildProcess} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {spawn, type ChildProcess} from 'node:child_process'
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {request} from 'node:https'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {freePort} from './free-port.js'
+import type {TlsFiles} from './test-pki.js'
 
 export const ETCD_BINARY = process.env.ROSTER_TEST_ETCD ?? '/usr/bin/etcd'
 
@@ -27,54 +28,6 @@ export interface EtcdServer {
   /** The etcd process's id, for its CPU and memory (test/support/serve-monitor.ts). */
   pid: number
   stop(): Promise<void>
-}
-
-/** PEM files for a TLS etcd: a CA, the server's certificate for 127.0.0.1, a client's. */
-export interface TlsFiles {
-  caFile: string
-  serverCertFile: string
-  serverKeyFile: string
-  clientCertFile: string
-  clientKeyFile: string
-}
-
-/** Makes a throw-away CA and certificates in `dir` with openssl (EC P-256, valid one day). */
-export function makeTlsFiles(dir: string): TlsFiles {
-  const f = (name: string) => join(dir, name)
-  const openssl = (...args: string[]) => execFileSync('openssl', args, {stdio: ['ignore', 'ignore', 'pipe']})
-  const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  openssl('req', '-x509', ...newKey, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=roster-test-ca')
-  for (const [name, usage] of [
-    ['server', 'serverAuth,clientAuth'],
-    ['client', 'clientAuth'],
-  ] as const) {
-    openssl('req', ...newKey, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=roster-test-${name}`)
-    writeFileSync(f(`${name}.ext`), `subjectAltName=IP:127.0.0.1\nextendedKeyUsage=${usage}\n`)
-    openssl(
-      'x509',
-      '-req',
-      '-in',
-      f(`${name}.csr`),
-      '-CA',
-      f('ca.crt'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-out',
-      f(`${name}.crt`),
-      '-days',
-      '1',
-      '-extfile',
-      f(`${name}.ext`),
-    )
-  }
-  return {
-    caFile: f('ca.crt'),
-    serverCertFile: f('server.crt'),
-    serverKeyFile: f('server.key'),
-    clientCertFile: f('client.crt'),
-    clientKeyFile: f('client.key'),
-  }
 }
 
 function healthyTls(endpoint: string, tls: TlsFiles): Promise<boolean> {

@@ -17,7 +17,6 @@
  * requests by verb/resource/path, expire continue tokens, compact the watch history, close open
  * watches, and make the whole server go away and come back (suspend/resume).
  */
-import {execFileSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse} from 'node:http'
 import {createServer, type Server} from 'node:https'
@@ -29,6 +28,7 @@ import type {TLSSocket} from 'node:tls'
 import type {KubeObject} from './kube-objects.js'
 import {serviceAccountGroups, type Decision, type RequestAttributes} from './kube-rbac.js'
 import {parseLabelSelector} from './kube-selector.js'
+import {issueCert, makeCa, type TestCa} from './test-pki.js'
 
 export type ResourceName = 'nodes' | 'services' | 'ingresses' | 'pods' | 'leases'
 export type Verb = 'list' | 'watch' | 'get' | 'discovery' | 'other'
@@ -881,7 +881,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       const token = o.token ?? Object.entries(tokens).find(([, u]) => u === user)?.[0] ?? `${user}-token`
       userLines = [`    token: ${token}`]
     } else if (auth === 'cert') {
-      const {certFile, keyFile} = clientCert(dir, pki, user)
+      const {certFile, keyFile} = clientCert(pki, user)
       userLines = [`    client-certificate: ${certFile}`, `    client-key: ${keyFile}`]
     } else userLines = ['    {}']
     return [
@@ -1101,105 +1101,35 @@ function matchResource(path: string): {resource: ResourceName; namespace?: strin
   return undefined
 }
 
-// ---- PKI with the openssl CLI ----
+// ---- PKI (test/support/test-pki.ts) ----
 
-interface Pki {
-  caFile: string
-  caKeyFile: string
+interface Pki extends TestCa {
   caPem: string
   serverCert: string
   serverKey: string
 }
 
-function openssl(dir: string, args: string[]): void {
-  execFileSync('openssl', args, {cwd: dir, stdio: ['ignore', 'ignore', 'pipe']})
-}
-
 function makePki(dir: string): Pki {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  openssl(dir, [
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=roster-test-kubernetes-ca',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ])
-  openssl(dir, ['req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver'])
-  writeFileSync(
-    join(dir, 'server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
-  )
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.crt',
-    '-days',
-    '2',
-    '-extfile',
-    'server.ext',
-  ])
+  const ca = makeCa(dir, 'roster-test-kubernetes-ca')
+  const server = issueCert(ca, {
+    name: 'server',
+    subject: '/CN=kube-apiserver',
+    extensions:
+      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment',
+  })
   return {
-    caFile: join(dir, 'ca.crt'),
-    caKeyFile: join(dir, 'ca.key'),
-    caPem: readFileSync(join(dir, 'ca.crt'), 'utf8'),
-    serverCert: readFileSync(join(dir, 'server.crt'), 'utf8'),
-    serverKey: readFileSync(join(dir, 'server.key'), 'utf8'),
+    ...ca,
+    caPem: readFileSync(ca.caFile, 'utf8'),
+    serverCert: readFileSync(server.certFile, 'utf8'),
+    serverKey: readFileSync(server.keyFile, 'utf8'),
   }
 }
 
-function clientCert(dir: string, pki: Pki, user: string): {certFile: string; keyFile: string} {
-  const safe = user.replace(/[^A-Za-z0-9_.-]/g, '_')
-  const certFile = join(dir, `client-${safe}.crt`)
-  const keyFile = join(dir, `client-${safe}.key`)
-  openssl(dir, [
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    `client-${safe}.csr`,
-    '-subj',
-    `/CN=${user}/O=system:masters`,
-  ])
-  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n')
-  openssl(dir, [
-    'x509',
-    '-req',
-    '-in',
-    `client-${safe}.csr`,
-    '-CA',
-    pki.caFile,
-    '-CAkey',
-    pki.caKeyFile,
-    '-CAcreateserial',
-    '-out',
-    certFile,
-    '-days',
-    '2',
-    '-extfile',
-    'client.ext',
-  ])
-  return {certFile, keyFile}
+/** A client certificate for `user`, in the group system:masters. */
+function clientCert(pki: Pki, user: string): {certFile: string; keyFile: string} {
+  return issueCert(pki, {
+    name: `client-${user.replace(/[^A-Za-z0-9_.-]/g, '_')}`,
+    subject: `/CN=${user}/O=system:masters`,
+    extensions: 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature',
+  })
 }
