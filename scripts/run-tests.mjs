@@ -28,8 +28,8 @@ const {values, positionals} = parseArgs({
   allowPositionals: true,
   options: {
     // Six on two cores: many files spend most of their wall waiting (a token rotation, Prometheus's
-    // ticks, expiries), so four left the cores idle (114 s against 102 s on the same tree); eight
-    // cost more CPU than it saved (107 s).
+    // ticks, expiries), so fewer leave the cores idle, and more cost more CPU than they save
+    // (docs/benchmarks.md has the figures).
     concurrency: {type: 'string', default: '6'},
     timeout: {type: 'string', default: '300000'},
     'write-durations': {type: 'boolean', default: false},
@@ -60,7 +60,7 @@ const cacheHome = mkdtempSync(path.join(tmpdir(), 'roster-test-cache-'))
 process.env[TEST_CACHE_VARIABLE] = cacheHome
 // And Node's compile cache for the files' own processes (not the roster processes they start, whose
 // environment isolatedEnv makes): each of them loads the same test support and dist/ modules, which
-// V8 otherwise compiles 135 times over (about 8 s of the run's CPU).
+// V8 would otherwise compile again in every file.
 process.env.NODE_COMPILE_CACHE = path.join(cacheHome, 'node')
 process.once('exit', () => rmSync(cacheHome, {recursive: true, force: true}))
 

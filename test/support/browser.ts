@@ -35,8 +35,8 @@ let chromiumProcess: Promise<PlaywrightBrowser> | undefined
 
 /**
  * A fresh browser as one person has it: a new context (its own cookies, storage and cache) of
- * the one chromium this process starts on first use. A context costs milliseconds; a chromium
- * start costs about a second of CPU, so a test file starts one and calls `closeBrowsers()` in
+ * the one chromium this process starts on first use. A context is cheap and a chromium start is
+ * not, so a test file starts one and calls `closeBrowsers()` in
  * its last `after`.
  */
 export async function launchBrowser(o: {colorScheme?: 'light' | 'dark'; width?: number; height?: number} = {}): Promise<Browser> {

@@ -61,9 +61,9 @@ export interface CliOptions {
  * A fresh HOME with XDG dirs under it, so no user or project config leaks into a test. The cache
  * directory (XDG_CACHE_HOME, where bin/run.js keeps its code cache) is the tests' shared one
  * (`TEST_CACHE_VARIABLE`): a user's calls after their first find the cache written, and so do the
- * bin's calls here; each call in a fresh cache costs about twice the CPU (0.15 s, and `roster
- * serve` 0.15 s more). The cache itself is tested in startup-code-cache.test.ts, in caches of its
- * own (pass XDG_CACHE_HOME: undefined for $HOME/.cache).
+ * bin's calls here, where a call in a fresh cache would compile the whole bundle again. The cache
+ * itself is tested in startup-code-cache.test.ts, in caches of its own (pass XDG_CACHE_HOME:
+ * undefined for $HOME/.cache).
  */
 export function isolatedEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   const home = mkdtempSync(path.join(tmpdir(), 'roster-home-'))

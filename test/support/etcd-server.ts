@@ -67,12 +67,11 @@ export interface StartEtcdOptions {
   /**
    * An etcd for a test, whose data and users are thrown away with it (test files pass this;
    * benches do not, as they measure etcd as operators run it). It writes without fsync
-   * (--unsafe-no-fsync: only a crash of the machine could lose what it acknowledged): etcd's CPU
-   * per small put 0.4 ms instead of 0.7. It hashes passwords at bcrypt's lowest cost
-   * (--bcrypt-cost 4): etcd checks the hash at every Authenticate, which took 65 ms of CPU at
-   * the default cost (10) and takes 3. A single member elects itself sooner (a shorter election
-   * timeout): it answers /health after 0.1-0.3 s instead of 0.25-1.5 s, for 4 ms of CPU a second
-   * more while it idles. The members of a cluster keep etcd's timeouts, under which a loaded
+   * (--unsafe-no-fsync: only a crash of the machine could lose what it acknowledged), which makes
+   * each put cheaper. It hashes passwords at bcrypt's lowest cost (--bcrypt-cost 4): etcd checks
+   * the hash at every Authenticate, and the default cost makes each one a CPU-heavy call. A single
+   * member elects itself sooner (a shorter election timeout), so it is healthy sooner, for a little
+   * more CPU while it idles. The members of a cluster keep etcd's timeouts, under which a loaded
    * machine does not make a follower start an election. None of it changes what a client sees.
    */
   throwaway?: boolean
@@ -224,8 +223,8 @@ async function startMembers(names: string[], options: StartEtcdOptions): Promise
   const removeDir = () => rmSync(root, {recursive: true, force: true})
   const stop = async (): Promise<void> => {
     // One member at a time: a leader that is told to stop hands its leadership to a live peer
-    // first, and if that peer is stopping too the hand-over hangs until SIGKILL (5 s). In turn,
-    // each hand-over goes to a member still running and a cluster of 3 stops in ~0.2 s.
+    // first, and if that peer is stopping too the hand-over hangs until the SIGKILL. In turn, each
+    // hand-over goes to a member still running.
     for (const m of members) await m.stop()
     removeDir()
   }

@@ -39,8 +39,8 @@ const repoRoot = resolve(here, '..', '..')
 const openStoreSource = resolve(repoRoot, 'src/lib/store/open-store.ts')
 const openStoreModule = existsSync(openStoreSource) ? openStoreSource : openStoreSource.replace(/\.ts$/, '.js')
 export const openStoreModuleUrl = pathToFileURL(openStoreModule).href
-// tsx's loader only where the module is TypeScript: it costs a child ~0.3 s of CPU, and the
-// conformance suite starts a dozen children.
+// tsx's loader only where the module is TypeScript: loading it is most of a child's start-up, and
+// the conformance suite starts a dozen children.
 const childExecArgv = openStoreModule.endsWith('.ts') ? ['--import', 'tsx'] : []
 
 export interface StoreSuiteOptions {
@@ -839,8 +839,8 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       it('concurrent compare-and-swap increments from separate processes lose no update', {timeout: 180_000}, async () => {
         const p = fresh()
         const key = `${p}counter`
-        // Four processes, each starting once all are ready, contend on the key (on etcd they
-        // counted 150-200 conflicts); a process costs ~0.3 s of CPU to start and load the store.
+        // Four processes, each starting once all are ready, contend on the key: they overlap, so
+        // they conflict, and fewer processes with more increments each cost fewer starts.
         const processes = 4
         const times = 40
         const results = await Promise.all(
