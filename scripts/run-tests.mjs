@@ -1,5 +1,6 @@
 // Runs the compiled test files (.test-build/, made by scripts/build-tests.mjs) with Node's test
-// runner, each file in a process of its own, N at a time (default 6), longest first.
+// runner, N processes at a time (default 6), longest first: each integration file in a process of
+// its own, the unit files a few to a process.
 //
 //   node scripts/run-tests.mjs [--concurrency N] [--timeout MS] [--write-durations] DIR...
 //
@@ -10,10 +11,17 @@
 // order the files: stale figures make the run slower, never wrong. `--write-durations` rewrites
 // them from this run.
 //
+// The unit files (test/unit/) run a few to a process, in batches of about BATCH_MS of their recorded
+// wall time: most take a few milliseconds after their process's start-up, which would otherwise be
+// most of their cost. A batch is a generated file that imports its members in turn, so their tests
+// run one after another as in a file of their own, and are reported under their own files. The
+// price is the one mocha and `vitest --no-isolate` ask: a unit test puts back what it changes in the
+// process (environment variables, signal handlers, timers), since another file runs after it.
+//
 // Each file's process loads test/support/file-watchdog.ts (a file that does not end by itself
 // fails) and shares the run's cache directory (test/support/cli.ts); the spec reporter prints the results and test/support/file-report.ts then checks that no
 // result was lost (and, with ROSTER_TEST_TIMES=N, lists where the CPU went).
-import {existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {PassThrough} from 'node:stream'
@@ -23,6 +31,9 @@ import {parseArgs} from 'node:util'
 
 const BUILD = '.test-build'
 const DURATIONS = 'test/durations.json'
+const BATCHED = 'test/unit/'
+const BATCHES = path.join(BUILD, 'batches')
+const BATCH_MS = 4000
 
 const {values, positionals} = parseArgs({
   allowPositionals: true,
@@ -73,7 +84,7 @@ try {
 } catch (error) {
   if (error.code !== 'ENOENT') throw new Error(`${DURATIONS}: ${error.message}`)
 }
-const files = positionals
+const found = positionals
   .flatMap((dir) =>
     readdirSync(path.join(BUILD, dir))
       .filter((name) => name.endsWith('.test.js'))
@@ -81,7 +92,31 @@ const files = positionals
   )
   .map((file) => ({file: path.resolve(file), ms: durations[sourceOf(file)] ?? Infinity}))
   .sort((a, b) => b.ms - a.ms || a.file.localeCompare(b.file))
-  .map(({file}) => file)
+
+// Longest first, each unit file into the first batch it fits in (a file of BATCH_MS or more, or one
+// the durations do not know, alone).
+rmSync(BATCHES, {recursive: true, force: true})
+const batches = []
+const alone = []
+for (const entry of found) {
+  if (!sourceOf(entry.file).startsWith(BATCHED) || !(entry.ms < BATCH_MS)) alone.push(entry)
+  else {
+    const batch = batches.find((b) => b.ms + entry.ms <= BATCH_MS)
+    if (batch) {
+      batch.members.push(entry.file)
+      batch.ms += entry.ms
+    } else batches.push({members: [entry.file], ms: entry.ms})
+  }
+}
+if (batches.length > 0) mkdirSync(BATCHES)
+const batchFiles = batches.map((batch, i) => {
+  if (batch.members.length === 1) return {file: batch.members[0], ms: batch.ms}
+  const file = path.resolve(BATCHES, `unit-${i + 1}.test.js`)
+  const imports = batch.members.map((member) => `import ${JSON.stringify(path.relative(BATCHES, member))}\n`)
+  writeFileSync(file, `// ${batch.members.length} unit files in one process: scripts/run-tests.mjs\n${imports.join('')}`)
+  return {file, ms: batch.ms}
+})
+const files = [...alone, ...batchFiles].sort((a, b) => b.ms - a.ms || a.file.localeCompare(b.file)).map(({file}) => file)
 
 const stream = run({
   files,
@@ -93,6 +128,14 @@ const stream = run({
 stream.on('test:fail', (event) => {
   if (!event.todo) process.exitCode = 1
 })
+// A batched file's wall time: its top-level tests' (events name the file that declared the test).
+const batchedMs = {}
+const timeBatched = (event) => {
+  const source = event.file && sourceOf(event.file)
+  if (event.nesting === 0 && source?.startsWith(BATCHED)) batchedMs[source] = (batchedMs[source] ?? 0) + (event.details.duration_ms ?? 0)
+}
+stream.on('test:pass', timeBatched)
+stream.on('test:fail', timeBatched)
 const forSpec = new PassThrough({objectMode: true})
 const forReport = new PassThrough({objectMode: true})
 stream.pipe(forSpec)
@@ -106,7 +149,12 @@ await new Promise((resolve, reject) => forSpec.compose(spec).on('end', resolve).
 process.stdout.write(await report)
 
 if (values['write-durations']) {
-  const measured = Object.fromEntries(readRecords().map((r) => [sourceOf(r.file), Math.round(r.wallMs / 100) * 100]))
+  const measured = Object.fromEntries(
+    [...readRecords().map((r) => [sourceOf(r.file), r.wallMs]), ...Object.entries(batchedMs)].map(([file, ms]) => [
+      file,
+      Math.round(ms / 100) * 100,
+    ]),
+  )
   // Files of other suites keep their figures; files since removed lose theirs.
   const kept = Object.entries({...durations, ...measured}).filter(([file]) => existsSync(file))
   writeFileSync(DURATIONS, `${JSON.stringify(Object.fromEntries(kept.sort(([a], [b]) => a.localeCompare(b))), null, 2)}\n`)
