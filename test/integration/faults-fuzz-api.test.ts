@@ -408,16 +408,24 @@ function storeRevision(): number {
 
 type Validate = ((data: unknown) => boolean) & {errors?: unknown}
 let validators: Map<Schema, Validate>
+/**
+ * One Ajv for every answer's schema, holding the document's components: each Ajv compiles the
+ * JSON Schema meta-schema when it is made, which cost more than all the answers' schemas.
+ */
+let ajv: {compile(schema: object): Validate} | undefined
 
 function validatorFor(schema: Schema): Validate {
   let v = validators.get(schema)
   if (!v) {
-    const Ajv = ((AjvModule as unknown as {default?: unknown}).default ?? AjvModule) as new (o: object) => {
-      addSchema(schema: object, key: string): void
-      compile(schema: object): Validate
+    if (!ajv) {
+      const Ajv = ((AjvModule as unknown as {default?: unknown}).default ?? AjvModule) as new (o: object) => {
+        addSchema(schema: object, key: string): void
+        compile(schema: object): Validate
+      }
+      const made = new Ajv({strict: false, allErrors: true})
+      for (const [name, s] of Object.entries(doc.components.schemas)) made.addSchema(s, `#/components/schemas/${name}`)
+      ajv = made
     }
-    const ajv = new Ajv({strict: false, allErrors: true})
-    for (const [name, s] of Object.entries(doc.components.schemas)) ajv.addSchema(s, `#/components/schemas/${name}`)
     v = ajv.compile(schema)
     validators.set(schema, v)
   }
