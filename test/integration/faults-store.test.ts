@@ -6,7 +6,9 @@
  *   directory");
  * - read-only commands open the store read-only and never create it: a read-only directory still
  *   lists, a registry that does not exist yet lists as empty and is not created.
- * Root ignores file modes, so the permission cases run the CLI as `nobody` (test/support/cli.ts's runBinAs).
+ * Root ignores file modes, so the permission cases run the CLI as `nobody`: each case's commands
+ * one after another in one process of nobody's (test/support/cli.ts's runCliAs), since what they
+ * show is the user the files are opened as, not the process.
  */
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
@@ -26,7 +28,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {NOBODY, isolatedEnv, runBinAs, runCli, type CliResult} from '../support/cli.js'
+import {NOBODY, isolatedEnv, runCli, runCliAs, type CliResult} from '../support/cli.js'
 import {needsRoot} from '../support/needs.js'
 
 let dir: string
@@ -43,16 +45,18 @@ function oneLine(r: CliResult): void {
   assert.doesNotMatch(r.stderr, /^\s+at /m)
 }
 
-/** The built CLI as `nobody`, with HOME `home`. */
-function runAsNobody(args: string[], home: string, extraEnv: Record<string, string> = {}): Promise<CliResult> {
+/** Each of `commands`, in order, by the built CLI as `nobody`, with HOME `home`. */
+function runAsNobody(commands: string[][], home: string): Promise<CliResult[]> {
   const env = {
     ...isolatedEnv(),
     HOME: home,
     XDG_CONFIG_HOME: path.join(home, '.config'),
     XDG_DATA_HOME: path.join(home, '.local', 'share'),
-    ...extraEnv,
   }
-  return runBinAs(NOBODY, args, {env})
+  return runCliAs(
+    NOBODY,
+    commands.map((args) => ({args, options: {env}})),
+  )
 }
 
 /** A directory for one case, searchable by everyone. */
@@ -157,16 +161,21 @@ describe('files and directories the user may not read or write', {skip: needsRoo
     copyFileSync(seed, file)
     chmodSync(file, 0o600) // owned by root
     const before = sha(file)
-    const list = await runAsNobody(['service', 'list', '--registry', `sqlite:${file}`], home)
-    assert.equal(list.code, 4, list.stderr)
-    assert.match(list.stderr, /not allowed to read the database file \(EACCES; tried to open it for reading\)/)
-    assert.ok(list.stderr.includes(file))
-    assert.doesNotMatch(list.stderr, /existing directory/)
-    oneLine(list)
-    const write = await runAsNobody(['service', 'register', 'a', '-e', 'http://127.0.0.1:1/m', '--registry', `sqlite:${file}`], home)
-    assert.equal(write.code, 4, write.stderr)
-    assert.match(write.stderr, /tried to open it for reading and writing/)
-    oneLine(write)
+    const [list, write] = await runAsNobody(
+      [
+        ['service', 'list', '--registry', `sqlite:${file}`],
+        ['service', 'register', 'a', '-e', 'http://127.0.0.1:1/m', '--registry', `sqlite:${file}`],
+      ],
+      home,
+    )
+    assert.equal(list!.code, 4, list!.stderr)
+    assert.match(list!.stderr, /not allowed to read the database file \(EACCES; tried to open it for reading\)/)
+    assert.ok(list!.stderr.includes(file))
+    assert.doesNotMatch(list!.stderr, /existing directory/)
+    oneLine(list!)
+    assert.equal(write!.code, 4, write!.stderr)
+    assert.match(write!.stderr, /tried to open it for reading and writing/)
+    oneLine(write!)
     assert.equal(sha(file), before)
   })
 
@@ -176,26 +185,35 @@ describe('files and directories the user may not read or write', {skip: needsRoo
     copyFileSync(seed, file)
     chmodSync(file, 0o644)
     const before = sha(file)
-    const list = await runAsNobody(['service', 'list', '-o', 'json', '--registry', `sqlite:${file}`], home)
-    assert.equal(list.code, 0, list.stderr)
-    assert.equal((JSON.parse(list.stdout) as unknown[]).length, 200)
-    for (const args of [
+    const reads = [
       ['namespace', 'list'],
       ['server', 'list'],
       ['token', 'list'],
       ['registry', 'settings'],
       ['sd', 'export', '--server', 'prom1', '--dir', home],
-    ]) {
-      const r = await runAsNobody([...args, '--registry', `sqlite:${file}`], home)
+    ]
+    const registry = ['--registry', `sqlite:${file}`]
+    const [list, ...results] = await runAsNobody(
+      [
+        ['service', 'list', '-o', 'json', ...registry],
+        ...reads.map((args) => [...args, ...registry]),
+        ['service', 'register', 'a', '-e', 'http://127.0.0.1:1/m', ...registry],
+        ['registry', 'settings', '--replicas', '2', ...registry],
+      ],
+      home,
+    )
+    assert.equal(list!.code, 0, list!.stderr)
+    assert.equal((JSON.parse(list!.stdout) as unknown[]).length, 200)
+    reads.forEach((args, i) => {
+      const r = results[i]!
       assert.notEqual(r.code, 4, `${args.join(' ')}: ${r.stderr}`)
       assert.notEqual(r.code, 1, `${args.join(' ')}: ${r.stderr}`)
-    }
-    const write = await runAsNobody(['service', 'register', 'a', '-e', 'http://127.0.0.1:1/m', '--registry', `sqlite:${file}`], home)
-    assert.equal(write.code, 4, write.stderr)
-    assert.ok(write.stderr.includes(file), write.stderr)
-    oneLine(write)
-    const settings = await runAsNobody(['registry', 'settings', '--replicas', '2', '--registry', `sqlite:${file}`], home)
-    assert.equal(settings.code, 4, settings.stderr)
+    })
+    const [write, settings] = results.slice(reads.length)
+    assert.equal(write!.code, 4, write!.stderr)
+    assert.ok(write!.stderr.includes(file), write!.stderr)
+    oneLine(write!)
+    assert.equal(settings!.code, 4, settings!.stderr)
     assert.equal(sha(file), before)
     assert.equal(existsSync(`${file}-wal`), false)
   })
@@ -203,21 +221,29 @@ describe('files and directories the user may not read or write', {skip: needsRoo
   it('a new registry in a directory nobody may write: exit 4 naming the directory and "tried to create the database file"', async () => {
     const d = caseDir('nocreate')
     const file = path.join(d, 'r.db')
-    const r = await runAsNobody(['service', 'register', 'a', '-e', 'http://127.0.0.1:1/m', '--registry', `sqlite:${file}`], home)
-    assert.equal(r.code, 4, r.stderr)
-    assert.match(r.stderr, /not allowed to create files in the directory .*nocreate \(EACCES; tried to create the database file\)/)
-    oneLine(r)
+    const [r] = await runAsNobody([['service', 'register', 'a', '-e', 'http://127.0.0.1:1/m', '--registry', `sqlite:${file}`]], home)
+    assert.equal(r!.code, 4, r!.stderr)
+    assert.match(r!.stderr, /not allowed to create files in the directory .*nocreate \(EACCES; tried to create the database file\)/)
+    oneLine(r!)
     assert.equal(existsSync(file), false)
   })
 
   it('an unwritable HOME: a write is exit 4 naming the directory it could not create; a list is empty, exit 0', async () => {
     const roHome = caseDir('home-readonly') // owned by root, 0755
-    const write = await runAsNobody(['service', 'register', 'a', '-e', 'http://127.0.0.1:1/m'], roHome)
-    assert.equal(write.code, 4, write.stderr)
-    assert.match(write.stderr, /cannot create the default registry's directory .*home-readonly.* \(EACCES\); check the permissions of HOME/)
-    oneLine(write)
-    const list = await runAsNobody(['service', 'list', '-o', 'json'], roHome)
-    assert.equal(list.code, 0, list.stderr)
-    assert.deepEqual(JSON.parse(list.stdout), [])
+    const [write, list] = await runAsNobody(
+      [
+        ['service', 'register', 'a', '-e', 'http://127.0.0.1:1/m'],
+        ['service', 'list', '-o', 'json'],
+      ],
+      roHome,
+    )
+    assert.equal(write!.code, 4, write!.stderr)
+    assert.match(
+      write!.stderr,
+      /cannot create the default registry's directory .*home-readonly.* \(EACCES\); check the permissions of HOME/,
+    )
+    oneLine(write!)
+    assert.equal(list!.code, 0, list!.stderr)
+    assert.deepEqual(JSON.parse(list!.stdout), [])
   })
 })

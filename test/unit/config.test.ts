@@ -33,6 +33,30 @@ describe('loadConfig', () => {
     )
   })
 
+  it('finds a project file in a parent directory, also where no package.json bounds the search; none where none is', async () => {
+    // The working directory is the search's start (and where cosmiconfig reads its meta config):
+    // a tree in the temporary directory has no package.json above it.
+    const root = mkdtempSync(path.join(tmpdir(), 'roster-cfg-unbounded-'))
+    const cwd = path.join(root, 'a', 'b')
+    mkdirSync(cwd, {recursive: true})
+    const env = {HOME: path.join(root, 'home')} as NodeJS.ProcessEnv
+    const saved = process.cwd()
+    process.chdir(cwd)
+    try {
+      assert.deepEqual((await loadConfig({env})).parsed, [])
+      mkdirSync(path.join(root, 'a', '.config'))
+      writeFileSync(path.join(root, 'a', '.config', 'rosterrc.yaml'), 'timeout: 4s\n')
+      const loaded = await loadConfig({env})
+      assert.equal(loaded.values.get('timeout')?.value, '4s')
+      assert.deepEqual(
+        loaded.parsed.map((p) => p.path),
+        [path.join(root, 'a', '.config', 'rosterrc.yaml')],
+      )
+    } finally {
+      process.chdir(saved)
+    }
+  })
+
   it('reads only the explicit file when one is given', async () => {
     const {project, env, root} = tree()
     writeFileSync(path.join(root, 'project', '.rosterrc.yaml'), 'timeout: 1s\n')

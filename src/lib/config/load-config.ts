@@ -54,13 +54,18 @@ const toKebab = (key: string): string => key.replace(/([a-z0-9])([A-Z])/g, '$1-$
  * Loads roster's config files: /etc/roster/config.yaml, then ~/.config/roster/config.yaml, then
  * the project's rc files (found with cosmiconfig from `cwd` up to the project root); a later
  * file overrides an earlier one. `explicitPath` (the config setting, ROSTER_CONFIG) replaces the search.
- * cosmiconfig is imported here, lazily: most of its cost is only paid by commands that read config.
+ * cosmiconfig is imported here, lazily, and only when there is a file for it to read or find
+ * (`projectConfigMayExist`).
  */
 export async function loadConfig(options: {explicitPath?: string; cwd?: string; env?: NodeJS.ProcessEnv} = {}): Promise<LoadedConfig> {
   const env = options.env ?? process.env
   const cwd = options.cwd ?? process.cwd()
-  const {cosmiconfig} = await import('cosmiconfig')
-  const explorer = cosmiconfig('roster', {searchPlaces: PROJECT_SEARCH_PLACES, searchStrategy: 'project', cache: false})
+  let explorerMade: ReturnType<typeof import('cosmiconfig').cosmiconfig> | undefined
+  const explorer = async () => {
+    const {cosmiconfig} = await import('cosmiconfig')
+    explorerMade ??= cosmiconfig('roster', {searchPlaces: PROJECT_SEARCH_PLACES, searchStrategy: 'project', cache: false})
+    return explorerMade
+  }
   const loaded: LoadedConfig = {searched: [], parsed: [], values: new Map(), warnings: []}
 
   const loadFile = async (file: string, mustExist: boolean): Promise<void> => {
@@ -71,7 +76,7 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
     readInputFileSync(file, {field: 'config'})
     let result
     try {
-      result = await explorer.load(file)
+      result = await (await explorer()).load(file)
     } catch (error) {
       throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${parseProblem(error)}`)
     }
@@ -90,7 +95,7 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
   )
   let project
   try {
-    project = await explorer.search(cwd)
+    project = projectConfigMayExist(cwd) ? await (await explorer()).search(cwd) : null
   } catch (error) {
     const file = (error as {filepath?: string}).filepath ?? cwd
     throw InvalidInputError.forField('config', file, `cannot be read or parsed: ${parseProblem(error)}`)
@@ -98,6 +103,37 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
   if (project) readInputFileSync(project.filepath, {field: 'config'})
   if (project && !project.isEmpty) addValues(loaded, project.filepath, project.config)
   return loaded
+}
+
+/** Where cosmiconfig 9 looks for its own meta config, in the process's working directory only. */
+const COSMICONFIG_META_PLACES = [
+  'package.json',
+  'package.yaml',
+  ...['json', 'yaml', 'yml', 'js', 'ts', 'cjs', 'mjs'].map((e) => `.config/config.${e}`),
+]
+
+/**
+ * Whether cosmiconfig's search from `cwd` may find anything: false when no directory from `cwd` up
+ * to / holds one of the search places or a package.yaml (which, like package.json, ends the
+ * search), and the process's working directory holds no meta config of cosmiconfig's. That is most
+ * runs: they are spared importing cosmiconfig and its reads of every place in every directory,
+ * each failing on its own; one stat a place costs a fraction of that. Anything else (an entry that
+ * exists, a path that cannot be searched) leaves the search to cosmiconfig.
+ */
+function projectConfigMayExist(cwd: string): boolean {
+  const places = [...PROJECT_SEARCH_PLACES, 'package.yaml']
+  const candidates = COSMICONFIG_META_PLACES.map((place) => path.resolve(place))
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    for (const place of places) candidates.push(path.join(dir, place))
+    if (path.dirname(dir) === dir) break
+  }
+  return candidates.some((file) => {
+    try {
+      return statSync(file, {throwIfNoEntry: false}) !== undefined
+    } catch {
+      return true
+    }
+  })
 }
 
 function addValues(loaded: LoadedConfig, file: string, config: unknown): void {
