@@ -13,6 +13,7 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 import {etcdPrecompiledProto} from './bundle-etcd.mjs'
 import {bundleConsole} from './bundle-console.mjs'
+import {buildServeSchemas} from './serve-schemas.mjs'
 
 const nodeRequire = createRequire(import.meta.url)
 
@@ -336,3 +337,6 @@ const hash = createHash('sha256').update(cjs).digest('hex').slice(0, 16)
 writeFileSync('dist/roster.cjs', `/*! roster ${pkg.version} bundle ${hash} */\n${cjs}`)
 // The web console's stylesheet, script and icon (dist/console/), which serve reads at start.
 await bundleConsole()
+// serve's validators and serializers as code (scripts/serve-schemas.mjs), made from the app the
+// bundle runs; after the console, whose routes read its assets.
+await buildServeSchemas()
