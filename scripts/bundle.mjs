@@ -37,12 +37,26 @@ const external = [
   'typescript',
   'ts-node',
   'tsx',
-  // roster serve's HTTP framework and metrics (CommonJS, with their own lazy requires): loaded
-  // from node_modules by `serve` alone, so no other command's start-up grows.
+  // roster serve's HTTP framework and metrics (CommonJS, with their own lazy requires): loaded by
+  // `serve` alone, so no other command's start-up grows; dist/roster.cjs takes them from
+  // dist/serve-deps.cjs (below).
   'fastify',
   '@fastify/swagger',
   'prom-client',
 ]
+// dist/serve-deps.cjs: serve's packages in one CommonJS file of their own, which dist/roster.cjs
+// requires when serve imports one of them: one file to read and compile (Node's compile cache
+// keeps it, as bin/run.js sets up) in place of some 200 in node_modules, each resolved, its
+// real path taken, read and compiled, which took more CPU than serve's own start. Each package is
+// evaluated on first use. fastify's own schema compilers are there for what
+// dist/serve-schemas.cjs does not hold (src/lib/server/schema-compilers.ts).
+const SERVE_PACKAGES = {
+  fastify: 'fastify',
+  '@fastify/swagger': 'swagger',
+  'prom-client': 'promClient',
+  '@fastify/ajv-compiler': 'ajvCompiler',
+  '@fastify/fast-json-stringify-compiler': 'fastJsonStringifyCompiler',
+}
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
 for (const name of [...external.slice(0, 5), 'etcd3', '@kubernetes/client-node']) {
   if (!(name in {...pkg.dependencies, ...pkg.optionalDependencies})) throw new Error(`${name} is not a dependency`)
@@ -166,6 +180,9 @@ module.exports = new Proxy({}, {get: (_, key) => load()[key], has: (_, key) => k
       loader: 'js',
       resolveDir: path.dirname(args.path),
     }))
+    b.onResolve({filter: /^\.\/serve-deps\.cjs$/}, (args) =>
+      args.namespace === 'roster-require' ? {path: args.path, external: true} : undefined,
+    )
     b.onResolve({filter: /^[^./]/}, (args) => {
       if (args.namespace === 'roster-require') return {path: args.path, external: true}
       if (args.namespace === 'roster-lazy') return {path: args.path, external: true}
@@ -183,7 +200,10 @@ module.exports = new Proxy({}, {get: (_, key) => load()[key], has: (_, key) => k
       return undefined
     })
     b.onLoad({filter: /.*/, namespace: 'roster-require'}, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)})`,
+      contents:
+        args.path in SERVE_PACKAGES
+          ? `module.exports = require('./serve-deps.cjs').${SERVE_PACKAGES[args.path]}`
+          : `module.exports = require(${JSON.stringify(args.path)})`,
       loader: 'js',
     }))
     // An ES module's import of it becomes __toESM(require(...)), which lists the module's names:
@@ -335,6 +355,27 @@ await build({
 const cjs = readFileSync('dist/roster.cjs', 'utf8').replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 const hash = createHash('sha256').update(cjs).digest('hex').slice(0, 16)
 writeFileSync('dist/roster.cjs', `/*! roster ${pkg.version} bundle ${hash} */\n${cjs}`)
+await build({
+  stdin: {
+    contents: [
+      'module.exports = {',
+      ...Object.entries(SERVE_PACKAGES).map(([name, key]) => `  get ${key}() { return require(${JSON.stringify(name)}) },`),
+      '}',
+    ].join('\n'),
+    resolveDir: process.cwd(),
+    sourcefile: 'serve-deps.cjs',
+    loader: 'js',
+  },
+  outfile: 'dist/serve-deps.cjs',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node22',
+  minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+})
 // The web console's stylesheet, script and icon (dist/console/), which serve reads at start.
 await bundleConsole()
 // serve's validators and serializers as code (scripts/serve-schemas.mjs), made from the app the

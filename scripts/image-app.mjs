@@ -33,12 +33,14 @@ const copy = (rel, filter) => {
   cpSync(path.join(source, rel), path.join(dest, rel), {recursive: true, dereference: true, filter})
 }
 // dist/console: the web console's stylesheet, script and icon, which serve reads from disk;
-// dist/serve-schemas.cjs: serve's validators and serializers, made at build time (scripts/serve-schemas.mjs).
+// dist/serve-deps.cjs: serve's packages, bundled (scripts/bundle.mjs); dist/serve-schemas.cjs:
+// its validators and serializers, made at build time (scripts/serve-schemas.mjs).
 for (const rel of [
   'bin/run.js',
   'bin/package.json',
   'dist/roster.cjs',
   'dist/console',
+  'dist/serve-deps.cjs',
   'dist/serve-schemas.cjs',
   'package.json',
   'oclif.manifest.json',

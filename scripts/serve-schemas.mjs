@@ -19,6 +19,7 @@ export const SERVE_SCHEMAS = 'dist/serve-schemas.cjs'
 export async function buildServeSchemas() {
   // serve's app as an ES module of its own, next to dist/ so that its packages resolve from node_modules.
   const entry = path.resolve('dist', '.serve-schemas-entry.mjs')
+  const generated = path.resolve('dist', '.serve-schemas-generated.cjs')
   await build({
     stdin: {
       contents: ["export {buildApp} from './src/lib/server/app.ts'", "export {schemaKey} from './src/lib/server/schema-compilers.ts'"].join(
@@ -88,12 +89,25 @@ export async function buildServeSchemas() {
     })
     await app.ready()
     if (recorded.validators.size === 0 || recorded.serializers.size === 0) throw new Error('serve-schemas: no schema was compiled')
-    writeFileSync(SERVE_SCHEMAS, moduleText(recorded))
     checkRequires(recorded)
+    // Bundled, so that the run-time helpers the code requires come with it: serve's packages are
+    // in dist/serve-deps.cjs, not in node_modules, where the image has none of them.
+    writeFileSync(generated, moduleText(recorded))
+    await build({
+      entryPoints: [generated],
+      outfile: SERVE_SCHEMAS,
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      target: 'node22',
+      legalComments: 'none',
+      logLevel: 'warning',
+    })
     return {validators: recorded.validators.size, serializers: recorded.serializers.size}
   } finally {
     await app?.close()
     rmSync(entry, {force: true})
+    rmSync(generated, {force: true})
   }
 }
 
@@ -107,7 +121,7 @@ function moduleText(recorded) {
     "// by a hash of its compiler's inputs (src/lib/server/schema-compilers.ts restores them).",
     "'use strict'",
     'const code = [',
-    ...bodies.map((code) => `function (module, exports, require) {\n${code}\n},`),
+    ...bodies.map((code) => `function (module, exports) {\n${code}\n},`),
     ']',
     `exports.validators = {\n${table(recorded.validators)}\n}`,
     `exports.serializers = {\n${table(recorded.serializers)}\n}`,
@@ -116,7 +130,7 @@ function moduleText(recorded) {
 }
 
 // The generated code requires the compilers' run-time helpers (Ajv's, fast-json-stringify's) by
-// name, from dist/: they must be the very files the compilers that wrote it would use.
+// name, bundled from dist/: they must be the very files the compilers that wrote it would use.
 function checkRequires(recorded) {
   const fromDist = createRequire(path.resolve(SERVE_SCHEMAS))
   const owners = {ajv: '@fastify/ajv-compiler', 'fast-json-stringify': '@fastify/fast-json-stringify-compiler'}

@@ -36,7 +36,7 @@ export interface SchemaCode {
   validators: Record<string, ModuleBody>
   serializers: Record<string, ModuleBody>
 }
-type ModuleBody = (module: {exports: unknown}, exports: unknown, require: NodeJS.Require) => void
+type ModuleBody = (module: {exports: unknown}, exports: unknown) => void
 
 /** The key of one compilation: a hash of its compiler's inputs. */
 export function schemaKey(kind: 'validator' | 'serializer', externalSchemas: unknown, options: unknown, schema: unknown): string {
@@ -70,8 +70,6 @@ export interface SchemaCompilerCounts {
  * `counts` tells which happened.
  */
 export function restoringCompilers(file: string): SchemaCompilers & {counts: SchemaCompilerCounts} {
-  // The generated code's own requires (Ajv's and fast-json-stringify's run-time helpers) and the
-  // compilers, when needed, are found from the file's directory, as a module there would find them.
   const require = createRequire(file)
   let code: SchemaCode | undefined
   try {
@@ -79,11 +77,17 @@ export function restoringCompilers(file: string): SchemaCompilers & {counts: Sch
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error
   }
+  // fastify's own compilers, from dist/serve-deps.cjs beside the file (scripts/bundle.mjs).
+  const fastifyCompilers = () =>
+    require('./serve-deps.cjs') as {
+      ajvCompiler: () => SchemaCompilers['buildValidator']
+      fastJsonStringifyCompiler: {SerializerSelector: () => SchemaCompilers['buildSerializer']}
+    }
   const counts = {restored: 0, compiled: 0}
   const restore = (body: ModuleBody | undefined): unknown => {
     if (!body) return undefined
     const module = {exports: {} as unknown}
-    body(module, module.exports, require)
+    body(module, module.exports)
     counts.restored++
     return module.exports
   }
@@ -97,7 +101,7 @@ export function restoringCompilers(file: string): SchemaCompilers & {counts: Sch
         const restored = restore(code?.validators[schemaKey('validator', externalSchemas, customOptions, route.schema)])
         if (restored) return restored
         counts.compiled++
-        fallback ??= (require('@fastify/ajv-compiler') as () => SchemaCompilers['buildValidator'])()(externalSchemas, options)
+        fallback ??= fastifyCompilers().ajvCompiler()(externalSchemas, options)
         return fallback(route)
       }
     },
@@ -107,9 +111,7 @@ export function restoringCompilers(file: string): SchemaCompilers & {counts: Sch
         const restored = restore(code?.serializers[schemaKey('serializer', externalSchemas, options, route.schema)])
         if (restored) return restored
         counts.compiled++
-        fallback ??= (
-          require('@fastify/fast-json-stringify-compiler') as {SerializerSelector: () => SchemaCompilers['buildSerializer']}
-        ).SerializerSelector()(externalSchemas, options)
+        fallback ??= fastifyCompilers().fastJsonStringifyCompiler.SerializerSelector()(externalSchemas, options)
         return fallback(route)
       }
     },
