@@ -155,21 +155,13 @@ for (const plugin of pkg.oclif.plugins) {
 // definition. Native addons, the server's framework and TypeScript stay out.
 const cjsExternal = external.filter((name) => !['cosmiconfig', 'yaml', 'cli-progress', 'better-sqlite3'].includes(name))
 const isExternal = (name) => name.startsWith('node:') || cjsExternal.some((e) => name === e || name.startsWith(`${e}/`))
-// Node's built-ins that some bundled module requires at its top but uses only in rare paths
-// (oclif: child_process for the Windows shell, readline for stdin, perf_hooks for its timings,
-// fs/promises for file flags; cosmiconfig: crypto for TypeScript configs, fs/promises, read
-// synchronously below): a module object that requires the built-in on first use. Loading them is
-// a cost on every call otherwise. (__esModule, which CommonJS interop code asks for, a built-in
-// never has: answered without loading it.)
-const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto|fs\/promises)$/
-const cjsPlugin = {
-  name: 'roster-cjs',
+// A package that `importer` requires at its top but uses only on rare paths: a module object
+// that requires it on first use.
+const lazyPackage = (name, importer) => ({
+  name: `roster-lazy-${name}`,
   setup(b) {
-    // oclif requires at its top, for what roster never does, tinyglobby (and its fdir, costly to
-    // set up: finding commands without a manifest) and lilconfig (which loads fs/promises: an
-    // oclif config outside package.json): required on first use.
-    b.onResolve({filter: /^(tinyglobby|lilconfig)$/}, async (args) => {
-      if (args.pluginData?.direct || !/[\\/]@oclif[\\/]core[\\/]/.test(args.importer)) return undefined
+    b.onResolve({filter: new RegExp(`^${name.replace(/[/.]/g, '\\$&')}$`)}, async (args) => {
+      if (args.pluginData?.direct || !importer.test(args.importer)) return undefined
       const resolved = await b.resolve(args.path, {resolveDir: args.resolveDir, kind: args.kind, pluginData: {direct: true}})
       return {path: resolved.path, namespace: 'roster-lazy-package'}
     })
@@ -180,6 +172,23 @@ module.exports = new Proxy({}, {get: (_, key) => load()[key], has: (_, key) => k
       loader: 'js',
       resolveDir: path.dirname(args.path),
     }))
+  },
+})
+const OCLIF = /[\\/]@oclif[\\/]core[\\/]/
+// oclif requires at its top, for what roster never does, tinyglobby (and its fdir, costly to set
+// up: finding commands without a manifest) and lilconfig (which loads fs/promises: an oclif
+// config outside package.json).
+const oclifLazy = [lazyPackage('tinyglobby', OCLIF), lazyPackage('lilconfig', OCLIF)]
+// Node's built-ins that some bundled module requires at its top but uses only in rare paths
+// (oclif: child_process for the Windows shell, readline for stdin, perf_hooks for its timings,
+// fs/promises for file flags; cosmiconfig: crypto for TypeScript configs, fs/promises, read
+// synchronously below): a module object that requires the built-in on first use. Loading them is
+// a cost on every call otherwise. (__esModule, which CommonJS interop code asks for, a built-in
+// never has: answered without loading it.)
+const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto|fs\/promises)$/
+const cjsPlugin = {
+  name: 'roster-cjs',
+  setup(b) {
     b.onResolve({filter: /^\.\/serve-deps\.cjs$/}, (args) =>
       args.namespace === 'roster-require' ? {path: args.path, external: true} : undefined,
     )
@@ -343,7 +352,7 @@ await build({
   platform: 'node',
   target: 'node22',
   external: cjsExternal,
-  plugins: [cjsPlugin, editsPlugin, kubeConfigOnly, etcdPrecompiledProto()],
+  plugins: [...oclifLazy, cjsPlugin, editsPlugin, kubeConfigOnly, etcdPrecompiledProto()],
   minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
   keepNames: true,
   legalComments: 'none',
@@ -367,6 +376,9 @@ await build({
     loader: 'js',
   },
   outfile: 'dist/serve-deps.cjs',
+  // @fastify/swagger's YAML (the document is served as JSON) and prom-client's OpenTelemetry
+  // (exemplars, which serve does not record): on first use.
+  plugins: [lazyPackage('yaml', /[\\/]@fastify[\\/]swagger[\\/]/), lazyPackage('@opentelemetry/api', /[\\/]prom-client[\\/]/)],
   bundle: true,
   format: 'cjs',
   platform: 'node',
