@@ -22,9 +22,10 @@ export async function buildServeSchemas() {
   const generated = path.resolve('dist', '.serve-schemas-generated.cjs')
   await build({
     stdin: {
-      contents: ["export {buildApp} from './src/lib/server/app.ts'", "export {schemaKey} from './src/lib/server/schema-compilers.ts'"].join(
-        '\n',
-      ),
+      contents: [
+        "export {buildApp} from './src/lib/server/app.ts'",
+        "export {schemaKeys} from './src/lib/server/schema-compilers.ts'",
+      ].join('\n'),
       resolveDir: process.cwd(),
       sourcefile: 'serve-schemas-entry.ts',
       loader: 'ts',
@@ -42,7 +43,7 @@ export async function buildServeSchemas() {
   })
   let app
   try {
-    const {buildApp, schemaKey} = await import(pathToFileURL(entry).href)
+    const {buildApp, schemaKeys} = await import(pathToFileURL(entry).href)
     const recorded = {validators: new Map(), serializers: new Map()}
     const {StandaloneValidator} = nodeRequire('@fastify/ajv-compiler')
     const {StandaloneSerializer} = nodeRequire('@fastify/fast-json-stringify-compiler')
@@ -50,18 +51,17 @@ export async function buildServeSchemas() {
       buildValidator(externalSchemas, options) {
         // The key is of the options as fastify gives them: the standalone compiler adds code.source
         // to the object it is given, here a copy (fastify gives each context the same object).
-        const customOptions = options?.customOptions
+        const key = schemaKeys('validator', externalSchemas, options?.customOptions)
         return StandaloneValidator({
           readMode: false,
-          storeFunction: (route, code) =>
-            recorded.validators.set(schemaKey('validator', externalSchemas, customOptions, route.schema), code),
+          storeFunction: (route, code) => recorded.validators.set(key(route.schema), code),
         })(externalSchemas, {...options})
       },
       buildSerializer(externalSchemas, options) {
-        const given = options === undefined ? undefined : JSON.parse(JSON.stringify(options))
+        const key = schemaKeys('serializer', externalSchemas, options)
         return StandaloneSerializer({
           readMode: false,
-          storeFunction: (route, code) => recorded.serializers.set(schemaKey('serializer', externalSchemas, given, route.schema), code),
+          storeFunction: (route, code) => recorded.serializers.set(key(route.schema), code),
         })(externalSchemas, options === undefined ? undefined : {...options})
       },
     }

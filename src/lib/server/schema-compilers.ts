@@ -38,12 +38,13 @@ export interface SchemaCode {
 }
 type ModuleBody = (module: {exports: unknown}, exports: unknown) => void
 
-/** The key of one compilation: a hash of its compiler's inputs. */
-export function schemaKey(kind: 'validator' | 'serializer', externalSchemas: unknown, options: unknown, schema: unknown): string {
-  return createHash('sha256')
-    .update(JSON.stringify([kind, options ?? null, externalSchemas, schema]))
-    .digest('base64url')
-    .slice(0, 22)
+/**
+ * The keys of one compiler's compilations: a hash of its inputs, the compiler's (its kind, options
+ * and the shared schemas, written out once) and each schema's.
+ */
+export function schemaKeys(kind: 'validator' | 'serializer', externalSchemas: unknown, options: unknown): (schema: unknown) => string {
+  const compiler = JSON.stringify([kind, options ?? null, externalSchemas])
+  return (schema) => createHash('sha256').update(compiler).update(JSON.stringify(schema)).digest('base64url').slice(0, 22)
 }
 
 /**
@@ -95,10 +96,11 @@ export function restoringCompilers(file: string): SchemaCompilers & {counts: Sch
     counts,
     buildValidator(externalSchemas, options) {
       const customOptions = (options as {customOptions?: unknown} | undefined)?.customOptions
+      const key = schemaKeys('validator', externalSchemas, customOptions)
       let fallback: Compile | undefined
       return (route) => {
         checkHeaderNames(route)
-        const restored = restore(code?.validators[schemaKey('validator', externalSchemas, customOptions, route.schema)])
+        const restored = restore(code?.validators[key(route.schema)])
         if (restored) return restored
         counts.compiled++
         fallback ??= fastifyCompilers().ajvCompiler()(externalSchemas, options)
@@ -106,9 +108,10 @@ export function restoringCompilers(file: string): SchemaCompilers & {counts: Sch
       }
     },
     buildSerializer(externalSchemas, options) {
+      const key = schemaKeys('serializer', externalSchemas, options)
       let fallback: Compile | undefined
       return (route) => {
-        const restored = restore(code?.serializers[schemaKey('serializer', externalSchemas, options, route.schema)])
+        const restored = restore(code?.serializers[key(route.schema)])
         if (restored) return restored
         counts.compiled++
         fallback ??= fastifyCompilers().fastJsonStringifyCompiler.SerializerSelector()(externalSchemas, options)
