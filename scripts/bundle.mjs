@@ -376,9 +376,14 @@ await build({
     loader: 'js',
   },
   outfile: 'dist/serve-deps.cjs',
-  // @fastify/swagger's YAML (the document is served as JSON) and prom-client's OpenTelemetry
-  // (exemplars, which serve does not record): on first use.
-  plugins: [lazyPackage('yaml', /[\\/]@fastify[\\/]swagger[\\/]/), lazyPackage('@opentelemetry/api', /[\\/]prom-client[\\/]/)],
+  // @fastify/swagger's YAML (the document is served as JSON), prom-client's OpenTelemetry
+  // (exemplars, which serve does not record) and fastify's node:http2 (its http2 option, which
+  // serve does not set; the costliest of Node's built-ins to load): on first use.
+  plugins: [
+    lazyPackage('yaml', /[\\/]@fastify[\\/]swagger[\\/]/),
+    lazyPackage('@opentelemetry/api', /[\\/]prom-client[\\/]/),
+    lazyPackage('node:http2', /[\\/]fastify[\\/]lib[\\/]server\.js$/),
+  ],
   bundle: true,
   format: 'cjs',
   platform: 'node',
