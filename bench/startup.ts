@@ -9,14 +9,19 @@
  * (module.enableCompileCache) for the bundle in place of bin/run.js's, the simpler path bin/run.js
  * explains it does not take, measured so that a new Node can be checked against it.
  *
+ * Then `roster serve`'s start-up as CPU (user + system, from exec to its "listening" line, read
+ * from /proc, so Linux only; warm code cache, SQLite, auth none, the console on), as seconds and as
+ * a ratio to `node -e 0`'s CPU, median of interleaved runs: every systemd restart and every test
+ * that starts serve pays it.
+ *
  *   npm run build && node --import tsx bench/startup.ts [runs]
  *     [--node PATH]          another Node binary (e.g. one scripts/test-node-versions.sh installed)
  *     [--bin PATH]           the bin/run.js to measure (default: this tree's; for --node, that
  *                            version's tree from scripts/test-node-versions.sh)
  *     [--before PATH]        a second bin/run.js (e.g. an older build) measured in the same run
  */
-import {spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 
@@ -101,5 +106,57 @@ for (const [name, xs] of Object.entries(times)) {
   const t = commands[name]?.target
   const verdict = t === undefined ? '' : `   target ≤ ${t}x: ${m / floor <= t ? 'met' : 'NOT met'}`
   console.log(`${name.padEnd(50)} ${m.toFixed(1).padStart(7)} ms   ${(m / floor).toFixed(2)}x node -e 0${verdict}`)
+}
+
+// CPU seconds of a process from /proc/PID/stat (utime + stime, or with `children` the waited-for
+// children's cutime + cstime), in clock ticks of 1/100 s.
+const TICKS = 100
+const cpuSeconds = (pid: number | 'self', children = false): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  const [user, system] = children ? [fields[13], fields[14]] : [fields[11], fields[12]]
+  return (Number(user) + Number(system)) / TICKS
+}
+const nodeCpu = (): number => {
+  const start = cpuSeconds('self', true)
+  spawnSync(node, ['-e', '0'], {env, stdio: 'ignore'})
+  return cpuSeconds('self', true) - start
+}
+async function serveCpu(serveBin: string): Promise<number> {
+  const child = spawn(
+    node,
+    [serveBin, 'serve', '--registry', `sqlite:${path.join(dir, 'registry.db')}`, '--listen', '127.0.0.1:0', '--auth', 'none'],
+    {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  )
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  let stderr = ''
+  const cpu = await new Promise<number>((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+      if (stderr.includes('listening on')) resolve(cpuSeconds(child.pid!))
+    })
+    void exited.then(() => reject(new Error(`serve exited before listening: ${stderr}`)))
+  })
+  child.kill('SIGTERM')
+  await exited
+  return cpu
+}
+const serveBins: Record<string, string> = {'roster serve, exec to listening': bin, ...(before ? {'before: roster serve': before} : {})}
+const cpu: Record<string, number[]> = {'node -e 0': [], ...Object.fromEntries(Object.keys(serveBins).map((k) => [k, []]))}
+for (let i = 0; i < runs + 2; i++) {
+  const node0 = nodeCpu()
+  const serves: number[] = []
+  for (const b of Object.values(serveBins)) serves.push(await serveCpu(b))
+  if (i < 2) continue // two warm-up rounds
+  cpu['node -e 0']!.push(node0)
+  Object.keys(serveBins).forEach((k, j) => cpu[k]!.push(serves[j]!))
+}
+const cpuFloor = median(cpu['node -e 0']!)
+console.log(`start-up CPU (user + system), median of ${runs} interleaved runs`)
+for (const [name, xs] of Object.entries(cpu)) {
+  const m = median(xs)
+  console.log(`${name.padEnd(50)} ${m.toFixed(3).padStart(7)} s    ${(m / cpuFloor).toFixed(1)}x node -e 0 (no target)`)
 }
 rmSync(dir, {recursive: true, force: true})

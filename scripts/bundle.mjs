@@ -13,6 +13,7 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 import {etcdPrecompiledProto} from './bundle-etcd.mjs'
 import {bundleConsole} from './bundle-console.mjs'
+import {buildServeSchemas} from './serve-schemas.mjs'
 
 const nodeRequire = createRequire(import.meta.url)
 
@@ -36,12 +37,26 @@ const external = [
   'typescript',
   'ts-node',
   'tsx',
-  // roster serve's HTTP framework and metrics (CommonJS, with their own lazy requires): loaded
-  // from node_modules by `serve` alone, so no other command's start-up grows.
+  // roster serve's HTTP framework and metrics (CommonJS, with their own lazy requires): loaded by
+  // `serve` alone, so no other command's start-up grows; dist/roster.cjs takes them from
+  // dist/serve-deps.cjs (below).
   'fastify',
   '@fastify/swagger',
   'prom-client',
 ]
+// dist/serve-deps.cjs: serve's packages in one CommonJS file of their own, which dist/roster.cjs
+// requires when serve imports one of them: one file to read and compile (Node's compile cache
+// keeps it, as bin/run.js sets up) in place of some 200 in node_modules, each resolved, its
+// real path taken, read and compiled, which took more CPU than serve's own start. Each package is
+// evaluated on first use. fastify's own schema compilers are there for what
+// dist/serve-schemas.cjs does not hold (src/lib/server/schema-compilers.ts).
+const SERVE_PACKAGES = {
+  fastify: 'fastify',
+  '@fastify/swagger': 'swagger',
+  'prom-client': 'promClient',
+  '@fastify/ajv-compiler': 'ajvCompiler',
+  '@fastify/fast-json-stringify-compiler': 'fastJsonStringifyCompiler',
+}
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
 for (const name of [...external.slice(0, 5), 'etcd3', '@kubernetes/client-node']) {
   if (!(name in {...pkg.dependencies, ...pkg.optionalDependencies})) throw new Error(`${name} is not a dependency`)
@@ -140,21 +155,13 @@ for (const plugin of pkg.oclif.plugins) {
 // definition. Native addons, the server's framework and TypeScript stay out.
 const cjsExternal = external.filter((name) => !['cosmiconfig', 'yaml', 'cli-progress', 'better-sqlite3'].includes(name))
 const isExternal = (name) => name.startsWith('node:') || cjsExternal.some((e) => name === e || name.startsWith(`${e}/`))
-// Node's built-ins that some bundled module requires at its top but uses only in rare paths
-// (oclif: child_process for the Windows shell, readline for stdin, perf_hooks for its timings,
-// fs/promises for file flags; cosmiconfig: crypto for TypeScript configs, fs/promises, read
-// synchronously below): a module object that requires the built-in on first use. Loading them is
-// a cost on every call otherwise. (__esModule, which CommonJS interop code asks for, a built-in
-// never has: answered without loading it.)
-const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto|fs\/promises)$/
-const cjsPlugin = {
-  name: 'roster-cjs',
+// A package that `importer` requires at its top but uses only on rare paths: a module object
+// that requires it on first use.
+const lazyPackage = (name, importer) => ({
+  name: `roster-lazy-${name}`,
   setup(b) {
-    // oclif requires at its top, for what roster never does, tinyglobby (and its fdir, costly to
-    // set up: finding commands without a manifest) and lilconfig (which loads fs/promises: an
-    // oclif config outside package.json): required on first use.
-    b.onResolve({filter: /^(tinyglobby|lilconfig)$/}, async (args) => {
-      if (args.pluginData?.direct || !/[\\/]@oclif[\\/]core[\\/]/.test(args.importer)) return undefined
+    b.onResolve({filter: new RegExp(`^${name.replace(/[/.]/g, '\\$&')}$`)}, async (args) => {
+      if (args.pluginData?.direct || !importer.test(args.importer)) return undefined
       const resolved = await b.resolve(args.path, {resolveDir: args.resolveDir, kind: args.kind, pluginData: {direct: true}})
       return {path: resolved.path, namespace: 'roster-lazy-package'}
     })
@@ -165,6 +172,26 @@ module.exports = new Proxy({}, {get: (_, key) => load()[key], has: (_, key) => k
       loader: 'js',
       resolveDir: path.dirname(args.path),
     }))
+  },
+})
+const OCLIF = /[\\/]@oclif[\\/]core[\\/]/
+// oclif requires at its top, for what roster never does, tinyglobby (and its fdir, costly to set
+// up: finding commands without a manifest) and lilconfig (which loads fs/promises: an oclif
+// config outside package.json).
+const oclifLazy = [lazyPackage('tinyglobby', OCLIF), lazyPackage('lilconfig', OCLIF)]
+// Node's built-ins that some bundled module requires at its top but uses only in rare paths
+// (oclif: child_process for the Windows shell, readline for stdin, perf_hooks for its timings,
+// fs/promises for file flags; cosmiconfig: crypto for TypeScript configs, fs/promises, read
+// synchronously below): a module object that requires the built-in on first use. Loading them is
+// a cost on every call otherwise. (__esModule, which CommonJS interop code asks for, a built-in
+// never has: answered without loading it.)
+const LAZY_BUILTINS = /^(node:)?(child_process|readline|perf_hooks|crypto|fs\/promises)$/
+const cjsPlugin = {
+  name: 'roster-cjs',
+  setup(b) {
+    b.onResolve({filter: /^\.\/serve-deps\.cjs$/}, (args) =>
+      args.namespace === 'roster-require' ? {path: args.path, external: true} : undefined,
+    )
     b.onResolve({filter: /^[^./]/}, (args) => {
       if (args.namespace === 'roster-require') return {path: args.path, external: true}
       if (args.namespace === 'roster-lazy') return {path: args.path, external: true}
@@ -182,7 +209,10 @@ module.exports = new Proxy({}, {get: (_, key) => load()[key], has: (_, key) => k
       return undefined
     })
     b.onLoad({filter: /.*/, namespace: 'roster-require'}, (args) => ({
-      contents: `module.exports = require(${JSON.stringify(args.path)})`,
+      contents:
+        args.path in SERVE_PACKAGES
+          ? `module.exports = require('./serve-deps.cjs').${SERVE_PACKAGES[args.path]}`
+          : `module.exports = require(${JSON.stringify(args.path)})`,
       loader: 'js',
     }))
     // An ES module's import of it becomes __toESM(require(...)), which lists the module's names:
@@ -322,7 +352,7 @@ await build({
   platform: 'node',
   target: 'node22',
   external: cjsExternal,
-  plugins: [cjsPlugin, editsPlugin, kubeConfigOnly, etcdPrecompiledProto()],
+  plugins: [...oclifLazy, cjsPlugin, editsPlugin, kubeConfigOnly, etcdPrecompiledProto()],
   minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
   keepNames: true,
   legalComments: 'none',
@@ -334,5 +364,37 @@ await build({
 const cjs = readFileSync('dist/roster.cjs', 'utf8').replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 const hash = createHash('sha256').update(cjs).digest('hex').slice(0, 16)
 writeFileSync('dist/roster.cjs', `/*! roster ${pkg.version} bundle ${hash} */\n${cjs}`)
+await build({
+  stdin: {
+    contents: [
+      'module.exports = {',
+      ...Object.entries(SERVE_PACKAGES).map(([name, key]) => `  get ${key}() { return require(${JSON.stringify(name)}) },`),
+      '}',
+    ].join('\n'),
+    resolveDir: process.cwd(),
+    sourcefile: 'serve-deps.cjs',
+    loader: 'js',
+  },
+  outfile: 'dist/serve-deps.cjs',
+  // @fastify/swagger's YAML (the document is served as JSON), prom-client's OpenTelemetry
+  // (exemplars, which serve does not record) and fastify's node:http2 (its http2 option, which
+  // serve does not set; the costliest of Node's built-ins to load): on first use.
+  plugins: [
+    lazyPackage('yaml', /[\\/]@fastify[\\/]swagger[\\/]/),
+    lazyPackage('@opentelemetry/api', /[\\/]prom-client[\\/]/),
+    lazyPackage('node:http2', /[\\/]fastify[\\/]lib[\\/]server\.js$/),
+  ],
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node22',
+  minify: process.env.ROSTER_BUNDLE_MINIFY !== '0',
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+})
 // The web console's stylesheet, script and icon (dist/console/), which serve reads at start.
 await bundleConsole()
+// serve's validators and serializers as code (scripts/serve-schemas.mjs), made from the app the
+// bundle runs; after the console, whose routes read its assets.
+await buildServeSchemas()

@@ -32,8 +32,20 @@ const copy = (rel, filter) => {
   mkdirSync(path.dirname(path.join(dest, rel)), {recursive: true})
   cpSync(path.join(source, rel), path.join(dest, rel), {recursive: true, dereference: true, filter})
 }
-// dist/console: the web console's stylesheet, script and icon, which serve reads from disk.
-for (const rel of ['bin/run.js', 'bin/package.json', 'dist/roster.cjs', 'dist/console', 'package.json', 'oclif.manifest.json']) copy(rel)
+// dist/console: the web console's stylesheet, script and icon, which serve reads from disk;
+// dist/serve-deps.cjs: serve's packages, bundled (scripts/bundle.mjs); dist/serve-schemas.cjs:
+// its validators and serializers, made at build time (scripts/serve-schemas.mjs).
+for (const rel of [
+  'bin/run.js',
+  'bin/package.json',
+  'dist/roster.cjs',
+  'dist/console',
+  'dist/serve-deps.cjs',
+  'dist/serve-schemas.cjs',
+  'package.json',
+  'oclif.manifest.json',
+])
+  copy(rel)
 
 // `require("x")` and `import("x")` of a bare name in the bundle (minified: always double quotes).
 const bundle = readFileSync(path.join(source, 'dist', 'roster.cjs'), 'latin1')

@@ -1,3 +1,5 @@
+import path from 'node:path'
+
 import {Flags} from '@oclif/core'
 
 import {RosterCommand, storeFlags} from '../command/base-command.js'
@@ -63,6 +65,7 @@ Answers come from an in-memory view of the registry that follows the store (etcd
       version: this.config.version,
       log: (line) => process.stderr.write(`roster serve: ${line}\n`),
       console: await consoleOptionsOf(this.flags, this.config.root),
+      schemaCode: path.join(this.config.root, 'dist', 'serve-schemas.cjs'),
       limits: Object.fromEntries(
         LIMITS.map((limit) => [limit.setting, (this.flags as Record<string, unknown>)[limit.setting] as string | undefined]),
       ),

@@ -10,6 +10,7 @@ import type {ServeLimits} from './limits.js'
 import type {Registry} from '../registry/registry.js'
 import type {Store} from '../store/store.js'
 import type {ServeMetrics} from './metrics.js'
+import type {SchemaCompilers} from './schema-compilers.js'
 import type {ApiTypeProvider} from './schemas.js'
 import type {ConsoleOptions} from './ui/options.js'
 import type {RegistryView} from './view.js'
@@ -33,6 +34,8 @@ export interface AppContext {
   console?: ConsoleOptions
   /** serve's limits (limits.ts); their defaults when left out. */
   limits?: ServeLimits
+  /** fastify's schema compilers (schema-compilers.ts: code made at build time); absent: fastify's own. */
+  schemaCompilers?: SchemaCompilers
 }
 
 /** serve's fastify instance: requests and answers typed from the route schemas. */

@@ -36,6 +36,9 @@ import {sliceLargeAnswers} from './tls-slices.js'
 
 export type {AppContext} from './app-context.js'
 
+/** How fastify's Ajv validates requests: as sent (nothing removed, coerced or defaulted), stopping at the first error. */
+export const AJV_OPTIONS = {customOptions: {removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false}}
+
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const {default: Fastify} = await import('fastify')
   const limits = ctx.limits ?? DEFAULT_LIMITS
@@ -57,7 +60,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       const {status, body} = httpError(error, limits.maxBodyBytes)
       void (reply as unknown as FastifyReply).code(status).type('application/json; charset=utf-8').send(body)
     },
-    ajv: {customOptions: {removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false}},
+    ajv: AJV_OPTIONS,
+    ...(ctx.schemaCompilers && {schemaController: {compilersFactory: ctx.schemaCompilers as never}}),
   }).withTypeProvider<ApiTypeProvider>()
   // JSON bodies only, their bytes UTF-8: a text/plain body is refused (415 → 400), not handed to the schemas as a string.
   addJsonBodyParser(app)

@@ -38,6 +38,11 @@ export interface ServeOptions {
   console?: import('./ui/options.js').ConsoleOptions
   /** The limits as typed, by setting (limits.ts); a missing one takes its default. */
   limits?: LimitSettings
+  /**
+   * dist/serve-schemas.cjs, the routes' validators and serializers made at build time
+   * (schema-compilers.ts); absent, or missing a route's: compiled at start.
+   */
+  schemaCode?: string
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -85,6 +90,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   await view.start()
 
   const {buildApp} = await import('./app.js')
+  const schemaCompilers = options.schemaCode ? (await import('./schema-compilers.js')).restoringCompilers(options.schemaCode) : undefined
   const app = await buildApp({
     store,
     registry: new Registry(store),
@@ -98,6 +104,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     version: options.version,
     console: options.console,
     limits,
+    schemaCompilers,
   })
 
   try {
