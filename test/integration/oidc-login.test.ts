@@ -1,6 +1,8 @@
 /**
- * `roster login` against a real OpenID Provider (oidc-provider on loopback) and a real
- * `roster serve --oidc-*`: each flow (password grant, authorization code + PKCE with the
+ * `roster login` against a real OpenID Provider (oidc-provider on loopback) and a real serve
+ * trusting it (serve() in the test's process, with the options its --oidc-* flags give; the
+ * process `roster serve --oidc-*` is oidc-keychain.test.ts's, and its flags' refusals are below):
+ * each flow (password grant, authorization code + PKCE with the
  * browser played by HTTP requests, device flow) end to end through the built CLI, registry
  * writes with the person's identity, refresh after expiry, logout that revokes the refresh token
  * at the provider, `auth status`, the file fallback (0600, one warning), and the tokens serve
@@ -20,18 +22,9 @@ import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli, startCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/test-pki.js'
-import {
-  ADMIN_ROLE,
-  AUDIENCE,
-  CLIENT_ID,
-  USERS,
-  type OidcProviderServer,
-  playBrowser,
-  startOidcProvider,
-  startOidcServe,
-} from '../support/oidc-provider.js'
+import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, playBrowser, startOidcProvider} from '../support/oidc-provider.js'
 import {oidcOptionsOf} from '../../src/command/oidc-flags.js'
-import {type InProcessServe, type ServeProcess, http, startServeInProcess} from '../support/serve-server.js'
+import {type InProcessServe, http, startServeInProcess} from '../support/serve-server.js'
 import {until} from '../support/until.js'
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -51,7 +44,7 @@ interface CredentialsFileShape {
 describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
   let dir: string
   let provider: OidcProviderServer
-  let serve: ServeProcess
+  let serve: InProcessServe
   let registry: string
 
   const credentialsFile = (env: Record<string, string | undefined>) => path.join(env.XDG_CONFIG_HOME!, 'roster', 'credentials.json')
@@ -70,11 +63,17 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     // (serve accepts them for 3 s more: --oidc-clock-skew 3s, instead of the default 10s), as the
     // four waits for an expiry below are most of this file's time.
     registry = `sqlite:${path.join(dir, 'registry.db')}`
-    ;({provider, serve} = await startOidcServe(dir, {
-      provider: {accessTokenTtl: 1},
-      adminRoles: `${ADMIN_ROLE},ops`,
-      args: ['--oidc-clock-skew', '3s'],
-    }))
+    provider = await startOidcProvider({accessTokenTtl: 1})
+    serve = await startServeInProcess({
+      registry,
+      oidc: oidcOptionsOf({
+        'oidc-issuer': provider.issuer,
+        'oidc-client-id': CLIENT_ID,
+        'oidc-audience': AUDIENCE,
+        'oidc-admin-roles': [ADMIN_ROLE, 'ops'],
+        'oidc-clock-skew': '3s',
+      }),
+    })
   })
   after(async () => {
     await serve?.stop()
@@ -437,8 +436,7 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
 describe('an identity provider with a private CA (--oidc-ca for serve and for login)', () => {
   let dir: string
   let provider: OidcProviderServer
-  // Both serves in this process: what they are asked is HTTP (the verification through the CA,
-  // and the 503 without it); the describe above has `roster serve --oidc-*` as a process.
+  // What these serves are asked is HTTP: the verification through the CA, and the 503 without it.
   let serve: InProcessServe
   let serveWithoutCa: InProcessServe
   let ca: string
