@@ -162,7 +162,10 @@ export interface RunningCli {
   done: Promise<CliResult>
   /** Resolves with the first match of `pattern` in stderr (or stdout with `stream`); rejects when the command exits first. */
   waitFor(pattern: RegExp, options?: {stream?: 'stdout' | 'stderr'; timeoutMs?: number}): Promise<RegExpExecArray>
-  /** Delivers `signal` (SIGTERM) to the handlers the command installed, as the signal would; resolves with its exit code. */
+  /**
+   * Delivers `signal` (SIGTERM) to the handlers the command installed, as the signal would (one
+   * that installed none runs on to its end); resolves with its exit code.
+   */
   stop(signal?: NodeJS.Signals): Promise<number>
 }
 

@@ -111,9 +111,10 @@ export interface InProcessServeOptions {
 /**
  * The library's serve() (what `roster serve` runs once its flags are parsed, with its default
  * limits) in this process, on a free loopback port: for a test that needs a serve to answer HTTP
- * (and the CLI in remote mode) but asks nothing of its process. A process's start-up is several
- * tenths of a second of CPU; this one's is a few hundredths after the first in a file. What only
- * the process shows (the listening line on stderr, SIGTERM's drain, exit codes) is startServe's.
+ * (and the CLI in remote mode) but asks nothing of its process. The first one in a test file
+ * costs about what a process's start-up does (loading and compiling the server); every later one
+ * a fraction of it, so it pays where a file starts several. What only the process shows (the
+ * listening line on stderr, SIGTERM's drain, exit codes) is startServe's.
  */
 export async function startServeInProcess(options: InProcessServeOptions): Promise<InProcessServe> {
   const {serve, openStore: openBuiltStore} = await builtServe()
@@ -166,8 +167,8 @@ let built: Promise<BuiltServe> | undefined
 /**
  * serve() and openStore() of the built CLI (dist/, what runCli runs), from the chunks the serve
  * command imports: their modules are mostly those runCli has loaded already, where importing
- * src/ would load the server's whole module graph a second time, file by file (about a second
- * of CPU in a test file's process). Loaded on first use: most files never need the app.
+ * src/ would load the server's whole module graph a second time, file by file. Loaded on first
+ * use: most files never need the app.
  */
 function builtServe(): Promise<BuiltServe> {
   built ??= (async () => {
