@@ -3,15 +3,16 @@
  * (```sh walkthrough) is run by bash (`set -euo pipefail`), all the walkthrough blocks of one
  * document in order, in a fresh HOME with `roster` on the PATH: the built CLI (bin/run.js), as
  * an installed roster would be. The docs' example registry, https://roster.example.com:3002,
- * is a real `roster serve` started by the test on that HOME's default registry (on loopback,
- * http://127.0.0.1:PORT: roster.example.com is no host of this machine). A command that fails
+ * is a real serve started by the test on that HOME's default registry (on loopback,
+ * http://127.0.0.1:PORT: roster.example.com is no host of this machine), in the test's process
+ * (serve(), what `roster serve` runs): the walkthroughs ask it HTTP only. A command that fails
  * fails the test, naming the document's line.
  *
  * And the systemd drop-in the .deb installs is the one docs/packaging.md shows, complete: it
  * names a registry (ROSTER_REGISTRY, an URL roster accepts) instead of leaving it commented out.
  */
 import assert from 'node:assert/strict'
-import {spawnSync} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -20,7 +21,7 @@ import {after, before, describe, it} from 'node:test'
 import {remoteBaseUrl} from '../../src/lib/registry/remote-registry.js'
 import {BIN, ROOT, isolatedEnv} from '../support/cli.js'
 import {type DocBlock, docBlocks, docBlocksWith} from '../support/doc-blocks.js'
-import {type ServeProcess, startServe} from '../support/serve-server.js'
+import {type InProcessServe, startServeInProcess} from '../support/serve-server.js'
 
 /** The registry URL the docs use in examples. */
 const EXAMPLE_REGISTRY = 'https://roster.example.com:3002'
@@ -54,14 +55,14 @@ async function runWalkthrough(file: string, blocks: DocBlock[]): Promise<void> {
   const env = isolatedEnv()
   env.PATH = `${binDir}:${path.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`
   const home = env.HOME!
-  let serve: ServeProcess | undefined
+  let serve: InProcessServe | undefined
   try {
     let registryUrl = EXAMPLE_REGISTRY
     if (blocks.some((b) => b.text.includes(EXAMPLE_REGISTRY))) {
       // The default registry of that HOME, the one the walkthrough's local commands use.
       const data = path.join(home, '.local', 'share', 'roster')
       mkdirSync(data, {recursive: true, mode: 0o700})
-      serve = await startServe({registry: `sqlite:${path.join(data, 'registry.db')}`, env: {...env}})
+      serve = await startServeInProcess({registry: `sqlite:${path.join(data, 'registry.db')}`})
       registryUrl = serve.url
     }
     // The script, and for each of its lines the document's line it comes from.
@@ -75,13 +76,31 @@ async function runWalkthrough(file: string, blocks: DocBlock[]): Promise<void> {
     }
     const script = path.join(home, 'walkthrough.sh')
     writeFileSync(script, `${lines.join('\n')}\n`)
-    const r = spawnSync('bash', [script], {cwd: home, env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 300_000})
+    // Not spawnSync: the serve answering the walkthrough runs on this process's event loop.
+    const r = await runBash(script, home, env)
     const failed = /walkthrough: line (\d+) failed/.exec(r.stderr ?? '')
     const at = failed ? origin[Number(failed[1]) - 1] : undefined
     assert.equal(r.status, 0, `${at ?? file}\nstdout: ${r.stdout}\nstderr: ${r.stderr}${serve ? `\nroster serve: ${serve.stderr()}` : ''}`)
   } finally {
     await serve?.stop()
   }
+}
+
+/** Runs `script` with bash; its exit status (null when killed), stdout and stderr. */
+function runBash(
+  script: string,
+  cwd: string,
+  env: Record<string, string | undefined>,
+): Promise<{status: number | null; stdout: string; stderr: string}> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [script], {cwd, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    child.on('error', reject)
+    child.on('close', (status) => resolve({status, stdout, stderr}))
+  })
 }
 
 describe('the systemd drop-in the .deb installs', () => {

@@ -134,8 +134,12 @@ describe('a rotated service-account token', () => {
       api.addNode(makeNode({name: 'b'}))
       api.addPod(makePod({name: 'web-2', namespace: 'shop', deployment: 'web', ip: '127.0.0.2', port: metricsPorts.get('127.0.0.2')}))
 
+      // The wait is client-node's minute before it reads the file again: a probe a second is
+      // enough to see the end of it, where the default pause would probe (two scrapes and a
+      // listing) over a thousand times meanwhile.
       await until('the change, seen by all three with the new token', async () => seen('web-2', '127.0.0.2', 'b'), {
         timeoutMs: RECOVERY_MS,
+        intervalMs: 1000,
         describe: () => `${api.requests.slice(rotatedAt).filter((r) => r.status === 401).length} requests refused since the rotation`,
       })
       const since = api.requests.slice(rotatedAt)

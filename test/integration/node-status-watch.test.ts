@@ -8,7 +8,7 @@ import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
 import {after, before, describe, it} from 'node:test'
 
 import {startNodeExporter, type NodeExporter} from '../../src/lib/cluster/node-exporter.js'
-import {BIN, isolatedEnv} from '../support/cli.js'
+import {BIN, isolatedEnv, runCli, startCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode} from '../support/kube-objects.js'
 import {until} from '../support/until.js'
@@ -78,23 +78,24 @@ describe('node-status --watch', () => {
   })
 
   it('-o json streams one JSON object per change', async () => {
-    const cli = spawnCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--watch', '-o', 'json'])
+    // In this process (the output is the case; the test above stops a process with a signal):
+    // stop() calls the handlers the command installed for SIGTERM.
+    const cli = startCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--watch', '-o', 'json'])
     try {
-      await until('the first listing', () => cli.out().includes('"totals"') && api.openWatchCount() > 0)
+      await until('the first listing', () => cli.stdout().includes('"totals"') && api.openWatchCount() > 0)
       setReady('a', 'Unknown')
       const line = await until('a JSON event', () =>
         cli
-          .out()
+          .stdout()
           .split('\n')
           .find((l) => l.startsWith('{"type":"MODIFIED"')),
       )
       const event = JSON.parse(line) as {type: string; node: {name: string; ready: string}; totals: {ready: number}}
       assert.equal(event.node.name, 'a')
       assert.equal(event.node.ready, 'Unknown')
-      cli.child.kill('SIGTERM')
-      assert.equal(await cli.exit, 0)
+      assert.equal(await cli.stop('SIGTERM'), 0)
     } finally {
-      cli.child.kill('SIGKILL')
+      await cli.stop('SIGTERM')
       setReady('a', 'True')
     }
   })
@@ -196,10 +197,10 @@ describe('node-status --serve from the CLI', () => {
   })
 
   it('refuses a bad --serve address and --fail-if-not-ready with --serve (exit 2)', async () => {
-    const bad = spawnCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--serve', 'nowhere'])
-    assert.equal(await bad.exit, 2)
-    assert.match(bad.err(), /--serve "nowhere"/)
-    const both = spawnCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--serve', '127.0.0.1:0', '--fail-if-not-ready', '1'])
-    assert.equal(await both.exit, 2)
+    const bad = await runCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--serve', 'nowhere'])
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /--serve "nowhere"/)
+    const both = await runCli(['node-status', '--kubeconfig', api.kubeconfigPath(), '--serve', '127.0.0.1:0', '--fail-if-not-ready', '1'])
+    assert.equal(both.code, 2)
   })
 })

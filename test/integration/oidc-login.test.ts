@@ -1,6 +1,8 @@
 /**
- * `roster login` against a real OpenID Provider (oidc-provider on loopback) and a real
- * `roster serve --oidc-*`: each flow (password grant, authorization code + PKCE with the
+ * `roster login` against a real OpenID Provider (oidc-provider on loopback) and a real serve
+ * trusting it (serve() in the test's process, with the options its --oidc-* flags give; the
+ * process `roster serve --oidc-*` is oidc-keychain.test.ts's, and its flags' refusals are below):
+ * each flow (password grant, authorization code + PKCE with the
  * browser played by HTTP requests, device flow) end to end through the built CLI, registry
  * writes with the person's identity, refresh after expiry, logout that revokes the refresh token
  * at the provider, `auth status`, the file fallback (0600, one warning), and the tokens serve
@@ -18,44 +20,14 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {BIN, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, runCli, startCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/test-pki.js'
-import {
-  ADMIN_ROLE,
-  AUDIENCE,
-  CLIENT_ID,
-  USERS,
-  type OidcProviderServer,
-  playBrowser,
-  startOidcProvider,
-  startOidcServe,
-} from '../support/oidc-provider.js'
-import {type ServeProcess, http, startServe} from '../support/serve-server.js'
+import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, playBrowser, startOidcProvider} from '../support/oidc-provider.js'
+import {oidcOptionsOf} from '../../src/command/oidc-flags.js'
+import {type InProcessServe, http, startServeInProcess} from '../support/serve-server.js'
 import {until} from '../support/until.js'
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
-
-/** A CLI run whose stderr the test reads while it runs (the person reading the terminal). */
-function startCli(args: string[], env: Record<string, string | undefined>) {
-  const child = spawn(process.execPath, [BIN, ...args], {env: env as NodeJS.ProcessEnv, cwd: env.HOME, stdio: ['ignore', 'pipe', 'pipe']})
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-  const done = new Promise<{code: number; stdout: string; stderr: string}>((resolve) =>
-    child.on('close', (code) => resolve({code: code ?? 1, stdout, stderr})),
-  )
-  return {
-    done,
-    kill: () => child.kill('SIGKILL'),
-    /** Waits for a line of stderr matching `re`. */
-    waitFor: async (re: RegExp): Promise<RegExpExecArray> => {
-      let m: RegExpExecArray | null = null
-      await until(`stderr matching ${re}`, () => (m = re.exec(stderr)) !== null, {timeoutMs: 60_000, describe: () => stderr})
-      return m!
-    },
-  }
-}
 
 /**
  * Waits until serve at `url` refuses `token`: the positive signal that the token has expired (its
@@ -72,7 +44,7 @@ interface CredentialsFileShape {
 describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
   let dir: string
   let provider: OidcProviderServer
-  let serve: ServeProcess
+  let serve: InProcessServe
   let registry: string
 
   const credentialsFile = (env: Record<string, string | undefined>) => path.join(env.XDG_CONFIG_HOME!, 'roster', 'credentials.json')
@@ -91,11 +63,17 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     // (serve accepts them for 3 s more: --oidc-clock-skew 3s, instead of the default 10s), as the
     // four waits for an expiry below are most of this file's time.
     registry = `sqlite:${path.join(dir, 'registry.db')}`
-    ;({provider, serve} = await startOidcServe(dir, {
-      provider: {accessTokenTtl: 1},
-      adminRoles: `${ADMIN_ROLE},ops`,
-      args: ['--oidc-clock-skew', '3s'],
-    }))
+    provider = await startOidcProvider({accessTokenTtl: 1})
+    serve = await startServeInProcess({
+      registry,
+      oidc: oidcOptionsOf({
+        'oidc-issuer': provider.issuer,
+        'oidc-client-id': CLIENT_ID,
+        'oidc-audience': AUDIENCE,
+        'oidc-admin-roles': [ADMIN_ROLE, 'ops'],
+        'oidc-clock-skew': '3s',
+      }),
+    })
   })
   after(async () => {
     await serve?.stop()
@@ -168,8 +146,8 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
 
   it('authorization code + PKCE: the CLI prints the URL, the browser signs in, and a reader may read but not write', async () => {
     const env = isolatedEnv()
-    const cli = startCli(['login', '--registry', serve.url, '--no-browser'], env)
-    const [, url] = await cli.waitFor(/Open this URL to sign in: (\S+)/)
+    const cli = startCli(['login', '--registry', serve.url, '--no-browser'], {env})
+    const [, url] = await cli.waitFor(/Open this URL to sign in: (\S+)/, {timeoutMs: 60_000})
     assert.match(url!, /code_challenge_method=S256/)
     assert.match(url!, /redirect_uri=http%3A%2F%2F127\.0\.0\.1%3A\d+%2Fcallback/)
     const page = await playBrowser(url!, {login: 'bob', password: USERS.bob!.password})
@@ -227,8 +205,8 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
   it('device flow (no browser here: no DISPLAY): prints the verification URI and the code, polls until the person signs in', async () => {
     const env = isolatedEnv()
     assert.equal(env.DISPLAY, undefined)
-    const cli = startCli(['login', '--registry', serve.url], env)
-    const [, uri, code] = await cli.waitFor(/open (\S+) and enter the code (\S+)/)
+    const cli = startCli(['login', '--registry', serve.url], {env})
+    const [, uri, code] = await cli.waitFor(/open (\S+) and enter the code (\S+)/, {timeoutMs: 60_000})
     assert.equal(uri, `${provider.issuer}/device`)
     const page = await playBrowser(uri!, {login: 'alice', password: USERS.alice!.password, userCode: code!})
     assert.equal(page.status, 200)
@@ -354,7 +332,7 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     const local = await runCli(['login', '--registry', registry], {env})
     assert.equal(local.code, 2, local.stderr)
     assert.match(local.stderr, /^roster: --registry "sqlite:.*": expected the https:\/\/ URL of a roster serve registry/)
-    const plain = await startServe({registry: `sqlite:${path.join(dir, 'plain.db')}`})
+    const plain = await startServeInProcess({registry: `sqlite:${path.join(dir, 'plain.db')}`})
     try {
       const r = await runCli(['login', '--registry', plain.url, '--device'], {env})
       assert.equal(r.code, 2, r.stderr)
@@ -458,8 +436,9 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
 describe('an identity provider with a private CA (--oidc-ca for serve and for login)', () => {
   let dir: string
   let provider: OidcProviderServer
-  let serve: ServeProcess
-  let serveWithoutCa: ServeProcess
+  // What these serves are asked is HTTP: the verification through the CA, and the 503 without it.
+  let serve: InProcessServe
+  let serveWithoutCa: InProcessServe
   let ca: string
 
   const oidcArgs = (issuer: string) => ['--oidc-issuer', issuer, '--oidc-client-id', CLIENT_ID, '--oidc-audience', AUDIENCE]
@@ -479,11 +458,13 @@ describe('an identity provider with a private CA (--oidc-ca for serve and for lo
       tls: {cert: readFileSync(tls.serverCertFile), key: readFileSync(tls.serverKeyFile), ca: readFileSync(ca)},
     })
     assert.match(provider.issuer, /^https:\/\//)
-    serve = await startServe({
+    // The options `--oidc-issuer … --oidc-ca CA --oidc-admin-roles … --oidc-clock-skew 3s` give.
+    const oidc = {'oidc-issuer': provider.issuer, 'oidc-client-id': CLIENT_ID, 'oidc-audience': AUDIENCE}
+    serve = await startServeInProcess({
       registry: `sqlite:${path.join(dir, 'registry.db')}`,
-      args: [...oidcArgs(provider.issuer), '--oidc-ca', ca, '--oidc-admin-roles', ADMIN_ROLE, '--oidc-clock-skew', '3s'],
+      oidc: oidcOptionsOf({...oidc, 'oidc-ca': ca, 'oidc-admin-roles': [ADMIN_ROLE], 'oidc-clock-skew': '3s'}),
     })
-    serveWithoutCa = await startServe({registry: `sqlite:${path.join(dir, 'other.db')}`, args: oidcArgs(provider.issuer)})
+    serveWithoutCa = await startServeInProcess({registry: `sqlite:${path.join(dir, 'other.db')}`, oidc: oidcOptionsOf(oidc)})
   })
   after(async () => {
     await serve?.stop()

@@ -4,7 +4,8 @@
  * (its owner id), a service token through `roster serve`, and a person signed in with OIDC
  * (oidc-provider on loopback; subject and e-mail); a refused write records nothing; `--follow`
  * and `GET /v1/events?follow=1` see a write made after they started; what a read token may see;
- * and the history on etcd (pages, follow, retention by the registry's clock).
+ * and the history on etcd (pages, follow, retention by the registry's clock). The serves run in
+ * this process (serve(), what `roster serve` runs): what is asked of them is HTTP and their history.
  */
 import assert from 'node:assert/strict'
 import {once} from 'node:events'
@@ -18,13 +19,14 @@ import type {HistoryEvent} from '../../src/lib/registry/history/event.js'
 import {Registry} from '../../src/lib/registry/registry.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {type BindServer, startBind} from '../support/bind-server.js'
-import {BIN, type CliResult, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, type CliResult, isolatedEnv, runCli, startCli} from '../support/cli.js'
 import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-api-server.js'
 import {startLongRunning} from '../support/long-running.js'
-import {USERS, startOidcServe} from '../support/oidc-provider.js'
+import {oidcOptionsOf} from '../../src/command/oidc-flags.js'
+import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, startOidcProvider} from '../support/oidc-provider.js'
 import {makePod} from '../support/pod-fixtures.js'
-import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
+import {type InProcessServe, createToken, http, startServeInProcess} from '../support/serve-server.js'
 import {until} from '../support/until.js'
 
 const ZONE = 'example.test'
@@ -131,6 +133,7 @@ describe('history of a local registry (the CLI)', () => {
   it('--follow prints the events from --since, then a write made after it started, until Ctrl-C', async () => {
     const since = new Date(Date.now() - 1000).toISOString()
     ok(await cli('namespace', 'register', 'follow'))
+    // A process: Ctrl-C (SIGINT) to it is what ends the follow and closes the array.
     const child = startLongRunning(
       process.execPath,
       [BIN, 'registry', 'history', '--follow', '-n', 'follow', '--since', since, '-o', 'json'],
@@ -160,7 +163,7 @@ describe('history of a local registry (the CLI)', () => {
 describe('history through roster serve (tokens)', () => {
   let dir: string
   let registry: string
-  let serve: ServeProcess
+  let serve: InProcessServe
   let admin: string
   let ansible: string
   let reader: string
@@ -177,7 +180,7 @@ describe('history through roster serve (tokens)', () => {
     admin = await createToken(registry, {id: 'admin', role: 'admin', namespaces: ['*']})
     ansible = await createToken(registry, {id: 'ansible', role: 'service', namespaces: ['team-a']})
     reader = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['team-a']})
-    serve = await startServe({registry})
+    serve = await startServeInProcess({registry})
     ok(await remote(admin, 'namespace', 'register', 'team-a'))
     ok(await remote(admin, 'server', 'register', 'prom1'))
   })
@@ -261,16 +264,10 @@ describe('history through roster serve (tokens)', () => {
   })
 
   it('registry history --follow through serve: a follow the server ends (it stopped) exits 3, naming the last event to follow again from', async () => {
-    const own = await startServe({registry})
+    const own = await startServeInProcess({registry})
     let stopped = false
     try {
-      const child = startLongRunning(
-        process.execPath,
-        [BIN, 'registry', 'history', '--follow', '--since', '1h', '--registry', own.url, '--token', admin],
-        {
-          env: env as NodeJS.ProcessEnv,
-        },
-      )
+      const child = startCli(['registry', 'history', '--follow', '--since', '1h', '--registry', own.url, '--token', admin], {env})
       await child.waitFor(/prom1/, {stream: 'stdout', timeoutMs: 60_000})
       await own.stop()
       stopped = true
@@ -300,16 +297,24 @@ describe('history through roster serve (tokens)', () => {
 
 describe('history through roster serve (a person signed in with OIDC)', () => {
   let dir: string
-  let oidc: Awaited<ReturnType<typeof startOidcServe>>
-  let serve: ServeProcess
+  let provider: OidcProviderServer
+  let serve: InProcessServe
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-history-oidc-'))
-    oidc = await startOidcServe(dir)
-    serve = oidc.serve
+    provider = await startOidcProvider()
+    // What `roster serve --oidc-issuer … --oidc-client-id … --oidc-audience … --oidc-admin-roles …` runs.
+    const oidc = oidcOptionsOf({
+      'oidc-issuer': provider.issuer,
+      'oidc-client-id': CLIENT_ID,
+      'oidc-audience': AUDIENCE,
+      'oidc-admin-roles': [ADMIN_ROLE],
+    })
+    serve = await startServeInProcess({registry: `sqlite:${path.join(dir, 'registry.db')}`, oidc})
   })
   after(async () => {
-    await oidc?.stop()
+    await serve?.stop()
+    await provider?.stop()
     rmSync(dir, {recursive: true, force: true})
   })
 

@@ -385,43 +385,9 @@ describe('roster serve: refusals and shutdown', () => {
     )
   })
 
-  it('on SIGTERM finishes the request in flight, then exits 0', async () => {
-    const serve = await startServe({registry, args: ['--auth', 'none']})
-    const body = JSON.stringify({name: 'late', endpoints: ['http://late:9100/metrics']})
-    const url = new URL(`${serve.url}/v1/services`)
-    const answer = new Promise<{status: number; text: string}>((resolve, reject) => {
-      const req = request(
-        url,
-        {method: 'POST', headers: {'content-type': 'application/json', 'content-length': String(body.length)}},
-        (res) => {
-          let text = ''
-          res.on('data', (d: Buffer) => (text += d.toString()))
-          res.on('end', () => resolve({status: res.statusCode ?? 0, text}))
-        },
-      )
-      req.on('error', reject)
-      // Half the body now: the request is in flight when SIGTERM arrives.
-      req.write(body.slice(0, 10))
-      setTimeout(() => {
-        serve.child.kill('SIGTERM')
-        // The server says it is draining before the rest of the body arrives.
-        const waitForDrain = setInterval(() => {
-          if (!/SIGTERM: finishing requests in flight/.test(serve.stderr())) return
-          clearInterval(waitForDrain)
-          req.end(body.slice(10))
-        }, 10)
-      }, 200)
-    })
-    const r = await answer
-    assert.equal(r.status, 200, r.text)
-    assert.match(r.text, /"created":1/)
-    assert.equal(await serve.exited, 0)
-    assert.match(serve.stderr(), /stopped/)
-    const after = await runCli(['service', 'list', '--registry', registry, '-o', 'json'])
-    assert.match(ok(after).stdout, /late:9100/)
-  })
-
-  it('on SIGTERM closes the connections with no request in flight (silent, or half its headers) instead of waiting for their timeouts', async () => {
+  // One serve for both halves of a drain: a SIGTERM is the end of a process, and a second
+  // process would prove again what the first does.
+  it('on SIGTERM finishes the request in flight, closes the connections with no request in flight (silent, or half its headers) instead of waiting for their timeouts, then exits 0', async () => {
     // Timeouts of an hour: a stop that waited for them would outlast the test's own bound.
     const serve = await startServe({registry, args: ['--auth', 'none', '--headers-timeout', '1h', '--request-timeout', '1h']})
     const {port} = new URL(serve.url)
@@ -437,12 +403,42 @@ describe('roster serve: refusals and shutdown', () => {
     const silent = await open('')
     const halfHeaders = await open('GET /v1/services HTTP/1.1\r\nHost: 127.0.0.1\r\n')
     const closed = [silent, halfHeaders].map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())))
-    await until(
-      'both connections counted',
-      async () => metricValue((await http(`${serve.url}/metrics`)).text, 'roster_serve_connections') >= 3,
-    )
-    serve.child.kill('SIGTERM')
+
+    const body = JSON.stringify({name: 'late', endpoints: ['http://late:9100/metrics']})
+    const url = new URL(`${serve.url}/v1/services`)
+    let sent!: () => void
+    const inFlight = new Promise<void>((resolve) => (sent = resolve))
+    const answer = new Promise<{status: number; text: string}>((resolve, reject) => {
+      const req = request(
+        url,
+        {method: 'POST', headers: {'content-type': 'application/json', 'content-length': String(body.length)}},
+        (res) => {
+          let text = ''
+          res.on('data', (d: Buffer) => (text += d.toString()))
+          res.on('end', () => resolve({status: res.statusCode ?? 0, text}))
+        },
+      )
+      req.on('error', reject)
+      // Half the body now: the request is in flight when SIGTERM arrives.
+      req.write(body.slice(0, 10), () => sent())
+      void inFlight.then(async () => {
+        await until(
+          'the three connections counted',
+          async () => metricValue((await http(`${serve.url}/metrics`)).text, 'roster_serve_connections') >= 4,
+        )
+        serve.child.kill('SIGTERM')
+        // The server says it is draining before the rest of the body arrives.
+        await until('the drain', () => /SIGTERM: finishing requests in flight/.test(serve.stderr()), {intervalMs: 10})
+        req.end(body.slice(10))
+      })
+    })
+    const r = await answer
+    assert.equal(r.status, 200, r.text)
+    assert.match(r.text, /"created":1/)
     assert.equal(await serve.exited, 0, serve.stderr())
+    assert.match(serve.stderr(), /stopped/)
     await Promise.all(closed)
+    const after = await runCli(['service', 'list', '--registry', registry, '-o', 'json'])
+    assert.match(ok(after).stdout, /late:9100/)
   })
 })

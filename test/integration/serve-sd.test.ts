@@ -3,7 +3,9 @@
  * an unknown server or namespace, `[]` for a known empty one, the same bytes for the same
  * registry, and a change written by the CLI straight into the SQLite file showing up in the
  * served targets (the view's change check). Also TLS with a self-signed CA (`openssl`) and the
- * CLI's --registry-ca, and a large answer over TLS.
+ * CLI's --registry-ca, and a large answer over TLS. The serves run in this process (serve(), what
+ * `roster serve` runs): what is asked of them is HTTP; listen-cli.test.ts and serve-api.test.ts
+ * run `roster serve` (with TLS too) as a process.
  */
 import assert from 'node:assert/strict'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -18,7 +20,7 @@ import {SLICE_BYTES} from '../../src/lib/server/tls-slices.js'
 import {type CliResult, isolatedEnv, runCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/test-pki.js'
 import {seedRegistry} from '../support/seed-registry.js'
-import {type ServeProcess, createToken, http, startServe} from '../support/serve-server.js'
+import {type InProcessServe, createToken, http, startServeInProcess} from '../support/serve-server.js'
 import {timeUntil, until} from '../support/until.js'
 
 function ok(r: CliResult): CliResult {
@@ -39,7 +41,7 @@ interface Group {
 describe('roster serve: http_sd (SQLite)', () => {
   let dir: string
   let registry: string
-  let serve: ServeProcess
+  let serve: InProcessServe
   let reader: string
   const local = (...args: string[]) => runCli([...args, '--registry', registry])
   const sd = (p: string, token = reader) => http(`${serve.url}/v1/sd/${p}`, {token})
@@ -68,7 +70,7 @@ describe('roster serve: http_sd (SQLite)', () => {
     ok(await local('service', 'register', 'site', '-n', 'web', '-e', 'https://www.example.org/health', '-s', 'role=probe'))
     ok(await local('service', 'register', 'hidden', '-n', 'quiet', '-e', 'http://hidden:1/metrics', '-s', '!role'))
     reader = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
-    serve = await startServe({registry})
+    serve = await startServeInProcess({registry})
   })
   after(async () => {
     await serve?.stop()
@@ -138,7 +140,7 @@ describe('roster serve: http_sd (SQLite)', () => {
     const a = await sd('prom1/default')
     const b = await sd('prom1/default')
     assert.equal(a.text, b.text)
-    const other = await startServe({registry})
+    const other = await startServeInProcess({registry})
     try {
       const c = await http(`${other.url}/v1/sd/prom1/default`, {token: reader})
       assert.equal(c.text, a.text)
@@ -176,7 +178,7 @@ describe('roster serve: http_sd (SQLite)', () => {
 describe('roster serve over TLS (self-signed CA made by openssl)', () => {
   let dir: string
   let registry: string
-  let serve: ServeProcess
+  let serve: InProcessServe
   let admin: string
   let ca: string
 
@@ -188,7 +190,7 @@ describe('roster serve over TLS (self-signed CA made by openssl)', () => {
     admin = await createToken(registry, {id: 'admin', role: 'admin', namespaces: ['*']})
     // About 650 KB of http_sd on prom0: a large answer, which goes out in slices over TLS.
     await seedRegistry(registry, 3000, {servers: 1})
-    serve = await startServe({registry, args: ['--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile]})
+    serve = await startServeInProcess({registry, tlsCert: tls.serverCertFile, tlsKey: tls.serverKeyFile})
   })
   after(async () => {
     await serve?.stop()

@@ -3,7 +3,10 @@
  * consumers of the store follower in this process: serve's view, the token revocations it
  * answers, and a `--watch` loop (runWatchLoop with the registry trigger, as `dns sync --watch`
  * and `sd export --watch` run it). On SQLite the view and the loop share the one poller of the
- * database. No timed assertion: each step waits for what a user would see.
+ * database. No timed assertion: each step waits for what a user would see. On SQLite the writer is
+ * the built CLI as a process (a change to the file by another process is what the poller is for);
+ * on etcd the CLI runs in this process (runCli) with a client of its own: the change reaches the
+ * follower through etcd's watch either way.
  */
 import assert from 'node:assert/strict'
 import {randomUUID} from 'node:crypto'
@@ -20,7 +23,7 @@ import {RegistryView} from '../../src/lib/server/view.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {storeRevision} from '../../src/lib/store/store.js'
 import {pollerCount} from '../../src/lib/store/sqlite-watch.js'
-import {isolatedEnv, runBin} from '../support/cli.js'
+import {isolatedEnv, runBin, runCli} from '../support/cli.js'
 import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
 import {until} from '../support/until.js'
 
@@ -64,7 +67,7 @@ for (const backend of backends) {
     it("a registry change by another process reaches serve's view, the revocations and a --watch loop", {timeout: 120_000}, async () => {
       const env = isolatedEnv()
       const cli = async (...args: string[]) => {
-        const result = await runBin([...args, ...backend.args()], {env})
+        const result = await (backend.sqlite ? runBin : runCli)([...args, ...backend.args()], {env})
         assert.equal(result.code, 0, `roster ${args.join(' ')}: ${result.stderr}`)
         return result.stdout
       }

@@ -7,6 +7,8 @@
  * 2). Per call, the environment, the working directory, stdin and whether each stream is a
  * terminal are those of the call and are restored after it, so calls run one at a time (a queue).
  *
+ * `startCli` starts such a run and returns at once, for a command read or stopped while it runs.
+ *
  * `runBin` spawns `node bin/run.js` for what only a process shows: the exit status end to end,
  * signals, pipes, NODE_OPTIONS, and many commands at once. `runBinAs` spawns it as another user
  * (root ignores file modes, so permission cases run as `nobody`), from a copy that user can read;
@@ -150,9 +152,81 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   return Promise.race([running, timedOut]).finally(() => clearTimeout(timer))
 }
 
+/** A command running in this process (`startCli`), read while it runs. */
+export interface RunningCli {
+  stdout(): string
+  stderr(): string
+  /** The exit code, once it has exited. */
+  exited: Promise<number>
+  /** The whole result, once it has exited. */
+  done: Promise<CliResult>
+  /** Resolves with the first match of `pattern` in stderr (or stdout with `stream`); rejects when the command exits first. */
+  waitFor(pattern: RegExp, options?: {stream?: 'stdout' | 'stderr'; timeoutMs?: number}): Promise<RegExpExecArray>
+  /**
+   * Delivers `signal` (SIGTERM) to the handlers the command installed, as the signal would (one
+   * that installed none runs on to its end); resolves with its exit code.
+   */
+  stop(signal?: NodeJS.Signals): Promise<number>
+}
+
+/**
+ * Runs `roster ...args` in this process as `runCli` does, but returns at once: for a command the
+ * test reads or stops while it runs (a login printing its URL, a follow). Other `runCli` calls wait
+ * until it exits. `stop` calls the signal handlers the command added (a process's SIGTERM or
+ * SIGINT would call them), never those of the test process.
+ */
+export function startCli(args: string[], options: CliOptions = {}): RunningCli {
+  let out = ''
+  let err = ''
+  let done = false
+  let before: Map<NodeJS.Signals, unknown[]> | undefined
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP']
+  const watch: Watch = {
+    onStart: () => (before = new Map(signals.map((signal) => [signal, process.listeners(signal)]))),
+    onOutput: (stdout, stderr) => {
+      out = stdout
+      err = stderr
+    },
+  }
+  const result = queue.then(() => runInProcess(args, options, watch))
+  queue = result.catch(() => undefined)
+  const finished = result.finally(() => (done = true))
+  const exited = finished.then((r) => r.code)
+  return {
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    done: finished,
+    async waitFor(pattern, {stream = 'stderr', timeoutMs = 120_000} = {}) {
+      // Imported here: runCliAs's copy of this file runs alone, without its neighbours.
+      const {until} = await import('./until.js')
+      const found = await until(
+        `roster ${args.join(' ')} printing ${pattern}`,
+        () => pattern.exec(stream === 'stderr' ? err : out) ?? (done ? 'exited' : undefined),
+        {timeoutMs, describe: () => `${out}\n${err}`},
+      )
+      if (found === 'exited') throw new Error(`roster ${args.join(' ')} exited before printing ${pattern}:\n${out}\n${err}`)
+      return found
+    },
+    async stop(signal = 'SIGTERM') {
+      if (!done && before) {
+        const theirs = process.listeners(signal).filter((listener) => !before!.get(signal)?.includes(listener))
+        for (const listener of theirs) (listener as (signal: NodeJS.Signals) => void)(signal)
+      }
+      return exited
+    },
+  }
+}
+
 type Writer = NodeJS.WriteStream['write']
 
-async function runInProcess(args: string[], options: CliOptions): Promise<CliResult> {
+/** What startCli watches of a run: its output as it comes, and the moment it starts. */
+interface Watch {
+  onStart(): void
+  onOutput(stdout: string, stderr: string): void
+}
+
+async function runInProcess(args: string[], options: CliOptions, watch?: Watch): Promise<CliResult> {
   const {entry, config, restoreCommands} = await loadRoster()
   const env = options.env ?? isolatedEnv()
   const tty = typeof options.tty === 'object' ? options.tty : {stdin: options.tty, stdout: options.tty, stderr: options.tty}
@@ -191,9 +265,10 @@ async function runInProcess(args: string[], options: CliOptions): Promise<CliRes
     Object.defineProperty(process, 'stdin', {value: stdin, configurable: true, enumerable: true, writable: true})
     Object.defineProperty(process.stdout, 'isTTY', {value: tty.stdout ? true : undefined, configurable: true, writable: true})
     Object.defineProperty(process.stderr, 'isTTY', {value: tty.stderr ? true : undefined, configurable: true, writable: true})
-    process.stdout.write = capture((text) => (stdout += text), saved.stdoutWrite, process.stdout)
-    process.stderr.write = capture((text) => (stderr += text), saved.stderrWrite, process.stderr)
+    process.stdout.write = capture((text) => ((stdout += text), watch?.onOutput(stdout, stderr)), saved.stdoutWrite, process.stdout)
+    process.stderr.write = capture((text) => ((stderr += text), watch?.onOutput(stdout, stderr)), saved.stderrWrite, process.stderr)
 
+    watch?.onStart()
     const code = await entry.runRoster(args, config)
     return {code, stdout, stderr}
   } finally {

@@ -2,13 +2,17 @@
  * `roster serve` as a user runs it (the built CLI, `node bin/run.js serve`) on a free loopback
  * port, for the serve tests and benchmarks: waits for its "listening on URL" line, keeps its
  * stderr (to grep for secrets), and stops it with SIGTERM. Tokens are made in-process with the
- * TokenAuthority over the same store.
+ * TokenAuthority over the same store. startServeInProcess runs serve() in the test's own process,
+ * for tests that ask nothing of the process.
  */
 import {spawn, type ChildProcess} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 import {TokenAuthority} from '../../src/lib/auth/tokens.js'
 import {openStore} from '../../src/lib/store/open-store.js'
-import {BIN, isolatedEnv} from './cli.js'
+import {BIN, ROOT, isolatedEnv} from './cli.js'
 
 export interface ServeProcess {
   url: string
@@ -83,36 +87,117 @@ export function startServe(options: StartServeOptions): Promise<ServeProcess> {
   })
 }
 
+/** A serve in this process (`startServeInProcess`): what a test reads of a `ServeProcess`. */
+export interface InProcessServe {
+  url: string
+  /** Its log lines so far, as `roster serve` writes them to stderr. */
+  stderr(): string
+  /** Stops it as SIGTERM would (the requests in flight finish), then closes its store; 0 once stopped. */
+  stop(): Promise<number>
+}
+
+export interface InProcessServeOptions {
+  registry: string
+  /** Default token; `none` makes every caller admin. */
+  auth?: 'token' | 'none'
+  /** Default a free loopback port. */
+  listen?: string
+  tlsCert?: string
+  tlsKey?: string
+  /** People signing in with a provider, as `--oidc-*` gives them (oidcOptionsOf turns the flags into these). */
+  oidc?: import('../../src/lib/auth/oidc-verifier.js').OidcOptions
+}
+
 /**
- * A serve started afresh in this process: the library's serve() (what `roster serve` runs, with
- * its defaults: token auth, default limits) over `registry`, listening on a free loopback port,
- * for as long as `use` runs. For a test that compares a long-running serve's answers with those
- * of a fresh one after each change, without a process for each comparison.
+ * The library's serve() (what `roster serve` runs once its flags are parsed, with its default
+ * limits) in this process, on a free loopback port: for a test that needs a serve to answer HTTP
+ * (and the CLI in remote mode) but asks nothing of its process. The first one in a test file
+ * costs about what a process's start-up does (loading and compiling the server); every later one
+ * a fraction of it, so it pays where a file starts several. What only the process shows (the
+ * listening line on stderr, SIGTERM's drain, exit codes) is startServe's.
  */
-export async function withFreshServe<T>(registry: string, use: (url: string) => Promise<T>): Promise<T> {
-  // Loaded here, not at the top: most files that start serve as a process never need the app.
-  const {serve} = await import('../../src/lib/server/serve.js')
-  const store = await openStore({registry, timeoutMs: 10_000})
+export async function startServeInProcess(options: InProcessServeOptions): Promise<InProcessServe> {
+  const {serve, openStore: openBuiltStore} = await builtServe()
+  const store = await openBuiltStore({registry: options.registry, timeoutMs: 10_000})
+  let log = ''
   let stop!: () => void
   const stopped = new Promise<void>((resolve) => (stop = resolve))
   let listening!: (url: string) => void
   const url = new Promise<string>((resolve) => (listening = resolve))
   const running = serve({
     openStore: async () => store,
-    listen: '127.0.0.1:0',
-    auth: 'token',
+    listen: options.listen ?? '127.0.0.1:0',
+    tlsCert: options.tlsCert,
+    tlsKey: options.tlsKey,
+    auth: options.auth ?? 'token',
+    oidc: options.oidc,
     version: 'test',
-    log: () => undefined,
+    log: (line) => (log += `roster serve: ${line}\n`),
     stop: stopped,
     onListening: listening,
   })
+  const ended = running.then(() => 0)
+  const closed = ended.finally(() => store.close())
+  // A failure after listening is the test's to see at stop(), not an unhandled rejection before it.
+  closed.catch(() => undefined)
   try {
-    const ended = running.then(() => Promise.reject(new Error('serve ended before it listened')))
-    return await use(await Promise.race([url, ended]))
-  } finally {
+    const started = await Promise.race([url, ended.then(() => Promise.reject(new Error(`serve ended before it listened: ${log}`)))])
+    return {
+      url: started,
+      stderr: () => log,
+      stop: async () => {
+        stop()
+        return closed
+      },
+    }
+  } catch (error) {
     stop()
-    await running
-    await store.close()
+    await closed.catch(() => undefined)
+    throw error
+  }
+}
+
+interface BuiltServe {
+  serve: typeof import('../../src/lib/server/serve.js').serve
+  openStore: typeof openStore
+}
+
+let built: Promise<BuiltServe> | undefined
+
+/**
+ * serve() and openStore() of the built CLI (dist/, what runCli runs), from the chunks the serve
+ * command imports: their modules are mostly those runCli has loaded already, where importing
+ * src/ would load the server's whole module graph a second time, file by file. Loaded on first
+ * use: most files never need the app.
+ */
+function builtServe(): Promise<BuiltServe> {
+  built ??= (async () => {
+    const command = readFileSync(path.join(ROOT, 'dist', 'commands', 'serve.js'), 'utf8')
+    const chunk = (name: string): string => {
+      const m = new RegExp(`import\\("\\.\\./(chunks/${name}-\\w+\\.js)"\\)`).exec(command)
+      if (!m) throw new Error(`dist/commands/serve.js imports no ${name} chunk: run npm run build`)
+      return pathToFileURL(path.join(ROOT, 'dist', m[1]!)).href
+    }
+    const [{serve}, {openStore: open}] = (await Promise.all([import(chunk('serve')), import(chunk('open-store'))])) as [
+      Pick<BuiltServe, 'serve'>,
+      Pick<BuiltServe, 'openStore'>,
+    ]
+    return {serve, openStore: open}
+  })()
+  return built
+}
+
+/**
+ * A serve started afresh in this process (startServeInProcess) over `registry`, for as long as
+ * `use` runs. For a test that compares a long-running serve's answers with those of a fresh one
+ * after each change, without a process for each comparison.
+ */
+export async function withFreshServe<T>(registry: string, use: (url: string) => Promise<T>): Promise<T> {
+  const fresh = await startServeInProcess({registry})
+  try {
+    return await use(fresh.url)
+  } finally {
+    await fresh.stop()
   }
 }
 
