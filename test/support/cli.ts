@@ -18,6 +18,7 @@ import {spawn} from 'node:child_process'
 import {
   chmodSync,
   copyFileSync,
+  existsSync,
   linkSync,
   lstatSync,
   mkdirSync,
@@ -25,6 +26,7 @@ import {
   readdirSync,
   readlinkSync,
   realpathSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -387,37 +389,56 @@ let installation: {root: string; bin: string; node: string; cli: string} | undef
  * The built CLI where every user can read it: the repository may sit in a directory only its
  * owner may enter (a clone in a `mktemp -d` directory is 0700), and then no other user can load
  * bin/run.js from there. bin/, dist/, node_modules/, package.json and the manifest are linked
- * (or copied, across file systems or when a file is not world-readable) into a fresh directory
- * under the temporary directory, once per test process, removed when it exits; so is Node when
- * its own path is closed to others. Throws, saying why, when no such place can be made.
+ * (or copied, across file systems or when a file is not world-readable) into the tests' cache
+ * directory (sharedCacheHome: one per `npm test` run, removed at its end), once for the whole run
+ * since linking node_modules is tens of thousands of files; so is Node when its own path is closed
+ * to others. Concurrent files each build it aside and rename it into place: the first rename
+ * wins, the others use that one. Throws, saying why, when no such place can be made.
  */
 export function installationForOtherUsers(): {root: string; bin: string; node: string; cli: string} {
   if (installation) return installation
-  const root = mkdtempSync(path.join(tmpdir(), 'roster-installed-'))
-  process.once('exit', () => rmSync(root, {recursive: true, force: true}))
-  chmodSync(root, 0o755)
-  const closed = closedAncestor(root)
+  const shared = sharedCacheHome()
+  // Other users pass through it to the installation (the code cache files in it are the owner's only).
+  chmodSync(shared, 0o711)
+  const closed = closedAncestor(path.join(shared, 'installed'))
   if (closed) {
     throw new Error(
       `cannot run the CLI as another user: ${closed} (on the way to the temporary directory ${tmpdir()}) is closed to other users; set TMPDIR to a directory they may enter`,
     )
   }
+  const final = path.join(shared, 'installed')
+  const self = fileURLToPath(import.meta.url)
+  const cli = path.join(final, 'test', 'support', path.basename(self))
+  let node = process.execPath
+  const copyNode = closedAncestor(node) !== undefined || (statSync(node).mode & 0o005) !== 0o005
+  if (copyNode) node = path.join(final, 'node')
+  if (!existsSync(final)) {
+    const root = mkdtempSync(path.join(shared, 'installing-'))
+    try {
+      buildInstallation(root, self, copyNode)
+      renameSync(root, final)
+    } catch (error) {
+      // Another file's process renamed its own into place first.
+      if (!existsSync(final)) throw error
+    } finally {
+      rmSync(root, {recursive: true, force: true})
+    }
+  }
+  installation = {root: final, bin: path.join(final, 'bin', 'run.js'), node, cli}
+  return installation
+}
+
+function buildInstallation(root: string, self: string, copyNode: boolean): void {
+  chmodSync(root, 0o755)
   for (const name of ['bin', 'dist', 'node_modules', 'package.json', 'oclif.manifest.json']) {
     shareTree(path.join(ROOT, name), path.join(root, name))
   }
   // This file (compiled or not), at the same place, for runCliAs: its ROOT is then the copy.
-  const self = fileURLToPath(import.meta.url)
   const cli = path.join(root, 'test', 'support', path.basename(self))
   mkdirSync(path.dirname(cli), {recursive: true, mode: 0o755})
   for (const dir of [path.join(root, 'test'), path.dirname(cli)]) chmodSync(dir, 0o755)
   shareTree(self, cli)
-  let node = process.execPath
-  if (closedAncestor(node) || (statSync(node).mode & 0o005) !== 0o005) {
-    node = path.join(root, 'node')
-    shareTree(process.execPath, node)
-  }
-  installation = {root, bin: path.join(root, 'bin', 'run.js'), node, cli}
-  return installation
+  if (copyNode) shareTree(process.execPath, path.join(root, 'node'))
 }
 
 /** The first directory of `file`'s path that other users may not search (no o+x), or undefined. */

@@ -132,6 +132,8 @@ export async function startServeInProcess(options: InProcessServeOptions): Promi
     auth: options.auth ?? 'token',
     oidc: options.oidc,
     version: 'test',
+    // The routes' validators and serializers made at build time, as `roster serve` passes them.
+    schemaCode: path.join(ROOT, 'dist', 'serve-schemas.cjs'),
     log: (line) => (log += `roster serve: ${line}\n`),
     stop: stopped,
     onListening: listening,
