@@ -70,7 +70,7 @@ export interface CliOptions {
  * undefined for $HOME/.cache).
  */
 export function isolatedEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  const home = mkdtempSync(path.join(tmpdir(), 'roster-home-'))
+  const home = processTempDir('roster-home-')
   const env: Record<string, string | undefined> = {
     PATH: process.env.PATH,
     HOME: home,
@@ -94,12 +94,21 @@ let cacheHome: string | undefined
 
 function sharedCacheHome(): string {
   cacheHome ??= process.env[TEST_CACHE_VARIABLE]
-  if (!cacheHome) {
-    const dir = mkdtempSync(path.join(tmpdir(), 'roster-cache-'))
-    process.once('exit', () => rmSync(dir, {recursive: true, force: true}))
-    cacheHome = dir
-  }
+  cacheHome ??= processTempDir('roster-cache-')
   return cacheHome
+}
+
+const processTempDirs: string[] = []
+
+/** A fresh directory in the temporary directory, removed (with what is in it) when this process exits. */
+export function processTempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix))
+  if (processTempDirs.length === 0)
+    process.once('exit', () => {
+      for (const made of processTempDirs) rmSync(made, {recursive: true, force: true})
+    })
+  processTempDirs.push(dir)
+  return dir
 }
 
 interface LoadedConfig {

@@ -5,12 +5,11 @@
  * removes was not done, so that they fail when an edit stops taking effect, not only when the code
  * it replaces moves (which fails the build).
  */
-import {mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
+import {readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import Module from 'node:module'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 
-import {BIN, runBin} from './cli.js'
+import {BIN, processTempDir, runBin} from './cli.js'
 
 export interface Observed {
   code: number
@@ -72,7 +71,7 @@ export async function observeBin(
   args: string[],
   options: {env: Record<string, string | undefined>; bin?: string; cwd?: string},
 ): Promise<Observed> {
-  const work = mkdtempSync(path.join(tmpdir(), 'roster-observe-'))
+  const work = processTempDir('roster-observe-')
   if (!preload) {
     preload = path.join(work, 'preload.cjs')
     writeFileSync(preload, PRELOAD)
