@@ -5,10 +5,10 @@
  * Retry-After) and the /metrics counter that counts it. The load test with the default limits is
  * serve-hostile.test.ts. No timing checks: a wait for the server to act is bounded generously.
  *
- * Limits whose requests and counters cannot meet (the body and header sizes, the sd renders, the
- * history follows) share one serve; the timeouts, the send timeout and the two connection limits,
- * which act on every connection, have one each. Each serve stops when its tests end: an idle one
- * still takes CPU (the store's change poll).
+ * Limits whose requests and counters cannot meet share a serve: the body and header sizes, the sd
+ * renders and the history follows one, the send timeout and the connection limit another. The
+ * timeouts and the limit per address, which act on every connection, have one each. Each serve
+ * stops when its tests end: an idle one still takes CPU (the store's change poll).
  */
 import assert from 'node:assert/strict'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -278,12 +278,15 @@ describe('roster serve: each limit acts and is counted', () => {
     })
   })
 
-  describe('send-timeout', () => {
+  // The send timeout's connections never pass the connection limit (four, with two for probes)
+  // and its counter is not one the limit's case reads: one serve, whose connections the send
+  // timeout's case has all closed before the limit's case fills them.
+  describe('send-timeout and max-connections, on one serve', () => {
     // The default keep-alive timeout: a shorter one would close the connection while the slow
     // reader still takes the last answer's tail from the kernel.
     let s: Awaited<ReturnType<typeof serveWith>>
     before(async () => {
-      s = await serveWith('--send-timeout', '3s')
+      s = await serveWith('--send-timeout', '3s', '--max-connections', '4', '--probe-connections', '2')
     })
     after(() => s.stop())
 
@@ -331,6 +334,25 @@ describe('roster serve: each limit acts and is counted', () => {
       slow.destroy()
       assert.equal(metricValue(await s.metrics(), 'roster_serve_timeouts_total{kind="send"}'), 1)
     })
+
+    it('max-connections with every connection busy: /healthz and /metrics still answered from the probe pool, anything else 503 with Retry-After', async () => {
+      // Only the connection that asks is open: the send timeout's case left none behind.
+      await until('no connection but the one asking', async () => metricValue(await s.metrics(), 'roster_serve_connections') === 1)
+      const held = (await Promise.all([1, 2, 3, 4].map((i) => busy(s.port, 1, `127.0.31.${i}`)))).flat()
+      assert.equal((await once(`${s.url}/healthz`, {ca})).status, 200)
+      const sd = await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken})
+      assert.equal(sd.status, 503)
+      assert.equal(sd.headers['retry-after'], '1')
+      assert.match(sd.body, /connection limit/)
+      // Two idle connections fill the probe pool: a scrape still gets in, in the place of the oldest.
+      const idle = [1, 2].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.31.9'}))
+      for (const socket of idle) await new Promise((resolve) => socket.once('connect', resolve))
+      const text = await s.metrics()
+      assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="probe-connections"}'), 1)
+      assert.ok(metricValue(text, 'roster_serve_connections_reused_total{reason="probe-connections"}') >= 1)
+      assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections"}'), 0)
+      for (const socket of [...idle, ...held]) socket.destroy()
+    })
   })
 
   it('max-connections-per-address: one address gets its limit, reusing its idle connections, then is refused; another address is not affected', () =>
@@ -349,24 +371,6 @@ describe('roster serve: each limit acts and is counted', () => {
       assert.equal(metricValue(text, 'roster_serve_connections_reused_total{reason="max-connections-per-address"}'), 1)
       assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections-per-address"}'), 1)
       assert.equal((await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken, localAddress: '127.0.30.3'})).status, 200)
-      for (const socket of [...idle, ...held]) socket.destroy()
-    }))
-
-  it('max-connections with every connection busy: /healthz and /metrics still answered from the probe pool, anything else 503 with Retry-After', () =>
-    withServe(['--max-connections', '4', '--probe-connections', '2'], async (s) => {
-      const held = (await Promise.all([1, 2, 3, 4].map((i) => busy(s.port, 1, `127.0.31.${i}`)))).flat()
-      assert.equal((await once(`${s.url}/healthz`, {ca})).status, 200)
-      const sd = await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken})
-      assert.equal(sd.status, 503)
-      assert.equal(sd.headers['retry-after'], '1')
-      assert.match(sd.body, /connection limit/)
-      // Two idle connections fill the probe pool: a scrape still gets in, in the place of the oldest.
-      const idle = [1, 2].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.31.9'}))
-      for (const socket of idle) await new Promise((resolve) => socket.once('connect', resolve))
-      const text = await s.metrics()
-      assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="probe-connections"}'), 1)
-      assert.ok(metricValue(text, 'roster_serve_connections_reused_total{reason="probe-connections"}') >= 1)
-      assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections"}'), 0)
       for (const socket of [...idle, ...held]) socket.destroy()
     }))
 })
