@@ -11,7 +11,7 @@
  * stops when its tests end: an idle one still takes CPU (the store's change poll).
  */
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {copyFileSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {connect as netConnect, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -32,6 +32,7 @@ const CLOSE_WITHIN_MS = 30_000
 describe('roster serve: each limit acts and is counted', () => {
   let dir: string
   let registry: string
+  let small: string
   let ca: string
   let tls: ReturnType<typeof makeTlsFiles>
   let serviceToken: string
@@ -41,10 +42,16 @@ describe('roster serve: each limit acts and is counted', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-serve-limits-'))
     tls = makeTlsFiles(dir)
     ca = readFileSync(tls.caFile, 'utf8')
+    // Two registries with the same tokens: the limits whose cases send no request that reads many
+    // services (the timeouts, the limit per address) get a serve of the small one, which starts
+    // with less to read.
+    small = `sqlite:${path.join(dir, 'small.db')}`
+    await seedRegistry(small, 10)
+    serviceToken = await createToken(small, {id: 'host', role: 'service', namespaces: ['default']})
+    readToken = await createToken(small, {id: 'prometheus', role: 'read', namespaces: ['*']})
+    copyFileSync(path.join(dir, 'small.db'), path.join(dir, 'registry.db'))
     registry = `sqlite:${path.join(dir, 'registry.db')}`
     await seedRegistry(registry, 10_000)
-    serviceToken = await createToken(registry, {id: 'host', role: 'service', namespaces: ['default']})
-    readToken = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
   })
 
   after(() => {
@@ -58,9 +65,10 @@ describe('roster serve: each limit acts and is counted', () => {
     stop: () => Promise<number>
   }
 
-  async function serveWith(...args: string[]): Promise<LimitedServe> {
+  /** A serve of the large registry with `args`; of the small one with `on: small`. */
+  async function serveWith(args: string[], on = registry): Promise<LimitedServe> {
     const serve: ServeProcess = await startServe({
-      registry,
+      registry: on,
       args: ['--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile, ...args],
     })
     return {
@@ -72,8 +80,8 @@ describe('roster serve: each limit acts and is counted', () => {
   }
 
   /** `test` against a serve with `args`, stopped when it ends. */
-  async function withServe(args: string[], test: (s: LimitedServe) => Promise<void>): Promise<void> {
-    const s = await serveWith(...args)
+  async function withServe(args: string[], on: string, test: (s: LimitedServe) => Promise<void>): Promise<void> {
+    const s = await serveWith(args, on)
     try {
       await test(s)
     } finally {
@@ -126,7 +134,7 @@ describe('roster serve: each limit acts and is counted', () => {
   describe('limits whose requests and counters cannot meet, on one serve', () => {
     let s: LimitedServe
     before(async () => {
-      s = await serveWith(
+      s = await serveWith([
         '--max-body-size',
         '2KiB',
         '--max-header-size',
@@ -137,7 +145,7 @@ describe('roster serve: each limit acts and is counted', () => {
         '1ms',
         '--max-follows',
         '2',
-      )
+      ])
     })
     after(() => s.stop())
 
@@ -229,14 +237,8 @@ describe('roster serve: each limit acts and is counted', () => {
     let s: Awaited<ReturnType<typeof serveWith>>
     before(async () => {
       s = await serveWith(
-        '--headers-timeout',
-        '1s',
-        '--request-timeout',
-        '2s',
-        '--keep-alive-timeout',
-        '1s',
-        '--tls-handshake-timeout',
-        '1s',
+        ['--headers-timeout', '1s', '--request-timeout', '2s', '--keep-alive-timeout', '1s', '--tls-handshake-timeout', '1s'],
+        small,
       )
     })
     after(() => s.stop())
@@ -286,7 +288,7 @@ describe('roster serve: each limit acts and is counted', () => {
     // reader still takes the last answer's tail from the kernel.
     let s: Awaited<ReturnType<typeof serveWith>>
     before(async () => {
-      s = await serveWith('--send-timeout', '3s', '--max-connections', '4', '--probe-connections', '2')
+      s = await serveWith(['--send-timeout', '3s', '--max-connections', '4', '--probe-connections', '2'])
     })
     after(() => s.stop())
 
@@ -356,7 +358,7 @@ describe('roster serve: each limit acts and is counted', () => {
   })
 
   it('max-connections-per-address: one address gets its limit, reusing its idle connections, then is refused; another address is not affected', () =>
-    withServe(['--max-connections-per-address', '3', '--probe-connections', '0'], async (s) => {
+    withServe(['--max-connections-per-address', '3', '--probe-connections', '0'], small, async (s) => {
       // Three idle connections from 127.0.30.1: a fourth from there takes the place of the oldest.
       const idle = [1, 2, 3].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.30.1'}))
       const firstClosed = untilClosed(idle[0]!)
