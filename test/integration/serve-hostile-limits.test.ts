@@ -5,13 +5,13 @@
  * Retry-After) and the /metrics counter that counts it. The load test with the default limits is
  * serve-hostile.test.ts. No timing checks: a wait for the server to act is bounded generously.
  *
- * Limits whose requests and counters cannot meet (the body and header sizes, the sd renders, the
- * history follows) share one serve; the timeouts, the send timeout and the two connection limits,
- * which act on every connection, have one each. Each serve stops when its tests end: an idle one
- * still takes CPU (the store's change poll).
+ * Limits whose requests and counters cannot meet share a serve: the body and header sizes, the sd
+ * renders and the history follows one, the send timeout and the connection limit another. The
+ * timeouts and the limit per address, which act on every connection, have one each. Each serve
+ * stops when its tests end: an idle one still takes CPU (the store's change poll).
  */
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {copyFileSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {connect as netConnect, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -32,6 +32,7 @@ const CLOSE_WITHIN_MS = 30_000
 describe('roster serve: each limit acts and is counted', () => {
   let dir: string
   let registry: string
+  let small: string
   let ca: string
   let tls: ReturnType<typeof makeTlsFiles>
   let serviceToken: string
@@ -41,10 +42,16 @@ describe('roster serve: each limit acts and is counted', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-serve-limits-'))
     tls = makeTlsFiles(dir)
     ca = readFileSync(tls.caFile, 'utf8')
+    // Two registries with the same tokens: the limits whose cases send no request that reads many
+    // services (the timeouts, the limit per address) get a serve of the small one, which starts
+    // with less to read.
+    small = `sqlite:${path.join(dir, 'small.db')}`
+    await seedRegistry(small, 10)
+    serviceToken = await createToken(small, {id: 'host', role: 'service', namespaces: ['default']})
+    readToken = await createToken(small, {id: 'prometheus', role: 'read', namespaces: ['*']})
+    copyFileSync(path.join(dir, 'small.db'), path.join(dir, 'registry.db'))
     registry = `sqlite:${path.join(dir, 'registry.db')}`
     await seedRegistry(registry, 10_000)
-    serviceToken = await createToken(registry, {id: 'host', role: 'service', namespaces: ['default']})
-    readToken = await createToken(registry, {id: 'prometheus', role: 'read', namespaces: ['*']})
   })
 
   after(() => {
@@ -58,9 +65,10 @@ describe('roster serve: each limit acts and is counted', () => {
     stop: () => Promise<number>
   }
 
-  async function serveWith(...args: string[]): Promise<LimitedServe> {
+  /** A serve of the large registry with `args`; of the small one with `on: small`. */
+  async function serveWith(args: string[], on = registry): Promise<LimitedServe> {
     const serve: ServeProcess = await startServe({
-      registry,
+      registry: on,
       args: ['--tls-cert', tls.serverCertFile, '--tls-key', tls.serverKeyFile, ...args],
     })
     return {
@@ -72,8 +80,8 @@ describe('roster serve: each limit acts and is counted', () => {
   }
 
   /** `test` against a serve with `args`, stopped when it ends. */
-  async function withServe(args: string[], test: (s: LimitedServe) => Promise<void>): Promise<void> {
-    const s = await serveWith(...args)
+  async function withServe(args: string[], on: string, test: (s: LimitedServe) => Promise<void>): Promise<void> {
+    const s = await serveWith(args, on)
     try {
       await test(s)
     } finally {
@@ -126,7 +134,7 @@ describe('roster serve: each limit acts and is counted', () => {
   describe('limits whose requests and counters cannot meet, on one serve', () => {
     let s: LimitedServe
     before(async () => {
-      s = await serveWith(
+      s = await serveWith([
         '--max-body-size',
         '2KiB',
         '--max-header-size',
@@ -137,7 +145,7 @@ describe('roster serve: each limit acts and is counted', () => {
         '1ms',
         '--max-follows',
         '2',
-      )
+      ])
     })
     after(() => s.stop())
 
@@ -229,14 +237,8 @@ describe('roster serve: each limit acts and is counted', () => {
     let s: Awaited<ReturnType<typeof serveWith>>
     before(async () => {
       s = await serveWith(
-        '--headers-timeout',
-        '1s',
-        '--request-timeout',
-        '2s',
-        '--keep-alive-timeout',
-        '1s',
-        '--tls-handshake-timeout',
-        '1s',
+        ['--headers-timeout', '1s', '--request-timeout', '2s', '--keep-alive-timeout', '1s', '--tls-handshake-timeout', '1s'],
+        small,
       )
     })
     after(() => s.stop())
@@ -278,12 +280,15 @@ describe('roster serve: each limit acts and is counted', () => {
     })
   })
 
-  describe('send-timeout', () => {
+  // The send timeout's connections never pass the connection limit (four, with two for probes)
+  // and its counter is not one the limit's case reads: one serve, whose connections the send
+  // timeout's case has all closed before the limit's case fills them.
+  describe('send-timeout and max-connections, on one serve', () => {
     // The default keep-alive timeout: a shorter one would close the connection while the slow
     // reader still takes the last answer's tail from the kernel.
     let s: Awaited<ReturnType<typeof serveWith>>
     before(async () => {
-      s = await serveWith('--send-timeout', '3s')
+      s = await serveWith(['--send-timeout', '3s', '--max-connections', '4', '--probe-connections', '2'])
     })
     after(() => s.stop())
 
@@ -331,10 +336,29 @@ describe('roster serve: each limit acts and is counted', () => {
       slow.destroy()
       assert.equal(metricValue(await s.metrics(), 'roster_serve_timeouts_total{kind="send"}'), 1)
     })
+
+    it('max-connections with every connection busy: /healthz and /metrics still answered from the probe pool, anything else 503 with Retry-After', async () => {
+      // Only the connection that asks is open: the send timeout's case left none behind.
+      await until('no connection but the one asking', async () => metricValue(await s.metrics(), 'roster_serve_connections') === 1)
+      const held = (await Promise.all([1, 2, 3, 4].map((i) => busy(s.port, 1, `127.0.31.${i}`)))).flat()
+      assert.equal((await once(`${s.url}/healthz`, {ca})).status, 200)
+      const sd = await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken})
+      assert.equal(sd.status, 503)
+      assert.equal(sd.headers['retry-after'], '1')
+      assert.match(sd.body, /connection limit/)
+      // Two idle connections fill the probe pool: a scrape still gets in, in the place of the oldest.
+      const idle = [1, 2].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.31.9'}))
+      for (const socket of idle) await new Promise((resolve) => socket.once('connect', resolve))
+      const text = await s.metrics()
+      assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="probe-connections"}'), 1)
+      assert.ok(metricValue(text, 'roster_serve_connections_reused_total{reason="probe-connections"}') >= 1)
+      assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections"}'), 0)
+      for (const socket of [...idle, ...held]) socket.destroy()
+    })
   })
 
   it('max-connections-per-address: one address gets its limit, reusing its idle connections, then is refused; another address is not affected', () =>
-    withServe(['--max-connections-per-address', '3', '--probe-connections', '0'], async (s) => {
+    withServe(['--max-connections-per-address', '3', '--probe-connections', '0'], small, async (s) => {
       // Three idle connections from 127.0.30.1: a fourth from there takes the place of the oldest.
       const idle = [1, 2, 3].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.30.1'}))
       const firstClosed = untilClosed(idle[0]!)
@@ -349,24 +373,6 @@ describe('roster serve: each limit acts and is counted', () => {
       assert.equal(metricValue(text, 'roster_serve_connections_reused_total{reason="max-connections-per-address"}'), 1)
       assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections-per-address"}'), 1)
       assert.equal((await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken, localAddress: '127.0.30.3'})).status, 200)
-      for (const socket of [...idle, ...held]) socket.destroy()
-    }))
-
-  it('max-connections with every connection busy: /healthz and /metrics still answered from the probe pool, anything else 503 with Retry-After', () =>
-    withServe(['--max-connections', '4', '--probe-connections', '2'], async (s) => {
-      const held = (await Promise.all([1, 2, 3, 4].map((i) => busy(s.port, 1, `127.0.31.${i}`)))).flat()
-      assert.equal((await once(`${s.url}/healthz`, {ca})).status, 200)
-      const sd = await once(`${s.url}/v1/sd/prom1`, {ca, token: readToken})
-      assert.equal(sd.status, 503)
-      assert.equal(sd.headers['retry-after'], '1')
-      assert.match(sd.body, /connection limit/)
-      // Two idle connections fill the probe pool: a scrape still gets in, in the place of the oldest.
-      const idle = [1, 2].map(() => netConnect({host: '127.0.0.1', port: s.port, localAddress: '127.0.31.9'}))
-      for (const socket of idle) await new Promise((resolve) => socket.once('connect', resolve))
-      const text = await s.metrics()
-      assert.equal(metricValue(text, 'roster_serve_requests_refused_total{reason="probe-connections"}'), 1)
-      assert.ok(metricValue(text, 'roster_serve_connections_reused_total{reason="probe-connections"}') >= 1)
-      assert.equal(metricValue(text, 'roster_serve_connections_refused_total{reason="max-connections"}'), 0)
       for (const socket of [...idle, ...held]) socket.destroy()
     }))
 })

@@ -113,6 +113,22 @@ document.addEventListener('securitypolicyviolation', (e) =>
 }
 
 let axeSource: string | undefined
+let axeRules: string[] | undefined
+
+/**
+ * The rules axe runs by default (not those it leaves off, nor the experimental ones) whose
+ * violations are serious or critical: axe gives each rule an impact, and a violation of it has
+ * that impact. The rest (landmarks, heading order, empty headings…) are minor or moderate, which
+ * `axeViolations` does not report: the page would run them for nothing.
+ */
+function seriousRules(): string[] {
+  const {_audit: audit} = createRequire(import.meta.url)('axe-core') as {
+    _audit: {rules: {id: string; enabled: boolean; tags: string[]; impact?: string}[]}
+  }
+  return audit.rules
+    .filter((r) => r.enabled && !r.tags.includes('experimental') && (r.impact === 'serious' || r.impact === 'critical'))
+    .map((r) => r.id)
+}
 
 /** axe-core's serious and critical violations on the page as it is now, one line each. */
 export async function axeViolations(page: Page): Promise<string[]> {
@@ -121,15 +137,16 @@ export async function axeViolations(page: Page): Promise<string[]> {
     axeSource ??= readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
     await page.evaluate(axeSource)
   }
-  const results = await page.evaluate(async () => {
+  axeRules ??= seriousRules()
+  const results = await page.evaluate(async (rules) => {
     const axe = (
       globalThis as unknown as {
         axe: {run(o: object): Promise<{violations: {id: string; impact: string; help: string; nodes: {target: string[]}[]}[]}>}
       }
     ).axe
-    const {violations} = await axe.run({resultTypes: ['violations']})
+    const {violations} = await axe.run({runOnly: {type: 'rule', values: rules}, resultTypes: ['violations']})
     return violations.map((v) => ({id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')).slice(0, 3)}))
-  })
+  }, axeRules)
   return results
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.targets.join(', ')}) on ${page.url()}`)

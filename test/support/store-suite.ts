@@ -806,12 +806,32 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
 
     if (options.childStoreOptions) {
       const childOptions = options.childStoreOptions
+      // One child process serves the three cases about a process of its own: it writes what a
+      // watcher here waits for, reads what this process wrote, and closes with a watch open.
+      // Each case asserts its own part of the run.
+      const watchPrefix = fresh()
+      const readKey = `${fresh()}k`
+      const watchingPrefix = fresh()
+      let child: Promise<ChildResult> | undefined
+      const childRun = (): Promise<ChildResult> =>
+        (child ??= (async () => {
+          await put(store, readKey, 'from-parent')
+          return runStoreChild(
+            childOptions(),
+            `${WATCH_CHILD_BODY}
+const kv = await store.get(args.key); process.stdout.write(String(kv?.value)); await store.txn([], [{type: 'put', key: args.key + '2', value: 'from-child'}])
+const events = []; await store.watch(args.watching, 0, (e) => events.push(e)); await store.txn([], [{type: 'put', key: args.watching + 'k', value: 'v'}])`,
+            {prefix: watchPrefix, key: readKey, watching: watchingPrefix},
+            30_000,
+          )
+        })())
+
       it('watch: the writes of another process reach a watcher in this one', async () => {
-        const p = fresh()
+        const p = watchPrefix
         const start = await put(store, `${p}doomed`, 'x')
         const w = await watched(store, p, start)
         try {
-          const result = await runStoreChild(childOptions(), WATCH_CHILD_BODY, {prefix: p}, 30_000)
+          const result = await childRun()
           assert.equal(result.code, 0, result.stderr)
           await w.until(2)
           assert.equal(w.events[0]?.type, 'put')
@@ -823,50 +843,45 @@ export function storeConformanceSuite(name: string, open: () => Promise<Store>, 
       })
 
       it('a process with an open watch exits by itself after close()', async () => {
-        const p = fresh()
-        const result = await runStoreChild(
-          childOptions(),
-          `const events = []; await store.watch(args.prefix, 0, (e) => events.push(e)); await store.txn([], [{type: 'put', key: args.prefix + 'k', value: 'v'}])`,
-          {prefix: p},
-          20_000,
-        )
+        const result = await childRun()
         // A watch or poller left running keeps the event loop alive: the child would be killed.
         assert.equal(result.signal, null, `killed: ${result.stderr}`)
         assert.equal(result.code, 0, result.stderr)
         assert.notEqual(result.exitAfterCloseMs, undefined)
+        assert.equal((await store.get(`${watchingPrefix}k`))?.value, 'v')
       })
 
       it('concurrent compare-and-swap increments from separate processes lose no update', {timeout: 180_000}, async () => {
         const p = fresh()
         const key = `${p}counter`
-        // Four processes, each starting once all are ready, contend on the key: they overlap, so
-        // they conflict, and fewer processes with more increments each cost fewer starts.
-        const processes = 4
-        const times = 40
-        const results = await Promise.all(
-          Array.from({length: processes}, () =>
-            runStoreChild(childOptions(), INCREMENT_BODY, {key, times, processes, ready: `${p}ready/`}, 150_000),
-          ),
+        const ready = `${p}ready/`
+        // Three processes, this one and two children, each starting once all are ready, contend on
+        // the key: they overlap, so they conflict, and fewer processes with more increments each
+        // cost fewer starts.
+        const processes = 3
+        const times = 50
+        const children = Array.from({length: processes - 1}, () =>
+          runStoreChild(childOptions(), INCREMENT_BODY, {key, times, processes, ready}, 150_000),
         )
+        await put(store, `${ready}${process.pid}`, '')
+        await until('every process ready', async () => (await rangeAll(store, ready)).length === processes, {
+          timeoutMs: 120_000,
+          intervalMs: 20,
+        })
+        const here = await increment(store, key, times)
+        const results = await Promise.all(children)
         for (const r of results) assert.equal(r.code, 0, `child failed (${r.signal ?? r.code}): ${r.stderr}`)
         assert.equal((await store.get(key))?.value, String(processes * times))
         assert.equal((await store.get(key))?.version, processes * times)
-        const conflicts = results.reduce((sum, r) => sum + (JSON.parse(r.stdout) as {conflicts: number}).conflicts, 0)
+        const conflicts = results.reduce((sum, r) => sum + (JSON.parse(r.stdout) as {conflicts: number}).conflicts, here)
         assert.ok(conflicts >= 0)
       })
 
       it('a process that opens the store, reads and closes it exits promptly', async () => {
-        const p = fresh()
-        await put(store, `${p}k`, 'from-parent')
-        const result = await runStoreChild(
-          childOptions(),
-          `const kv = await store.get(args.key); process.stdout.write(String(kv?.value)); await store.txn([], [{type: 'put', key: args.key + '2', value: 'from-child'}])`,
-          {key: `${p}k`},
-          15_000,
-        )
+        const result = await childRun()
         assert.equal(result.code, 0, result.stderr)
         assert.equal(result.stdout, 'from-parent')
-        assert.equal((await store.get(`${p}k2`))?.value, 'from-child')
+        assert.equal((await store.get(`${readKey}2`))?.value, 'from-child')
         // close() must leave nothing that holds the event loop open (an open gRPC channel, a
         // watcher or a lease keeps the process alive indefinitely).
         assert.notEqual(result.exitAfterCloseMs, undefined)
