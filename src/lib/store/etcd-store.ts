@@ -227,11 +227,16 @@ class EtcdStore implements Store {
   ): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`${this.description}: store is closed`))
     const started = Date.now()
+    // What the user is told is why etcd could not be reached (ECONNREFUSED, no leader): an attempt
+    // that ran out of time says only that, and a last attempt often does, waiting out gRPC's own
+    // reconnect backoff; so the last error that said more is the one reported.
+    let telling: unknown
     return retryWithBackoff(
       async () => {
         try {
           return await fn({deadline: this.attemptDeadline(deadline)})
         } catch (error) {
+          if (errorName(error) !== 'GRPCDeadlineExceededError') telling = error
           throw this.mapError(error)
         }
       },
@@ -243,7 +248,7 @@ class EtcdStore implements Store {
         minAttemptMs: 150,
         onExhausted: (error, attempts) =>
           new BackendUnavailableError(
-            `etcd unavailable at ${this.options.hosts.join(', ')} (tried for ${formatDuration(Date.now() - started)}, ${attempts} attempt${attempts === 1 ? '' : 's'}, ${what}): ${firstLine(errorMessage(error))}`,
+            `etcd unavailable at ${this.options.hosts.join(', ')} (tried for ${formatDuration(Date.now() - started)}, ${attempts} attempt${attempts === 1 ? '' : 's'}, ${what}): ${firstLine(errorMessage(telling ?? error))}`,
             {cause: error},
           ),
       },
