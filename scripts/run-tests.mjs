@@ -16,7 +16,10 @@
 // most of their cost. A batch is a generated file that imports its members in turn, so their tests
 // run one after another as in a file of their own, and are reported under their own files. The
 // price is the one mocha and `vitest --no-isolate` ask: a unit test puts back what it changes in the
-// process (environment variables, signal handlers, timers), since another file runs after it.
+// process (environment variables, signal handlers, timers), since another file runs after it; and
+// a unit file keeps its hooks inside a describe, since a top-level one (beforeEach, afterEach…) is
+// the process's and would run around every test of the batch. Every member's top level runs
+// before the batch's first test.
 //
 // Each file's process loads test/support/file-watchdog.ts (a file that does not end by itself
 // fails) and shares the run's cache directory (test/support/cli.ts); the spec reporter prints the results and test/support/file-report.ts then checks that no

@@ -19,13 +19,20 @@ after(() => rmSync(dir, {recursive: true, force: true}))
 
 let store: Store
 let authority: TokenAuthority
-beforeEach(async () => {
-  store = await openStore({registry: 'sqlite::memory:', timeoutMs: 5000})
-  authority = await TokenAuthority.open(store)
-})
-afterEach(async () => {
-  await store.close()
-})
+/**
+ * A fresh store and authority for each test of the enclosing describe. Not top-level hooks: those
+ * are the process's, and npm test runs this file in one process with other unit files
+ * (scripts/run-tests.mjs), whose every test they would wrap too.
+ */
+function freshAuthorityEachTest(): void {
+  beforeEach(async () => {
+    store = await openStore({registry: 'sqlite::memory:', timeoutMs: 5000})
+    authority = await TokenAuthority.open(store)
+  })
+  afterEach(async () => {
+    await store.close()
+  })
+}
 
 async function refusedAs(promise: Promise<unknown>, reason: RegExp, token?: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -40,6 +47,8 @@ async function refusedAs(promise: Promise<unknown>, reason: RegExp, token?: stri
 }
 
 describe('TokenAuthority: create, verify, inspect, list, revoke', () => {
+  freshAuthorityEachTest()
+
   it('issues an EdDSA JWT with the documented claims and header', async () => {
     const {token, info} = await authority.create({id: 'db1.example.com', role: 'service', namespaces: ['team-a', 'default']})
     const header = decodeProtectedHeader(token)
@@ -172,6 +181,8 @@ describe('TokenAuthority: create, verify, inspect, list, revoke', () => {
 })
 
 describe('TokenAuthority: revocations answered from memory (serve)', () => {
+  freshAuthorityEachTest()
+
   it('asks isRevoked, not the store', async () => {
     const {token} = await authority.create({id: 'db1', role: 'service', namespaces: ['default']})
     const revoked = new Set<string>()
@@ -207,6 +218,8 @@ describe('TokenAuthority: revocations answered from memory (serve)', () => {
 })
 
 describe('TokenAuthority: records', () => {
+  freshAuthorityEachTest()
+
   it('keeps a record per token under auth/tokens/', async () => {
     await authority.create({id: 'db1', role: 'service', namespaces: ['default']})
     const record = JSON.parse((await store.get(TOKENS_PREFIX + 'db1'))!.value) as Record<string, unknown>
