@@ -22,7 +22,16 @@ import {after, before, describe, it} from 'node:test'
 
 import {BIN, isolatedEnv, runCli, startCli} from '../support/cli.js'
 import {makeTlsFiles} from '../support/test-pki.js'
-import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, playBrowser, startOidcProvider} from '../support/oidc-provider.js'
+import {
+  ADMIN_ROLE,
+  AUDIENCE,
+  CLIENT_ID,
+  USERS,
+  type OidcProviderServer,
+  playBrowser,
+  startOidcProvider,
+  startOidcServeInProcess,
+} from '../support/oidc-provider.js'
 import {oidcOptionsOf} from '../../src/command/oidc-flags.js'
 import {type InProcessServe, http, startServeInProcess} from '../support/serve-server.js'
 import {until} from '../support/until.js'
@@ -63,17 +72,11 @@ describe('roster login (oidc-provider + roster serve --oidc-*)', () => {
     // (serve accepts them for 3 s more: --oidc-clock-skew 3s, instead of the default 10s), as the
     // four waits for an expiry below are most of this file's time.
     registry = `sqlite:${path.join(dir, 'registry.db')}`
-    provider = await startOidcProvider({accessTokenTtl: 1})
-    serve = await startServeInProcess({
-      registry,
-      oidc: oidcOptionsOf({
-        'oidc-issuer': provider.issuer,
-        'oidc-client-id': CLIENT_ID,
-        'oidc-audience': AUDIENCE,
-        'oidc-admin-roles': [ADMIN_ROLE, 'ops'],
-        'oidc-clock-skew': '3s',
-      }),
-    })
+    ;({provider, serve} = await startOidcServeInProcess(dir, {
+      provider: {accessTokenTtl: 1},
+      adminRoles: [ADMIN_ROLE, 'ops'],
+      clockSkew: '3s',
+    }))
   })
   after(async () => {
     await serve?.stop()

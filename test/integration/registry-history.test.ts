@@ -23,8 +23,7 @@ import {BIN, type CliResult, isolatedEnv, runCli, startCli} from '../support/cli
 import {startEtcd, type EtcdServer} from '../support/etcd-server.js'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-api-server.js'
 import {startLongRunning} from '../support/long-running.js'
-import {oidcOptionsOf} from '../../src/command/oidc-flags.js'
-import {ADMIN_ROLE, AUDIENCE, CLIENT_ID, USERS, type OidcProviderServer, startOidcProvider} from '../support/oidc-provider.js'
+import {USERS, type OidcProviderServer, startOidcServeInProcess} from '../support/oidc-provider.js'
 import {makePod} from '../support/pod-fixtures.js'
 import {type InProcessServe, createToken, http, startServeInProcess} from '../support/serve-server.js'
 import {until} from '../support/until.js'
@@ -302,15 +301,7 @@ describe('history through roster serve (a person signed in with OIDC)', () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'roster-history-oidc-'))
-    provider = await startOidcProvider()
-    // What `roster serve --oidc-issuer … --oidc-client-id … --oidc-audience … --oidc-admin-roles …` runs.
-    const oidc = oidcOptionsOf({
-      'oidc-issuer': provider.issuer,
-      'oidc-client-id': CLIENT_ID,
-      'oidc-audience': AUDIENCE,
-      'oidc-admin-roles': [ADMIN_ROLE],
-    })
-    serve = await startServeInProcess({registry: `sqlite:${path.join(dir, 'registry.db')}`, oidc})
+    ;({provider, serve} = await startOidcServeInProcess(dir))
   })
   after(async () => {
     await serve?.stop()

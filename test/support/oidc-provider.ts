@@ -21,7 +21,7 @@ import path from 'node:path'
 
 import {SignJWT, exportJWK, generateKeyPair, type JWK, type JWTPayload} from 'jose'
 
-import {type ServeProcess, startServe} from './serve-server.js'
+import {type InProcessServe, type ServeProcess, startServe, startServeInProcess} from './serve-server.js'
 
 export const CLIENT_ID = 'roster-cli'
 /** The console's client (startOidcProvider's `consoleRedirectUris`): a public web client, code + PKCE. */
@@ -355,17 +355,16 @@ export async function playBrowser(
  * `dir`) that trusts it: `o.adminRoles` (default `ADMIN_ROLE`) its admin roles, `o.args` more of
  * its flags.
  */
-export async function startOidcServe(
+export function startOidcServe(
   dir: string,
   o: {provider?: Parameters<typeof startOidcProvider>[0]; adminRoles?: string; args?: string[]} = {},
 ): Promise<{provider: OidcProviderServer; serve: ServeProcess; stop(): Promise<void>}> {
-  const provider = await startOidcProvider(o.provider)
-  try {
-    const serve = await startServe({
+  return withProvider(o.provider, (issuer) =>
+    startServe({
       registry: `sqlite:${path.join(dir, 'registry.db')}`,
       args: [
         '--oidc-issuer',
-        provider.issuer,
+        issuer,
         '--oidc-client-id',
         CLIENT_ID,
         '--oidc-audience',
@@ -374,7 +373,43 @@ export async function startOidcServe(
         o.adminRoles ?? ADMIN_ROLE,
         ...(o.args ?? []),
       ],
+    }),
+  )
+}
+
+/**
+ * The same serve in this process (startServeInProcess, with the options those `--oidc-*` flags
+ * give), for a test that asks it HTTP only: `o.adminRoles` (default `ADMIN_ROLE`),
+ * `o.clockSkew` its `--oidc-clock-skew`.
+ */
+export function startOidcServeInProcess(
+  dir: string,
+  o: {provider?: Parameters<typeof startOidcProvider>[0]; adminRoles?: string[]; clockSkew?: string} = {},
+): Promise<{provider: OidcProviderServer; serve: InProcessServe; stop(): Promise<void>}> {
+  return withProvider(o.provider, async (issuer) => {
+    // Loaded here: it loads oclif, which the files that start no serve here never need.
+    const {oidcOptionsOf} = await import('../../src/command/oidc-flags.js')
+    return startServeInProcess({
+      registry: `sqlite:${path.join(dir, 'registry.db')}`,
+      oidc: oidcOptionsOf({
+        'oidc-issuer': issuer,
+        'oidc-client-id': CLIENT_ID,
+        'oidc-audience': AUDIENCE,
+        'oidc-admin-roles': o.adminRoles ?? [ADMIN_ROLE],
+        'oidc-clock-skew': o.clockSkew,
+      }),
     })
+  })
+}
+
+/** A provider and the serve `start` starts trusting it; the provider stops if the serve does not start. */
+async function withProvider<S extends {stop(): Promise<unknown>}>(
+  options: Parameters<typeof startOidcProvider>[0],
+  start: (issuer: string) => Promise<S>,
+): Promise<{provider: OidcProviderServer; serve: S; stop(): Promise<void>}> {
+  const provider = await startOidcProvider(options)
+  try {
+    const serve = await start(provider.issuer)
     return {
       provider,
       serve,
