@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import {chmodSync, mkdirSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {buildConfigReport} from '../../src/lib/config/effective-config.js'
-import {loadConfig, userConfigPath} from '../../src/lib/config/load-config.js'
+import {COSMICONFIG_META_PLACES, loadConfig, userConfigPath} from '../../src/lib/config/load-config.js'
 import {InvalidInputError} from '../../src/lib/errors.js'
 
 describe('loadConfig', () => {
@@ -55,6 +56,11 @@ describe('loadConfig', () => {
     } finally {
       process.chdir(saved)
     }
+  })
+
+  it("skips cosmiconfig where nothing can be found only while its meta config's places are those the pre-check looks at", () => {
+    const {metaSearchPlaces} = createRequire(import.meta.url)('cosmiconfig/dist/defaults.js') as {metaSearchPlaces: string[]}
+    assert.deepEqual(COSMICONFIG_META_PLACES, metaSearchPlaces)
   })
 
   it('reads only the explicit file when one is given', async () => {

@@ -105,8 +105,12 @@ export async function loadConfig(options: {explicitPath?: string; cwd?: string; 
   return loaded
 }
 
-/** Where cosmiconfig 9 looks for its own meta config, in the process's working directory only. */
-const COSMICONFIG_META_PLACES = [
+/**
+ * Where cosmiconfig 9 looks for its own meta config, in the process's working directory only: its
+ * `metaSearchPlaces`, written here so that the pre-check loads no cosmiconfig (config.test.ts holds
+ * the two equal).
+ */
+export const COSMICONFIG_META_PLACES = [
   'package.json',
   'package.yaml',
   ...['json', 'yaml', 'yml', 'js', 'ts', 'cjs', 'mjs'].map((e) => `.config/config.${e}`),
