@@ -125,17 +125,21 @@ describe('serve: schemas compiled at build time', () => {
     await app.close()
   })
 
-  it('compiles every schema at run time when there is no built file', async () => {
-    made.length = 0
-    const compilers = restoringCompilers(path.join(ROOT, 'dist', 'no-such-file.cjs'))
-    const app = await appWith(compilers, routes.putSettings)
-    assert.equal(compilers.counts.restored, 0)
-    const {validators, serializers} = compilations(made)
-    assert.ok(validators > 0 && serializers > 0, `validators ${validators}, serializers ${serializers}`)
-    assert.ok(compilers.counts.compiled >= 3, `compiled ${compilers.counts.compiled}`)
-    const answer = await app.inject({method: 'PUT', url: '/v1/settings', payload: {replicas: 'two'}})
-    assert.equal(answer.statusCode, 400)
-    assert.match(answer.body, /must be integer/)
-    await app.close()
-  })
+  for (const [where, file] of [
+    ['beside the bundle', path.join(ROOT, 'dist', 'no-such-file.cjs')],
+    ['nor any bundle (src/ through bin/dev.js, before a build)', path.join(ROOT, 'no-such-dist', 'serve-schemas.cjs')],
+  ])
+    it(`compiles every schema at run time when there is no built file ${where}`, async () => {
+      made.length = 0
+      const compilers = restoringCompilers(file!)
+      const app = await appWith(compilers, routes.putSettings)
+      assert.equal(compilers.counts.restored, 0)
+      const {validators, serializers} = compilations(made)
+      assert.ok(validators > 0 && serializers > 0, `validators ${validators}, serializers ${serializers}`)
+      assert.ok(compilers.counts.compiled >= 3, `compiled ${compilers.counts.compiled}`)
+      const answer = await app.inject({method: 'PUT', url: '/v1/settings', payload: {replicas: 'two'}})
+      assert.equal(answer.statusCode, 400)
+      assert.match(answer.body, /must be integer/)
+      await app.close()
+    })
 })

@@ -14,7 +14,9 @@
  * stale code is never used. So is anything the build did not see.
  */
 import {createHash} from 'node:crypto'
+import {existsSync} from 'node:fs'
 import {createRequire} from 'node:module'
+import path from 'node:path'
 
 /** What fastify hands a compiler for one part of one route. */
 interface RouteSchema {
@@ -78,12 +80,16 @@ export function restoringCompilers(file: string): SchemaCompilers & {counts: Sch
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error
   }
-  // fastify's own compilers, from dist/serve-deps.cjs beside the file (scripts/bundle.mjs).
-  const fastifyCompilers = () =>
-    require('./serve-deps.cjs') as {
-      ajvCompiler: () => SchemaCompilers['buildValidator']
-      fastJsonStringifyCompiler: {SerializerSelector: () => SchemaCompilers['buildSerializer']}
-    }
+  // fastify's own compilers, from dist/serve-deps.cjs beside the file (scripts/bundle.mjs); where
+  // nothing was built (src/ run through bin/dev.js), those fastify requires from node_modules.
+  const fastifyCompilers = (): {
+    ajvCompiler: () => SchemaCompilers['buildValidator']
+    fastJsonStringifyCompiler: {SerializerSelector: () => SchemaCompilers['buildSerializer']}
+  } => {
+    if (existsSync(path.join(path.dirname(file), 'serve-deps.cjs'))) return require('./serve-deps.cjs')
+    const fastifys = createRequire(require.resolve('fastify'))
+    return {ajvCompiler: fastifys('@fastify/ajv-compiler'), fastJsonStringifyCompiler: fastifys('@fastify/fast-json-stringify-compiler')}
+  }
   const counts = {restored: 0, compiled: 0}
   const restore = (body: ModuleBody | undefined): unknown => {
     if (!body) return undefined
