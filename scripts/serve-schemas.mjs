@@ -14,8 +14,6 @@ import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 const nodeRequire = createRequire(import.meta.url)
-export const SERVE_SCHEMAS = 'dist/serve-schemas.cjs'
-
 export async function buildServeSchemas() {
   // serve's app as an ES module of its own, next to dist/ so that its packages resolve from node_modules.
   const entry = path.resolve('dist', '.serve-schemas-entry.mjs')
@@ -24,7 +22,7 @@ export async function buildServeSchemas() {
     stdin: {
       contents: [
         "export {buildApp} from './src/lib/server/app.ts'",
-        "export {schemaKeys} from './src/lib/server/schema-compilers.ts'",
+        "export {SCHEMA_CODE_FILE, schemaKeys} from './src/lib/server/schema-compilers.ts'",
       ].join('\n'),
       resolveDir: process.cwd(),
       sourcefile: 'serve-schemas-entry.ts',
@@ -43,7 +41,7 @@ export async function buildServeSchemas() {
   })
   let app
   try {
-    const {buildApp, schemaKeys} = await import(pathToFileURL(entry).href)
+    const {buildApp, schemaKeys, SCHEMA_CODE_FILE} = await import(pathToFileURL(entry).href)
     const recorded = {validators: new Map(), serializers: new Map()}
     const {StandaloneValidator} = nodeRequire('@fastify/ajv-compiler')
     const {StandaloneSerializer} = nodeRequire('@fastify/fast-json-stringify-compiler')
@@ -89,13 +87,13 @@ export async function buildServeSchemas() {
     })
     await app.ready()
     if (recorded.validators.size === 0 || recorded.serializers.size === 0) throw new Error('serve-schemas: no schema was compiled')
-    checkRequires(recorded)
+    checkRequires(recorded, SCHEMA_CODE_FILE)
     // Bundled, so that the run-time helpers the code requires come with it: serve's packages are
     // in dist/serve-deps.cjs, not in node_modules, where the image has none of them.
     writeFileSync(generated, moduleText(recorded))
     await build({
       entryPoints: [generated],
-      outfile: SERVE_SCHEMAS,
+      outfile: SCHEMA_CODE_FILE,
       bundle: true,
       format: 'cjs',
       platform: 'node',
@@ -131,8 +129,8 @@ function moduleText(recorded) {
 
 // The generated code requires the compilers' run-time helpers (Ajv's, fast-json-stringify's) by
 // name, bundled from dist/: they must be the very files the compilers that wrote it would use.
-function checkRequires(recorded) {
-  const fromDist = createRequire(path.resolve(SERVE_SCHEMAS))
+function checkRequires(recorded, file) {
+  const fromDist = createRequire(path.resolve(file))
   const owners = {ajv: '@fastify/ajv-compiler', 'fast-json-stringify': '@fastify/fast-json-stringify-compiler'}
   const code = [...recorded.validators.values(), ...recorded.serializers.values()].join('\n')
   for (const [, specifier] of code.matchAll(/\brequire\(\s*["']([^"']+)["']\s*\)/g)) {

@@ -7,6 +7,7 @@ import {InvalidInputError} from '../lib/errors.js'
 import {oidcOptionsOf, oidcServeFlags} from '../command/oidc-flags.js'
 import {consoleOptionsOf, consoleServeFlags} from '../command/console-flags.js'
 import {LIMITS} from '../lib/server/limits.js'
+import {SCHEMA_CODE_FILE} from '../lib/server/schema-compilers.js'
 
 /** One flag per limit of serve's limits table, named as its setting. */
 const limitFlags = Object.fromEntries(
@@ -65,7 +66,7 @@ Answers come from an in-memory view of the registry that follows the store (etcd
       version: this.config.version,
       log: (line) => process.stderr.write(`roster serve: ${line}\n`),
       console: await consoleOptionsOf(this.flags, this.config.root),
-      schemaCode: path.join(this.config.root, 'dist', 'serve-schemas.cjs'),
+      schemaCode: path.join(this.config.root, SCHEMA_CODE_FILE),
       limits: Object.fromEntries(
         LIMITS.map((limit) => [limit.setting, (this.flags as Record<string, unknown>)[limit.setting] as string | undefined]),
       ),

@@ -20,12 +20,12 @@ import {after, before, describe, it} from 'node:test'
 import Fastify from 'fastify'
 
 import {AJV_OPTIONS} from '../../src/lib/server/app.js'
-import {restoringCompilers} from '../../src/lib/server/schema-compilers.js'
+import {SCHEMA_CODE_FILE, restoringCompilers} from '../../src/lib/server/schema-compilers.js'
 import {routes, sharedSchemas} from '../../src/lib/server/schemas.js'
 import {ROOT, isolatedEnv} from '../support/cli.js'
 import {http, startServe} from '../support/serve-server.js'
 
-const BUILT = path.join(ROOT, 'dist', 'serve-schemas.cjs')
+const BUILT = path.join(ROOT, SCHEMA_CODE_FILE)
 
 /** The spy: every function made from source, as its parameter names; written to $SCHEMA_SPY_OUT at exit. */
 const SPY = `const made = (globalThis.madeFunctions = [])

@@ -11,6 +11,7 @@ import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import {TokenAuthority} from '../../src/lib/auth/tokens.js'
+import {SCHEMA_CODE_FILE} from '../../src/lib/server/schema-compilers.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {BIN, ROOT, isolatedEnv} from './cli.js'
 
@@ -133,7 +134,7 @@ export async function startServeInProcess(options: InProcessServeOptions): Promi
     oidc: options.oidc,
     version: 'test',
     // The routes' validators and serializers made at build time, as `roster serve` passes them.
-    schemaCode: path.join(ROOT, 'dist', 'serve-schemas.cjs'),
+    schemaCode: path.join(ROOT, SCHEMA_CODE_FILE),
     log: (line) => (log += `roster serve: ${line}\n`),
     stop: stopped,
     onListening: listening,

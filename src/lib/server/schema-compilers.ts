@@ -18,6 +18,9 @@ import {existsSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import path from 'node:path'
 
+/** Where the build writes the generated code (scripts/serve-schemas.mjs), relative to roster's root. */
+export const SCHEMA_CODE_FILE = 'dist/serve-schemas.cjs'
+
 /** What fastify hands a compiler for one part of one route. */
 interface RouteSchema {
   schema: unknown
