@@ -37,4 +37,6 @@ const link = (rel) => {
   symlinkSync(path.relative(path.dirname(to), rel), to)
 }
 for (const file of files) if (!isTs(file)) link(file)
-for (const name of readdirSync('.')) if (!COMPILED.has(name) && name !== OUT && name !== '.git') link(name)
+// dist/ by name: npm test's pretest runs this while scripts/bundle.mjs rebuilds it (a link may
+// point at a directory not made yet).
+for (const name of new Set([...readdirSync('.'), 'dist'])) if (!COMPILED.has(name) && name !== OUT && name !== '.git') link(name)
