@@ -4,17 +4,16 @@
  */
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 
-import {BIN, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, processTempDir, runCli} from '../support/cli.js'
 
 const ZONE = 'example.test'
 
 function fixture(records: number): {dir: string; args: string[]} {
-  const dir = mkdtempSync(path.join(tmpdir(), 'roster-progress-'))
+  const dir = processTempDir('roster-progress-')
   writeFileSync(
     path.join(dir, 'zone.db'),
     `$ORIGIN ${ZONE}.\n$TTL 300\n@ IN SOA ns1 hostmaster ( 2024010101 7200 3600 1209600 300 )\n@ IN NS ns1\nns1 IN A 192.0.2.1\n`,

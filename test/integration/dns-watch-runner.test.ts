@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {Registry} from '../../src/lib/registry/registry.js'
 import {openStore} from '../../src/lib/store/open-store.js'
-import {BIN, isolatedEnv} from '../support/cli.js'
+import {BIN, isolatedEnv, processTempDir} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeService} from '../support/kube-objects.js'
 import {until} from '../support/until.js'
@@ -30,7 +29,7 @@ let dir: string
 
 before(async () => {
   kube = await startKubeApiServer()
-  dir = mkdtempSync(path.join(tmpdir(), 'roster-dns-watch-'))
+  dir = processTempDir('roster-dns-watch-')
 })
 
 after(async () => {

@@ -7,8 +7,6 @@
 import assert from 'node:assert/strict'
 import {execFile, spawn} from 'node:child_process'
 import {promisify} from 'node:util'
-import {mkdtempSync} from 'node:fs'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -16,7 +14,7 @@ import {Registry} from '../../src/lib/registry/registry.js'
 import type {Service} from '../../src/lib/registry/model.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {storeRevision} from '../../src/lib/loop/registry-changes.js'
-import {BIN, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, processTempDir, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makePod, setPodIp, setPodReady} from '../support/pod-fixtures.js'
 import {until} from '../support/until.js'
@@ -28,7 +26,7 @@ let dir: string
 before(async () => {
   api = await startKubeApiServer({bookmarkIntervalMs: 500})
   kubeconfig = api.kubeconfigPath()
-  dir = mkdtempSync(path.join(tmpdir(), 'roster-discover-'))
+  dir = processTempDir('roster-discover-')
 })
 
 after(async () => {

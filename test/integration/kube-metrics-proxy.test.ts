@@ -7,13 +7,12 @@
  */
 import assert from 'node:assert/strict'
 import {spawn, type ChildProcessWithoutNullStreams} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {writeFileSync} from 'node:fs'
 import {createServer, type Server, type ServerResponse} from 'node:http'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {BIN, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, processTempDir, runCli} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makePod} from '../support/pod-fixtures.js'
@@ -154,7 +153,7 @@ describe('kube metrics-proxy', () => {
   })
 
   it('--auth-token-file: 401 without the token, 200 with it', async () => {
-    const tokenFile = path.join(mkdtempSync(path.join(tmpdir(), 'roster-proxy-')), 'token')
+    const tokenFile = path.join(processTempDir('roster-proxy-'), 'token')
     writeFileSync(tokenFile, 's3cret-token\n', {mode: 0o600})
     const port = await freePort()
     const cli = spawnCli([

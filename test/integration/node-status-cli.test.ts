@@ -3,13 +3,12 @@
  * the CI gate (exit 7), kubeconfig rules, and the documented exit codes for every failure.
  */
 import assert from 'node:assert/strict'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {rmSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:net'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {isolatedEnv, runCli} from '../support/cli.js'
+import {isolatedEnv, processTempDir, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode} from '../support/kube-objects.js'
 
@@ -20,7 +19,7 @@ let silent: Server
 let silentPort: number
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'roster-node-status-'))
+  dir = processTempDir('roster-node-status-')
   const nodes = []
   // 10 nodes: 7 Ready, 2 NotReady (False), 1 Unknown — 30% not ready
   for (let i = 0; i < 10; i++) {

@@ -7,9 +7,8 @@
  * refused.
  */
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 import {get} from 'node:http'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -25,12 +24,12 @@ import {
   storeDump,
   tokenVerifies,
 } from '../support/backup-fixtures.js'
-import {isolatedEnv, runCli} from '../support/cli.js'
+import {isolatedEnv, processTempDir, runCli} from '../support/cli.js'
 import {type EtcdServer, startEtcd} from '../support/etcd-server.js'
 import {createToken, startServe} from '../support/serve-server.js'
 import {Registry} from '../../src/lib/registry/registry.js'
 
-const dir = mkdtempSync(path.join(tmpdir(), 'roster-backup-etcd-'))
+const dir = processTempDir('roster-backup-etcd-')
 const env = isolatedEnv()
 const roster = (...args: string[]) => runCli(args, {env})
 let etcd: EtcdServer

@@ -7,9 +7,9 @@
  * the registry exactly as it was.
  */
 import assert from 'node:assert/strict'
-import {chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {createHash} from 'node:crypto'
-import {tmpdir, userInfo} from 'node:os'
+import {userInfo} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -18,9 +18,9 @@ import {RESTORE_MARKER_KEY, serviceKey} from '../../src/lib/registry/keys.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import type {Store} from '../../src/lib/store/store.js'
 import {assertSameRecords, fillRegistry, registryRecords, storeDump, tokenVerifies} from '../support/backup-fixtures.js'
-import {isolatedEnv, runCli} from '../support/cli.js'
+import {isolatedEnv, processTempDir, runCli} from '../support/cli.js'
 
-const dir = mkdtempSync(path.join(tmpdir(), 'roster-backup-'))
+const dir = processTempDir('roster-backup-')
 const env = isolatedEnv()
 const sourceRegistry = `sqlite:${path.join(dir, 'source.db')}`
 let source: Store

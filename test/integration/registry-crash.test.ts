@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 
@@ -16,7 +15,7 @@ import {setTimeout as delay} from 'node:timers/promises'
 import {SERVERS_PREFIX, SERVICES_PREFIX} from '../../src/lib/registry/keys.js'
 import {openStore} from '../../src/lib/store/open-store.js'
 import {rangeAll} from '../../src/lib/store/store.js'
-import {BIN, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, processTempDir, runCli} from '../support/cli.js'
 import {freePort} from '../support/free-port.js'
 
 interface ListedService {
@@ -41,7 +40,7 @@ describe('a killed or failed registry command', () => {
       selector: 'env=prod',
       description: `service number ${i}`,
     }))
-    const dir = mkdtempSync(path.join(tmpdir(), 'roster-crash-'))
+    const dir = processTempDir('roster-crash-')
     const file = path.join(dir, 'services.json')
     writeFileSync(file, JSON.stringify(entries))
 

@@ -9,24 +9,12 @@
  */
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {
-  appendFileSync,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {before, describe, it} from 'node:test'
 
-import {BIN, ROOT, isolatedEnv, runBin, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, processTempDir, ROOT, runBin, runCli} from '../support/cli.js'
 import {needsRoot} from '../support/needs.js'
 
 type Env = Record<string, string | undefined>
@@ -41,7 +29,7 @@ const run = (bin: string, args: string[], env: Env): Promise<Run> => runBin(args
 
 /** A copy of the installation (bin, dist, package.json, the manifest; node_modules linked). */
 function installCopy(): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'roster-install-'))
+  const dir = processTempDir('roster-install-')
   for (const entry of ['bin', 'dist', 'package.json', 'oclif.manifest.json'])
     cpSync(path.join(ROOT, entry), path.join(dir, entry), {recursive: true})
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'))
@@ -256,7 +244,7 @@ describe('the bundle bin/run.js runs, beside the ES module build', () => {
 
   before(async () => {
     // The entry before the bundle: dist/oclif.js, an ES module, as bin/run.js imported it.
-    const dir = mkdtempSync(path.join(tmpdir(), 'roster-esm-entry-'))
+    const dir = processTempDir('roster-esm-entry-')
     esmEntry = path.join(dir, 'esm-entry.mjs')
     writeFileSync(
       esmEntry,

@@ -17,7 +17,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {ROOT, isolatedEnv, runBin} from '../support/cli.js'
+import {isolatedEnv, processTempDir, ROOT, runBin} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-api-server.js'
 import {makeNode} from '../support/kube-objects.js'
 import {observeBin, type Observed} from '../support/observe-bin.js'
@@ -150,7 +150,7 @@ describe("@oclif/core's start-up, as edited in the bundle", () => {
 
 describe("cosmiconfig's search, as edited in the bundle", () => {
   it("reads the project's rc files synchronously, and their settings apply", async () => {
-    const project = mkdtempSync(path.join(tmpdir(), 'roster-project-'))
+    const project = processTempDir('roster-project-')
     writeFileSync(path.join(project, 'package.json'), '{"name": "a-project"}\n')
     mkdirSync(path.join(project, 'deep', 'er'), {recursive: true})
     writeFileSync(path.join(project, '.rosterrc.yaml'), 'output: json\n')

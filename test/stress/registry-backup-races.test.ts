@@ -11,8 +11,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {mkdtempSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {setTimeout as delay, setImmediate} from 'node:timers/promises'
@@ -26,10 +25,10 @@ import {Registry} from '../../src/lib/registry/registry.js'
 import {openStore, type StoreOptions} from '../../src/lib/store/open-store.js'
 import {type Compare, MAX_TXN_OPS, type Operation, type Store, type TxnResult} from '../../src/lib/store/store.js'
 import {assertSameRecords, fillRegistry, registryRecords} from '../support/backup-fixtures.js'
-import {BIN, isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, processTempDir, runCli} from '../support/cli.js'
 import {type EtcdServer, startEtcd} from '../support/etcd-server.js'
 
-const dir = mkdtempSync(path.join(tmpdir(), 'roster-backup-races-'))
+const dir = processTempDir('roster-backup-races-')
 let etcd: EtcdServer
 let registries = 0
 

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict'
-import {chmodSync, mkdirSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
-import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {buildConfigReport} from '../../src/lib/config/effective-config.js'
 import {COSMICONFIG_META_PLACES, loadConfig, userConfigPath} from '../../src/lib/config/load-config.js'
 import {InvalidInputError} from '../../src/lib/errors.js'
+import {processTempDir} from '../support/cli.js'
 
 describe('loadConfig', () => {
   const tree = () => {
-    const root = mkdtempSync(path.join(tmpdir(), 'roster-cfg-'))
+    const root = processTempDir('roster-cfg-')
     const home = path.join(root, 'home')
     const project = path.join(root, 'project', 'sub')
     mkdirSync(path.join(home, '.config', 'roster'), {recursive: true})
@@ -37,7 +37,7 @@ describe('loadConfig', () => {
   it('finds a project file in a parent directory, also where no package.json bounds the search; none where none is', async () => {
     // The working directory is the search's start (and where cosmiconfig reads its meta config):
     // a tree in the temporary directory has no package.json above it.
-    const root = mkdtempSync(path.join(tmpdir(), 'roster-cfg-unbounded-'))
+    const root = processTempDir('roster-cfg-unbounded-')
     const cwd = path.join(root, 'a', 'b')
     mkdirSync(cwd, {recursive: true})
     const env = {HOME: path.join(root, 'home')} as NodeJS.ProcessEnv
