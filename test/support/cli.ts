@@ -338,6 +338,11 @@ function runProcess(command: string, argv: string[], options: CliOptions & {cwd:
       clearTimeout(timer)
       resolve({code: code ?? (signal ? 128 : 1), stdout, stderr})
     })
+    // A command that exits without reading its input (most do) closes the pipe first: EPIPE is then
+    // no failure of the run, whose exit code and output tell what happened.
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error)
+    })
     child.stdin.end(options.input ?? '')
   })
 }
