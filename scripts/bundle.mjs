@@ -24,6 +24,21 @@ const walk = (dir) =>
     return file.endsWith('.ts') && !file.endsWith('.d.ts') ? [file] : []
   })
 
+// roster serve's HTTP framework, metrics and fastify's own schema compilers (CommonJS, with their
+// own lazy requires), by the name dist/serve-deps.cjs exports each under: loaded by `serve` alone,
+// so no other command's start-up grows. dist/serve-deps.cjs holds them in one CommonJS file of its
+// own, which dist/roster.cjs requires when serve imports one of them: one file to read and compile
+// (Node's compile cache keeps it, as bin/run.js sets up) in place of some 200 in node_modules, each
+// resolved, its real path taken, read and compiled, which took more CPU than serve's own start.
+// Each package is evaluated on first use. The compilers are there for what dist/serve-schemas.cjs
+// does not hold (src/lib/server/schema-compilers.ts).
+const SERVE_PACKAGES = {
+  fastify: 'fastify',
+  '@fastify/swagger': 'swagger',
+  'prom-client': 'promClient',
+  '@fastify/ajv-compiler': 'ajvCompiler',
+  '@fastify/fast-json-stringify-compiler': 'fastJsonStringifyCompiler',
+}
 // Native modules and the CommonJS libraries the code imports by name (esbuild gives a bundled
 // CommonJS module only a default export) stay in node_modules and are imported lazily.
 // @oclif/core, cli-table3 and uuid are bundled: fewer files to resolve and read at start-up.
@@ -37,28 +52,11 @@ const external = [
   'typescript',
   'ts-node',
   'tsx',
-  // roster serve's HTTP framework and metrics (CommonJS, with their own lazy requires): loaded by
-  // `serve` alone, so no other command's start-up grows; dist/roster.cjs takes them from
-  // dist/serve-deps.cjs (below).
-  'fastify',
-  '@fastify/swagger',
-  'prom-client',
+  // roster serve's packages (above).
+  ...Object.keys(SERVE_PACKAGES),
 ]
-// dist/serve-deps.cjs: serve's packages in one CommonJS file of their own, which dist/roster.cjs
-// requires when serve imports one of them: one file to read and compile (Node's compile cache
-// keeps it, as bin/run.js sets up) in place of some 200 in node_modules, each resolved, its
-// real path taken, read and compiled, which took more CPU than serve's own start. Each package is
-// evaluated on first use. fastify's own schema compilers are there for what
-// dist/serve-schemas.cjs does not hold (src/lib/server/schema-compilers.ts).
-const SERVE_PACKAGES = {
-  fastify: 'fastify',
-  '@fastify/swagger': 'swagger',
-  'prom-client': 'promClient',
-  '@fastify/ajv-compiler': 'ajvCompiler',
-  '@fastify/fast-json-stringify-compiler': 'fastJsonStringifyCompiler',
-}
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
-for (const name of [...external.slice(0, 5), 'etcd3', '@kubernetes/client-node']) {
+for (const name of [...external.slice(0, 5), ...Object.keys(SERVE_PACKAGES), 'etcd3', '@kubernetes/client-node']) {
   if (!(name in {...pkg.dependencies, ...pkg.optionalDependencies})) throw new Error(`${name} is not a dependency`)
 }
 
