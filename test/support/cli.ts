@@ -151,10 +151,16 @@ function loadRoster(): Promise<Loaded> {
 
 let queue: Promise<unknown> = Promise.resolve()
 
+/** A run in this process once the runs queued before it have ended. */
+function enqueue(args: string[], options: CliOptions, watch?: Watch): Promise<CliResult> {
+  const running = queue.then(() => runInProcess(args, options, watch))
+  queue = running.catch(() => undefined)
+  return running
+}
+
 /** Runs `roster ...args` in this process (see the file comment); calls queue up. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  const running = queue.then(() => runInProcess(args, options))
-  queue = running.catch(() => undefined)
+  const running = enqueue(args, options)
   if (!options.timeoutMs) return running
   let timer: NodeJS.Timeout | undefined
   const timedOut = new Promise<never>((_, reject) => {
@@ -199,9 +205,7 @@ export function startCli(args: string[], options: CliOptions = {}): RunningCli {
       err = stderr
     },
   }
-  const result = queue.then(() => runInProcess(args, options, watch))
-  queue = result.catch(() => undefined)
-  const finished = result.finally(() => (done = true))
+  const finished = enqueue(args, options, watch).finally(() => (done = true))
   const exited = finished.then((r) => r.code)
   return {
     stdout: () => out,
